@@ -1,0 +1,205 @@
+//! Activity analysis (which variables carry derivatives) and the facts the to-be-recorded
+//! analysis needs (how often and where each variable is assigned).
+//!
+//! A variable is *varied* if its value depends on a differentiable input, *useful* if it can
+//! affect an output, and *active* if both. Only active values get adjoints or tangents: an
+//! inactive computation is emitted as plain primal code with no derivative statements.
+//! The analysis is flow-insensitive (a fixpoint over all assignments), which is conservative.
+
+use crate::ir::*;
+
+pub struct Activity {
+    pub active: Vec<bool>,
+    /// Number of static assignments to each variable (parameters count their initial value).
+    pub assign_count: Vec<usize>,
+    /// Assigned somewhere inside a loop body.
+    pub assigned_in_loop: Vec<bool>,
+}
+
+impl Activity {
+    pub fn is_active(&self, v: VarId) -> bool {
+        self.active[v]
+    }
+
+    /// Does `e` read an active variable through a float path (so that it carries a derivative)?
+    pub fn expr_active(&self, f: &Func, e: &Expr) -> bool {
+        match e {
+            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => false,
+            Expr::Var(v) => self.active[*v] && f.var_ty(*v).is_differentiable(),
+            Expr::Index(v, _) => self.active[*v] && f.var_ty(*v).is_float_buffer(),
+            Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => self.expr_active(f, a),
+            Expr::Binary(op, a, b) => is_arith(op) && (self.expr_active(f, a) || self.expr_active(f, b)),
+            Expr::Method(r, m, args) => {
+                m != "len"
+                    && f.ty_of(r) == Ty::Float
+                    && (self.expr_active(f, r) || args.iter().any(|a| self.expr_active(f, a)))
+            }
+            Expr::Call { args, .. } | Expr::Array(args) => args.iter().any(|a| self.expr_active(f, a)),
+            Expr::Cast(a, _, t) => *t == Ty::Float && self.expr_active(f, a),
+        }
+    }
+}
+
+/// `wrt`: which parameters are differentiable inputs (by index); `None` = all float parameters.
+pub fn analyse(f: &Func, wrt: Option<&[usize]>) -> Activity {
+    let n = f.vars.len();
+    let mut varied = vec![false; n];
+    let mut useful = vec![false; n];
+    for (k, p) in f.params.iter().enumerate() {
+        let is_input = wrt.map(|w| w.contains(&k)).unwrap_or(true);
+        if p.kind.is_differentiable() && is_input {
+            varied[p.var] = true;
+        }
+        if p.kind == Ty::FloatSliceMut {
+            useful[p.var] = true;
+        }
+    }
+    if let Some(r) = f.ret_var {
+        useful[r] = true;
+    }
+    let mut flows: Vec<(Vec<VarId>, Vec<VarId>)> = Vec::new(); // (targets, sources)
+    collect_flows(f, &f.body, &mut flows);
+    loop {
+        let mut changed = false;
+        for (targets, sources) in &flows {
+            if sources.iter().any(|s| varied[*s]) {
+                for t in targets {
+                    if !varied[*t] {
+                        varied[*t] = true;
+                        changed = true;
+                    }
+                }
+            }
+            if targets.iter().any(|t| useful[*t]) {
+                for s in sources {
+                    if !useful[*s] {
+                        useful[*s] = true;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let active = (0..n)
+        .map(|v| varied[v] && useful[v] && f.vars[v].ty.is_differentiable())
+        .collect();
+    let mut assign_count = vec![0; n];
+    let mut assigned_in_loop = vec![false; n];
+    for p in &f.params {
+        assign_count[p.var] += 1;
+    }
+    count_assigns(&f.body, false, &mut assign_count, &mut assigned_in_loop);
+    Activity { active, assign_count, assigned_in_loop }
+}
+
+/// Float data flow of each statement: the variables it writes and the ones it reads.
+fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
+    for s in b {
+        match s {
+            Stmt::Assign { target, value, .. } => {
+                let mut src = Vec::new();
+                float_reads(f, value, &mut src);
+                out.push((vec![target.var()], src));
+            }
+            Stmt::Call(e) => {
+                // A call writes its `&mut` float-buffer arguments and reads all float arguments.
+                let mut src = Vec::new();
+                float_reads(f, e, &mut src);
+                let mut tgt = Vec::new();
+                if let Expr::Call { args, .. } = e {
+                    for a in args {
+                        if let Expr::Ref(inner, true) = a {
+                            if let Expr::Var(v) = &**inner {
+                                tgt.push(*v);
+                            }
+                        } else if let Expr::Var(v) = a {
+                            if f.var_ty(*v) == Ty::FloatSliceMut {
+                                tgt.push(*v);
+                            }
+                        }
+                    }
+                }
+                out.push((tgt, src));
+            }
+            Stmt::If { then_b, else_b, .. } => {
+                collect_flows(f, then_b, out);
+                collect_flows(f, else_b, out);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_flows(f, body, out),
+            Stmt::Return(Some(e)) => {
+                if let Some(r) = f.ret_var {
+                    let mut src = Vec::new();
+                    float_reads(f, e, &mut src);
+                    out.push((vec![r], src));
+                }
+            }
+            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
+        }
+    }
+}
+
+/// Variables whose (float) values flow into `e` — index expressions and conditions excluded.
+pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
+    match e {
+        Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => {}
+        Expr::Var(v) | Expr::Index(v, _) => {
+            if f.var_ty(*v).is_differentiable() {
+                out.push(*v)
+            }
+        }
+        Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => float_reads(f, a, out),
+        Expr::Binary(op, a, b) => {
+            if is_arith(op) {
+                float_reads(f, a, out);
+                float_reads(f, b, out);
+            }
+        }
+        Expr::Method(r, m, args) => {
+            if m != "len" {
+                float_reads(f, r, out);
+                for a in args {
+                    float_reads(f, a, out);
+                }
+            }
+        }
+        Expr::Call { args, .. } | Expr::Array(args) => {
+            for a in args {
+                float_reads(f, a, out);
+            }
+        }
+        Expr::Cast(a, _, t) => {
+            if *t == Ty::Float {
+                float_reads(f, a, out)
+            }
+        }
+    }
+}
+
+fn count_assigns(b: &Block, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
+    for s in b {
+        match s {
+            Stmt::Assign { target, .. } => {
+                count[target.var()] += 1;
+                if in_loop {
+                    in_loop_v[target.var()] = true;
+                }
+            }
+            Stmt::If { then_b, else_b, .. } => {
+                count_assigns(then_b, in_loop, count, in_loop_v);
+                count_assigns(else_b, in_loop, count, in_loop_v);
+            }
+            Stmt::For { var, body, .. } => {
+                if let Some(v) = var {
+                    count[*v] += 1;
+                    in_loop_v[*v] = true;
+                }
+                count_assigns(body, true, count, in_loop_v);
+            }
+            Stmt::While { body, .. } => count_assigns(body, true, count, in_loop_v),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! The internal representation: structured control flow over renamed variables, with the
+//! original spans kept for diagnostics. Built by `lower`, read by the analyses and emitters.
+
+use proc_macro2::{Span, TokenStream};
+
+pub type VarId = usize;
+pub type LoopId = usize;
+
+/// What the light type inference knows about a value. Float precision is left to rustc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Float,
+    Int,
+    Bool,
+    /// `&[f64]` / `&[f32]`.
+    FloatSlice,
+    /// `&mut [f64]` / `&mut [f32]`: an input and an output at once.
+    FloatSliceMut,
+    /// A local `[f64; N]`.
+    FloatArray,
+    /// `&[usize]`, `[i32; N]`, … (never differentiable).
+    IntSlice,
+    Unit,
+    Unknown,
+}
+
+impl Ty {
+    pub fn is_float_scalar(self) -> bool {
+        self == Ty::Float
+    }
+    /// Has an adjoint of its own kind (scalar or buffer).
+    pub fn is_differentiable(self) -> bool {
+        matches!(
+            self,
+            Ty::Float | Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray
+        )
+    }
+    pub fn is_float_buffer(self) -> bool {
+        matches!(self, Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray)
+    }
+    pub fn elem(self) -> Ty {
+        match self {
+            Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray => Ty::Float,
+            Ty::IntSlice => Ty::Int,
+            _ => Ty::Unknown,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Var {
+    /// The name used in generated code (unique within the function).
+    pub name: String,
+    pub span: Span,
+    pub ty: Ty,
+    /// Index into `Func::params` if this is a parameter.
+    pub param: Option<usize>,
+    /// A generated temporary (if-expressions used as values, match scrutinees, return slot).
+    pub synthetic: bool,
+    /// Initialiser usable when hoisting the declaration (constant array repeats).
+    pub hoist_init: Option<TokenStream>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub var: VarId,
+    pub ident: syn::Ident,
+    pub mutable: bool,
+    pub ty: syn::Type,
+    pub kind: Ty,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RetKind {
+    Unit,
+    Float,
+    /// `Result<(), E>` — `?` allowed on calls.
+    ResultUnit,
+    /// `Result<f64, E>`.
+    ResultFloat,
+}
+
+impl RetKind {
+    pub fn is_result(&self) -> bool {
+        matches!(self, RetKind::ResultUnit | RetKind::ResultFloat)
+    }
+    pub fn has_value(&self) -> bool {
+        matches!(self, RetKind::Float | RetKind::ResultFloat)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Func {
+    pub item: syn::ItemFn,
+    pub name: syn::Ident,
+    pub params: Vec<Param>,
+    pub ret: RetKind,
+    /// The float type written in the signature (`f64` or `f32`).
+    pub float_ty: syn::Type,
+    /// The `Result` type written in the signature, when `ret.is_result()`.
+    pub ret_ty: syn::ReturnType,
+    pub vars: Vec<Var>,
+    pub body: Block,
+    /// The variable holding the return value (`None` for unit functions).
+    pub ret_var: Option<VarId>,
+    pub n_loops: usize,
+}
+
+pub type Block = Vec<Stmt>;
+
+#[derive(Clone, Debug)]
+pub enum Place {
+    Var(VarId),
+    Index(VarId, Expr),
+}
+
+impl Place {
+    pub fn var(&self) -> VarId {
+        match self {
+            Place::Var(v) | Place::Index(v, _) => *v,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Iter {
+    /// `lo..hi` / `lo..=hi`, optionally `.rev()` and/or `.step_by(k)` (in the written order).
+    Range {
+        lo: Expr,
+        hi: Expr,
+        inclusive: bool,
+        adaptors: Vec<Adaptor>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Adaptor {
+    Rev,
+    StepBy(Expr),
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    /// `target = value` (compound assignments are lowered to this form). `decl` marks the
+    /// `let` that introduces the variable.
+    Assign {
+        target: Place,
+        value: Expr,
+        decl: bool,
+        span: Span,
+    },
+    /// A call evaluated for its effect on `&mut` slice arguments (kernels, `out` writers).
+    Call(Expr),
+    If {
+        cond: Expr,
+        then_b: Block,
+        else_b: Block,
+    },
+    For {
+        id: LoopId,
+        var: Option<VarId>,
+        iter: Iter,
+        body: Block,
+    },
+    While {
+        id: LoopId,
+        cond: Option<Expr>,
+        body: Block,
+    },
+    Break(LoopId),
+    Continue(LoopId),
+    Return(Option<Expr>),
+    /// Forward-only bookkeeping inserted by the reverse-mode normalisation (exit flags).
+    Raw(TokenStream),
+}
+
+#[derive(Clone, Debug)]
+pub enum Expr {
+    /// A float, integer or bool literal, or a path constant such as `f64::consts::PI`.
+    Lit(syn::Lit),
+    Const(syn::Path),
+    Var(VarId),
+    Index(VarId, Box<Expr>),
+    Neg(Box<Expr>),
+    Not(Box<Expr>),
+    Binary(syn::BinOp, Box<Expr>, Box<Expr>),
+    /// `recv.method(args)`: float math methods, `.len()`, integer helpers.
+    Method(Box<Expr>, syn::Ident, Vec<Expr>),
+    /// A call to a free function; `try_` is a trailing `?`.
+    Call {
+        path: syn::Path,
+        args: Vec<Expr>,
+        try_: bool,
+        span: Span,
+    },
+    Cast(Box<Expr>, syn::Type, Ty),
+    Ref(Box<Expr>, bool),
+    Array(Vec<Expr>),
+    Repeat(Box<Expr>, syn::Expr),
+    Matches(Box<Expr>, syn::Pat),
+    /// Generated boolean tokens (exit-flag guards).
+    Raw(TokenStream),
+}
+
+pub fn is_arith(op: &syn::BinOp) -> bool {
+    matches!(
+        op,
+        syn::BinOp::Add(_)
+            | syn::BinOp::Sub(_)
+            | syn::BinOp::Mul(_)
+            | syn::BinOp::Div(_)
+            | syn::BinOp::Rem(_)
+    )
+}
+
+/// Float methods with a rule in `ferrograd::Partials`, by arity (receiver included).
+pub const UNARY_METHODS: &[&str] = &[
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+    "atanh", "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt", "abs",
+    "recip", "signum", "floor", "ceil", "round", "trunc",
+];
+pub const BINARY_METHODS: &[&str] = &["powf", "atan2", "hypot", "max", "min", "log"];
+
+impl Func {
+    pub fn var_ty(&self, v: VarId) -> Ty {
+        self.vars[v].ty
+    }
+
+    /// The type of an expression, as far as the light inference can tell.
+    pub fn ty_of(&self, e: &Expr) -> Ty {
+        ty_of(&self.vars, e)
+    }
+}
+
+/// The type of an expression given the variable table.
+pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
+    let ty_of = |e: &Expr| ty_of(vars, e);
+    {
+        match e {
+            Expr::Lit(syn::Lit::Float(_)) => Ty::Float,
+            Expr::Lit(syn::Lit::Int(i)) => {
+                if matches!(i.suffix(), "f32" | "f64") {
+                    Ty::Float
+                } else {
+                    Ty::Int
+                }
+            }
+            Expr::Lit(syn::Lit::Bool(_)) => Ty::Bool,
+            Expr::Lit(_) => Ty::Unknown,
+            Expr::Const(p) => {
+                let first = p.segments.first().map(|s| s.ident.to_string());
+                if matches!(first.as_deref(), Some("f64" | "f32" | "core" | "std")) {
+                    Ty::Float
+                } else {
+                    Ty::Unknown
+                }
+            }
+            Expr::Var(v) => vars[*v].ty,
+            Expr::Index(v, _) => vars[*v].ty.elem(),
+            Expr::Neg(a) => ty_of(a),
+            Expr::Not(a) => match ty_of(a) {
+                Ty::Int => Ty::Int,
+                _ => Ty::Bool,
+            },
+            Expr::Binary(op, a, b) => {
+                if is_arith(op) {
+                    let (ta, tb) = (ty_of(a), ty_of(b));
+                    if ta == Ty::Float || tb == Ty::Float {
+                        Ty::Float
+                    } else if ta == Ty::Int || tb == Ty::Int {
+                        Ty::Int
+                    } else {
+                        Ty::Unknown
+                    }
+                } else if matches!(
+                    op,
+                    syn::BinOp::BitAnd(_)
+                        | syn::BinOp::BitOr(_)
+                        | syn::BinOp::BitXor(_)
+                        | syn::BinOp::Shl(_)
+                        | syn::BinOp::Shr(_)
+                ) {
+                    ty_of(a)
+                } else {
+                    Ty::Bool
+                }
+            }
+            Expr::Method(recv, m, _) => {
+                let m = m.to_string();
+                if m == "len" {
+                    Ty::Int
+                } else if matches!(m.as_str(), "is_nan" | "is_finite" | "is_infinite" | "is_sign_negative" | "is_sign_positive") {
+                    Ty::Bool
+                } else {
+                    ty_of(recv)
+                }
+            }
+            Expr::Call { args, .. } => {
+                if args.iter().any(|a| ty_of(a).is_differentiable()) {
+                    Ty::Float
+                } else {
+                    Ty::Unknown
+                }
+            }
+            Expr::Cast(_, _, t) => *t,
+            Expr::Ref(a, _) => ty_of(a),
+            Expr::Array(items) => match items.first().map(|i| ty_of(i)) {
+                Some(Ty::Float) => Ty::FloatArray,
+                Some(Ty::Int) => Ty::IntSlice,
+                _ => Ty::Unknown,
+            },
+            Expr::Repeat(a, _) => match ty_of(a) {
+                Ty::Float => Ty::FloatArray,
+                Ty::Int => Ty::IntSlice,
+                _ => Ty::Unknown,
+            },
+            Expr::Matches(..) | Expr::Raw(_) => Ty::Bool,
+        }
+    }
+}
+
+impl Func {
+    /// Calls `f` for every variable read by `e` (including those in index expressions).
+    pub fn for_each_read(e: &Expr, f: &mut dyn FnMut(VarId)) {
+        match e {
+            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) => {}
+            Expr::Var(v) => f(*v),
+            Expr::Index(v, i) => {
+                f(*v);
+                Self::for_each_read(i, f);
+            }
+            Expr::Neg(a) | Expr::Not(a) | Expr::Cast(a, _, _) | Expr::Ref(a, _) => {
+                Self::for_each_read(a, f)
+            }
+            Expr::Repeat(a, _) | Expr::Matches(a, _) => Self::for_each_read(a, f),
+            Expr::Binary(_, a, b) => {
+                Self::for_each_read(a, f);
+                Self::for_each_read(b, f);
+            }
+            Expr::Method(r, _, args) => {
+                Self::for_each_read(r, f);
+                for a in args {
+                    Self::for_each_read(a, f);
+                }
+            }
+            Expr::Call { args, .. } | Expr::Array(args) => {
+                for a in args {
+                    Self::for_each_read(a, f);
+                }
+            }
+        }
+    }
+}

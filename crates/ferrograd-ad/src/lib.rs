@@ -1,0 +1,166 @@
+//! The ferrograd AD compiler: source transformation of Rust functions into derivative code.
+//!
+//! A plain library on `syn`/`quote` so that every stage is unit-testable on `parse_quote!`
+//! input; `ferrograd-macros` is a thin proc-macro wrapper around [`differentiable`].
+//!
+//! Pipeline (like serde_derive): [`lower`] parses the `syn::ItemFn` into a small IR with
+//! structured control flow and reports every unsupported construct with a span; [`analysis`]
+//! computes activity; [`normalize`] turns early exits into flags for reverse mode; the emitters
+//! ([`reverse`], [`forward`], [`api`]) write the derivative functions with `quote!`, calling
+//! derivative rules through traits (`ferrograd::Partials`, `ferrograd::Adjoint`) so that rustc
+//! picks the implementation for `f64`, `f32` or dual numbers.
+
+pub mod analysis;
+pub mod api;
+pub mod ctxt;
+pub mod emit_expr;
+pub mod forward;
+pub mod ir;
+pub mod linear;
+pub mod lower;
+pub mod normalize;
+pub mod reverse;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::punctuated::Punctuated;
+
+/// Options of `#[differentiable(...)]`.
+#[derive(Default, Debug)]
+pub struct Options {
+    /// `wrt(a, b)`: `f_grad` takes adjoints for these parameters only.
+    pub wrt: Option<Vec<syn::Ident>>,
+    /// `hessian`: also emit `f_hessian` (and the generic pullback it needs).
+    pub hessian: bool,
+    /// `dump`: print the generated code at compile time.
+    pub dump: bool,
+}
+
+pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
+    let mut o = Options::default();
+    if attr.is_empty() {
+        return Ok(o);
+    }
+    let metas = syn::parse::Parser::parse2(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated, attr)?;
+    for m in metas {
+        match &m {
+            syn::Meta::Path(p) if p.is_ident("hessian") => o.hessian = true,
+            syn::Meta::Path(p) if p.is_ident("dump") => o.dump = true,
+            syn::Meta::List(l) if l.path.is_ident("wrt") => {
+                let ids = l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
+                o.wrt = Some(ids.into_iter().collect());
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    other,
+                    "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian` and `dump`",
+                ))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The generated items (without the original function), or the collected errors.
+pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> {
+    let cx = ctxt::Ctxt::default();
+    let f = lower::lower(&cx, item);
+    let wrt_idx: Option<Vec<usize>> = opts.wrt.as_ref().map(|ids| {
+        ids.iter()
+            .filter_map(|id| {
+                let k = item.sig.inputs.iter().position(|a| match a {
+                    syn::FnArg::Typed(pt) => matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.ident == *id),
+                    _ => false,
+                });
+                if k.is_none() {
+                    cx.error_spanned(id, format!("`wrt({id})`: no parameter named `{id}`"));
+                }
+                k
+            })
+            .collect()
+    });
+    if let (Some(f), Some(w)) = (&f, &wrt_idx) {
+        for (k, id) in w.iter().zip(opts.wrt.iter().flatten()) {
+            if !f.params[*k].kind.is_differentiable() {
+                cx.error_spanned(id, format!("`wrt({id})`: `{id}` is not a float or float slice"));
+            }
+        }
+    }
+    if let Some(f) = &f {
+        if opts.hessian && (f.ret != ir::RetKind::Float || f.params.iter().any(|p| p.kind == ir::Ty::FloatSliceMut)) {
+            cx.error_spanned(
+                &item.sig,
+                "`hessian` needs a function returning `f64`/`f32` with no `&mut` parameters",
+            );
+        }
+    }
+    if let Some(e) = cx.take() {
+        return Err(e);
+    }
+    let Some(f) = f else {
+        return Err(syn::Error::new_spanned(&item.sig, "internal error: lowering failed without a diagnostic"));
+    };
+    let mut out = TokenStream::new();
+    out.extend(reverse::emit(&f, reverse::RevKind::Pullback, None));
+    out.extend(reverse::emit(&f, reverse::RevKind::Grad, wrt_idx.as_deref()));
+    out.extend(forward::emit(&f));
+    if let Some(o) = api::jacobian_out(&f) {
+        out.extend(api::emit_jacobian(&f, o));
+    }
+    if opts.hessian {
+        out.extend(reverse::emit(&f, reverse::RevKind::GenericPullback, None));
+        out.extend(api::emit_hessian(&f));
+    }
+    Ok(out)
+}
+
+/// Pretty-printed generated code (for `f_GRAD_SOURCE` and `dump`).
+pub fn pretty(tokens: &TokenStream) -> String {
+    match syn::parse2::<syn::File>(tokens.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(_) => tokens.to_string(),
+    }
+}
+
+/// The attribute: returns the original function followed by its derivatives and a
+/// `f_GRAD_SOURCE` constant holding their source. On error: the original function plus
+/// `compile_error!`s, so the user sees the real problem rather than a cascade.
+pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let e = syn::Error::new_spanned(&item, "`#[differentiable]` applies to free functions (`fn`) only");
+            let ce = e.to_compile_error();
+            return quote!(#item #ce);
+        }
+    };
+    let opts = match parse_options(attr) {
+        Ok(o) => o,
+        Err(e) => {
+            let ce = e.to_compile_error();
+            return quote!(#item_fn #ce);
+        }
+    };
+    match generate(&opts, &item_fn) {
+        Ok(gen) => {
+            let src = pretty(&gen);
+            if opts.dump {
+                eprintln!("// ferrograd: code generated for `{}`\n{}", item_fn.sig.ident, src);
+            }
+            let konst = format_ident!("{}_GRAD_SOURCE", item_fn.sig.ident);
+            let vis = &item_fn.vis;
+            let doc = format!("Source of the derivative functions generated for `{}` (like Clad's `.dump()`).", item_fn.sig.ident);
+            quote! {
+                #item_fn
+                #gen
+                #[doc = #doc]
+                #[allow(non_upper_case_globals)]
+                #vis const #konst: &str = #src;
+            }
+        }
+        Err(e) => {
+            let ce = e.to_compile_error();
+            quote!(#item_fn #ce)
+        }
+    }
+}

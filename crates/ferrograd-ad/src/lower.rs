@@ -1,0 +1,1197 @@
+//! Lowering: `syn::ItemFn` → IR. Resolves names (renaming shadowed bindings), infers the light
+//! types, turns value-producing `if`/`match`/blocks into assignments, and reports every
+//! unsupported construct with a span and a sentence saying what is supported.
+
+use crate::ctxt::Ctxt;
+use crate::ir::*;
+use proc_macro2::Span;
+use quote::{quote, ToTokens};
+use std::collections::HashMap;
+use syn::spanned::Spanned;
+
+const SUPPORTED: &str = "supported: `let`, assignments (`= += -= *= /=`), arithmetic, float math methods, \
+`if`/`else`, `match` on integers, `for` over ranges/slices, `while`, `loop`, `break`, `continue`, `return`, \
+indexing of slices and local arrays, and calls to other `#[differentiable]` functions";
+
+pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
+    let mut l = Lower {
+        cx,
+        vars: Vec::new(),
+        scopes: vec![HashMap::new()],
+        name_count: HashMap::new(),
+        loops: Vec::new(),
+        n_loops: 0,
+        ret: RetKind::Unit,
+        float_ty: None,
+        tmp: 0,
+    };
+    l.check_signature(&item.sig);
+    let params = l.params(&item.sig);
+    let (ret, ret_ty) = l.ret_kind(&item.sig);
+    l.ret = ret.clone();
+    let ret_var = if ret.has_value() {
+        Some(l.new_var("__fg_retval", Span::call_site(), Ty::Float, true))
+    } else {
+        None
+    };
+    let mut body = Vec::new();
+    l.block_into(&item.block.stmts, Sink::Return, &mut body);
+    if l.float_ty.is_none() {
+        cx.error_spanned(
+            &item.sig,
+            "`#[differentiable]` needs at least one `f64`/`f32` parameter (scalar or slice): \
+             integer-only functions have nothing to differentiate",
+        );
+    }
+    if !ret.has_value() && !params.iter().any(|p| p.kind == Ty::FloatSliceMut) {
+        cx.error_spanned(
+            &item.sig,
+            "a `#[differentiable]` function must return `f64`/`f32` (or `Result<f64, E>`) or write \
+             its results into a `&mut [f64]` parameter",
+        );
+    }
+    if cx.has_errors() {
+        return None;
+    }
+    Some(Func {
+        item: item.clone(),
+        name: item.sig.ident.clone(),
+        params,
+        ret,
+        float_ty: l.float_ty.unwrap_or_else(|| syn::parse_quote!(f64)),
+        ret_ty,
+        vars: l.vars,
+        body,
+        ret_var,
+        n_loops: l.n_loops,
+    })
+}
+
+#[derive(Clone)]
+enum Sink {
+    Return,
+    Place(Place),
+    Discard,
+}
+
+struct Lower<'a> {
+    cx: &'a Ctxt,
+    vars: Vec<Var>,
+    scopes: Vec<HashMap<String, VarId>>,
+    name_count: HashMap<String, usize>,
+    loops: Vec<LoopId>,
+    n_loops: usize,
+    ret: RetKind,
+    float_ty: Option<syn::Type>,
+    tmp: usize,
+}
+
+fn float_name(ty: &syn::Type) -> Option<&'static str> {
+    if let syn::Type::Path(p) = ty {
+        if p.qself.is_none() && p.path.is_ident("f64") {
+            return Some("f64");
+        }
+        if p.qself.is_none() && p.path.is_ident("f32") {
+            return Some("f32");
+        }
+    }
+    None
+}
+
+fn is_int_ty(ty: &syn::Type) -> bool {
+    if let syn::Type::Path(p) = ty {
+        if let Some(id) = p.path.get_ident() {
+            return matches!(
+                id.to_string().as_str(),
+                "usize" | "isize" | "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "u128" | "i128"
+            );
+        }
+    }
+    false
+}
+
+fn is_bool_ty(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.path.is_ident("bool"))
+}
+
+impl<'a> Lower<'a> {
+    fn new_var(&mut self, base: &str, span: Span, ty: Ty, synthetic: bool) -> VarId {
+        let n = self.name_count.entry(base.to_string()).or_insert(0);
+        let name = if *n == 0 {
+            base.to_string()
+        } else {
+            format!("{base}__{n}")
+        };
+        *n += 1;
+        self.vars.push(Var {
+            name,
+            span,
+            ty,
+            param: None,
+            synthetic,
+            hoist_init: None,
+        });
+        self.vars.len() - 1
+    }
+
+    fn fresh_tmp(&mut self, ty: Ty) -> VarId {
+        self.tmp += 1;
+        let name = format!("__fg_e{}", self.tmp);
+        self.new_var(&name, Span::call_site(), ty, true)
+    }
+
+    fn bind(&mut self, name: &str, v: VarId) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name.to_string(), v);
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<VarId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn note_float(&mut self, ty: &syn::Type) {
+        if let Some(name) = float_name(ty) {
+            match &self.float_ty {
+                None => self.float_ty = Some(ty.clone()),
+                Some(prev) if float_name(prev) != Some(name) => self.cx.error_spanned(
+                    ty,
+                    "mixing `f32` and `f64` in one `#[differentiable]` signature is not supported",
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    fn check_signature(&self, sig: &syn::Signature) {
+        if let Some(t) = &sig.asyncness {
+            self.cx.error_spanned(t, "`async fn` cannot be differentiable: write a plain `fn`");
+        }
+        if let Some(t) = &sig.unsafety {
+            self.cx.error_spanned(t, "`unsafe fn` cannot be differentiable: the AD compiler only transforms safe code");
+        }
+        if let Some(t) = &sig.constness {
+            self.cx.error_spanned(t, "`const fn` cannot be differentiable: remove `const`");
+        }
+        if let Some(t) = &sig.abi {
+            self.cx.error_spanned(t, "`extern` functions cannot be differentiable");
+        }
+        if let Some(v) = &sig.variadic {
+            self.cx.error_spanned(v, "variadic functions cannot be differentiable");
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            self.cx.error_spanned(
+                &sig.generics,
+                "generic `#[differentiable]` functions are not supported: write the function for `f64` or `f32` \
+                 (the generated code is generic through ferrograd's rule traits already)",
+            );
+        }
+    }
+
+    fn params(&mut self, sig: &syn::Signature) -> Vec<Param> {
+        let mut out = Vec::new();
+        for input in &sig.inputs {
+            let pt = match input {
+                syn::FnArg::Receiver(r) => {
+                    self.cx.error_spanned(r, "methods (`self`) are not supported: write a free function");
+                    continue;
+                }
+                syn::FnArg::Typed(pt) => pt,
+            };
+            let (ident, mutable) = match &*pt.pat {
+                syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    (pi.ident.clone(), pi.mutability.is_some())
+                }
+                other => {
+                    self.cx.error_spanned(other, "parameters must be plain names (`x: f64`), not patterns");
+                    continue;
+                }
+            };
+            let kind = self.param_kind(&pt.ty);
+            let v = self.new_var(&ident.to_string(), ident.span(), kind, false);
+            self.vars[v].param = Some(out.len());
+            self.bind(&ident.to_string(), v);
+            out.push(Param {
+                var: v,
+                ident,
+                mutable,
+                ty: (*pt.ty).clone(),
+                kind,
+            });
+        }
+        out
+    }
+
+    fn param_kind(&mut self, ty: &syn::Type) -> Ty {
+        if float_name(ty).is_some() {
+            self.note_float(ty);
+            return Ty::Float;
+        }
+        if is_int_ty(ty) {
+            return Ty::Int;
+        }
+        if is_bool_ty(ty) {
+            return Ty::Bool;
+        }
+        if let syn::Type::Reference(r) = ty {
+            if let syn::Type::Slice(s) = &*r.elem {
+                if float_name(&s.elem).is_some() {
+                    self.note_float(&s.elem);
+                    return if r.mutability.is_some() {
+                        Ty::FloatSliceMut
+                    } else {
+                        Ty::FloatSlice
+                    };
+                }
+                if is_int_ty(&s.elem) || is_bool_ty(&s.elem) {
+                    return Ty::IntSlice;
+                }
+            }
+        }
+        self.cx.error_spanned(
+            ty,
+            "unsupported parameter type for `#[differentiable]`: use `f64`/`f32`, `&[f64]`, `&mut [f64]` (outputs), \
+             integers, `bool` or integer slices",
+        );
+        Ty::Unknown
+    }
+
+    fn ret_kind(&mut self, sig: &syn::Signature) -> (RetKind, syn::ReturnType) {
+        let ty = match &sig.output {
+            syn::ReturnType::Default => return (RetKind::Unit, sig.output.clone()),
+            syn::ReturnType::Type(_, ty) => ty,
+        };
+        if float_name(ty).is_some() {
+            self.note_float(ty);
+            return (RetKind::Float, sig.output.clone());
+        }
+        if let syn::Type::Tuple(t) = &**ty {
+            if t.elems.is_empty() {
+                return (RetKind::Unit, sig.output.clone());
+            }
+        }
+        if let syn::Type::Reference(_) = &**ty {
+            self.cx.error_spanned(ty, "returning references is not supported: return `f64`/`f32`, or write into a `&mut [f64]` parameter");
+            return (RetKind::Unit, sig.output.clone());
+        }
+        if let syn::Type::Path(p) = &**ty {
+            if let Some(last) = p.path.segments.last() {
+                if last.ident == "Result" {
+                    if let syn::PathArguments::AngleBracketed(a) = &last.arguments {
+                        if let Some(syn::GenericArgument::Type(t)) = a.args.first() {
+                            if float_name(t).is_some() {
+                                self.note_float(t);
+                                return (RetKind::ResultFloat, sig.output.clone());
+                            }
+                            if matches!(t, syn::Type::Tuple(tt) if tt.elems.is_empty()) {
+                                return (RetKind::ResultUnit, sig.output.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.cx.error_spanned(
+            ty,
+            "unsupported return type for `#[differentiable]`: return `f64`/`f32`, `()`, or `Result` of those",
+        );
+        (RetKind::Unit, sig.output.clone())
+    }
+
+    // ---------------------------------------------------------------- statements
+
+    fn block_into(&mut self, stmts: &[syn::Stmt], sink: Sink, out: &mut Block) {
+        self.scopes.push(HashMap::new());
+        let n = stmts.len();
+        for (k, s) in stmts.iter().enumerate() {
+            let last = k + 1 == n;
+            match s {
+                syn::Stmt::Local(local) => self.local(local, out),
+                syn::Stmt::Expr(e, semi) => {
+                    if last && semi.is_none() {
+                        self.expr_into(e, sink.clone(), out);
+                    } else {
+                        self.expr_stmt(e, out);
+                    }
+                }
+                syn::Stmt::Item(it) => self.cx.error_spanned(
+                    it,
+                    "items (nested `fn`, `struct`, `use`, …) are not supported inside a `#[differentiable]` function: move them outside",
+                ),
+                syn::Stmt::Macro(m) => self.cx.error_spanned(
+                    m,
+                    "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler)",
+                ),
+            }
+        }
+        let ends_with_value = matches!(stmts.last(), Some(syn::Stmt::Expr(_, None)));
+        if !ends_with_value {
+            if let Sink::Place(p) = &sink {
+                let _ = p;
+                if let Some(last) = stmts.last() {
+                    self.cx.error_spanned(last, "this block must end with a value");
+                }
+            }
+        }
+        self.scopes.pop();
+    }
+
+    fn local(&mut self, local: &syn::Local, out: &mut Block) {
+        let (ident, annot) = match &local.pat {
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => (pi.ident.clone(), None),
+            syn::Pat::Type(pt) => match &*pt.pat {
+                syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                    (pi.ident.clone(), Some((*pt.ty).clone()))
+                }
+                other => {
+                    self.cx.error_spanned(other, "`let` must bind a single name (destructuring is not supported)");
+                    return;
+                }
+            },
+            other => {
+                self.cx.error_spanned(other, "`let` must bind a single name (destructuring is not supported)");
+                return;
+            }
+        };
+        let annot_ty = annot.as_ref().map(|t| {
+            if float_name(t).is_some() {
+                Ty::Float
+            } else if is_int_ty(t) {
+                Ty::Int
+            } else if is_bool_ty(t) {
+                Ty::Bool
+            } else if let syn::Type::Array(a) = t {
+                if float_name(&a.elem).is_some() {
+                    Ty::FloatArray
+                } else {
+                    Ty::IntSlice
+                }
+            } else {
+                self.cx.error_spanned(t, "unsupported type annotation: use `f64`/`f32`, integers, `bool` or arrays of those");
+                Ty::Unknown
+            }
+        });
+        let init = match &local.init {
+            Some(init) => {
+                if let Some((_, d)) = &init.diverge {
+                    self.cx.error_spanned(d, "`let … else` is not supported");
+                }
+                Some(&init.expr)
+            }
+            None => None,
+        };
+        // Lower the initialiser before binding the name (it may read a shadowed binding).
+        let value = init.map(|e| self.expr(e, out));
+        let ty = match (&annot_ty, &value) {
+            (Some(t), _) => *t,
+            (None, Some(Some(v))) => self.ty_of(v),
+            _ => Ty::Unknown,
+        };
+        let v = self.new_var(&ident.to_string(), ident.span(), ty, false);
+        if let Some(Some(Expr::Repeat(item, len))) = &value {
+            if let Expr::Lit(lit) = &**item {
+                self.vars[v].hoist_init = Some(quote!([#lit; #len]));
+            }
+        }
+        self.bind(&ident.to_string(), v);
+        if let Some(Some(value)) = value {
+            out.push(Stmt::Assign {
+                target: Place::Var(v),
+                value,
+                decl: true,
+                span: local.span(),
+            });
+        }
+    }
+
+    fn ty_of(&self, e: &Expr) -> Ty {
+        ty_of(&self.vars, e)
+    }
+
+    fn join_ty(&mut self, v: VarId, t: Ty) {
+        let cur = self.vars[v].ty;
+        let new = match (cur, t) {
+            (Ty::Unknown, t) => t,
+            (Ty::Int, Ty::Float) => Ty::Float,
+            (c, _) => c,
+        };
+        self.vars[v].ty = new;
+    }
+
+    /// An expression in statement position (value unused).
+    fn expr_stmt(&mut self, e: &syn::Expr, out: &mut Block) {
+        match e {
+            syn::Expr::Assign(a) => {
+                let Some(place) = self.place(&a.left, out) else { return };
+                if let Some(v) = self.expr(&a.right, out) {
+                    let t = self.ty_of(&v);
+                    if let Place::Var(id) = &place {
+                        self.join_ty(*id, t);
+                    }
+                    out.push(Stmt::Assign { target: place, value: v, decl: false, span: a.span() });
+                }
+            }
+            syn::Expr::Binary(b) if compound_op(&b.op).is_some() => {
+                let op = compound_op(&b.op).unwrap_or(syn::BinOp::Add(Default::default()));
+                let Some(place) = self.place(&b.left, out) else { return };
+                if let Some(v) = self.expr(&b.right, out) {
+                    let t = self.ty_of(&v);
+                    if let Place::Var(id) = &place {
+                        self.join_ty(*id, t);
+                    }
+                    let cur = match &place {
+                        Place::Var(id) => Expr::Var(*id),
+                        Place::Index(id, i) => Expr::Index(*id, Box::new(i.clone())),
+                    };
+                    out.push(Stmt::Assign {
+                        target: place,
+                        value: Expr::Binary(op, Box::new(cur), Box::new(v)),
+                        decl: false,
+                        span: b.span(),
+                    });
+                }
+            }
+            syn::Expr::Call(_) | syn::Expr::Try(_) => {
+                if let Some(c) = self.expr(e, out) {
+                    out.push(Stmt::Call(c));
+                }
+            }
+            syn::Expr::MethodCall(m) => {
+                self.cx.error_spanned(
+                    m,
+                    format!("method call `.{}()` used as a statement is not supported: only calls to functions that write `&mut [f64]` arguments may stand alone", m.method),
+                );
+            }
+            syn::Expr::ForLoop(f) => self.for_loop(f, out),
+            syn::Expr::While(w) => self.while_loop(w, out),
+            syn::Expr::Loop(l) => {
+                if let Some(lbl) = &l.label {
+                    self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+                }
+                let id = self.new_loop();
+                let mut body = Vec::new();
+                self.block_into(&l.body.stmts, Sink::Discard, &mut body);
+                self.loops.pop();
+                out.push(Stmt::While { id, cond: None, body });
+            }
+            syn::Expr::Break(b) => {
+                if b.label.is_some() || b.expr.is_some() {
+                    self.cx.error_spanned(b, "`break` with a label or a value is not supported");
+                }
+                match self.loops.last() {
+                    Some(id) => out.push(Stmt::Break(*id)),
+                    None => self.cx.error_spanned(b, "`break` outside a loop"),
+                }
+            }
+            syn::Expr::Continue(c) => {
+                if c.label.is_some() {
+                    self.cx.error_spanned(c, "`continue` with a label is not supported");
+                }
+                match self.loops.last() {
+                    Some(id) => out.push(Stmt::Continue(*id)),
+                    None => self.cx.error_spanned(c, "`continue` outside a loop"),
+                }
+            }
+            syn::Expr::Return(r) => self.ret_stmt(r.expr.as_deref(), r.span(), out),
+            syn::Expr::If(_) | syn::Expr::Match(_) | syn::Expr::Block(_) => {
+                self.expr_into(e, Sink::Discard, out)
+            }
+            syn::Expr::Paren(p) => self.expr_stmt(&p.expr, out),
+            other => {
+                // A pure expression statement has no effect; still check it is supported.
+                let _ = self.expr(other, out);
+            }
+        }
+    }
+
+    fn new_loop(&mut self) -> LoopId {
+        let id = self.n_loops;
+        self.n_loops += 1;
+        self.loops.push(id);
+        id
+    }
+
+    fn ret_stmt(&mut self, e: Option<&syn::Expr>, span: Span, out: &mut Block) {
+        let e = match e {
+            None => {
+                if self.ret.has_value() {
+                    self.cx.error_at(span, "`return` without a value in a function returning a float");
+                }
+                out.push(Stmt::Return(None));
+                return;
+            }
+            Some(e) => e,
+        };
+        let e = if self.ret.is_result() {
+            match strip_ok(e) {
+                Ok(inner) => inner,
+                Err(()) => {
+                    self.cx.error_spanned(
+                        e,
+                        "in a `Result`-returning differentiable function, return `Ok(value)`; errors come from `?` on calls",
+                    );
+                    return;
+                }
+            }
+        } else {
+            Some(e)
+        };
+        match (e, self.ret.has_value()) {
+            (Some(e), true) => {
+                if let Some(v) = self.expr(e, out) {
+                    out.push(Stmt::Return(Some(v)));
+                }
+            }
+            (None, false) => out.push(Stmt::Return(None)),
+            (Some(e), false) => {
+                if !matches!(e, syn::Expr::Tuple(t) if t.elems.is_empty()) {
+                    self.cx.error_spanned(e, "this function returns `()`: `return` takes no value");
+                }
+                out.push(Stmt::Return(None));
+            }
+            (None, true) => self.cx.error_at(span, "`Ok(())` in a function returning a float"),
+        }
+    }
+
+    /// Lowers an expression whose value goes to `sink`.
+    fn expr_into(&mut self, e: &syn::Expr, sink: Sink, out: &mut Block) {
+        match e {
+            syn::Expr::If(i) => {
+                let cond = self.cond(&i.cond, out);
+                let mut then_b = Vec::new();
+                self.block_into(&i.then_branch.stmts, sink.clone(), &mut then_b);
+                let mut else_b = Vec::new();
+                match &i.else_branch {
+                    Some((_, e)) => self.expr_into(e, sink.clone(), &mut else_b),
+                    None => {
+                        if let Sink::Place(_) = sink {
+                            self.cx.error_spanned(i, "`if` used as a value needs an `else` branch");
+                        }
+                    }
+                }
+                if let Some(cond) = cond {
+                    out.push(Stmt::If { cond, then_b, else_b });
+                }
+            }
+            syn::Expr::Block(b) => {
+                if b.label.is_some() {
+                    self.cx.error_spanned(b, "labelled blocks are not supported");
+                }
+                self.block_into(&b.block.stmts, sink, out);
+            }
+            syn::Expr::Unsafe(u) => self.cx.error_spanned(
+                u,
+                "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them",
+            ),
+            syn::Expr::Match(m) => self.match_into(m, sink, out),
+            syn::Expr::Paren(p) => self.expr_into(&p.expr, sink, out),
+            _ => match sink {
+                Sink::Return => self.ret_stmt(Some(e), e.span(), out),
+                Sink::Place(p) => {
+                    if let Some(v) = self.expr(e, out) {
+                        let t = self.ty_of(&v);
+                        if let Place::Var(id) = &p {
+                            self.join_ty(*id, t);
+                        }
+                        out.push(Stmt::Assign { target: p, value: v, decl: false, span: e.span() });
+                    }
+                }
+                Sink::Discard => self.expr_stmt(e, out),
+            },
+        }
+    }
+
+    fn match_into(&mut self, m: &syn::ExprMatch, sink: Sink, out: &mut Block) {
+        let Some(scrut) = self.expr(&m.expr, out) else { return };
+        let scrut = match scrut {
+            Expr::Var(v) => Expr::Var(v),
+            other => {
+                let t = self.fresh_tmp(Ty::Int);
+                out.push(Stmt::Assign { target: Place::Var(t), value: other, decl: true, span: m.expr.span() });
+                Expr::Var(t)
+            }
+        };
+        if self.ty_of(&scrut) == Ty::Float {
+            self.cx.error_spanned(&m.expr, "`match` on a float is not supported: match on integers, or use `if`");
+            return;
+        }
+        // Build an if/else chain from the last arm backwards.
+        let mut chain: Option<Block> = None;
+        for arm in m.arms.iter().rev() {
+            if !pattern_ok(&arm.pat) {
+                self.cx.error_spanned(
+                    &arm.pat,
+                    "`match` arms may use integer literals, ranges, `|` and `_` only (no bindings)",
+                );
+                continue;
+            }
+            let mut body = Vec::new();
+            self.expr_into(&arm.body, sink.clone(), &mut body);
+            let is_wild = matches!(arm.pat, syn::Pat::Wild(_)) && arm.guard.is_none();
+            let else_b = chain.take().unwrap_or_default();
+            if is_wild {
+                chain = Some(body);
+                continue;
+            }
+            let mut cond = Expr::Matches(Box::new(scrut.clone()), arm.pat.clone());
+            if let Some((_, g)) = &arm.guard {
+                if let Some(g) = self.expr(g, out) {
+                    cond = Expr::Binary(syn::parse_quote!(&&), Box::new(cond), Box::new(g));
+                }
+            }
+            chain = Some(vec![Stmt::If { cond, then_b: body, else_b }]);
+        }
+        out.extend(chain.unwrap_or_default());
+    }
+
+    fn cond(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Expr> {
+        if let syn::Expr::Let(l) = e {
+            self.cx.error_spanned(l, "`if let` / `while let` are not supported");
+            return None;
+        }
+        self.expr(e, out)
+    }
+
+    fn for_loop(&mut self, f: &syn::ExprForLoop, out: &mut Block) {
+        if let Some(lbl) = &f.label {
+            self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+        }
+        // Iteration over a range (with adaptors) or over the elements of a slice/array.
+        let (base, adaptors, enumerate) = split_iter(&f.expr);
+        let range = match strip_paren(base) {
+            syn::Expr::Range(r) => Some(r),
+            _ => None,
+        };
+        self.scopes.push(HashMap::new());
+        let mut body = Vec::new();
+        let id;
+        if let Some(r) = range {
+            if enumerate {
+                self.cx.error_spanned(&f.expr, "`.enumerate()` over a range is not supported: the range value is the index");
+            }
+            let (Some(lo), Some(hi)) = (&r.start, &r.end) else {
+                self.cx.error_spanned(r, "ranges in `for` loops need both bounds (`a..b` or `a..=b`)");
+                self.scopes.pop();
+                return;
+            };
+            let lo = self.expr(lo, out);
+            let hi = self.expr(hi, out);
+            let mut ads = Vec::new();
+            for a in adaptors {
+                match a {
+                    IterAdaptor::Rev => ads.push(Adaptor::Rev),
+                    IterAdaptor::StepBy(e) => {
+                        if let Some(k) = self.expr(e, out) {
+                            ads.push(Adaptor::StepBy(k))
+                        }
+                    }
+                    IterAdaptor::Other(m) => self.cx.error_spanned(
+                        m,
+                        "unsupported iterator adaptor in a `for` loop: use a range with `.rev()` / `.step_by(k)`, or iterate a slice with `.iter()` / `.iter().enumerate()`",
+                    ),
+                }
+            }
+            let var = match &*f.pat {
+                syn::Pat::Ident(pi) => {
+                    let v = self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
+                    self.bind(&pi.ident.to_string(), v);
+                    Some(v)
+                }
+                syn::Pat::Wild(_) => None,
+                other => {
+                    self.cx.error_spanned(other, "the loop variable of a range loop must be a name or `_`");
+                    None
+                }
+            };
+            id = self.new_loop();
+            self.block_into(&f.body.stmts, Sink::Discard, &mut body);
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                out.push(Stmt::For {
+                    id,
+                    var,
+                    iter: Iter::Range { lo, hi, inclusive: matches!(r.limits, syn::RangeLimits::Closed(_)), adaptors: ads },
+                    body,
+                });
+            }
+        } else {
+            // `for c in xs`, `for &c in xs.iter()`, `for (k, c) in xs.iter().enumerate()`.
+            if adaptors.iter().any(|a| !matches!(a, IterAdaptor::Other(_))) {
+                self.cx.error_spanned(&f.expr, "`.rev()`/`.step_by()` over slices is not supported: iterate an index range instead");
+            }
+            let base_var = match strip_ref(base) {
+                syn::Expr::Path(p) if p.path.get_ident().is_some() => {
+                    let name = p.path.segments[0].ident.to_string();
+                    self.lookup(&name)
+                }
+                _ => None,
+            };
+            let Some(bv) = base_var else {
+                self.cx.error_spanned(
+                    &f.expr,
+                    "unsupported `for` iterator: use a range (`a..b`, `.rev()`, `.step_by(k)`) or a slice/array variable \
+                     (`xs`, `&xs`, `xs.iter()`, `xs.iter().enumerate()`)",
+                );
+                self.scopes.pop();
+                return;
+            };
+            if !matches!(self.vars[bv].ty, Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice) {
+                self.cx.error_spanned(&f.expr, "`for` over a value that is not a slice or array");
+            }
+            let idx = self.fresh_tmp(Ty::Int);
+            let (kpat, vpat) = if enumerate {
+                match &*f.pat {
+                    syn::Pat::Tuple(t) if t.elems.len() == 2 => (Some(&t.elems[0]), &t.elems[1]),
+                    other => {
+                        self.cx.error_spanned(other, "`.enumerate()` loops must bind a pair `(i, x)`");
+                        self.scopes.pop();
+                        return;
+                    }
+                }
+            } else {
+                (None, &*f.pat)
+            };
+            if let Some(k) = kpat {
+                match k {
+                    syn::Pat::Ident(pi) => {
+                        let kv = self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
+                        self.bind(&pi.ident.to_string(), kv);
+                        body.push(Stmt::Assign { target: Place::Var(kv), value: Expr::Var(idx), decl: true, span: pi.span() });
+                    }
+                    syn::Pat::Wild(_) => {}
+                    other => self.cx.error_spanned(other, "the index of `.enumerate()` must be a name or `_`"),
+                }
+            }
+            let vpat = match vpat {
+                syn::Pat::Reference(r) => &*r.pat,
+                p => p,
+            };
+            match vpat {
+                syn::Pat::Ident(pi) => {
+                    let elem_ty = self.vars[bv].ty.elem();
+                    let ev = self.new_var(&pi.ident.to_string(), pi.ident.span(), elem_ty, false);
+                    self.bind(&pi.ident.to_string(), ev);
+                    body.push(Stmt::Assign {
+                        target: Place::Var(ev),
+                        value: Expr::Index(bv, Box::new(Expr::Var(idx))),
+                        decl: true,
+                        span: pi.span(),
+                    });
+                }
+                syn::Pat::Wild(_) => {}
+                other => self.cx.error_spanned(other, "the element of a slice loop must be a name, `&name` or `_`"),
+            }
+            id = self.new_loop();
+            self.block_into(&f.body.stmts, Sink::Discard, &mut body);
+            let len = Expr::Method(Box::new(Expr::Var(bv)), syn::Ident::new("len", Span::call_site()), vec![]);
+            out.push(Stmt::For {
+                id,
+                var: Some(idx),
+                iter: Iter::Range { lo: Expr::Lit(syn::parse_quote!(0usize)), hi: len, inclusive: false, adaptors: vec![] },
+                body,
+            });
+        }
+        self.loops.pop();
+        self.scopes.pop();
+    }
+
+    fn while_loop(&mut self, w: &syn::ExprWhile, out: &mut Block) {
+        if let Some(lbl) = &w.label {
+            self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+        }
+        let mut pre = Vec::new();
+        let cond = self.cond(&w.cond, &mut pre);
+        if !pre.is_empty() {
+            self.cx.error_spanned(&w.cond, "`while` conditions must be simple expressions (no `if`/`match`/blocks)");
+        }
+        let id = self.new_loop();
+        let mut body = Vec::new();
+        self.block_into(&w.body.stmts, Sink::Discard, &mut body);
+        self.loops.pop();
+        if let Some(cond) = cond {
+            out.push(Stmt::While { id, cond: Some(cond), body });
+        }
+    }
+
+    fn place(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Place> {
+        match strip_paren(e) {
+            syn::Expr::Path(p) if p.path.get_ident().is_some() => {
+                let name = p.path.segments[0].ident.to_string();
+                match self.lookup(&name) {
+                    Some(v) => Some(Place::Var(v)),
+                    None => {
+                        self.cx.error_spanned(p, format!("unknown variable `{name}`"));
+                        None
+                    }
+                }
+            }
+            syn::Expr::Index(ix) => {
+                let base = match strip_paren(&ix.expr) {
+                    syn::Expr::Path(p) if p.path.get_ident().is_some() => self.lookup(&p.path.segments[0].ident.to_string()),
+                    _ => None,
+                };
+                let Some(b) = base else {
+                    self.cx.error_spanned(&ix.expr, "only a slice or array variable can be indexed (`out[i] = …`)");
+                    return None;
+                };
+                let i = self.expr(&ix.index, out)?;
+                Some(Place::Index(b, i))
+            }
+            syn::Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => {
+                self.cx.error_spanned(u, "assigning through `*` is not supported: take `&mut [f64]` and write `out[i] = …`");
+                None
+            }
+            other => {
+                self.cx.error_spanned(other, "unsupported assignment target: assign to a variable or to `slice[i]`");
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- expressions
+
+    fn expr(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Expr> {
+        match e {
+            syn::Expr::Lit(l) => match &l.lit {
+                syn::Lit::Float(_) | syn::Lit::Int(_) | syn::Lit::Bool(_) => Some(Expr::Lit(l.lit.clone())),
+                other => {
+                    self.cx.error_spanned(other, "only numeric and bool literals are supported");
+                    None
+                }
+            },
+            syn::Expr::Path(p) => {
+                if p.qself.is_some() {
+                    self.cx.error_spanned(p, "qualified paths are not supported");
+                    return None;
+                }
+                if let Some(id) = p.path.get_ident() {
+                    if let Some(v) = self.lookup(&id.to_string()) {
+                        return Some(Expr::Var(v));
+                    }
+                    let s = id.to_string();
+                    if s.chars().all(|c| c.is_uppercase() || c == '_' || c.is_ascii_digit()) {
+                        return Some(Expr::Const(p.path.clone()));
+                    }
+                    self.cx.error_spanned(p, format!("unknown variable `{s}`"));
+                    return None;
+                }
+                Some(Expr::Const(p.path.clone()))
+            }
+            syn::Expr::Paren(p) => self.expr(&p.expr, out),
+            syn::Expr::Group(g) => self.expr(&g.expr, out),
+            syn::Expr::Unary(u) => {
+                let a = self.expr(&u.expr, out)?;
+                match u.op {
+                    syn::UnOp::Neg(_) => Some(Expr::Neg(Box::new(a))),
+                    syn::UnOp::Not(_) => Some(Expr::Not(Box::new(a))),
+                    syn::UnOp::Deref(_) => match a {
+                        Expr::Var(_) | Expr::Index(..) => Some(a),
+                        _ => {
+                            self.cx.error_spanned(u, "dereference is only supported on loop variables (`*c`)");
+                            None
+                        }
+                    },
+                    _ => {
+                        self.cx.error_spanned(u, "unsupported unary operator");
+                        None
+                    }
+                }
+            }
+            syn::Expr::Binary(b) => {
+                if compound_op(&b.op).is_some() {
+                    self.cx.error_spanned(b, "compound assignment inside an expression is not supported");
+                    return None;
+                }
+                let l = self.expr(&b.left, out);
+                let r = self.expr(&b.right, out);
+                Some(Expr::Binary(b.op, Box::new(l?), Box::new(r?)))
+            }
+            syn::Expr::Index(ix) => {
+                let base = match strip_paren(&ix.expr) {
+                    syn::Expr::Path(p) if p.path.get_ident().is_some() => {
+                        let name = p.path.segments[0].ident.to_string();
+                        self.lookup(&name)
+                    }
+                    _ => None,
+                };
+                let Some(b) = base else {
+                    self.cx.error_spanned(&ix.expr, "only slice and array variables can be indexed (nested indexing `a[i][j]` is not supported: use `a[i * n + j]`)");
+                    return None;
+                };
+                if let syn::Expr::Range(r) = strip_paren(&ix.index) {
+                    self.cx.error_spanned(r, "sub-slicing (`x[a..b]`) is not supported: pass the whole slice and an offset");
+                    return None;
+                }
+                let i = self.expr(&ix.index, out)?;
+                Some(Expr::Index(b, Box::new(i)))
+            }
+            syn::Expr::MethodCall(m) => self.method(m, out),
+            syn::Expr::Call(c) => self.call(c, false, out),
+            syn::Expr::Try(t) => match strip_paren(&t.expr) {
+                syn::Expr::Call(c) => {
+                    if !self.ret.is_result() {
+                        self.cx.error_spanned(t, "`?` needs the differentiable function to return `Result`");
+                    }
+                    self.call(c, true, out)
+                }
+                other => {
+                    self.cx.error_spanned(other, "`?` is only supported directly on a function call");
+                    None
+                }
+            },
+            syn::Expr::Cast(c) => {
+                let a = self.expr(&c.expr, out)?;
+                let t = if float_name(&c.ty).is_some() {
+                    Ty::Float
+                } else if is_int_ty(&c.ty) {
+                    Ty::Int
+                } else {
+                    self.cx.error_spanned(&c.ty, "casts are supported to float and integer types only");
+                    return None;
+                };
+                if t == Ty::Float && self.ty_of(&a) == Ty::Float {
+                    // `x as f64` on a float: identity in practice (mixed precision is not supported).
+                    return Some(a);
+                }
+                Some(Expr::Cast(Box::new(a), (*c.ty).clone(), t))
+            }
+            syn::Expr::Reference(r) => {
+                let a = self.expr(&r.expr, out)?;
+                Some(Expr::Ref(Box::new(a), r.mutability.is_some()))
+            }
+            syn::Expr::Array(a) => {
+                let mut items = Vec::new();
+                for it in &a.elems {
+                    items.push(self.expr(it, out)?);
+                }
+                Some(Expr::Array(items))
+            }
+            syn::Expr::Repeat(r) => {
+                let a = self.expr(&r.expr, out)?;
+                Some(Expr::Repeat(Box::new(a), (*r.len).clone()))
+            }
+            syn::Expr::If(_) | syn::Expr::Match(_) | syn::Expr::Block(_) => {
+                let t = self.fresh_tmp(Ty::Unknown);
+                self.expr_into(e, Sink::Place(Place::Var(t)), out);
+                Some(Expr::Var(t))
+            }
+            syn::Expr::Closure(c) => {
+                self.cx.error_spanned(c, format!("closures are not supported in `#[differentiable]` functions: write a separate `#[differentiable]` fn and call it; {SUPPORTED}"));
+                None
+            }
+            syn::Expr::Unsafe(u) => {
+                self.cx.error_spanned(u, "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them");
+                None
+            }
+            syn::Expr::Async(a) => {
+                self.cx.error_spanned(a, "`async` blocks are not supported in `#[differentiable]` functions");
+                None
+            }
+            syn::Expr::Await(a) => {
+                self.cx.error_spanned(a, "`.await` is not supported in `#[differentiable]` functions");
+                None
+            }
+            syn::Expr::Macro(m) => {
+                self.cx.error_spanned(m, "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler)");
+                None
+            }
+            syn::Expr::Field(f) => {
+                self.cx.error_spanned(f, "struct fields and tuple fields are not supported: pass the values as parameters");
+                None
+            }
+            syn::Expr::Tuple(t) => {
+                self.cx.error_spanned(t, "tuples are not supported in `#[differentiable]` functions");
+                None
+            }
+            syn::Expr::Range(r) => {
+                self.cx.error_spanned(r, "ranges are only supported as `for` loop iterators");
+                None
+            }
+            syn::Expr::Assign(a) => {
+                self.cx.error_spanned(a, "assignment inside an expression is not supported");
+                None
+            }
+            syn::Expr::Return(_) | syn::Expr::Break(_) | syn::Expr::Continue(_) => {
+                self.cx.error_spanned(e, "`return`/`break`/`continue` inside an expression is not supported: use them as statements");
+                None
+            }
+            other => {
+                self.cx.error_spanned(other, format!("unsupported expression in a `#[differentiable]` function; {SUPPORTED}"));
+                None
+            }
+        }
+    }
+
+    fn method(&mut self, m: &syn::ExprMethodCall, out: &mut Block) -> Option<Expr> {
+        if m.turbofish.is_some() {
+            self.cx.error_spanned(m, "turbofish method calls are not supported");
+            return None;
+        }
+        let recv = self.expr(&m.receiver, out)?;
+        let mut args = Vec::new();
+        for a in &m.args {
+            args.push(self.expr(a, out)?);
+        }
+        let name = m.method.to_string();
+        let rt = self.ty_of(&recv);
+        if name == "len" && args.is_empty() {
+            if !matches!(rt, Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice) {
+                self.cx.error_spanned(m, "`.len()` is supported on slices and arrays");
+                return None;
+            }
+            return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
+        }
+        self.check_method(&m.method, rt, args.len(), m)?;
+        Some(Expr::Method(Box::new(recv), m.method.clone(), args))
+    }
+
+    fn check_method<T: ToTokens>(&self, method: &syn::Ident, rt: Ty, nargs: usize, at: T) -> Option<()> {
+        let name = method.to_string();
+        let ok = match rt {
+            Ty::Float => {
+                (UNARY_METHODS.contains(&name.as_str()) && nargs == 0)
+                    || (BINARY_METHODS.contains(&name.as_str()) && nargs == 1)
+                    || (name == "powi" && nargs == 1)
+                    || (name == "mul_add" && nargs == 2)
+                    || (matches!(name.as_str(), "is_nan" | "is_finite" | "is_infinite" | "is_sign_negative" | "is_sign_positive") && nargs == 0)
+            }
+            Ty::Int => matches!(
+                name.as_str(),
+                "min" | "max" | "abs" | "pow" | "rem_euclid" | "div_euclid" | "saturating_sub" | "saturating_add"
+                    | "wrapping_add" | "wrapping_sub" | "wrapping_mul" | "signum" | "is_power_of_two" | "count_ones"
+            ),
+            _ => false,
+        };
+        if !ok {
+            let what = match rt {
+                Ty::Float => format!(
+                    "no derivative rule for the float method `.{name}()` with {nargs} argument(s); rules exist for {}, {}, `powi`, `mul_add`",
+                    UNARY_METHODS.join(" "),
+                    BINARY_METHODS.join(" ")
+                ),
+                Ty::Int => format!("the integer method `.{name}()` is not supported"),
+                _ => format!(
+                    "method `.{name}()` on a value of unknown type: the AD compiler only knows float math methods, `.len()` and a few integer helpers; annotate the variable (`let v: f64 = …`) or provide a `#[differentiable]` function"
+                ),
+            };
+            self.cx.error_spanned(at, what);
+            return None;
+        }
+        Some(())
+    }
+
+    fn call(&mut self, c: &syn::ExprCall, try_: bool, out: &mut Block) -> Option<Expr> {
+        let path = match strip_paren(&c.func) {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.clone(),
+            other => {
+                self.cx.error_spanned(other, "only calls of named functions are supported (no closures or function values)");
+                return None;
+            }
+        };
+        let mut args = Vec::new();
+        for a in &c.args {
+            args.push(self.expr(a, out)?);
+        }
+        // `f64::sin(x)`-style calls are float methods; `f64::from(i)` is a cast.
+        if path.segments.len() == 2 {
+            let first = path.segments[0].ident.to_string();
+            if first == "f64" || first == "f32" {
+                let m = path.segments[1].ident.clone();
+                if m == "from" && args.len() == 1 {
+                    let ty: syn::Type = syn::parse_str(&first).ok()?;
+                    let a = args.pop()?;
+                    return Some(Expr::Cast(Box::new(a), ty, Ty::Float));
+                }
+                if args.is_empty() {
+                    self.cx.error_spanned(c, "unsupported float function");
+                    return None;
+                }
+                let recv = args.remove(0);
+                self.check_method(&m, Ty::Float, args.len(), c)?;
+                return Some(Expr::Method(Box::new(recv), m, args));
+            }
+        }
+        if path.segments.last().map(|s| !s.arguments.is_none()).unwrap_or(false) {
+            self.cx.error_spanned(&path, "calls with generic arguments are not supported");
+            return None;
+        }
+        Some(Expr::Call { path, args, try_, span: c.span() })
+    }
+}
+
+fn compound_op(op: &syn::BinOp) -> Option<syn::BinOp> {
+    use syn::BinOp::*;
+    Some(match op {
+        AddAssign(t) => Add(syn::Token![+](t.spans[0])),
+        SubAssign(t) => Sub(syn::Token![-](t.spans[0])),
+        MulAssign(t) => Mul(syn::Token![*](t.spans[0])),
+        DivAssign(t) => Div(syn::Token![/](t.spans[0])),
+        RemAssign(t) => Rem(syn::Token![%](t.spans[0])),
+        _ => return None,
+    })
+}
+
+fn strip_paren(e: &syn::Expr) -> &syn::Expr {
+    match e {
+        syn::Expr::Paren(p) => strip_paren(&p.expr),
+        syn::Expr::Group(g) => strip_paren(&g.expr),
+        e => e,
+    }
+}
+
+fn strip_ref(e: &syn::Expr) -> &syn::Expr {
+    match strip_paren(e) {
+        syn::Expr::Reference(r) => strip_paren(&r.expr),
+        e => e,
+    }
+}
+
+fn strip_ok(e: &syn::Expr) -> Result<Option<&syn::Expr>, ()> {
+    if let syn::Expr::Call(c) = strip_paren(e) {
+        if let syn::Expr::Path(p) = &*c.func {
+            if p.path.is_ident("Ok") && c.args.len() == 1 {
+                let a = &c.args[0];
+                if matches!(a, syn::Expr::Tuple(t) if t.elems.is_empty()) {
+                    return Ok(None);
+                }
+                return Ok(Some(a));
+            }
+        }
+    }
+    Err(())
+}
+
+enum IterAdaptor<'a> {
+    Rev,
+    StepBy(&'a syn::Expr),
+    Other(&'a syn::ExprMethodCall),
+}
+
+/// Splits `base.iter().enumerate().rev().step_by(k)` into the base, the adaptors in the written
+/// order, and whether `.enumerate()` was present (`.iter()` is dropped).
+fn split_iter(e: &syn::Expr) -> (&syn::Expr, Vec<IterAdaptor<'_>>, bool) {
+    let mut ads = Vec::new();
+    let mut enumerate = false;
+    let mut cur = strip_paren(e);
+    while let syn::Expr::MethodCall(m) = cur {
+        let name = m.method.to_string();
+        match (name.as_str(), m.args.len()) {
+            ("rev", 0) => ads.push(IterAdaptor::Rev),
+            ("step_by", 1) => ads.push(IterAdaptor::StepBy(&m.args[0])),
+            ("enumerate", 0) => enumerate = true,
+            ("iter", 0) | ("into_iter", 0) => {}
+            _ => ads.push(IterAdaptor::Other(m)),
+        }
+        cur = strip_paren(&m.receiver);
+    }
+    ads.reverse();
+    (cur, ads, enumerate)
+}
+
+fn pattern_ok(p: &syn::Pat) -> bool {
+    match p {
+        syn::Pat::Lit(_) | syn::Pat::Range(_) | syn::Pat::Wild(_) => true,
+        syn::Pat::Or(o) => o.cases.iter().all(pattern_ok),
+        syn::Pat::Paren(pp) => pattern_ok(&pp.pat),
+        _ => false,
+    }
+}

@@ -1,0 +1,673 @@
+//! Reverse mode: emits `f_pullback`, `f_grad` and the generic pullback used for Hessians.
+//!
+//! Each statement yields a (forward, reverse) pair (Clad's scheme). The forward sweep runs the
+//! primal code and records what the reverse sweep needs: branch decisions, trip counts, loop
+//! variables of non-trivial iterators, and the old values of overwritten variables that the
+//! reverse sweep reads (to-be-recorded analysis). Inside loops records go on the pooled tape;
+//! elsewhere into plain locals. The reverse sweep walks the statements backwards, restoring
+//! overwritten values, recomputing intermediate values from restored state, and accumulating
+//! adjoints with `+=`.
+
+use crate::analysis::{analyse, Activity};
+use crate::emit_expr::{generic_ty, var_ident, ExprCx};
+use crate::ir::*;
+use crate::linear::Lin;
+use crate::normalize::{normalize, LoopFlags};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum RevKind {
+    /// `f_pullback(params…, [d_ret], d_p…)`: every differentiable parameter gets an adjoint.
+    Pullback,
+    /// `f_grad(params…, d_p…) -> R`: seed 1, adjoints for the `wrt` parameters (and outputs).
+    Grad,
+    /// `__fg_f_pullback_generic::<T>`: the pullback over any `T: Real` (Hessians).
+    GenericPullback,
+}
+
+/// Which parameters get an adjoint argument in `kind`.
+pub fn adjoint_params(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> Vec<usize> {
+    f.params
+        .iter()
+        .enumerate()
+        .filter(|(k, p)| {
+            p.kind.is_differentiable()
+                && (kind != RevKind::Grad
+                    || p.kind == Ty::FloatSliceMut
+                    || wrt.map(|w| w.contains(k)).unwrap_or(true))
+        })
+        .map(|(k, _)| k)
+        .collect()
+}
+
+pub fn adjoint_name(p: &Param) -> syn::Ident {
+    format_ident!("d_{}", p.ident)
+}
+
+/// Replaces `f64`/`f32` in a type by the generic scalar.
+pub fn generic_type(ty: &syn::Type) -> syn::Type {
+    use syn::visit_mut::VisitMut;
+    struct R;
+    impl VisitMut for R {
+        fn visit_type_path_mut(&mut self, p: &mut syn::TypePath) {
+            if p.path.is_ident("f64") || p.path.is_ident("f32") {
+                let t = generic_ty();
+                *p = syn::parse_quote!(#t);
+            } else {
+                syn::visit_mut::visit_type_path_mut(self, p);
+            }
+        }
+    }
+    let mut t = ty.clone();
+    R.visit_type_mut(&mut t);
+    t
+}
+
+/// `Result<X, E>` with `X` replaced (for `Result`-returning functions).
+pub fn result_with(ret: &syn::ReturnType, x: syn::Type) -> syn::Type {
+    if let syn::ReturnType::Type(_, ty) = ret {
+        let mut ty = (**ty).clone();
+        if let syn::Type::Path(p) = &mut ty {
+            if let Some(last) = p.path.segments.last_mut() {
+                if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
+                    if let Some(syn::GenericArgument::Type(t)) = a.args.first_mut() {
+                        *t = x;
+                    }
+                }
+            }
+        }
+        return ty;
+    }
+    x
+}
+
+pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
+    let norm = normalize(f);
+    let mut g = f.clone();
+    g.body = norm.body.clone();
+    let act_wrt = if kind == RevKind::Grad { wrt } else { None };
+    let act = analyse(&g, act_wrt);
+    let readers = reverse_readers(&g, &act);
+    let generic = kind == RevKind::GenericPullback;
+    let cx = ExprCx { f: &g, generic };
+    let sig_adj = adjoint_params(f, kind, wrt);
+    let unhoisted: HashSet<VarId> = g
+        .body
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::Assign { target: Place::Var(v), decl: true, .. } if f.vars[*v].param.is_none() => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let mut e = Rev {
+        f: &g,
+        cx,
+        act: &act,
+        readers,
+        pos: 0,
+        loop_stack: Vec::new(),
+        unhoisted: &unhoisted,
+        loops: &norm.loops,
+        slots: Vec::new(),
+        uses_tape: false,
+        counter: 0,
+        sig_adj: sig_adj.iter().map(|k| f.params[*k].var).collect(),
+        restores_outputs: false,
+    };
+    let (fwd, rev) = e.block(&g.body, false);
+
+    // ---- assemble
+    let ft: syn::Type = if generic { syn::parse_quote!(__FgT) } else { f.float_ty.clone() };
+    let mut params = Vec::new();
+    for p in &f.params {
+        let id = &p.ident;
+        let ty = if generic { generic_type(&p.ty) } else { p.ty.clone() };
+        let m = p.mutable.then(|| quote!(mut));
+        params.push(quote!(#m #id: #ty));
+    }
+    let d_ret = if kind != RevKind::Grad && f.ret.has_value() {
+        Some(quote!(d_ret: #ft))
+    } else {
+        None
+    };
+    let mut adj_params = Vec::new();
+    for k in &sig_adj {
+        let p = &f.params[*k];
+        let name = adjoint_name(p);
+        adj_params.push(match p.kind {
+            Ty::Float => quote!(#name: &mut #ft),
+            _ => quote!(#name: &mut [#ft]),
+        });
+    }
+    let mut prologue = TokenStream::new();
+    if generic {
+        prologue.extend(quote!(#[allow(unused_imports)] use ::ferrograd::Real as _;));
+    }
+    if e.uses_tape {
+        prologue.extend(quote!(let mut __fg_tape = ::ferrograd::tape::PooledTape::acquire();));
+    }
+    for fl in &norm.flags {
+        prologue.extend(quote!(let mut #fl = false;));
+    }
+    // Local accumulators for scalar parameters, hoisted locals and their adjoints.
+    for p in &f.params {
+        if p.kind == Ty::Float && act.is_active(p.var) {
+            let a = e.adj(p.var);
+            let id = &p.ident;
+            prologue.extend(quote!(let mut #a = ::ferrograd::Adjoint::zero_like(&#id);));
+        }
+    }
+    for (v, var) in g.vars.iter().enumerate() {
+        if var.param.is_some() || unhoisted.contains(&v) || is_loop_var(&g.body, v) {
+            continue;
+        }
+        let id = var_ident(&g, v);
+        let init = match &var.hoist_init {
+            Some(t) if !generic => t.clone(),
+            _ => quote!(::core::default::Default::default()),
+        };
+        prologue.extend(quote!(let mut #id = #init;));
+        if act.is_active(v) {
+            prologue.extend(e.adj_decl(v));
+        }
+    }
+    prologue.extend(e.slots.iter().cloned());
+
+    let mut epilogue = TokenStream::new();
+    let value_capture = f.ret_var.map(|r| {
+        let id = var_ident(&g, r);
+        quote!(let __fg_value = #id;)
+    });
+    let seed = match (f.ret_var, kind) {
+        (Some(r), _) if act.is_active(r) => {
+            let a = e.adj(r);
+            let s = if kind == RevKind::Grad { cx.float_const(quote!(1.0)) } else { quote!(d_ret) };
+            Some(quote!(#a += #s;))
+        }
+        _ => None,
+    };
+    for k in &sig_adj {
+        let p = &f.params[*k];
+        if p.kind == Ty::Float && act.is_active(p.var) {
+            let a = e.adj(p.var);
+            let name = adjoint_name(p);
+            epilogue.extend(quote!(*#name += #a;));
+        }
+    }
+    if e.restores_outputs {
+        // The reverse sweep restored `&mut` outputs to their inputs: run the primal again so
+        // that they hold the results, as after a call of `f`.
+        let name = &f.name;
+        let args = f.params.iter().map(|p| {
+            let id = &p.ident;
+            if p.kind == Ty::FloatSliceMut {
+                quote!(&mut *#id)
+            } else {
+                quote!(#id)
+            }
+        });
+        let q = f.ret.is_result().then(|| quote!(?));
+        let call = if generic {
+            let g = format_ident!("__fg_{}_primal_generic", name);
+            quote!(#g::<__FgT>)
+        } else {
+            quote!(#name)
+        };
+        epilogue.extend(quote!(let _ = #call(#(#args),*)#q;));
+    }
+    let vis = &f.item.vis;
+    let (fname, generics, ret) = match kind {
+        RevKind::Pullback => {
+            let ret = if f.ret.is_result() {
+                let r = result_with(&f.ret_ty, syn::parse_quote!(()));
+                quote!(-> #r)
+            } else {
+                quote!()
+            };
+            (format_ident!("{}_pullback", f.name), quote!(), ret)
+        }
+        RevKind::Grad => (format_ident!("{}_grad", f.name), quote!(), f.ret_ty.to_token_stream()),
+        RevKind::GenericPullback => {
+            let ret = if f.ret.is_result() {
+                let r = result_with(&f.ret_ty, syn::parse_quote!(()));
+                quote!(-> #r)
+            } else {
+                quote!()
+            };
+            (format_ident!("__fg_{}_pullback_generic", f.name), quote!(<__FgT: ::ferrograd::Real>), ret)
+        }
+    };
+    let tail = match (kind, &f.ret) {
+        (RevKind::Grad, RetKind::Float) => quote!(__fg_value),
+        (RevKind::Grad, RetKind::ResultFloat) => quote!(::core::result::Result::Ok(__fg_value)),
+        (_, r) if r.is_result() => quote!(::core::result::Result::Ok(())),
+        _ => quote!(),
+    };
+    let value_capture = if kind == RevKind::Grad { value_capture } else { None };
+    let doc = match kind {
+        RevKind::Pullback => format!(
+            "Reverse-mode derivative of [`{}`] generated by `#[differentiable]`: takes the output adjoint `d_ret` and adds the parameter adjoints into the trailing `d_*` arguments.",
+            f.name
+        ),
+        RevKind::Grad => format!(
+            "Gradient of [`{}`] generated by `#[differentiable]`: adds ∂f/∂p into the trailing `d_*` arguments and returns f.",
+            f.name
+        ),
+        RevKind::GenericPullback => String::new(),
+    };
+    let hidden = (kind == RevKind::GenericPullback).then(|| quote!(#[doc(hidden)]));
+    let mut all_params = params;
+    if let Some(d) = d_ret {
+        all_params.push(d);
+    }
+    all_params.extend(adj_params);
+    quote! {
+        #[doc = #doc]
+        #hidden
+        #[allow(unused_mut, unused_variables, unused_assignments, unused_parens, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
+        #[inline]
+        #vis fn #fname #generics (#(#all_params),*) #ret {
+            #prologue
+            #fwd
+            #value_capture
+            #seed
+            #rev
+            #epilogue
+            #tail
+        }
+    }
+}
+
+fn is_loop_var(b: &Block, v: VarId) -> bool {
+    b.iter().any(|s| match s {
+        Stmt::For { var, body, .. } => *var == Some(v) || is_loop_var(body, v),
+        Stmt::While { body, .. } => is_loop_var(body, v),
+        Stmt::If { then_b, else_b, .. } => is_loop_var(then_b, v) || is_loop_var(else_b, v),
+        _ => false,
+    })
+}
+
+/// Where the reverse sweep reads each variable: (pre-order statement position, enclosing loops).
+/// To-be-recorded analysis: an assignment must save the old value only if some reader runs
+/// before it in the forward sweep (earlier position, or a loop shared with it).
+type Readers = Vec<Vec<(usize, Vec<LoopId>)>>;
+
+fn reverse_readers(f: &Func, act: &Activity) -> Readers {
+    let mut r: Readers = vec![Vec::new(); f.vars.len()];
+    let mut pos = 0;
+    let mut loops = Vec::new();
+    mark_readers(f, act, &f.body, &mut r, &mut pos, &mut loops);
+    r
+}
+
+fn mark_readers(f: &Func, act: &Activity, b: &Block, r: &mut Readers, pos: &mut usize, loops: &mut Vec<LoopId>) {
+    for s in b {
+        let here = *pos;
+        *pos += 1;
+        let read = |v: VarId, r: &mut Readers| r[v].push((here, loops.clone()));
+        match s {
+            Stmt::Assign { target, value, .. } => {
+                let t = target.var();
+                if let Place::Index(_, i) = target {
+                    // Index of an element adjoint or of an element restore.
+                    let mut vs = Vec::new();
+                    Func::for_each_read(i, &mut |v| vs.push(v));
+                    for v in vs {
+                        read(v, r);
+                    }
+                }
+                if act.is_active(t) && act.expr_active(f, value) {
+                    let (lin, _) = Lin::build(f, act, value, String::new());
+                    let nv = lin.needed_values();
+                    let mut vars = Vec::new();
+                    lin.needed_vars(&nv, &mut vars);
+                    for v in vars {
+                        read(v, r);
+                    }
+                }
+            }
+            Stmt::Call(e) => {
+                if act.expr_active(f, e) {
+                    let (lin, _) = Lin::build(f, act, e, String::new());
+                    let nv = lin.needed_values();
+                    let mut vars = Vec::new();
+                    lin.needed_vars(&nv, &mut vars);
+                    for v in vars {
+                        read(v, r);
+                    }
+                }
+            }
+            Stmt::If { then_b, else_b, .. } => {
+                mark_readers(f, act, then_b, r, pos, loops);
+                mark_readers(f, act, else_b, r, pos, loops);
+            }
+            Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
+                loops.push(*id);
+                mark_readers(f, act, body, r, pos, loops);
+                loops.pop();
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Rev<'a> {
+    f: &'a Func,
+    cx: ExprCx<'a>,
+    act: &'a Activity,
+    readers: Readers,
+    pos: usize,
+    loop_stack: Vec<LoopId>,
+    unhoisted: &'a HashSet<VarId>,
+    loops: &'a HashMap<LoopId, LoopFlags>,
+    slots: Vec<TokenStream>,
+    uses_tape: bool,
+    counter: usize,
+    sig_adj: Vec<VarId>,
+    restores_outputs: bool,
+}
+
+impl Rev<'_> {
+    fn next(&mut self) -> usize {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// The adjoint of variable `v` (empty tokens when `v` is inactive).
+    fn adj(&self, v: VarId) -> TokenStream {
+        if !self.act.is_active(v) {
+            return TokenStream::new();
+        }
+        let var = &self.f.vars[v];
+        if let Some(k) = var.param {
+            let p = &self.f.params[k];
+            if p.kind != Ty::Float {
+                if self.sig_adj.contains(&v) {
+                    return adjoint_name(p).to_token_stream();
+                }
+                return TokenStream::new();
+            }
+        }
+        format_ident!("__fg_d_{}", var.name).to_token_stream()
+    }
+
+    fn adj_decl(&self, v: VarId) -> TokenStream {
+        let a = self.adj(v);
+        let id = var_ident(self.f, v);
+        if self.f.var_ty(v) == Ty::FloatArray {
+            quote!(let mut #a = ::ferrograd::ArrayAdjoint::zero_like(&#id);)
+        } else {
+            quote!(let mut #a = ::ferrograd::Adjoint::zero_like(&#id);)
+        }
+    }
+
+    /// Records `val` for the reverse sweep: returns (forward code, expression that recalls it).
+    fn record(&mut self, val: TokenStream, in_loop: bool) -> (TokenStream, TokenStream) {
+        if in_loop {
+            self.uses_tape = true;
+            (quote!(__fg_tape.push(#val);), quote!(__fg_tape.pop()))
+        } else {
+            let s = format_ident!("__fg_s{}", self.next());
+            self.slots.push(quote!(let mut #s = ::core::default::Default::default();));
+            (quote!(#s = #val;), quote!(#s))
+        }
+    }
+
+    fn block(&mut self, b: &Block, in_loop: bool) -> (TokenStream, TokenStream) {
+        let mut fwd = TokenStream::new();
+        let mut revs = Vec::new();
+        for s in b {
+            let (f, r) = self.stmt(s, in_loop);
+            fwd.extend(f);
+            revs.push(r);
+        }
+        let mut rev = TokenStream::new();
+        for r in revs.into_iter().rev() {
+            rev.extend(r);
+        }
+        (fwd, rev)
+    }
+
+    /// Must an assignment to `v` at the current position save the old value?
+    fn must_save(&self, v: VarId, here: usize) -> bool {
+        self.readers[v]
+            .iter()
+            .any(|(p, loops)| *p <= here || loops.iter().any(|l| self.loop_stack.contains(l)))
+    }
+
+    fn stmt(&mut self, s: &Stmt, in_loop: bool) -> (TokenStream, TokenStream) {
+        let cx = self.cx;
+        let here = self.pos;
+        self.pos += 1;
+        match s {
+            Stmt::Assign { target, value, decl, .. } => self.assign(target, value, *decl, in_loop, here),
+            Stmt::Call(e) => {
+                let fwd = {
+                    let t = cx.expr(e);
+                    quote!(#t;)
+                };
+                if !self.act.expr_active(self.f, e) {
+                    return (fwd, TokenStream::new());
+                }
+                let prefix = format!("__fg_r{}", self.next());
+                let (lin, root) = Lin::build(self.f, self.act, e, prefix);
+                let need = lin.needed_values();
+                let vals = lin.emit_values(&cx, &need);
+                let adj = |v: VarId| self.adj(v);
+                let back = lin.emit_adjoints(&cx, root, None, &adj);
+                (fwd, quote!({ #vals #back }))
+            }
+            Stmt::If { cond, then_b, else_b } => {
+                let (ft, rt) = self.block(then_b, in_loop);
+                let (fe, re) = self.block(else_b, in_loop);
+                let c = cx.expr(cond);
+                if rt.is_empty() && re.is_empty() {
+                    let els = (!fe.is_empty()).then(|| quote!(else { #fe }));
+                    return (quote!(if #c { #ft } #els), TokenStream::new());
+                }
+                let cv = format_ident!("__fg_c{}", self.next());
+                let (rec, recall) = self.record(quote!(#cv), in_loop);
+                let fwd = quote! {
+                    let #cv: bool = #c;
+                    #rec
+                    if #cv { #ft } else { #fe }
+                };
+                let rev = quote!(if #recall { #rt } else { #re });
+                (fwd, rev)
+            }
+            Stmt::For { id, var, iter, body } => {
+                self.loop_stack.push(*id);
+                let r = self.for_loop(*id, *var, iter, body, in_loop);
+                self.loop_stack.pop();
+                r
+            }
+            Stmt::While { id, cond, body } => {
+                self.loop_stack.push(*id);
+                let (fb, rb) = self.block(body, true);
+                self.loop_stack.pop();
+                let lf = self.loops.get(id).cloned().unwrap_or_default();
+                let (brk_reset, cont_reset, check) = flag_code(&lf);
+                let head = match cond {
+                    Some(c) => {
+                        let c = cx.expr(c);
+                        quote!(while #c)
+                    }
+                    None => quote!(loop),
+                };
+                if rb.is_empty() {
+                    return (quote!(#brk_reset #head { #cont_reset #fb #check }), TokenStream::new());
+                }
+                let n = format_ident!("__fg_n{}", self.next());
+                let (rec, recall) = self.record(quote!(#n), in_loop);
+                let fwd = quote! {
+                    #brk_reset
+                    let mut #n: usize = 0;
+                    #head { #n += 1; #cont_reset #fb #check }
+                    #rec
+                };
+                let rev = quote!({
+                    let #n: usize = #recall;
+                    for _ in 0..#n { #rb }
+                });
+                (fwd, rev)
+            }
+            Stmt::Raw(t) => (t.clone(), TokenStream::new()),
+            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => {
+                // Removed by `normalize`.
+                (TokenStream::new(), TokenStream::new())
+            }
+        }
+    }
+
+    fn assign(&mut self, target: &Place, value: &Expr, decl: bool, in_loop: bool, here: usize) -> (TokenStream, TokenStream) {
+        let cx = self.cx;
+        let v = target.var();
+        let unhoisted_decl = decl && self.unhoisted.contains(&v) && matches!(target, Place::Var(_));
+        let save = !unhoisted_decl && self.must_save(v, here);
+        let place = cx.place(target);
+        let val = cx.expr(value);
+        let mut fwd = TokenStream::new();
+        let mut restore = TokenStream::new();
+        if save {
+            let (rec, recall) = self.record(place.clone(), in_loop);
+            fwd.extend(rec);
+            restore = quote!(#place = #recall;);
+            if let Some(k) = self.f.vars[v].param {
+                if self.f.params[k].kind == Ty::FloatSliceMut {
+                    self.restores_outputs = true;
+                }
+            }
+        }
+        if unhoisted_decl {
+            let id = var_ident(self.f, v);
+            fwd.extend(quote!(let mut #id = #val;));
+            if self.act.is_active(v) {
+                fwd.extend(self.adj_decl(v));
+            }
+        } else {
+            fwd.extend(quote!(#place = #val;));
+        }
+        let target_active = self.act.is_active(v)
+            && match target {
+                Place::Var(_) => self.f.var_ty(v) == Ty::Float,
+                Place::Index(..) => self.f.var_ty(v).is_float_buffer(),
+            };
+        if !target_active {
+            return (fwd, restore);
+        }
+        let a = self.adj(v);
+        let adj_place = match target {
+            Place::Var(_) => a.clone(),
+            Place::Index(_, i) => {
+                let i = cx.expr(i);
+                quote!(#a[#i])
+            }
+        };
+        let k = self.next();
+        let dv = format_ident!("__fg_dv{}", k);
+        let mut rev = quote! {
+            let #dv = #adj_place;
+            #adj_place = ::ferrograd::Adjoint::zero_like(&#dv);
+            #restore
+        };
+        if self.act.expr_active(self.f, value) {
+            let prefix = format!("__fg_r{k}");
+            let (lin, root) = Lin::build(self.f, self.act, value, prefix);
+            let need = lin.needed_values();
+            rev.extend(lin.emit_values(&cx, &need));
+            let adj = |v: VarId| self.adj(v);
+            rev.extend(lin.emit_adjoints(&cx, root, Some(quote!(#dv)), &adj));
+        }
+        (fwd, quote!({ #rev }))
+    }
+
+    fn for_loop(&mut self, id: LoopId, var: Option<VarId>, iter: &Iter, body: &Block, in_loop: bool) -> (TokenStream, TokenStream) {
+        let cx = self.cx;
+        let (fb, rb) = self.block(body, true);
+        let lf = self.loops.get(&id).cloned().unwrap_or_default();
+        let (brk_reset, cont_reset, check) = flag_code(&lf);
+        let Iter::Range { lo, hi, inclusive, adaptors } = iter;
+        let pat = match var {
+            Some(v) => var_ident(self.f, v).to_token_stream(),
+            None => quote!(_),
+        };
+        let (lo_t, hi_t) = (cx.expr(lo), cx.expr(hi));
+        let dots = if *inclusive { quote!(..=) } else { quote!(..) };
+        if rb.is_empty() {
+            let it = iter_tokens(&cx, &lo_t, &dots, &hi_t, adaptors);
+            return (quote!(#brk_reset for #pat in #it { #cont_reset #fb #check }), TokenStream::new());
+        }
+        let k = self.next();
+        let n = format_ident!("__fg_n{}", k);
+        if adaptors.is_empty() {
+            // Fast path: the reverse sweep regenerates the loop variable from (lo, trip count).
+            let lov = format_ident!("__fg_lo{}", k);
+            let (rec_lo, recall_lo) = self.record(quote!(#lov), in_loop);
+            let (rec_n, recall_n) = self.record(quote!(#n), in_loop);
+            let fwd = quote! {
+                #brk_reset
+                let #lov = #lo_t;
+                let mut #n: usize = 0;
+                for #pat in #lov #dots #hi_t { #n += 1; #cont_reset #fb #check }
+                #rec_lo
+                #rec_n
+            };
+            let rev = quote!({
+                let #n: usize = #recall_n;
+                let #lov = ::ferrograd::runtime::same_type(#recall_lo, || #lo_t);
+                for #pat in ::ferrograd::runtime::rev_range(#lov, #n) { #rb }
+            });
+            return (fwd, rev);
+        }
+        // General iterator: the loop variable goes on the tape at the end of each iteration.
+        let it = iter_tokens(&cx, &lo_t, &dots, &hi_t, adaptors);
+        self.uses_tape = true;
+        let (push, pop) = match var {
+            Some(v) => {
+                let id = var_ident(self.f, v);
+                (quote!(__fg_tape.push(#id);), quote!(let #id = ::ferrograd::runtime::same_type(__fg_tape.pop(), || #lo_t);))
+            }
+            None => (quote!(), quote!()),
+        };
+        let (rec_n, recall_n) = self.record(quote!(#n), in_loop);
+        let fwd = quote! {
+            #brk_reset
+            let mut #n: usize = 0;
+            for #pat in #it { #n += 1; #cont_reset #fb #push #check }
+            #rec_n
+        };
+        let rev = quote!({
+            let #n: usize = #recall_n;
+            for _ in 0..#n { #pop #rb }
+        });
+        (fwd, rev)
+    }
+}
+
+pub fn iter_tokens(cx: &ExprCx, lo: &TokenStream, dots: &TokenStream, hi: &TokenStream, adaptors: &[Adaptor]) -> TokenStream {
+    let mut t = quote!((#lo #dots #hi));
+    for a in adaptors {
+        match a {
+            Adaptor::Rev => t = quote!(#t.rev()),
+            Adaptor::StepBy(k) => {
+                let k = cx.expr(k);
+                t = quote!(#t.step_by(#k))
+            }
+        }
+    }
+    t
+}
+
+fn flag_code(lf: &LoopFlags) -> (TokenStream, TokenStream, TokenStream) {
+    let brk = lf.brk.as_ref().map(|b| quote!(#b = false;)).unwrap_or_default();
+    let cont = lf.cont.as_ref().map(|c| quote!(#c = false;)).unwrap_or_default();
+    let check = if lf.check.is_empty() {
+        TokenStream::new()
+    } else {
+        let c = &lf.check;
+        quote!(if #(#c)||* { break; })
+    };
+    (brk, cont, check)
+}

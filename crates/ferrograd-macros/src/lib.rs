@@ -1,0 +1,12 @@
+//! Proc-macro entry points of ferrograd. Thin by design: all the work is in `ferrograd-ad`,
+//! which is a plain library and unit-testable.
+
+use proc_macro::TokenStream;
+
+/// Differentiates a Rust function at compile time. See the `ferrograd` crate docs for the
+/// generated functions (`f_grad`, `f_pullback`, `f_pushforward`, `f_jacobian`, `f_hessian`)
+/// and the options (`wrt(..)`, `hessian`, `dump`).
+#[proc_macro_attribute]
+pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
+    ferrograd_ad::differentiable(attr.into(), item.into()).into()
+}

@@ -1,0 +1,130 @@
+//! Dual numbers `v + t·ε` (ε² = 0): the scalar type that turns a generated reverse-mode
+//! function into a Hessian-vector product (forward-over-reverse), used by `f_hessian`.
+
+use crate::real::{Partials, Real};
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
+
+/// A dual number: value `v` and tangent `t`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Dual<T> {
+    pub v: T,
+    pub t: T,
+}
+
+impl<T: Real> Dual<T> {
+    pub fn new(v: T, t: T) -> Self {
+        Dual { v, t }
+    }
+    pub fn constant(v: T) -> Self {
+        Dual { v, t: T::zero() }
+    }
+}
+
+impl<T: PartialOrd> PartialOrd for Dual<T> {
+    /// Orders by value only: branches of the generated code follow the primal values.
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        self.v.partial_cmp(&other.v)
+    }
+}
+
+impl<T: Real> Add for Dual<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn add(self, o: Self) -> Self {
+        Dual::new(self.v + o.v, self.t + o.t)
+    }
+}
+impl<T: Real> Sub for Dual<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(self, o: Self) -> Self {
+        Dual::new(self.v - o.v, self.t - o.t)
+    }
+}
+impl<T: Real> Mul for Dual<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(self, o: Self) -> Self {
+        Dual::new(self.v * o.v, self.t * o.v + self.v * o.t)
+    }
+}
+impl<T: Real> Div for Dual<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn div(self, o: Self) -> Self {
+        let y = self.v / o.v;
+        Dual::new(y, (self.t - y * o.t) / o.v)
+    }
+}
+impl<T: Real> Rem for Dual<T> {
+    type Output = Self;
+    /// `a % b = a - trunc(a/b)·b`: derivative 1 in `a`, -trunc(a/b) in `b`.
+    #[inline(always)]
+    fn rem(self, o: Self) -> Self {
+        let q = (self.v / o.v).trunc();
+        Dual::new(self.v % o.v, self.t - q * o.t)
+    }
+}
+impl<T: Real> Neg for Dual<T> {
+    type Output = Self;
+    #[inline(always)]
+    fn neg(self) -> Self {
+        Dual::new(-self.v, -self.t)
+    }
+}
+macro_rules! assign_ops {
+    ($($tr:ident $f:ident $op:tt),*) => {$(
+        impl<T: Real> $tr for Dual<T> {
+            #[inline(always)]
+            fn $f(&mut self, o: Self) {
+                *self = *self $op o;
+            }
+        }
+    )*};
+}
+assign_ops!(AddAssign add_assign +, SubAssign sub_assign -, MulAssign mul_assign *, DivAssign div_assign /);
+
+macro_rules! dual_unary {
+    ($($f:ident $d:ident),*) => {$(
+        #[inline(always)]
+        fn $f(self) -> Self {
+            let y = self.v.$f();
+            Dual::new(y, self.t * T::$d(self.v, y))
+        }
+    )*};
+}
+macro_rules! dual_binary {
+    ($($f:ident $d:ident),*) => {$(
+        #[inline(always)]
+        fn $f(self, o: Self) -> Self {
+            let y = self.v.$f(o.v);
+            let (pa, pb) = T::$d(self.v, o.v, y);
+            Dual::new(y, self.t * pa + o.t * pb)
+        }
+    )*};
+}
+
+impl<T: Real> Real for Dual<T> {
+    fn from_f64(v: f64) -> Self {
+        Dual::constant(T::from_f64(v))
+    }
+    fn to_f64(self) -> f64 {
+        self.v.to_f64()
+    }
+    dual_unary!(sin sin_d, cos cos_d, tan tan_d, asin asin_d, acos acos_d, atan atan_d,
+        sinh sinh_d, cosh cosh_d, tanh tanh_d, asinh asinh_d, acosh acosh_d, atanh atanh_d,
+        exp exp_d, exp2 exp2_d, exp_m1 exp_m1_d, ln ln_d, log10 log10_d, log2 log2_d,
+        ln_1p ln_1p_d, sqrt sqrt_d, cbrt cbrt_d, abs abs_d, recip recip_d, signum signum_d,
+        floor floor_d, ceil ceil_d, round round_d, trunc trunc_d);
+    dual_binary!(powf powf_d, atan2 atan2_d, hypot hypot_d, max max_d, min min_d, log log_d);
+    #[inline(always)]
+    fn powi(self, n: i32) -> Self {
+        let y = self.v.powi(n);
+        Dual::new(y, self.t * T::powi_d(self.v, n, y))
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        let y = self.v.mul_add(a.v, b.v);
+        Dual::new(y, self.t * a.v + self.v * a.t + b.t)
+    }
+}

@@ -1,0 +1,91 @@
+//! # ferrograd — compile-time automatic differentiation for Rust
+//!
+//! `#[differentiable]` differentiates an ordinary Rust function at compile time (source
+//! transformation, like Clad for C++): no tape of operations is recorded at run time, and the
+//! generated derivative is plain Rust that rustc optimises with the rest of your code.
+//!
+//! ```
+//! use ferrograd::differentiable;
+//!
+//! #[differentiable]
+//! fn f(x: f64, y: &[f64], n: usize) -> f64 {
+//!     let mut s = 0.0;
+//!     for i in 0..n {
+//!         s += (x * y[i]).sin();
+//!     }
+//!     if s > 1.0 {
+//!         return s.ln();
+//!     }
+//!     s * s
+//! }
+//!
+//! let y = [0.5, 1.0, 1.5, 2.0];
+//! let (mut dx, mut dy) = (0.0, vec![0.0; 4]);
+//! let value = f_grad(0.3, &y, 4, &mut dx, &mut dy); // reverse mode
+//! let (v2, dir) = f_pushforward(0.3, &y, 4, 1.0, &[0.0; 4]); // forward mode: ∂f/∂x
+//! assert!((value - v2).abs() < 1e-15 && (dir - dx).abs() < 1e-12);
+//! ```
+//!
+//! ## What is generated (the naming contract)
+//! For `fn f(params…) -> R` (`R` is `f64`/`f32`, `()`, or `Result` of those):
+//! - `f_grad(params…, d_p…) -> R` — reverse mode. One trailing adjoint per differentiable
+//!   parameter, in order: `&mut f64` for `f64`, `&mut [f64]` for `&[f64]` and `&mut [f64]`.
+//!   Integer and bool parameters get none. Adjoints are **added into**; returns the value.
+//!   With `#[differentiable(wrt(a, b))]` only `a`, `b` (and `&mut` outputs) get adjoints.
+//! - `f_pullback(params…, d_ret, d_p…)` — reverse mode with an output seed `d_ret` (absent for
+//!   unit functions). For a `&mut [f64]` parameter the adjoint holds the seed on entry (the
+//!   adjoint of its final contents) and the adjoint of its initial contents on exit.
+//!   Calls between differentiable functions use this.
+//! - `f_pushforward(params…, t_p…) -> (R, R)` — forward mode: value and directional
+//!   derivative along the tangents (`t_x: f64`, `t_y: &[f64]`, `t_out: &mut [f64]` which
+//!   receives the tangent of the output). Unit functions return `()`.
+//! - `f_jacobian(params…, jac: &mut [f64]) -> Result<(), ShapeError>` — for functions that
+//!   return `()` and write exactly one `&mut [f64]` output `out`: `jac` is row-major
+//!   `out.len() × n`, `n` the other differentiable inputs flattened in parameter order.
+//! - `f_hessian(params…, hess: &mut [f64]) -> Result<f64, ShapeError>` — with
+//!   `#[differentiable(hessian)]`: the `n × n` Hessian (row-major) by forward-over-reverse on
+//!   [`Dual`] numbers; every differentiable function it calls must also be marked `hessian`.
+//! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
+//!   `#[differentiable(dump)]` also prints it at compile time.
+//!
+//! ## Custom derivatives
+//! A call `g(a, b)` inside a differentiable function uses `g_pullback` in reverse mode and
+//! `g_pushforward` in forward mode, found by name at the call site. Mark `g` itself
+//! `#[differentiable]`, or write them by hand (Clad's custom derivatives), e.g. for
+//! `fn g(x: f64) -> f64`:
+//! `fn g_pullback(x: f64, d_ret: f64, d_x: &mut f64)` and
+//! `fn g_pushforward(x: f64, t_x: f64) -> (f64, f64)`. A call used as a statement (a kernel
+//! writing `&mut [f32]` outputs) uses `g_pullback(params…, d_p…)` without `d_ret`; kernels
+//! in [`kernels`] follow this contract.
+
+pub mod adjoint;
+pub mod dual;
+pub mod real;
+pub mod runtime;
+pub mod tape;
+
+pub use adjoint::{Adjoint, ArrayAdjoint};
+pub use dual::Dual;
+pub use ferrograd_kernels as kernels;
+pub use ferrograd_macros::differentiable;
+pub use real::{Partials, Real};
+
+/// A buffer passed to a generated `f_jacobian`/`f_hessian` has the wrong length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{name}` has length {got}, expected {expected}")]
+pub struct ShapeError {
+    pub name: &'static str,
+    pub got: usize,
+    pub expected: usize,
+}
+
+impl ShapeError {
+    /// `Ok` if `got == expected`.
+    pub fn check(name: &'static str, got: usize, expected: usize) -> Result<(), ShapeError> {
+        if got == expected {
+            Ok(())
+        } else {
+            Err(ShapeError { name, got, expected })
+        }
+    }
+}
