@@ -586,6 +586,7 @@ impl<'a> Lower<'a> {
             syn::Expr::Match(m) => self.match_into(m, sink, out),
             syn::Expr::Paren(p) => self.expr_into(&p.expr, sink, out),
             _ => match sink {
+                Sink::Return if !self.ret.has_value() && strip_ok(e).is_err() => self.expr_stmt(e, out),
                 Sink::Return => self.ret_stmt(Some(e), e.span(), out),
                 Sink::Place(p) => {
                     if let Some(v) = self.expr(e, out) {

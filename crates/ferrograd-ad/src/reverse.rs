@@ -469,10 +469,12 @@ impl Rev<'_> {
                 }
                 let cv = format_ident!("__fg_c{}", self.next());
                 let (rec, recall) = self.record(quote!(#cv), in_loop);
+                // Recorded after the branch ran, so that it is on top of the tape when the
+                // reverse sweep needs it (LIFO).
                 let fwd = quote! {
                     let #cv: bool = #c;
-                    #rec
                     if #cv { #ft } else { #fe }
+                    #rec
                 };
                 let rev = quote!(if #recall { #rt } else { #re });
                 (fwd, rev)

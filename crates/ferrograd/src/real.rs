@@ -29,6 +29,7 @@ pub trait Real:
     + SubAssign
     + MulAssign
     + DivAssign
+    + crate::tape::TapeValue
 {
     /// Converts a constant (literal, `f64::consts`, integer cast) into this type.
     fn from_f64(v: f64) -> Self;
