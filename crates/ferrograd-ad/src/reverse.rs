@@ -89,7 +89,8 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     g.body = norm.body.clone();
     let act_wrt = if kind == RevKind::Grad { wrt } else { None };
     let act = analyse(&g, act_wrt);
-    let readers = reverse_readers(&g, &act);
+    let recompute = recomputable(&g, &act);
+    let readers = reverse_readers(&g, &act, &recompute);
     let generic = kind == RevKind::GenericPullback;
     let cx = ExprCx { f: &g, generic };
     let sig_adj = adjoint_params(f, kind, wrt);
@@ -106,6 +107,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         cx,
         act: &act,
         readers,
+        recompute: &recompute,
         pos: 0,
         loop_stack: Vec::new(),
         unhoisted: &unhoisted,
@@ -289,20 +291,120 @@ fn is_loop_var(b: &Block, v: VarId) -> bool {
     })
 }
 
+/// Loop-local values recomputed at the start of each reverse iteration instead of taped:
+/// a `let` at the top level of a loop body, assigned nowhere else, whose expression has no
+/// calls and reads only variables the loop never assigns (or earlier recomputable locals).
+/// This is the store-vs-recompute trade-off decided for the cheap case: no tape traffic.
+pub struct Recompute {
+    pub per_loop: HashMap<LoopId, Vec<(VarId, Expr)>>,
+    pub vars: HashSet<VarId>,
+}
+
+fn recomputable(f: &Func, act: &Activity) -> Recompute {
+    let mut r = Recompute { per_loop: HashMap::new(), vars: HashSet::new() };
+    fn walk(f: &Func, act: &Activity, b: &Block, r: &mut Recompute) {
+        for s in b {
+            match s {
+                Stmt::If { then_b, else_b, .. } => {
+                    walk(f, act, then_b, r);
+                    walk(f, act, else_b, r);
+                }
+                Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
+                    let mut assigned = HashSet::new();
+                    assigned_in(body, &mut assigned);
+                    let mut list: Vec<(VarId, Expr)> = Vec::new();
+                    for st in body {
+                        if let Stmt::Assign { target: Place::Var(v), value, decl: true, .. } = st {
+                            if act.assign_count[*v] != 1 || f.vars[*v].param.is_some() || has_call(value) {
+                                continue;
+                            }
+                            let mut ok = true;
+                            Func::for_each_read(value, &mut |u| {
+                                if assigned.contains(&u) && !list.iter().any(|(w, _)| *w == u) {
+                                    ok = false;
+                                }
+                            });
+                            if ok {
+                                list.push((*v, value.clone()));
+                                r.vars.insert(*v);
+                            }
+                        }
+                    }
+                    r.per_loop.insert(*id, list);
+                    walk(f, act, body, r);
+                }
+                _ => {}
+            }
+        }
+    }
+    walk(f, act, &f.body, &mut r);
+    r
+}
+
+/// Variables assigned anywhere in `b` (targets, nested loop variables, `&mut` call arguments).
+fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
+    for s in b {
+        match s {
+            Stmt::Assign { target, .. } => {
+                out.insert(target.var());
+            }
+            Stmt::Call(Expr::Call { args, .. }) => {
+                for a in args {
+                    match a {
+                        Expr::Ref(inner, true) => {
+                            if let Expr::Var(v) = &**inner {
+                                out.insert(*v);
+                            }
+                        }
+                        Expr::Var(v) => {
+                            out.insert(*v);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Stmt::If { then_b, else_b, .. } => {
+                assigned_in(then_b, out);
+                assigned_in(else_b, out);
+            }
+            Stmt::For { var, body, .. } => {
+                if let Some(v) = var {
+                    out.insert(*v);
+                }
+                assigned_in(body, out);
+            }
+            Stmt::While { body, .. } => assigned_in(body, out),
+            _ => {}
+        }
+    }
+}
+
+fn has_call(e: &Expr) -> bool {
+    match e {
+        Expr::Call { .. } => true,
+        Expr::Neg(a) | Expr::Not(a) | Expr::Cast(a, _, _) | Expr::Ref(a, _) | Expr::Repeat(a, _) | Expr::Matches(a, _) => has_call(a),
+        Expr::Index(_, i) => has_call(i),
+        Expr::Binary(_, a, b) => has_call(a) || has_call(b),
+        Expr::Method(r, _, args) => has_call(r) || args.iter().any(has_call),
+        Expr::Array(items) => items.iter().any(has_call),
+        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => false,
+    }
+}
+
 /// Where the reverse sweep reads each variable: (pre-order statement position, enclosing loops).
 /// To-be-recorded analysis: an assignment must save the old value only if some reader runs
 /// before it in the forward sweep (earlier position, or a loop shared with it).
 type Readers = Vec<Vec<(usize, Vec<LoopId>)>>;
 
-fn reverse_readers(f: &Func, act: &Activity) -> Readers {
+fn reverse_readers(f: &Func, act: &Activity, rc: &Recompute) -> Readers {
     let mut r: Readers = vec![Vec::new(); f.vars.len()];
     let mut pos = 0;
     let mut loops = Vec::new();
-    mark_readers(f, act, &f.body, &mut r, &mut pos, &mut loops);
+    mark_readers(f, act, rc, &f.body, &mut r, &mut pos, &mut loops);
     r
 }
 
-fn mark_readers(f: &Func, act: &Activity, b: &Block, r: &mut Readers, pos: &mut usize, loops: &mut Vec<LoopId>) {
+fn mark_readers(f: &Func, act: &Activity, rc: &Recompute, b: &Block, r: &mut Readers, pos: &mut usize, loops: &mut Vec<LoopId>) {
     for s in b {
         let here = *pos;
         *pos += 1;
@@ -310,6 +412,13 @@ fn mark_readers(f: &Func, act: &Activity, b: &Block, r: &mut Readers, pos: &mut 
         match s {
             Stmt::Assign { target, value, .. } => {
                 let t = target.var();
+                if rc.vars.contains(&t) {
+                    let mut vs = Vec::new();
+                    Func::for_each_read(value, &mut |v| vs.push(v));
+                    for v in vs {
+                        read(v, r);
+                    }
+                }
                 if let Place::Index(_, i) = target {
                     // Index of an element adjoint or of an element restore.
                     let mut vs = Vec::new();
@@ -340,12 +449,12 @@ fn mark_readers(f: &Func, act: &Activity, b: &Block, r: &mut Readers, pos: &mut 
                 }
             }
             Stmt::If { then_b, else_b, .. } => {
-                mark_readers(f, act, then_b, r, pos, loops);
-                mark_readers(f, act, else_b, r, pos, loops);
+                mark_readers(f, act, rc, then_b, r, pos, loops);
+                mark_readers(f, act, rc, else_b, r, pos, loops);
             }
             Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
                 loops.push(*id);
-                mark_readers(f, act, body, r, pos, loops);
+                mark_readers(f, act, rc, body, r, pos, loops);
                 loops.pop();
             }
             _ => {}
@@ -358,6 +467,7 @@ struct Rev<'a> {
     cx: ExprCx<'a>,
     act: &'a Activity,
     readers: Readers,
+    recompute: &'a Recompute,
     pos: usize,
     loop_stack: Vec<LoopId>,
     unhoisted: &'a HashSet<VarId>,
@@ -430,6 +540,21 @@ impl Rev<'_> {
         (fwd, rev)
     }
 
+    /// Prepends the recomputation of the loop's recomputable locals to a reverse iteration.
+    fn with_recompute(&self, id: LoopId, rb: TokenStream) -> TokenStream {
+        if rb.is_empty() {
+            return rb;
+        }
+        let mut out = TokenStream::new();
+        for (v, e) in self.recompute.per_loop.get(&id).into_iter().flatten() {
+            let id = var_ident(self.f, *v);
+            let e = self.cx.expr(e);
+            out.extend(quote!(#id = #e;));
+        }
+        out.extend(rb);
+        out
+    }
+
     /// Must an assignment to `v` at the current position save the old value?
     fn must_save(&self, v: VarId, here: usize) -> bool {
         self.readers[v]
@@ -489,6 +614,7 @@ impl Rev<'_> {
                 self.loop_stack.push(*id);
                 let (fb, rb) = self.block(body, true);
                 self.loop_stack.pop();
+                let rb = self.with_recompute(*id, rb);
                 let lf = self.loops.get(id).cloned().unwrap_or_default();
                 let (brk_reset, cont_reset, check) = flag_code(&lf);
                 let head = match cond {
@@ -527,7 +653,7 @@ impl Rev<'_> {
         let cx = self.cx;
         let v = target.var();
         let unhoisted_decl = decl && self.unhoisted.contains(&v) && matches!(target, Place::Var(_));
-        let save = !unhoisted_decl && self.must_save(v, here);
+        let save = !unhoisted_decl && !self.recompute.vars.contains(&v) && self.must_save(v, here);
         let place = cx.place(target);
         let val = cx.expr(value);
         let mut fwd = TokenStream::new();
@@ -588,6 +714,7 @@ impl Rev<'_> {
     fn for_loop(&mut self, id: LoopId, var: Option<VarId>, iter: &Iter, body: &Block, in_loop: bool) -> (TokenStream, TokenStream) {
         let cx = self.cx;
         let (fb, rb) = self.block(body, true);
+        let rb = self.with_recompute(id, rb);
         let lf = self.loops.get(&id).cloned().unwrap_or_default();
         let (brk_reset, cont_reset, check) = flag_code(&lf);
         let Iter::Range { lo, hi, inclusive, adaptors } = iter;
