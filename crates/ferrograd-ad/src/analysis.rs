@@ -24,17 +24,23 @@ impl Activity {
     /// Does `e` read an active variable through a float path (so that it carries a derivative)?
     pub fn expr_active(&self, f: &Func, e: &Expr) -> bool {
         match e {
-            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => false,
+            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => {
+                false
+            }
             Expr::Var(v) => self.active[*v] && f.var_ty(*v).is_differentiable(),
             Expr::Index(v, _) => self.active[*v] && f.var_ty(*v).is_float_buffer(),
             Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => self.expr_active(f, a),
-            Expr::Binary(op, a, b) => is_arith(op) && (self.expr_active(f, a) || self.expr_active(f, b)),
+            Expr::Binary(op, a, b) => {
+                is_arith(op) && (self.expr_active(f, a) || self.expr_active(f, b))
+            }
             Expr::Method(r, m, args) => {
                 m != "len"
                     && f.ty_of(r) == Ty::Float
                     && (self.expr_active(f, r) || args.iter().any(|a| self.expr_active(f, a)))
             }
-            Expr::Call { args, .. } | Expr::Array(args) => args.iter().any(|a| self.expr_active(f, a)),
+            Expr::Call { args, .. } | Expr::Array(args) => {
+                args.iter().any(|a| self.expr_active(f, a))
+            }
             Expr::Cast(a, _, t) => *t == Ty::Float && self.expr_active(f, a),
         }
     }
@@ -92,7 +98,11 @@ pub fn analyse(f: &Func, wrt: Option<&[usize]>) -> Activity {
         assign_count[p.var] += 1;
     }
     count_assigns(&f.body, false, &mut assign_count, &mut assigned_in_loop);
-    Activity { active, assign_count, assigned_in_loop }
+    Activity {
+        active,
+        assign_count,
+        assigned_in_loop,
+    }
 }
 
 /// Float data flow of each statement: the variables it writes and the ones it reads.

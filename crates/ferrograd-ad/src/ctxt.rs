@@ -26,7 +26,12 @@ impl Ctxt {
 
     /// All errors combined into one, if any.
     pub fn take(&self) -> Option<syn::Error> {
-        let mut errs = self.errors.borrow_mut().drain(..).collect::<Vec<_>>().into_iter();
+        let mut errs = self
+            .errors
+            .borrow_mut()
+            .drain(..)
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut first = errs.next()?;
         for e in errs {
             first.combine(e);

@@ -13,7 +13,14 @@ pub fn generic_ty() -> syn::Ident {
 
 pub fn var_ident(f: &Func, v: VarId) -> syn::Ident {
     let var = &f.vars[v];
-    syn::Ident::new(&var.name, if var.synthetic { Span::call_site() } else { var.span })
+    syn::Ident::new(
+        &var.name,
+        if var.synthetic {
+            Span::call_site()
+        } else {
+            var.span
+        },
+    )
 }
 
 pub fn ident(s: &str) -> syn::Ident {
@@ -40,11 +47,13 @@ impl ExprCx<'_> {
         match e {
             Expr::Lit(l) => match l {
                 syn::Lit::Float(fl) if self.generic => {
-                    let digits = syn::LitFloat::new(&format!("{}f64", fl.base10_digits()), fl.span());
+                    let digits =
+                        syn::LitFloat::new(&format!("{}f64", fl.base10_digits()), fl.span());
                     self.float_const(digits.to_token_stream())
                 }
                 syn::Lit::Int(i) if self.generic && matches!(i.suffix(), "f32" | "f64") => {
-                    let digits = syn::LitFloat::new(&format!("{}.0f64", i.base10_digits()), i.span());
+                    let digits =
+                        syn::LitFloat::new(&format!("{}.0f64", i.base10_digits()), i.span());
                     self.float_const(digits.to_token_stream())
                 }
                 l => l.to_token_stream(),
@@ -79,8 +88,14 @@ impl ExprCx<'_> {
                 let args = args.iter().map(|a| self.expr(a));
                 quote!(#r.#m(#(#args),*))
             }
-            Expr::Call { path, args, try_, .. } => {
-                let path = if self.generic { generic_callee(path, "") } else { path.to_token_stream() };
+            Expr::Call {
+                path, args, try_, ..
+            } => {
+                let path = if self.generic {
+                    generic_callee(path, "")
+                } else {
+                    path.to_token_stream()
+                };
                 let args = args.iter().map(|a| self.expr(a));
                 let q = try_.then(|| quote!(?));
                 quote!(#path(#(#args),*)#q)
@@ -145,7 +160,10 @@ pub fn callee(path: &syn::Path, suffix: &str, generic: bool) -> TokenStream {
 fn generic_callee(path: &syn::Path, suffix: &str) -> TokenStream {
     let mut p = path.clone();
     if let Some(last) = p.segments.last_mut() {
-        last.ident = syn::Ident::new(&format!("__fg_{}{}_generic", last.ident, suffix), last.ident.span());
+        last.ident = syn::Ident::new(
+            &format!("__fg_{}{}_generic", last.ident, suffix),
+            last.ident.span(),
+        );
     }
     let t = generic_ty();
     quote!(#p::<#t>)

@@ -18,7 +18,12 @@ pub fn emit(f: &Func) -> TokenStream {
     let act = analyse(f, None);
     let cx = ExprCx { f, generic: false };
     let declared = declared_vars(&f.body);
-    let mut e = Fwd { f, cx, act: &act, counter: 0 };
+    let mut e = Fwd {
+        f,
+        cx,
+        act: &act,
+        counter: 0,
+    };
     let ft = &f.float_ty;
     let mut prologue = TokenStream::new();
     let mut params = Vec::new();
@@ -43,7 +48,11 @@ pub fn emit(f: &Func) -> TokenStream {
     }
     // Variables declared without an initialiser (`let x;`) are declared up front.
     for (v, var) in f.vars.iter().enumerate() {
-        if var.param.is_none() && !declared.contains(&v) && !is_bound_by_loop(&f.body, v) && Some(v) != f.ret_var {
+        if var.param.is_none()
+            && !declared.contains(&v)
+            && !is_bound_by_loop(&f.body, v)
+            && Some(v) != f.ret_var
+        {
             let id = var_ident(f, v);
             prologue.extend(quote!(let mut #id = ::core::default::Default::default();));
             if act.is_active(v) {
@@ -65,7 +74,10 @@ pub fn emit(f: &Func) -> TokenStream {
         }
     };
     let tail = match f.ret {
-        RetKind::ResultUnit => quote!(#[allow(unreachable_code)] ::core::result::Result::Ok(())),
+        RetKind::ResultUnit => quote!(
+            #[allow(unreachable_code)]
+            ::core::result::Result::Ok(())
+        ),
         _ => quote!(),
     };
     let vis = &f.item.vis;
@@ -92,7 +104,11 @@ fn declared_vars(b: &Block) -> Vec<VarId> {
     fn walk(b: &Block, out: &mut Vec<VarId>) {
         for s in b {
             match s {
-                Stmt::Assign { target: Place::Var(v), decl: true, .. } => out.push(*v),
+                Stmt::Assign {
+                    target: Place::Var(v),
+                    decl: true,
+                    ..
+                } => out.push(*v),
                 Stmt::If { then_b, else_b, .. } => {
                     walk(then_b, out);
                     walk(else_b, out);
@@ -110,7 +126,9 @@ fn is_bound_by_loop(b: &Block, v: VarId) -> bool {
     b.iter().any(|s| match s {
         Stmt::For { var, body, .. } => *var == Some(v) || is_bound_by_loop(body, v),
         Stmt::While { body, .. } => is_bound_by_loop(body, v),
-        Stmt::If { then_b, else_b, .. } => is_bound_by_loop(then_b, v) || is_bound_by_loop(else_b, v),
+        Stmt::If { then_b, else_b, .. } => {
+            is_bound_by_loop(then_b, v) || is_bound_by_loop(else_b, v)
+        }
         _ => false,
     })
 }
@@ -162,7 +180,11 @@ impl Fwd<'_> {
     }
 
     /// Value and tangent of an expression (tangent `None` when inactive).
-    fn value_tangent(&mut self, e: &Expr, out: &mut TokenStream) -> (TokenStream, Option<TokenStream>) {
+    fn value_tangent(
+        &mut self,
+        e: &Expr,
+        out: &mut TokenStream,
+    ) -> (TokenStream, Option<TokenStream>) {
         if !self.act.expr_active(self.f, e) {
             return (self.cx.expr(e), None);
         }
@@ -176,11 +198,18 @@ impl Fwd<'_> {
     fn stmt(&mut self, s: &Stmt) -> TokenStream {
         let cx = self.cx;
         match s {
-            Stmt::Assign { target, value, decl, .. } => {
+            Stmt::Assign {
+                target,
+                value,
+                decl,
+                ..
+            } => {
                 let v = target.var();
                 let target_active = self.act.is_active(v)
                     && match target {
-                        Place::Var(_) => self.f.var_ty(v) == Ty::Float || self.f.var_ty(v) == Ty::FloatArray,
+                        Place::Var(_) => {
+                            self.f.var_ty(v) == Ty::Float || self.f.var_ty(v) == Ty::FloatArray
+                        }
                         Place::Index(..) => self.f.var_ty(v).is_float_buffer(),
                     };
                 let place = cx.place(target);
@@ -241,14 +270,25 @@ impl Fwd<'_> {
                 lin.emit_tangents(&cx, &tanf, &mut out, true);
                 quote!({ #out })
             }
-            Stmt::If { cond, then_b, else_b } => {
+            Stmt::If {
+                cond,
+                then_b,
+                else_b,
+            } => {
                 let c = cx.expr(cond);
                 let t = self.block(then_b);
                 let e = self.block(else_b);
                 quote!(if #c { #t } else { #e })
             }
-            Stmt::For { var, iter, body, .. } => {
-                let Iter::Range { lo, hi, inclusive, adaptors } = iter;
+            Stmt::For {
+                var, iter, body, ..
+            } => {
+                let Iter::Range {
+                    lo,
+                    hi,
+                    inclusive,
+                    adaptors,
+                } = iter;
                 let dots = if *inclusive { quote!(..=) } else { quote!(..) };
                 let it = iter_tokens(&cx, &cx.expr(lo), &dots, &cx.expr(hi), adaptors);
                 let pat = match var {
@@ -292,7 +332,8 @@ impl Fwd<'_> {
                         let (val, tan) = self.value_tangent(e, &mut pre);
                         let k = self.next();
                         let nv = format_ident!("__fg_nv{}", k);
-                        let tan = tan.unwrap_or_else(|| quote!(::ferrograd::Adjoint::zero_like(&#nv)));
+                        let tan =
+                            tan.unwrap_or_else(|| quote!(::ferrograd::Adjoint::zero_like(&#nv)));
                         let r = ok(quote!((#nv, #tan)));
                         quote!({ #pre let #nv = #val; return #r; })
                     }

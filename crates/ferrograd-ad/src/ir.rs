@@ -109,6 +109,10 @@ pub struct Func {
 pub type Block = Vec<Stmt>;
 
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "IR values are built once per expansion; boxing only adds noise"
+)]
 pub enum Place {
     Var(VarId),
     Index(VarId, Expr),
@@ -134,6 +138,10 @@ pub enum Iter {
 }
 
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "IR values are built once per expansion; boxing only adds noise"
+)]
 pub enum Adaptor {
     Rev,
     StepBy(Expr),
@@ -215,9 +223,9 @@ pub fn is_arith(op: &syn::BinOp) -> bool {
 
 /// Float methods with a rule in `ferrograd::Partials`, by arity (receiver included).
 pub const UNARY_METHODS: &[&str] = &[
-    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
-    "atanh", "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt", "abs",
-    "recip", "signum", "floor", "ceil", "round", "trunc",
+    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+    "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt", "abs", "recip",
+    "signum", "floor", "ceil", "round", "trunc",
 ];
 pub const BINARY_METHODS: &[&str] = &["powf", "atan2", "hypot", "max", "min", "log"];
 
@@ -289,7 +297,14 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
                 let m = m.to_string();
                 if m == "len" {
                     Ty::Int
-                } else if matches!(m.as_str(), "is_nan" | "is_finite" | "is_infinite" | "is_sign_negative" | "is_sign_positive") {
+                } else if matches!(
+                    m.as_str(),
+                    "is_nan"
+                        | "is_finite"
+                        | "is_infinite"
+                        | "is_sign_negative"
+                        | "is_sign_positive"
+                ) {
                     Ty::Bool
                 } else {
                     ty_of(recv)
@@ -304,7 +319,7 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
             }
             Expr::Cast(_, _, t) => *t,
             Expr::Ref(a, _) => ty_of(a),
-            Expr::Array(items) => match items.first().map(|i| ty_of(i)) {
+            Expr::Array(items) => match items.first().map(&ty_of) {
                 Some(Ty::Float) => Ty::FloatArray,
                 Some(Ty::Int) => Ty::IntSlice,
                 _ => Ty::Unknown,

@@ -41,21 +41,23 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     if attr.is_empty() {
         return Ok(o);
     }
-    let metas = syn::parse::Parser::parse2(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated, attr)?;
+    let metas = syn::parse::Parser::parse2(
+        Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+        attr,
+    )?;
     for m in metas {
         match &m {
             syn::Meta::Path(p) if p.is_ident("hessian") => o.hessian = true,
             syn::Meta::Path(p) if p.is_ident("dump") => o.dump = true,
             syn::Meta::List(l) if l.path.is_ident("wrt") => {
-                let ids = l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
+                let ids =
+                    l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
                 o.wrt = Some(ids.into_iter().collect());
             }
-            other => {
-                return Err(syn::Error::new_spanned(
-                    other,
-                    "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian` and `dump`",
-                ))
-            }
+            other => return Err(syn::Error::new_spanned(
+                other,
+                "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian` and `dump`",
+            )),
         }
     }
     Ok(o)
@@ -69,7 +71,9 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         ids.iter()
             .filter_map(|id| {
                 let k = item.sig.inputs.iter().position(|a| match a {
-                    syn::FnArg::Typed(pt) => matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.ident == *id),
+                    syn::FnArg::Typed(pt) => {
+                        matches!(&*pt.pat, syn::Pat::Ident(pi) if pi.ident == *id)
+                    }
                     _ => false,
                 });
                 if k.is_none() {
@@ -82,27 +86,39 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     if let (Some(f), Some(w)) = (&f, &wrt_idx) {
         for (k, id) in w.iter().zip(opts.wrt.iter().flatten()) {
             if !f.params[*k].kind.is_differentiable() {
-                cx.error_spanned(id, format!("`wrt({id})`: `{id}` is not a float or float slice"));
+                cx.error_spanned(
+                    id,
+                    format!("`wrt({id})`: `{id}` is not a float or float slice"),
+                );
             }
         }
     }
     if let Some(f) = &f {
-        if opts.hessian && (f.ret != ir::RetKind::Float || f.params.iter().any(|p| p.kind == ir::Ty::FloatSliceMut)) {
-            cx.error_spanned(
-                &item.sig,
-                "`hessian` needs a function returning `f64`/`f32` with no `&mut` parameters",
-            );
+        let mut_param = f.params.iter().find(|p| p.kind == ir::Ty::FloatSliceMut);
+        if opts.hessian && (f.ret != ir::RetKind::Float || mut_param.is_some()) {
+            let msg = "`hessian` needs a function returning `f64`/`f32` with no `&mut` parameters";
+            match mut_param {
+                Some(p) => cx.error_spanned(&p.ty, msg),
+                None => cx.error_spanned(&item.sig, msg),
+            }
         }
     }
     if let Some(e) = cx.take() {
         return Err(e);
     }
     let Some(f) = f else {
-        return Err(syn::Error::new_spanned(&item.sig, "internal error: lowering failed without a diagnostic"));
+        return Err(syn::Error::new_spanned(
+            &item.sig,
+            "internal error: lowering failed without a diagnostic",
+        ));
     };
     let mut out = TokenStream::new();
     out.extend(reverse::emit(&f, reverse::RevKind::Pullback, None));
-    out.extend(reverse::emit(&f, reverse::RevKind::Grad, wrt_idx.as_deref()));
+    out.extend(reverse::emit(
+        &f,
+        reverse::RevKind::Grad,
+        wrt_idx.as_deref(),
+    ));
     out.extend(forward::emit(&f));
     if let Some(o) = api::jacobian_out(&f) {
         out.extend(api::emit_jacobian(&f, o));
@@ -129,7 +145,10 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
-            let e = syn::Error::new_spanned(&item, "`#[differentiable]` applies to free functions (`fn`) only");
+            let e = syn::Error::new_spanned(
+                &item,
+                "`#[differentiable]` applies to free functions (`fn`) only",
+            );
             let ce = e.to_compile_error();
             return quote!(#item #ce);
         }
@@ -145,11 +164,17 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(gen) => {
             let src = pretty(&gen);
             if opts.dump {
-                eprintln!("// ferrograd: code generated for `{}`\n{}", item_fn.sig.ident, src);
+                eprintln!(
+                    "// ferrograd: code generated for `{}`\n{}",
+                    item_fn.sig.ident, src
+                );
             }
             let konst = format_ident!("{}_GRAD_SOURCE", item_fn.sig.ident);
             let vis = &item_fn.vis;
-            let doc = format!("Source of the derivative functions generated for `{}` (like Clad's `.dump()`).", item_fn.sig.ident);
+            let doc = format!(
+                "Source of the derivative functions generated for `{}` (like Clad's `.dump()`).",
+                item_fn.sig.ident
+            );
             quote! {
                 #item_fn
                 #gen

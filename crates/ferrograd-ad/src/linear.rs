@@ -14,7 +14,11 @@ pub enum CallArg {
     /// A float scalar argument (a node of the expression).
     Scalar(usize),
     /// A float slice/array argument: its tokens as written and its base variable.
-    Buffer { expr: Expr, var: VarId, mutable: bool },
+    Buffer {
+        expr: Expr,
+        var: VarId,
+        mutable: bool,
+    },
     /// A non-differentiable argument (integers, bools, labels).
     Other(Expr),
 }
@@ -35,7 +39,11 @@ pub enum Nk {
     Powi(usize, Expr),
     Binary(syn::Ident, usize, usize),
     MulAdd(usize, usize, usize),
-    Call { path: syn::Path, args: Vec<CallArg>, try_: bool },
+    Call {
+        path: syn::Path,
+        args: Vec<CallArg>,
+        try_: bool,
+    },
 }
 
 pub struct Lin {
@@ -47,7 +55,11 @@ pub struct Lin {
 
 impl Lin {
     pub fn build(f: &Func, act: &Activity, e: &Expr, prefix: String) -> (Lin, usize) {
-        let mut l = Lin { nodes: Vec::new(), active: Vec::new(), prefix };
+        let mut l = Lin {
+            nodes: Vec::new(),
+            active: Vec::new(),
+            prefix,
+        };
         let root = l.add(f, act, e);
         (l, root)
     }
@@ -98,7 +110,9 @@ impl Lin {
                 };
                 self.push(k, true)
             }
-            Expr::Call { path, args, try_, .. } => {
+            Expr::Call {
+                path, args, try_, ..
+            } => {
                 let mut cargs = Vec::new();
                 for a in args {
                     let t = f.ty_of(a);
@@ -118,7 +132,14 @@ impl Lin {
                     };
                     cargs.push(ca);
                 }
-                self.push(Nk::Call { path: path.clone(), args: cargs, try_: *try_ }, true)
+                self.push(
+                    Nk::Call {
+                        path: path.clone(),
+                        args: cargs,
+                        try_: *try_,
+                    },
+                    true,
+                )
             }
             _ => self.push(Nk::Const(e.clone()), false),
         }
@@ -131,7 +152,12 @@ impl Lin {
     fn operands(&self, k: usize) -> Vec<usize> {
         match &self.nodes[k] {
             Nk::Const(_) | Nk::Leaf(_) | Nk::Elem(..) => vec![],
-            Nk::Add(a, b) | Nk::Sub(a, b) | Nk::Mul(a, b) | Nk::Div(a, b) | Nk::Rem(a, b) | Nk::Binary(_, a, b) => {
+            Nk::Add(a, b)
+            | Nk::Sub(a, b)
+            | Nk::Mul(a, b)
+            | Nk::Div(a, b)
+            | Nk::Rem(a, b)
+            | Nk::Binary(_, a, b) => {
                 vec![*a, *b]
             }
             Nk::Neg(a) | Nk::Unary(_, a) | Nk::Powi(a, _) => vec![*a],
@@ -176,11 +202,9 @@ impl Lin {
                             need[*a] = true;
                         }
                     }
-                    Nk::Rem(a, b) => {
-                        if self.active[*b] {
-                            need[*a] = true;
-                            need[*b] = true;
-                        }
+                    Nk::Rem(a, b) if self.active[*b] => {
+                        need[*a] = true;
+                        need[*b] = true;
                     }
                     Nk::Unary(_, a) | Nk::Powi(a, _) => {
                         need[*a] = true;
@@ -319,8 +343,8 @@ impl Lin {
     /// `let tmp = …;` for every needed computed node, operands first.
     pub fn emit_values(&self, cx: &ExprCx, need: &[bool]) -> TokenStream {
         let mut out = TokenStream::new();
-        for k in 0..self.nodes.len() {
-            if need[k] && self.is_computed(k) {
+        for (k, &needed) in need.iter().enumerate() {
+            if needed && self.is_computed(k) {
                 let t = self.tmp(k);
                 let op = self.op_tokens(cx, k);
                 out.extend(quote!(let #t = #op;));
@@ -352,13 +376,14 @@ impl Lin {
                 (None, true) => TokenStream::new(),
                 (None, false) => continue,
             };
-            let mut give = |out: &mut TokenStream, node: usize, contrib: TokenStream, name: &str| {
-                if self.active[node] {
-                    let t = format_ident!("{}_{}{}", self.prefix, name, node);
-                    out.extend(quote!(let #t = #contrib;));
-                    adj[node] = Some(quote!(#t));
-                }
-            };
+            let mut give =
+                |out: &mut TokenStream, node: usize, contrib: TokenStream, name: &str| {
+                    if self.active[node] {
+                        let t = format_ident!("{}_{}{}", self.prefix, name, node);
+                        out.extend(quote!(let #t = #contrib;));
+                        adj[node] = Some(quote!(#t));
+                    }
+                };
             let v = |n: &usize| self.val(cx, *n);
             match &self.nodes[k] {
                 Nk::Const(_) => {}
@@ -404,12 +429,22 @@ impl Lin {
                 Nk::Unary(m, a) => {
                     let (va, y) = (v(a), self.val(cx, k));
                     let rule = format_ident!("{}_d", m);
-                    give(&mut out, *a, quote!(#d * ::ferrograd::Partials::#rule(#va, #y)), "a");
+                    give(
+                        &mut out,
+                        *a,
+                        quote!(#d * ::ferrograd::Partials::#rule(#va, #y)),
+                        "a",
+                    );
                 }
                 Nk::Powi(a, nexp) => {
                     let (va, y) = (v(a), self.val(cx, k));
                     let nexp = cx.expr(nexp);
-                    give(&mut out, *a, quote!(#d * ::ferrograd::Partials::powi_d(#va, #nexp, #y)), "a");
+                    give(
+                        &mut out,
+                        *a,
+                        quote!(#d * ::ferrograd::Partials::powi_d(#va, #nexp, #y)),
+                        "a",
+                    );
                 }
                 Nk::Binary(m, a, b) => {
                     let (va, vb, y) = (v(a), v(b), self.val(cx, k));
@@ -436,7 +471,9 @@ impl Lin {
                             CallArg::Scalar(node) => {
                                 let t = format_ident!("{}_c{}_{}", self.prefix, k, j);
                                 let val = self.val(cx, *node);
-                                out.extend(quote!(let mut #t = ::ferrograd::Adjoint::zero_like(&#val);));
+                                out.extend(
+                                    quote!(let mut #t = ::ferrograd::Adjoint::zero_like(&#val);),
+                                );
                                 adjs.push(quote!(&mut #t));
                                 after.push((*node, t));
                             }
@@ -518,8 +555,12 @@ impl Lin {
                                 tans.push(match (t.is_empty(), mutable) {
                                     (false, true) => quote!(&mut #t[..]),
                                     (false, false) => quote!(&#t[..]),
-                                    (true, true) => quote!(&mut ::ferrograd::runtime::zeros_like(&(#e)[..])[..]),
-                                    (true, false) => quote!(&::ferrograd::runtime::zeros_like(&(#e)[..])[..]),
+                                    (true, true) => {
+                                        quote!(&mut ::ferrograd::runtime::zeros_like(&(#e)[..])[..])
+                                    }
+                                    (true, false) => {
+                                        quote!(&::ferrograd::runtime::zeros_like(&(#e)[..])[..])
+                                    }
                                 });
                             }
                             CallArg::Other(_) => {}
@@ -559,19 +600,27 @@ impl Lin {
                         Nk::Neg(a) => tv(a).map(|x| quote!(-#x)),
                         Nk::Mul(a, b) => {
                             let (va, vb) = (v(a), v(b));
-                            sum([tv(a).map(|x| quote!(#x * #vb)), tv(b).map(|z| quote!(#va * #z))]
-                                .into_iter()
-                                .flatten()
-                                .collect())
+                            sum([
+                                tv(a).map(|x| quote!(#x * #vb)),
+                                tv(b).map(|z| quote!(#va * #z)),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect())
                         }
                         Nk::Div(a, b) => {
                             let (va, vb) = (v(a), v(b));
                             let p = format_ident!("{}_p{}", self.prefix, k);
-                            out.extend(quote!(let #p = ::ferrograd::Partials::div_d(#va, #vb, #y);));
-                            sum([tv(a).map(|x| quote!(#x * #p.0)), tv(b).map(|z| quote!(#z * #p.1))]
-                                .into_iter()
-                                .flatten()
-                                .collect())
+                            out.extend(
+                                quote!(let #p = ::ferrograd::Partials::div_d(#va, #vb, #y);),
+                            );
+                            sum([
+                                tv(a).map(|x| quote!(#x * #p.0)),
+                                tv(b).map(|z| quote!(#z * #p.1)),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect())
                         }
                         Nk::Rem(a, b) => {
                             let (va, vb) = (v(a), v(b));
@@ -588,24 +637,34 @@ impl Lin {
                         Nk::Powi(a, nexp) => {
                             let va = v(a);
                             let nexp = cx.expr(nexp);
-                            tv(a).map(|x| quote!(#x * ::ferrograd::Partials::powi_d(#va, #nexp, #y)))
+                            tv(a)
+                                .map(|x| quote!(#x * ::ferrograd::Partials::powi_d(#va, #nexp, #y)))
                         }
                         Nk::Binary(m, a, b) => {
                             let (va, vb) = (v(a), v(b));
                             let rule = format_ident!("{}_d", m);
                             let p = format_ident!("{}_p{}", self.prefix, k);
-                            out.extend(quote!(let #p = ::ferrograd::Partials::#rule(#va, #vb, #y);));
-                            sum([tv(a).map(|x| quote!(#x * #p.0)), tv(b).map(|z| quote!(#z * #p.1))]
-                                .into_iter()
-                                .flatten()
-                                .collect())
+                            out.extend(
+                                quote!(let #p = ::ferrograd::Partials::#rule(#va, #vb, #y);),
+                            );
+                            sum([
+                                tv(a).map(|x| quote!(#x * #p.0)),
+                                tv(b).map(|z| quote!(#z * #p.1)),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect())
                         }
                         Nk::MulAdd(a, b, c) => {
                             let (va, vb) = (v(a), v(b));
-                            sum([tv(a).map(|x| quote!(#x * #vb)), tv(b).map(|z| quote!(#va * #z)), tv(c)]
-                                .into_iter()
-                                .flatten()
-                                .collect())
+                            sum([
+                                tv(a).map(|x| quote!(#x * #vb)),
+                                tv(b).map(|z| quote!(#va * #z)),
+                                tv(c),
+                            ]
+                            .into_iter()
+                            .flatten()
+                            .collect())
                         }
                         _ => None,
                     }

@@ -26,7 +26,22 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         tmp: 0,
     };
     l.check_signature(&item.sig);
+    if !item.sig.generics.params.is_empty() || item.sig.generics.where_clause.is_some() {
+        // One error on the generics: the parameter and return types that name them would
+        // only repeat it.
+        return None;
+    }
     let params = l.params(&item.sig);
+    if l.float_ty.is_none() && !returns_float(&item.sig.output) {
+        if !cx.has_errors() {
+            cx.error_spanned(
+                &item.sig,
+                "`#[differentiable]` needs at least one `f64`/`f32` parameter (scalar or slice): \
+                 integer-only functions have nothing to differentiate",
+            );
+        }
+        return None;
+    }
     let (ret, ret_ty) = l.ret_kind(&item.sig);
     l.ret = ret.clone();
     let ret_var = if ret.has_value() {
@@ -43,7 +58,13 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
              integer-only functions have nothing to differentiate",
         );
     }
-    if !ret.has_value() && !params.iter().any(|p| p.kind == Ty::FloatSliceMut) {
+    // (`ret_kind` has already reported an unsupported return type: don't repeat it.)
+    let unit_output = match &item.sig.output {
+        syn::ReturnType::Default => true,
+        syn::ReturnType::Type(_, t) => matches!(&**t, syn::Type::Tuple(tt) if tt.elems.is_empty()),
+    };
+    let ret_reported = ret == RetKind::Unit && !unit_output;
+    if !ret.has_value() && !ret_reported && !params.iter().any(|p| p.kind == Ty::FloatSliceMut) {
         cx.error_spanned(
             &item.sig,
             "a `#[differentiable]` function must return `f64`/`f32` (or `Result<f64, E>`) or write \
@@ -68,6 +89,10 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
 }
 
 #[derive(Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "IR values are built once per expansion; boxing only adds noise"
+)]
 enum Sink {
     Return,
     Place(Place),
@@ -103,11 +128,43 @@ fn is_int_ty(ty: &syn::Type) -> bool {
         if let Some(id) = p.path.get_ident() {
             return matches!(
                 id.to_string().as_str(),
-                "usize" | "isize" | "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "u128" | "i128"
+                "usize"
+                    | "isize"
+                    | "u8"
+                    | "u16"
+                    | "u32"
+                    | "u64"
+                    | "i8"
+                    | "i16"
+                    | "i32"
+                    | "i64"
+                    | "u128"
+                    | "i128"
             );
         }
     }
     false
+}
+
+/// `f64`/`f32` or `Result<f64/f32, E>` (syntactically, without reporting anything).
+fn returns_float(out: &syn::ReturnType) -> bool {
+    let syn::ReturnType::Type(_, ty) = out else {
+        return false;
+    };
+    if float_name(ty).is_some() {
+        return true;
+    }
+    let syn::Type::Path(p) = &**ty else {
+        return false;
+    };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+        return false;
+    };
+    last.ident == "Result"
+        && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if float_name(t).is_some())
 }
 
 fn is_bool_ty(ty: &syn::Type) -> bool {
@@ -165,19 +222,26 @@ impl<'a> Lower<'a> {
 
     fn check_signature(&self, sig: &syn::Signature) {
         if let Some(t) = &sig.asyncness {
-            self.cx.error_spanned(t, "`async fn` cannot be differentiable: write a plain `fn`");
+            self.cx
+                .error_spanned(t, "`async fn` cannot be differentiable: write a plain `fn`");
         }
         if let Some(t) = &sig.unsafety {
-            self.cx.error_spanned(t, "`unsafe fn` cannot be differentiable: the AD compiler only transforms safe code");
+            self.cx.error_spanned(
+                t,
+                "`unsafe fn` cannot be differentiable: the AD compiler only transforms safe code",
+            );
         }
         if let Some(t) = &sig.constness {
-            self.cx.error_spanned(t, "`const fn` cannot be differentiable: remove `const`");
+            self.cx
+                .error_spanned(t, "`const fn` cannot be differentiable: remove `const`");
         }
         if let Some(t) = &sig.abi {
-            self.cx.error_spanned(t, "`extern` functions cannot be differentiable");
+            self.cx
+                .error_spanned(t, "`extern` functions cannot be differentiable");
         }
         if let Some(v) = &sig.variadic {
-            self.cx.error_spanned(v, "variadic functions cannot be differentiable");
+            self.cx
+                .error_spanned(v, "variadic functions cannot be differentiable");
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
             self.cx.error_spanned(
@@ -193,7 +257,10 @@ impl<'a> Lower<'a> {
         for input in &sig.inputs {
             let pt = match input {
                 syn::FnArg::Receiver(r) => {
-                    self.cx.error_spanned(r, "methods (`self`) are not supported: write a free function");
+                    self.cx.error_spanned(
+                        r,
+                        "methods (`self`) are not supported: write a free function",
+                    );
                     continue;
                 }
                 syn::FnArg::Typed(pt) => pt,
@@ -203,7 +270,10 @@ impl<'a> Lower<'a> {
                     (pi.ident.clone(), pi.mutability.is_some())
                 }
                 other => {
-                    self.cx.error_spanned(other, "parameters must be plain names (`x: f64`), not patterns");
+                    self.cx.error_spanned(
+                        other,
+                        "parameters must be plain names (`x: f64`), not patterns",
+                    );
                     continue;
                 }
             };
@@ -320,7 +390,7 @@ impl<'a> Lower<'a> {
                 ),
                 syn::Stmt::Macro(m) => self.cx.error_spanned(
                     m,
-                    "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler)",
+                    "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler): remove it, or print from a non-differentiable caller",
                 ),
             }
         }
@@ -329,27 +399,56 @@ impl<'a> Lower<'a> {
             if let Sink::Place(p) = &sink {
                 let _ = p;
                 if let Some(last) = stmts.last() {
-                    self.cx.error_spanned(last, "this block must end with a value");
+                    self.cx
+                        .error_spanned(last, "this block must end with a value");
                 }
             }
         }
         self.scopes.pop();
     }
 
+    /// After a rejected pattern, binds its names (type unknown) so that their uses do not
+    /// report `unknown variable` on top of the real error.
+    fn bind_pattern_names(&mut self, pat: &syn::Pat) {
+        struct Names<'p>(Vec<&'p syn::Ident>);
+        impl<'p> syn::visit::Visit<'p> for Names<'p> {
+            fn visit_pat_ident(&mut self, pi: &'p syn::PatIdent) {
+                self.0.push(&pi.ident);
+                syn::visit::visit_pat_ident(self, pi);
+            }
+        }
+        let mut names = Names(Vec::new());
+        syn::visit::Visit::visit_pat(&mut names, pat);
+        for id in names.0 {
+            let v = self.new_var(&id.to_string(), id.span(), Ty::Unknown, false);
+            self.bind(&id.to_string(), v);
+        }
+    }
+
     fn local(&mut self, local: &syn::Local, out: &mut Block) {
         let (ident, annot) = match &local.pat {
-            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => (pi.ident.clone(), None),
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                (pi.ident.clone(), None)
+            }
             syn::Pat::Type(pt) => match &*pt.pat {
                 syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     (pi.ident.clone(), Some((*pt.ty).clone()))
                 }
                 other => {
-                    self.cx.error_spanned(other, "`let` must bind a single name (destructuring is not supported)");
+                    self.cx.error_spanned(
+                        other,
+                        "`let` must bind a single name (destructuring is not supported): bind each value with its own `let`",
+                    );
+                    self.bind_pattern_names(other);
                     return;
                 }
             },
             other => {
-                self.cx.error_spanned(other, "`let` must bind a single name (destructuring is not supported)");
+                self.cx.error_spanned(
+                    other,
+                    "`let` must bind a single name (destructuring is not supported): bind each value with its own `let`",
+                );
+                self.bind_pattern_names(other);
                 return;
             }
         };
@@ -422,18 +521,27 @@ impl<'a> Lower<'a> {
     fn expr_stmt(&mut self, e: &syn::Expr, out: &mut Block) {
         match e {
             syn::Expr::Assign(a) => {
-                let Some(place) = self.place(&a.left, out) else { return };
+                let Some(place) = self.place(&a.left, out) else {
+                    return;
+                };
                 if let Some(v) = self.expr(&a.right, out) {
                     let t = self.ty_of(&v);
                     if let Place::Var(id) = &place {
                         self.join_ty(*id, t);
                     }
-                    out.push(Stmt::Assign { target: place, value: v, decl: false, span: a.span() });
+                    out.push(Stmt::Assign {
+                        target: place,
+                        value: v,
+                        decl: false,
+                        span: a.span(),
+                    });
                 }
             }
             syn::Expr::Binary(b) if compound_op(&b.op).is_some() => {
                 let op = compound_op(&b.op).unwrap_or(syn::BinOp::Add(Default::default()));
-                let Some(place) = self.place(&b.left, out) else { return };
+                let Some(place) = self.place(&b.left, out) else {
+                    return;
+                };
                 if let Some(v) = self.expr(&b.right, out) {
                     let t = self.ty_of(&v);
                     if let Place::Var(id) = &place {
@@ -466,17 +574,28 @@ impl<'a> Lower<'a> {
             syn::Expr::While(w) => self.while_loop(w, out),
             syn::Expr::Loop(l) => {
                 if let Some(lbl) = &l.label {
-                    self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+                    self.cx.error_spanned(
+                        lbl,
+                        "loop labels are not supported: restructure with a flag",
+                    );
                 }
                 let id = self.new_loop();
                 let mut body = Vec::new();
                 self.block_into(&l.body.stmts, Sink::Discard, &mut body);
                 self.loops.pop();
-                out.push(Stmt::While { id, cond: None, body });
+                out.push(Stmt::While {
+                    id,
+                    cond: None,
+                    body,
+                });
             }
             syn::Expr::Break(b) => {
-                if b.label.is_some() || b.expr.is_some() {
-                    self.cx.error_spanned(b, "`break` with a label or a value is not supported");
+                // A labelled `break` sits in a labelled loop or block, which is reported already.
+                if b.expr.is_some() {
+                    self.cx.error_spanned(
+                        b,
+                        "`break` with a value is not supported: assign to a variable, then `break`",
+                    );
                 }
                 match self.loops.last() {
                     Some(id) => out.push(Stmt::Break(*id)),
@@ -484,9 +603,7 @@ impl<'a> Lower<'a> {
                 }
             }
             syn::Expr::Continue(c) => {
-                if c.label.is_some() {
-                    self.cx.error_spanned(c, "`continue` with a label is not supported");
-                }
+                // A labelled `continue` sits in a labelled loop, which is reported already.
                 match self.loops.last() {
                     Some(id) => out.push(Stmt::Continue(*id)),
                     None => self.cx.error_spanned(c, "`continue` outside a loop"),
@@ -515,7 +632,10 @@ impl<'a> Lower<'a> {
         let e = match e {
             None => {
                 if self.ret.has_value() {
-                    self.cx.error_at(span, "`return` without a value in a function returning a float");
+                    self.cx.error_at(
+                        span,
+                        "`return` without a value in a function returning a float",
+                    );
                 }
                 out.push(Stmt::Return(None));
                 return;
@@ -545,11 +665,14 @@ impl<'a> Lower<'a> {
             (None, false) => out.push(Stmt::Return(None)),
             (Some(e), false) => {
                 if !matches!(e, syn::Expr::Tuple(t) if t.elems.is_empty()) {
-                    self.cx.error_spanned(e, "this function returns `()`: `return` takes no value");
+                    self.cx
+                        .error_spanned(e, "this function returns `()`: `return` takes no value");
                 }
                 out.push(Stmt::Return(None));
             }
-            (None, true) => self.cx.error_at(span, "`Ok(())` in a function returning a float"),
+            (None, true) => self
+                .cx
+                .error_at(span, "`Ok(())` in a function returning a float"),
         }
     }
 
@@ -581,7 +704,7 @@ impl<'a> Lower<'a> {
             }
             syn::Expr::Unsafe(u) => self.cx.error_spanned(
                 u,
-                "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them",
+                "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them; move the unsafe code into a helper fn with a custom derivative (`g_pullback`/`g_pushforward`)",
             ),
             syn::Expr::Match(m) => self.match_into(m, sink, out),
             syn::Expr::Paren(p) => self.expr_into(&p.expr, sink, out),
@@ -603,17 +726,27 @@ impl<'a> Lower<'a> {
     }
 
     fn match_into(&mut self, m: &syn::ExprMatch, sink: Sink, out: &mut Block) {
-        let Some(scrut) = self.expr(&m.expr, out) else { return };
+        let Some(scrut) = self.expr(&m.expr, out) else {
+            return;
+        };
         let scrut = match scrut {
             Expr::Var(v) => Expr::Var(v),
             other => {
                 let t = self.fresh_tmp(Ty::Int);
-                out.push(Stmt::Assign { target: Place::Var(t), value: other, decl: true, span: m.expr.span() });
+                out.push(Stmt::Assign {
+                    target: Place::Var(t),
+                    value: other,
+                    decl: true,
+                    span: m.expr.span(),
+                });
                 Expr::Var(t)
             }
         };
         if self.ty_of(&scrut) == Ty::Float {
-            self.cx.error_spanned(&m.expr, "`match` on a float is not supported: match on integers, or use `if`");
+            self.cx.error_spanned(
+                &m.expr,
+                "`match` on a float is not supported: match on integers, or use `if`",
+            );
             return;
         }
         // Build an if/else chain from the last arm backwards.
@@ -640,14 +773,18 @@ impl<'a> Lower<'a> {
                     cond = Expr::Binary(syn::parse_quote!(&&), Box::new(cond), Box::new(g));
                 }
             }
-            chain = Some(vec![Stmt::If { cond, then_b: body, else_b }]);
+            chain = Some(vec![Stmt::If {
+                cond,
+                then_b: body,
+                else_b,
+            }]);
         }
         out.extend(chain.unwrap_or_default());
     }
 
     fn cond(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Expr> {
         if let syn::Expr::Let(l) = e {
-            self.cx.error_spanned(l, "`if let` / `while let` are not supported");
+            self.cx.error_spanned(l, "`if let` / `while let` are not supported: use a plain condition (`if n == 0`, `while k > 0`)");
             return None;
         }
         self.expr(e, out)
@@ -655,7 +792,10 @@ impl<'a> Lower<'a> {
 
     fn for_loop(&mut self, f: &syn::ExprForLoop, out: &mut Block) {
         if let Some(lbl) = &f.label {
-            self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+            self.cx.error_spanned(
+                lbl,
+                "loop labels are not supported: restructure with a flag",
+            );
         }
         // Iteration over a range (with adaptors) or over the elements of a slice/array.
         let (base, adaptors, enumerate) = split_iter(&f.expr);
@@ -668,10 +808,16 @@ impl<'a> Lower<'a> {
         let id;
         if let Some(r) = range {
             if enumerate {
-                self.cx.error_spanned(&f.expr, "`.enumerate()` over a range is not supported: the range value is the index");
+                self.cx.error_spanned(
+                    &f.expr,
+                    "`.enumerate()` over a range is not supported: the range value is the index",
+                );
             }
             let (Some(lo), Some(hi)) = (&r.start, &r.end) else {
-                self.cx.error_spanned(r, "ranges in `for` loops need both bounds (`a..b` or `a..=b`)");
+                self.cx.error_spanned(
+                    r,
+                    "ranges in `for` loops need both bounds (`a..b` or `a..=b`)",
+                );
                 self.scopes.pop();
                 return;
             };
@@ -700,7 +846,10 @@ impl<'a> Lower<'a> {
                 }
                 syn::Pat::Wild(_) => None,
                 other => {
-                    self.cx.error_spanned(other, "the loop variable of a range loop must be a name or `_`");
+                    self.cx.error_spanned(
+                        other,
+                        "the loop variable of a range loop must be a name or `_`",
+                    );
                     None
                 }
             };
@@ -710,7 +859,12 @@ impl<'a> Lower<'a> {
                 out.push(Stmt::For {
                     id,
                     var,
-                    iter: Iter::Range { lo, hi, inclusive: matches!(r.limits, syn::RangeLimits::Closed(_)), adaptors: ads },
+                    iter: Iter::Range {
+                        lo,
+                        hi,
+                        inclusive: matches!(r.limits, syn::RangeLimits::Closed(_)),
+                        adaptors: ads,
+                    },
                     body,
                 });
             }
@@ -735,15 +889,20 @@ impl<'a> Lower<'a> {
                 self.scopes.pop();
                 return;
             };
-            if !matches!(self.vars[bv].ty, Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice) {
-                self.cx.error_spanned(&f.expr, "`for` over a value that is not a slice or array");
+            if !matches!(
+                self.vars[bv].ty,
+                Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice
+            ) {
+                self.cx
+                    .error_spanned(&f.expr, "`for` over a value that is not a slice or array");
             }
             let idx = self.fresh_tmp(Ty::Int);
             let (kpat, vpat) = if enumerate {
                 match &*f.pat {
                     syn::Pat::Tuple(t) if t.elems.len() == 2 => (Some(&t.elems[0]), &t.elems[1]),
                     other => {
-                        self.cx.error_spanned(other, "`.enumerate()` loops must bind a pair `(i, x)`");
+                        self.cx
+                            .error_spanned(other, "`.enumerate()` loops must bind a pair `(i, x)`");
                         self.scopes.pop();
                         return;
                     }
@@ -754,12 +913,20 @@ impl<'a> Lower<'a> {
             if let Some(k) = kpat {
                 match k {
                     syn::Pat::Ident(pi) => {
-                        let kv = self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
+                        let kv =
+                            self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
                         self.bind(&pi.ident.to_string(), kv);
-                        body.push(Stmt::Assign { target: Place::Var(kv), value: Expr::Var(idx), decl: true, span: pi.span() });
+                        body.push(Stmt::Assign {
+                            target: Place::Var(kv),
+                            value: Expr::Var(idx),
+                            decl: true,
+                            span: pi.span(),
+                        });
                     }
                     syn::Pat::Wild(_) => {}
-                    other => self.cx.error_spanned(other, "the index of `.enumerate()` must be a name or `_`"),
+                    other => self
+                        .cx
+                        .error_spanned(other, "the index of `.enumerate()` must be a name or `_`"),
                 }
             }
             let vpat = match vpat {
@@ -779,15 +946,27 @@ impl<'a> Lower<'a> {
                     });
                 }
                 syn::Pat::Wild(_) => {}
-                other => self.cx.error_spanned(other, "the element of a slice loop must be a name, `&name` or `_`"),
+                other => self.cx.error_spanned(
+                    other,
+                    "the element of a slice loop must be a name, `&name` or `_`",
+                ),
             }
             id = self.new_loop();
             self.block_into(&f.body.stmts, Sink::Discard, &mut body);
-            let len = Expr::Method(Box::new(Expr::Var(bv)), syn::Ident::new("len", Span::call_site()), vec![]);
+            let len = Expr::Method(
+                Box::new(Expr::Var(bv)),
+                syn::Ident::new("len", Span::call_site()),
+                vec![],
+            );
             out.push(Stmt::For {
                 id,
                 var: Some(idx),
-                iter: Iter::Range { lo: Expr::Lit(syn::parse_quote!(0usize)), hi: len, inclusive: false, adaptors: vec![] },
+                iter: Iter::Range {
+                    lo: Expr::Lit(syn::parse_quote!(0usize)),
+                    hi: len,
+                    inclusive: false,
+                    adaptors: vec![],
+                },
                 body,
             });
         }
@@ -797,19 +976,29 @@ impl<'a> Lower<'a> {
 
     fn while_loop(&mut self, w: &syn::ExprWhile, out: &mut Block) {
         if let Some(lbl) = &w.label {
-            self.cx.error_spanned(lbl, "loop labels are not supported: restructure with a flag");
+            self.cx.error_spanned(
+                lbl,
+                "loop labels are not supported: restructure with a flag",
+            );
         }
         let mut pre = Vec::new();
         let cond = self.cond(&w.cond, &mut pre);
         if !pre.is_empty() {
-            self.cx.error_spanned(&w.cond, "`while` conditions must be simple expressions (no `if`/`match`/blocks)");
+            self.cx.error_spanned(
+                &w.cond,
+                "`while` conditions must be simple expressions (no `if`/`match`/blocks)",
+            );
         }
         let id = self.new_loop();
         let mut body = Vec::new();
         self.block_into(&w.body.stmts, Sink::Discard, &mut body);
         self.loops.pop();
         if let Some(cond) = cond {
-            out.push(Stmt::While { id, cond: Some(cond), body });
+            out.push(Stmt::While {
+                id,
+                cond: Some(cond),
+                body,
+            });
         }
     }
 
@@ -820,18 +1009,24 @@ impl<'a> Lower<'a> {
                 match self.lookup(&name) {
                     Some(v) => Some(Place::Var(v)),
                     None => {
-                        self.cx.error_spanned(p, format!("unknown variable `{name}`"));
+                        self.cx
+                            .error_spanned(p, format!("unknown variable `{name}`"));
                         None
                     }
                 }
             }
             syn::Expr::Index(ix) => {
                 let base = match strip_paren(&ix.expr) {
-                    syn::Expr::Path(p) if p.path.get_ident().is_some() => self.lookup(&p.path.segments[0].ident.to_string()),
+                    syn::Expr::Path(p) if p.path.get_ident().is_some() => {
+                        self.lookup(&p.path.segments[0].ident.to_string())
+                    }
                     _ => None,
                 };
                 let Some(b) = base else {
-                    self.cx.error_spanned(&ix.expr, "only a slice or array variable can be indexed (`out[i] = …`)");
+                    self.cx.error_spanned(
+                        &ix.expr,
+                        "only a slice or array variable can be indexed (`out[i] = …`)",
+                    );
                     return None;
                 };
                 let i = self.expr(&ix.index, out)?;
@@ -842,7 +1037,10 @@ impl<'a> Lower<'a> {
                 None
             }
             other => {
-                self.cx.error_spanned(other, "unsupported assignment target: assign to a variable or to `slice[i]`");
+                self.cx.error_spanned(
+                    other,
+                    "unsupported assignment target: assign to a variable or to `slice[i]`",
+                );
                 None
             }
         }
@@ -853,15 +1051,19 @@ impl<'a> Lower<'a> {
     fn expr(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Expr> {
         match e {
             syn::Expr::Lit(l) => match &l.lit {
-                syn::Lit::Float(_) | syn::Lit::Int(_) | syn::Lit::Bool(_) => Some(Expr::Lit(l.lit.clone())),
+                syn::Lit::Float(_) | syn::Lit::Int(_) | syn::Lit::Bool(_) => {
+                    Some(Expr::Lit(l.lit.clone()))
+                }
                 other => {
-                    self.cx.error_spanned(other, "only numeric and bool literals are supported");
+                    self.cx
+                        .error_spanned(other, "only numeric and bool literals are supported");
                     None
                 }
             },
             syn::Expr::Path(p) => {
                 if p.qself.is_some() {
-                    self.cx.error_spanned(p, "qualified paths are not supported");
+                    self.cx
+                        .error_spanned(p, "qualified paths are not supported");
                     return None;
                 }
                 if let Some(id) = p.path.get_ident() {
@@ -869,7 +1071,9 @@ impl<'a> Lower<'a> {
                         return Some(Expr::Var(v));
                     }
                     let s = id.to_string();
-                    if s.chars().all(|c| c.is_uppercase() || c == '_' || c.is_ascii_digit()) {
+                    if s.chars()
+                        .all(|c| c.is_uppercase() || c == '_' || c.is_ascii_digit())
+                    {
                         return Some(Expr::Const(p.path.clone()));
                     }
                     self.cx.error_spanned(p, format!("unknown variable `{s}`"));
@@ -887,7 +1091,10 @@ impl<'a> Lower<'a> {
                     syn::UnOp::Deref(_) => match a {
                         Expr::Var(_) | Expr::Index(..) => Some(a),
                         _ => {
-                            self.cx.error_spanned(u, "dereference is only supported on loop variables (`*c`)");
+                            self.cx.error_spanned(
+                                u,
+                                "dereference is only supported on loop variables (`*c`)",
+                            );
                             None
                         }
                     },
@@ -899,7 +1106,10 @@ impl<'a> Lower<'a> {
             }
             syn::Expr::Binary(b) => {
                 if compound_op(&b.op).is_some() {
-                    self.cx.error_spanned(b, "compound assignment inside an expression is not supported");
+                    self.cx.error_spanned(
+                        b,
+                        "compound assignment inside an expression is not supported",
+                    );
                     return None;
                 }
                 let l = self.expr(&b.left, out);
@@ -930,12 +1140,16 @@ impl<'a> Lower<'a> {
             syn::Expr::Try(t) => match strip_paren(&t.expr) {
                 syn::Expr::Call(c) => {
                     if !self.ret.is_result() {
-                        self.cx.error_spanned(t, "`?` needs the differentiable function to return `Result`");
+                        self.cx.error_spanned(
+                            t,
+                            "`?` needs the differentiable function to return `Result`",
+                        );
                     }
                     self.call(c, true, out)
                 }
                 other => {
-                    self.cx.error_spanned(other, "`?` is only supported directly on a function call");
+                    self.cx
+                        .error_spanned(other, "`?` is only supported directly on a function call");
                     None
                 }
             },
@@ -946,7 +1160,10 @@ impl<'a> Lower<'a> {
                 } else if is_int_ty(&c.ty) {
                     Ty::Int
                 } else {
-                    self.cx.error_spanned(&c.ty, "casts are supported to float and integer types only");
+                    self.cx.error_spanned(
+                        &c.ty,
+                        "casts are supported to float and integer types only",
+                    );
                     return None;
                 };
                 if t == Ty::Float && self.ty_of(&a) == Ty::Float {
@@ -980,19 +1197,25 @@ impl<'a> Lower<'a> {
                 None
             }
             syn::Expr::Unsafe(u) => {
-                self.cx.error_spanned(u, "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them");
+                self.cx.error_spanned(u, "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them; move the unsafe code into a helper fn with a custom derivative (`g_pullback`/`g_pushforward`)");
                 None
             }
             syn::Expr::Async(a) => {
-                self.cx.error_spanned(a, "`async` blocks are not supported in `#[differentiable]` functions");
+                self.cx.error_spanned(
+                    a,
+                    "`async` blocks are not supported in `#[differentiable]` functions",
+                );
                 None
             }
             syn::Expr::Await(a) => {
-                self.cx.error_spanned(a, "`.await` is not supported in `#[differentiable]` functions");
+                self.cx.error_spanned(
+                    a,
+                    "`.await` is not supported in `#[differentiable]` functions",
+                );
                 None
             }
             syn::Expr::Macro(m) => {
-                self.cx.error_spanned(m, "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler)");
+                self.cx.error_spanned(m, "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler): remove it, or print from a non-differentiable caller");
                 None
             }
             syn::Expr::Field(f) => {
@@ -1000,15 +1223,20 @@ impl<'a> Lower<'a> {
                 None
             }
             syn::Expr::Tuple(t) => {
-                self.cx.error_spanned(t, "tuples are not supported in `#[differentiable]` functions");
+                self.cx.error_spanned(
+                    t,
+                    "tuples are not supported in `#[differentiable]` functions",
+                );
                 None
             }
             syn::Expr::Range(r) => {
-                self.cx.error_spanned(r, "ranges are only supported as `for` loop iterators");
+                self.cx
+                    .error_spanned(r, "ranges are only supported as `for` loop iterators");
                 None
             }
             syn::Expr::Assign(a) => {
-                self.cx.error_spanned(a, "assignment inside an expression is not supported");
+                self.cx
+                    .error_spanned(a, "assignment inside an expression is not supported");
                 None
             }
             syn::Expr::Return(_) | syn::Expr::Break(_) | syn::Expr::Continue(_) => {
@@ -1016,7 +1244,12 @@ impl<'a> Lower<'a> {
                 None
             }
             other => {
-                self.cx.error_spanned(other, format!("unsupported expression in a `#[differentiable]` function; {SUPPORTED}"));
+                self.cx.error_spanned(
+                    other,
+                    format!(
+                        "unsupported expression in a `#[differentiable]` function; {SUPPORTED}"
+                    ),
+                );
                 None
             }
         }
@@ -1024,7 +1257,8 @@ impl<'a> Lower<'a> {
 
     fn method(&mut self, m: &syn::ExprMethodCall, out: &mut Block) -> Option<Expr> {
         if m.turbofish.is_some() {
-            self.cx.error_spanned(m, "turbofish method calls are not supported");
+            self.cx
+                .error_spanned(m, "turbofish method calls are not supported");
             return None;
         }
         let recv = self.expr(&m.receiver, out)?;
@@ -1035,8 +1269,12 @@ impl<'a> Lower<'a> {
         let name = m.method.to_string();
         let rt = self.ty_of(&recv);
         if name == "len" && args.is_empty() {
-            if !matches!(rt, Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice) {
-                self.cx.error_spanned(m, "`.len()` is supported on slices and arrays");
+            if !matches!(
+                rt,
+                Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice
+            ) {
+                self.cx
+                    .error_spanned(m, "`.len()` is supported on slices and arrays");
                 return None;
             }
             return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
@@ -1045,7 +1283,13 @@ impl<'a> Lower<'a> {
         Some(Expr::Method(Box::new(recv), m.method.clone(), args))
     }
 
-    fn check_method<T: ToTokens>(&self, method: &syn::Ident, rt: Ty, nargs: usize, at: T) -> Option<()> {
+    fn check_method<T: ToTokens>(
+        &self,
+        method: &syn::Ident,
+        rt: Ty,
+        nargs: usize,
+        at: T,
+    ) -> Option<()> {
         let name = method.to_string();
         let ok = match rt {
             Ty::Float => {
@@ -1053,19 +1297,38 @@ impl<'a> Lower<'a> {
                     || (BINARY_METHODS.contains(&name.as_str()) && nargs == 1)
                     || (name == "powi" && nargs == 1)
                     || (name == "mul_add" && nargs == 2)
-                    || (matches!(name.as_str(), "is_nan" | "is_finite" | "is_infinite" | "is_sign_negative" | "is_sign_positive") && nargs == 0)
+                    || (matches!(
+                        name.as_str(),
+                        "is_nan"
+                            | "is_finite"
+                            | "is_infinite"
+                            | "is_sign_negative"
+                            | "is_sign_positive"
+                    ) && nargs == 0)
             }
             Ty::Int => matches!(
                 name.as_str(),
-                "min" | "max" | "abs" | "pow" | "rem_euclid" | "div_euclid" | "saturating_sub" | "saturating_add"
-                    | "wrapping_add" | "wrapping_sub" | "wrapping_mul" | "signum" | "is_power_of_two" | "count_ones"
+                "min"
+                    | "max"
+                    | "abs"
+                    | "pow"
+                    | "rem_euclid"
+                    | "div_euclid"
+                    | "saturating_sub"
+                    | "saturating_add"
+                    | "wrapping_add"
+                    | "wrapping_sub"
+                    | "wrapping_mul"
+                    | "signum"
+                    | "is_power_of_two"
+                    | "count_ones"
             ),
             _ => false,
         };
         if !ok {
             let what = match rt {
                 Ty::Float => format!(
-                    "no derivative rule for the float method `.{name}()` with {nargs} argument(s); rules exist for {}, {}, `powi`, `mul_add`",
+                    "no derivative rule for the float method `.{name}()` with {nargs} argument(s): write it with the methods that have rules ({}, {}, `powi`, `mul_add`) or in a helper fn with a custom derivative (`g_pullback`/`g_pushforward`)",
                     UNARY_METHODS.join(" "),
                     BINARY_METHODS.join(" ")
                 ),
@@ -1084,7 +1347,10 @@ impl<'a> Lower<'a> {
         let path = match strip_paren(&c.func) {
             syn::Expr::Path(p) if p.qself.is_none() => p.path.clone(),
             other => {
-                self.cx.error_spanned(other, "only calls of named functions are supported (no closures or function values)");
+                self.cx.error_spanned(
+                    other,
+                    "only calls of named functions are supported (no closures or function values)",
+                );
                 return None;
             }
         };
@@ -1111,11 +1377,22 @@ impl<'a> Lower<'a> {
                 return Some(Expr::Method(Box::new(recv), m, args));
             }
         }
-        if path.segments.last().map(|s| !s.arguments.is_none()).unwrap_or(false) {
-            self.cx.error_spanned(&path, "calls with generic arguments are not supported");
+        if path
+            .segments
+            .last()
+            .map(|s| !s.arguments.is_none())
+            .unwrap_or(false)
+        {
+            self.cx
+                .error_spanned(&path, "calls with generic arguments are not supported");
             return None;
         }
-        Some(Expr::Call { path, args, try_, span: c.span() })
+        Some(Expr::Call {
+            path,
+            args,
+            try_,
+            span: c.span(),
+        })
     }
 }
 

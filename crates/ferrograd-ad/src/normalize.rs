@@ -34,12 +34,16 @@ pub struct Normalized {
 }
 
 pub fn normalize(f: &Func) -> Normalized {
-    let mut n = Norm { ret_var: f.ret_var, loops: HashMap::new(), flags: BTreeSet::new() };
+    let mut n = Norm {
+        ret_var: f.ret_var,
+        loops: HashMap::new(),
+        flags: BTreeSet::new(),
+    };
     let (body, _) = n.block(f.body.clone());
     Normalized {
         body,
         loops: n.loops,
-        flags: n.flags.into_iter().map(|e| flag_ident(e)).collect(),
+        flags: n.flags.into_iter().map(flag_ident).collect(),
     }
 }
 
@@ -72,7 +76,11 @@ impl Norm {
                 if !rest.is_empty() {
                     let fl: Vec<_> = ex.iter().map(|e| flag_ident(*e)).collect();
                     let cond: TokenStream = quote!(!(#(#fl)||*));
-                    out.push(Stmt::If { cond: Expr::Raw(cond), then_b: rest, else_b: Vec::new() });
+                    out.push(Stmt::If {
+                        cond: Expr::Raw(cond),
+                        then_b: rest,
+                        else_b: Vec::new(),
+                    });
                 }
                 exits.extend(ex);
                 exits.extend(ex2);
@@ -89,7 +97,12 @@ impl Norm {
                 self.flags.insert(Exit::Ret);
                 let mut out = Vec::new();
                 if let (Some(e), Some(r)) = (e, self.ret_var) {
-                    out.push(Stmt::Assign { target: Place::Var(r), value: e, decl: false, span: Span::call_site() });
+                    out.push(Stmt::Assign {
+                        target: Place::Var(r),
+                        value: e,
+                        decl: false,
+                        span: Span::call_site(),
+                    });
                 }
                 out.push(Stmt::Raw(quote!(__fg_ret = true;)));
                 (out, one(Exit::Ret))
@@ -104,16 +117,40 @@ impl Norm {
                 let fl = flag_ident(Exit::Cont(l));
                 (vec![Stmt::Raw(quote!(#fl = true;))], one(Exit::Cont(l)))
             }
-            Stmt::If { cond, then_b, else_b } => {
+            Stmt::If {
+                cond,
+                then_b,
+                else_b,
+            } => {
                 let (t, e1) = self.block(then_b);
                 let (e, e2) = self.block(else_b);
                 let ex = e1.union(&e2).copied().collect();
-                (vec![Stmt::If { cond, then_b: t, else_b: e }], ex)
+                (
+                    vec![Stmt::If {
+                        cond,
+                        then_b: t,
+                        else_b: e,
+                    }],
+                    ex,
+                )
             }
-            Stmt::For { id, var, iter, body } => {
+            Stmt::For {
+                id,
+                var,
+                iter,
+                body,
+            } => {
                 let (body, ex) = self.block(body);
                 let ex = self.loop_flags(id, ex);
-                (vec![Stmt::For { id, var, iter, body }], ex)
+                (
+                    vec![Stmt::For {
+                        id,
+                        var,
+                        iter,
+                        body,
+                    }],
+                    ex,
+                )
             }
             Stmt::While { id, cond, body } => {
                 let (body, ex) = self.block(body);

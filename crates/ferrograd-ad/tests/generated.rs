@@ -9,13 +9,20 @@ fn gen(item: syn::ItemFn) -> String {
 }
 
 fn snapshot(name: &str, got: &str) {
-    let path = format!("{}/tests/snapshots/{name}.rs.snap", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/snapshots/{name}.rs.snap",
+        env!("CARGO_MANIFEST_DIR")
+    );
     if std::env::var_os("FERROGRAD_BLESS").is_some() {
         std::fs::write(&path, got).expect("write snapshot");
         return;
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing snapshot {path}: run with FERROGRAD_BLESS=1"));
-    assert_eq!(got, want, "generated code for `{name}` changed; inspect and bless with FERROGRAD_BLESS=1");
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing snapshot {path}: run with FERROGRAD_BLESS=1"));
+    assert_eq!(
+        got, want,
+        "generated code for `{name}` changed; inspect and bless with FERROGRAD_BLESS=1"
+    );
 }
 
 #[test]
@@ -42,8 +49,22 @@ fn loop_snapshot() {
         }
     });
     snapshot("loop", &code);
-    // `t` is read by the reverse of `s += t.exp()` and overwritten every iteration: taped.
-    assert!(code.contains("__fg_tape.push(t)"));
+
+    // A loop-carried value that the reverse sweep reads is taped.
+    let carried = gen(parse_quote! {
+        fn e(x: f64, n: usize) -> f64 {
+            let mut y = x;
+            for _ in 0..n {
+                y = y * y.sin();
+            }
+            y
+        }
+    });
+    assert!(carried.contains("__fg_tape.push(y)"), "{carried}");
+    // `t` is loop-local and its inputs are not written by the loop: recomputed at the start
+    // of each reverse iteration instead of taped.
+    assert!(!code.contains("__fg_tape.push(t)"));
+    assert!(code.contains("t = (x[i] * x[i]);"));
     // `s` is never read by the reverse sweep: not taped (to-be-recorded analysis).
     assert!(!code.contains("__fg_tape.push(s)"));
 }
@@ -60,7 +81,13 @@ fn inactive_computation_has_no_adjoint_statements() {
     });
     // `w` and `scale` do not depend on x; `unused` does not reach the output: none of them
     // gets an adjoint variable or a derivative rule call.
-    for v in ["__fg_d_w", "__fg_d_scale", "__fg_d_unused", "cos_d", "exp_d"] {
+    for v in [
+        "__fg_d_w",
+        "__fg_d_scale",
+        "__fg_d_unused",
+        "cos_d",
+        "exp_d",
+    ] {
         assert!(!code.contains(v), "inactive `{v}` appears in:\n{code}");
     }
     assert!(code.contains("__fg_d_x"));
@@ -89,7 +116,11 @@ fn errors_are_collected_and_spanned() {
     };
     let err = generate(&Options::default(), &item).unwrap_err();
     let msgs: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
-    assert_eq!(msgs.len(), 3, "all three problems reported together: {msgs:?}");
+    assert_eq!(
+        msgs.len(),
+        3,
+        "all three problems reported together: {msgs:?}"
+    );
     assert!(msgs[0].contains("closures are not supported"));
     assert!(msgs[1].contains("tuples are not supported"));
     assert!(msgs[2].contains("no derivative rule for the float method `.sin_cos()`"));

@@ -103,7 +103,7 @@ fn euler_hand(y0: f64, k: f64, omega: f64, steps: usize) -> (f64, [f64; 3]) {
     let mut t = 0.0;
     let mut ys = 0.0; // Σ λ_{i+1} y_i  for ∂/∂k
     let mut ws = 0.0; // Σ λ_{i+1} t_i cos(ω t_i) for ∂/∂ω
-    // λ_{i+1} = a^(steps-1-i): accumulate in forward order with a running power.
+                      // λ_{i+1} = a^(steps-1-i): accumulate in forward order with a running power.
     let mut pw = a.powi(steps as i32 - 1);
     let inv_a = 1.0 / a;
     for _ in 0..steps {
@@ -117,30 +117,48 @@ fn euler_hand(y0: f64, k: f64, omega: f64, steps: usize) -> (f64, [f64; 3]) {
 }
 
 fn benches(c: &mut Criterion) {
-    let x: Vec<f64> = (0..1000).map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0).collect();
+    let x: Vec<f64> = (0..1000)
+        .map(|i| ((i * 37 % 101) as f64) / 50.0 - 1.0)
+        .collect();
     let mut g = vec![0.0; 1000];
     let mut grp = c.benchmark_group("rosenbrock_n1000");
     grp.bench_function("primal", |b| b.iter(|| rosenbrock(black_box(&x))));
-    grp.bench_function("f_grad", |b| b.iter(|| rosenbrock_grad(black_box(&x), &mut g)));
-    grp.bench_function("hand", |b| b.iter(|| rosenbrock_hand(black_box(&x), &mut g)));
+    grp.bench_function("f_grad", |b| {
+        b.iter(|| rosenbrock_grad(black_box(&x), &mut g))
+    });
+    grp.bench_function("hand", |b| {
+        b.iter(|| rosenbrock_hand(black_box(&x), &mut g))
+    });
     grp.finish();
 
-    let data: Vec<f64> = (0..10_000).map(|i| ((i * 7919 % 10_007) as f64) / 1000.0).collect();
+    let data: Vec<f64> = (0..10_000)
+        .map(|i| ((i * 7919 % 10_007) as f64) / 1000.0)
+        .collect();
     let p = [2.0, 0.5, 5.0, 1.0, 7.5, 0.8, 0.2, 0.3, 0.2, 0.4];
     let mut gp = [0.0; 10];
     let mut grp = c.benchmark_group("loglik_10p_10k");
-    grp.bench_function("primal", |b| b.iter(|| nll(black_box(&p), black_box(&data))));
-    grp.bench_function("f_grad", |b| b.iter(|| nll_grad(black_box(&p), black_box(&data), &mut gp)));
-    grp.bench_function("hand", |b| b.iter(|| nll_hand(black_box(&p), black_box(&data), &mut gp)));
+    grp.bench_function("primal", |b| {
+        b.iter(|| nll(black_box(&p), black_box(&data)))
+    });
+    grp.bench_function("f_grad", |b| {
+        b.iter(|| nll_grad(black_box(&p), black_box(&data), &mut gp))
+    });
+    grp.bench_function("hand", |b| {
+        b.iter(|| nll_hand(black_box(&p), black_box(&data), &mut gp))
+    });
     grp.finish();
 
     let mut grp = c.benchmark_group("euler_ode_1000");
     let (mut a, mut b2, mut c2) = (0.0, 0.0, 0.0);
-    grp.bench_function("primal", |b| b.iter(|| euler(black_box(1.0), 0.7, 3.0, 1000)));
+    grp.bench_function("primal", |b| {
+        b.iter(|| euler(black_box(1.0), 0.7, 3.0, 1000))
+    });
     grp.bench_function("f_grad", |b| {
         b.iter(|| euler_grad(black_box(1.0), 0.7, 3.0, 1000, &mut a, &mut b2, &mut c2))
     });
-    grp.bench_function("hand", |b| b.iter(|| euler_hand(black_box(1.0), 0.7, 3.0, 1000)));
+    grp.bench_function("hand", |b| {
+        b.iter(|| euler_hand(black_box(1.0), 0.7, 3.0, 1000))
+    });
     grp.finish();
 }
 

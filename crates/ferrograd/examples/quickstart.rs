@@ -4,6 +4,10 @@
 use ferrograd::differentiable;
 
 #[differentiable]
+#[expect(
+    clippy::needless_range_loop,
+    reason = "the README example indexes on purpose"
+)]
 fn f(x: f64, y: &[f64], n: usize) -> f64 {
     let mut s = 0.0;
     for i in 0..n {
@@ -28,7 +32,10 @@ fn main() {
     println!("df/dx forward     = {dir:.12}");
     println!("df/dx finite diff = {fd:.12}");
     println!("df/dy reverse     = {dy:.6?}");
-    println!("max |reverse - finite difference| = {:.2e}", (dx - fd).abs());
+    println!(
+        "max |reverse - finite difference| = {:.2e}",
+        (dx - fd).abs()
+    );
     if std::env::args().any(|a| a == "--source") {
         println!("\n{f_GRAD_SOURCE}");
     }

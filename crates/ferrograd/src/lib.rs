@@ -85,7 +85,11 @@ impl ShapeError {
         if got == expected {
             Ok(())
         } else {
-            Err(ShapeError { name, got, expected })
+            Err(ShapeError {
+                name,
+                got,
+                expected,
+            })
         }
     }
 }

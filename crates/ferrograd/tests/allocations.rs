@@ -1,6 +1,11 @@
 //! Generated derivatives allocate nothing per call: none at all without loops, and none in
 //! steady state with loops (the tape comes from a per-thread pool and keeps its capacity).
 
+#![expect(
+    clippy::needless_range_loop,
+    reason = "index loops are the construct under test"
+)]
+
 use ferrograd::differentiable;
 
 #[differentiable]

@@ -1,6 +1,11 @@
 //! Classic AD test functions: gradients against analytic derivatives and finite differences,
 //! Hessians against finite differences of the gradient.
 
+#![expect(
+    clippy::needless_range_loop,
+    reason = "index loops are the construct under test"
+)]
+
 mod common;
 use common::{assert_close, fd_grad};
 use ferrograd::differentiable;
@@ -71,7 +76,10 @@ fn check_hessian(name: &str, x: &[f64], grad: impl Fn(&[f64]) -> Vec<f64>, hess:
     }
     for i in 0..n {
         for j in 0..n {
-            assert!((hess[i * n + j] - hess[j * n + i]).abs() < 1e-8, "{name}: hessian symmetric");
+            assert!(
+                (hess[i * n + j] - hess[j * n + i]).abs() < 1e-8,
+                "{name}: hessian symmetric"
+            );
         }
     }
 }
@@ -121,15 +129,28 @@ fn himmelblau_and_beale() {
         assert_close("himmelblau", &[dx, dy], &[wx, wy], 1e-12);
         let mut h = [0.0; 4];
         himmelblau_hessian(x, y, &mut h).unwrap();
-        let want = [12.0 * x * x + 4.0 * y - 42.0, 4.0 * (x + y), 4.0 * (x + y), 4.0 * x + 12.0 * y * y - 26.0];
+        let want = [
+            12.0 * x * x + 4.0 * y - 42.0,
+            4.0 * (x + y),
+            4.0 * (x + y),
+            4.0 * x + 12.0 * y * y - 26.0,
+        ];
         assert_close("himmelblau hessian", &h, &want, 1e-10);
     }
     let (mut dx, mut dy) = (0.0, 0.0);
     beale_grad(3.0, 0.5, &mut dx, &mut dy);
-    assert!(dx.abs() < 1e-12 && dy.abs() < 1e-12, "beale minimum at (3, 0.5)");
+    assert!(
+        dx.abs() < 1e-12 && dy.abs() < 1e-12,
+        "beale minimum at (3, 0.5)"
+    );
     let p = [1.0, 1.5];
     beale_grad(p[0], p[1], &mut dx, &mut dy);
-    assert_close("beale fd", &[dx, dy], &fd_grad(&p, |v| beale(v[0], v[1])), 1e-6);
+    assert_close(
+        "beale fd",
+        &[dx, dy],
+        &fd_grad(&p, |v| beale(v[0], v[1])),
+        1e-6,
+    );
     let mut h = [0.0; 4];
     beale_hessian(p[0], p[1], &mut h).unwrap();
     check_hessian(
@@ -198,8 +219,15 @@ fn logsumexp_is_softmax_gradient() {
     logsumexp_hessian(&x, &mut h).unwrap();
     for i in 0..4 {
         for j in 0..4 {
-            let want = if i == j { soft[i] - soft[i] * soft[j] } else { -soft[i] * soft[j] };
-            assert!((h[i * 4 + j] - want).abs() < 1e-12, "logsumexp hessian ({i},{j})");
+            let want = if i == j {
+                soft[i] - soft[i] * soft[j]
+            } else {
+                -soft[i] * soft[j]
+            };
+            assert!(
+                (h[i * 4 + j] - want).abs() < 1e-12,
+                "logsumexp hessian ({i},{j})"
+            );
         }
     }
 }

@@ -1,6 +1,12 @@
 //! Every language construct of the AD compiler, checked in reverse mode, forward mode and
 //! against central finite differences (f64).
 
+#![expect(
+    clippy::needless_range_loop,
+    clippy::assign_op_pattern,
+    reason = "the constructs under test are written the way users write them"
+)]
+
 mod common;
 use common::{assert_close, fd_grad};
 use ferrograd::differentiable;
@@ -15,7 +21,11 @@ fn check(
 ) {
     let mut g = vec![0.0; x.len()];
     let v = grad(x, &mut g);
-    assert!((v - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0), "{name}: grad value {v} vs {}", f(x));
+    assert!(
+        (v - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0),
+        "{name}: grad value {v} vs {}",
+        f(x)
+    );
     let fd = fd_grad(x, &f);
     assert_close(&format!("{name} reverse vs fd"), &g, &fd, 1e-6);
     let fwd: Vec<f64> = (0..x.len())
@@ -68,11 +78,29 @@ fn let_shadow_assign_compound_cast() {
 #[differentiable]
 fn methods(x: f64, y: f64) -> f64 {
     let u = x.sin() + x.cos() + (0.3 * x).tan() + x.exp() + (x * x + 1.0).ln();
-    let v = (y * y + 2.0).log10() + (y * y + 2.0).log2() + (y * y + 1.0).sqrt() + x.powi(3) + (y * y + 1.0).powf(x);
+    let v = (y * y + 2.0).log10()
+        + (y * y + 2.0).log2()
+        + (y * y + 1.0).sqrt()
+        + x.powi(3)
+        + (y * y + 1.0).powf(x);
     let w = (0.5 * x).tanh() + (0.5 * y).sinh() + (0.5 * x).cosh() + y.abs() + x.max(y) + x.min(y);
-    let z = y.atan2(x) + x.hypot(y) + (0.1 * x).exp_m1() + (x * x).ln_1p() + (2.0 + y).recip() + x.mul_add(y, x);
-    let q = f64::sin(x) * std::f64::consts::PI + f64::max(x, 0.0) + (0.2 * y).atan() + (0.2 * x).asin() + (0.2 * y).acos();
-    let r = (x * x + 2.0).cbrt() + (0.5 * y).asinh() + (x * x + 2.0).acosh() + (0.2 * x).atanh() + (0.3 * y).exp2() + (x * x + 3.0).log(y * y + 2.0);
+    let z = y.atan2(x)
+        + x.hypot(y)
+        + (0.1 * x).exp_m1()
+        + (x * x).ln_1p()
+        + (2.0 + y).recip()
+        + x.mul_add(y, x);
+    let q = f64::sin(x) * std::f64::consts::PI
+        + f64::max(x, 0.0)
+        + (0.2 * y).atan()
+        + (0.2 * x).asin()
+        + (0.2 * y).acos();
+    let r = (x * x + 2.0).cbrt()
+        + (0.5 * y).asinh()
+        + (x * x + 2.0).acosh()
+        + (0.2 * x).atanh()
+        + (0.3 * y).exp2()
+        + (x * x + 3.0).log(y * y + 2.0);
     u + v + w + z + q + r + x.floor() + (x % 2.5) * y
 }
 
@@ -113,7 +141,12 @@ fn f32_functions() {
     let mut dx = 0.0f32;
     let mut dy = [0.0f32; 3];
     single_grad(x, &y, &mut dx, &mut dy);
-    let want: f64 = y.iter().map(|&v| 0.5 * ((x * v) as f64).sin() + 0.5 * (x as f64) * (v as f64) * ((x * v) as f64).cos()).sum();
+    let want: f64 = y
+        .iter()
+        .map(|&v| {
+            0.5 * ((x * v) as f64).sin() + 0.5 * (x as f64) * (v as f64) * ((x * v) as f64).cos()
+        })
+        .sum();
     assert!((dx as f64 - want).abs() < 1e-5, "{dx} vs {want}");
     let (v, t) = single_pushforward(x, &y, 1.0, &[0.0; 3]);
     assert_eq!(v, single(x, &y));
@@ -274,7 +307,11 @@ fn exits(x: f64, y: &[f64]) -> f64 {
 
 #[test]
 fn while_loop_break_continue_return() {
-    for y in [[0.5, -0.3, 1.2, 0.8], [2.0, 3.0, -1.0, 2.5], [0.1, 0.2, 0.3, 0.4]] {
+    for y in [
+        [0.5, -0.3, 1.2, 0.8],
+        [2.0, 3.0, -1.0, 2.5],
+        [0.1, 0.2, 0.3, 0.4],
+    ] {
         let mut p = vec![0.9];
         p.extend(y);
         check(
@@ -323,7 +360,12 @@ fn outputs_and_jacobian() {
             softplus_cumsum(v, &mut o);
             o[i]
         });
-        assert_close(&format!("jacobian row {i}"), &jac[i * 4..i * 4 + 4], &fd, 1e-6);
+        assert_close(
+            &format!("jacobian row {i}"),
+            &jac[i * 4..i * 4 + 4],
+            &fd,
+            1e-6,
+        );
         // forward mode column check
         let mut tout = [0.0; 4];
         let mut o = [0.0; 4];
@@ -447,7 +489,11 @@ fn wrt_option() {
 struct MyErr;
 
 fn checked_log(x: f64) -> Result<f64, MyErr> {
-    if x > 0.0 { Ok(x.ln()) } else { Err(MyErr) }
+    if x > 0.0 {
+        Ok(x.ln())
+    } else {
+        Err(MyErr)
+    }
 }
 fn checked_log_pullback(x: f64, d_ret: f64, d_x: &mut f64) -> Result<(), MyErr> {
     *d_x += d_ret / x;
@@ -488,7 +534,10 @@ fn pullback_scales_by_seed_and_accumulates() {
     inner_pullback(0.7, &y, 3.0, &mut d3, &mut dy3);
     assert!((d3 - 3.0 * d1).abs() < 1e-12);
     inner_pullback(0.7, &y, 1.0, &mut d3, &mut dy3);
-    assert!((d3 - 4.0 * d1).abs() < 1e-12, "adjoints are added into, never assigned");
+    assert!(
+        (d3 - 4.0 * d1).abs() < 1e-12,
+        "adjoints are added into, never assigned"
+    );
 }
 
 // ---- the generated source is available

@@ -26,5 +26,8 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
         max = max.max(d);
     }
     println!("{what}: max rel diff {max:.2e}");
-    assert!(max <= tol, "{what}: got {got:?}, want {want:?} (max rel diff {max:.2e} > {tol:.0e})");
+    assert!(
+        max <= tol,
+        "{what}: got {got:?}, want {want:?} (max rel diff {max:.2e} > {tol:.0e})"
+    );
 }

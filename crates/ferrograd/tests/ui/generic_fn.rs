@@ -1,7 +1,7 @@
 use ferrograd::differentiable;
 
 #[differentiable]
-fn f<T: Copy>(x: f64, _tag: T) -> f64 {
+fn f<T: Copy + std::ops::Mul<Output = T>>(x: T) -> T {
     x * x
 }
 

@@ -1,13 +1,20 @@
 use ferrograd::differentiable;
 
-fn helper() -> u32 {
-    3
+struct Model {
+    w: f64,
 }
+
+impl Model {
+    fn weight(&self) -> f64 {
+        self.w
+    }
+}
+
+const MODEL: Model = Model { w: 2.0 };
 
 #[differentiable]
 fn f(x: f64) -> f64 {
-    let v = helper();
-    x * v.frobnicate()
+    x * MODEL.weight()
 }
 
 fn main() {}

@@ -2,8 +2,8 @@ use ferrograd::differentiable;
 
 #[differentiable]
 fn f(x: f64, y: f64) -> f64 {
-    let p = (x, y);
-    x * y + p
+    let (a, b) = (x * x, y);
+    a * b
 }
 
 fn main() {}

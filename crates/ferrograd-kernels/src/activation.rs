@@ -1,0 +1,182 @@
+//! Element-wise activations `out[n] = f(x[n])` (any shape, `n` elements) and their pullbacks
+//! `d_x += f'(x)·d_out`, which use the forward's output where that is cheaper.
+
+use crate::error::{check_len, KernelError};
+
+fn check2(kernel: &'static str, out: usize, x: usize) -> Result<(), KernelError> {
+    check_len(kernel, "out", out, x, "[n] (same as x)")
+}
+
+fn check4(
+    kernel: &'static str,
+    out: usize,
+    x: usize,
+    d_out: usize,
+    d_x: usize,
+) -> Result<(), KernelError> {
+    check2(kernel, out, x)?;
+    check_len(kernel, "d_out", d_out, x, "[n] (same as x)")?;
+    check_len(kernel, "d_x", d_x, x, "[n] (same as x)")
+}
+
+/// `out = max(x, 0)`, `out, x: [n]`.
+pub fn relu(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
+    check2("relu", out.len(), x.len())?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v.max(0.0);
+    }
+    Ok(())
+}
+
+/// Pullback of [`relu`]: `d_x += d_out·[x > 0]`; zeroes `d_out`.
+pub fn relu_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    check4("relu_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
+    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
+        *g += if v > 0.0 { *dy } else { 0.0 };
+        *dy = 0.0;
+    }
+    Ok(())
+}
+
+fn check_slope(kernel: &'static str, slope: f32) -> Result<(), KernelError> {
+    if slope.is_finite() {
+        Ok(())
+    } else {
+        Err(KernelError::param(kernel, "slope", slope, "finite"))
+    }
+}
+
+/// `out = x` for `x > 0`, else `slope·x`; `out, x: [n]`.
+pub fn leaky_relu(out: &mut [f32], x: &[f32], slope: f32) -> Result<(), KernelError> {
+    check2("leaky_relu", out.len(), x.len())?;
+    check_slope("leaky_relu", slope)?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = if v > 0.0 { v } else { slope * v };
+    }
+    Ok(())
+}
+
+/// Pullback of [`leaky_relu`]: `d_x += d_out·(x > 0 ? 1 : slope)`; zeroes `d_out`.
+pub fn leaky_relu_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    slope: f32,
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    check4(
+        "leaky_relu_pullback",
+        out.len(),
+        x.len(),
+        d_out.len(),
+        d_x.len(),
+    )?;
+    check_slope("leaky_relu_pullback", slope)?;
+    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
+        *g += if v > 0.0 { *dy } else { slope * *dy };
+        *dy = 0.0;
+    }
+    Ok(())
+}
+
+const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+const GELU_C: f32 = 0.044_715;
+
+/// GELU, tanh approximation (PyTorch `approximate="tanh"`):
+/// `out = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; `out, x: [n]`.
+pub fn gelu(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
+    check2("gelu", out.len(), x.len())?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
+        *o = 0.5 * v * (1.0 + u.tanh());
+    }
+    Ok(())
+}
+
+/// Pullback of [`gelu`]:
+/// `d_x += d_out·(½(1+t) + ½x(1−t²)·√(2/π)(1 + 3·0.044715x²))`, `t = tanh(u)`; zeroes `d_out`.
+pub fn gelu_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    check4("gelu_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
+    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
+        let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
+        let t = u.tanh();
+        let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
+        *g += *dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
+        *dy = 0.0;
+    }
+    Ok(())
+}
+
+/// `out = tanh(x)`; `out, x: [n]`.
+pub fn tanh(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
+    check2("tanh", out.len(), x.len())?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v.tanh();
+    }
+    Ok(())
+}
+
+/// Pullback of [`tanh`]: `d_x += d_out·(1 − out²)`; zeroes `d_out`.
+pub fn tanh_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    check4("tanh_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
+    for ((g, &y), dy) in d_x.iter_mut().zip(out.iter()).zip(d_out.iter_mut()) {
+        *g += *dy * (1.0 - y * y);
+        *dy = 0.0;
+    }
+    Ok(())
+}
+
+/// `out = 1 / (1 + e^(−x))`; `out, x: [n]`.
+pub fn sigmoid(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
+    check2("sigmoid", out.len(), x.len())?;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = sigmoid_scalar(v);
+    }
+    Ok(())
+}
+
+/// Overflow-free logistic function.
+fn sigmoid_scalar(v: f32) -> f32 {
+    if v >= 0.0 {
+        1.0 / (1.0 + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// Pullback of [`sigmoid`]: `d_x += d_out·out(1 − out)`; zeroes `d_out`.
+pub fn sigmoid_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    check4(
+        "sigmoid_pullback",
+        out.len(),
+        x.len(),
+        d_out.len(),
+        d_x.len(),
+    )?;
+    for ((g, &y), dy) in d_x.iter_mut().zip(out.iter()).zip(d_out.iter_mut()) {
+        *g += *dy * y * (1.0 - y);
+        *dy = 0.0;
+    }
+    Ok(())
+}

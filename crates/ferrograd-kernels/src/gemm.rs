@@ -1,0 +1,278 @@
+//! Matrix products (row-major, f32) and their pullbacks.
+//!
+//! All three transposition variants the backward passes need are public kernels with their own
+//! pullbacks. Underneath is one sequential [`faer`] product per thread: faer's safe views let
+//! us describe transposed and strided operands without copies or `unsafe`; we split the output
+//! across [`crate::num_threads`] threads ourselves (along its longer side) because faer's own
+//! heuristics leave small MLP-sized products on one thread. See the crate README for the
+//! measurements behind the choice.
+
+use faer::{Accum, MatMut, MatRef, Par};
+
+use crate::error::{check_len, size, KernelError};
+use crate::par;
+
+/// `c ← a·b` (or `c += a·b` when `accumulate`), with `a: (m,k)`, `b: (k,n)`, `c: (m,n)` views.
+/// Splits `c` across threads when the product is large enough.
+pub(crate) fn gemm_view(
+    c: MatMut<'_, f32>,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    accumulate: bool,
+) {
+    let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
+    let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    let pieces = par::num_threads().min((flops / par::MIN_WORK_PER_THREAD).max(1));
+    gemm_split(c, a, b, accumulate, pieces);
+}
+
+fn gemm_split(
+    c: MatMut<'_, f32>,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    accumulate: bool,
+    pieces: usize,
+) {
+    let (m, n) = (c.nrows(), c.ncols());
+    if pieces <= 1 || (m < 16 && n < 16) {
+        gemm_seq(c, a, b, accumulate);
+        return;
+    }
+    let left = pieces / 2;
+    if m >= n {
+        // Split rows of c and a; keep the split row a multiple of 8 for the micro-kernel.
+        let mut at = m * left / pieces;
+        at = (at + 4) / 8 * 8;
+        let at = at.clamp(1, m - 1);
+        let (c0, c1) = c.split_at_row_mut(at);
+        let (a0, a1) = a.split_at_row(at);
+        rayon::join(
+            || gemm_split(c0, a0, b, accumulate, left),
+            || gemm_split(c1, a1, b, accumulate, pieces - left),
+        );
+    } else {
+        let mut at = n * left / pieces;
+        at = (at + 4) / 8 * 8;
+        let at = at.clamp(1, n - 1);
+        let (c0, c1) = c.split_at_col_mut(at);
+        let (b0, b1) = b.split_at_col(at);
+        rayon::join(
+            || gemm_split(c0, a, b0, accumulate, left),
+            || gemm_split(c1, a, b1, accumulate, pieces - left),
+        );
+    }
+}
+
+pub(crate) fn gemm_seq(
+    mut c: MatMut<'_, f32>,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    accumulate: bool,
+) {
+    if c.nrows() == 0 || c.ncols() == 0 {
+        return;
+    }
+    if a.ncols() == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let beta = if accumulate {
+        Accum::Add
+    } else {
+        Accum::Replace
+    };
+    faer::linalg::matmul::matmul(c, beta, a, b, 1.0f32, Par::Seq);
+}
+
+/// Which operands are stored transposed.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// `a: [m,k]`, `b: [k,n]`
+    Nn,
+    /// `a: [m,k]`, `b: [n,k]`
+    Nt,
+    /// `a: [k,m]`, `b: [k,n]`
+    Tn,
+}
+
+/// Row-major `(rows, cols)` view of a slice whose length was checked.
+fn view(s: &[f32], rows: usize, cols: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice(s, rows, cols)
+}
+
+fn view_mut(s: &mut [f32], rows: usize, cols: usize) -> MatMut<'_, f32> {
+    MatMut::from_row_major_slice_mut(s, rows, cols)
+}
+
+/// Checks the three slices of an `(m,k)x(k,n)` product in layout `l`.
+fn check(
+    kernel: &'static str,
+    l: Layout,
+    c: usize,
+    a: usize,
+    b: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(), KernelError> {
+    let (sa, sb) = match l {
+        Layout::Nn => ("[m, k]", "[k, n]"),
+        Layout::Nt => ("[m, k]", "[n, k]"),
+        Layout::Tn => ("[k, m]", "[k, n]"),
+    };
+    check_len(kernel, "out", c, size(kernel, &[m, n])?, "[m, n]")?;
+    check_len(kernel, "a", a, size(kernel, &[m, k])?, sa)?;
+    check_len(kernel, "b", b, size(kernel, &[k, n])?, sb)?;
+    Ok(())
+}
+
+/// `c (m,n) ← or += op(a)·op(b)` on checked slices.
+fn product(
+    c: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    l: Layout,
+    accumulate: bool,
+) {
+    let cv = view_mut(c, m, n);
+    let (av, bv) = match l {
+        Layout::Nn => (view(a, m, k), view(b, k, n)),
+        Layout::Nt => (view(a, m, k), view(b, n, k).transpose()),
+        Layout::Tn => (view(a, k, m).transpose(), view(b, k, n)),
+    };
+    gemm_view(cv, av, bv, accumulate);
+}
+
+/// `out = a·b` with `out: [m, n]`, `a: [m, k]`, `b: [k, n]` (row-major).
+pub fn matmul(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(), KernelError> {
+    check("matmul", Layout::Nn, out.len(), a.len(), b.len(), m, k, n)?;
+    product(out, a, b, m, k, n, Layout::Nn, false);
+    Ok(())
+}
+
+/// Pullback of [`matmul`]: `d_a += d_out·bᵀ` (m,k), `d_b += aᵀ·d_out` (k,n); zeroes `d_out`.
+pub fn matmul_pullback(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    d_out: &mut [f32],
+    d_a: &mut [f32],
+    d_b: &mut [f32],
+) -> Result<(), KernelError> {
+    const K: &str = "matmul_pullback";
+    check(K, Layout::Nn, out.len(), a.len(), b.len(), m, k, n)?;
+    check(K, Layout::Nn, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
+    // dA (m,k) = dC (m,n) · Bᵀ, B: (k,n)
+    product(d_a, d_out, b, m, n, k, Layout::Nt, true);
+    // dB (k,n) = Aᵀ · dC, A: (m,k)
+    product(d_b, a, d_out, k, m, n, Layout::Tn, true);
+    d_out.fill(0.0);
+    Ok(())
+}
+
+/// `out = a·bᵀ` with `out: [m, n]`, `a: [m, k]`, `b: [n, k]` (row-major).
+pub fn matmul_nt(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(), KernelError> {
+    check(
+        "matmul_nt",
+        Layout::Nt,
+        out.len(),
+        a.len(),
+        b.len(),
+        m,
+        k,
+        n,
+    )?;
+    product(out, a, b, m, k, n, Layout::Nt, false);
+    Ok(())
+}
+
+/// Pullback of [`matmul_nt`]: `d_a += d_out·b` (m,k), `d_b += d_outᵀ·a` (n,k); zeroes `d_out`.
+pub fn matmul_nt_pullback(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    d_out: &mut [f32],
+    d_a: &mut [f32],
+    d_b: &mut [f32],
+) -> Result<(), KernelError> {
+    const K: &str = "matmul_nt_pullback";
+    check(K, Layout::Nt, out.len(), a.len(), b.len(), m, k, n)?;
+    check(K, Layout::Nt, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
+    // dA (m,k) = dC (m,n) · B (n,k)
+    product(d_a, d_out, b, m, n, k, Layout::Nn, true);
+    // dB (n,k) = dCᵀ · A, dC: (m,n), A: (m,k)
+    product(d_b, d_out, a, n, m, k, Layout::Tn, true);
+    d_out.fill(0.0);
+    Ok(())
+}
+
+/// `out = aᵀ·b` with `out: [m, n]`, `a: [k, m]`, `b: [k, n]` (row-major).
+pub fn matmul_tn(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(), KernelError> {
+    check(
+        "matmul_tn",
+        Layout::Tn,
+        out.len(),
+        a.len(),
+        b.len(),
+        m,
+        k,
+        n,
+    )?;
+    product(out, a, b, m, k, n, Layout::Tn, false);
+    Ok(())
+}
+
+/// Pullback of [`matmul_tn`]: `d_a += b·d_outᵀ` (k,m), `d_b += a·d_out` (k,n); zeroes `d_out`.
+pub fn matmul_tn_pullback(
+    out: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    d_out: &mut [f32],
+    d_a: &mut [f32],
+    d_b: &mut [f32],
+) -> Result<(), KernelError> {
+    const K: &str = "matmul_tn_pullback";
+    check(K, Layout::Tn, out.len(), a.len(), b.len(), m, k, n)?;
+    check(K, Layout::Tn, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
+    // dA (k,m) = B (k,n) · dCᵀ, dC: (m,n)
+    product(d_a, b, d_out, k, n, m, Layout::Nt, true);
+    // dB (k,n) = A (k,m) · dC (m,n)
+    product(d_b, a, d_out, k, m, n, Layout::Nn, true);
+    d_out.fill(0.0);
+    Ok(())
+}

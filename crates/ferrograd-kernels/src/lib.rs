@@ -1,0 +1,55 @@
+//! Stateless f32 kernels over raw slices, each with a hand-written pullback (llm.c style).
+//!
+//! # Contract (relied on by the `#[differentiable]` macro)
+//! - Forward: `name(outputs…, inputs…, non-differentiable args…) -> Result<(), KernelError>`
+//!   (`-> Result<f32, KernelError>` for the losses, which return their value). Shapes are
+//!   row-major and documented on each kernel; every slice length is checked first and a
+//!   mismatch is an `Err`, never a panic or an out-of-bounds access.
+//! - Pullback: `name_pullback(<the forward's params, same order>, [d_ret: f32 for losses],
+//!   <one adjoint per f32 slice param, in order>)`. Input adjoints are **accumulated** (`+=`);
+//!   an output's adjoint holds the seed on entry and is **zeroed** on exit (the forward
+//!   overwrites the output, so its old contents get no gradient). Output params hold what the
+//!   forward wrote. Integer, mask and index buffers (`&[usize]`, `&mut [u8]`, …) and scalar
+//!   hyper-parameters get no adjoint.
+//! - No kernel allocates. Scratch that the pullback needs is either a non-f32 caller buffer
+//!   written by the forward (`max_pool1d`'s `argmax`, `dropout`'s `mask`) or recomputed
+//!   (`layer_norm`'s statistics).
+//! - Threads: [`set_num_threads`] (default 1); splits run on rayon's pool (run a training loop
+//!   inside `pool.install` for allocation-free steady state with more than one thread).
+//!
+//! Weights use PyTorch's layouts (`linear`: `[out_f, in_f]`, `conv1d`: `[c_out, c_in, k]`), so
+//! parameters can be shared with LibTorch without transposing.
+
+mod activation;
+mod conv;
+mod dropout;
+mod embedding;
+mod error;
+mod gemm;
+mod linear;
+mod norm;
+mod par;
+mod pool;
+mod shape;
+mod softmax;
+
+pub use activation::{
+    gelu, gelu_pullback, leaky_relu, leaky_relu_pullback, relu, relu_pullback, sigmoid,
+    sigmoid_pullback, tanh, tanh_pullback,
+};
+pub use conv::{conv1d, conv1d_pullback, conv1d_scratch_len, Conv1dDims};
+pub use dropout::{dropout, dropout_pullback};
+pub use embedding::{embedding, embedding_pullback};
+pub use error::KernelError;
+pub use gemm::{
+    matmul, matmul_nt, matmul_nt_pullback, matmul_pullback, matmul_tn, matmul_tn_pullback,
+};
+pub use linear::{linear, linear_pullback};
+pub use norm::{layer_norm, layer_norm_pullback};
+pub use par::{num_threads, set_num_threads};
+pub use pool::{avg_pool1d, avg_pool1d_pullback, max_pool1d, max_pool1d_pullback, Pool1dDims};
+pub use shape::{flatten, flatten_pullback};
+pub use softmax::{
+    mse, mse_pullback, softmax, softmax_cross_entropy, softmax_cross_entropy_pullback,
+    softmax_pullback,
+};

@@ -1,0 +1,130 @@
+//! Fully connected layer `out = x·wᵀ + b` with PyTorch's weight layout `w: [out_f, in_f]`.
+
+use crate::error::{check_len, size, KernelError};
+use crate::gemm::gemm_view;
+use faer::{MatMut, MatRef};
+
+fn check(
+    kernel: &'static str,
+    out: usize,
+    x: usize,
+    w: usize,
+    b: usize,
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+) -> Result<(), KernelError> {
+    check_len(
+        kernel,
+        "out",
+        out,
+        size(kernel, &[batch, out_f])?,
+        "[batch, out_f]",
+    )?;
+    check_len(
+        kernel,
+        "x",
+        x,
+        size(kernel, &[batch, in_f])?,
+        "[batch, in_f]",
+    )?;
+    check_len(
+        kernel,
+        "w",
+        w,
+        size(kernel, &[out_f, in_f])?,
+        "[out_f, in_f]",
+    )?;
+    check_len(kernel, "b", b, out_f, "[out_f]")
+}
+
+/// `out[batch, out_f] = x[batch, in_f] · w[out_f, in_f]ᵀ + b[out_f]`.
+pub fn linear(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+) -> Result<(), KernelError> {
+    check(
+        "linear",
+        out.len(),
+        x.len(),
+        w.len(),
+        b.len(),
+        batch,
+        in_f,
+        out_f,
+    )?;
+    if out_f == 0 {
+        return Ok(());
+    }
+    for row in out.chunks_exact_mut(out_f) {
+        row.copy_from_slice(b);
+    }
+    gemm_view(
+        MatMut::from_row_major_slice_mut(out, batch, out_f),
+        MatRef::from_row_major_slice(x, batch, in_f),
+        MatRef::from_row_major_slice(w, out_f, in_f).transpose(),
+        true,
+    );
+    Ok(())
+}
+
+/// Pullback of [`linear`]:
+/// `d_x += d_out·w` (batch,in_f), `d_w += d_outᵀ·x` (out_f,in_f), `d_b += Σ_rows d_out`;
+/// zeroes `d_out`.
+pub fn linear_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+    d_w: &mut [f32],
+    d_b: &mut [f32],
+) -> Result<(), KernelError> {
+    const K: &str = "linear_pullback";
+    check(K, out.len(), x.len(), w.len(), b.len(), batch, in_f, out_f)?;
+    check(
+        K,
+        d_out.len(),
+        d_x.len(),
+        d_w.len(),
+        d_b.len(),
+        batch,
+        in_f,
+        out_f,
+    )?;
+    if out_f == 0 {
+        return Ok(());
+    }
+    let dy = MatRef::from_row_major_slice(d_out, batch, out_f);
+    // dX (batch,in_f) = dY (batch,out_f) · W (out_f,in_f)
+    gemm_view(
+        MatMut::from_row_major_slice_mut(d_x, batch, in_f),
+        dy,
+        MatRef::from_row_major_slice(w, out_f, in_f),
+        true,
+    );
+    // dW (out_f,in_f) = dYᵀ · X (batch,in_f)
+    gemm_view(
+        MatMut::from_row_major_slice_mut(d_w, out_f, in_f),
+        dy.transpose(),
+        MatRef::from_row_major_slice(x, batch, in_f),
+        true,
+    );
+    // db = Σ_rows dY
+    for row in d_out.chunks_exact(out_f) {
+        for (g, &v) in d_b.iter_mut().zip(row) {
+            *g += v;
+        }
+    }
+    d_out.fill(0.0);
+    Ok(())
+}
