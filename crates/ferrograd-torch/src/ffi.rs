@@ -1,0 +1,466 @@
+//! All FFI and `unsafe` of this crate: the callbacks LibTorch calls, `apply`,
+//! the autograd entry points, and raw tensor memory access.
+//!
+//! Ownership rules (see `csrc/shim.h`): tensor handles passed into callbacks are
+//! borrowed for the call; handles taken from a `TensorVec` are owned; C++ strings
+//! returned as errors are owned and freed here.
+
+use std::ffi::{c_void, CString};
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use ferrograd_torch_sys as sys;
+use tch::Tensor;
+
+use crate::function::{BackwardContext, CustomFunction, ForwardContext, Values};
+use crate::slice::Element;
+use crate::Error;
+
+// ---------------------------------------------------------------------------
+// Owned C++ objects
+
+/// Takes ownership of an error string returned by the shim (NULL = success).
+fn take_error(s: *mut sys::fg_string) -> Option<String> {
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null fg_string* returned by the shim is an owned, valid
+    // std::string; data/len describe its bytes; it is freed exactly once here.
+    let msg = unsafe {
+        let bytes = std::slice::from_raw_parts(
+            sys::fg_string_data(s).cast::<u8>(),
+            sys::fg_string_len(s),
+        );
+        let msg = String::from_utf8_lossy(bytes).into_owned();
+        sys::fg_string_free(s);
+        msg
+    };
+    Some(msg)
+}
+
+/// Writes `msg` into a callback's error out-parameter.
+fn set_error(err: *mut sys::fg_string, msg: &str) {
+    // SAFETY: `err` is the valid std::string* the shim passed to the callback;
+    // fg_string_set copies `msg.len()` bytes from `msg` and catches all exceptions.
+    unsafe { sys::fg_string_set(err, msg.as_ptr().cast(), msg.len()) }
+}
+
+/// An owned `std::vector<at::Tensor>`.
+struct TensorVec(*mut sys::fg_tensor_vec);
+
+impl TensorVec {
+    fn new() -> Result<Self, Error> {
+        // SAFETY: plain allocation; returns NULL on failure, checked below.
+        let v = unsafe { sys::fg_tensor_vec_new() };
+        if v.is_null() {
+            Err(Error::Torch("out of memory allocating a tensor vector".into()))
+        } else {
+            Ok(TensorVec(v))
+        }
+    }
+
+    /// Moves the elements out as owned tch tensors (`None` for undefined ones).
+    fn into_tensors(self) -> Result<Vec<Option<Tensor>>, Error> {
+        // SAFETY: self.0 is a valid vector owned by self.
+        let n = unsafe { sys::fg_tensor_vec_len(self.0) };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            // SAFETY: i < len; the returned handle is a new heap `at::Tensor`
+            // (or NULL on allocation failure) that we own.
+            let ptr = unsafe { sys::fg_tensor_vec_take(self.0, i) };
+            if ptr.is_null() {
+                return Err(Error::Torch("out of memory taking a tensor".into()));
+            }
+            // SAFETY: `ptr` is an owned handle; tch's Tensor frees it on drop.
+            let t = unsafe { Tensor::from_ptr(ptr) };
+            out.push(t.defined().then_some(t));
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for TensorVec {
+    fn drop(&mut self) {
+        // SAFETY: self.0 was allocated by fg_tensor_vec_new and is freed once.
+        unsafe { sys::fg_tensor_vec_free(self.0) }
+    }
+}
+
+/// Pushes a (possibly absent) tensor to a shim-owned vector.
+fn push(v: *mut sys::fg_tensor_vec, t: Option<&Tensor>) -> Result<(), Error> {
+    let ptr = t.map_or(std::ptr::null_mut(), |t| t.as_ptr().cast_mut());
+    // SAFETY: `v` is a valid vector passed by the shim for this call; `ptr` is
+    // NULL or a live tensor handle, which the shim only reads (copies).
+    let err = unsafe { sys::fg_tensor_vec_push(v, ptr) };
+    take_error(err).map_or(Ok(()), |m| Err(Error::Torch(m)))
+}
+
+/// Tensor handles borrowed from C++ for the duration of a callback.
+struct Borrowed(Vec<ManuallyDrop<Tensor>>);
+
+impl Borrowed {
+    /// # Safety
+    /// `ptrs` must point to `n` valid `at::Tensor*` that outlive `Self`.
+    unsafe fn new(ptrs: *const sys::fg_tensor, n: usize) -> Self {
+        if n == 0 {
+            return Borrowed(Vec::new());
+        }
+        // SAFETY: guaranteed by the caller.
+        let ptrs = unsafe { std::slice::from_raw_parts(ptrs, n) };
+        // SAFETY: each handle is valid for the callback; ManuallyDrop keeps tch
+        // from freeing a handle it does not own.
+        Borrowed(ptrs.iter().map(|&p| ManuallyDrop::new(unsafe { Tensor::from_ptr(p) })).collect())
+    }
+
+    fn tensors(&self) -> &[Tensor] {
+        // SAFETY: ManuallyDrop<T> is #[repr(transparent)] over T.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<Tensor>(), self.0.len()) }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Custom functions
+
+/// The Rust side of one autograd node, owned by the node (capsule in saved_data).
+struct State<F> {
+    function: F,
+    name: String,
+    values: Values,
+}
+
+/// Per-`apply` channel for forward's typed error.
+struct ApplyEnv {
+    error: Option<Error>,
+}
+
+/// # Safety
+/// Called by the shim only: `state` is the `State<F>` passed to `fg_apply`, not
+/// used concurrently; `env` is that call's `ApplyEnv`; the pointer arguments are
+/// valid for the call.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn forward_cb<F: CustomFunction>(
+    state: *mut c_void,
+    env: *mut c_void,
+    inputs: *const sys::fg_tensor,
+    n_inputs: usize,
+    outputs: *mut sys::fg_tensor_vec,
+    saved: *mut sys::fg_tensor_vec,
+    non_differentiable: *mut sys::fg_tensor_vec,
+    materialize_grads: *mut u8,
+    err: *mut sys::fg_string,
+) -> i32 {
+    // SAFETY: see the function's contract.
+    let (state, env) = unsafe { (&mut *state.cast::<State<F>>(), &mut *env.cast::<ApplyEnv>()) };
+    // SAFETY: `inputs` holds `n_inputs` handles valid for this call.
+    let inputs = unsafe { Borrowed::new(inputs, n_inputs) };
+    let name = &state.name;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut ctx = ForwardContext::new();
+        let outs = state.function.forward(&mut ctx, inputs.tensors())?;
+        Ok((outs, ctx))
+    }))
+    .unwrap_or_else(|p| {
+        Err(Error::Panic { function: name.clone(), phase: "forward", message: panic_message(&*p) })
+    })
+    .and_then(|(outs, ctx)| {
+        for &index in &ctx.non_differentiable {
+            let out = outs.get(index).ok_or_else(|| Error::OutputIndex {
+                function: name.clone(),
+                index,
+                outputs: outs.len(),
+            })?;
+            push(non_differentiable, Some(out))?;
+        }
+        for out in &outs {
+            push(outputs, Some(out))?;
+        }
+        for t in &ctx.saved {
+            push(saved, Some(t))?;
+        }
+        // SAFETY: valid out-parameter for this call.
+        unsafe { *materialize_grads = u8::from(ctx.materialize_grads) };
+        state.values = ctx.values;
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            set_error(err, &format!("`{name}` forward failed: {e}"));
+            env.error = Some(e);
+            1
+        }
+    }
+}
+
+/// # Safety
+/// Called by the shim only: `state` is a live `State<F>` (the node serialises
+/// backward calls); the pointer arguments are valid for the call.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn backward_cb<F: CustomFunction>(
+    state: *mut c_void,
+    saved: *const sys::fg_tensor,
+    n_saved: usize,
+    grads: *const sys::fg_tensor,
+    n_grads: usize,
+    needs_input_grad: *const u8,
+    n_inputs: usize,
+    grad_inputs: *mut sys::fg_tensor_vec,
+    err: *mut sys::fg_string,
+) -> i32 {
+    // SAFETY: see the function's contract; backward only reads the state.
+    let state = unsafe { &*state.cast::<State<F>>() };
+    // SAFETY: `saved`/`grads` hold `n_saved`/`n_grads` handles valid for this call.
+    let (saved, grads) = unsafe { (Borrowed::new(saved, n_saved), Borrowed::new(grads, n_grads)) };
+    let needs: &[u8] = if n_inputs == 0 {
+        &[]
+    } else {
+        // SAFETY: `needs_input_grad` holds `n_inputs` bytes valid for this call.
+        unsafe { std::slice::from_raw_parts(needs_input_grad, n_inputs) }
+    };
+    let name = &state.name;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let ctx = BackwardContext {
+            function: name,
+            saved: saved.tensors(),
+            values: &state.values,
+            needs_input_grad: needs,
+        };
+        state.function.backward(&ctx, grads.tensors())
+    }))
+    .unwrap_or_else(|p| {
+        Err(Error::Panic { function: name.clone(), phase: "backward", message: panic_message(&*p) })
+    })
+    .and_then(|gs| {
+        if gs.len() != n_inputs {
+            return Err(Error::GradCount { function: name.clone(), expected: n_inputs, got: gs.len() });
+        }
+        gs.iter().try_for_each(|g| push(grad_inputs, g.as_ref()))
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            set_error(err, &format!("`{name}` backward failed: {e}"));
+            1
+        }
+    }
+}
+
+/// # Safety
+/// Called by the shim exactly once per `fg_apply`, with the state it was given.
+unsafe extern "C" fn drop_cb<F: CustomFunction>(state: *mut c_void) {
+    // SAFETY: `state` came from Box::into_raw in `apply` and is dropped once.
+    let state = unsafe { Box::from_raw(state.cast::<State<F>>()) };
+    // A panicking Drop must not unwind into C++; the state is gone either way.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(state)));
+}
+
+pub(crate) fn apply<F: CustomFunction>(
+    function: F,
+    name: String,
+    inputs: &[&Tensor],
+) -> Result<Vec<Tensor>, Error> {
+    let c_name = CString::new(name.replace('\0', "?")).unwrap_or_default();
+    let outputs = TensorVec::new()?;
+    let ptrs: Vec<sys::fg_tensor> = inputs.iter().map(|t| t.as_ptr().cast_mut()).collect();
+    let vtable = sys::fg_vtable {
+        forward: forward_cb::<F>,
+        backward: backward_cb::<F>,
+        drop: drop_cb::<F>,
+    };
+    let state = Box::into_raw(Box::new(State { function, name, values: Values::new() }));
+    let mut env = ApplyEnv { error: None };
+    // SAFETY: fg_apply takes ownership of `state` (released through drop_cb
+    // exactly once) and copies the vtable; `env`, `c_name`, `ptrs` (live handles
+    // borrowed from `inputs`) and `outputs` outlive the call.
+    let err = unsafe {
+        sys::fg_apply(
+            state.cast(),
+            &vtable,
+            (&raw mut env).cast(),
+            c_name.as_ptr(),
+            ptrs.as_ptr(),
+            ptrs.len(),
+            outputs.0,
+        )
+    };
+    if let Some(msg) = take_error(err) {
+        return Err(env.error.take().unwrap_or(Error::Torch(msg)));
+    }
+    outputs
+        .into_tensors()?
+        .into_iter()
+        .map(|t| t.ok_or_else(|| Error::Torch("forward returned an undefined tensor".into())))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Autograd entry points
+
+fn handles(ts: &[&Tensor]) -> Vec<sys::fg_tensor> {
+    ts.iter().map(|t| t.as_ptr().cast_mut()).collect()
+}
+
+pub(crate) fn backward(
+    tensors: &[&Tensor],
+    grad_tensors: &[&Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+) -> Result<(), Error> {
+    let (ts, gs) = (handles(tensors), handles(grad_tensors));
+    // SAFETY: the handle arrays are live for the call and only read; the shim
+    // catches every exception.
+    let err = unsafe {
+        sys::fg_backward(
+            ts.as_ptr(),
+            ts.len(),
+            gs.as_ptr(),
+            gs.len(),
+            i32::from(retain_graph),
+            i32::from(create_graph),
+        )
+    };
+    take_error(err).map_or(Ok(()), |m| Err(Error::Torch(m)))
+}
+
+pub(crate) fn grad(
+    outputs: &[&Tensor],
+    inputs: &[&Tensor],
+    grad_outputs: &[&Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>, Error> {
+    let (os, is, gs) = (handles(outputs), handles(inputs), handles(grad_outputs));
+    let results = TensorVec::new()?;
+    // SAFETY: the handle arrays are live for the call and only read; `results`
+    // is a valid vector we own; the shim catches every exception.
+    let err = unsafe {
+        sys::fg_grad(
+            os.as_ptr(),
+            os.len(),
+            is.as_ptr(),
+            is.len(),
+            gs.as_ptr(),
+            gs.len(),
+            i32::from(retain_graph),
+            i32::from(create_graph),
+            i32::from(allow_unused),
+            results.0,
+        )
+    };
+    if let Some(m) = take_error(err) {
+        return Err(Error::Torch(m));
+    }
+    results.into_tensors()
+}
+
+// ---------------------------------------------------------------------------
+// Raw tensor memory
+
+pub(crate) fn tensor_info(t: &Tensor) -> Result<sys::fg_tensor_info, Error> {
+    let mut info = sys::fg_tensor_info::default();
+    // SAFETY: `t` is a live handle; `info` is a valid out-parameter.
+    let err = unsafe { sys::fg_tensor_get_info(t.as_ptr().cast_mut(), &mut info) };
+    take_error(err).map_or(Ok(info), |m| Err(Error::Torch(m)))
+}
+
+/// Checks that `t` can be viewed as `[T]` and returns its data pointer and length.
+fn checked_data<T: Element>(t: &Tensor, what: &str) -> Result<(sys::fg_tensor_info, usize), Error> {
+    let info = tensor_info(t)?;
+    let what = || what.to_owned();
+    if info.defined == 0 {
+        return Err(Error::Undefined { what: what() });
+    }
+    if info.is_strided == 0 {
+        return Err(Error::Layout { what: what() });
+    }
+    let device = match info.device_kind {
+        0 => None,
+        1 => Some("CUDA"),
+        2 => Some("meta"),
+        _ => Some("non-CPU"),
+    };
+    if let Some(device) = device {
+        return Err(Error::Device { what: what(), device });
+    }
+    if info.scalar_type != T::SCALAR_TYPE {
+        let got = t.f_kind().map_or_else(|_| format!("ScalarType({})", info.scalar_type), |k| format!("{k:?}"));
+        return Err(Error::Dtype { what: what(), expected: T::KIND, got });
+    }
+    if info.is_contiguous == 0 {
+        return Err(Error::NotContiguous { what: what() });
+    }
+    let len = usize::try_from(info.numel).map_err(|_| Error::Torch("negative numel".into()))?;
+    if len > 0 {
+        if info.has_storage == 0 || info.data.is_null() {
+            return Err(Error::Device { what: what(), device: "storage-less" });
+        }
+        if (info.data as usize) % std::mem::align_of::<T>() != 0 {
+            return Err(Error::Torch(format!("{}: data pointer is misaligned", what())));
+        }
+    }
+    Ok((info, len))
+}
+
+pub(crate) fn as_slice<'a, T: Element>(t: &'a Tensor, what: &str) -> Result<&'a [T], Error> {
+    let (info, len) = checked_data::<T>(t, what)?;
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: checked above: a defined, dense, contiguous CPU tensor of dtype T
+    // with `len` elements at an aligned non-null `data`. The storage is kept alive
+    // by `t`, borrowed for 'a. Writes through other handles sharing the storage
+    // while the slice lives are excluded by the documented contract of `as_slice`.
+    Ok(unsafe { std::slice::from_raw_parts(info.data.cast::<T>(), len) })
+}
+
+pub(crate) fn as_slice_mut<'a, T: Element>(t: &'a mut Tensor, what: &str) -> Result<&'a mut [T], Error> {
+    let (info, len) = checked_data::<T>(t, what)?;
+    if info.requires_grad != 0 {
+        return Err(Error::RequiresGrad { what: what.to_owned() });
+    }
+    if info.impl_use_count != 1 || info.storage_use_count > 1 {
+        return Err(Error::SharedStorage {
+            what: what.to_owned(),
+            handles: info.impl_use_count,
+            storages: info.storage_use_count,
+        });
+    }
+    // Autograd must see the write (saved-tensor version checks).
+    // SAFETY: `t` is a live handle; the shim catches every exception.
+    let err = unsafe { sys::fg_tensor_bump_version(t.as_mut_ptr()) };
+    if let Some(m) = take_error(err) {
+        return Err(Error::Torch(m));
+    }
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    // SAFETY: as in `as_slice`, plus: the TensorImpl has exactly one handle (this
+    // one, borrowed mutably for 'a) and the storage exactly one TensorImpl, so no
+    // other Rust or C++ handle can read or write this memory while the slice lives.
+    Ok(unsafe { std::slice::from_raw_parts_mut(info.data.cast::<T>(), len) })
+}
+
+pub(crate) fn to_meta(t: &Tensor) -> Result<Tensor, Error> {
+    let mut out: sys::fg_tensor = std::ptr::null_mut();
+    // SAFETY: `t` is a live handle; on success `out` is a new owned handle.
+    let err = unsafe { sys::fg_tensor_to_meta(t.as_ptr().cast_mut(), &mut out) };
+    if let Some(m) = take_error(err) {
+        return Err(Error::Torch(m));
+    }
+    if out.is_null() {
+        return Err(Error::Torch("to_meta: out of memory".into()));
+    }
+    // SAFETY: `out` is a non-null owned handle that tch frees on drop.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}

@@ -1,0 +1,31 @@
+//! ferrograd-torch: the safe LibTorch bridge.
+//!
+//! - [`CustomFunction`] + [`apply`]: Rust forward/backward as a real
+//!   `torch::autograd::Function` node in LibTorch's graph (tch-rs has none).
+//! - [`backward`], [`backward_with`], [`grad`]: fallible autograd entry points.
+//! - [`gradcheck`]: finite-difference and native-autograd gradient checks (f64).
+//! - [`as_slice`], [`as_slice_mut`]: zero-copy views of CPU tensor storage.
+//!
+//! Errors are [`Error`] values, including errors and panics raised in Rust
+//! forward/backward code (caught at the FFI boundary). All `unsafe` lives in the
+//! private `ffi` module.
+//!
+//! # Building
+//! `source scripts/env.sh` (creates the torch 2.13.0 venv and sets
+//! `LIBTORCH_USE_PYTORCH=1`), then `cargo build -p ferrograd-torch`. Crates that
+//! link binaries against this crate add the rpath line shown in this crate's
+//! build.rs to their own build.rs.
+
+mod autograd;
+mod error;
+mod ffi;
+mod function;
+pub mod gradcheck;
+mod slice;
+
+pub use autograd::{backward, backward_with, grad, GradOptions};
+pub use error::Error;
+pub use function::{
+    apply, check_kind, check_shape, Apply, BackwardContext, CustomFunction, ForwardContext,
+};
+pub use slice::{as_slice, as_slice_mut, to_meta, Element};
