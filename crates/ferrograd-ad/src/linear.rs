@@ -9,6 +9,11 @@ use crate::ir::*;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
+/// Unary rules of `ferrograd::Partials` whose derivative reads the primal result `y`.
+const USES_RESULT: &[&str] = &[
+    "tan", "tanh", "exp", "exp2", "exp_m1", "sqrt", "cbrt", "recip",
+];
+
 #[derive(Clone, Debug)]
 pub enum CallArg {
     /// A float scalar argument (a node of the expression).
@@ -206,9 +211,16 @@ impl Lin {
                         need[*a] = true;
                         need[*b] = true;
                     }
-                    Nk::Unary(_, a) | Nk::Powi(a, _) => {
+                    Nk::Unary(m, a) => {
                         need[*a] = true;
-                        need[k] = true;
+                        // Rules written in terms of the result reuse it; the others need only
+                        // the argument (no recomputation of e.g. `sin` in the reverse sweep).
+                        if USES_RESULT.contains(&m.to_string().as_str()) {
+                            need[k] = true;
+                        }
+                    }
+                    Nk::Powi(a, _) => {
+                        need[*a] = true;
                     }
                     Nk::Binary(_, a, b) => {
                         need[*a] = true;
@@ -427,7 +439,13 @@ impl Lin {
                     give(&mut out, *b, quote!(-(#d * (#va / #vb).trunc())), "a");
                 }
                 Nk::Unary(m, a) => {
-                    let (va, y) = (v(a), self.val(cx, k));
+                    let va = v(a);
+                    // Rules that do not read `y` get the argument in its place (ignored).
+                    let y = if USES_RESULT.contains(&m.to_string().as_str()) {
+                        self.val(cx, k)
+                    } else {
+                        va.clone()
+                    };
                     let rule = format_ident!("{}_d", m);
                     give(
                         &mut out,
@@ -437,7 +455,8 @@ impl Lin {
                     );
                 }
                 Nk::Powi(a, nexp) => {
-                    let (va, y) = (v(a), self.val(cx, k));
+                    let va = v(a);
+                    let y = va.clone(); // `powi_d` does not read the result
                     let nexp = cx.expr(nexp);
                     give(
                         &mut out,
@@ -477,13 +496,14 @@ impl Lin {
                                 adjs.push(quote!(&mut #t));
                                 after.push((*node, t));
                             }
-                            CallArg::Buffer { var, expr, .. } => {
+                            CallArg::Buffer { var, .. } => {
                                 if self.active_buffer(*var, adj_var) {
                                     let a = adj_var(*var);
                                     adjs.push(quote!(&mut #a[..]));
                                 } else {
-                                    let e = cx.expr(expr);
-                                    adjs.push(quote!(&mut ::ferrograd::runtime::zeros_like(&(#e)[..])[..]));
+                                    // No derivative wanted: an empty adjoint slice. Kernels skip
+                                    // that work; generated pullbacks substitute scratch.
+                                    adjs.push(quote!(&mut []));
                                 }
                             }
                             CallArg::Other(_) => {}

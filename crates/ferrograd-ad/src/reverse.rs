@@ -91,8 +91,14 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     let act = analyse(&g, act_wrt);
     let recompute = recomputable(&g, &act);
     let readers = reverse_readers(&g, &act, &recompute);
+    let fuse = fusable_reduction(&g, &act, &recompute, &norm.loops);
     let generic = kind == RevKind::GenericPullback;
     let cx = ExprCx { f: &g, generic };
+    let seed_val = if kind == RevKind::Grad {
+        cx.float_const(quote!(1.0))
+    } else {
+        quote!(d_ret)
+    };
     let sig_adj = adjoint_params(f, kind, wrt);
     let unhoisted: HashSet<VarId> = g
         .body
@@ -112,6 +118,9 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         act: &act,
         readers,
         recompute: &recompute,
+        fuse,
+        seed_val: seed_val.clone(),
+        saves: 0,
         pos: 0,
         loop_stack: Vec::new(),
         unhoisted: &unhoisted,
@@ -169,6 +178,27 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         prologue.extend(quote!(let mut #fl = false;));
     }
     // Local accumulators for scalar parameters, hoisted locals and their adjoints.
+    // An empty adjoint slice means "this derivative is not wanted" (what a caller passes for
+    // a buffer without a derivative): substitute scratch so indexing stays in bounds.
+    if kind != RevKind::Grad {
+        for k in &sig_adj {
+            let p = &f.params[*k];
+            if p.kind.is_float_buffer() {
+                let name = adjoint_name(p);
+                let id = &p.ident;
+                let scratch = format_ident!("__fg_noadj_{}", p.ident);
+                prologue.extend(quote! {
+                    let mut #scratch = ::std::vec::Vec::new();
+                    let #name: &mut [#ft] = if #name.is_empty() && !#id.is_empty() {
+                        #scratch = ::ferrograd::runtime::zeros_like(#id);
+                        &mut #scratch[..]
+                    } else {
+                        #name
+                    };
+                });
+            }
+        }
+    }
     for p in &f.params {
         if p.kind == Ty::Float && act.is_active(p.var) {
             let a = e.adj(p.var);
@@ -313,6 +343,18 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     }
 }
 
+fn count_stmts(b: &Block) -> usize {
+    b.iter()
+        .map(|s| {
+            1 + match s {
+                Stmt::If { then_b, else_b, .. } => count_stmts(then_b) + count_stmts(else_b),
+                Stmt::For { body, .. } | Stmt::While { body, .. } => count_stmts(body),
+                _ => 0,
+            }
+        })
+        .sum()
+}
+
 fn is_loop_var(b: &Block, v: VarId) -> bool {
     b.iter().any(|s| match s {
         Stmt::For { var, body, .. } => *var == Some(v) || is_loop_var(body, v),
@@ -382,6 +424,76 @@ fn recomputable(f: &Func, act: &Activity) -> Recompute {
     }
     walk(f, act, &f.body, &mut r);
     r
+}
+
+/// Reduction-loop fusion: a top-level loop that only accumulates `s = s ± e` (with `e` not
+/// reading `s`, everything else loop-local) directly followed by `return s`. The adjoint of `s`
+/// is then the output seed during the whole loop, known before it runs, so each iteration's
+/// reverse runs right after its forward: one loop, no tape, no recomputation.
+fn fusable_reduction(
+    f: &Func,
+    act: &Activity,
+    rc: &Recompute,
+    loops: &HashMap<LoopId, LoopFlags>,
+) -> Option<(LoopId, VarId)> {
+    let ret = f.ret_var?;
+    let b = &f.body;
+    let mut k = b.len();
+    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
+        k -= 1;
+    }
+    if k < 2 {
+        return None;
+    }
+    let s = match &b[k - 1] {
+        Stmt::Assign {
+            target: Place::Var(r),
+            value: Expr::Var(s),
+            ..
+        } if *r == ret => *s,
+        _ => return None,
+    };
+    let (id, body) = match &b[k - 2] {
+        Stmt::For { id, body, .. } => (*id, body),
+        _ => return None,
+    };
+    let lf = loops.get(&id)?;
+    if lf.brk.is_some()
+        || lf.cont.is_some()
+        || !lf.check.is_empty()
+        || !act.is_active(s)
+        || f.var_ty(s) != Ty::Float
+    {
+        return None;
+    }
+    fn ok_block(f: &Func, act: &Activity, rc: &Recompute, b: &Block, s: VarId) -> bool {
+        b.iter().all(|st| match st {
+            Stmt::Assign { target: Place::Var(t), value, .. } => {
+                let mut reads_s = false;
+                if *t == s {
+                    match value {
+                        Expr::Binary(syn::BinOp::Add(_) | syn::BinOp::Sub(_), a, e) if matches!(**a, Expr::Var(v) if v == s) => {
+                            Func::for_each_read(e, &mut |v| reads_s |= v == s);
+                            !reads_s
+                        }
+                        _ => false,
+                    }
+                } else {
+                    Func::for_each_read(value, &mut |v| reads_s |= v == s);
+                    !reads_s && (!act.is_active(*t) || rc.vars.contains(t))
+                }
+            }
+            Stmt::Assign { target: Place::Index(t, _), .. } => !act.is_active(*t),
+            Stmt::Call(e) => !act.expr_active(f, e),
+            Stmt::If { cond, then_b, else_b } => {
+                let mut reads_s = false;
+                Func::for_each_read(cond, &mut |v| reads_s |= v == s);
+                !reads_s && ok_block(f, act, rc, then_b, s) && ok_block(f, act, rc, else_b, s)
+            }
+            _ => false,
+        })
+    }
+    ok_block(f, act, rc, body, s).then_some((id, s))
 }
 
 /// Variables assigned anywhere in `b` (targets, nested loop variables, `&mut` call arguments).
@@ -522,6 +634,11 @@ struct Rev<'a> {
     act: &'a Activity,
     readers: Readers,
     recompute: &'a Recompute,
+    /// The reduction loop run fused, and its accumulator.
+    fuse: Option<(LoopId, VarId)>,
+    seed_val: TokenStream,
+    /// Number of save/restore pairs emitted so far.
+    saves: usize,
     pos: usize,
     loop_stack: Vec<LoopId>,
     unhoisted: &'a HashSet<VarId>,
@@ -593,6 +710,52 @@ impl Rev<'_> {
             rev.extend(r);
         }
         (fwd, rev)
+    }
+
+    /// A fused reduction loop (see `fusable_reduction`): `None` if the body turned out to need
+    /// saved values, then the caller emits the ordinary two-sweep loop.
+    fn fused_loop(
+        &mut self,
+        acc: VarId,
+        var: Option<VarId>,
+        iter: &Iter,
+        body: &Block,
+        in_loop: bool,
+    ) -> Option<(TokenStream, TokenStream)> {
+        let cx = self.cx;
+        let (saves, counter, slots, tape) =
+            (self.saves, self.counter, self.slots.len(), self.uses_tape);
+        let (fb, rb) = self.block(body, true);
+        let _ = in_loop;
+        if self.saves != saves {
+            // Roll back what the attempt registered; positions are replayed by the caller.
+            self.saves = saves;
+            self.counter = counter;
+            self.slots.truncate(slots);
+            self.uses_tape = tape;
+            self.pos -= count_stmts(body);
+            self.fuse = None;
+            return None;
+        }
+        let Iter::Range {
+            lo,
+            hi,
+            inclusive,
+            adaptors,
+        } = iter;
+        let dots = if *inclusive { quote!(..=) } else { quote!(..) };
+        let it = iter_tokens(&cx, &cx.expr(lo), &dots, &cx.expr(hi), adaptors);
+        let pat = match var {
+            Some(v) => var_ident(self.f, v).to_token_stream(),
+            None => quote!(_),
+        };
+        let d_acc = self.adj(acc);
+        let seed = &self.seed_val;
+        let fwd = quote! {
+            #d_acc += #seed;
+            for #pat in #it { #fb #rb }
+        };
+        Some((fwd, TokenStream::new()))
     }
 
     /// Prepends the recomputation of the loop's recomputable locals to a reverse iteration.
@@ -675,7 +838,11 @@ impl Rev<'_> {
                 body,
             } => {
                 self.loop_stack.push(*id);
-                let r = self.for_loop(*id, *var, iter, body, in_loop);
+                let fused = match self.fuse {
+                    Some((l, acc)) if l == *id => self.fused_loop(acc, *var, iter, body, in_loop),
+                    _ => None,
+                };
+                let r = fused.unwrap_or_else(|| self.for_loop(*id, *var, iter, body, in_loop));
                 self.loop_stack.pop();
                 r
             }
@@ -738,6 +905,7 @@ impl Rev<'_> {
         let mut fwd = TokenStream::new();
         let mut restore = TokenStream::new();
         if save {
+            self.saves += 1;
             let (rec, recall) = self.record(place.clone(), in_loop);
             fwd.extend(rec);
             restore = quote!(#place = #recall;);
@@ -763,6 +931,12 @@ impl Rev<'_> {
             };
         if !target_active {
             return (fwd, restore);
+        }
+        if let (Some((_, acc)), Some(r), Expr::Var(src)) = (self.fuse, self.f.ret_var, value) {
+            if v == r && *src == acc {
+                // Seeded before the fused reduction loop instead.
+                return (fwd, restore);
+            }
         }
         let a = self.adj(v);
         let adj_place = match target {

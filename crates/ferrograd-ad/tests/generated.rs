@@ -49,6 +49,8 @@ fn loop_snapshot() {
         }
     });
     snapshot("loop", &code);
+    // A reduction returned directly: forward and reverse run fused in one loop.
+    assert!(code.contains("__fg_d_s += d_ret;"), "{code}");
 
     // A loop-carried value that the reverse sweep reads is taped.
     let carried = gen(parse_quote! {
@@ -61,8 +63,22 @@ fn loop_snapshot() {
         }
     });
     assert!(carried.contains("__fg_tape.push(y)"), "{carried}");
-    // `t` is loop-local and its inputs are not written by the loop: recomputed at the start
-    // of each reverse iteration instead of taped.
+
+    // Not a pure reduction (the accumulator feeds a nonlinear op): two sweeps, and the
+    // loop-local `t` is recomputed at the start of each reverse iteration instead of taped.
+    let two = gen(parse_quote! {
+        fn r(x: &[f64]) -> f64 {
+            let mut s = 1.0;
+            for i in 0..x.len() {
+                let t = x[i] * 2.0;
+                s = s * t.sin();
+            }
+            s
+        }
+    });
+    assert!(two.contains("rev_range"), "{two}");
+    assert!(!two.contains("__fg_tape.push(t)"), "{two}");
+    // `t` is loop-local: never taped.
     assert!(!code.contains("__fg_tape.push(t)"));
     assert!(code.contains("t = (x[i] * x[i]);"));
     // `s` is never read by the reverse sweep: not taped (to-be-recorded analysis).

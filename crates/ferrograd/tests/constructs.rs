@@ -548,3 +548,33 @@ fn generated_source_is_exposed() {
     assert!(inner_GRAD_SOURCE.contains("fn inner_pushforward"));
     assert!(inner_GRAD_SOURCE.contains("sq_pullback"));
 }
+
+// ---- a buffer argument without a derivative gets an empty adjoint slice
+
+#[differentiable]
+fn weighted(w: &[f64], data: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..w.len() {
+        s += w[i] * data[i];
+    }
+    s
+}
+
+#[differentiable(wrt(w))]
+fn calls_with_constant_data(w: &[f64], data: &[f64]) -> f64 {
+    weighted(w, data) * 2.0
+}
+
+#[test]
+fn inactive_buffer_arguments_pass_empty_adjoints() {
+    let (w, data) = ([1.0, 2.0], [3.0, -4.0]);
+    let mut dw = [0.0; 2];
+    let v = calls_with_constant_data_grad(&w, &data, &mut dw);
+    assert_eq!(v, calls_with_constant_data(&w, &data));
+    assert_eq!(dw, [6.0, -8.0]);
+    assert!(calls_with_constant_data_GRAD_SOURCE.contains("&mut []"));
+    // Called directly with an empty adjoint: treated as "not wanted".
+    let mut dw2 = [0.0; 2];
+    weighted_pullback(&w, &data, 1.0, &mut dw2, &mut []);
+    assert_eq!(dw2, [3.0, -4.0]);
+}
