@@ -47,12 +47,20 @@ fi
 
 if [ ! -x "${VENV}/bin/python" ]; then
     log "creating venv ${VENV}"
-    "$PYTHON_BIN" -m venv "$VENV"
+    if ! "$PYTHON_BIN" -m venv "$VENV" >&2; then
+        # Debian without python3-venv/ensurepip: a bare venv, filled by the system pip.
+        log "venv with pip failed; retrying --without-pip"
+        rm -rf "$VENV"
+        "$PYTHON_BIN" -m venv --without-pip "$VENV" >&2
+    fi
+fi
+if "${VENV}/bin/python" -m pip --version >/dev/null 2>&1; then
+    PIP=("${VENV}/bin/python" -m pip)
+else
+    PIP=("$PYTHON_BIN" -m pip --python "${VENV}/bin/python")
 fi
 log "installing torch==${TORCH_VERSION} and numpy (about 5 GB with the CUDA wheels; ~1 min)"
-"${VENV}/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip >&2
-"${VENV}/bin/python" -m pip install --disable-pip-version-check --quiet \
-    "torch==${TORCH_VERSION}" numpy >&2
+"${PIP[@]}" install --disable-pip-version-check --quiet "torch==${TORCH_VERSION}" numpy >&2
 
 if ! venv_ok; then
     log "error: torch ${TORCH_VERSION} not importable from ${VENV} after install"

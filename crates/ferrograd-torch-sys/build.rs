@@ -48,12 +48,18 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 }
 
 fn from_python(lib_dir: PathBuf) -> Result<Torch, String> {
-    let python = if env::var_os("VIRTUAL_ENV").is_some() { "python" } else { "python3" };
+    let python = if env::var_os("VIRTUAL_ENV").is_some() {
+        "python"
+    } else {
+        "python3"
+    };
     let out = Command::new(python)
         .arg("-c")
         .arg(PY_DETAILS)
         .output()
-        .map_err(|e| format!("cannot run `{python}` to locate torch: {e}; run `source scripts/env.sh`"))?;
+        .map_err(|e| {
+            format!("cannot run `{python}` to locate torch: {e}; run `source scripts/env.sh`")
+        })?;
     if !out.status.success() {
         return Err(format!(
             "`{python}` could not import torch ({}); run `source scripts/env.sh`",
@@ -82,7 +88,11 @@ fn from_python(lib_dir: PathBuf) -> Result<Torch, String> {
         }
     }
     let cxx11_abi = abi.ok_or_else(|| format!("`{python}` did not report torch's C++ ABI"))?;
-    Ok(Torch { include_dirs, cxx11_abi, lib_dir })
+    Ok(Torch {
+        include_dirs,
+        cxx11_abi,
+        lib_dir,
+    })
 }
 
 fn from_env(lib_dir: PathBuf) -> Torch {
@@ -101,11 +111,13 @@ fn from_env(lib_dir: PathBuf) -> Torch {
 fn run() -> Result<(), String> {
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/shim.h");
-    let lib_dir = env::var("DEP_TCH_LIBTORCH_LIB").map(PathBuf::from).map_err(|_| {
-        "torch-sys did not report its libtorch lib dir (DEP_TCH_LIBTORCH_LIB); \
+    let lib_dir = env::var("DEP_TCH_LIBTORCH_LIB")
+        .map(PathBuf::from)
+        .map_err(|_| {
+            "torch-sys did not report its libtorch lib dir (DEP_TCH_LIBTORCH_LIB); \
          only Linux and macOS are supported"
-            .to_owned()
-    })?;
+                .to_owned()
+        })?;
     let torch = if env_rerun("LIBTORCH_USE_PYTORCH").is_some() {
         from_python(lib_dir)?
     } else {

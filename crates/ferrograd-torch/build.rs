@@ -22,7 +22,9 @@ fn main() {
             println!("cargo:libtorch_lib={lib}");
         }
         Err(_) => {
-            eprintln!("error: ferrograd-torch: ferrograd-torch-sys did not report libtorch's lib dir");
+            eprintln!(
+                "error: ferrograd-torch: ferrograd-torch-sys did not report libtorch's lib dir"
+            );
             std::process::exit(1);
         }
     }

@@ -12,7 +12,7 @@
 //! does not propagate `rustc-link-arg`, so a crate that builds binaries (tests,
 //! examples, benches) emits it from its own build.rs (see `ferrograd-torch`).
 
-#![allow(non_camel_case_types)]
+#![expect(non_camel_case_types, reason = "C type names mirror csrc/shim.h")]
 
 use std::ffi::{c_char, c_void};
 
@@ -142,7 +142,6 @@ extern "C" {
         create_graph: i32,
     ) -> *mut fg_string;
 
-    #[allow(clippy::too_many_arguments)]
     pub fn fg_grad(
         outputs: *const fg_tensor,
         n_outputs: usize,

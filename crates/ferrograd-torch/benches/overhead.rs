@@ -19,7 +19,9 @@ impl CustomFunction for Square {
         Ok(vec![i[0].f_mul(&i[0])?])
     }
     fn backward(&self, ctx: &BackwardContext, g: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
-        Ok(vec![Some(ctx.saved_tensors()[0].f_mul(&g[0])?.f_mul_scalar(2.0)?)])
+        Ok(vec![Some(
+            ctx.saved_tensors()[0].f_mul(&g[0])?.f_mul_scalar(2.0)?,
+        )])
     }
 }
 
@@ -42,11 +44,11 @@ fn median_ns(mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
 fn main() -> Result<(), Error> {
     let x = Tensor::f_rand([16], (Kind::Float, Device::Cpu))?.set_requires_grad(true);
     let fwd_native = median_ns(|| {
-        black_box(x.f_mul(&x)?);
+        let _ = black_box(x.f_mul(&x)?);
         Ok(())
     })?;
     let fwd_custom = median_ns(|| {
-        black_box(apply(Square, &[&x])?);
+        let _ = black_box(apply(Square, &[&x])?);
         Ok(())
     })?;
     let step_native = median_ns(|| {
@@ -57,10 +59,27 @@ fn main() -> Result<(), Error> {
         let loss = apply(Square, &[&x])?[0].f_sum(Kind::Float)?;
         backward(&loss)
     })?;
-    println!("16-element f32, {} intra-op threads; medians:", tch::get_num_threads());
-    println!("  forward  native x*x            {:8.2} µs", fwd_native / 1e3);
-    println!("  forward  apply(Square)         {:8.2} µs  (+{:.2} µs)", fwd_custom / 1e3, (fwd_custom - fwd_native) / 1e3);
-    println!("  fwd+sum+backward native        {:8.2} µs", step_native / 1e3);
-    println!("  fwd+sum+backward apply(Square) {:8.2} µs  (+{:.2} µs)", step_custom / 1e3, (step_custom - step_native) / 1e3);
+    println!(
+        "16-element f32, {} intra-op threads; medians:",
+        tch::get_num_threads()
+    );
+    println!(
+        "  forward  native x*x            {:8.2} µs",
+        fwd_native / 1e3
+    );
+    println!(
+        "  forward  apply(Square)         {:8.2} µs  (+{:.2} µs)",
+        fwd_custom / 1e3,
+        (fwd_custom - fwd_native) / 1e3
+    );
+    println!(
+        "  fwd+sum+backward native        {:8.2} µs",
+        step_native / 1e3
+    );
+    println!(
+        "  fwd+sum+backward apply(Square) {:8.2} µs  (+{:.2} µs)",
+        step_custom / 1e3,
+        (step_custom - step_native) / 1e3
+    );
     Ok(())
 }

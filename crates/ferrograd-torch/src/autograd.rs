@@ -34,7 +34,12 @@ pub fn backward_with(
     grad_tensors: &[&Tensor],
     options: GradOptions,
 ) -> Result<(), Error> {
-    ffi::backward(tensors, grad_tensors, options.retain_graph, options.create_graph)
+    ffi::backward(
+        tensors,
+        grad_tensors,
+        options.retain_graph,
+        options.create_graph,
+    )
 }
 
 /// `torch::autograd::grad`: returns d(Σ outputsᵢ·grad_outputsᵢ)/d(inputsⱼ) for each

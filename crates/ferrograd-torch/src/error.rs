@@ -11,18 +11,32 @@ use crate::gradcheck::GradcheckReport;
 pub enum Error {
     /// A custom function got the wrong number of tensor inputs.
     #[error("`{function}` expects {expected} tensor inputs, got {got}")]
-    InputCount { function: String, expected: usize, got: usize },
+    InputCount {
+        function: String,
+        expected: usize,
+        got: usize,
+    },
 
     /// A tensor has the wrong dtype.
     #[error("{what}: expected dtype {expected:?}, got {got}")]
-    Dtype { what: String, expected: Kind, got: String },
+    Dtype {
+        what: String,
+        expected: Kind,
+        got: String,
+    },
 
     /// A tensor has the wrong shape.
     #[error("{what}: expected shape {expected:?}, got {got:?}")]
-    Shape { what: String, expected: Vec<i64>, got: Vec<i64> },
+    Shape {
+        what: String,
+        expected: Vec<i64>,
+        got: Vec<i64>,
+    },
 
     /// Zero-copy access to a tensor that is not contiguous (nothing is copied implicitly).
-    #[error("{what}: tensor is not contiguous; call `.contiguous()` first (zero-copy views never copy)")]
+    #[error(
+        "{what}: tensor is not contiguous; call `.contiguous()` first (zero-copy views never copy)"
+    )]
     NotContiguous { what: String },
 
     /// Zero-copy access to a tensor that does not live in CPU memory.
@@ -42,7 +56,11 @@ pub enum Error {
         "{what}: a mutable view needs exclusive storage, but {handles} handle(s) share the \
          tensor and {storages} tensor(s) share its storage; use a fresh tensor (e.g. `.copy()`)"
     )]
-    SharedStorage { what: String, handles: i64, storages: i64 },
+    SharedStorage {
+        what: String,
+        handles: i64,
+        storages: i64,
+    },
 
     /// A mutable view was requested for a tensor that requires grad.
     #[error("{what}: tensor requires grad; writing through a raw slice would bypass autograd")]
@@ -50,19 +68,35 @@ pub enum Error {
 
     /// `backward` returned the wrong number of gradients.
     #[error("`{function}` backward returned {got} gradients for {expected} inputs (use `None` for inputs without gradient)")]
-    GradCount { function: String, expected: usize, got: usize },
+    GradCount {
+        function: String,
+        expected: usize,
+        got: usize,
+    },
 
     /// `mark_non_differentiable` named an output that does not exist.
     #[error("`{function}` marked output {index} non-differentiable but forward returned {outputs} outputs")]
-    OutputIndex { function: String, index: usize, outputs: usize },
+    OutputIndex {
+        function: String,
+        index: usize,
+        outputs: usize,
+    },
 
     /// A value saved with `save_value` is missing or has another type.
     #[error("`{function}`: saved value `{key}` {problem}")]
-    SavedValue { function: String, key: String, problem: &'static str },
+    SavedValue {
+        function: String,
+        key: String,
+        problem: &'static str,
+    },
 
     /// User code in forward/backward panicked; the panic was caught at the FFI boundary.
     #[error("`{function}` panicked in {phase}: {message}")]
-    Panic { function: String, phase: &'static str, message: String },
+    Panic {
+        function: String,
+        phase: &'static str,
+        message: String,
+    },
 
     /// An error reported by LibTorch (including errors raised by Rust backward
     /// code while LibTorch's engine ran it).

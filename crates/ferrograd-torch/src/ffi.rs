@@ -27,10 +27,8 @@ fn take_error(s: *mut sys::fg_string) -> Option<String> {
     // SAFETY: a non-null fg_string* returned by the shim is an owned, valid
     // std::string; data/len describe its bytes; it is freed exactly once here.
     let msg = unsafe {
-        let bytes = std::slice::from_raw_parts(
-            sys::fg_string_data(s).cast::<u8>(),
-            sys::fg_string_len(s),
-        );
+        let bytes =
+            std::slice::from_raw_parts(sys::fg_string_data(s).cast::<u8>(), sys::fg_string_len(s));
         let msg = String::from_utf8_lossy(bytes).into_owned();
         sys::fg_string_free(s);
         msg
@@ -53,7 +51,9 @@ impl TensorVec {
         // SAFETY: plain allocation; returns NULL on failure, checked below.
         let v = unsafe { sys::fg_tensor_vec_new() };
         if v.is_null() {
-            Err(Error::Torch("out of memory allocating a tensor vector".into()))
+            Err(Error::Torch(
+                "out of memory allocating a tensor vector".into(),
+            ))
         } else {
             Ok(TensorVec(v))
         }
@@ -109,7 +109,11 @@ impl Borrowed {
         let ptrs = unsafe { std::slice::from_raw_parts(ptrs, n) };
         // SAFETY: each handle is valid for the callback; ManuallyDrop keeps tch
         // from freeing a handle it does not own.
-        Borrowed(ptrs.iter().map(|&p| ManuallyDrop::new(unsafe { Tensor::from_ptr(p) })).collect())
+        Borrowed(
+            ptrs.iter()
+                .map(|&p| ManuallyDrop::new(unsafe { Tensor::from_ptr(p) }))
+                .collect(),
+        )
     }
 
     fn tensors(&self) -> &[Tensor] {
@@ -147,7 +151,6 @@ struct ApplyEnv {
 /// Called by the shim only: `state` is the `State<F>` passed to `fg_apply`, not
 /// used concurrently; `env` is that call's `ApplyEnv`; the pointer arguments are
 /// valid for the call.
-#[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn forward_cb<F: CustomFunction>(
     state: *mut c_void,
     env: *mut c_void,
@@ -170,7 +173,11 @@ unsafe extern "C" fn forward_cb<F: CustomFunction>(
         Ok((outs, ctx))
     }))
     .unwrap_or_else(|p| {
-        Err(Error::Panic { function: name.clone(), phase: "forward", message: panic_message(&*p) })
+        Err(Error::Panic {
+            function: name.clone(),
+            phase: "forward",
+            message: panic_message(&*p),
+        })
     })
     .and_then(|(outs, ctx)| {
         for &index in &ctx.non_differentiable {
@@ -205,7 +212,6 @@ unsafe extern "C" fn forward_cb<F: CustomFunction>(
 /// # Safety
 /// Called by the shim only: `state` is a live `State<F>` (the node serialises
 /// backward calls); the pointer arguments are valid for the call.
-#[allow(clippy::too_many_arguments)]
 unsafe extern "C" fn backward_cb<F: CustomFunction>(
     state: *mut c_void,
     saved: *const sys::fg_tensor,
@@ -238,11 +244,19 @@ unsafe extern "C" fn backward_cb<F: CustomFunction>(
         state.function.backward(&ctx, grads.tensors())
     }))
     .unwrap_or_else(|p| {
-        Err(Error::Panic { function: name.clone(), phase: "backward", message: panic_message(&*p) })
+        Err(Error::Panic {
+            function: name.clone(),
+            phase: "backward",
+            message: panic_message(&*p),
+        })
     })
     .and_then(|gs| {
         if gs.len() != n_inputs {
-            return Err(Error::GradCount { function: name.clone(), expected: n_inputs, got: gs.len() });
+            return Err(Error::GradCount {
+                function: name.clone(),
+                expected: n_inputs,
+                got: gs.len(),
+            });
         }
         gs.iter().try_for_each(|g| push(grad_inputs, g.as_ref()))
     });
@@ -277,7 +291,11 @@ pub(crate) fn apply<F: CustomFunction>(
         backward: backward_cb::<F>,
         drop: drop_cb::<F>,
     };
-    let state = Box::into_raw(Box::new(State { function, name, values: Values::new() }));
+    let state = Box::into_raw(Box::new(State {
+        function,
+        name,
+        values: Values::new(),
+    }));
     let mut env = ApplyEnv { error: None };
     // SAFETY: fg_apply takes ownership of `state` (released through drop_cb
     // exactly once) and copies the vtable; `env`, `c_name`, `ptrs` (live handles
@@ -391,11 +409,21 @@ fn checked_data<T: Element>(t: &Tensor, what: &str) -> Result<(sys::fg_tensor_in
         _ => Some("non-CPU"),
     };
     if let Some(device) = device {
-        return Err(Error::Device { what: what(), device });
+        return Err(Error::Device {
+            what: what(),
+            device,
+        });
     }
     if info.scalar_type != T::SCALAR_TYPE {
-        let got = t.f_kind().map_or_else(|_| format!("ScalarType({})", info.scalar_type), |k| format!("{k:?}"));
-        return Err(Error::Dtype { what: what(), expected: T::KIND, got });
+        let got = t.f_kind().map_or_else(
+            |_| format!("ScalarType({})", info.scalar_type),
+            |k| format!("{k:?}"),
+        );
+        return Err(Error::Dtype {
+            what: what(),
+            expected: T::KIND,
+            got,
+        });
     }
     if info.is_contiguous == 0 {
         return Err(Error::NotContiguous { what: what() });
@@ -403,10 +431,16 @@ fn checked_data<T: Element>(t: &Tensor, what: &str) -> Result<(sys::fg_tensor_in
     let len = usize::try_from(info.numel).map_err(|_| Error::Torch("negative numel".into()))?;
     if len > 0 {
         if info.has_storage == 0 || info.data.is_null() {
-            return Err(Error::Device { what: what(), device: "storage-less" });
+            return Err(Error::Device {
+                what: what(),
+                device: "storage-less",
+            });
         }
-        if (info.data as usize) % std::mem::align_of::<T>() != 0 {
-            return Err(Error::Torch(format!("{}: data pointer is misaligned", what())));
+        if !info.data.cast::<T>().is_aligned() {
+            return Err(Error::Torch(format!(
+                "{}: data pointer is misaligned",
+                what()
+            )));
         }
     }
     Ok((info, len))
@@ -424,10 +458,15 @@ pub(crate) fn as_slice<'a, T: Element>(t: &'a Tensor, what: &str) -> Result<&'a 
     Ok(unsafe { std::slice::from_raw_parts(info.data.cast::<T>(), len) })
 }
 
-pub(crate) fn as_slice_mut<'a, T: Element>(t: &'a mut Tensor, what: &str) -> Result<&'a mut [T], Error> {
+pub(crate) fn as_slice_mut<'a, T: Element>(
+    t: &'a mut Tensor,
+    what: &str,
+) -> Result<&'a mut [T], Error> {
     let (info, len) = checked_data::<T>(t, what)?;
     if info.requires_grad != 0 {
-        return Err(Error::RequiresGrad { what: what.to_owned() });
+        return Err(Error::RequiresGrad {
+            what: what.to_owned(),
+        });
     }
     if info.impl_use_count != 1 || info.storage_use_count > 1 {
         return Err(Error::SharedStorage {

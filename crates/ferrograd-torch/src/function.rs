@@ -52,7 +52,11 @@ pub trait CustomFunction: Send + 'static {
 
     /// Computes the outputs. Runs once per [`apply`], with autograd disabled.
     /// Save what backward needs in `ctx` (or in `self`).
-    fn forward(&mut self, ctx: &mut ForwardContext, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error>;
+    fn forward(
+        &mut self,
+        ctx: &mut ForwardContext,
+        inputs: &[Tensor],
+    ) -> Result<Vec<Tensor>, Error>;
 
     /// Given one gradient per forward output, returns one entry per forward input:
     /// `Some(grad)` with the input's shape, or `None` (no gradient: inputs that do
@@ -135,8 +139,13 @@ impl BackwardContext<'_> {
             key: key.to_owned(),
             problem,
         };
-        let value = self.values.get(key).ok_or_else(|| problem("was never saved"))?;
-        value.downcast_ref::<T>().ok_or_else(|| problem("has another type"))
+        let value = self
+            .values
+            .get(key)
+            .ok_or_else(|| problem("was never saved"))?;
+        value
+            .downcast_ref::<T>()
+            .ok_or_else(|| problem("has another type"))
     }
 
     /// Whether input `index` needs a gradient (returning `None` for it is then fine).
@@ -166,7 +175,9 @@ pub fn apply<F: CustomFunction>(function: F, inputs: &[&Tensor]) -> Result<Vec<T
         }
     }
     if let Some(i) = inputs.iter().position(|t| !t.defined()) {
-        return Err(Error::Undefined { what: format!("input {i} of `{}`", function.name()) });
+        return Err(Error::Undefined {
+            what: format!("input {i} of `{}`", function.name()),
+        });
     }
     // Resolved once; the node keeps it for backward's messages.
     let name = function.name().to_owned();
@@ -187,20 +198,34 @@ impl<F: CustomFunction> Apply for F {}
 pub fn check_kind(what: &str, tensor: &Tensor, expected: tch::Kind) -> Result<(), Error> {
     match tensor.f_kind() {
         Ok(kind) if kind == expected => Ok(()),
-        Ok(kind) => Err(Error::Dtype { what: what.to_owned(), expected, got: format!("{kind:?}") }),
-        Err(e) => Err(Error::Dtype { what: what.to_owned(), expected, got: e.to_string() }),
+        Ok(kind) => Err(Error::Dtype {
+            what: what.to_owned(),
+            expected,
+            got: format!("{kind:?}"),
+        }),
+        Err(e) => Err(Error::Dtype {
+            what: what.to_owned(),
+            expected,
+            got: e.to_string(),
+        }),
     }
 }
 
 /// Checks a tensor's shape, for use in `forward`.
 pub fn check_shape(what: &str, tensor: &Tensor, expected: &[i64]) -> Result<(), Error> {
     if !tensor.defined() {
-        return Err(Error::Undefined { what: what.to_owned() });
+        return Err(Error::Undefined {
+            what: what.to_owned(),
+        });
     }
     let got = tensor.size();
     if got == expected {
         Ok(())
     } else {
-        Err(Error::Shape { what: what.to_owned(), expected: expected.to_vec(), got })
+        Err(Error::Shape {
+            what: what.to_owned(),
+            expected: expected.to_vec(),
+            got,
+        })
     }
 }

@@ -32,9 +32,17 @@ pub struct Options {
 
 impl Options {
     /// Defaults for finite differences (PyTorch's: ε = 1e-6, atol = 1e-5, rtol = 1e-3).
-    pub const FINITE_DIFFERENCES: Options = Options { eps: 1e-6, atol: 1e-5, rtol: 1e-3 };
+    pub const FINITE_DIFFERENCES: Options = Options {
+        eps: 1e-6,
+        atol: 1e-5,
+        rtol: 1e-3,
+    };
     /// Defaults for comparing two autograd computations in f64: 1e-10 absolute.
-    pub const NATIVE: Options = Options { eps: 0.0, atol: 1e-10, rtol: 0.0 };
+    pub const NATIVE: Options = Options {
+        eps: 0.0,
+        atol: 1e-10,
+        rtol: 0.0,
+    };
 }
 
 /// Where the largest difference was found.
@@ -102,7 +110,8 @@ impl GradcheckReport {
             f64::INFINITY
         };
         self.checked += 1;
-        if !(diff <= allowed) {
+        let within = diff <= allowed;
+        if !within {
             self.failures += 1;
         }
         if !self.max_abs_diff.is_nan() && (diff.is_nan() || diff > self.max_abs_diff) {
@@ -128,10 +137,19 @@ impl fmt::Display for GradcheckReport {
         write!(
             f,
             "vs {}: {} of {} entries beyond atol={:e} rtol={:e}; max |diff| = {:e}",
-            self.reference, self.failures, self.checked, self.options.atol, self.options.rtol, self.max_abs_diff
+            self.reference,
+            self.failures,
+            self.checked,
+            self.options.atol,
+            self.options.rtol,
+            self.max_abs_diff
         )?;
         if let Some(w) = &self.worst {
-            write!(f, "; worst: {} of output {} [{}]", w.kind, w.output.0, w.output.1)?;
+            write!(
+                f,
+                "; worst: {} of output {} [{}]",
+                w.kind, w.output.0, w.output.1
+            )?;
             if let Some((i, k)) = w.input {
                 write!(f, " w.r.t. input {i} [{k}]")?;
             }
@@ -149,13 +167,19 @@ fn leaves(inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Vec<usize>), Error> {
         let what = format!("gradcheck input {i}");
         crate::check_kind(&what, x, Kind::Double)?;
         let requires = x.requires_grad();
-        xs.push(x.f_detach_copy()?.f_contiguous()?.f_set_requires_grad(requires)?);
+        xs.push(
+            x.f_detach_copy()?
+                .f_contiguous()?
+                .f_set_requires_grad(requires)?,
+        );
         if requires {
             active.push(i);
         }
     }
     if active.is_empty() {
-        return Err(Error::msg("gradcheck: no input requires grad; nothing to check"));
+        return Err(Error::msg(
+            "gradcheck: no input requires grad; nothing to check",
+        ));
     }
     Ok((xs, active))
 }
@@ -166,7 +190,10 @@ fn flat_values(t: &Tensor) -> Result<Vec<f64>, Error> {
 }
 
 fn is_floating(t: &Tensor) -> Result<bool, Error> {
-    Ok(matches!(t.f_kind()?, Kind::Double | Kind::Float | Kind::Half | Kind::BFloat16))
+    Ok(matches!(
+        t.f_kind()?,
+        Kind::Double | Kind::Float | Kind::Half | Kind::BFloat16
+    ))
 }
 
 /// Jacobians through autograd: `jac[o][a]` is row-major (output element, input element)
@@ -191,7 +218,11 @@ fn autograd_jacobians(
             for j in 0..n_out {
                 let seed = out.f_zeros_like()?;
                 let _ = seed.f_view([-1])?.f_narrow(0, j as i64, 1)?.f_fill_(1.0)?;
-                let options = GradOptions { retain_graph: true, create_graph: false, allow_unused: true };
+                let options = GradOptions {
+                    retain_graph: true,
+                    create_graph: false,
+                    allow_unused: true,
+                };
                 let grads = autograd::grad(&[out], &inputs, &[&seed], options)?;
                 for (a, g) in grads.iter().enumerate() {
                     if let Some(g) = g {
@@ -223,7 +254,11 @@ where
 
 /// Checks the gradients autograd computes through `f` against central finite
 /// differences at `inputs` (f64; see the module docs).
-pub fn gradcheck<F>(mut f: F, inputs: &[&Tensor], options: Options) -> Result<GradcheckReport, Error>
+pub fn gradcheck<F>(
+    mut f: F,
+    inputs: &[&Tensor],
+    options: Options,
+) -> Result<GradcheckReport, Error>
 where
     F: FnMut(&[Tensor]) -> Result<Vec<Tensor>, Error>,
 {
@@ -241,10 +276,17 @@ where
             for sign in [1.0, -1.0] {
                 let mut args: Vec<Tensor> = base.iter().map(Tensor::shallow_clone).collect();
                 let moved = base[i].f_detach_copy()?;
-                let _ = moved.f_view([-1])?.f_narrow(0, k as i64, 1)?.f_add_scalar_(sign * options.eps)?;
+                let _ = moved
+                    .f_view([-1])?
+                    .f_narrow(0, k as i64, 1)?
+                    .f_add_scalar_(sign * options.eps)?;
                 args[i] = moved;
                 let outs = f(&args)?;
-                sides.push(outs.iter().map(flat_values).collect::<Result<Vec<_>, _>>()?);
+                sides.push(
+                    outs.iter()
+                        .map(flat_values)
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
             }
             for (o, jac) in analytic.iter().enumerate() {
                 if jac.is_empty() {
@@ -294,13 +336,23 @@ where
     let mut report = GradcheckReport::new("native autograd", options);
     for (o, (g, e)) in got.iter().zip(&expected).enumerate() {
         if g.size() != e.size() {
-            return Err(Error::Shape { what: format!("output {o}"), expected: e.size(), got: g.size() });
+            return Err(Error::Shape {
+                what: format!("output {o}"),
+                expected: e.size(),
+                got: g.size(),
+            });
         }
         if !is_floating(e)? {
             continue;
         }
         for (j, (gv, ev)) in flat_values(g)?.into_iter().zip(flat_values(e)?).enumerate() {
-            report.record(Worst { kind: "value", output: (o, j), input: None, expected: ev, got: gv });
+            report.record(Worst {
+                kind: "value",
+                output: (o, j),
+                input: None,
+                expected: ev,
+                got: gv,
+            });
         }
     }
     let jac_got = autograd_jacobians(&got, &xs, &active)?;

@@ -17,7 +17,16 @@ fn assert_msg(err: &Error, needle: &str) {
 fn wrong_dtype() {
     let x = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
     let err = apply(ScaledPow { alpha: 1.0, p: 2.0 }, &[&x]).unwrap_err();
-    assert!(matches!(err, Error::Dtype { expected: Kind::Double, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Dtype {
+                expected: Kind::Double,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_msg(&err, "Float");
     let err = as_slice::<f64>(&x).unwrap_err();
     assert!(matches!(err, Error::Dtype { .. }), "{err:?}");
@@ -35,9 +44,15 @@ fn non_contiguous_is_rejected_not_copied() {
     assert!(matches!(err, Error::NotContiguous { .. }), "{err:?}");
     // Expanded (stride 0) too.
     let e = Tensor::from_slice(&[1.0f64]).expand([4], false);
-    assert!(matches!(as_slice::<f64>(&e), Err(Error::NotContiguous { .. })));
+    assert!(matches!(
+        as_slice::<f64>(&e),
+        Err(Error::NotContiguous { .. })
+    ));
     // The explicit fix works.
-    assert_eq!(as_slice::<f64>(&t.contiguous()).unwrap(), &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    assert_eq!(
+        as_slice::<f64>(&t.contiguous()).unwrap(),
+        &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+    );
 }
 
 #[test]
@@ -45,7 +60,10 @@ fn meta_tensor() -> Result<(), Error> {
     let x = to_meta(&f64s(&[1.0, 2.0, 3.0]))?;
     assert_eq!(x.size(), vec![3]);
     let err = as_slice::<f64>(&x).unwrap_err();
-    assert!(matches!(err, Error::Device { device: "meta", .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Device { device: "meta", .. }),
+        "{err:?}"
+    );
     let err = apply(SliceTanh, &[&x]).unwrap_err();
     assert_msg(&err, "meta");
     Ok(())
@@ -69,9 +87,23 @@ fn shape_mismatch() {
 fn wrong_number_of_inputs() {
     let x = leaf(&[1.0]);
     let err = apply(MulAdd, &[&x]).unwrap_err();
-    assert!(matches!(err, Error::InputCount { expected: 2, got: 1, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::InputCount {
+                expected: 2,
+                got: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // Wrong number of gradients from backward.
-    let out = apply(WrongGradCount, &[&x, &x.detach().copy().set_requires_grad(true)]).unwrap();
+    let out = apply(
+        WrongGradCount,
+        &[&x, &x.detach().copy().set_requires_grad(true)],
+    )
+    .unwrap();
     let err = backward(&out[0].sum(Kind::Double)).unwrap_err();
     assert_msg(&err, "returned 1 gradients for 2 inputs");
 }
@@ -106,7 +138,12 @@ fn integer_tensors_and_grad() {
     println!("LibTorch: {err}");
     let err = apply(ScaledPow { alpha: 1.0, p: 2.0 }, &[&i]).unwrap_err();
     assert!(matches!(err, Error::Dtype { .. }), "{err:?}");
-    let err = gradcheck(|t| Ok(vec![t[0].shallow_clone()]), &[&i], Options::FINITE_DIFFERENCES).unwrap_err();
+    let err = gradcheck(
+        |t| Ok(vec![t[0].shallow_clone()]),
+        &[&i],
+        Options::FINITE_DIFFERENCES,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Dtype { .. }), "{err:?}");
     assert_eq!(Vec::<i64>::try_from(&i).unwrap(), vec![1, 2, 3]);
 }
@@ -136,7 +173,16 @@ fn error_from_rust_backward() {
 fn panics_are_caught() {
     let x = leaf(&[1.0]);
     let err = apply(PanickingForward, &[&x]).unwrap_err();
-    assert!(matches!(err, Error::Panic { phase: "forward", .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Panic {
+                phase: "forward",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_msg(&err, "forward deliberately panicked");
     let out = apply(PanickingBackward, &[&x]).unwrap();
     let err = backward(&out[0].sum(Kind::Double)).unwrap_err();
@@ -155,15 +201,31 @@ fn mutable_view_needs_exclusive_storage() {
     as_slice_mut::<f32>(&mut t).unwrap()[1] = 5.0;
     assert_eq!(Vec::<f32>::try_from(&t).unwrap(), vec![0.0, 5.0, 0.0]);
     let alias = t.shallow_clone();
-    assert!(matches!(as_slice_mut::<f32>(&mut t), Err(Error::SharedStorage { .. })));
+    assert!(matches!(
+        as_slice_mut::<f32>(&mut t),
+        Err(Error::SharedStorage { .. })
+    ));
     drop(alias);
     let view = t.narrow(0, 0, 2);
-    assert!(matches!(as_slice_mut::<f32>(&mut t), Err(Error::SharedStorage { .. })));
+    assert!(matches!(
+        as_slice_mut::<f32>(&mut t),
+        Err(Error::SharedStorage { .. })
+    ));
     drop(view);
     let mut g = Tensor::zeros([2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
-    assert!(matches!(as_slice_mut::<f32>(&mut g), Err(Error::RequiresGrad { .. })));
+    assert!(matches!(
+        as_slice_mut::<f32>(&mut g),
+        Err(Error::RequiresGrad { .. })
+    ));
     // Zero-copy: the slice is the tensor's memory.
     let x = Tensor::from_slice(&[1.0f32, 2.0]);
-    assert_eq!(as_slice::<f32>(&x).unwrap().as_ptr() as usize, x.data_ptr() as usize);
-    assert!(as_slice::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu))).unwrap().is_empty());
+    assert_eq!(
+        as_slice::<f32>(&x).unwrap().as_ptr() as usize,
+        x.data_ptr() as usize
+    );
+    assert!(
+        as_slice::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu)))
+            .unwrap()
+            .is_empty()
+    );
 }

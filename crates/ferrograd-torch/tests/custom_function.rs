@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use ferrograd_torch::gradcheck::{compare_with_native, gradcheck, Options};
-use ferrograd_torch::{apply, backward, backward_with, Apply, BackwardContext, CustomFunction, Error, ForwardContext, GradOptions};
+use ferrograd_torch::{
+    apply, backward, backward_with, Apply, BackwardContext, CustomFunction, Error, ForwardContext,
+    GradOptions,
+};
 use tch::{Kind, Tensor};
 
 #[test]
@@ -19,7 +22,11 @@ fn multiple_inputs_and_outputs_match_native() -> Result<(), Error> {
         Options::NATIVE,
     )?;
     println!("MulAdd {report}");
-    let report = gradcheck(|i| MulAdd.apply(&[&i[0], &i[1]]), &[&x, &y], Options::FINITE_DIFFERENCES)?;
+    let report = gradcheck(
+        |i| MulAdd.apply(&[&i[0], &i[1]]),
+        &[&x, &y],
+        Options::FINITE_DIFFERENCES,
+    )?;
     println!("MulAdd {report}");
     Ok(())
 }
@@ -48,7 +55,19 @@ fn non_tensor_arguments_and_saved_values() -> Result<(), Error> {
         Options::NATIVE,
     )?;
     println!("ScaledPow {report}");
-    gradcheck(|i| apply(ScaledPow { alpha: -0.5, p: 2.5 }, &[&i[0]]), &[&x], Options::FINITE_DIFFERENCES)?;
+    gradcheck(
+        |i| {
+            apply(
+                ScaledPow {
+                    alpha: -0.5,
+                    p: 2.5,
+                },
+                &[&i[0]],
+            )
+        },
+        &[&x],
+        Options::FINITE_DIFFERENCES,
+    )?;
     Ok(())
 }
 
@@ -59,7 +78,11 @@ fn inputs_without_grad_get_none() -> Result<(), Error> {
         fn forward(&mut self, _: &mut ForwardContext, i: &[Tensor]) -> Result<Vec<Tensor>, Error> {
             Ok(vec![i[0].f_mul(&i[1])?])
         }
-        fn backward(&self, ctx: &BackwardContext, g: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
+        fn backward(
+            &self,
+            ctx: &BackwardContext,
+            g: &[Tensor],
+        ) -> Result<Vec<Option<Tensor>>, Error> {
             // Only x requires grad: the engine must say so.
             if !ctx.needs_input_grad(0) || ctx.needs_input_grad(1) || ctx.num_inputs() != 2 {
                 return Err(Error::msg("wrong needs_input_grad"));
@@ -106,11 +129,19 @@ fn mark_non_differentiable() -> Result<(), Error> {
 fn materialize_grads_off_gives_undefined_grads() -> Result<(), Error> {
     struct TwoOut;
     impl CustomFunction for TwoOut {
-        fn forward(&mut self, ctx: &mut ForwardContext, i: &[Tensor]) -> Result<Vec<Tensor>, Error> {
+        fn forward(
+            &mut self,
+            ctx: &mut ForwardContext,
+            i: &[Tensor],
+        ) -> Result<Vec<Tensor>, Error> {
             ctx.set_materialize_grads(false);
             Ok(vec![i[0].f_mul_scalar(2.0)?, i[0].f_mul_scalar(3.0)?])
         }
-        fn backward(&self, _: &BackwardContext, g: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
+        fn backward(
+            &self,
+            _: &BackwardContext,
+            g: &[Tensor],
+        ) -> Result<Vec<Option<Tensor>>, Error> {
             if !g[0].defined() || g[1].defined() {
                 return Err(Error::msg("expected grad 0 defined and grad 1 undefined"));
             }
@@ -148,9 +179,15 @@ fn mixed_graph_matches_all_native() -> Result<(), Error> {
 
     // The same through .grad() accumulation.
     backward(&ours(&[x.shallow_clone(), w.shallow_clone()])?[0])?;
-    let (xn, wn) = (x.detach().copy().set_requires_grad(true), w.detach().copy().set_requires_grad(true));
+    let (xn, wn) = (
+        x.detach().copy().set_requires_grad(true),
+        w.detach().copy().set_requires_grad(true),
+    );
     backward(&native(&[xn.shallow_clone(), wn.shallow_clone()])?[0])?;
-    let max = (x.grad() - xn.grad()).abs().max().double_value(&[])
+    let max = (x.grad() - xn.grad())
+        .abs()
+        .max()
+        .double_value(&[])
         .max((w.grad() - wn.grad()).abs().max().double_value(&[]));
     println!("mixed graph .grad() max |diff| = {max:e}");
     assert!(max <= 1e-10);
@@ -162,7 +199,10 @@ fn retain_graph_allows_a_second_backward() -> Result<(), Error> {
     let x = leaf(&[1.0, 2.0]);
     let out = apply(ScaledPow { alpha: 1.0, p: 2.0 }, &[&x])?;
     let loss = out[0].sum(Kind::Double);
-    let keep = GradOptions { retain_graph: true, ..GradOptions::default() };
+    let keep = GradOptions {
+        retain_graph: true,
+        ..GradOptions::default()
+    };
     backward_with(&[&loss], &[], keep)?;
     backward_with(&[&loss], &[], GradOptions::default())?;
     assert_eq!(values(&x.grad()), vec![4.0, 8.0]);

@@ -19,7 +19,9 @@ struct Counted {
 impl Counted {
     fn new() -> Self {
         LIVE.fetch_add(1, Ordering::SeqCst);
-        Counted { _payload: vec![0.0; 64] }
+        Counted {
+            _payload: vec![0.0; 64],
+        }
     }
 }
 
@@ -41,7 +43,11 @@ impl CustomFunction for Counted {
 
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("rss field");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("rss field");
     pages * 4
 }
 

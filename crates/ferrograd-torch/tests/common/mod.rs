@@ -37,8 +37,16 @@ impl CustomFunction for MulAdd {
         let s = ctx.saved_tensors();
         let (x, y) = (&s[0], &s[1]);
         let (dz, dw) = (&g[0], &g[1]);
-        let dx = if ctx.needs_input_grad(0) { Some(dz.f_mul(y)?.f_add(dw)?) } else { None };
-        let dy = if ctx.needs_input_grad(1) { Some(dz.f_mul(x)?.f_add(dw)?) } else { None };
+        let dx = if ctx.needs_input_grad(0) {
+            Some(dz.f_mul(y)?.f_add(dw)?)
+        } else {
+            None
+        };
+        let dy = if ctx.needs_input_grad(1) {
+            Some(dz.f_mul(x)?.f_add(dw)?)
+        } else {
+            None
+        };
         Ok(vec![dx, dy])
     }
 }
@@ -61,13 +69,18 @@ impl CustomFunction for ScaledPow {
         check_kind("ScaledPow input", &i[0], Kind::Double)?;
         ctx.save_for_backward(&[&i[0]]);
         ctx.save_value("p", self.p);
-        Ok(vec![i[0].f_pow_tensor_scalar(self.p)?.f_mul_scalar(self.alpha)?])
+        Ok(vec![i[0]
+            .f_pow_tensor_scalar(self.p)?
+            .f_mul_scalar(self.alpha)?])
     }
     // dx = alpha · p · x^(p-1) · dy
     fn backward(&self, ctx: &BackwardContext, g: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
         let p = *ctx.value::<f64>("p")?;
         let x = &ctx.saved_tensors()[0];
-        let d = x.f_pow_tensor_scalar(p - 1.0)?.f_mul_scalar(self.alpha * p)?.f_mul(&g[0])?;
+        let d = x
+            .f_pow_tensor_scalar(p - 1.0)?
+            .f_mul_scalar(self.alpha * p)?
+            .f_mul(&g[0])?;
         Ok(vec![Some(d)])
     }
 }
@@ -173,6 +186,9 @@ impl CustomFunction for WrongGradShape {
         Ok(vec![i[0].f_sum(Kind::Double)?])
     }
     fn backward(&self, _: &BackwardContext, _: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
-        Ok(vec![Some(Tensor::f_ones([7], (Kind::Double, tch::Device::Cpu))?)])
+        Ok(vec![Some(Tensor::f_ones(
+            [7],
+            (Kind::Double, tch::Device::Cpu),
+        )?)])
     }
 }
