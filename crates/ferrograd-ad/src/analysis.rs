@@ -24,9 +24,12 @@ impl Activity {
     /// Does `e` read an active variable through a float path (so that it carries a derivative)?
     pub fn expr_active(&self, f: &Func, e: &Expr) -> bool {
         match e {
-            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => {
-                false
-            }
+            Expr::Lit(_)
+            | Expr::Const(_)
+            | Expr::Raw(_)
+            | Expr::Matches(..)
+            | Expr::Not(_)
+            | Expr::SliceOf(_) => false,
             Expr::Var(v) => self.active[*v] && f.var_ty(*v).is_differentiable(),
             Expr::Index(v, _) => self.active[*v] && f.var_ty(*v).is_float_buffer(),
             Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => self.expr_active(f, a),
@@ -35,7 +38,7 @@ impl Activity {
             }
             Expr::Method(r, m, args) => {
                 m != "len"
-                    && f.ty_of(r) == Ty::Float
+                    && matches!(f.ty_of(r), Ty::Float | Ty::Tensor)
                     && (self.expr_active(f, r) || args.iter().any(|a| self.expr_active(f, a)))
             }
             Expr::Call { args, .. } | Expr::Array(args) => {
@@ -154,7 +157,12 @@ fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
 /// Variables whose (float) values flow into `e` — index expressions and conditions excluded.
 pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
     match e {
-        Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) | Expr::Matches(..) | Expr::Not(_) => {}
+        Expr::Lit(_)
+        | Expr::Const(_)
+        | Expr::Raw(_)
+        | Expr::Matches(..)
+        | Expr::Not(_)
+        | Expr::SliceOf(_) => {}
         Expr::Var(v) | Expr::Index(v, _) => {
             if f.var_ty(*v).is_differentiable() {
                 out.push(*v)

@@ -129,6 +129,10 @@ impl ExprCx<'_> {
                 quote!(::core::matches!(#a, #p))
             }
             Expr::Raw(t) => t.clone(),
+            Expr::SliceOf(a) => {
+                let a = self.expr(a);
+                quote!(&(#a)[..])
+            }
         }
     }
 

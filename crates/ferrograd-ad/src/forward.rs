@@ -63,7 +63,7 @@ pub fn emit(f: &Func) -> TokenStream {
     let body = e.block(&f.body);
     let ret = match &f.ret {
         RetKind::Float => quote!(-> (#ft, #ft)),
-        RetKind::Unit => quote!(),
+        RetKind::Unit | RetKind::Tensor => quote!(),
         RetKind::ResultFloat => {
             let r = result_with(&f.ret_ty, syn::parse_quote!((#ft, #ft)));
             quote!(-> #r)

@@ -20,6 +20,8 @@ pub enum Ty {
     FloatArray,
     /// `&[usize]`, `[i32; N]`, … (never differentiable).
     IntSlice,
+    /// `&tch::Tensor` (tensor-level functions, see `tensor.rs`).
+    Tensor,
     Unit,
     Unknown,
 }
@@ -32,7 +34,7 @@ impl Ty {
     pub fn is_differentiable(self) -> bool {
         matches!(
             self,
-            Ty::Float | Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray
+            Ty::Float | Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::Tensor
         )
     }
     pub fn is_float_buffer(self) -> bool {
@@ -78,6 +80,8 @@ pub enum RetKind {
     ResultUnit,
     /// `Result<f64, E>`.
     ResultFloat,
+    /// `tch::Tensor` (tensor-level functions).
+    Tensor,
 }
 
 impl RetKind {
@@ -85,7 +89,10 @@ impl RetKind {
         matches!(self, RetKind::ResultUnit | RetKind::ResultFloat)
     }
     pub fn has_value(&self) -> bool {
-        matches!(self, RetKind::Float | RetKind::ResultFloat)
+        matches!(
+            self,
+            RetKind::Float | RetKind::ResultFloat | RetKind::Tensor
+        )
     }
 }
 
@@ -208,6 +215,8 @@ pub enum Expr {
     Matches(Box<Expr>, syn::Pat),
     /// Generated boolean tokens (exit-flag guards).
     Raw(TokenStream),
+    /// `&[a, b][..]`: a slice of a literal integer array (shape and dimension lists).
+    SliceOf(Box<Expr>),
 }
 
 pub fn is_arith(op: &syn::BinOp) -> bool {
@@ -228,6 +237,35 @@ pub const UNARY_METHODS: &[&str] = &[
     "signum", "floor", "ceil", "round", "trunc",
 ];
 pub const BINARY_METHODS: &[&str] = &["powf", "atan2", "hypot", "max", "min", "log"];
+
+/// `tch::Tensor` methods with a rule in `ferrograd_torch::rules`, with their argument counts.
+pub const TENSOR_METHODS: &[(&str, usize)] = &[
+    ("relu", 0),
+    ("tanh", 0),
+    ("sigmoid", 0),
+    ("exp", 0),
+    ("log", 0),
+    ("sqrt", 0),
+    ("sin", 0),
+    ("cos", 0),
+    ("matmul", 1),
+    ("sum", 1),
+    ("mean", 1),
+    ("sum_dim_intlist", 3),
+    ("mean_dim", 3),
+    ("view", 1),
+    ("reshape", 1),
+    ("flatten", 2),
+    ("transpose", 2),
+    ("log_softmax", 2),
+    ("softmax", 2),
+    ("cross_entropy_for_logits", 1),
+    ("nll_loss", 1),
+    ("mse_loss", 2),
+    ("linear", 2),
+    ("conv1d", 6),
+    ("max_pool1d", 5),
+];
 
 impl Func {
     pub fn var_ty(&self, v: VarId) -> Ty {
@@ -273,7 +311,9 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
             Expr::Binary(op, a, b) => {
                 if is_arith(op) {
                     let (ta, tb) = (ty_of(a), ty_of(b));
-                    if ta == Ty::Float || tb == Ty::Float {
+                    if ta == Ty::Tensor || tb == Ty::Tensor {
+                        Ty::Tensor
+                    } else if ta == Ty::Float || tb == Ty::Float {
                         Ty::Float
                     } else if ta == Ty::Int || tb == Ty::Int {
                         Ty::Int
@@ -311,7 +351,9 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
                 }
             }
             Expr::Call { args, .. } => {
-                if args.iter().any(|a| ty_of(a).is_differentiable()) {
+                if args.iter().any(|a| ty_of(a) == Ty::Tensor) {
+                    Ty::Tensor
+                } else if args.iter().any(|a| ty_of(a).is_differentiable()) {
                     Ty::Float
                 } else {
                     Ty::Unknown
@@ -330,6 +372,7 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
                 _ => Ty::Unknown,
             },
             Expr::Matches(..) | Expr::Raw(_) => Ty::Bool,
+            Expr::SliceOf(_) => Ty::IntSlice,
         }
     }
 }
@@ -347,7 +390,9 @@ impl Func {
             Expr::Neg(a) | Expr::Not(a) | Expr::Cast(a, _, _) | Expr::Ref(a, _) => {
                 Self::for_each_read(a, f)
             }
-            Expr::Repeat(a, _) | Expr::Matches(a, _) => Self::for_each_read(a, f),
+            Expr::Repeat(a, _) | Expr::Matches(a, _) | Expr::SliceOf(a) => {
+                Self::for_each_read(a, f)
+            }
             Expr::Binary(_, a, b) => {
                 Self::for_each_read(a, f);
                 Self::for_each_read(b, f);

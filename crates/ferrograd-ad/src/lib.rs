@@ -20,6 +20,7 @@ pub mod linear;
 pub mod lower;
 pub mod normalize;
 pub mod reverse;
+pub mod tensor;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -113,6 +114,20 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         ));
     };
     let mut out = TokenStream::new();
+    if tensor::is_tensor_fn(&f) {
+        if opts.hessian || opts.wrt.is_some() {
+            return Err(syn::Error::new_spanned(
+                &item.sig,
+                "`hessian` and `wrt` are not supported for tensor-level functions",
+            ));
+        }
+        let tcx = ctxt::Ctxt::default();
+        let t = tensor::emit(&tcx, &f);
+        if let Some(e) = tcx.take() {
+            return Err(e);
+        }
+        return Ok(t);
+    }
     out.extend(reverse::emit(&f, reverse::RevKind::Pullback, None));
     out.extend(reverse::emit(
         &f,

@@ -24,6 +24,7 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         ret: RetKind::Unit,
         float_ty: None,
         tmp: 0,
+        tensor: false,
     };
     l.check_signature(&item.sig);
     if !item.sig.generics.params.is_empty() || item.sig.generics.where_clause.is_some() {
@@ -32,7 +33,8 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         return None;
     }
     let params = l.params(&item.sig);
-    if l.float_ty.is_none() && !returns_float(&item.sig.output) {
+    l.tensor |= returns_tensor(&item.sig.output);
+    if l.float_ty.is_none() && !returns_float(&item.sig.output) && !l.tensor {
         if !cx.has_errors() {
             cx.error_spanned(
                 &item.sig,
@@ -45,13 +47,18 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
     let (ret, ret_ty) = l.ret_kind(&item.sig);
     l.ret = ret.clone();
     let ret_var = if ret.has_value() {
-        Some(l.new_var("__fg_retval", Span::call_site(), Ty::Float, true))
+        let t = if ret == RetKind::Tensor {
+            Ty::Tensor
+        } else {
+            Ty::Float
+        };
+        Some(l.new_var("__fg_retval", Span::call_site(), t, true))
     } else {
         None
     };
     let mut body = Vec::new();
     l.block_into(&item.block.stmts, Sink::Return, &mut body);
-    if l.float_ty.is_none() {
+    if l.float_ty.is_none() && !l.tensor {
         cx.error_spanned(
             &item.sig,
             "`#[differentiable]` needs at least one `f64`/`f32` parameter (scalar or slice): \
@@ -109,6 +116,8 @@ struct Lower<'a> {
     ret: RetKind,
     float_ty: Option<syn::Type>,
     tmp: usize,
+    /// A tensor-level function (`&Tensor` parameters or a `Tensor` result).
+    tensor: bool,
 }
 
 fn float_name(ty: &syn::Type) -> Option<&'static str> {
@@ -165,6 +174,15 @@ fn returns_float(out: &syn::ReturnType) -> bool {
     };
     last.ident == "Result"
         && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if float_name(t).is_some())
+}
+
+/// `Tensor` / `tch::Tensor`.
+fn is_tensor_path(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none() && p.path.segments.last().map(|s| s.ident == "Tensor").unwrap_or(false))
+}
+
+fn returns_tensor(out: &syn::ReturnType) -> bool {
+    matches!(out, syn::ReturnType::Type(_, t) if is_tensor_path(t))
 }
 
 fn is_bool_ty(ty: &syn::Type) -> bool {
@@ -293,6 +311,12 @@ impl<'a> Lower<'a> {
     }
 
     fn param_kind(&mut self, ty: &syn::Type) -> Ty {
+        if let syn::Type::Reference(r) = ty {
+            if r.mutability.is_none() && is_tensor_path(&r.elem) {
+                self.tensor = true;
+                return Ty::Tensor;
+            }
+        }
         if float_name(ty).is_some() {
             self.note_float(ty);
             return Ty::Float;
@@ -334,6 +358,9 @@ impl<'a> Lower<'a> {
         if float_name(ty).is_some() {
             self.note_float(ty);
             return (RetKind::Float, sig.output.clone());
+        }
+        if is_tensor_path(ty) {
+            return (RetKind::Tensor, sig.output.clone());
         }
         if let syn::Type::Tuple(t) = &**ty {
             if t.elems.is_empty() {
@@ -1173,6 +1200,17 @@ impl<'a> Lower<'a> {
                 Some(Expr::Cast(Box::new(a), (*c.ty).clone(), t))
             }
             syn::Expr::Reference(r) => {
+                // `&[1, 2][..]`: a shape or dimension list.
+                if let syn::Expr::Index(ix) = strip_paren(&r.expr) {
+                    if let (syn::Expr::Array(_), syn::Expr::Range(rg)) =
+                        (strip_paren(&ix.expr), strip_paren(&ix.index))
+                    {
+                        if rg.start.is_none() && rg.end.is_none() && r.mutability.is_none() {
+                            let a = self.expr(&ix.expr, out)?;
+                            return Some(Expr::SliceOf(Box::new(a)));
+                        }
+                    }
+                }
                 let a = self.expr(&r.expr, out)?;
                 Some(Expr::Ref(Box::new(a), r.mutability.is_some()))
             }
@@ -1275,6 +1313,27 @@ impl<'a> Lower<'a> {
             ) {
                 self.cx
                     .error_spanned(m, "`.len()` is supported on slices and arrays");
+                return None;
+            }
+            return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
+        }
+        if rt == Ty::Tensor {
+            let ok = TENSOR_METHODS
+                .iter()
+                .any(|(n, a)| *n == name && *a == args.len());
+            if !ok {
+                let list: Vec<String> = TENSOR_METHODS
+                    .iter()
+                    .map(|(n, a)| format!("{n}/{a}"))
+                    .collect();
+                self.cx.error_spanned(
+                    m,
+                    format!(
+                        "no derivative rule for the tensor method `.{name}()` with {} argument(s); rules exist for {} (name/arguments)",
+                        args.len(),
+                        list.join(", ")
+                    ),
+                );
                 return None;
             }
             return Some(Expr::Method(Box::new(recv), m.method.clone(), args));

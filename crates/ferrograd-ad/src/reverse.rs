@@ -537,6 +537,7 @@ fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
 fn has_call(e: &Expr) -> bool {
     match e {
         Expr::Call { .. } => true,
+        Expr::SliceOf(a) => has_call(a),
         Expr::Neg(a)
         | Expr::Not(a)
         | Expr::Cast(a, _, _)

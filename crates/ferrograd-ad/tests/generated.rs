@@ -141,3 +141,48 @@ fn errors_are_collected_and_spanned() {
     assert!(msgs[1].contains("tuples are not supported"));
     assert!(msgs[2].contains("no derivative rule for the float method `.sin_cos()`"));
 }
+
+#[test]
+fn tensor_level_functions_get_rule_calls_and_an_autograd_node() {
+    let code = gen(parse_quote! {
+        pub fn mlp(x: &Tensor, w1: &Tensor, b1: &Tensor, w2: &Tensor, b2: &Tensor, y: &Tensor) -> Tensor {
+            let h = x.linear(w1, Some(b1)).relu();
+            let logits = h.matmul(&w2.transpose(0, 1)) + b2;
+            logits.cross_entropy_for_logits(y) * 2.0
+        }
+    });
+    snapshot("tensor_mlp", &code);
+    for rule in [
+        "linear_vjp",
+        "relu_vjp",
+        "matmul_vjp",
+        "transpose_vjp",
+        "add_vjp",
+        "cross_entropy_for_logits_vjp",
+        "scale_vjp",
+    ] {
+        assert!(code.contains(rule), "missing {rule}:\n{code}");
+    }
+    assert!(code.contains("fn mlp_pullback"));
+    assert!(code.contains("fn mlp_grad"));
+    assert!(code.contains("fn mlp_autograd"));
+    // The targets `y` carry no derivative: no rule propagates into them.
+    assert!(!code.contains("acc(&mut __fg_d_y,"), "{code}");
+}
+
+#[test]
+fn tensor_level_functions_must_be_straight_line() {
+    let item: syn::ItemFn = parse_quote! {
+        fn f(x: &Tensor, n: usize) -> Tensor {
+            let mut h = x.relu();
+            for _ in 0..n {
+                h = h.tanh();
+            }
+            h
+        }
+    };
+    let err = generate(&Options::default(), &item)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("straight-line"), "{err}");
+}

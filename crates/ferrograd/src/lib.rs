@@ -48,6 +48,20 @@
 //! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
 //!   `#[differentiable(dump)]` also prints it at compile time.
 //!
+//! An **empty adjoint slice** (`&mut []`) passed for a slice parameter means "this derivative
+//! is not wanted": generated code passes it for buffers that carry no derivative (e.g. input
+//! data under `wrt(..)`), ferrograd kernels skip that work, generated pullbacks use scratch.
+//!
+//! ## Tensor-level functions (`tch::Tensor`, with `ferrograd-torch`)
+//! A straight-line function over `&Tensor` parameters returning `Tensor` (LibTorch ops:
+//! `matmul`, `+ - * /` with broadcasting, `relu`, `tanh`, `sigmoid`, `exp`, `log`, `sum`/`mean`
+//! (with dims), `view`/`reshape`/`flatten`, `transpose`, `log_softmax`, `cross_entropy_for_logits`,
+//! `nll_loss`, `mse_loss`, `linear`, `conv1d`, `max_pool1d`) gets
+//! `f_pullback(params…, d_ret: &Tensor, d_p: &mut Tensor…)`, `f_grad(params…, d_p…) -> Tensor`
+//! and `f_autograd(params…) -> Result<Tensor, ferrograd_torch::Error>`: the function as one
+//! LibTorch autograd node whose backward is the generated code (rules in
+//! `ferrograd_torch::rules`). Only `&Tensor` parameters are differentiable there.
+//!
 //! ## Custom derivatives
 //! A call `g(a, b)` inside a differentiable function uses `g_pullback` in reverse mode and
 //! `g_pushforward` in forward mode, found by name at the call site. Mark `g` itself

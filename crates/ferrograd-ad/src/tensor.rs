@@ -1,0 +1,637 @@
+//! Tensor-level reverse mode: straight-line functions over `&tch::Tensor` (LibTorch ops) get a
+//! generated backward pass made of calls to `ferrograd_torch::rules::*_vjp`, plus
+//! `f_autograd`, which runs the function as ONE LibTorch autograd node whose backward is the
+//! generated code (forward by LibTorch, backward by ferrograd).
+//!
+//! Values are kept as named temporaries (three-address form); adjoints are `Option<Tensor>`
+//! slots (`None` = symbolic zero), accumulated with `rules::acc`.
+
+use crate::analysis::{analyse, Activity};
+use crate::ctxt::Ctxt;
+use crate::emit_expr::{var_ident, ExprCx};
+use crate::ir::*;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, ToTokens};
+
+/// Does `f` use tensors (then this emitter handles it)?
+pub fn is_tensor_fn(f: &Func) -> bool {
+    f.ret == RetKind::Tensor || f.params.iter().any(|p| p.kind == Ty::Tensor)
+}
+
+enum Arg {
+    Tensor(usize),
+    SomeTensor(usize),
+    Other(Expr),
+}
+
+enum Node {
+    /// A tensor variable (parameter or `let`).
+    Var(VarId),
+    /// An inactive tensor expression, evaluated once into a temporary.
+    Const,
+    Bin(char, usize, usize),
+    /// Tensor ∘ float scalar: (op, tensor node, scalar tokens, scalar on the left).
+    Scalar(char, usize, Expr, bool),
+    Neg(usize),
+    Method(String, usize, Vec<Arg>),
+    Call(syn::Path, Vec<Arg>),
+}
+
+struct Graph<'a> {
+    f: &'a Func,
+    act: &'a Activity,
+    cx: ExprCx<'a>,
+    nodes: Vec<Node>,
+    active: Vec<bool>,
+    /// Forward code.
+    fwd: TokenStream,
+}
+
+impl<'a> Graph<'a> {
+    fn push(&mut self, n: Node, active: bool) -> usize {
+        self.nodes.push(n);
+        self.active.push(active);
+        self.nodes.len() - 1
+    }
+
+    /// `&Tensor`-typed tokens for node `k`'s value.
+    fn r(&self, k: usize) -> TokenStream {
+        match &self.nodes[k] {
+            Node::Var(v) => {
+                let id = var_ident(self.f, *v);
+                if self.f.vars[*v].param.is_some() {
+                    quote!(#id)
+                } else {
+                    quote!((&#id))
+                }
+            }
+            _ => {
+                let t = format_ident!("__fg_t{}", k);
+                quote!((&#t))
+            }
+        }
+    }
+
+    fn tensor_arg(&mut self, cx: &Ctxt, e: &Expr) -> Option<usize> {
+        match e {
+            Expr::Ref(inner, false) => self.node(cx, inner),
+            e => self.node(cx, e),
+        }
+    }
+
+    /// Builds the node of a tensor expression, emitting its forward computation.
+    fn node(&mut self, cx: &Ctxt, e: &Expr) -> Option<usize> {
+        let active = self.act.expr_active(self.f, e);
+        let k = match e {
+            Expr::Var(v) if self.f.var_ty(*v) == Ty::Tensor => {
+                return Some(self.push(Node::Var(*v), self.act.is_active(*v)))
+            }
+            Expr::Ref(inner, false) => return self.node(cx, inner),
+            _ if !active => {
+                let k = self.push(Node::Const, false);
+                let t = format_ident!("__fg_t{}", k);
+                let v = self.cx.expr(e);
+                self.fwd.extend(quote!(let #t = #v;));
+                return Some(k);
+            }
+            Expr::Neg(a) => {
+                let a = self.node(cx, a)?;
+                self.push(Node::Neg(a), true)
+            }
+            Expr::Binary(op, a, b) => {
+                let c = match op {
+                    syn::BinOp::Add(_) => '+',
+                    syn::BinOp::Sub(_) => '-',
+                    syn::BinOp::Mul(_) => '*',
+                    syn::BinOp::Div(_) => '/',
+                    _ => {
+                        cx.error_spanned(op, "tensor-level functions support `+ - * /` on tensors");
+                        return None;
+                    }
+                };
+                let (ta, tb) = (self.f.ty_of(a), self.f.ty_of(b));
+                if ta == Ty::Tensor && tb == Ty::Tensor {
+                    let (a, b) = (self.tensor_arg(cx, a)?, self.tensor_arg(cx, b)?);
+                    self.push(Node::Bin(c, a, b), true)
+                } else if ta == Ty::Tensor {
+                    let a = self.tensor_arg(cx, a)?;
+                    self.push(Node::Scalar(c, a, (**b).clone(), false), true)
+                } else {
+                    if c == '/' {
+                        cx.error_spanned(op, "`scalar / tensor` is not supported: write `x.reciprocal()`-free code, e.g. `(&x * (1.0 / s))`");
+                        return None;
+                    }
+                    let bn = self.tensor_arg(cx, b)?;
+                    self.push(Node::Scalar(c, bn, (**a).clone(), true), true)
+                }
+            }
+            Expr::Method(recv, m, args) => {
+                let recv = self.tensor_arg(cx, recv)?;
+                let name = m.to_string();
+                let mut out = Vec::new();
+                for (j, a) in args.iter().enumerate() {
+                    out.push(self.method_arg(cx, &name, j, a)?);
+                }
+                self.push(Node::Method(name, recv, out), true)
+            }
+            Expr::Call {
+                path,
+                args,
+                try_,
+                span,
+            } => {
+                if *try_ {
+                    cx.error_at(*span, "`?` is not supported in tensor-level functions");
+                    return None;
+                }
+                let mut out = Vec::new();
+                for a in args {
+                    if self.f.ty_of(a) == Ty::Tensor {
+                        out.push(Arg::Tensor(self.tensor_arg(cx, a)?));
+                    } else {
+                        out.push(Arg::Other(a.clone()));
+                    }
+                }
+                self.push(Node::Call(path.clone(), out), true)
+            }
+            other => {
+                let msg = "unsupported tensor expression: use tensor methods with rules, `+ - * /`, unary minus and calls to other tensor-level `#[differentiable]` functions";
+                match other {
+                    Expr::Call { span, .. } => cx.error_at(*span, msg),
+                    _ => cx.error_at(self.f.item.sig.ident.span(), msg),
+                }
+                return None;
+            }
+        };
+        let t = format_ident!("__fg_t{}", k);
+        let v = self.forward_tokens(k);
+        self.fwd.extend(quote!(let #t = #v;));
+        Some(k)
+    }
+
+    /// Arguments that carry tensors: matmul's operand, linear/conv1d weight and bias, mse target.
+    fn method_arg(&mut self, cx: &Ctxt, m: &str, j: usize, a: &Expr) -> Option<Arg> {
+        let tensor_pos = matches!(
+            (m, j),
+            ("matmul", 0) | ("linear", 0) | ("conv1d", 0) | ("mse_loss", 0)
+        );
+        let bias_pos = matches!((m, j), ("linear", 1) | ("conv1d", 1));
+        if tensor_pos {
+            return Some(Arg::Tensor(self.tensor_arg(cx, a)?));
+        }
+        if bias_pos {
+            if let Expr::Call { path, args, .. } = a {
+                if path.is_ident("Some") && args.len() == 1 {
+                    return Some(Arg::SomeTensor(self.tensor_arg(cx, &args[0])?));
+                }
+            }
+        }
+        Some(Arg::Other(a.clone()))
+    }
+
+    fn arg_tokens(&self, a: &Arg) -> TokenStream {
+        match a {
+            Arg::Tensor(k) => self.r(*k),
+            Arg::SomeTensor(k) => {
+                let r = self.r(*k);
+                quote!(::core::option::Option::Some(#r))
+            }
+            Arg::Other(e) => self.cx.expr(e),
+        }
+    }
+
+    fn forward_tokens(&self, k: usize) -> TokenStream {
+        match &self.nodes[k] {
+            Node::Var(_) | Node::Const => self.r(k),
+            Node::Bin(c, a, b) => {
+                let (a, b) = (self.r(*a), self.r(*b));
+                match c {
+                    '+' => quote!(#a + #b),
+                    '-' => quote!(#a - #b),
+                    '*' => quote!(#a * #b),
+                    _ => quote!(#a / #b),
+                }
+            }
+            Node::Scalar(c, a, s, left) => {
+                let a = self.r(*a);
+                let s = self.cx.expr(s);
+                let s = quote!(((#s) as f64));
+                match (c, left) {
+                    ('+', false) => quote!(#a + #s),
+                    ('+', true) => quote!(#s + #a),
+                    ('-', false) => quote!(#a - #s),
+                    ('-', true) => quote!(#s - #a),
+                    ('*', false) => quote!(#a * #s),
+                    ('*', true) => quote!(#s * #a),
+                    _ => quote!(#a / #s),
+                }
+            }
+            Node::Neg(a) => {
+                let a = self.r(*a);
+                quote!(-#a)
+            }
+            Node::Method(m, recv, args) => {
+                let recv = self.r(*recv);
+                let m = format_ident!("{}", m);
+                let args = args.iter().map(|a| self.arg_tokens(a));
+                quote!(#recv.#m(#(#args),*))
+            }
+            Node::Call(path, args) => {
+                let args = args.iter().map(|a| self.arg_tokens(a));
+                quote!(#path(#(#args),*))
+            }
+        }
+    }
+
+    /// The adjoint slot of node `k`.
+    fn slot(&self, k: usize) -> TokenStream {
+        match &self.nodes[k] {
+            Node::Var(v) => format_ident!("__fg_d_{}", self.f.vars[*v].name).to_token_stream(),
+            _ => format_ident!("__fg_a{}", k).to_token_stream(),
+        }
+    }
+
+    fn give(&self, out: &mut TokenStream, k: usize, g: TokenStream) {
+        if self.active[k] {
+            let s = self.slot(k);
+            out.extend(quote!(::ferrograd_torch::rules::acc(&mut #s, #g);));
+        }
+    }
+
+    /// Reverse code of the computed node `k` (its adjoint is taken from its slot).
+    fn reverse(&self, cx: &Ctxt, k: usize) -> TokenStream {
+        let rl = quote!(::ferrograd_torch::rules);
+        let mut body = TokenStream::new();
+        let y = self.r(k);
+        match &self.nodes[k] {
+            Node::Var(_) | Node::Const => return TokenStream::new(),
+            Node::Bin(c, a, b) => {
+                let rule = format_ident!(
+                    "{}_vjp",
+                    match c {
+                        '+' => "add",
+                        '-' => "sub",
+                        '*' => "mul",
+                        _ => "div",
+                    }
+                );
+                let (ra, rb) = (self.r(*a), self.r(*b));
+                body.extend(quote!(let (__fg_ga, __fg_gb) = #rl::#rule(#ra, #rb, &__fg_d);));
+                self.give(&mut body, *a, quote!(__fg_ga));
+                self.give(&mut body, *b, quote!(__fg_gb));
+            }
+            Node::Scalar(c, a, s, left) => {
+                let s = self.cx.expr(s);
+                let g = match (c, left) {
+                    ('+', _) => quote!(__fg_d.shallow_clone()),
+                    ('-', false) => quote!(__fg_d.shallow_clone()),
+                    ('-', true) => quote!(#rl::neg_vjp(&__fg_d)),
+                    ('*', _) => quote!(#rl::scale_vjp(&__fg_d, (#s) as f64)),
+                    _ => quote!(#rl::scale_vjp(&__fg_d, 1.0 / ((#s) as f64))),
+                };
+                self.give(&mut body, *a, g);
+            }
+            Node::Neg(a) => self.give(&mut body, *a, quote!(#rl::neg_vjp(&__fg_d))),
+            Node::Method(m, x, args) => {
+                let rx = self.r(*x);
+                let t = |j: usize| self.arg_tokens(&args[j]);
+                let list = |j: usize| {
+                    let a = self.arg_tokens(&args[j]);
+                    quote!(&(#a)[..])
+                };
+                match m.as_str() {
+                    "relu" | "tanh" | "sigmoid" | "exp" | "log" | "sqrt" | "sin" | "cos" => {
+                        let rule = format_ident!("{}_vjp", m);
+                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #y, &__fg_d)));
+                    }
+                    "matmul" => {
+                        let Arg::Tensor(b) = &args[0] else {
+                            return TokenStream::new();
+                        };
+                        let rb = self.r(*b);
+                        body.extend(
+                            quote!(let (__fg_ga, __fg_gb) = #rl::matmul_vjp(#rx, #rb, &__fg_d);),
+                        );
+                        self.give(&mut body, *x, quote!(__fg_ga));
+                        self.give(&mut body, *b, quote!(__fg_gb));
+                    }
+                    "sum" => self.give(&mut body, *x, quote!(#rl::sum_vjp(#rx, &__fg_d))),
+                    "mean" => self.give(&mut body, *x, quote!(#rl::mean_vjp(#rx, &__fg_d))),
+                    "sum_dim_intlist" | "mean_dim" => {
+                        let rule = if m == "mean_dim" {
+                            quote!(mean_dim_vjp)
+                        } else {
+                            quote!(sum_dim_vjp)
+                        };
+                        let (dims, keep) = (list(0), t(1));
+                        self.give(
+                            &mut body,
+                            *x,
+                            quote!(#rl::#rule(#rx, #dims, #keep, &__fg_d)),
+                        );
+                    }
+                    "view" | "reshape" => {
+                        self.give(&mut body, *x, quote!(#rl::reshape_vjp(#rx, &__fg_d)))
+                    }
+                    "flatten" => self.give(&mut body, *x, quote!(#rl::flatten_vjp(#rx, &__fg_d))),
+                    "transpose" => {
+                        let (d0, d1) = (t(0), t(1));
+                        self.give(&mut body, *x, quote!(#rl::transpose_vjp(&__fg_d, #d0, #d1)));
+                    }
+                    "log_softmax" | "softmax" => {
+                        let rule = format_ident!("{}_vjp", m);
+                        let dim = t(0);
+                        self.give(&mut body, *x, quote!(#rl::#rule(#y, #dim, &__fg_d)));
+                    }
+                    "cross_entropy_for_logits" | "nll_loss" => {
+                        let rule = format_ident!("{}_vjp", m);
+                        let tg = t(0);
+                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #tg, &__fg_d)));
+                    }
+                    "mse_loss" => {
+                        let Arg::Tensor(b) = &args[0] else {
+                            return TokenStream::new();
+                        };
+                        let rb = self.r(*b);
+                        body.extend(
+                            quote!(let (__fg_ga, __fg_gb) = #rl::mse_loss_vjp(#rx, #rb, &__fg_d);),
+                        );
+                        self.give(&mut body, *x, quote!(__fg_ga));
+                        self.give(&mut body, *b, quote!(__fg_gb));
+                    }
+                    "linear" | "conv1d" => {
+                        let Arg::Tensor(w) = &args[0] else {
+                            return TokenStream::new();
+                        };
+                        let rw = self.r(*w);
+                        let (bias_tokens, bias_node) = match &args[1] {
+                            Arg::SomeTensor(b) => {
+                                let rb = self.r(*b);
+                                (quote!(::core::option::Option::Some(#rb)), Some(*b))
+                            }
+                            _ => (quote!(::core::option::Option::None), None),
+                        };
+                        if m == "linear" {
+                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d);));
+                        } else {
+                            let (s, p, d, g) = (list(2), list(3), list(4), t(5));
+                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::conv1d_vjp(#rx, #rw, #bias_tokens, #s, #p, #d, #g, &__fg_d);));
+                        }
+                        self.give(&mut body, *x, quote!(__fg_ga));
+                        self.give(&mut body, *w, quote!(__fg_gw));
+                        if let Some(b) = bias_node {
+                            if self.active[b] {
+                                let s = self.slot(b);
+                                body.extend(quote!(if let ::core::option::Option::Some(__fg_g) = __fg_gb { #rl::acc(&mut #s, __fg_g); }));
+                            }
+                        }
+                    }
+                    "max_pool1d" => {
+                        let (k_, s, p, d, c) = (list(0), list(1), list(2), list(3), t(4));
+                        self.give(
+                            &mut body,
+                            *x,
+                            quote!(#rl::max_pool1d_vjp(#rx, #k_, #s, #p, #d, #c, &__fg_d)),
+                        );
+                    }
+                    other => {
+                        cx.error_at(
+                            self.f.item.sig.ident.span(),
+                            format!("internal: no reverse rule for `{other}`"),
+                        );
+                    }
+                }
+            }
+            Node::Call(path, args) => {
+                let p = crate::emit_expr::callee(path, "_pullback", false);
+                let prim: Vec<_> = args.iter().map(|a| self.arg_tokens(a)).collect();
+                let mut adj_decl = TokenStream::new();
+                let mut adj_args = Vec::new();
+                let mut after = TokenStream::new();
+                for (j, a) in args.iter().enumerate() {
+                    if let Arg::Tensor(n) = a {
+                        let g = format_ident!("__fg_c{}", j);
+                        adj_decl
+                            .extend(quote!(let mut #g = ::ferrograd_torch::tch::Tensor::new();));
+                        adj_args.push(quote!(&mut #g));
+                        if self.active[*n] {
+                            let s = self.slot(*n);
+                            after.extend(quote!(if #g.defined() { #rl::acc(&mut #s, #g); }));
+                        }
+                    }
+                }
+                body.extend(quote!(#adj_decl #p(#(#prim,)* &__fg_d #(, #adj_args)*); #after));
+            }
+        }
+        let slot = self.slot(k);
+        quote!(if let ::core::option::Option::Some(__fg_d) = #slot.take() { #body })
+    }
+}
+
+/// Emits `f_pullback`, `f_grad` and `f_autograd` for a tensor-level function.
+pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
+    let act = analyse(f, None);
+    let ecx = ExprCx { f, generic: false };
+    let mut g = Graph {
+        f,
+        act: &act,
+        cx: ecx,
+        nodes: Vec::new(),
+        active: Vec::new(),
+        fwd: TokenStream::new(),
+    };
+    // Statement list: `let v = e;` … `return e`.
+    let mut stmts: Vec<(Option<VarId>, usize)> = Vec::new(); // (bound variable, root node)
+    let mut ret_node = None;
+    for s in &f.body {
+        match s {
+            Stmt::Assign {
+                target: Place::Var(v),
+                value,
+                decl: true,
+                span,
+            } => {
+                if f.var_ty(*v) != Ty::Tensor {
+                    // Non-tensor locals (sizes, scalars) are plain primal code.
+                    let id = var_ident(f, *v);
+                    let e = ecx.expr(value);
+                    g.fwd.extend(quote!(let #id = #e;));
+                    continue;
+                }
+                let Some(root) = g.node(cx, value) else {
+                    continue;
+                };
+                let id = var_ident(f, *v);
+                let r = g.r(root);
+                g.fwd.extend(quote!(let #id = #r.shallow_clone();));
+                let _ = span;
+                stmts.push((Some(*v), root));
+            }
+            Stmt::Return(Some(e)) => {
+                ret_node = g.node(cx, e);
+            }
+            _ => {
+                cx.error_spanned(
+                    &f.item.sig.ident,
+                    "tensor-level `#[differentiable]` functions must be straight-line: `let` bindings and a final tensor \
+                     expression (no loops, branches or reassignment; write loops over slices with ferrograd kernels instead)",
+                );
+                return TokenStream::new();
+            }
+        }
+    }
+    let Some(root) = ret_node else {
+        cx.error_spanned(
+            &f.item.sig.ident,
+            "a tensor-level `#[differentiable]` function must end with a tensor expression",
+        );
+        return TokenStream::new();
+    };
+    if f.ret != RetKind::Tensor {
+        cx.error_spanned(
+            &f.item.sig.output,
+            "a tensor-level `#[differentiable]` function must return `Tensor`",
+        );
+        return TokenStream::new();
+    }
+    // Reverse sweep: the root's nodes, then each statement's nodes, last first.
+    let mut rev = TokenStream::new();
+    let mut node_owner = vec![usize::MAX; g.nodes.len()];
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    for (i, (_, r)) in stmts.iter().enumerate() {
+        for o in node_owner.iter_mut().take(r + 1).skip(start) {
+            *o = i;
+        }
+        bounds.push((start, *r));
+        start = r + 1;
+    }
+    bounds.push((start, root));
+    for (i, (lo, hi)) in bounds.iter().enumerate().rev() {
+        if i < stmts.len() {
+            // `let v = <root>`: the variable's adjoint feeds the root node.
+            let (Some(v), r) = stmts[i] else { continue };
+            if act.is_active(v) && !matches!(g.nodes[r], Node::Var(_)) {
+                let dv = format_ident!("__fg_d_{}", f.vars[v].name);
+                let s = g.slot(r);
+                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #s, __fg_g); }));
+            } else if let Node::Var(w) = g.nodes[r] {
+                let dv = format_ident!("__fg_d_{}", f.vars[v].name);
+                let dw = format_ident!("__fg_d_{}", f.vars[w].name);
+                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #dw, __fg_g); }));
+            }
+        }
+        for k in (*lo..=*hi).rev() {
+            if g.active[k] {
+                rev.extend(g.reverse(cx, k));
+            }
+        }
+    }
+    // Adjoint slots.
+    let mut slots = TokenStream::new();
+    for k in 0..g.nodes.len() {
+        if !matches!(g.nodes[k], Node::Var(_)) {
+            let s = g.slot(k);
+            slots.extend(quote!(let mut #s: ::core::option::Option<::ferrograd_torch::tch::Tensor> = ::core::option::Option::None;));
+        }
+    }
+    for (v, var) in f.vars.iter().enumerate() {
+        if var.ty == Ty::Tensor && Some(v) != f.ret_var {
+            let s = format_ident!("__fg_d_{}", var.name);
+            slots.extend(quote!(let mut #s: ::core::option::Option<::ferrograd_torch::tch::Tensor> = ::core::option::Option::None;));
+        }
+    }
+    let root_slot = g.slot(root);
+    let root_ref = g.r(root);
+    let tensor_params: Vec<&Param> = f.params.iter().filter(|p| p.kind == Ty::Tensor).collect();
+    let mut writeback = TokenStream::new();
+    let mut adj_params = Vec::new();
+    for p in &tensor_params {
+        let d = format_ident!("d_{}", p.ident);
+        let s = format_ident!("__fg_d_{}", f.vars[p.var].name);
+        adj_params.push(quote!(#d: &mut ::ferrograd_torch::tch::Tensor));
+        writeback.extend(quote!(::ferrograd_torch::rules::acc_into(#d, #s);));
+    }
+    let params: Vec<_> = f
+        .params
+        .iter()
+        .map(|p| {
+            let id = &p.ident;
+            let ty = &p.ty;
+            quote!(#id: #ty)
+        })
+        .collect();
+    let fwd = &g.fwd;
+    let name = &f.name;
+    let vis = &f.item.vis;
+    let pull = format_ident!("{}_pullback", name);
+    let grad = format_ident!("{}_grad", name);
+    let node = format_ident!("{}_autograd", name);
+    let allow = quote!(#[allow(unused_mut, unused_variables, unused_parens, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]);
+    let doc_p = format!("Reverse mode of [`{name}`] generated by `#[differentiable]`: LibTorch ops forward, ferrograd rules backward; adds into the `d_*` tensors (undefined tensors are set).");
+    let doc_g = format!(
+        "Gradient of [`{name}`] (seed: ones) generated by `#[differentiable]`; returns the value."
+    );
+    let doc_n = format!("[`{name}`] as ONE LibTorch autograd node whose backward is the code generated by ferrograd: mixes with native ops, `VarStore`s and optimizers.");
+    // Autograd node: non-tensor parameters are captured by value.
+    let copyable = f
+        .params
+        .iter()
+        .all(|p| matches!(p.kind, Ty::Tensor | Ty::Int | Ty::Bool | Ty::Float));
+    let mut node_fn = TokenStream::new();
+    if copyable && !tensor_params.is_empty() {
+        let inputs: Vec<_> = tensor_params.iter().map(|p| p.ident.clone()).collect();
+        let call_args: Vec<_> = f
+            .params
+            .iter()
+            .map(|p| {
+                let id = &p.ident;
+                match tensor_params.iter().position(|t| t.ident == p.ident) {
+                    Some(j) => quote!(&__fg_in[#j]),
+                    None => quote!(#id),
+                }
+            })
+            .collect();
+        let grads: Vec<_> = (0..tensor_params.len())
+            .map(|j| format_ident!("__fg_g{}", j))
+            .collect();
+        node_fn = quote! {
+            #[doc = #doc_n]
+            #allow
+            #vis fn #node(#(#params),*) -> ::core::result::Result<::ferrograd_torch::tch::Tensor, ::ferrograd_torch::Error> {
+                ::ferrograd_torch::node::apply_fn(
+                    ::core::stringify!(#name),
+                    &[#(#inputs),*],
+                    move |__fg_in: &[::ferrograd_torch::tch::Tensor]| #name(#(#call_args),*),
+                    move |__fg_in: &[::ferrograd_torch::tch::Tensor], __fg_dy: &::ferrograd_torch::tch::Tensor| {
+                        #(let mut #grads = ::ferrograd_torch::tch::Tensor::new();)*
+                        #pull(#(#call_args,)* __fg_dy, #(&mut #grads),*);
+                        ::std::vec![#(if #grads.defined() { ::core::option::Option::Some(#grads) } else { ::core::option::Option::None }),*]
+                    },
+                )
+            }
+        };
+    }
+    quote! {
+        #[doc = #doc_p]
+        #allow
+        #vis fn #pull(#(#params,)* d_ret: &::ferrograd_torch::tch::Tensor, #(#adj_params),*) {
+            #fwd
+            #slots
+            ::ferrograd_torch::rules::acc(&mut #root_slot, d_ret.shallow_clone());
+            #rev
+            #writeback
+        }
+        #[doc = #doc_g]
+        #allow
+        #vis fn #grad(#(#params,)* #(#adj_params),*) -> ::ferrograd_torch::tch::Tensor {
+            #fwd
+            #slots
+            ::ferrograd_torch::rules::acc(&mut #root_slot, #root_ref.ones_like());
+            #rev
+            #writeback
+            #root_ref.shallow_clone()
+        }
+        #node_fn
+    }
+}
