@@ -18,6 +18,7 @@ pub fn is_tensor_fn(f: &Func) -> bool {
     f.ret == RetKind::Tensor || f.params.iter().any(|p| p.kind == Ty::Tensor)
 }
 
+#[expect(clippy::large_enum_variant, reason = "built once per expansion")]
 enum Arg {
     Tensor(usize),
     SomeTensor(usize),
