@@ -35,6 +35,9 @@ pub struct Options {
     pub hessian: bool,
     /// `dump`: print the generated code at compile time.
     pub dump: bool,
+    /// `reverse_only`: no `f_pushforward` (for functions calling kernels or custom
+    /// derivatives that only have a pullback).
+    pub reverse_only: bool,
 }
 
 pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
@@ -50,6 +53,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         match &m {
             syn::Meta::Path(p) if p.is_ident("hessian") => o.hessian = true,
             syn::Meta::Path(p) if p.is_ident("dump") => o.dump = true,
+            syn::Meta::Path(p) if p.is_ident("reverse_only") => o.reverse_only = true,
             syn::Meta::List(l) if l.path.is_ident("wrt") => {
                 let ids =
                     l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
@@ -57,7 +61,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             }
             other => return Err(syn::Error::new_spanned(
                 other,
-                "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian` and `dump`",
+                "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian`, `reverse_only` and `dump`",
             )),
         }
     }
@@ -134,7 +138,9 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         reverse::RevKind::Grad,
         wrt_idx.as_deref(),
     ));
-    out.extend(forward::emit(&f));
+    if !opts.reverse_only {
+        out.extend(forward::emit(&f));
+    }
     if let Some(o) = api::jacobian_out(&f) {
         out.extend(api::emit_jacobian(&f, o));
     }

@@ -509,9 +509,13 @@ impl Lin {
                             CallArg::Other(_) => {}
                         }
                     }
-                    let dret = (!is_stmt_call).then(|| d.clone());
+                    let mut all = prim;
+                    if !is_stmt_call {
+                        all.push(d.clone());
+                    }
+                    all.extend(adjs);
                     let q = try_.then(|| quote!(?));
-                    out.extend(quote!(#p(#(#prim,)* #dret #(, #adjs)*)#q;));
+                    out.extend(quote!(#p(#(#all),*)#q;));
                     for (node, t) in after {
                         if self.active[node] {
                             adj[node] = Some(quote!(#t));

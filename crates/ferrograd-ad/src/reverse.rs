@@ -180,7 +180,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     // Local accumulators for scalar parameters, hoisted locals and their adjoints.
     // An empty adjoint slice means "this derivative is not wanted" (what a caller passes for
     // a buffer without a derivative): substitute scratch so indexing stays in bounds.
-    if kind != RevKind::Grad {
+    {
         for k in &sig_adj {
             let p = &f.params[*k];
             if p.kind.is_float_buffer() {
