@@ -21,6 +21,8 @@ mod error;
 mod ffi;
 mod function;
 pub mod gradcheck;
+pub mod node;
+pub mod rules;
 mod slice;
 
 pub use autograd::{backward, backward_with, grad, GradOptions};
@@ -29,3 +31,5 @@ pub use function::{
     apply, check_kind, check_shape, Apply, BackwardContext, CustomFunction, ForwardContext,
 };
 pub use slice::{as_slice, as_slice_mut, to_meta, Element};
+/// The tch version this bridge is built against (generated code names `ferrograd_torch::tch::Tensor`).
+pub use tch;

@@ -1,0 +1,207 @@
+//! W1a step time (DESIGN.md §7): MLP 784→128 ReLU→10, softmax cross-entropy (mean),
+//! batch 64, f32, 2 threads; one step = zero_grad + forward + loss + backward + SGD
+//! update (`tch::nn::Sgd`, lr 0.01). Median of 300 steps after 20 warm-up steps, all
+//! engines in this process, same initialisation and data (synthetic: step time does not
+//! depend on the values).
+//!
+//! `cargo bench -p ferrograd-torch --bench w1a [-- TORCH_THREADS KERNEL_THREADS]` (after
+//! `source scripts/env.sh`; both thread counts default to 2).
+//!
+//! (a) native tch autograd; (b) tensor-level generated backward (one node whose backward
+//! ferrograd generated from LibTorch-op code); (c) one slice-level node: `slice_node` + pullback (recomputes the forward in
+//! backward) and `value_and_grad_node` (value and gradients in one sweep); plus, for
+//! reference, the same kernels without LibTorch (`mlp_loss_grad` + a plain SGD loop).
+
+#[path = "../examples/w1a/mod.rs"]
+mod w1a;
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ferrograd_torch::Error;
+use tch::nn::{self, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+use w1a::{Activations, Mlp, NodeKind, BATCH, CLASSES, D_HIDDEN, D_IN};
+
+const WARMUP: usize = 20;
+const STEPS: usize = 300;
+const THREADS: usize = 2;
+const LR: f64 = 0.01;
+
+fn median_ms(mut step: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+    for _ in 0..WARMUP {
+        step()?;
+    }
+    let mut t = Vec::with_capacity(STEPS);
+    for _ in 0..STEPS {
+        let start = Instant::now();
+        step()?;
+        t.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[STEPS / 2])
+}
+
+struct Setup {
+    vs: VarStore,
+    model: Mlp,
+    opt: nn::Optimizer,
+}
+
+fn setup(init: &VarStore) -> Result<Setup, Error> {
+    let mut vs = VarStore::new(Device::Cpu);
+    let model = Mlp::new(&vs.root(), D_IN, D_HIDDEN, CLASSES);
+    vs.copy(init)?;
+    let opt = nn::Sgd::default().build(&vs, LR)?;
+    Ok(Setup { vs, model, opt })
+}
+
+/// (reference) The kernels alone: `mlp_loss_grad` on Rust buffers + `p -= lr·g`.
+fn kernels_only(init: &VarStore, x: &[f32], labels: &[usize]) -> Result<f64, Error> {
+    let mut params: Vec<Vec<f32>> = init
+        .trainable_variables()
+        .iter()
+        .map(|t| Vec::<f32>::try_from(&t.detach().reshape([-1])))
+        .collect::<Result<_, _>>()?;
+    // VarStore order is by name: fc1.bias, fc1.weight, fc2.bias, fc2.weight (any order
+    // works for timing, lengths are what matter).
+    params.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut grads: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
+    let by_len = |ps: &[Vec<f32>], n: usize| ps.iter().position(|p| p.len() == n);
+    let (i_w1, i_b1, i_w2, i_b2) = (
+        by_len(&params, D_HIDDEN * D_IN),
+        by_len(&params, D_HIDDEN),
+        by_len(&params, CLASSES * D_HIDDEN),
+        by_len(&params, CLASSES),
+    );
+    let (Some(i_w1), Some(i_b1), Some(i_w2), Some(i_b2)) = (i_w1, i_b1, i_w2, i_b2) else {
+        return Err(Error::msg("unexpected parameter shapes"));
+    };
+    let mut a = Activations::zeros(BATCH, D_HIDDEN, CLASSES);
+    let mut da = Activations::zeros(BATCH, D_HIDDEN, CLASSES);
+    median_ms(|| {
+        for g in &mut grads {
+            g.fill(0.0);
+        }
+        let [g_w1, g_b1, g_w2, g_b2] = grads
+            .get_disjoint_mut([i_w1, i_b1, i_w2, i_b2])
+            .map_err(|e| Error::msg(e.to_string()))?;
+        let loss = w1a::mlp_loss_grad(
+            &mut a.h_pre,
+            &mut a.h,
+            &mut a.logits,
+            &mut a.probs,
+            x,
+            &params[i_w1],
+            &params[i_b1],
+            &params[i_w2],
+            &params[i_b2],
+            labels,
+            BATCH,
+            D_IN,
+            D_HIDDEN,
+            CLASSES,
+            &mut da.h_pre,
+            &mut da.h,
+            &mut da.logits,
+            &mut da.probs,
+            g_w1,
+            g_b1,
+            g_w2,
+            g_b2,
+        )
+        .map_err(|e| Error::msg(e.to_string()))?;
+        black_box(loss);
+        for (p, g) in params.iter_mut().zip(&grads) {
+            for (pv, gv) in p.iter_mut().zip(g) {
+                *pv -= LR as f32 * gv;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn main() -> Result<(), Error> {
+    let arg = |i: usize| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse::<usize>().ok())
+    };
+    tch::set_num_threads(arg(1).unwrap_or(THREADS) as i32);
+    ferrograd_kernels::set_num_threads(arg(2).unwrap_or(THREADS));
+    tch::manual_seed(0);
+    let init = VarStore::new(Device::Cpu);
+    let _ = Mlp::new(&init.root(), D_IN, D_HIDDEN, CLASSES);
+    let x = Tensor::randn([BATCH as i64, D_IN as i64], (Kind::Float, Device::Cpu));
+    let labels: Vec<usize> = (0..BATCH).map(|i| (i * 7 + 3) % CLASSES).collect();
+    let labels_t = Tensor::from_slice(&labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+
+    // (a) native tch autograd
+    let mut a = setup(&init)?;
+    let native = median_ms(|| {
+        a.opt.zero_grad();
+        let loss = w1a::native_loss(&a.model, &x, &labels_t);
+        ferrograd_torch::backward(&loss)?;
+        a.opt.step();
+        black_box(&loss);
+        Ok(())
+    })?;
+
+    // (b) tensor-level generated backward: the same step as (a) with the loss computed by
+    // `mlp_tensor_loss_autograd` (LibTorch forward, ferrograd-generated backward, one node).
+    let mut b = setup(&init)?;
+    let tensor_level: Option<f64> = Some(median_ms(|| {
+        b.opt.zero_grad();
+        let loss = w1a::tensor_level_loss(&b.model, &x, &labels_t)?;
+        ferrograd_torch::backward(&loss)?;
+        b.opt.step();
+        black_box(&loss);
+        Ok(())
+    })?);
+
+    // (c) one slice-level node, both flavours
+    let mut node_ms = Vec::new();
+    for kind in [NodeKind::Pullback, NodeKind::Grad] {
+        let mut s = setup(&init)?;
+        let ms = median_ms(|| {
+            s.opt.zero_grad();
+            let loss = w1a::node_loss(kind, &s.model, &x, &labels)?;
+            ferrograd_torch::backward(&loss)?;
+            s.opt.step();
+            black_box(&loss);
+            Ok(())
+        })?;
+        node_ms.push((kind, ms));
+        drop(s.vs);
+    }
+
+    let x_vec = Vec::<f32>::try_from(&x.reshape([-1]))?;
+    let kernels = kernels_only(&init, &x_vec, &labels)?;
+
+    println!(
+        "W1a step (784→128→10, batch {BATCH}, f32, {THREADS} threads), median of {STEPS} after {WARMUP} warm-up:"
+    );
+    println!("  (a) native tch autograd                  {native:8.3} ms");
+    match tensor_level {
+        Some(ms) => println!(
+            "  (b) tensor-level generated backward      {ms:8.3} ms  ({:.2}× vs (a))",
+            native / ms
+        ),
+        None => println!("  (b) tensor-level generated backward      (not wired yet)"),
+    }
+    for (kind, ms) in node_ms {
+        let name = match kind {
+            NodeKind::Pullback => "(c) slice_node + pullback",
+            NodeKind::Grad => "(c) value_and_grad_node",
+        };
+        println!(
+            "  {name:<40} {ms:8.3} ms  ({:.2}× faster than (a))",
+            native / ms
+        );
+    }
+    println!(
+        "  (ref) kernels only, no LibTorch          {kernels:8.3} ms  ({:.2}× faster than (a))",
+        native / kernels
+    );
+    Ok(())
+}
