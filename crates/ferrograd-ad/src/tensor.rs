@@ -444,6 +444,8 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
     // Statement list: `let v = e;` … `return e`.
     let mut stmts: Vec<(Option<VarId>, usize)> = Vec::new(); // (bound variable, root node)
     let mut ret_node = None;
+    let mut scalar_lets = TokenStream::new();
+    let mut saved_names: Vec<syn::Ident> = Vec::new();
     for s in &f.body {
         match s {
             Stmt::Assign {
@@ -457,6 +459,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                     let id = var_ident(f, *v);
                     let e = ecx.expr(value);
                     g.fwd.extend(quote!(let #id = #e;));
+                    scalar_lets.extend(quote!(let #id = #e;));
                     continue;
                 }
                 let Some(root) = g.node(cx, value) else {
@@ -465,6 +468,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 let id = var_ident(f, *v);
                 let r = g.r(root);
                 g.fwd.extend(quote!(let #id = #r.shallow_clone();));
+                saved_names.push(id);
                 let _ = span;
                 stmts.push((Some(*v), root));
             }
@@ -582,32 +586,59 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
     let mut node_fn = TokenStream::new();
     if copyable && !tensor_params.is_empty() {
         let inputs: Vec<_> = tensor_params.iter().map(|p| p.ident.clone()).collect();
-        let call_args: Vec<_> = f
-            .params
+        // Forward runs the generated forward sweep and keeps its intermediates for the
+        // backward (no recomputation); backward runs the generated reverse sweep on them.
+        for (k, n) in g.nodes.iter().enumerate() {
+            if !matches!(n, Node::Var(_)) {
+                saved_names.push(format_ident!("__fg_t{}", k));
+            }
+        }
+        let bind_in: Vec<_> = tensor_params
             .iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(j, p)| {
                 let id = &p.ident;
-                match tensor_params.iter().position(|t| t.ident == p.ident) {
-                    Some(j) => quote!(&__fg_in[#j]),
-                    None => quote!(#id),
-                }
+                quote!(let #id: &::ferrograd_torch::tch::Tensor = &__fg_in[#j];)
             })
             .collect();
-        let grads: Vec<_> = (0..tensor_params.len())
-            .map(|j| format_ident!("__fg_g{}", j))
+        let grads: Vec<_> = tensor_params
+            .iter()
+            .map(|p| format_ident!("__fg_d_{}", f.vars[p.var].name))
             .collect();
+        let n_saved = saved_names.len();
         node_fn = quote! {
             #[doc = #doc_n]
             #allow
             #vis fn #node(#(#params),*) -> ::core::result::Result<::ferrograd_torch::tch::Tensor, ::ferrograd_torch::Error> {
+                type __FgSaved = ::std::sync::Arc<::std::sync::Mutex<::std::vec::Vec<::ferrograd_torch::tch::Tensor>>>;
+                let __fg_state: __FgSaved = ::core::default::Default::default();
+                let __fg_state_bw = ::std::sync::Arc::clone(&__fg_state);
                 ::ferrograd_torch::node::apply_fn(
                     ::core::stringify!(#name),
                     &[#(#inputs),*],
-                    move |__fg_in: &[::ferrograd_torch::tch::Tensor]| #name(#(#call_args),*),
+                    move |__fg_in: &[::ferrograd_torch::tch::Tensor]| {
+                        #(#bind_in)*
+                        #fwd
+                        let __fg_out = #root_ref.shallow_clone();
+                        if let ::core::result::Result::Ok(mut __fg_s) = __fg_state.lock() {
+                            *__fg_s = ::std::vec![#(#saved_names.shallow_clone()),*];
+                        }
+                        __fg_out
+                    },
                     move |__fg_in: &[::ferrograd_torch::tch::Tensor], __fg_dy: &::ferrograd_torch::tch::Tensor| {
-                        #(let mut #grads = ::ferrograd_torch::tch::Tensor::new();)*
-                        #pull(#(#call_args,)* __fg_dy, #(&mut #grads),*);
-                        ::std::vec![#(if #grads.defined() { ::core::option::Option::Some(#grads) } else { ::core::option::Option::None }),*]
+                        #(#bind_in)*
+                        let __fg_saved: ::std::vec::Vec<::ferrograd_torch::tch::Tensor> = match __fg_state_bw.lock() {
+                            ::core::result::Result::Ok(__fg_s) => __fg_s.iter().map(|t| t.shallow_clone()).collect(),
+                            ::core::result::Result::Err(_) => ::std::vec::Vec::new(),
+                        };
+                        ::core::assert_eq!(__fg_saved.len(), #n_saved, "ferrograd: the forward state of `{}` is missing", ::core::stringify!(#name));
+                        let mut __fg_it = __fg_saved.into_iter();
+                        #(let #saved_names = __fg_it.next().unwrap_or_else(::ferrograd_torch::tch::Tensor::new);)*
+                        #scalar_lets
+                        #slots
+                        ::ferrograd_torch::rules::acc(&mut #root_slot, __fg_dy.shallow_clone());
+                        #rev
+                        ::std::vec![#(#grads),*]
                     },
                 )
             }

@@ -328,4 +328,18 @@ fn grad_returns_the_primal_value() {
     let (mut gl, mut gt) = (Tensor::new(), Tensor::new());
     let v = xent_grad(&logits, &t, &mut gl, &mut gt);
     assert_eq!(v.double_value(&[]), xent(&logits, &t).double_value(&[]));
+    // The autograd node's forward is the generated forward sweep: same values as the primal.
+    let (x, w, b) = (rand(&[4, 3], 41), rand(&[3], 42), rand(&[1], 43));
+    let node = broadcast_autograd(&x, &w, &b).unwrap();
+    assert_eq!(
+        node.double_value(&[]),
+        broadcast(&x, &w, &b).double_value(&[])
+    );
+    let xf = x.to_kind(Kind::Float);
+    let (wf, bf) = (w.to_kind(Kind::Float), b.to_kind(Kind::Float));
+    let diff = (lin_autograd(&xf, &wf, &bf).unwrap() - lin(&xf, &wf, &bf))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert_eq!(diff, 0.0);
 }
