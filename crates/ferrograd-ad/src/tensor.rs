@@ -126,6 +126,24 @@ impl<'a> Graph<'a> {
                     self.push(Node::Scalar(c, bn, (**a).clone(), true), true)
                 }
             }
+            Expr::Method(recv, m, args) if m == "cross_entropy_for_logits" => {
+                // tch defines it as `log_softmax(-1, Kind::Float).nll_loss(t)`: two nodes, so
+                // the backward reuses the saved log-probabilities.
+                let ls = Expr::Method(
+                    recv.clone(),
+                    syn::Ident::new("log_softmax", m.span()),
+                    vec![
+                        Expr::Neg(Box::new(Expr::Lit(syn::parse_quote!(1i64)))),
+                        Expr::Const(syn::parse_quote!(::ferrograd_torch::tch::Kind::Float)),
+                    ],
+                );
+                let nll = Expr::Method(
+                    Box::new(ls),
+                    syn::Ident::new("nll_loss", m.span()),
+                    args.clone(),
+                );
+                return self.node(cx, &nll);
+            }
             Expr::Method(recv, m, args) => {
                 let recv = self.tensor_arg(cx, recv)?;
                 let name = m.to_string();
@@ -373,7 +391,22 @@ impl<'a> Graph<'a> {
                             _ => (quote!(::core::option::Option::None), None),
                         };
                         if m == "linear" {
-                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d);));
+                            match &self.nodes[*x] {
+                                // A parameter input may not need its gradient (data): decided
+                                // at run time (`__fg_need_<p>`), saving the `d·w` product.
+                                Node::Var(v) if self.f.vars[*v].param.is_some() => {
+                                    let need = format_ident!("__fg_need_{}", self.f.vars[*v].name);
+                                    body.extend(quote! {
+                                        let (__fg_ga, __fg_gw, __fg_gb) = if #need {
+                                            #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)
+                                        } else {
+                                            let (__fg_gw, __fg_gb) = #rl::linear_vjp_params(#rx, #rw, #bias_tokens, &__fg_d);
+                                            (::ferrograd_torch::tch::Tensor::new(), __fg_gw, __fg_gb)
+                                        };
+                                    });
+                                }
+                                _ => body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d);)),
+                            }
                         } else {
                             let (s, p, d, g) = (list(2), list(3), list(4), t(5));
                             body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::conv1d_vjp(#rx, #rw, #bias_tokens, #s, #p, #d, #g, &__fg_d);));
@@ -547,6 +580,25 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
         }
     }
     let root_slot = g.slot(root);
+    let need_all: TokenStream = f
+        .params
+        .iter()
+        .filter(|p| p.kind == Ty::Tensor)
+        .map(|p| {
+            let n = format_ident!("__fg_need_{}", f.vars[p.var].name);
+            quote!(let #n = true;)
+        })
+        .collect();
+    let need_rt: TokenStream = f
+        .params
+        .iter()
+        .filter(|p| p.kind == Ty::Tensor)
+        .map(|p| {
+            let n = format_ident!("__fg_need_{}", f.vars[p.var].name);
+            let id = &p.ident;
+            quote!(let #n = #id.requires_grad();)
+        })
+        .collect();
     let root_ref = g.r(root);
     let tensor_params: Vec<&Param> = f.params.iter().filter(|p| p.kind == Ty::Tensor).collect();
     let mut writeback = TokenStream::new();
@@ -635,6 +687,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                         let mut __fg_it = __fg_saved.into_iter();
                         #(let #saved_names = __fg_it.next().unwrap_or_else(::ferrograd_torch::tch::Tensor::new);)*
                         #scalar_lets
+                        #need_rt
                         #slots
                         ::ferrograd_torch::rules::acc(&mut #root_slot, __fg_dy.shallow_clone());
                         #rev
@@ -649,6 +702,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
         #allow
         #vis fn #pull(#(#params,)* d_ret: &::ferrograd_torch::tch::Tensor, #(#adj_params),*) {
             #fwd
+            #need_all
             #slots
             ::ferrograd_torch::rules::acc(&mut #root_slot, d_ret.shallow_clone());
             #rev
@@ -658,6 +712,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
         #allow
         #vis fn #grad(#(#params,)* #(#adj_params),*) -> ::ferrograd_torch::tch::Tensor {
             #fwd
+            #need_all
             #slots
             ::ferrograd_torch::rules::acc(&mut #root_slot, #root_ref.ones_like());
             #rev

@@ -322,9 +322,9 @@ fn is_expanded(t: &Tensor) -> bool {
 
 /// `y = x.log_softmax(dim, kind)`: `dx = d − exp(y)·Σ_dim d`. In `y`'s dtype.
 pub fn log_softmax_vjp(y: &Tensor, dim: i64, d: &Tensor) -> Tensor {
-    let d = to_kind_of(d.shallow_clone(), y);
-    let total = d.sum_dim_intlist(dim, true, None);
-    &d - y.exp() * total
+    // ATen's fused kernel for `d - exp(y)·Σ_dim d`.
+    let d = to_kind_of(d.shallow_clone(), y).contiguous();
+    Tensor::internal_log_softmax_backward_data(&d, y, dim, y.kind())
 }
 
 /// `y = x.softmax(dim, kind)`: `dx = y·(d − Σ_dim d·y)`. In `y`'s dtype.
@@ -341,17 +341,16 @@ pub fn softmax_vjp(y: &Tensor, dim: i64, d: &Tensor) -> Tensor {
 /// ignored; 0 in ignored rows (all of them when `M = 0`, as in LibTorch).
 pub fn nll_loss_vjp(logp: &Tensor, targets: &Tensor, d: &Tensor) -> Tensor {
     const IGNORE_INDEX: i64 = -100;
-    let class_dim = if logp.dim() >= 2 { 1 } else { 0 };
-    let kind = logp.kind();
-    let kept = targets.ne(IGNORE_INDEX);
-    let classes = targets.masked_fill(&kept.logical_not(), 0);
-    let count = kept.sum(kind);
-    let share = -(to_kind_of(d.shallow_clone(), logp) / count);
-    let src = share.where_scalarother(&kept, 0.0);
-    logp.zeros_like().scatter(
-        class_dim,
-        &classes.unsqueeze(class_dim),
-        &src.unsqueeze(class_dim),
+    // ATen's fused kernel: `-d / (number of kept targets)` scattered at the targets.
+    let total_weight = targets.ne(IGNORE_INDEX).sum(logp.kind());
+    let d = to_kind_of(d.shallow_clone(), logp);
+    logp.nll_loss_backward(
+        &d,
+        targets,
+        None::<Tensor>,
+        tch::Reduction::Mean,
+        IGNORE_INDEX,
+        &total_weight,
     )
 }
 
@@ -402,6 +401,20 @@ pub fn linear_vjp(
     let dw = to_kind_of(d2.mt().mm(&x.reshape([-1, inp])), w);
     let db = b.map(|b| unbroadcast(d.shallow_clone(), b));
     (dx, dw, db)
+}
+/// [`linear_vjp`] without the input gradient (for an input that needs none, e.g. data):
+/// `dw = dᵀ·x` (summed over leading dims), `db = Σ d`.
+pub fn linear_vjp_params(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    d: &Tensor,
+) -> (Tensor, Option<Tensor>) {
+    let (out, inp) = (w.size()[0], w.size()[1]);
+    let d2 = d.reshape([-1, out]);
+    let dw = to_kind_of(d2.mt().mm(&x.reshape([-1, inp])), w);
+    let db = b.map(|b| unbroadcast(d.shallow_clone(), b));
+    (dw, db)
 }
 
 /// `y = x.conv1d(w, b, stride, padding, dilation, groups)`, `x: [N, C, L]`
