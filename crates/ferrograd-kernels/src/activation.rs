@@ -1,22 +1,34 @@
 //! Element-wise activations `out[n] = f(x[n])` (any shape, `n` elements) and their pullbacks
 //! `d_x += f'(x)·d_out`, which use the forward's output where that is cheaper.
 
-use crate::error::{check_len, KernelError};
+use crate::error::{check_adj, check_len, KernelError};
 
 fn check2(kernel: &'static str, out: usize, x: usize) -> Result<(), KernelError> {
     check_len(kernel, "out", out, x, "[n] (same as x)")
 }
 
-fn check4(
+/// Shared body of the element-wise pullbacks: checks the lengths (an empty `d_out` or `d_x`
+/// means "not needed", see the crate docs), adds `grad(x, out, d_out)` into `d_x` and zeroes
+/// `d_out`.
+fn pullback_ew(
     kernel: &'static str,
-    out: usize,
-    x: usize,
-    d_out: usize,
-    d_x: usize,
+    out: &[f32],
+    x: &[f32],
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+    grad: impl Fn(f32, f32, f32) -> f32,
 ) -> Result<(), KernelError> {
-    check2(kernel, out, x)?;
-    check_len(kernel, "d_out", d_out, x, "[n] (same as x)")?;
-    check_len(kernel, "d_x", d_x, x, "[n] (same as x)")
+    check2(kernel, out.len(), x.len())?;
+    let n = x.len();
+    let need_out = check_adj(kernel, "d_out", d_out.len(), n, "[n] (same as x)")?;
+    let need_x = check_adj(kernel, "d_x", d_x.len(), n, "[n] (same as x)")?;
+    if need_out && need_x {
+        for (((g, &v), &y), &dy) in d_x.iter_mut().zip(x).zip(out).zip(d_out.iter()) {
+            *g += grad(v, y, dy);
+        }
+    }
+    d_out.fill(0.0);
+    Ok(())
 }
 
 /// `out = max(x, 0)`, `out, x: [n]`.
@@ -35,12 +47,13 @@ pub fn relu_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    check4("relu_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
-    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
-        *g += if v > 0.0 { *dy } else { 0.0 };
-        *dy = 0.0;
-    }
-    Ok(())
+    pullback_ew("relu_pullback", out, x, d_out, d_x, |v, _, dy| {
+        if v > 0.0 {
+            dy
+        } else {
+            0.0
+        }
+    })
 }
 
 fn check_slope(kernel: &'static str, slope: f32) -> Result<(), KernelError> {
@@ -69,19 +82,14 @@ pub fn leaky_relu_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    check4(
-        "leaky_relu_pullback",
-        out.len(),
-        x.len(),
-        d_out.len(),
-        d_x.len(),
-    )?;
     check_slope("leaky_relu_pullback", slope)?;
-    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
-        *g += if v > 0.0 { *dy } else { slope * *dy };
-        *dy = 0.0;
-    }
-    Ok(())
+    pullback_ew("leaky_relu_pullback", out, x, d_out, d_x, |v, _, dy| {
+        if v > 0.0 {
+            dy
+        } else {
+            slope * dy
+        }
+    })
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -106,15 +114,12 @@ pub fn gelu_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    check4("gelu_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
-    for ((g, &v), dy) in d_x.iter_mut().zip(x).zip(d_out.iter_mut()) {
+    pullback_ew("gelu_pullback", out, x, d_out, d_x, |v, _, dy| {
         let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
         let t = u.tanh();
         let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
-        *g += *dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du);
-        *dy = 0.0;
-    }
-    Ok(())
+        dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du)
+    })
 }
 
 /// `out = tanh(x)`; `out, x: [n]`.
@@ -133,12 +138,9 @@ pub fn tanh_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    check4("tanh_pullback", out.len(), x.len(), d_out.len(), d_x.len())?;
-    for ((g, &y), dy) in d_x.iter_mut().zip(out.iter()).zip(d_out.iter_mut()) {
-        *g += *dy * (1.0 - y * y);
-        *dy = 0.0;
-    }
-    Ok(())
+    pullback_ew("tanh_pullback", out, x, d_out, d_x, |_, y, dy| {
+        dy * (1.0 - y * y)
+    })
 }
 
 /// `out = 1 / (1 + e^(−x))`; `out, x: [n]`.
@@ -167,16 +169,7 @@ pub fn sigmoid_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    check4(
-        "sigmoid_pullback",
-        out.len(),
-        x.len(),
-        d_out.len(),
-        d_x.len(),
-    )?;
-    for ((g, &y), dy) in d_x.iter_mut().zip(out.iter()).zip(d_out.iter_mut()) {
-        *g += *dy * y * (1.0 - y);
-        *dy = 0.0;
-    }
-    Ok(())
+    pullback_ew("sigmoid_pullback", out, x, d_out, d_x, |_, y, dy| {
+        dy * y * (1.0 - y)
+    })
 }

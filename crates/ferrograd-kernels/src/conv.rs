@@ -16,7 +16,7 @@
 
 use faer::{MatMut, MatRef};
 
-use crate::error::{check_len, check_positive, size, KernelError};
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 use crate::gemm::gemm_seq;
 use crate::par;
 
@@ -254,6 +254,8 @@ pub fn conv1d(
 /// `d_b[co] += Σ_{b,l} d_out[b,co,l]`,
 /// `d_w[co,ci,k] += Σ_{b,l} d_out[b,co,l]·x[b,ci,l·s+k·dil−pad]`,
 /// `d_x[b,ci,l·s+k·dil−pad] += Σ_co w[co,ci,k]·d_out[b,co,l]`; zeroes `d_out`.
+/// An empty `d_x`, `d_w` or `d_b` is not computed (skipping `d_x` for a network's input saves
+/// a GEMM and a col2im per example); an empty `d_out` means a zero seed.
 pub fn conv1d_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -267,7 +269,19 @@ pub fn conv1d_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "conv1d_pullback";
     let len_out = dims.check(K, out.len(), x.len(), w.len(), b.len())?;
-    dims.check(K, d_out.len(), d_x.len(), d_w.len(), d_b.len())?;
+    let need_out = check_adj(
+        K,
+        "d_out",
+        d_out.len(),
+        out.len(),
+        "[batch, c_out, len_out]",
+    )?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[batch, c_in, len_in]")?;
+    let need_w = check_adj(K, "d_w", d_w.len(), w.len(), "[c_out, c_in, kernel]")?;
+    let need_b = check_adj(K, "d_b", d_b.len(), b.len(), "[c_out]")?;
+    if !need_out {
+        return Ok(());
+    }
     let d = &dims;
     let per_out = d.c_out * len_out;
     let per_in = d.c_in * d.len_in;
@@ -275,52 +289,59 @@ pub fn conv1d_pullback(
     let dy: &[f32] = d_out;
 
     // d_b = Σ_{b,l} dY
-    for yb in dy.chunks_exact(per_out) {
-        for (g, row) in d_b.iter_mut().zip(yb.chunks_exact(len_out)) {
-            *g += row.iter().sum::<f32>();
+    if need_b {
+        for yb in dy.chunks_exact(per_out) {
+            for (g, row) in d_b.iter_mut().zip(yb.chunks_exact(len_out)) {
+                *g += row.iter().sum::<f32>();
+            }
         }
     }
 
     // d_w (c_out, c_in·K) += Σ_b dY_b (c_out, len_out) · cols_bᵀ; split over c_out (rows of
     // d_w are contiguous), each piece rebuilding the im2col matrix it needs.
-    let pieces = par::pieces(d.c_out, 2 * d.batch * len_out * ck);
-    par::for_each_piece(d_w, d.c_out, pieces, &|co0, dw: &mut [f32]| {
-        let n_co = dw.len() / ck;
-        with_cols(ck * len_out, |cols| {
-            for bi in 0..d.batch {
-                im2col(cols, &x[bi * per_in..(bi + 1) * per_in], d, len_out);
-                let yb = &dy[bi * per_out + co0 * len_out..bi * per_out + (co0 + n_co) * len_out];
-                gemm_seq(
-                    MatMut::from_row_major_slice_mut(dw, n_co, ck),
-                    MatRef::from_row_major_slice(yb, n_co, len_out),
-                    MatRef::from_row_major_slice(cols, ck, len_out).transpose(),
-                    true,
-                );
-            }
-        })
-    });
+    if need_w {
+        let pieces = par::pieces(d.c_out, 2 * d.batch * len_out * ck);
+        par::for_each_piece(d_w, d.c_out, pieces, &|co0, dw: &mut [f32]| {
+            let n_co = dw.len() / ck;
+            with_cols(ck * len_out, |cols| {
+                for bi in 0..d.batch {
+                    im2col(cols, &x[bi * per_in..(bi + 1) * per_in], d, len_out);
+                    let yb =
+                        &dy[bi * per_out + co0 * len_out..bi * per_out + (co0 + n_co) * len_out];
+                    gemm_seq(
+                        MatMut::from_row_major_slice_mut(dw, n_co, ck),
+                        MatRef::from_row_major_slice(yb, n_co, len_out),
+                        MatRef::from_row_major_slice(cols, ck, len_out).transpose(),
+                        true,
+                    );
+                }
+            })
+        });
+    }
 
     // d_x: dcols_b (c_in·K, len_out) = Wᵀ · dY_b, then scattered back (col2im); split over
     // the batch.
-    let pieces = par::pieces(d.batch, 2 * per_out * ck);
-    par::for_each_piece(d_x, d.batch, pieces, &|first, dxs: &mut [f32]| {
-        with_cols(ck * len_out, |cols| {
-            for (i, dx) in dxs.chunks_exact_mut(per_in).enumerate() {
-                let bi = first + i;
-                gemm_seq(
-                    MatMut::from_row_major_slice_mut(cols, ck, len_out),
-                    w_mat(w, d).transpose(),
-                    MatRef::from_row_major_slice(
-                        &dy[bi * per_out..(bi + 1) * per_out],
-                        d.c_out,
-                        len_out,
-                    ),
-                    false,
-                );
-                col2im_add(dx, cols, d, len_out);
-            }
-        })
-    });
+    if need_x {
+        let pieces = par::pieces(d.batch, 2 * per_out * ck);
+        par::for_each_piece(d_x, d.batch, pieces, &|first, dxs: &mut [f32]| {
+            with_cols(ck * len_out, |cols| {
+                for (i, dx) in dxs.chunks_exact_mut(per_in).enumerate() {
+                    let bi = first + i;
+                    gemm_seq(
+                        MatMut::from_row_major_slice_mut(cols, ck, len_out),
+                        w_mat(w, d).transpose(),
+                        MatRef::from_row_major_slice(
+                            &dy[bi * per_out..(bi + 1) * per_out],
+                            d.c_out,
+                            len_out,
+                        ),
+                        false,
+                    );
+                    col2im_add(dx, cols, d, len_out);
+                }
+            })
+        });
+    }
 
     d_out.fill(0.0);
     Ok(())

@@ -2,7 +2,7 @@
 //! `u(seed, i) >= p`, so the mask depends only on `(seed, i)` — reproducible, and the same
 //! whatever the thread count.
 
-use crate::error::{check_len, KernelError};
+use crate::error::{check_adj, check_len, KernelError};
 
 /// splitmix64 finaliser of `seed` and the element index.
 fn uniform(seed: u64, i: usize) -> f32 {
@@ -49,7 +49,8 @@ pub fn dropout(
     Ok(())
 }
 
-/// Pullback of [`dropout`]: `d_x += d_out ⊙ mask / (1 − p)`; zeroes `d_out`.
+/// Pullback of [`dropout`]: `d_x += d_out ⊙ mask / (1 − p)`; zeroes `d_out`. An empty `d_x`
+/// is not computed; an empty `d_out` means a zero seed.
 pub fn dropout_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -62,13 +63,15 @@ pub fn dropout_pullback(
     const K: &str = "dropout_pullback";
     let _ = seed;
     let scale = check(K, out.len(), x.len(), mask.len(), p)?;
-    check_len(K, "d_out", d_out.len(), x.len(), "[n] (same as x)")?;
-    check_len(K, "d_x", d_x.len(), x.len(), "[n] (same as x)")?;
-    for ((g, dy), &m) in d_x.iter_mut().zip(d_out.iter_mut()).zip(mask.iter()) {
-        if m != 0 {
-            *g += *dy * scale;
+    let need_out = check_adj(K, "d_out", d_out.len(), x.len(), "[n] (same as x)")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[n] (same as x)")?;
+    if need_out && need_x {
+        for ((g, &dy), &m) in d_x.iter_mut().zip(d_out.iter()).zip(mask.iter()) {
+            if m != 0 {
+                *g += dy * scale;
+            }
         }
-        *dy = 0.0;
     }
+    d_out.fill(0.0);
     Ok(())
 }

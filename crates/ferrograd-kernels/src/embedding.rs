@@ -1,6 +1,6 @@
 //! Embedding lookup (row gather) and its scatter-add pullback.
 
-use crate::error::{check_len, check_positive, size, KernelError};
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 
 fn check(
     kernel: &'static str,
@@ -52,7 +52,8 @@ pub fn embedding(
     Ok(())
 }
 
-/// Pullback of [`embedding`]: `d_table[ids[n], :] += d_out[n, :]`; zeroes `d_out`.
+/// Pullback of [`embedding`]: `d_table[ids[n], :] += d_out[n, :]`; zeroes `d_out`. An empty
+/// `d_table` is not computed; an empty `d_out` means a zero seed.
 pub fn embedding_pullback(
     out: &mut [f32],
     table: &[f32],
@@ -64,10 +65,13 @@ pub fn embedding_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "embedding_pullback";
     check(K, out.len(), table.len(), ids, vocab, dim)?;
-    check(K, d_out.len(), d_table.len(), ids, vocab, dim)?;
-    for (row, &id) in d_out.chunks_exact(dim).zip(ids) {
-        for (g, &v) in d_table[id * dim..(id + 1) * dim].iter_mut().zip(row) {
-            *g += v;
+    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[ids.len(), dim]")?;
+    let need_table = check_adj(K, "d_table", d_table.len(), table.len(), "[vocab, dim]")?;
+    if need_out && need_table {
+        for (row, &id) in d_out.chunks_exact(dim).zip(ids) {
+            for (g, &v) in d_table[id * dim..(id + 1) * dim].iter_mut().zip(row) {
+                *g += v;
+            }
         }
     }
     d_out.fill(0.0);

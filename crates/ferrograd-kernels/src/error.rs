@@ -84,6 +84,24 @@ pub(crate) fn check_len(
     }
 }
 
+/// Checks an adjoint argument of a pullback. An **empty** adjoint means "this gradient is not
+/// needed" (the `#[differentiable]` macro passes `&mut []` for inputs that carry no
+/// derivative): returns `Ok(false)` and the pullback skips that computation. A non-empty
+/// adjoint must have exactly `expected` elements (`Ok(true)`), else [`KernelError::Length`].
+pub(crate) fn check_adj(
+    kernel: &'static str,
+    arg: &'static str,
+    len: usize,
+    expected: usize,
+    shape: &'static str,
+) -> Result<bool, KernelError> {
+    if len == 0 {
+        return Ok(false);
+    }
+    check_len(kernel, arg, len, expected, shape)?;
+    Ok(true)
+}
+
 /// The product of up to four dimensions, or [`KernelError::Overflow`].
 pub(crate) fn size(kernel: &'static str, dims: &[usize]) -> Result<usize, KernelError> {
     let mut all = [1usize; 4];

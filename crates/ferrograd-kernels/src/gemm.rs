@@ -9,7 +9,7 @@
 
 use faer::{Accum, MatMut, MatRef, Par};
 
-use crate::error::{check_len, size, KernelError};
+use crate::error::{check_adj, check_len, size, KernelError};
 use crate::par;
 
 /// `c ← a·b` (or `c += a·b` when `accumulate`), with `a: (m,k)`, `b: (k,n)`, `c: (m,n)` views.
@@ -128,6 +128,26 @@ fn check(
     Ok(())
 }
 
+/// Checks the adjoints of an `(m,k)x(k,n)` product's pullback against the primal slices
+/// (empty = not needed, see [`check_adj`]); returns `(need_out, need_a, need_b)`.
+fn check_adjoints(
+    kernel: &'static str,
+    l: Layout,
+    (c, a, b): (usize, usize, usize),
+    (d_c, d_a, d_b): (usize, usize, usize),
+) -> Result<(bool, bool, bool), KernelError> {
+    let (sa, sb) = match l {
+        Layout::Nn => ("[m, k]", "[k, n]"),
+        Layout::Nt => ("[m, k]", "[n, k]"),
+        Layout::Tn => ("[k, m]", "[k, n]"),
+    };
+    Ok((
+        check_adj(kernel, "d_out", d_c, c, "[m, n]")?,
+        check_adj(kernel, "d_a", d_a, a, sa)?,
+        check_adj(kernel, "d_b", d_b, b, sb)?,
+    ))
+}
+
 /// `c (m,n) ← or += op(a)·op(b)` on checked slices.
 fn product(
     c: &mut [f32],
@@ -163,6 +183,7 @@ pub fn matmul(
 }
 
 /// Pullback of [`matmul`]: `d_a += d_out·bᵀ` (m,k), `d_b += aᵀ·d_out` (k,n); zeroes `d_out`.
+/// An empty `d_a` or `d_b` is not computed; an empty `d_out` means a zero seed.
 pub fn matmul_pullback(
     out: &mut [f32],
     a: &[f32],
@@ -176,11 +197,23 @@ pub fn matmul_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "matmul_pullback";
     check(K, Layout::Nn, out.len(), a.len(), b.len(), m, k, n)?;
-    check(K, Layout::Nn, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
-    // dA (m,k) = dC (m,n) · Bᵀ, B: (k,n)
-    product(d_a, d_out, b, m, n, k, Layout::Nt, true);
-    // dB (k,n) = Aᵀ · dC, A: (m,k)
-    product(d_b, a, d_out, k, m, n, Layout::Tn, true);
+    let (need_out, need_a, need_b) = check_adjoints(
+        K,
+        Layout::Nn,
+        (out.len(), a.len(), b.len()),
+        (d_out.len(), d_a.len(), d_b.len()),
+    )?;
+    if !need_out {
+        return Ok(());
+    }
+    if need_a {
+        // dA (m,k) = dC (m,n) · Bᵀ, B: (k,n)
+        product(d_a, d_out, b, m, n, k, Layout::Nt, true);
+    }
+    if need_b {
+        // dB (k,n) = Aᵀ · dC, A: (m,k)
+        product(d_b, a, d_out, k, m, n, Layout::Tn, true);
+    }
     d_out.fill(0.0);
     Ok(())
 }
@@ -222,11 +255,23 @@ pub fn matmul_nt_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "matmul_nt_pullback";
     check(K, Layout::Nt, out.len(), a.len(), b.len(), m, k, n)?;
-    check(K, Layout::Nt, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
-    // dA (m,k) = dC (m,n) · B (n,k)
-    product(d_a, d_out, b, m, n, k, Layout::Nn, true);
-    // dB (n,k) = dCᵀ · A, dC: (m,n), A: (m,k)
-    product(d_b, d_out, a, n, m, k, Layout::Tn, true);
+    let (need_out, need_a, need_b) = check_adjoints(
+        K,
+        Layout::Nt,
+        (out.len(), a.len(), b.len()),
+        (d_out.len(), d_a.len(), d_b.len()),
+    )?;
+    if !need_out {
+        return Ok(());
+    }
+    if need_a {
+        // dA (m,k) = dC (m,n) · B (n,k)
+        product(d_a, d_out, b, m, n, k, Layout::Nn, true);
+    }
+    if need_b {
+        // dB (n,k) = dCᵀ · A, dC: (m,n), A: (m,k)
+        product(d_b, d_out, a, n, m, k, Layout::Tn, true);
+    }
     d_out.fill(0.0);
     Ok(())
 }
@@ -268,11 +313,23 @@ pub fn matmul_tn_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "matmul_tn_pullback";
     check(K, Layout::Tn, out.len(), a.len(), b.len(), m, k, n)?;
-    check(K, Layout::Tn, d_out.len(), d_a.len(), d_b.len(), m, k, n)?;
-    // dA (k,m) = B (k,n) · dCᵀ, dC: (m,n)
-    product(d_a, b, d_out, k, n, m, Layout::Nt, true);
-    // dB (k,n) = A (k,m) · dC (m,n)
-    product(d_b, a, d_out, k, m, n, Layout::Nn, true);
+    let (need_out, need_a, need_b) = check_adjoints(
+        K,
+        Layout::Tn,
+        (out.len(), a.len(), b.len()),
+        (d_out.len(), d_a.len(), d_b.len()),
+    )?;
+    if !need_out {
+        return Ok(());
+    }
+    if need_a {
+        // dA (k,m) = B (k,n) · dCᵀ, dC: (m,n)
+        product(d_a, b, d_out, k, n, m, Layout::Nt, true);
+    }
+    if need_b {
+        // dB (k,n) = A (k,m) · dC (m,n)
+        product(d_b, a, d_out, k, m, n, Layout::Nn, true);
+    }
     d_out.fill(0.0);
     Ok(())
 }

@@ -11,6 +11,10 @@
 //!   overwrites the output, so its old contents get no gradient). Output params hold what the
 //!   forward wrote. Integer, mask and index buffers (`&[usize]`, `&mut [u8]`, …) and scalar
 //!   hyper-parameters get no adjoint.
+//! - An **empty** adjoint slice means "not needed": the macro passes `&mut []` as the adjoint of
+//!   an input that carries no derivative (a network's input batch), and the pullback skips that
+//!   computation (e.g. `linear_pullback` skips the `d_x` GEMM). An empty output adjoint is a
+//!   zero seed. A non-empty adjoint of the wrong length is still a [`KernelError::Length`].
 //! - No kernel allocates. Scratch that the pullback needs is either a non-f32 caller buffer
 //!   written by the forward (`max_pool1d`'s `argmax`, `dropout`'s `mask`) or recomputed
 //!   (`layer_norm`'s statistics).

@@ -1,6 +1,6 @@
 //! Fully connected layer `out = x·wᵀ + b` with PyTorch's weight layout `w: [out_f, in_f]`.
 
-use crate::error::{check_len, size, KernelError};
+use crate::error::{check_adj, check_len, size, KernelError};
 use crate::gemm::gemm_view;
 use faer::{MatMut, MatRef};
 
@@ -75,7 +75,8 @@ pub fn linear(
 
 /// Pullback of [`linear`]:
 /// `d_x += d_out·w` (batch,in_f), `d_w += d_outᵀ·x` (out_f,in_f), `d_b += Σ_rows d_out`;
-/// zeroes `d_out`.
+/// zeroes `d_out`. An empty `d_x`, `d_w` or `d_b` is not computed (e.g. `d_x` for the input
+/// layer, which saves a GEMM); an empty `d_out` means a zero seed.
 pub fn linear_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -91,38 +92,38 @@ pub fn linear_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "linear_pullback";
     check(K, out.len(), x.len(), w.len(), b.len(), batch, in_f, out_f)?;
-    check(
-        K,
-        d_out.len(),
-        d_x.len(),
-        d_w.len(),
-        d_b.len(),
-        batch,
-        in_f,
-        out_f,
-    )?;
-    if out_f == 0 {
+    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[batch, out_f]")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[batch, in_f]")?;
+    let need_w = check_adj(K, "d_w", d_w.len(), w.len(), "[out_f, in_f]")?;
+    let need_b = check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
+    if !need_out || out_f == 0 {
         return Ok(());
     }
     let dy = MatRef::from_row_major_slice(d_out, batch, out_f);
-    // dX (batch,in_f) = dY (batch,out_f) · W (out_f,in_f)
-    gemm_view(
-        MatMut::from_row_major_slice_mut(d_x, batch, in_f),
-        dy,
-        MatRef::from_row_major_slice(w, out_f, in_f),
-        true,
-    );
-    // dW (out_f,in_f) = dYᵀ · X (batch,in_f)
-    gemm_view(
-        MatMut::from_row_major_slice_mut(d_w, out_f, in_f),
-        dy.transpose(),
-        MatRef::from_row_major_slice(x, batch, in_f),
-        true,
-    );
-    // db = Σ_rows dY
-    for row in d_out.chunks_exact(out_f) {
-        for (g, &v) in d_b.iter_mut().zip(row) {
-            *g += v;
+    if need_x {
+        // dX (batch,in_f) = dY (batch,out_f) · W (out_f,in_f)
+        gemm_view(
+            MatMut::from_row_major_slice_mut(d_x, batch, in_f),
+            dy,
+            MatRef::from_row_major_slice(w, out_f, in_f),
+            true,
+        );
+    }
+    if need_w {
+        // dW (out_f,in_f) = dYᵀ · X (batch,in_f)
+        gemm_view(
+            MatMut::from_row_major_slice_mut(d_w, out_f, in_f),
+            dy.transpose(),
+            MatRef::from_row_major_slice(x, batch, in_f),
+            true,
+        );
+    }
+    if need_b {
+        // db = Σ_rows dY
+        for row in d_out.chunks_exact(out_f) {
+            for (g, &v) in d_b.iter_mut().zip(row) {
+                *g += v;
+            }
         }
     }
     d_out.fill(0.0);

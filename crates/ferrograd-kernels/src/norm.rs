@@ -1,6 +1,6 @@
 //! Layer normalisation over the last axis with an affine transform.
 
-use crate::error::{check_len, check_positive, size, KernelError};
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 
 fn check(
     kernel: &'static str,
@@ -68,7 +68,8 @@ pub fn layer_norm(
 
 /// Pullback of [`layer_norm`], with `x̂ = (x − μ)·rstd` and `g = d_out ⊙ gamma`:
 /// `d_gamma += Σ_r d_out ⊙ x̂`, `d_beta += Σ_r d_out`,
-/// `d_x += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`; zeroes `d_out`.
+/// `d_x += rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))`; zeroes `d_out`. An empty `d_x`, `d_gamma`
+/// or `d_beta` is not computed; an empty `d_out` means a zero seed.
 pub fn layer_norm_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -93,40 +94,43 @@ pub fn layer_norm_pullback(
         cols,
         eps,
     )?;
-    check(
-        K,
-        d_out.len(),
-        d_x.len(),
-        d_gamma.len(),
-        d_beta.len(),
-        rows,
-        cols,
-        eps,
-    )?;
+    let need_out = check_adj(K, "d_out", d_out.len(), x.len(), "[rows, cols]")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, cols]")?;
+    let need_gamma = check_adj(K, "d_gamma", d_gamma.len(), cols, "[cols]")?;
+    let need_beta = check_adj(K, "d_beta", d_beta.len(), cols, "[cols]")?;
+    if !need_out {
+        return Ok(());
+    }
     let inv_n = 1.0 / cols as f32;
-    for ((dyrow, xrow), dxrow) in d_out
+    for (r, (dyrow, xrow)) in d_out
         .chunks_exact(cols)
         .zip(x.chunks_exact(cols))
-        .zip(d_x.chunks_exact_mut(cols))
+        .enumerate()
     {
         let (mean, rstd) = stats(xrow, eps);
+        if need_gamma || need_beta {
+            for (c, (&dy, &v)) in dyrow.iter().zip(xrow).enumerate() {
+                if need_gamma {
+                    d_gamma[c] += dy * (v - mean) * rstd;
+                }
+                if need_beta {
+                    d_beta[c] += dy;
+                }
+            }
+        }
+        if !need_x {
+            continue;
+        }
         let mut mean_g = 0.0f32;
         let mut mean_gx = 0.0f32;
-        for (((&dy, &v), &gm), (dg, db)) in dyrow
-            .iter()
-            .zip(xrow)
-            .zip(gamma)
-            .zip(d_gamma.iter_mut().zip(d_beta.iter_mut()))
-        {
-            let xhat = (v - mean) * rstd;
+        for ((&dy, &v), &gm) in dyrow.iter().zip(xrow).zip(gamma) {
             let g = dy * gm;
             mean_g += g;
-            mean_gx += g * xhat;
-            *dg += dy * xhat;
-            *db += dy;
+            mean_gx += g * (v - mean) * rstd;
         }
         mean_g *= inv_n;
         mean_gx *= inv_n;
+        let dxrow = &mut d_x[r * cols..(r + 1) * cols];
         for (((dx, &dy), &v), &gm) in dxrow.iter_mut().zip(dyrow).zip(xrow).zip(gamma) {
             let xhat = (v - mean) * rstd;
             *dx += rstd * (dy * gm - mean_g - xhat * mean_gx);

@@ -4,7 +4,7 @@
 //! `len_out = (len_in + 2·padding − kernel) / stride + 1`; padding counts as −∞ for max
 //! pooling and as 0 for average pooling (PyTorch's `count_include_pad=True`).
 
-use crate::error::{check_len, check_positive, size, KernelError};
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 
 /// Dimensions of a pooling call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +117,8 @@ pub fn max_pool1d(
 }
 
 /// Pullback of [`max_pool1d`]: `d_x[r, argmax[r,l]] += d_out[r, l]`; zeroes `d_out`.
-/// An `argmax` entry `>= len_in` (not written by the forward) is an error.
+/// An `argmax` entry `>= len_in` (not written by the forward) is an error. An empty `d_x` is
+/// not computed; an empty `d_out` means a zero seed.
 pub fn max_pool1d_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -128,8 +129,9 @@ pub fn max_pool1d_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "max_pool1d_pullback";
     let len_out = dims.check(K, out.len(), x.len())?;
-    dims.check(K, d_out.len(), d_x.len())?;
     check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
+    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
     if let Some(position) = argmax.iter().position(|&j| j >= dims.len_in) {
         return Err(KernelError::Index {
             kernel: K,
@@ -139,13 +141,15 @@ pub fn max_pool1d_pullback(
             bound: dims.len_in,
         });
     }
-    for ((dyrow, arow), dxrow) in d_out
-        .chunks_exact(len_out)
-        .zip(argmax.chunks_exact(len_out))
-        .zip(d_x.chunks_exact_mut(dims.len_in))
-    {
-        for (&g, &j) in dyrow.iter().zip(arow) {
-            dxrow[j] += g;
+    if need_out && need_x {
+        for ((dyrow, arow), dxrow) in d_out
+            .chunks_exact(len_out)
+            .zip(argmax.chunks_exact(len_out))
+            .zip(d_x.chunks_exact_mut(dims.len_in))
+        {
+            for (&g, &j) in dyrow.iter().zip(arow) {
+                dxrow[j] += g;
+            }
         }
     }
     d_out.fill(0.0);
@@ -179,16 +183,19 @@ pub fn avg_pool1d_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "avg_pool1d_pullback";
     let len_out = dims.check(K, out.len(), x.len())?;
-    dims.check(K, d_out.len(), d_x.len())?;
+    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
     let inv = 1.0 / dims.kernel as f32;
-    for (dyrow, dxrow) in d_out
-        .chunks_exact(len_out)
-        .zip(d_x.chunks_exact_mut(dims.len_in))
-    {
-        for (l, &g) in dyrow.iter().enumerate() {
-            let (a, b) = dims.window(l);
-            for v in &mut dxrow[a..b] {
-                *v += g * inv;
+    if need_out && need_x {
+        for (dyrow, dxrow) in d_out
+            .chunks_exact(len_out)
+            .zip(d_x.chunks_exact_mut(dims.len_in))
+        {
+            for (l, &g) in dyrow.iter().enumerate() {
+                let (a, b) = dims.window(l);
+                for v in &mut dxrow[a..b] {
+                    *v += g * inv;
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Layout-only kernels.
 
-use crate::error::{check_len, KernelError};
+use crate::error::{check_adj, check_len, KernelError};
 
 /// Flatten: `out = x` element for element (e.g. `[batch, c, l] → [batch, c·l]`; row-major
 /// data does not move, so this is a copy into the output buffer).
@@ -20,11 +20,13 @@ pub fn flatten_pullback(
     const K: &str = "flatten_pullback";
     let n = x.len();
     check_len(K, "out", out.len(), n, "[n] (same as x)")?;
-    check_len(K, "d_out", d_out.len(), n, "[n] (same as x)")?;
-    check_len(K, "d_x", d_x.len(), n, "[n] (same as x)")?;
-    for (g, dy) in d_x.iter_mut().zip(d_out.iter_mut()) {
-        *g += *dy;
-        *dy = 0.0;
+    let need_out = check_adj(K, "d_out", d_out.len(), n, "[n] (same as x)")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), n, "[n] (same as x)")?;
+    if need_out && need_x {
+        for (g, &dy) in d_x.iter_mut().zip(d_out.iter()) {
+            *g += dy;
+        }
     }
+    d_out.fill(0.0);
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Row-wise softmax, the fused softmax + cross-entropy loss, and the mean squared error.
 
-use crate::error::{check_len, check_positive, size, KernelError};
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 
 fn check_rows(
     kernel: &'static str,
@@ -55,6 +55,7 @@ pub fn softmax(out: &mut [f32], x: &[f32], rows: usize, cols: usize) -> Result<(
 }
 
 /// Pullback of [`softmax`]: `d_x[r] += out[r] ⊙ (d_out[r] − ⟨d_out[r], out[r]⟩)`; zeroes `d_out`.
+/// An empty `d_x` is not computed; an empty `d_out` means a zero seed.
 pub fn softmax_pullback(
     out: &mut [f32],
     x: &[f32],
@@ -65,20 +66,18 @@ pub fn softmax_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "softmax_pullback";
     check_positive(K, "cols", cols)?;
-    for (arg, len) in [
-        ("out", out.len()),
-        ("x", x.len()),
-        ("d_out", d_out.len()),
-        ("d_x", d_x.len()),
-    ] {
-        check_rows(K, arg, len, rows, cols)?;
-    }
-    for ((y, dy), dx) in out
-        .chunks_exact(cols)
-        .zip(d_out.chunks_exact(cols))
-        .zip(d_x.chunks_exact_mut(cols))
-    {
-        softmax_row_pullback(y, dy, dx);
+    check_rows(K, "out", out.len(), rows, cols)?;
+    check_rows(K, "x", x.len(), rows, cols)?;
+    let need_out = check_adj(K, "d_out", d_out.len(), x.len(), "[rows, cols]")?;
+    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, cols]")?;
+    if need_out && need_x {
+        for ((y, dy), dx) in out
+            .chunks_exact(cols)
+            .zip(d_out.chunks_exact(cols))
+            .zip(d_x.chunks_exact_mut(cols))
+        {
+            softmax_row_pullback(y, dy, dx);
+        }
     }
     d_out.fill(0.0);
     Ok(())
@@ -153,7 +152,8 @@ pub fn softmax_cross_entropy(
 
 /// Pullback of [`softmax_cross_entropy`]:
 /// `d_logits[r] += d_ret/batch·(probs[r] − onehot(labels[r]))`, plus the softmax pullback of
-/// `d_probs` (non-zero only when the caller also used `probs`); zeroes `d_probs`.
+/// `d_probs` (non-zero only when the caller also used `probs`); zeroes `d_probs`. An empty
+/// `d_probs` is a zero seed; an empty `d_logits` is not computed.
 pub fn softmax_cross_entropy_pullback(
     probs: &mut [f32],
     logits: &[f32],
@@ -166,21 +166,33 @@ pub fn softmax_cross_entropy_pullback(
 ) -> Result<(), KernelError> {
     const K: &str = "softmax_cross_entropy_pullback";
     check_ce(K, probs.len(), logits.len(), labels, batch, classes)?;
-    check_ce(K, d_probs.len(), d_logits.len(), labels, batch, classes)?;
-    let scale = d_ret / batch as f32;
-    for (((p, dp), dx), &label) in probs
-        .chunks_exact(classes)
-        .zip(d_probs.chunks_exact(classes))
-        .zip(d_logits.chunks_exact_mut(classes))
-        .zip(labels)
-    {
-        if dp.iter().any(|&v| v != 0.0) {
-            softmax_row_pullback(p, dp, dx);
+    let need_probs = check_adj(K, "d_probs", d_probs.len(), probs.len(), "[batch, classes]")?;
+    let need_logits = check_adj(
+        K,
+        "d_logits",
+        d_logits.len(),
+        logits.len(),
+        "[batch, classes]",
+    )?;
+    if need_logits {
+        let scale = d_ret / batch as f32;
+        for (r, ((p, dx), &label)) in probs
+            .chunks_exact(classes)
+            .zip(d_logits.chunks_exact_mut(classes))
+            .zip(labels)
+            .enumerate()
+        {
+            if need_probs {
+                let dp = &d_probs[r * classes..(r + 1) * classes];
+                if dp.iter().any(|&v| v != 0.0) {
+                    softmax_row_pullback(p, dp, dx);
+                }
+            }
+            for (g, &pv) in dx.iter_mut().zip(p) {
+                *g += scale * pv;
+            }
+            dx[label] -= scale;
         }
-        for (g, &pv) in dx.iter_mut().zip(p) {
-            *g += scale * pv;
-        }
-        dx[label] -= scale;
     }
     d_probs.fill(0.0);
     Ok(())
@@ -204,7 +216,8 @@ pub fn mse(pred: &[f32], target: &[f32]) -> Result<f32, KernelError> {
     Ok((sum / pred.len() as f64) as f32)
 }
 
-/// Pullback of [`mse`]: `d_pred += d_ret·2(pred − target)/n`, `d_target −= the same`.
+/// Pullback of [`mse`]: `d_pred += d_ret·2(pred − target)/n`, `d_target −= the same`; an
+/// empty `d_pred` or `d_target` is not computed (e.g. fixed targets).
 pub fn mse_pullback(
     pred: &[f32],
     target: &[f32],
@@ -216,18 +229,18 @@ pub fn mse_pullback(
     check_positive(K, "pred.len()", pred.len())?;
     let n = pred.len();
     check_len(K, "target", target.len(), n, "[n] (same as pred)")?;
-    check_len(K, "d_pred", d_pred.len(), n, "[n] (same as pred)")?;
-    check_len(K, "d_target", d_target.len(), n, "[n] (same as pred)")?;
+    let need_pred = check_adj(K, "d_pred", d_pred.len(), n, "[n] (same as pred)")?;
+    let need_target = check_adj(K, "d_target", d_target.len(), n, "[n] (same as pred)")?;
     let scale = 2.0 * d_ret / n as f32;
-    for (((gp, gt), &p), &t) in d_pred
-        .iter_mut()
-        .zip(d_target.iter_mut())
-        .zip(pred)
-        .zip(target)
-    {
-        let g = scale * (p - t);
-        *gp += g;
-        *gt -= g;
+    if need_pred {
+        for ((gp, &p), &t) in d_pred.iter_mut().zip(pred).zip(target) {
+            *gp += scale * (p - t);
+        }
+    }
+    if need_target {
+        for ((gt, &p), &t) in d_target.iter_mut().zip(pred).zip(target) {
+            *gt -= scale * (p - t);
+        }
     }
     Ok(())
 }

@@ -1,0 +1,64 @@
+//! # ferrograd-train — the pure-Rust training engine
+//!
+//! Models are plain Rust functions over [`ferrograd::kernels`] with gradients in the
+//! `#[differentiable]` naming contract ([`models`]); a [`Network`] holds one arena
+//! (parameters, gradients, activations, activation adjoints) laid out once from the model and
+//! the batch size; [`Optimizer`] (SGD with momentum, Adam) updates the flat parameter buffer in
+//! one fused pass; [`Trainer`] runs seeded, resumable epochs with [`checkpoint`]s in
+//! safetensors; [`metrics`] has accuracy, ROC AUC and efficiency at a fixed false-alarm rate.
+//!
+//! A steady-state training step ([`Trainer::train_step`]) performs **zero heap allocations**
+//! (`tests/allocations.rs`); with more than one kernel thread run the loop inside a rayon
+//! pool's `install` ([`with_threads`]).
+//!
+//! ```no_run
+//! use ferrograd_train::{Dataset, ModelSpec, OptimizerConfig, TrainConfig, Trainer};
+//! # fn main() -> Result<(), ferrograd_train::TrainError> {
+//! let mnist = ferrograd_data::Mnist::load("/path/to/mnist")?;
+//! let train = Dataset::new(&mnist.train.images, &mnist.train.labels, 784)?;
+//! let test = Dataset::new(&mnist.test.images, &mnist.test.labels, 784)?;
+//! let cfg = TrainConfig::new(5, 64, 0, OptimizerConfig::sgd(0.05, 0.9));
+//! let mut t = Trainer::new(ModelSpec::W1A, cfg, train.len())?;
+//! for r in t.fit(&train, Some(&test), &mut |_| {})? {
+//!     println!("epoch {}: test accuracy {:.2}%", r.epoch + 1, 100.0 * r.test.unwrap().accuracy);
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod arena;
+pub mod checkpoint;
+mod error;
+pub mod init;
+pub mod metrics;
+mod model;
+pub mod models;
+mod network;
+mod optim;
+mod train;
+
+pub use error::TrainError;
+pub use model::{CnnDims, ModelSpec, ParamInfo};
+pub use network::Network;
+pub use optim::{Optimizer, OptimizerConfig};
+pub use train::{
+    evaluate, median_ms, Dataset, EpochAccum, EpochReport, EvalReport, Event, StepInfo,
+    TrainConfig, Trainer,
+};
+
+/// Runs `f` with the kernels set to `threads` threads, inside a rayon pool of that size (so
+/// that kernel splits inside `f` are allocation-free, see `ferrograd_kernels`' `par` docs).
+///
+/// # Errors
+/// [`TrainError::Config`] if the pool cannot be built.
+pub fn with_threads<R: Send>(
+    threads: usize,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, TrainError> {
+    let threads = threads.max(1);
+    ferrograd::kernels::set_num_threads(threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| TrainError::config("threads", e.to_string()))?;
+    Ok(pool.install(f))
+}

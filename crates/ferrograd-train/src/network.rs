@@ -1,0 +1,336 @@
+//! A model with its workspace arena: parameters, gradients, activations and activation
+//! adjoints, each one flat `Vec<f32>` laid out once for the maximum batch size.
+
+use crate::arena::{split_mut, split_mut_usize, split_ref};
+use crate::init::{kaiming_uniform, SplitMix64};
+use crate::model::{CnnDims, ModelSpec, ParamInfo};
+use crate::models::{cnn, mlp};
+use crate::TrainError;
+
+/// A model and its arena. After construction nothing here allocates: a training step borrows
+/// its pieces of the arena (see [`crate::arena`]) and calls the model's gradient function.
+#[derive(Debug, Clone)]
+pub struct Network {
+    spec: ModelSpec,
+    max_batch: usize,
+    infos: Vec<ParamInfo>,
+    /// Parameter lengths in order (the layout of `params` and `grads`).
+    param_lens: Vec<usize>,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    /// Per-example activation lengths; region `i` of `acts` holds `row_lens[i]·max_batch`.
+    act_row_lens: Vec<usize>,
+    acts: Vec<f32>,
+    d_acts: Vec<f32>,
+    argmax_row_lens: Vec<usize>,
+    argmax: Vec<usize>,
+    cnn: Option<CnnDims>,
+    /// Set while a gradient call runs; still set afterwards if it failed, so the next call
+    /// re-zeroes the activation adjoints (the pullbacks zero them on success).
+    dirty: bool,
+    /// Rows in the last forward pass (what [`Network::logits`] returns).
+    last_rows: usize,
+}
+
+impl Network {
+    /// A network for batches of up to `max_batch` examples, parameters initialised with
+    /// PyTorch's defaults from `seed` (see [`crate::init`]).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for an invalid spec or `max_batch == 0`.
+    pub fn new(spec: ModelSpec, max_batch: usize, seed: u64) -> Result<Self, TrainError> {
+        if max_batch == 0 {
+            return Err(TrainError::config("batch size", "must be at least 1"));
+        }
+        let infos = spec.params()?;
+        let param_lens: Vec<usize> = infos.iter().map(ParamInfo::len).collect();
+        let n_params: usize = param_lens.iter().sum();
+        let act_row_lens = spec.activation_row_lens()?;
+        let argmax_row_lens = spec.argmax_row_lens()?;
+        let too_big = || TrainError::config("batch size", format!("{max_batch} is too large"));
+        let n_acts = act_row_lens
+            .iter()
+            .try_fold(0usize, |s, &l| s.checked_add(l.checked_mul(max_batch)?))
+            .ok_or_else(too_big)?;
+        let n_argmax = argmax_row_lens
+            .iter()
+            .try_fold(0usize, |s, &l| s.checked_add(l.checked_mul(max_batch)?))
+            .ok_or_else(too_big)?;
+        let cnn = match spec {
+            ModelSpec::GwCnn { len, classes } => Some(CnnDims::new(len, classes, max_batch)?),
+            ModelSpec::Mlp { .. } => None,
+        };
+        let mut net = Network {
+            spec,
+            max_batch,
+            infos,
+            param_lens,
+            params: vec![0.0; n_params],
+            grads: vec![0.0; n_params],
+            act_row_lens,
+            acts: vec![0.0; n_acts],
+            d_acts: vec![0.0; n_acts],
+            argmax_row_lens,
+            argmax: vec![0; n_argmax],
+            cnn,
+            dirty: false,
+            last_rows: 0,
+        };
+        net.init(seed);
+        Ok(net)
+    }
+
+    /// Re-initialises the parameters from `seed` (PyTorch defaults) and clears the gradients.
+    pub fn init(&mut self, seed: u64) {
+        let mut rng = SplitMix64::new(seed);
+        let mut off = 0;
+        for p in &self.infos {
+            let n = p.len();
+            kaiming_uniform(&mut rng, &mut self.params[off..off + n], p.fan_in);
+            off += n;
+        }
+        self.grads.fill(0.0);
+    }
+
+    /// Which model.
+    pub fn spec(&self) -> ModelSpec {
+        self.spec
+    }
+
+    /// Largest batch the arena holds.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// The parameter tensors (names, shapes), in the order of [`Network::params`].
+    pub fn param_infos(&self) -> &[ParamInfo] {
+        &self.infos
+    }
+
+    /// All parameters, concatenated in [`Network::param_infos`] order.
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Mutable parameters (e.g. to load a checkpoint or copy weights in).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// The gradients of the last [`Network::loss_and_grad`], same layout as the parameters.
+    pub fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// Parameters and gradients together (for the optimizer).
+    pub fn params_and_grads(&mut self) -> (&mut [f32], &[f32]) {
+        (&mut self.params, &self.grads)
+    }
+
+    /// The activation arena (every activation of the last pass, each region sized for the
+    /// maximum batch; for inspection and tests).
+    pub fn activations(&self) -> &[f32] {
+        &self.acts
+    }
+
+    /// The max-pool argmax scratch of the last pass (empty for the MLP).
+    pub fn pool_argmax(&self) -> &[usize] {
+        &self.argmax
+    }
+
+    /// Bytes held by the arena (parameters, gradients, activations, adjoints, scratch).
+    pub fn arena_bytes(&self) -> usize {
+        4 * (self.params.len() + self.grads.len() + self.acts.len() + self.d_acts.len())
+            + std::mem::size_of::<usize>() * self.argmax.len()
+    }
+
+    fn check_batch(&self, x: &[f32], labels: &[usize]) -> Result<usize, TrainError> {
+        let rows = labels.len();
+        if rows == 0 || rows > self.max_batch {
+            return Err(TrainError::config(
+                "batch",
+                format!(
+                    "{rows} examples; must be between 1 and the arena's {}",
+                    self.max_batch
+                ),
+            ));
+        }
+        let want = rows * self.spec.input_len();
+        if x.len() != want {
+            return Err(TrainError::config(
+                "batch input",
+                format!(
+                    "{} values for {rows} examples of {} (expected {want})",
+                    x.len(),
+                    self.spec.input_len()
+                ),
+            ));
+        }
+        Ok(rows)
+    }
+
+    /// Zeroes the gradients, then computes the mean loss on the batch `x: [rows, input_len]`,
+    /// `labels: [rows]` and its gradient (into [`Network::grads`]). Allocation-free.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a batch of the wrong size, [`TrainError::Kernel`] for a
+    /// label out of range.
+    pub fn loss_and_grad(&mut self, x: &[f32], labels: &[usize]) -> Result<f32, TrainError> {
+        let rows = self.check_batch(x, labels)?;
+        self.grads.fill(0.0);
+        if self.dirty {
+            self.d_acts.fill(0.0);
+        }
+        self.dirty = true;
+        let loss = self.run(x, labels, rows, true)?;
+        self.dirty = false;
+        Ok(loss)
+    }
+
+    /// Forward pass only: the mean loss on the batch; the logits are then in
+    /// [`Network::logits`]. Allocation-free.
+    ///
+    /// # Errors
+    /// As [`Network::loss_and_grad`].
+    pub fn forward(&mut self, x: &[f32], labels: &[usize]) -> Result<f32, TrainError> {
+        let rows = self.check_batch(x, labels)?;
+        self.run(x, labels, rows, false)
+    }
+
+    /// The logits of the last forward pass, `[rows, classes]`.
+    pub fn logits(&self) -> &[f32] {
+        let k = self.spec.classes();
+        let n = self.act_row_lens.len();
+        // logits are the second-to-last activation region in both models
+        let off: usize = self.act_row_lens[..n - 2]
+            .iter()
+            .map(|l| l * self.max_batch)
+            .sum();
+        &self.acts[off..off + self.last_rows * k]
+    }
+
+    fn run(
+        &mut self,
+        x: &[f32],
+        labels: &[usize],
+        rows: usize,
+        grad: bool,
+    ) -> Result<f32, TrainError> {
+        self.last_rows = rows;
+        let mb = self.max_batch;
+        let loss = match self.spec {
+            ModelSpec::Mlp {
+                in_features,
+                hidden,
+                classes,
+            } => {
+                let pl: [usize; 4] = fixed(&self.param_lens);
+                let rl: [usize; 4] = fixed(&self.act_row_lens);
+                let regions = rl.map(|l| l * mb);
+                let [w1, b1, w2, b2] = split_ref(&self.params, &pl);
+                let [h, a, lg, pr] = split_mut(&mut self.acts, &regions);
+                let [h, a, lg, pr] = prefix([h, a, lg, pr], rl, rows);
+                if grad {
+                    let [dw1, db1, dw2, db2] = split_mut(&mut self.grads, &pl);
+                    let [dh, da, dl, dp] = split_mut(&mut self.d_acts, &regions);
+                    let [dh, da, dl, dp] = prefix([dh, da, dl, dp], rl, rows);
+                    mlp::mlp_loss_grad(
+                        x,
+                        labels,
+                        w1,
+                        b1,
+                        w2,
+                        b2,
+                        h,
+                        a,
+                        lg,
+                        pr,
+                        rows,
+                        in_features,
+                        hidden,
+                        classes,
+                        dw1,
+                        db1,
+                        dw2,
+                        db2,
+                        dh,
+                        da,
+                        dl,
+                        dp,
+                    )?
+                } else {
+                    mlp::mlp_loss(
+                        x,
+                        labels,
+                        w1,
+                        b1,
+                        w2,
+                        b2,
+                        h,
+                        a,
+                        lg,
+                        pr,
+                        rows,
+                        in_features,
+                        hidden,
+                        classes,
+                    )?
+                }
+            }
+            ModelSpec::GwCnn { .. } => {
+                let Some(dims) = self.cnn else {
+                    return Err(TrainError::config("model", "CNN shapes missing (bug)"));
+                };
+                let d = dims.with_batch(rows);
+                let pl: [usize; 10] = fixed(&self.param_lens);
+                let rl: [usize; 13] = fixed(&self.act_row_lens);
+                let regions = rl.map(|l| l * mb);
+                let al: [usize; 3] = fixed(&self.argmax_row_lens);
+                let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] =
+                    split_ref(&self.params, &pl);
+                let acts = split_mut(&mut self.acts, &regions);
+                let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = prefix(acts, rl, rows);
+                let am = split_mut_usize(&mut self.argmax, &al.map(|l| l * mb));
+                let [am1, am2, am3] = prefix(am, al, rows);
+                if grad {
+                    let [dcw1, dcb1, dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2] =
+                        split_mut(&mut self.grads, &pl);
+                    let dacts = split_mut(&mut self.d_acts, &regions);
+                    let [dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1, da1, dlg, dpr] =
+                        prefix(dacts, rl, rows);
+                    cnn::gw_cnn_loss_grad(
+                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
+                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d, dcw1, dcb1,
+                        dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2, dc1, dr1, dp1, dc2, dr2,
+                        dp2, dc3, dr3, dp3, df1, da1, dlg, dpr,
+                    )?
+                } else {
+                    cnn::gw_cnn_loss(
+                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
+                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d,
+                    )?
+                }
+            }
+        };
+        Ok(loss)
+    }
+}
+
+/// The first `N` entries of a layout vector (its length is fixed by the model).
+fn fixed<const N: usize>(v: &[usize]) -> [usize; N] {
+    std::array::from_fn(|i| v.get(i).copied().unwrap_or(0))
+}
+
+/// The first `row_lens[i]·rows` elements of each piece (the rows of this batch).
+fn prefix<T, const N: usize>(
+    pieces: [&mut [T]; N],
+    row_lens: [usize; N],
+    rows: usize,
+) -> [&mut [T]; N] {
+    let mut i = 0;
+    pieces.map(|s| {
+        let n = row_lens[i] * rows;
+        i += 1;
+        &mut s[..n]
+    })
+}
