@@ -29,7 +29,9 @@ impl Activity {
             | Expr::Raw(_)
             | Expr::Matches(..)
             | Expr::Not(_)
-            | Expr::SliceOf(_) => false,
+            | Expr::SliceOf(_)
+            | Expr::Field(..)
+            | Expr::IndexOf(..) => false,
             Expr::Var(v) => self.active[*v] && f.var_ty(*v).is_differentiable(),
             Expr::Index(v, _) => self.active[*v] && f.var_ty(*v).is_float_buffer(),
             Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => self.expr_active(f, a),
@@ -162,7 +164,9 @@ pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
         | Expr::Raw(_)
         | Expr::Matches(..)
         | Expr::Not(_)
-        | Expr::SliceOf(_) => {}
+        | Expr::SliceOf(_)
+        | Expr::Field(..)
+        | Expr::IndexOf(..) => {}
         Expr::Var(v) | Expr::Index(v, _) => {
             if f.var_ty(*v).is_differentiable() {
                 out.push(*v)

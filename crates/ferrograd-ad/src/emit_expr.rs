@@ -133,6 +133,14 @@ impl ExprCx<'_> {
                 let a = self.expr(a);
                 quote!(&(#a)[..])
             }
+            Expr::Field(a, m) => {
+                let a = self.expr(a);
+                quote!((#a).#m)
+            }
+            Expr::IndexOf(a, i) => {
+                let (a, i) = (self.expr(a), self.expr(i));
+                quote!((#a)[#i])
+            }
         }
     }
 

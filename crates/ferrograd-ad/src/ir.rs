@@ -217,6 +217,10 @@ pub enum Expr {
     Raw(TokenStream),
     /// `&[a, b][..]`: a slice of a literal integer array (shape and dimension lists).
     SliceOf(Box<Expr>),
+    /// `v.field` of a pass-through (non-differentiable) value, e.g. a dimensions struct.
+    Field(Box<Expr>, syn::Member),
+    /// `e[i]` where `e` is a pass-through value (e.g. `dims.conv[0]`).
+    IndexOf(Box<Expr>, Box<Expr>),
 }
 
 pub fn is_arith(op: &syn::BinOp) -> bool {
@@ -373,6 +377,7 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
             },
             Expr::Matches(..) | Expr::Raw(_) => Ty::Bool,
             Expr::SliceOf(_) => Ty::IntSlice,
+            Expr::Field(..) | Expr::IndexOf(..) => Ty::Unknown,
         }
     }
 }
@@ -390,8 +395,12 @@ impl Func {
             Expr::Neg(a) | Expr::Not(a) | Expr::Cast(a, _, _) | Expr::Ref(a, _) => {
                 Self::for_each_read(a, f)
             }
-            Expr::Repeat(a, _) | Expr::Matches(a, _) | Expr::SliceOf(a) => {
+            Expr::Repeat(a, _) | Expr::Matches(a, _) | Expr::SliceOf(a) | Expr::Field(a, _) => {
                 Self::for_each_read(a, f)
+            }
+            Expr::IndexOf(a, i) => {
+                Self::for_each_read(a, f);
+                Self::for_each_read(i, f);
             }
             Expr::Binary(_, a, b) => {
                 Self::for_each_read(a, f);

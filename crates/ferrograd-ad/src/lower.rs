@@ -176,6 +176,15 @@ fn returns_float(out: &syn::ReturnType) -> bool {
         && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if float_name(t).is_some())
 }
 
+/// Does the type mention `f64`/`f32` anywhere (e.g. `Vec<f64>`)?
+fn mentions_float(ty: &syn::Type) -> bool {
+    ty.to_token_stream()
+        .into_iter()
+        .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "f64" || i == "f32"))
+        || ty.to_token_stream().to_string().contains("f64")
+        || ty.to_token_stream().to_string().contains("f32")
+}
+
 /// `Tensor` / `tch::Tensor`.
 fn is_tensor_path(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Path(p) if p.qself.is_none() && p.path.segments.last().map(|s| s.ident == "Tensor").unwrap_or(false))
@@ -341,6 +350,19 @@ impl<'a> Lower<'a> {
                     return Ty::IntSlice;
                 }
             }
+        }
+        // Other plain types (dimension structs, enums, …) pass through untouched: they carry no
+        // derivative and can only be handed on to calls. Types holding floats are rejected, so a
+        // derivative is never dropped silently.
+        let opaque = match ty {
+            syn::Type::Path(_) => true,
+            syn::Type::Reference(r) => {
+                r.mutability.is_none() && matches!(&*r.elem, syn::Type::Path(_))
+            }
+            _ => false,
+        };
+        if opaque && !mentions_float(ty) {
+            return Ty::Unknown;
         }
         self.cx.error_spanned(
             ty,
@@ -1152,6 +1174,14 @@ impl<'a> Lower<'a> {
                     _ => None,
                 };
                 let Some(b) = base else {
+                    // Indexing into a pass-through value (`dims.conv[0]`) carries no derivative.
+                    if let syn::Expr::Field(_) = strip_paren(&ix.expr) {
+                        let inner = self.expr(&ix.expr, out)?;
+                        if self.ty_of(&inner) == Ty::Unknown {
+                            let i = self.expr(&ix.index, out)?;
+                            return Some(Expr::IndexOf(Box::new(inner), Box::new(i)));
+                        }
+                    }
                     self.cx.error_spanned(&ix.expr, "only slice and array variables can be indexed (nested indexing `a[i][j]` is not supported: use `a[i * n + j]`)");
                     return None;
                 };
@@ -1257,8 +1287,16 @@ impl<'a> Lower<'a> {
                 None
             }
             syn::Expr::Field(f) => {
-                self.cx.error_spanned(f, "struct fields and tuple fields are not supported: pass the values as parameters");
-                None
+                // Fields of pass-through values (dimension structs) carry no derivative.
+                let base = self.expr(&f.base, out)?;
+                if self.ty_of(&base) != Ty::Unknown {
+                    self.cx.error_spanned(
+                        f,
+                        "struct fields and tuple fields are not supported on differentiable values: pass the values as parameters",
+                    );
+                    return None;
+                }
+                Some(Expr::Field(Box::new(base), f.member.clone()))
             }
             syn::Expr::Tuple(t) => {
                 self.cx.error_spanned(

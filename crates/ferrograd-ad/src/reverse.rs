@@ -537,7 +537,8 @@ fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
 fn has_call(e: &Expr) -> bool {
     match e {
         Expr::Call { .. } => true,
-        Expr::SliceOf(a) => has_call(a),
+        Expr::SliceOf(a) | Expr::Field(a, _) => has_call(a),
+        Expr::IndexOf(a, i) => has_call(a) || has_call(i),
         Expr::Neg(a)
         | Expr::Not(a)
         | Expr::Cast(a, _, _)

@@ -578,3 +578,30 @@ fn inactive_buffer_arguments_pass_empty_adjoints() {
     weighted_pullback(&w, &data, 1.0, &mut dw2, &mut []);
     assert_eq!(dw2, [3.0, -4.0]);
 }
+
+// ---- pass-through values: dimension structs and their fields carry no derivative
+
+#[derive(Clone, Copy)]
+struct Dims {
+    n: usize,
+    scale: [f64; 2],
+}
+
+#[differentiable]
+fn with_dims(x: &[f64], d: &Dims) -> f64 {
+    let mut s = 0.0;
+    for i in 0..d.n {
+        s += x[i] * x[i] * d.scale[i % 2];
+    }
+    s
+}
+
+#[test]
+fn struct_parameters_pass_through() {
+    let d = Dims { n: 3, scale: [2.0, 0.5] };
+    let x = [1.0, 2.0, 3.0];
+    let mut g = [0.0; 3];
+    let v = with_dims_grad(&x, &d, &mut g);
+    assert_eq!(v, with_dims(&x, &d));
+    assert_eq!(g, [4.0, 2.0, 12.0]);
+}
