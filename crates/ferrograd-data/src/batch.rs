@@ -188,7 +188,7 @@ fn check_data(x: &[f32], y: &[u8], row_len: usize) -> Result<(), DataError> {
     let expected = y
         .len()
         .checked_mul(row_len)
-        .ok_or(DataError::InvalidConfig {
+        .ok_or_else(|| DataError::InvalidConfig {
             field: "row_len",
             reason: "labels × row_len overflows usize".to_owned(),
         })?;

@@ -259,7 +259,7 @@ pub fn generate_parallel(
 ) -> Result<GwDataset, DataError> {
     cfg.validate()?;
     let n = cfg.n_samples;
-    let total = n_examples.checked_mul(n).ok_or(DataError::InvalidConfig {
+    let total = n_examples.checked_mul(n).ok_or_else(|| DataError::InvalidConfig {
         field: "n_examples",
         reason: format!("{n_examples} × {n} samples overflows memory"),
     })?;
