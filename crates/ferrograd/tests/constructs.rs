@@ -598,7 +598,10 @@ fn with_dims(x: &[f64], d: &Dims) -> f64 {
 
 #[test]
 fn struct_parameters_pass_through() {
-    let d = Dims { n: 3, scale: [2.0, 0.5] };
+    let d = Dims {
+        n: 3,
+        scale: [2.0, 0.5],
+    };
     let x = [1.0, 2.0, 3.0];
     let mut g = [0.0; 3];
     let v = with_dims_grad(&x, &d, &mut g);

@@ -259,10 +259,12 @@ pub fn generate_parallel(
 ) -> Result<GwDataset, DataError> {
     cfg.validate()?;
     let n = cfg.n_samples;
-    let total = n_examples.checked_mul(n).ok_or_else(|| DataError::InvalidConfig {
-        field: "n_examples",
-        reason: format!("{n_examples} × {n} samples overflows memory"),
-    })?;
+    let total = n_examples
+        .checked_mul(n)
+        .ok_or_else(|| DataError::InvalidConfig {
+            field: "n_examples",
+            reason: format!("{n_examples} × {n} samples overflows memory"),
+        })?;
     let labels = balanced_labels(cfg.seed, n_examples);
     let mut x = vec![0.0f32; total];
     let mut meta = vec![
