@@ -54,6 +54,8 @@ pub enum Nk {
 pub struct Lin {
     pub nodes: Vec<Nk>,
     pub active: Vec<bool>,
+    /// Partials of unary nodes computed by the forward sweep and taped (see `reverse.rs`).
+    pub pre: std::collections::HashMap<usize, TokenStream>,
     /// Unique prefix of this expression's temporaries.
     pub prefix: String,
 }
@@ -63,6 +65,7 @@ impl Lin {
         let mut l = Lin {
             nodes: Vec::new(),
             active: Vec::new(),
+            pre: std::collections::HashMap::new(),
             prefix,
         };
         let root = l.add(f, act, e);
@@ -177,6 +180,33 @@ impl Lin {
         }
     }
 
+    /// Active unary nodes whose partial is worth computing in the forward sweep and taping
+    /// (transcendental rules; cheap ones like `abs` or `recip` are recomputed).
+    pub fn preaccumulable(&self) -> Vec<usize> {
+        const EXPENSIVE: &[&str] = &[
+            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
+            "atanh", "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt",
+        ];
+        (0..self.nodes.len())
+            .filter(|&k| {
+                self.active[k]
+                    && matches!(&self.nodes[k], Nk::Unary(m, a) if self.active[*a] && EXPENSIVE.contains(&m.to_string().as_str()))
+            })
+            .collect()
+    }
+
+    /// `Partials::<m>_d(x, y)` of unary node `k` (all values computed).
+    pub fn partial_tokens(&self, cx: &ExprCx, k: usize) -> TokenStream {
+        match &self.nodes[k] {
+            Nk::Unary(m, a) => {
+                let (va, y) = (self.val(cx, *a), self.val(cx, k));
+                let rule = format_ident!("{}_d", m);
+                quote!(::ferrograd::Partials::#rule(#va, #y))
+            }
+            _ => TokenStream::new(),
+        }
+    }
+
     /// Which node values the reverse sweep reads (to-be-recorded at the expression level).
     pub fn needed_values(&self) -> Vec<bool> {
         let n = self.nodes.len();
@@ -211,6 +241,7 @@ impl Lin {
                         need[*a] = true;
                         need[*b] = true;
                     }
+                    Nk::Unary(_, _) if self.pre.contains_key(&k) => {}
                     Nk::Unary(m, a) => {
                         need[*a] = true;
                         // Rules written in terms of the result reuse it; the others need only
@@ -378,6 +409,7 @@ impl Lin {
         let mut adj: Vec<Option<TokenStream>> = vec![None; n];
         adj[root] = seed.clone();
         let mut out = TokenStream::new();
+        let mut leaf_adds: Vec<(String, TokenStream, TokenStream)> = Vec::new();
         for k in (0..n).rev() {
             if !self.active[k] {
                 continue;
@@ -401,12 +433,13 @@ impl Lin {
                 Nk::Const(_) => {}
                 Nk::Leaf(var) => {
                     let a = adj_var(*var);
-                    out.extend(quote!(#a += #d;));
+                    leaf_adds.push((a.to_string(), a, d));
                 }
                 Nk::Elem(var, i) => {
                     let a = adj_var(*var);
                     let i = cx.expr(i);
-                    out.extend(quote!(#a[#i] += #d;));
+                    let place = quote!(#a[#i]);
+                    leaf_adds.push((place.to_string(), place, d));
                 }
                 Nk::Add(a, b) => {
                     give(&mut out, *a, d.clone(), "a");
@@ -437,6 +470,10 @@ impl Lin {
                     let (va, vb) = (v(a), v(b));
                     give(&mut out, *a, d.clone(), "a");
                     give(&mut out, *b, quote!(-(#d * (#va / #vb).trunc())), "a");
+                }
+                Nk::Unary(_, a) if self.pre.contains_key(&k) => {
+                    let p = &self.pre[&k];
+                    give(&mut out, *a, quote!(#d * #p), "a");
                 }
                 Nk::Unary(m, a) => {
                     let va = v(a);
@@ -523,6 +560,21 @@ impl Lin {
                     }
                 }
             }
+        }
+        // One `+=` per adjoint location: contributions to the same variable or element (as in
+        // `x[i] * x[i]`) are summed first, saving read-modify-writes of memory.
+        let mut seen: Vec<String> = Vec::new();
+        for (key, place, _) in &leaf_adds {
+            if seen.contains(key) {
+                continue;
+            }
+            seen.push(key.clone());
+            let terms: Vec<&TokenStream> = leaf_adds
+                .iter()
+                .filter(|(k, _, _)| k == key)
+                .map(|(_, _, d)| d)
+                .collect();
+            out.extend(quote!(#place += #(#terms)+*;));
         }
         let _ = Span::call_site();
         out

@@ -121,6 +121,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         fuse,
         seed_val: seed_val.clone(),
         saves: 0,
+        fusing: false,
         pos: 0,
         loop_stack: Vec::new(),
         unhoisted: &unhoisted,
@@ -641,6 +642,8 @@ struct Rev<'a> {
     seed_val: TokenStream,
     /// Number of save/restore pairs emitted so far.
     saves: usize,
+    /// Emitting the body of a fused reduction loop (values are live: nothing to tape).
+    fusing: bool,
     pos: usize,
     loop_stack: Vec<LoopId>,
     unhoisted: &'a HashSet<VarId>,
@@ -727,7 +730,9 @@ impl Rev<'_> {
         let cx = self.cx;
         let (saves, counter, slots, tape) =
             (self.saves, self.counter, self.slots.len(), self.uses_tape);
+        self.fusing = true;
         let (fb, rb) = self.block(body, true);
+        self.fusing = false;
         let _ = in_loop;
         if self.saves != saves {
             // Roll back what the attempt registered; positions are replayed by the caller.
@@ -903,8 +908,37 @@ impl Rev<'_> {
         let unhoisted_decl = decl && self.unhoisted.contains(&v) && matches!(target, Place::Var(_));
         let save = !unhoisted_decl && !self.recompute.vars.contains(&v) && self.must_save(v, here);
         let place = cx.place(target);
-        let val = cx.expr(value);
+        let target_active = self.act.is_active(v)
+            && match target {
+                Place::Var(_) => self.f.var_ty(v) == Ty::Float,
+                Place::Index(..) => self.f.var_ty(v).is_float_buffer(),
+            };
+        let value_active = self.act.expr_active(self.f, value);
+        let k = self.next();
+        let prefix = format!("__fg_r{k}");
+        // Inside a two-sweep loop, the local partials of transcendental functions are computed
+        // by the forward sweep (next to the primal value, so `sin`/`cos` of one argument become
+        // one `sincos`) and taped, instead of recomputed by the reverse sweep (JAX's linearize).
+        let lin =
+            (target_active && value_active).then(|| Lin::build(self.f, self.act, value, prefix));
+        let pre_nodes: Vec<usize> = match &lin {
+            Some((l, _)) if in_loop && !self.fusing => l.preaccumulable(),
+            _ => Vec::new(),
+        };
         let mut fwd = TokenStream::new();
+        let val = match &lin {
+            Some((l, root)) if !pre_nodes.is_empty() => {
+                let all = vec![true; l.nodes.len()];
+                fwd.extend(l.emit_values(&cx, &all));
+                for j in &pre_nodes {
+                    let p = l.partial_tokens(&cx, *j);
+                    let (rec, _) = self.record(p, true);
+                    fwd.extend(rec);
+                }
+                l.val(&cx, *root)
+            }
+            _ => cx.expr(value),
+        };
         let mut restore = TokenStream::new();
         if save {
             self.saves += 1;
@@ -926,11 +960,6 @@ impl Rev<'_> {
         } else {
             fwd.extend(quote!(#place = #val;));
         }
-        let target_active = self.act.is_active(v)
-            && match target {
-                Place::Var(_) => self.f.var_ty(v) == Ty::Float,
-                Place::Index(..) => self.f.var_ty(v).is_float_buffer(),
-            };
         if !target_active {
             return (fwd, restore);
         }
@@ -948,20 +977,25 @@ impl Rev<'_> {
                 quote!(#a[#i])
             }
         };
-        let k = self.next();
         let dv = format_ident!("__fg_dv{}", k);
         let mut rev = quote! {
             let #dv = #adj_place;
             #adj_place = ::ferrograd::Adjoint::zero_like(&#dv);
             #restore
         };
-        if self.act.expr_active(self.f, value) {
-            let prefix = format!("__fg_r{k}");
-            let (lin, root) = Lin::build(self.f, self.act, value, prefix);
-            let need = lin.needed_values();
-            rev.extend(lin.emit_values(&cx, &need));
+        if let Some((mut l, root)) = lin {
+            // Taped partials come back last pushed first.
+            for j in pre_nodes.iter().rev() {
+                let pj = format_ident!("__fg_r{}_pp{}", k, j);
+                rev.extend(
+                    quote!(let #pj = ::ferrograd::runtime::same_type(__fg_tape.pop(), || #dv);),
+                );
+                l.pre.insert(*j, quote!(#pj));
+            }
+            let need = l.needed_values();
+            rev.extend(l.emit_values(&cx, &need));
             let adj = |v: VarId| self.adj(v);
-            rev.extend(lin.emit_adjoints(&cx, root, Some(quote!(#dv)), &adj));
+            rev.extend(l.emit_adjoints(&cx, root, Some(quote!(#dv)), &adj));
         }
         (fwd, quote!({ #rev }))
     }

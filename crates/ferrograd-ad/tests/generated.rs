@@ -63,6 +63,11 @@ fn loop_snapshot() {
         }
     });
     assert!(carried.contains("__fg_tape.push(y)"), "{carried}");
+    // The partial of `sin` is computed by the forward sweep and taped, not recomputed.
+    assert!(
+        carried.contains("__fg_tape.push(::ferrograd::Partials::sin_d("),
+        "{carried}"
+    );
 
     // Not a pure reduction (the accumulator feeds a nonlinear op): two sweeps, and the
     // loop-local `t` is recomputed at the start of each reverse iteration instead of taped.
