@@ -50,7 +50,7 @@ pub fn emit(f: &Func) -> TokenStream {
     for (v, var) in f.vars.iter().enumerate() {
         if var.param.is_none()
             && !declared.contains(&v)
-            && !is_bound_by_loop(&f.body, v)
+            && !is_loop_var(&f.body, v)
             && Some(v) != f.ret_var
         {
             let id = var_ident(f, v);
@@ -120,17 +120,6 @@ fn declared_vars(b: &Block) -> Vec<VarId> {
     }
     walk(b, &mut out);
     out
-}
-
-fn is_bound_by_loop(b: &Block, v: VarId) -> bool {
-    b.iter().any(|s| match s {
-        Stmt::For { var, body, .. } => *var == Some(v) || is_bound_by_loop(body, v),
-        Stmt::While { body, .. } => is_bound_by_loop(body, v),
-        Stmt::If { then_b, else_b, .. } => {
-            is_bound_by_loop(then_b, v) || is_bound_by_loop(else_b, v)
-        }
-        _ => false,
-    })
 }
 
 struct Fwd<'a> {

@@ -420,3 +420,13 @@ impl Func {
         }
     }
 }
+
+/// Is `v` the variable of a `for` loop somewhere in `b` (bound by the loop, never declared)?
+pub fn is_loop_var(b: &Block, v: VarId) -> bool {
+    b.iter().any(|s| match s {
+        Stmt::For { var, body, .. } => *var == Some(v) || is_loop_var(body, v),
+        Stmt::While { body, .. } => is_loop_var(body, v),
+        Stmt::If { then_b, else_b, .. } => is_loop_var(then_b, v) || is_loop_var(else_b, v),
+        _ => false,
+    })
+}

@@ -356,15 +356,6 @@ fn count_stmts(b: &Block) -> usize {
         .sum()
 }
 
-fn is_loop_var(b: &Block, v: VarId) -> bool {
-    b.iter().any(|s| match s {
-        Stmt::For { var, body, .. } => *var == Some(v) || is_loop_var(body, v),
-        Stmt::While { body, .. } => is_loop_var(body, v),
-        Stmt::If { then_b, else_b, .. } => is_loop_var(then_b, v) || is_loop_var(else_b, v),
-        _ => false,
-    })
-}
-
 /// Loop-local values recomputed at the start of each reverse iteration instead of taped:
 /// a `let` at the top level of a loop body, assigned nowhere else, whose expression has no
 /// calls and reads only variables the loop never assigns (or earlier recomputable locals).
