@@ -6,7 +6,7 @@
 #   ${FERROGRAD_CACHE:-$HOME/.cache/ferrograd}/venv-torch-$TORCH_VERSION
 # Prints the venv directory on stdout (last line); progress goes to stderr.
 #
-# Needs: python3 (3.10+) with the venv module, network access to PyPI.
+# Needs: python3 (3.10+) with the venv module, network access to the Python package registry.
 set -euo pipefail
 
 TORCH_VERSION="2.13.0"  # must match tch = "0.26" (see crates/ferrograd-torch/Cargo.toml)
