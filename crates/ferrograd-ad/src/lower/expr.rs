@@ -1,0 +1,401 @@
+//! Lowering of expressions: literals, variables, operators, indexing, float math methods,
+//! tensor methods, calls and casts; value-producing `if`/`match`/blocks become temporaries.
+
+use super::*;
+
+impl Lower<'_> {
+    pub(super) fn expr(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Expr> {
+        match e {
+            syn::Expr::Lit(l) => match &l.lit {
+                syn::Lit::Float(_) | syn::Lit::Int(_) | syn::Lit::Bool(_) => {
+                    Some(Expr::Lit(l.lit.clone()))
+                }
+                other => {
+                    self.cx
+                        .error_spanned(other, "only numeric and bool literals are supported");
+                    None
+                }
+            },
+            syn::Expr::Path(p) => {
+                if p.qself.is_some() {
+                    self.cx
+                        .error_spanned(p, "qualified paths are not supported");
+                    return None;
+                }
+                if let Some(id) = p.path.get_ident() {
+                    if let Some(v) = self.lookup(&id.to_string()) {
+                        return Some(Expr::Var(v));
+                    }
+                    let s = id.to_string();
+                    if s.chars()
+                        .all(|c| c.is_uppercase() || c == '_' || c.is_ascii_digit())
+                    {
+                        return Some(Expr::Const(p.path.clone()));
+                    }
+                    self.cx.error_spanned(p, format!("unknown variable `{s}`"));
+                    return None;
+                }
+                Some(Expr::Const(p.path.clone()))
+            }
+            syn::Expr::Paren(p) => self.expr(&p.expr, out),
+            syn::Expr::Group(g) => self.expr(&g.expr, out),
+            syn::Expr::Unary(u) => {
+                let a = self.expr(&u.expr, out)?;
+                match u.op {
+                    syn::UnOp::Neg(_) => Some(Expr::Neg(Box::new(a))),
+                    syn::UnOp::Not(_) => Some(Expr::Not(Box::new(a))),
+                    syn::UnOp::Deref(_) => match a {
+                        Expr::Var(_) | Expr::Index(..) => Some(a),
+                        _ => {
+                            self.cx.error_spanned(
+                                u,
+                                "dereference is only supported on loop variables (`*c`)",
+                            );
+                            None
+                        }
+                    },
+                    _ => {
+                        self.cx.error_spanned(u, "unsupported unary operator");
+                        None
+                    }
+                }
+            }
+            syn::Expr::Binary(b) => {
+                if compound_op(&b.op).is_some() {
+                    self.cx.error_spanned(
+                        b,
+                        "compound assignment inside an expression is not supported",
+                    );
+                    return None;
+                }
+                let l = self.expr(&b.left, out);
+                let r = self.expr(&b.right, out);
+                Some(Expr::Binary(b.op, Box::new(l?), Box::new(r?)))
+            }
+            syn::Expr::Index(ix) => {
+                let base = match strip_paren(&ix.expr) {
+                    syn::Expr::Path(p) if p.path.get_ident().is_some() => {
+                        let name = p.path.segments[0].ident.to_string();
+                        self.lookup(&name)
+                    }
+                    _ => None,
+                };
+                let Some(b) = base else {
+                    // Indexing into a pass-through value (`dims.conv[0]`) carries no derivative.
+                    if let syn::Expr::Field(_) = strip_paren(&ix.expr) {
+                        let inner = self.expr(&ix.expr, out)?;
+                        if self.ty_of(&inner) == Ty::Unknown {
+                            let i = self.expr(&ix.index, out)?;
+                            return Some(Expr::IndexOf(Box::new(inner), Box::new(i)));
+                        }
+                    }
+                    self.cx.error_spanned(&ix.expr, "only slice and array variables can be indexed (nested indexing `a[i][j]` is not supported: use `a[i * n + j]`)");
+                    return None;
+                };
+                if let syn::Expr::Range(r) = strip_paren(&ix.index) {
+                    self.cx.error_spanned(r, "sub-slicing (`x[a..b]`) is not supported: pass the whole slice and an offset");
+                    return None;
+                }
+                let i = self.expr(&ix.index, out)?;
+                Some(Expr::Index(b, Box::new(i)))
+            }
+            syn::Expr::MethodCall(m) => self.method(m, out),
+            syn::Expr::Call(c) => self.call(c, false, out),
+            syn::Expr::Try(t) => match strip_paren(&t.expr) {
+                syn::Expr::Call(c) => {
+                    if !self.ret.is_result() {
+                        self.cx.error_spanned(
+                            t,
+                            "`?` needs the differentiable function to return `Result`",
+                        );
+                    }
+                    self.call(c, true, out)
+                }
+                other => {
+                    self.cx
+                        .error_spanned(other, "`?` is only supported directly on a function call");
+                    None
+                }
+            },
+            syn::Expr::Cast(c) => {
+                let a = self.expr(&c.expr, out)?;
+                let t = if float_name(&c.ty).is_some() {
+                    Ty::Float
+                } else if is_int_ty(&c.ty) {
+                    Ty::Int
+                } else {
+                    self.cx.error_spanned(
+                        &c.ty,
+                        "casts are supported to float and integer types only",
+                    );
+                    return None;
+                };
+                if t == Ty::Float && self.ty_of(&a) == Ty::Float {
+                    // `x as f64` on a float: identity in practice (mixed precision is not supported).
+                    return Some(a);
+                }
+                Some(Expr::Cast(Box::new(a), (*c.ty).clone(), t))
+            }
+            syn::Expr::Reference(r) => {
+                // `&[1, 2][..]`: a shape or dimension list.
+                if let syn::Expr::Index(ix) = strip_paren(&r.expr) {
+                    if let (syn::Expr::Array(_), syn::Expr::Range(rg)) =
+                        (strip_paren(&ix.expr), strip_paren(&ix.index))
+                    {
+                        if rg.start.is_none() && rg.end.is_none() && r.mutability.is_none() {
+                            let a = self.expr(&ix.expr, out)?;
+                            return Some(Expr::SliceOf(Box::new(a)));
+                        }
+                    }
+                }
+                let a = self.expr(&r.expr, out)?;
+                Some(Expr::Ref(Box::new(a), r.mutability.is_some()))
+            }
+            syn::Expr::Array(a) => {
+                let mut items = Vec::new();
+                for it in &a.elems {
+                    items.push(self.expr(it, out)?);
+                }
+                Some(Expr::Array(items))
+            }
+            syn::Expr::Repeat(r) => {
+                let a = self.expr(&r.expr, out)?;
+                Some(Expr::Repeat(Box::new(a), (*r.len).clone()))
+            }
+            syn::Expr::If(_) | syn::Expr::Match(_) | syn::Expr::Block(_) => {
+                let t = self.fresh_tmp(Ty::Unknown);
+                self.expr_into(e, Sink::Place(Place::Var(t)), out);
+                Some(Expr::Var(t))
+            }
+            syn::Expr::Closure(c) => {
+                self.cx.error_spanned(c, format!("closures are not supported in `#[differentiable]` functions: write a separate `#[differentiable]` fn and call it; {SUPPORTED}"));
+                None
+            }
+            syn::Expr::Unsafe(u) => {
+                self.cx.error_spanned(u, "`unsafe` blocks are not supported in `#[differentiable]` functions: the AD compiler cannot see through them; move the unsafe code into a helper fn with a custom derivative (`g_pullback`/`g_pushforward`)");
+                None
+            }
+            syn::Expr::Async(a) => {
+                self.cx.error_spanned(
+                    a,
+                    "`async` blocks are not supported in `#[differentiable]` functions",
+                );
+                None
+            }
+            syn::Expr::Await(a) => {
+                self.cx.error_spanned(
+                    a,
+                    "`.await` is not supported in `#[differentiable]` functions",
+                );
+                None
+            }
+            syn::Expr::Macro(m) => {
+                self.cx.error_spanned(m, "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler): remove it, or print from a non-differentiable caller");
+                None
+            }
+            syn::Expr::Field(f) => {
+                // Fields of pass-through values (dimension structs) carry no derivative.
+                let base = self.expr(&f.base, out)?;
+                if self.ty_of(&base) != Ty::Unknown {
+                    self.cx.error_spanned(
+                        f,
+                        "struct fields and tuple fields are not supported on differentiable values: pass the values as parameters",
+                    );
+                    return None;
+                }
+                Some(Expr::Field(Box::new(base), f.member.clone()))
+            }
+            syn::Expr::Tuple(t) => {
+                self.cx.error_spanned(
+                    t,
+                    "tuples are not supported in `#[differentiable]` functions",
+                );
+                None
+            }
+            syn::Expr::Range(r) => {
+                self.cx
+                    .error_spanned(r, "ranges are only supported as `for` loop iterators");
+                None
+            }
+            syn::Expr::Assign(a) => {
+                self.cx
+                    .error_spanned(a, "assignment inside an expression is not supported");
+                None
+            }
+            syn::Expr::Return(_) | syn::Expr::Break(_) | syn::Expr::Continue(_) => {
+                self.cx.error_spanned(e, "`return`/`break`/`continue` inside an expression is not supported: use them as statements");
+                None
+            }
+            other => {
+                self.cx.error_spanned(
+                    other,
+                    format!(
+                        "unsupported expression in a `#[differentiable]` function; {SUPPORTED}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn method(&mut self, m: &syn::ExprMethodCall, out: &mut Block) -> Option<Expr> {
+        if m.turbofish.is_some() {
+            self.cx
+                .error_spanned(m, "turbofish method calls are not supported");
+            return None;
+        }
+        let recv = self.expr(&m.receiver, out)?;
+        let mut args = Vec::new();
+        for a in &m.args {
+            args.push(self.expr(a, out)?);
+        }
+        let name = m.method.to_string();
+        let rt = self.ty_of(&recv);
+        if name == "len" && args.is_empty() {
+            if !matches!(
+                rt,
+                Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice
+            ) {
+                self.cx
+                    .error_spanned(m, "`.len()` is supported on slices and arrays");
+                return None;
+            }
+            return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
+        }
+        if rt == Ty::Tensor {
+            let ok = TENSOR_METHODS
+                .iter()
+                .any(|(n, a)| *n == name && *a == args.len());
+            if !ok {
+                let list: Vec<String> = TENSOR_METHODS
+                    .iter()
+                    .map(|(n, a)| format!("{n}/{a}"))
+                    .collect();
+                self.cx.error_spanned(
+                    m,
+                    format!(
+                        "no derivative rule for the tensor method `.{name}()` with {} argument(s); rules exist for {} (name/arguments)",
+                        args.len(),
+                        list.join(", ")
+                    ),
+                );
+                return None;
+            }
+            return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
+        }
+        self.check_method(&m.method, rt, args.len(), m)?;
+        Some(Expr::Method(Box::new(recv), m.method.clone(), args))
+    }
+
+    fn check_method<T: ToTokens>(
+        &self,
+        method: &syn::Ident,
+        rt: Ty,
+        nargs: usize,
+        at: T,
+    ) -> Option<()> {
+        let name = method.to_string();
+        let ok = match rt {
+            Ty::Float => {
+                (UNARY_METHODS.contains(&name.as_str()) && nargs == 0)
+                    || (BINARY_METHODS.contains(&name.as_str()) && nargs == 1)
+                    || (name == "powi" && nargs == 1)
+                    || (name == "mul_add" && nargs == 2)
+                    || (matches!(
+                        name.as_str(),
+                        "is_nan"
+                            | "is_finite"
+                            | "is_infinite"
+                            | "is_sign_negative"
+                            | "is_sign_positive"
+                    ) && nargs == 0)
+            }
+            Ty::Int => matches!(
+                name.as_str(),
+                "min"
+                    | "max"
+                    | "abs"
+                    | "pow"
+                    | "rem_euclid"
+                    | "div_euclid"
+                    | "saturating_sub"
+                    | "saturating_add"
+                    | "wrapping_add"
+                    | "wrapping_sub"
+                    | "wrapping_mul"
+                    | "signum"
+                    | "is_power_of_two"
+                    | "count_ones"
+            ),
+            _ => false,
+        };
+        if !ok {
+            let what = match rt {
+                Ty::Float => format!(
+                    "no derivative rule for the float method `.{name}()` with {nargs} argument(s): write it with the methods that have rules ({}, {}, `powi`, `mul_add`) or in a helper fn with a custom derivative (`g_pullback`/`g_pushforward`)",
+                    UNARY_METHODS.join(" "),
+                    BINARY_METHODS.join(" ")
+                ),
+                Ty::Int => format!("the integer method `.{name}()` is not supported"),
+                _ => format!(
+                    "method `.{name}()` on a value of unknown type: the AD compiler only knows float math methods, `.len()` and a few integer helpers; annotate the variable (`let v: f64 = …`) or provide a `#[differentiable]` function"
+                ),
+            };
+            self.cx.error_spanned(at, what);
+            return None;
+        }
+        Some(())
+    }
+
+    fn call(&mut self, c: &syn::ExprCall, try_: bool, out: &mut Block) -> Option<Expr> {
+        let path = match strip_paren(&c.func) {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.clone(),
+            other => {
+                self.cx.error_spanned(
+                    other,
+                    "only calls of named functions are supported (no closures or function values)",
+                );
+                return None;
+            }
+        };
+        let mut args = Vec::new();
+        for a in &c.args {
+            args.push(self.expr(a, out)?);
+        }
+        // `f64::sin(x)`-style calls are float methods; `f64::from(i)` is a cast.
+        if path.segments.len() == 2 {
+            let first = path.segments[0].ident.to_string();
+            if first == "f64" || first == "f32" {
+                let m = path.segments[1].ident.clone();
+                if m == "from" && args.len() == 1 {
+                    let ty: syn::Type = syn::parse_str(&first).ok()?;
+                    let a = args.pop()?;
+                    return Some(Expr::Cast(Box::new(a), ty, Ty::Float));
+                }
+                if args.is_empty() {
+                    self.cx.error_spanned(c, "unsupported float function");
+                    return None;
+                }
+                let recv = args.remove(0);
+                self.check_method(&m, Ty::Float, args.len(), c)?;
+                return Some(Expr::Method(Box::new(recv), m, args));
+            }
+        }
+        if path
+            .segments
+            .last()
+            .map(|s| !s.arguments.is_none())
+            .unwrap_or(false)
+        {
+            self.cx
+                .error_spanned(&path, "calls with generic arguments are not supported");
+            return None;
+        }
+        Some(Expr::Call {
+            path,
+            args,
+            try_,
+            span: c.span(),
+        })
+    }
+}
