@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use ferrograd::differentiable;
-use ferrograd_kernels::{linear, linear_pullback, relu, relu_pullback, KernelError};
+// Kernels are found with their `_pullback`s by name.
+use ferrograd_kernels::*;
 use ferrograd_torch::gradcheck::{compare_with_native, gradcheck, Options};
 use ferrograd_torch::node::{apply_fn, slice_node, value_and_grad_node, Pullback};
 use ferrograd_torch::{backward, backward_with, Error, GradOptions};
@@ -53,9 +54,8 @@ fn report(name: &str, r: Result<ferrograd_torch::gradcheck::GradcheckReport, Err
 
 // ---- a fused linear + relu over ferrograd kernels (f32)
 
-/// For `#[differentiable]`; its pullback below is written out by hand with the macro's
-/// signature and body until the macro accepts kernel calls used as statements (see
-/// `examples/w1a/mod.rs`).
+/// A fused linear + ReLU over kernels; `#[differentiable]` generates `linear_relu_pullback`.
+#[differentiable(reverse_only)]
 #[expect(
     clippy::too_many_arguments,
     reason = "the kernel-level AD calling convention"
@@ -72,34 +72,6 @@ fn linear_relu(
 ) -> Result<(), KernelError> {
     linear(pre, x, w, b, batch, in_f, out_f)?;
     relu(out, pre)?;
-    Ok(())
-}
-
-/// Pullback of [`linear_relu`] (the macro's `linear_relu_pullback`): recomputes the
-/// forward, then the kernels' pullbacks in reverse order.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the kernel-level AD calling convention"
-)]
-fn linear_relu_pullback(
-    out: &mut [f32],
-    pre: &mut [f32],
-    x: &[f32],
-    w: &[f32],
-    b: &[f32],
-    batch: usize,
-    in_f: usize,
-    out_f: usize,
-    d_out: &mut [f32],
-    d_pre: &mut [f32],
-    d_x: &mut [f32],
-    d_w: &mut [f32],
-    d_b: &mut [f32],
-) -> Result<(), KernelError> {
-    linear(pre, x, w, b, batch, in_f, out_f)?;
-    relu(out, pre)?;
-    relu_pullback(out, pre, d_out, d_pre)?;
-    linear_pullback(pre, x, w, b, batch, in_f, out_f, d_pre, d_x, d_w, d_b)?;
     Ok(())
 }
 
