@@ -327,10 +327,10 @@ mod tests {
         let mut ours = Optimizer::new(cfg, n).unwrap();
         let mut q = p0.clone();
         for t in 0..10 {
-            let g = rand_vec(n, 100 + t);
+            let mut g = rand_vec(n, 100 + t);
             let loss = (&p * Tensor::from_slice(&g)).sum(Kind::Float);
             topt.backward_step(&loss);
-            ours.step(&mut q, &g).unwrap();
+            ours.step(&mut q, &mut g).unwrap();
             let theirs = Vec::<f32>::try_from(&p.detach()).unwrap();
             let err = max_rel(&q, &theirs);
             assert!(

@@ -1,7 +1,48 @@
 //! Element-wise activations `out[n] = f(x[n])` (any shape, `n` elements) and their pullbacks
 //! `d_x += f'(x)·d_out`, which use the forward's output where that is cheaper.
 
+use rayon::prelude::*;
+
 use crate::error::{check_adj, check_len, KernelError};
+use crate::par;
+
+/// Element-ops per element charged to the cheap maps when deciding to split (they are
+/// memory-bound: a split pays once the arrays no longer fit one core's cache).
+const CHEAP: usize = 2;
+/// The same for maps that evaluate a transcendental function per element.
+const TRANSCENDENTAL: usize = 16;
+
+/// `out[i] = f(x[i])`, split across the kernel threads when large enough.
+fn map_ew(out: &mut [f32], x: &[f32], cost: usize, f: impl Fn(f32) -> f32 + Sync) {
+    let c = par::chunk_len(x.len(), cost);
+    out.par_chunks_mut(c)
+        .zip(x.par_chunks(c))
+        .for_each(|(o, x)| map_chunk(o, x, &f));
+}
+
+/// Cloned for AVX-512 / AVX2 and picked at run time, so that the loop vectorises with wide
+/// vectors (the crate is built for baseline x86-64).
+#[multiversion::multiversion(targets = "simd")]
+fn map_chunk<F: Fn(f32) -> f32>(out: &mut [f32], x: &[f32], f: &F) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// `d_x += grad(x, out, d_out)`, then `d_out = 0`; runtime-dispatched like [`map_chunk`].
+#[multiversion::multiversion(targets = "simd")]
+fn pullback_chunk<F: Fn(f32, f32, f32) -> f32>(
+    d_x: &mut [f32],
+    x: &[f32],
+    out: &[f32],
+    d_out: &mut [f32],
+    grad: &F,
+) {
+    for (((g, &v), &y), dy) in d_x.iter_mut().zip(x).zip(out).zip(d_out.iter_mut()) {
+        *g += grad(v, y, *dy);
+        *dy = 0.0;
+    }
+}
 
 fn check2(kernel: &'static str, out: usize, x: usize) -> Result<(), KernelError> {
     check_len(kernel, "out", out, x, "[n] (same as x)")
@@ -16,27 +57,33 @@ fn pullback_ew(
     x: &[f32],
     d_out: &mut [f32],
     d_x: &mut [f32],
-    grad: impl Fn(f32, f32, f32) -> f32,
+    cost: usize,
+    grad: impl Fn(f32, f32, f32) -> f32 + Sync,
 ) -> Result<(), KernelError> {
     check2(kernel, out.len(), x.len())?;
     let n = x.len();
     let need_out = check_adj(kernel, "d_out", d_out.len(), n, "[n] (same as x)")?;
     let need_x = check_adj(kernel, "d_x", d_x.len(), n, "[n] (same as x)")?;
-    if need_out && need_x {
-        for (((g, &v), &y), &dy) in d_x.iter_mut().zip(x).zip(out).zip(d_out.iter()) {
-            *g += grad(v, y, dy);
-        }
+    if !need_out {
+        return Ok(());
     }
-    d_out.fill(0.0);
+    let c = par::chunk_len(n, cost);
+    if need_x {
+        d_x.par_chunks_mut(c)
+            .zip(x.par_chunks(c))
+            .zip(out.par_chunks(c))
+            .zip(d_out.par_chunks_mut(c))
+            .for_each(|(((g, x), y), dy)| pullback_chunk(g, x, y, dy, &grad));
+    } else {
+        d_out.par_chunks_mut(c).for_each(|dy| dy.fill(0.0));
+    }
     Ok(())
 }
 
 /// `out = max(x, 0)`, `out, x: [n]`.
 pub fn relu(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
     check2("relu", out.len(), x.len())?;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.max(0.0);
-    }
+    map_ew(out, x, CHEAP, |v| v.max(0.0));
     Ok(())
 }
 
@@ -47,7 +94,7 @@ pub fn relu_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    pullback_ew("relu_pullback", out, x, d_out, d_x, |v, _, dy| {
+    pullback_ew("relu_pullback", out, x, d_out, d_x, CHEAP, |v, _, dy| {
         if v > 0.0 {
             dy
         } else {
@@ -68,9 +115,7 @@ fn check_slope(kernel: &'static str, slope: f32) -> Result<(), KernelError> {
 pub fn leaky_relu(out: &mut [f32], x: &[f32], slope: f32) -> Result<(), KernelError> {
     check2("leaky_relu", out.len(), x.len())?;
     check_slope("leaky_relu", slope)?;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = if v > 0.0 { v } else { slope * v };
-    }
+    map_ew(out, x, CHEAP, |v| if v > 0.0 { v } else { slope * v });
     Ok(())
 }
 
@@ -83,13 +128,21 @@ pub fn leaky_relu_pullback(
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
     check_slope("leaky_relu_pullback", slope)?;
-    pullback_ew("leaky_relu_pullback", out, x, d_out, d_x, |v, _, dy| {
-        if v > 0.0 {
-            dy
-        } else {
-            slope * dy
-        }
-    })
+    pullback_ew(
+        "leaky_relu_pullback",
+        out,
+        x,
+        d_out,
+        d_x,
+        CHEAP,
+        |v, _, dy| {
+            if v > 0.0 {
+                dy
+            } else {
+                slope * dy
+            }
+        },
+    )
 }
 
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
@@ -99,10 +152,10 @@ const GELU_C: f32 = 0.044_715;
 /// `out = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`; `out, x: [n]`.
 pub fn gelu(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
     check2("gelu", out.len(), x.len())?;
-    for (o, &v) in out.iter_mut().zip(x) {
+    map_ew(out, x, TRANSCENDENTAL, |v| {
         let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
-        *o = 0.5 * v * (1.0 + u.tanh());
-    }
+        0.5 * v * (1.0 + u.tanh())
+    });
     Ok(())
 }
 
@@ -114,20 +167,26 @@ pub fn gelu_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    pullback_ew("gelu_pullback", out, x, d_out, d_x, |v, _, dy| {
-        let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
-        let t = u.tanh();
-        let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
-        dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du)
-    })
+    pullback_ew(
+        "gelu_pullback",
+        out,
+        x,
+        d_out,
+        d_x,
+        TRANSCENDENTAL,
+        |v, _, dy| {
+            let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
+            let t = u.tanh();
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v);
+            dy * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * du)
+        },
+    )
 }
 
 /// `out = tanh(x)`; `out, x: [n]`.
 pub fn tanh(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
     check2("tanh", out.len(), x.len())?;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.tanh();
-    }
+    map_ew(out, x, TRANSCENDENTAL, f32::tanh);
     Ok(())
 }
 
@@ -138,7 +197,7 @@ pub fn tanh_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    pullback_ew("tanh_pullback", out, x, d_out, d_x, |_, y, dy| {
+    pullback_ew("tanh_pullback", out, x, d_out, d_x, CHEAP, |_, y, dy| {
         dy * (1.0 - y * y)
     })
 }
@@ -146,9 +205,7 @@ pub fn tanh_pullback(
 /// `out = 1 / (1 + e^(−x))`; `out, x: [n]`.
 pub fn sigmoid(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
     check2("sigmoid", out.len(), x.len())?;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = sigmoid_scalar(v);
-    }
+    map_ew(out, x, TRANSCENDENTAL, sigmoid_scalar);
     Ok(())
 }
 
@@ -169,7 +226,7 @@ pub fn sigmoid_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    pullback_ew("sigmoid_pullback", out, x, d_out, d_x, |_, y, dy| {
+    pullback_ew("sigmoid_pullback", out, x, d_out, d_x, CHEAP, |_, y, dy| {
         dy * y * (1.0 - y)
     })
 }

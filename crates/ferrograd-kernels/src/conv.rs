@@ -9,7 +9,8 @@
 //! `dcols_b = Wᵀ·dY_b` scattered back into `dX` (col2im). The im2col matrix lives in a
 //! per-thread buffer ([`conv1d_scratch_len`] floats) that is allocated on a thread's first call
 //! and reused, so it needs no f32 scratch parameter (which the AD contract would treat as
-//! differentiable). Work is split over the batch (forward, `d_x`) and over `c_out` (`d_w`).
+//! differentiable). Work is split over the batch everywhere; `d_w`
+//! and `d_b` are summed per piece and the partial sums added at the end.
 //!
 //! (Overlapping "Toeplitz" views instead of im2col were tried and dropped: faer 0.24 accepts
 //! such views from its safe constructors but its small-matrix path corrupted memory with them.)
@@ -17,6 +18,8 @@
 use faer::{MatMut, MatRef};
 
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use rayon::prelude::*;
+
 use crate::gemm::gemm_seq;
 use crate::par;
 
@@ -129,34 +132,56 @@ pub fn conv1d_scratch_len(dims: Conv1dDims) -> Result<usize, KernelError> {
     size("conv1d", &[dims.c_in, dims.kernel, len_out])
 }
 
+type Scratch = std::thread::LocalKey<std::cell::Cell<Vec<f32>>>;
+
 thread_local! {
     /// Per-thread im2col buffer, grown on first use and reused: steady-state calls do not
     /// allocate (rayon's workers are long-lived).
     static COLS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The calling thread's buffer for the per-piece partial sums of `d_w` and `d_b`.
+    static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// Per-thread copy of a group of examples' `d_out`, side by side (see `conv1d_pullback`).
+    static DYS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Runs `f` on this thread's scratch buffer of `len` floats. The buffer is taken out of the
-/// thread-local for the duration, so a re-entrant call (work stolen while waiting) simply gets
-/// a fresh buffer instead of panicking.
-fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = COLS.with(|c| c.take());
+/// Target size (floats) of the grouped im2col matrix in `conv1d_pullback`: about 1 MiB, half
+/// of this machine's per-core L2.
+const GROUP_FLOATS: usize = 1 << 18;
+
+/// Runs `f` on this thread's scratch buffer `key` of `len` floats. The buffer is taken out of
+/// the thread-local for the duration, so a re-entrant call (work stolen while waiting) simply
+/// gets a fresh buffer instead of panicking.
+fn with_scratch<R>(key: &'static Scratch, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = key.with(|c| c.take());
     if buf.len() < len {
         buf.resize(len, 0.0);
     }
     let r = f(&mut buf[..len]);
-    COLS.with(|c| {
+    key.with(|c| {
         let other = c.take();
         c.set(if other.len() > buf.len() { other } else { buf });
     });
     r
 }
 
-/// `cols[(ci·K + k), l] = x[ci, l·s + k·dil − pad]` (0 in the padding); `cols: [c_in·K, len_out]`.
-fn im2col(cols: &mut [f32], x: &[f32], d: &Conv1dDims, len_out: usize) {
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_scratch(&COLS, len, f)
+}
+
+/// Batch elements per parallel piece, for `work` flops per batch element.
+fn batch_per_piece(batch: usize, work: usize) -> usize {
+    batch.div_ceil(par::pieces(batch, work)).max(1)
+}
+
+/// `cols[(ci·K + k), l] = x[ci, l·s + k·dil − pad]` (0 in the padding); `cols: [c_in·K, len_out]`
+/// with rows `ld` apart (`ld = len_out` for one example; larger when several examples sit
+/// side by side).
+fn im2col(cols: &mut [f32], x: &[f32], d: &Conv1dDims, len_out: usize, ld: usize) {
     let s = d.stride as i64;
     for (ci, xrow) in x.chunks_exact(d.len_in).enumerate() {
         for k in 0..d.kernel {
-            let row = &mut cols[(ci * d.kernel + k) * len_out..(ci * d.kernel + k + 1) * len_out];
+            let r0 = (ci * d.kernel + k) * ld;
+            let row = &mut cols[r0..r0 + len_out];
             let c = (k * d.dilation) as i64 - d.padding as i64;
             let r = tap_range(0, d.len_in as i64, c, s, 0, len_out);
             row[..r.start].fill(0.0);
@@ -173,12 +198,16 @@ fn im2col(cols: &mut [f32], x: &[f32], d: &Conv1dDims, len_out: usize) {
     }
 }
 
-/// `dx[ci, l·s + k·dil − pad] += cols[(ci·K + k), l]` for in-range positions.
-fn col2im_add(dx: &mut [f32], cols: &[f32], d: &Conv1dDims, len_out: usize) {
+/// `dx[ci, l·s + k·dil − pad] += cols[(ci·K + k), l]` for in-range positions (rows of `cols`
+/// `ld` apart, as in [`im2col`]). Cloned for
+/// AVX-512 / AVX2 and picked at run time.
+#[multiversion::multiversion(targets = "simd")]
+fn col2im_add(dx: &mut [f32], cols: &[f32], d: &Conv1dDims, len_out: usize, ld: usize) {
     let s = d.stride as i64;
     for (ci, dxrow) in dx.chunks_exact_mut(d.len_in).enumerate() {
         for k in 0..d.kernel {
-            let row = &cols[(ci * d.kernel + k) * len_out..(ci * d.kernel + k + 1) * len_out];
+            let r0 = (ci * d.kernel + k) * ld;
+            let row = &cols[r0..r0 + len_out];
             let c = (k * d.dilation) as i64 - d.padding as i64;
             let r = tap_range(0, d.len_in as i64, c, s, 0, len_out);
             if d.stride == 1 {
@@ -228,25 +257,26 @@ pub fn conv1d(
     let per_out = d.c_out * len_out;
     let per_in = d.c_in * d.len_in;
     let ck = d.c_in * d.kernel;
-    let pieces = par::pieces(d.batch, 2 * per_out * ck);
-    par::for_each_piece(out, d.batch, pieces, &|first, ys: &mut [f32]| {
-        with_cols(ck * len_out, |cols| {
-            for (i, y) in ys.chunks_exact_mut(per_out).enumerate() {
-                let bi = first + i;
-                im2col(cols, &x[bi * per_in..(bi + 1) * per_in], d, len_out);
-                for (row, &bv) in y.chunks_exact_mut(len_out).zip(b) {
-                    row.fill(bv);
+    let bp = batch_per_piece(d.batch, 2 * per_out * ck);
+    out.par_chunks_mut(bp * per_out)
+        .zip(x.par_chunks(bp * per_in))
+        .for_each(|(ys, xs)| {
+            with_cols(ck * len_out, |cols| {
+                for (y, xb) in ys.chunks_exact_mut(per_out).zip(xs.chunks_exact(per_in)) {
+                    im2col(cols, xb, d, len_out, len_out);
+                    for (row, &bv) in y.chunks_exact_mut(len_out).zip(b) {
+                        row.fill(bv);
+                    }
+                    // Y_b (c_out, len_out) += W (c_out, c_in·K) · cols (c_in·K, len_out)
+                    gemm_seq(
+                        MatMut::from_row_major_slice_mut(y, d.c_out, len_out),
+                        w_mat(w, d),
+                        MatRef::from_row_major_slice(cols, ck, len_out),
+                        true,
+                    );
                 }
-                // Y_b (c_out, len_out) += W (c_out, c_in·K) · cols (c_in·K, len_out)
-                gemm_seq(
-                    MatMut::from_row_major_slice_mut(y, d.c_out, len_out),
-                    w_mat(w, d),
-                    MatRef::from_row_major_slice(cols, ck, len_out),
-                    true,
-                );
-            }
-        })
-    });
+            })
+        });
     Ok(())
 }
 
@@ -286,63 +316,104 @@ pub fn conv1d_pullback(
     let per_out = d.c_out * len_out;
     let per_in = d.c_in * d.len_in;
     let ck = d.c_in * d.kernel;
-    let dy: &[f32] = d_out;
+    let bp = batch_per_piece(d.batch, 2 * per_out * ck);
+    let n_pieces = d.batch.div_ceil(bp);
 
-    // d_b = Σ_{b,l} dY
-    if need_b {
-        for yb in dy.chunks_exact(per_out) {
-            for (g, row) in d_b.iter_mut().zip(yb.chunks_exact(len_out)) {
-                *g += row.iter().sum::<f32>();
+    // Split over the batch. Each piece takes its examples a group at a time, side by side:
+    // `dys (c_out, g·len_out)` is the group's d_out, `cols (c_in·K, g·len_out)` its im2col
+    // matrix, so that d_w (c_out, c_in·K) += dys · colsᵀ is one product with a long inner
+    // dimension (per-example products with K = len_out and a 16×16 output ran at ~25 GFLOP/s),
+    // and d_x gets dcols = Wᵀ · dys in one product, scattered back (col2im) per example.
+    // d_w and d_b are summed into a zeroed partial [d_w | d_b] per piece (scratch of the
+    // calling thread) and the partials added up at the end; d_out is zeroed once read.
+    let group = (GROUP_FLOATS / (ck * len_out).max(1)).clamp(1, bp);
+    let part_len = w.len() + d.c_out;
+    let grad_w = need_w || need_b;
+    with_scratch(&PARTIALS, n_pieces * part_len, |parts| {
+        parts.fill(0.0);
+        let piece = |part: &mut [f32], dyp: &mut [f32], xp: &[f32], dxp: &mut [f32]| {
+            let (pw, pb) = part.split_at_mut(part_len - d.c_out);
+            let n_ex = dyp.len() / per_out;
+            let mut e0 = 0;
+            while e0 < n_ex {
+                let g = group.min(n_ex - e0);
+                let kk = g * len_out;
+                with_scratch(&DYS, d.c_out * kk, |dys| {
+                    // Gather the group's d_out side by side, then zero it.
+                    let dyg = &mut dyp[e0 * per_out..(e0 + g) * per_out];
+                    for (e, dy) in dyg.chunks_exact_mut(per_out).enumerate() {
+                        for (co, row) in dy.chunks_exact(len_out).enumerate() {
+                            let o = co * kk + e * len_out;
+                            dys[o..o + len_out].copy_from_slice(row);
+                        }
+                        if need_b {
+                            for (gb, row) in pb.iter_mut().zip(dy.chunks_exact(len_out)) {
+                                *gb += par::sum(row);
+                            }
+                        }
+                        dy.fill(0.0);
+                    }
+                    let dys_m = MatRef::from_row_major_slice(dys, d.c_out, kk);
+                    with_cols(ck * kk, |cols| {
+                        if need_w {
+                            let xg = &xp[e0 * per_in..(e0 + g) * per_in];
+                            for (e, xb) in xg.chunks_exact(per_in).enumerate() {
+                                im2col(&mut cols[e * len_out..], xb, d, len_out, kk);
+                            }
+                            gemm_seq(
+                                MatMut::from_row_major_slice_mut(pw, d.c_out, ck),
+                                dys_m,
+                                MatRef::from_row_major_slice(cols, ck, kk).transpose(),
+                                true,
+                            );
+                        }
+                        if need_x {
+                            gemm_seq(
+                                MatMut::from_row_major_slice_mut(cols, ck, kk),
+                                w_mat(w, d).transpose(),
+                                dys_m,
+                                false,
+                            );
+                            let dxg = &mut dxp[e0 * per_in..(e0 + g) * per_in];
+                            for (e, dx) in dxg.chunks_exact_mut(per_in).enumerate() {
+                                col2im_add(dx, &cols[e * len_out..], d, len_out, kk);
+                            }
+                        }
+                    });
+                });
+                e0 += g;
+            }
+        };
+        let xs = x.par_chunks(bp * per_in);
+        let dys = d_out.par_chunks_mut(bp * per_out);
+        let parts_it = parts.par_chunks_mut(part_len);
+        if need_x {
+            parts_it
+                .zip(dys)
+                .zip(xs)
+                .zip(d_x.par_chunks_mut(bp * per_in))
+                .for_each(|(((part, dyp), xp), dxp)| piece(part, dyp, xp, dxp));
+        } else {
+            parts_it
+                .zip(dys)
+                .zip(xs)
+                .for_each(|((part, dyp), xp)| piece(part, dyp, xp, &mut []));
+        }
+        if grad_w {
+            for part in parts.chunks_exact(part_len) {
+                let (pw, pb) = part.split_at(part_len - d.c_out);
+                if need_w {
+                    for (g, &v) in d_w.iter_mut().zip(pw) {
+                        *g += v;
+                    }
+                }
+                if need_b {
+                    for (g, &v) in d_b.iter_mut().zip(pb) {
+                        *g += v;
+                    }
+                }
             }
         }
-    }
-
-    // d_w (c_out, c_in·K) += Σ_b dY_b (c_out, len_out) · cols_bᵀ; split over c_out (rows of
-    // d_w are contiguous), each piece rebuilding the im2col matrix it needs.
-    if need_w {
-        let pieces = par::pieces(d.c_out, 2 * d.batch * len_out * ck);
-        par::for_each_piece(d_w, d.c_out, pieces, &|co0, dw: &mut [f32]| {
-            let n_co = dw.len() / ck;
-            with_cols(ck * len_out, |cols| {
-                for bi in 0..d.batch {
-                    im2col(cols, &x[bi * per_in..(bi + 1) * per_in], d, len_out);
-                    let yb =
-                        &dy[bi * per_out + co0 * len_out..bi * per_out + (co0 + n_co) * len_out];
-                    gemm_seq(
-                        MatMut::from_row_major_slice_mut(dw, n_co, ck),
-                        MatRef::from_row_major_slice(yb, n_co, len_out),
-                        MatRef::from_row_major_slice(cols, ck, len_out).transpose(),
-                        true,
-                    );
-                }
-            })
-        });
-    }
-
-    // d_x: dcols_b (c_in·K, len_out) = Wᵀ · dY_b, then scattered back (col2im); split over
-    // the batch.
-    if need_x {
-        let pieces = par::pieces(d.batch, 2 * per_out * ck);
-        par::for_each_piece(d_x, d.batch, pieces, &|first, dxs: &mut [f32]| {
-            with_cols(ck * len_out, |cols| {
-                for (i, dx) in dxs.chunks_exact_mut(per_in).enumerate() {
-                    let bi = first + i;
-                    gemm_seq(
-                        MatMut::from_row_major_slice_mut(cols, ck, len_out),
-                        w_mat(w, d).transpose(),
-                        MatRef::from_row_major_slice(
-                            &dy[bi * per_out..(bi + 1) * per_out],
-                            d.c_out,
-                            len_out,
-                        ),
-                        false,
-                    );
-                    col2im_add(dx, cols, d, len_out);
-                }
-            })
-        });
-    }
-
-    d_out.fill(0.0);
+    });
     Ok(())
 }

@@ -36,6 +36,7 @@ mod par;
 mod pool;
 mod shape;
 mod softmax;
+mod update;
 
 pub use activation::{
     gelu, gelu_pullback, leaky_relu, leaky_relu_pullback, relu, relu_pullback, sigmoid,
@@ -50,10 +51,11 @@ pub use gemm::{
 };
 pub use linear::{linear, linear_pullback};
 pub use norm::{layer_norm, layer_norm_pullback};
-pub use par::{num_threads, set_num_threads};
+pub use par::{keep_warm, num_threads, set_num_threads};
 pub use pool::{avg_pool1d, avg_pool1d_pullback, max_pool1d, max_pool1d_pullback, Pool1dDims};
 pub use shape::{flatten, flatten_pullback};
 pub use softmax::{
     mse, mse_pullback, softmax, softmax_cross_entropy, softmax_cross_entropy_pullback,
     softmax_pullback,
 };
+pub use update::{adam_update, sgd_update, AdamStep, Sgd};

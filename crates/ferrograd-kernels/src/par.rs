@@ -1,5 +1,5 @@
-//! Parallelism: one process-wide thread count, and a helper that splits an output slice into
-//! at most that many contiguous pieces and runs them on rayon's pool.
+//! Parallelism: one process-wide thread count, and how many pieces (rayon parallel-iterator
+//! chunks) a kernel splits its work into.
 //!
 //! The count defaults to 1 so that the kernels never oversubscribe cores that LibTorch or the
 //! caller already uses; set it once with [`set_num_threads`] (the CLI's `--threads`). Work is
@@ -9,8 +9,15 @@
 //! global queue, which allocates a block every few dozen injections. Run a training loop inside
 //! `pool.install(|| …)` (one injection for the whole loop) and every split inside is
 //! allocation-free; with one thread nothing is ever handed off.
+//!
+//! Wake-ups: an idle rayon worker goes to sleep after about 20 µs without work, and waking it
+//! costs about 20 µs more (measured on this 2-vCPU VM) — as much as a whole MLP-sized GEMM.
+//! A training step has several such gaps (small ops, the optimizer), so [`keep_warm`] keeps the
+//! pool's other workers spinning on rayon's own queues for the length of a training loop, as
+//! OpenMP's active wait policy does for LibTorch.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
@@ -24,6 +31,20 @@ pub fn num_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
+/// `Σ x` with 16 independent partial sums: a plain `iter().sum()` is one serial chain of
+/// dependent additions (~4 cycles each), 10× slower on long rows. Cloned for AVX-512 / AVX2.
+#[multiversion::multiversion(targets = "simd")]
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let (chunks, rest) = x.as_chunks::<16>();
+    let mut acc = [0.0f32; 16];
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
 /// Minimum work (in flops or element-ops) per thread before a split pays.
 pub(crate) const MIN_WORK_PER_THREAD: usize = 1 << 17;
 
@@ -34,38 +55,56 @@ pub(crate) fn pieces(units: usize, work_per_unit: usize) -> usize {
     t.min((total / MIN_WORK_PER_THREAD).max(1))
 }
 
-/// Splits `data` (made of `units` equal units) into `pieces` contiguous chunks at unit
-/// boundaries and calls `f(first_unit, chunk)` on each, in parallel. `data.len()` must be a
-/// multiple of `units` (checked by callers).
-pub(crate) fn for_each_piece<T: Send, F>(data: &mut [T], units: usize, pieces: usize, f: &F)
-where
-    F: Fn(usize, &mut [T]) + Sync,
-{
-    split(data, 0, units, pieces.max(1), f);
+/// Chunk length that splits `n` elements costing `work_per_elem` each into at most
+/// [`num_threads`] pieces (`n` itself, i.e. one piece, when a split does not pay). Rounded
+/// up to whole cache lines so that pieces do not share one.
+pub(crate) fn chunk_len(n: usize, work_per_elem: usize) -> usize {
+    let p = pieces(n, work_per_elem);
+    if p <= 1 {
+        n.max(1)
+    } else {
+        n.div_ceil(p).next_multiple_of(16)
+    }
 }
 
-fn split<T: Send, F>(data: &mut [T], first: usize, units: usize, pieces: usize, f: &F)
-where
-    F: Fn(usize, &mut [T]) + Sync,
-{
-    if pieces <= 1 || units <= 1 {
-        f(first, data);
-        return;
+/// Runs `f` while the other workers of the current rayon pool spin for work instead of
+/// sleeping, so that every split inside `f` starts at once (no ~20 µs wake-up).
+///
+/// Call it inside `pool.install(..)` around a training loop: it costs one allocation per call
+/// and keeps the pool's other cores busy until `f` returns. Outside a rayon pool, or with one
+/// kernel thread, it just runs `f`.
+pub fn keep_warm<R>(f: impl FnOnce() -> R) -> R {
+    let Some(me) = rayon::current_thread_index() else {
+        return f();
+    };
+    if num_threads() <= 1 || rayon::current_num_threads() <= 1 {
+        return f();
     }
-    let unit_len = data.len() / units;
-    let left_pieces = pieces / 2;
-    let left_units = units * left_pieces / pieces;
-    let (left, right) = data.split_at_mut(left_units * unit_len);
-    rayon::join(
-        || split(left, first, left_units, left_pieces, f),
-        || {
-            split(
-                right,
-                first + left_units,
-                units - left_units,
-                pieces - left_pieces,
-                f,
-            )
-        },
-    );
+    let warm = Arc::new(AtomicBool::new(true));
+    let spinners = Arc::clone(&warm);
+    rayon::spawn_broadcast(move |ctx| {
+        // The calling thread's copy must return at once: it may only be run while the caller
+        // waits inside a join, and spinning there would never let `f` finish.
+        if ctx.index() == me {
+            return;
+        }
+        while spinners.load(Ordering::Relaxed) {
+            // `yield_now` runs one pending job of this pool (ours, stolen from the caller's
+            // deque) if there is one; otherwise pause briefly before looking again.
+            if let Some(rayon::Yield::Idle) | None = rayon::yield_now() {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    });
+    /// Stops the spinners when `f` returns or unwinds.
+    struct Stop(Arc<AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+    let _stop = Stop(warm);
+    f()
 }

@@ -4,7 +4,10 @@
 //! `len_out = (len_in + 2·padding − kernel) / stride + 1`; padding counts as −∞ for max
 //! pooling and as 0 for average pooling (PyTorch's `count_include_pad=True`).
 
+use rayon::prelude::*;
+
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use crate::par;
 
 /// Dimensions of a pooling call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +74,18 @@ impl Pool1dDims {
         Ok(len_out)
     }
 
+    /// Windows tile the input without overlap or padding (`stride == kernel`, `padding == 0`,
+    /// the usual `MaxPool1d(k)`): window `l` is exactly `[l·k, l·k + k)`.
+    fn tiles(&self) -> bool {
+        self.stride == self.kernel && self.padding == 0
+    }
+
+    /// Rows per parallel piece, for work proportional to `row_work` per row.
+    fn rows_per_piece(&self, row_work: usize) -> usize {
+        let p = par::pieces(self.rows, row_work.max(1));
+        self.rows.div_ceil(p).max(1)
+    }
+
     /// Input range of window `l` (clipped to the input).
     fn window(&self, l: usize) -> (usize, usize) {
         let start = l * self.stride;
@@ -94,26 +109,96 @@ pub fn max_pool1d(
     const K: &str = "max_pool1d";
     let len_out = dims.check(K, out.len(), x.len())?;
     check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
-    for ((orow, arow), xrow) in out
-        .chunks_exact_mut(len_out)
-        .zip(argmax.chunks_exact_mut(len_out))
-        .zip(x.chunks_exact(dims.len_in))
-    {
-        for (l, (o, am)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
-            let (a, b) = dims.window(l);
-            let win = &xrow[a..b];
-            let (mut best, mut bv) = (0, win[0]);
-            for (j, &v) in win.iter().enumerate().skip(1) {
-                if v > bv || (v.is_nan() && !bv.is_nan()) {
-                    best = j;
-                    bv = v;
+    let d = dims;
+    let rp = d.rows_per_piece(d.len_in);
+    out.par_chunks_mut(rp * len_out)
+        .zip(argmax.par_chunks_mut(rp * len_out))
+        .zip(x.par_chunks(rp * d.len_in))
+        .for_each(|((o, am), x)| {
+            for ((orow, arow), xrow) in o
+                .chunks_exact_mut(len_out)
+                .zip(am.chunks_exact_mut(len_out))
+                .zip(x.chunks_exact(d.len_in))
+            {
+                if d.tiles() {
+                    max_pool_row_tiled(orow, arow, xrow, d.kernel);
+                } else {
+                    max_pool_row(orow, arow, xrow, &d);
                 }
             }
-            *o = bv;
-            *am = a + best;
+        });
+    Ok(())
+}
+
+/// One row of max pooling over tiling windows of `k` (see [`Pool1dDims::tiles`]), with the
+/// common window sizes unrolled; cloned for AVX-512 and AVX2 and picked at run time.
+#[multiversion::multiversion(targets = "simd")]
+fn max_pool_row_tiled(orow: &mut [f32], arow: &mut [usize], xrow: &[f32], k: usize) {
+    match k {
+        2 => max_pool_row_k::<2>(orow, arow, xrow),
+        3 => max_pool_row_k::<3>(orow, arow, xrow),
+        4 => max_pool_row_k::<4>(orow, arow, xrow),
+        8 => max_pool_row_k::<8>(orow, arow, xrow),
+        _ => {
+            for (l, ((o, am), win)) in orow
+                .iter_mut()
+                .zip(arow.iter_mut())
+                .zip(xrow.chunks_exact(k))
+                .enumerate()
+            {
+                let (best, bv) = window_max(win);
+                *o = bv;
+                *am = l * k + best;
+            }
         }
     }
-    Ok(())
+}
+
+#[inline(always)]
+fn max_pool_row_k<const K: usize>(orow: &mut [f32], arow: &mut [usize], xrow: &[f32]) {
+    let (wins, _) = xrow.as_chunks::<K>();
+    for (l, ((o, am), win)) in orow.iter_mut().zip(arow.iter_mut()).zip(wins).enumerate() {
+        let (best, bv) = window_max(win);
+        *o = bv;
+        *am = l * K + best;
+    }
+}
+
+/// Position and value of the maximum of a non-empty window; the first NaN wins, else the
+/// first maximum. The selects are bit masks, so random data costs no branch mispredictions.
+#[inline(always)]
+fn window_max(win: &[f32]) -> (usize, f32) {
+    let (mut best, mut bv) = (0u32, win[0].to_bits());
+    for (j, &v) in win.iter().enumerate().skip(1) {
+        let cur = f32::from_bits(bv);
+        let take = (v > cur) | (v.is_nan() & !cur.is_nan());
+        let mask = u32::from(take).wrapping_neg();
+        bv = (v.to_bits() & mask) | (bv & !mask);
+        best = (j as u32 & mask) | (best & !mask);
+    }
+    (best as usize, f32::from_bits(bv))
+}
+
+/// Index of the first entry of `argmax` that is `>= len_in` (cannot have been written by the
+/// forward).
+#[multiversion::multiversion(targets = "simd")]
+fn first_bad_argmax(argmax: &[usize], len_in: usize) -> Option<usize> {
+    // A branch-free scan first; the position is only searched for when something is wrong.
+    if argmax.iter().fold(false, |bad, &j| bad | (j >= len_in)) {
+        argmax.iter().position(|&j| j >= len_in)
+    } else {
+        None
+    }
+}
+
+/// One row of max pooling, general windows (stride, padding).
+fn max_pool_row(orow: &mut [f32], arow: &mut [usize], xrow: &[f32], d: &Pool1dDims) {
+    for (l, (o, am)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
+        let (a, b) = d.window(l);
+        let (best, bv) = window_max(&xrow[a..b]);
+        *o = bv;
+        *am = a + best;
+    }
 }
 
 /// Pullback of [`max_pool1d`]: `d_x[r, argmax[r,l]] += d_out[r, l]`; zeroes `d_out`.
@@ -132,27 +217,50 @@ pub fn max_pool1d_pullback(
     check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
     let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
     let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
-    if let Some(position) = argmax.iter().position(|&j| j >= dims.len_in) {
+    let d = dims;
+    let rp = d.rows_per_piece(len_out);
+    // Check every recorded position before writing anything, so a bad `argmax` leaves
+    // `d_x` untouched.
+    let bad = argmax
+        .par_chunks(rp * len_out)
+        .enumerate()
+        .filter_map(|(p, chunk)| {
+            let i = first_bad_argmax(chunk, d.len_in)?;
+            Some(p * rp * len_out + i)
+        })
+        .min();
+    if let Some(position) = bad {
         return Err(KernelError::Index {
             kernel: K,
             arg: "argmax",
             position,
             value: argmax[position],
-            bound: dims.len_in,
+            bound: d.len_in,
         });
     }
-    if need_out && need_x {
-        for ((dyrow, arow), dxrow) in d_out
-            .chunks_exact(len_out)
-            .zip(argmax.chunks_exact(len_out))
-            .zip(d_x.chunks_exact_mut(dims.len_in))
-        {
-            for (&g, &j) in dyrow.iter().zip(arow) {
-                dxrow[j] += g;
-            }
-        }
+    if !need_out {
+        return Ok(());
     }
-    d_out.fill(0.0);
+    if need_x {
+        d_out
+            .par_chunks_mut(rp * len_out)
+            .zip(argmax.par_chunks(rp * len_out))
+            .zip(d_x.par_chunks_mut(rp * d.len_in))
+            .for_each(|((dy, am), dx)| {
+                for ((dyrow, arow), dxrow) in dy
+                    .chunks_exact_mut(len_out)
+                    .zip(am.chunks_exact(len_out))
+                    .zip(dx.chunks_exact_mut(d.len_in))
+                {
+                    for (g, &j) in dyrow.iter_mut().zip(arow) {
+                        dxrow[j] += *g;
+                        *g = 0.0;
+                    }
+                }
+            });
+    } else {
+        d_out.fill(0.0);
+    }
     Ok(())
 }
 

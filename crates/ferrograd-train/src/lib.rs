@@ -46,7 +46,10 @@ pub use train::{
 };
 
 /// Runs `f` with the kernels set to `threads` threads, inside a rayon pool of that size (so
-/// that kernel splits inside `f` are allocation-free, see `ferrograd_kernels`' `par` docs).
+/// that kernel splits inside `f` are allocation-free, see `ferrograd_kernels`' `par` docs),
+/// with the pool's other workers kept spinning for work until `f` returns
+/// ([`ferrograd::kernels::keep_warm`]): a sleeping worker takes ~20 µs to wake, longer than
+/// many of a step's products.
 ///
 /// # Errors
 /// [`TrainError::Config`] if the pool cannot be built.
@@ -60,5 +63,5 @@ pub fn with_threads<R: Send>(
         .num_threads(threads)
         .build()
         .map_err(|e| TrainError::config("threads", e.to_string()))?;
-    Ok(pool.install(f))
+    Ok(pool.install(|| ferrograd::kernels::keep_warm(f)))
 }

@@ -5,7 +5,7 @@ use crate::arena::{split_mut, split_mut_usize, split_ref};
 use crate::init::{kaiming_uniform, SplitMix64};
 use crate::model::{CnnDims, ModelSpec, ParamInfo};
 use crate::models::{cnn, mlp};
-use crate::TrainError;
+use crate::{Optimizer, TrainError};
 
 /// A model and its arena. After construction nothing here allocates: a training step borrows
 /// its pieces of the arena (see [`crate::arena`]) and calls the model's gradient function.
@@ -28,6 +28,9 @@ pub struct Network {
     /// Set while a gradient call runs; still set afterwards if it failed, so the next call
     /// re-zeroes the activation adjoints (the pullbacks zero them on success).
     dirty: bool,
+    /// Whether `grads` is known to be all zeros (after [`Network::step`], which zeroes them
+    /// as the optimizer consumes them), so the next gradient call can skip zeroing them.
+    grads_zero: bool,
     /// Rows in the last forward pass (what [`Network::logits`] returns).
     last_rows: usize,
 }
@@ -74,6 +77,7 @@ impl Network {
             argmax: vec![0; n_argmax],
             cnn,
             dirty: false,
+            grads_zero: true,
             last_rows: 0,
         };
         net.init(seed);
@@ -90,6 +94,7 @@ impl Network {
             off += n;
         }
         self.grads.fill(0.0);
+        self.grads_zero = true;
     }
 
     /// Which model.
@@ -122,9 +127,24 @@ impl Network {
         &self.grads
     }
 
-    /// Parameters and gradients together (for the optimizer).
-    pub fn params_and_grads(&mut self) -> (&mut [f32], &[f32]) {
-        (&mut self.params, &self.grads)
+    /// Parameters and gradients together, both writable (for a hand-written update; the
+    /// next [`Network::loss_and_grad`] then zeroes the gradients first).
+    pub fn params_and_grads(&mut self) -> (&mut [f32], &mut [f32]) {
+        self.grads_zero = false;
+        (&mut self.params, &mut self.grads)
+    }
+
+    /// Applies one optimizer step with the gradients of the last [`Network::loss_and_grad`].
+    /// The optimizer zeroes the gradients as it reads them, so the next gradient call skips
+    /// its own zeroing pass.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] if the optimizer was made for another parameter count.
+    pub fn step(&mut self, opt: &mut Optimizer) -> Result<(), TrainError> {
+        self.grads_zero = false;
+        opt.step(&mut self.params, &mut self.grads)?;
+        self.grads_zero = true;
+        Ok(())
     }
 
     /// The activation arena (every activation of the last pass, each region sized for the
@@ -177,7 +197,10 @@ impl Network {
     /// label out of range.
     pub fn loss_and_grad(&mut self, x: &[f32], labels: &[usize]) -> Result<f32, TrainError> {
         let rows = self.check_batch(x, labels)?;
-        self.grads.fill(0.0);
+        if !self.grads_zero {
+            self.grads.fill(0.0);
+        }
+        self.grads_zero = false;
         if self.dirty {
             self.d_acts.fill(0.0);
         }

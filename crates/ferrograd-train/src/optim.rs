@@ -5,6 +5,7 @@
 //! one pass over all parameters.
 
 use crate::TrainError;
+use ferrograd::kernels;
 
 /// Which optimizer, with its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -181,11 +182,14 @@ impl Optimizer {
         Ok(())
     }
 
-    /// One update of `params` with `grads`. Allocation-free.
+    /// One update of `params` with `grads`, which it then zeroes (the fused `step()` +
+    /// `zero_grad()` of a LibTorch loop: the gradients are read once and cleared while in
+    /// cache, so the next backward can accumulate into them without a separate pass).
+    /// Allocation-free; split across the kernel threads.
     ///
     /// # Errors
     /// [`TrainError::Config`] if the lengths differ from the state's.
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), TrainError> {
+    pub fn step(&mut self, params: &mut [f32], grads: &mut [f32]) -> Result<(), TrainError> {
         let n = self.state1.len();
         if params.len() != n || grads.len() != n {
             return Err(TrainError::config(
@@ -205,18 +209,13 @@ impl Optimizer {
                 weight_decay,
                 nesterov,
             } => {
-                for ((p, &g), buf) in params.iter_mut().zip(grads).zip(self.state1.iter_mut()) {
-                    let mut d = g;
-                    if weight_decay != 0.0 {
-                        d += weight_decay * *p;
-                    }
-                    if momentum != 0.0 {
-                        // buf starts at 0, so the first step gives buf = d as in PyTorch.
-                        *buf = *buf * momentum + d;
-                        d = if nesterov { d + momentum * *buf } else { *buf };
-                    }
-                    *p -= lr * d;
-                }
+                let h = kernels::Sgd {
+                    lr,
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                };
+                kernels::sgd_update(params, grads, &mut self.state1, h, true)?;
             }
             OptimizerConfig::Adam {
                 lr,
@@ -228,27 +227,15 @@ impl Optimizer {
                 let t = self.step as f64;
                 let bc1 = 1.0 - f64::from(beta1).powf(t);
                 let bc2 = 1.0 - f64::from(beta2).powf(t);
-                let step_size = (f64::from(lr) / bc1) as f32;
-                let bc2_sqrt = bc2.sqrt() as f32;
-                let (a1, a2) = (
-                    (1.0 - f64::from(beta1)) as f32,
-                    (1.0 - f64::from(beta2)) as f32,
-                );
-                for (((p, &g), m), v) in params
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(self.state1.iter_mut())
-                    .zip(self.state2.iter_mut())
-                {
-                    let mut g = g;
-                    if weight_decay != 0.0 {
-                        g += *p * weight_decay;
-                    }
-                    *m = *m * beta1 + a1 * g;
-                    *v = *v * beta2 + a2 * g * g;
-                    let denom = v.sqrt() / bc2_sqrt + eps;
-                    *p -= step_size * (*m / denom);
-                }
+                let h = kernels::AdamStep {
+                    step_size: (f64::from(lr) / bc1) as f32,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                    bc2_sqrt: bc2.sqrt() as f32,
+                };
+                kernels::adam_update(params, grads, &mut self.state1, &mut self.state2, h, true)?;
             }
         }
         Ok(())
@@ -264,10 +251,10 @@ mod tests {
         // p = [1, -2], g = [0.5, 0.25] twice; lr 0.1, momentum 0.9.
         let mut opt = Optimizer::new(OptimizerConfig::sgd(0.1, 0.9), 2).unwrap();
         let mut p = [1.0f32, -2.0];
-        opt.step(&mut p, &[0.5, 0.25]).unwrap();
+        opt.step(&mut p, &mut [0.5, 0.25]).unwrap();
         // buf = g; p = p − 0.1·g
         assert_eq!(p, [0.95, -2.025]);
-        opt.step(&mut p, &[0.5, 0.25]).unwrap();
+        opt.step(&mut p, &mut [0.5, 0.25]).unwrap();
         // buf = 0.9·g + g = 1.9g; p −= 0.19g  → 0.95 − 0.095, −2.025 − 0.0475
         assert!((p[0] - 0.855).abs() < 1e-7, "{}", p[0]);
         assert!((p[1] + 2.0725).abs() < 1e-6, "{}", p[1]);
@@ -284,10 +271,10 @@ mod tests {
         };
         let mut opt = Optimizer::new(cfg, 1).unwrap();
         let mut p = [2.0f32];
-        opt.step(&mut p, &[1.0]).unwrap();
+        opt.step(&mut p, &mut [1.0]).unwrap();
         // d = 1 + 0.2 = 1.2; buf = 1.2; d = 1.2 + 0.6 = 1.8; p = 2 − 0.9 = 1.1
         assert!((p[0] - 1.1).abs() < 1e-6, "{}", p[0]);
-        opt.step(&mut p, &[1.0]).unwrap();
+        opt.step(&mut p, &mut [1.0]).unwrap();
         // d = 1 + 0.11 = 1.11; buf = 0.6 + 1.11 = 1.71; d = 1.11 + 0.855 = 1.965;
         // p = 1.1 − 0.9825 = 0.1175
         assert!((p[0] - 0.1175).abs() < 1e-6, "{}", p[0]);
@@ -298,7 +285,7 @@ mod tests {
         let mut opt = Optimizer::new(OptimizerConfig::adam(0.01), 3).unwrap();
         let mut p = [1.0f32, -1.0, 0.5];
         let g1 = [0.2f32, -3.0, 0.0];
-        opt.step(&mut p, &g1).unwrap();
+        opt.step(&mut p, &mut g1.clone()).unwrap();
         // First step: p −= lr·g/(|g| + ε) (bias corrections cancel).
         let want1 = [
             1.0 - 0.01 * 0.2 / (0.2 + 1e-8),
@@ -310,7 +297,7 @@ mod tests {
         }
         // Second step, computed in f64 from the formulas.
         let g2 = [0.1f32, 1.0, -0.5];
-        opt.step(&mut p, &g2).unwrap();
+        opt.step(&mut p, &mut g2.clone()).unwrap();
         for i in 0..3 {
             let (g1, g2) = (f64::from(g1[i]), f64::from(g2[i]));
             let m = 0.9 * (0.1 * g1) + 0.1 * g2;
@@ -338,7 +325,7 @@ mod tests {
         };
         assert!(Optimizer::new(cfg, 1).is_err());
         let mut opt = Optimizer::new(OptimizerConfig::adam(0.1), 2).unwrap();
-        assert!(opt.step(&mut [0.0; 3], &[0.0; 3]).is_err());
+        assert!(opt.step(&mut [0.0; 3], &mut [0.0; 3]).is_err());
         assert!(opt.restore(&[0.0; 2], &[0.0; 1], 5).is_err());
     }
 }

@@ -389,8 +389,7 @@ impl Trainer {
             });
         }
         let correct = count_correct(self.net.logits(), y, self.net.spec().classes());
-        let (params, grads) = self.net.params_and_grads();
-        self.opt.step(params, grads)?;
+        self.net.step(&mut self.opt)?;
         let seconds = t0.elapsed().as_secs_f64();
         if self.step_seconds.len() < self.step_seconds.capacity() {
             self.step_seconds.push(seconds);
