@@ -11,7 +11,7 @@ tmp=$(mktemp)
 python bench/pytorch_steps.py "$@" | tee -a "$tmp"
 echo
 peak=$(awk '$1=="sgemm-peak" {print $3}' "$tmp")
-echo "sgemm peak (ferrograd matmul 1024^3, 2 threads, this run): $peak GFLOP/s"
+echo "sgemm peak (ferrograd matmul 1024^3, 2 threads, fastest of 20, this run): $peak GFLOP/s"
 printf '%-5s %14s %14s %9s %12s %12s %12s %8s\n' workload "ferrograd ms" "pytorch ms" speedup \
     "fg RSS MiB" "pt RSS MiB" "fg GFLOP/s" "% peak"
 for w in W1a W1b W2; do
