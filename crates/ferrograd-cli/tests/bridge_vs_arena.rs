@@ -388,7 +388,8 @@ fn cnn_node(
     }
 }
 
-/// The `tch::nn` optimizer with the same hyper-parameters.
+/// The `tch::nn` optimizer with the same hyper-parameters. (The same mapping as the CLI's
+/// `torch_engine::optimizer`, which an integration test cannot import from a binary crate.)
 fn tch_optimizer(vs: &nn::VarStore, cfg: OptimizerConfig) -> Result<nn::Optimizer> {
     Ok(match cfg {
         OptimizerConfig::Sgd {
