@@ -168,11 +168,6 @@ fn with_cols<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_scratch(&COLS, len, f)
 }
 
-/// Batch elements per parallel piece, for `work` flops per batch element.
-fn batch_per_piece(batch: usize, work: usize) -> usize {
-    batch.div_ceil(par::pieces(batch, work)).max(1)
-}
-
 /// `cols[(ci·K + k), l] = x[ci, l·s + k·dil − pad]` (0 in the padding); `cols: [c_in·K, len_out]`
 /// with rows `ld` apart (`ld = len_out` for one example; larger when several examples sit
 /// side by side).
@@ -257,7 +252,7 @@ pub fn conv1d(
     let per_out = d.c_out * len_out;
     let per_in = d.c_in * d.len_in;
     let ck = d.c_in * d.kernel;
-    let bp = batch_per_piece(d.batch, 2 * per_out * ck);
+    let bp = par::units_per_piece(d.batch, 2 * per_out * ck);
     out.par_chunks_mut(bp * per_out)
         .zip(x.par_chunks(bp * per_in))
         .for_each(|(ys, xs)| {
@@ -316,7 +311,7 @@ pub fn conv1d_pullback(
     let per_out = d.c_out * len_out;
     let per_in = d.c_in * d.len_in;
     let ck = d.c_in * d.kernel;
-    let bp = batch_per_piece(d.batch, 2 * per_out * ck);
+    let bp = par::units_per_piece(d.batch, 2 * per_out * ck);
     let n_pieces = d.batch.div_ceil(bp);
 
     // Split over the batch. Each piece takes its examples a group at a time, side by side:

@@ -198,27 +198,13 @@ pub fn matmul_pullback(
     d_a: &mut [f32],
     d_b: &mut [f32],
 ) -> Result<(), KernelError> {
-    const K: &str = "matmul_pullback";
-    check(K, Layout::Nn, out.len(), a.len(), b.len(), m, k, n)?;
-    let (need_out, need_a, need_b) = check_adjoints(
-        K,
+    pullback(
+        "matmul_pullback",
         Layout::Nn,
-        (out.len(), a.len(), b.len()),
-        (d_out.len(), d_a.len(), d_b.len()),
-    )?;
-    if !need_out {
-        return Ok(());
-    }
-    if need_a {
-        // dA (m,k) = dC (m,n) · Bᵀ, B: (k,n)
-        product(d_a, d_out, b, m, n, k, Layout::Nt, true);
-    }
-    if need_b {
-        // dB (k,n) = Aᵀ · dC, A: (m,k)
-        product(d_b, a, d_out, k, m, n, Layout::Tn, true);
-    }
-    d_out.fill(0.0);
-    Ok(())
+        (out, a, b),
+        (m, k, n),
+        (d_out, d_a, d_b),
+    )
 }
 
 /// `out = a·bᵀ` with `out: [m, n]`, `a: [m, k]`, `b: [n, k]` (row-major).
@@ -256,27 +242,13 @@ pub fn matmul_nt_pullback(
     d_a: &mut [f32],
     d_b: &mut [f32],
 ) -> Result<(), KernelError> {
-    const K: &str = "matmul_nt_pullback";
-    check(K, Layout::Nt, out.len(), a.len(), b.len(), m, k, n)?;
-    let (need_out, need_a, need_b) = check_adjoints(
-        K,
+    pullback(
+        "matmul_nt_pullback",
         Layout::Nt,
-        (out.len(), a.len(), b.len()),
-        (d_out.len(), d_a.len(), d_b.len()),
-    )?;
-    if !need_out {
-        return Ok(());
-    }
-    if need_a {
-        // dA (m,k) = dC (m,n) · B (n,k)
-        product(d_a, d_out, b, m, n, k, Layout::Nn, true);
-    }
-    if need_b {
-        // dB (n,k) = dCᵀ · A, dC: (m,n), A: (m,k)
-        product(d_b, d_out, a, n, m, k, Layout::Tn, true);
-    }
-    d_out.fill(0.0);
-    Ok(())
+        (out, a, b),
+        (m, k, n),
+        (d_out, d_a, d_b),
+    )
 }
 
 /// `out = aᵀ·b` with `out: [m, n]`, `a: [k, m]`, `b: [k, n]` (row-major).
@@ -314,24 +286,65 @@ pub fn matmul_tn_pullback(
     d_a: &mut [f32],
     d_b: &mut [f32],
 ) -> Result<(), KernelError> {
-    const K: &str = "matmul_tn_pullback";
-    check(K, Layout::Tn, out.len(), a.len(), b.len(), m, k, n)?;
-    let (need_out, need_a, need_b) = check_adjoints(
-        K,
+    pullback(
+        "matmul_tn_pullback",
         Layout::Tn,
+        (out, a, b),
+        (m, k, n),
+        (d_out, d_a, d_b),
+    )
+}
+
+/// The body of the three pullbacks: checks, then `d_a`/`d_b` as the products that layout `l`
+/// needs (skipping an empty one), then zeroes `d_out`.
+fn pullback(
+    kernel: &'static str,
+    l: Layout,
+    (out, a, b): (&[f32], &[f32], &[f32]),
+    (m, k, n): (usize, usize, usize),
+    (d_out, d_a, d_b): (&mut [f32], &mut [f32], &mut [f32]),
+) -> Result<(), KernelError> {
+    check(kernel, l, out.len(), a.len(), b.len(), m, k, n)?;
+    let (need_out, need_a, need_b) = check_adjoints(
+        kernel,
+        l,
         (out.len(), a.len(), b.len()),
         (d_out.len(), d_a.len(), d_b.len()),
     )?;
     if !need_out {
         return Ok(());
     }
-    if need_a {
-        // dA (k,m) = B (k,n) · dCᵀ, dC: (m,n)
-        product(d_a, b, d_out, k, n, m, Layout::Nt, true);
-    }
-    if need_b {
-        // dB (k,n) = A (k,m) · dC (m,n)
-        product(d_b, a, d_out, k, m, n, Layout::Nn, true);
+    match l {
+        Layout::Nn => {
+            if need_a {
+                // dA (m,k) = dC (m,n) · Bᵀ, B: (k,n)
+                product(d_a, d_out, b, m, n, k, Layout::Nt, true);
+            }
+            if need_b {
+                // dB (k,n) = Aᵀ · dC, A: (m,k)
+                product(d_b, a, d_out, k, m, n, Layout::Tn, true);
+            }
+        }
+        Layout::Nt => {
+            if need_a {
+                // dA (m,k) = dC (m,n) · B (n,k)
+                product(d_a, d_out, b, m, n, k, Layout::Nn, true);
+            }
+            if need_b {
+                // dB (n,k) = dCᵀ · A, dC: (m,n), A: (m,k)
+                product(d_b, d_out, a, n, m, k, Layout::Tn, true);
+            }
+        }
+        Layout::Tn => {
+            if need_a {
+                // dA (k,m) = B (k,n) · dCᵀ, dC: (m,n)
+                product(d_a, b, d_out, k, n, m, Layout::Nt, true);
+            }
+            if need_b {
+                // dB (k,n) = A (k,m) · dC (m,n)
+                product(d_b, a, d_out, k, m, n, Layout::Nn, true);
+            }
+        }
     }
     d_out.fill(0.0);
     Ok(())

@@ -55,6 +55,12 @@ pub(crate) fn pieces(units: usize, work_per_unit: usize) -> usize {
     t.min((total / MIN_WORK_PER_THREAD).max(1))
 }
 
+/// Units per piece when `units` units of `work_per_unit` each are split into [`pieces`]
+/// pieces (the chunk size, in units, for rayon's `par_chunks`).
+pub(crate) fn units_per_piece(units: usize, work_per_unit: usize) -> usize {
+    units.div_ceil(pieces(units, work_per_unit)).max(1)
+}
+
 /// Chunk length that splits `n` elements costing `work_per_elem` each into at most
 /// [`num_threads`] pieces (`n` itself, i.e. one piece, when a split does not pay). Rounded
 /// up to whole cache lines so that pieces do not share one.

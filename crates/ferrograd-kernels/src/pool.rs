@@ -80,12 +80,6 @@ impl Pool1dDims {
         self.stride == self.kernel && self.padding == 0
     }
 
-    /// Rows per parallel piece, for work proportional to `row_work` per row.
-    fn rows_per_piece(&self, row_work: usize) -> usize {
-        let p = par::pieces(self.rows, row_work.max(1));
-        self.rows.div_ceil(p).max(1)
-    }
-
     /// Input range of window `l` (clipped to the input).
     fn window(&self, l: usize) -> (usize, usize) {
         let start = l * self.stride;
@@ -110,7 +104,7 @@ pub fn max_pool1d(
     let len_out = dims.check(K, out.len(), x.len())?;
     check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
     let d = dims;
-    let rp = d.rows_per_piece(d.len_in);
+    let rp = par::units_per_piece(d.rows, d.len_in);
     out.par_chunks_mut(rp * len_out)
         .zip(argmax.par_chunks_mut(rp * len_out))
         .zip(x.par_chunks(rp * d.len_in))
@@ -218,7 +212,7 @@ pub fn max_pool1d_pullback(
     let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
     let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
     let d = dims;
-    let rp = d.rows_per_piece(len_out);
+    let rp = par::units_per_piece(d.rows, len_out);
     // Check every recorded position before writing anything, so a bad `argmax` leaves
     // `d_x` untouched.
     let bad = argmax

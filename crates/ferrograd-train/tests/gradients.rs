@@ -39,7 +39,9 @@ fn check(net: &mut Network, x: &[f32], labels: &[usize], h: f32, tol: f64) -> f6
     let mut off = 0;
     for info in &infos {
         let n = info.len();
-        let mut dirs: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(n, -1.0, 1.0)).collect();
+        let mut dirs: Vec<Vec<f32>> = (0..3)
+            .map(|_| common::uniform_vec(&mut rng, n, -1.0, 1.0))
+            .collect();
         for e in [0, n - 1] {
             let mut d = vec![0.0; n];
             d[e] = 1.0;
@@ -99,7 +101,7 @@ fn mlp_gradient_matches_finite_differences() {
     };
     let mut net = Network::new(spec, 4, 11).unwrap();
     let mut rng = Rng::new(1);
-    let x = rng.vec(4 * 7, -2.0, 2.0);
+    let x = common::uniform_vec(&mut rng, 4 * 7, -2.0, 2.0);
     let labels = [0usize, 2, 1, 2];
     let worst = check(&mut net, &x, &labels, 1e-2, 2e-3);
     println!("MLP: worst relative error {worst:.2e}");
@@ -117,7 +119,7 @@ fn cnn_gradient_matches_finite_differences() {
     };
     let mut net = Network::new(spec, 2, 5).unwrap();
     let mut rng = Rng::new(2);
-    let x = rng.vec(2 * 256, -2.0, 2.0);
+    let x = common::uniform_vec(&mut rng, 2 * 256, -2.0, 2.0);
     let labels = [1usize, 0];
     let worst = check(&mut net, &x, &labels, 2e-3, 5e-3);
     println!("CNN: worst relative error {worst:.2e}");
@@ -127,7 +129,7 @@ fn cnn_gradient_matches_finite_differences() {
 fn gradient_is_zeroed_between_calls_and_arena_errors_are_reported() {
     let mut net = Network::new(ModelSpec::W1A, 8, 0).unwrap();
     let mut rng = Rng::new(3);
-    let x = rng.vec(8 * 784, -1.0, 1.0);
+    let x = common::uniform_vec(&mut rng, 8 * 784, -1.0, 1.0);
     let labels = [0usize, 1, 2, 3, 4, 5, 6, 7];
     net.loss_and_grad(&x, &labels).unwrap();
     let g1 = net.grads().to_vec();
