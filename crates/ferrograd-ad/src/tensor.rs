@@ -645,6 +645,13 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 saved_names.push(format_ident!("__fg_t{}", k));
             }
         }
+        // Save only what the reverse sweep reads (LibTorch keeps saved tensors alive until
+        // the node's backward has run; the rest is freed right after the forward).
+        let mut used = std::collections::HashSet::new();
+        for ts in [&rev, &scalar_lets] {
+            collect_idents(ts.clone(), &mut used);
+        }
+        saved_names.retain(|id| used.contains(&id.to_string()));
         let bind_in: Vec<_> = tensor_params
             .iter()
             .enumerate()
@@ -662,30 +669,22 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
             #[doc = #doc_n]
             #allow
             #vis fn #node(#(#params),*) -> ::core::result::Result<::ferrograd_torch::tch::Tensor, ::ferrograd_torch::Error> {
-                type __FgSaved = ::std::sync::Arc<::std::sync::Mutex<::std::vec::Vec<::ferrograd_torch::tch::Tensor>>>;
-                let __fg_state: __FgSaved = ::core::default::Default::default();
-                let __fg_state_bw = ::std::sync::Arc::clone(&__fg_state);
-                ::ferrograd_torch::node::apply_fn(
+                // The intermediates travel as LibTorch saved variables (released after
+                // backward, as a native op's are).
+                ::ferrograd_torch::node::apply_fn_saving(
                     ::core::stringify!(#name),
                     &[#(#inputs),*],
                     move |__fg_in: &[::ferrograd_torch::tch::Tensor]| {
                         #(#bind_in)*
                         #fwd
                         let __fg_out = #root_ref.shallow_clone();
-                        if let ::core::result::Result::Ok(mut __fg_s) = __fg_state.lock() {
-                            *__fg_s = ::std::vec![#(#saved_names.shallow_clone()),*];
-                        }
-                        __fg_out
+                        (__fg_out, ::std::vec![#(#saved_names),*])
                     },
-                    move |__fg_in: &[::ferrograd_torch::tch::Tensor], __fg_dy: &::ferrograd_torch::tch::Tensor| {
+                    move |__fg_in: &[::ferrograd_torch::tch::Tensor], __fg_sv: &[::ferrograd_torch::tch::Tensor], __fg_dy: &::ferrograd_torch::tch::Tensor| {
                         #(#bind_in)*
-                        let __fg_saved: ::std::vec::Vec<::ferrograd_torch::tch::Tensor> = match __fg_state_bw.lock() {
-                            ::core::result::Result::Ok(__fg_s) => __fg_s.iter().map(|t| t.shallow_clone()).collect(),
-                            ::core::result::Result::Err(_) => ::std::vec::Vec::new(),
-                        };
-                        ::core::assert_eq!(__fg_saved.len(), #n_saved, "ferrograd: the forward state of `{}` is missing", ::core::stringify!(#name));
-                        let mut __fg_it = __fg_saved.into_iter();
-                        #(let #saved_names = __fg_it.next().unwrap_or_else(::ferrograd_torch::tch::Tensor::new);)*
+                        ::core::assert_eq!(__fg_sv.len(), #n_saved, "ferrograd: the forward state of `{}` is missing", ::core::stringify!(#name));
+                        let mut __fg_it = __fg_sv.iter();
+                        #(let #saved_names = __fg_it.next().map_or_else(::ferrograd_torch::tch::Tensor::new, ::ferrograd_torch::tch::Tensor::shallow_clone);)*
                         #scalar_lets
                         #need_rt
                         #slots
@@ -720,5 +719,18 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
             #root_ref.shallow_clone()
         }
         #node_fn
+    }
+}
+
+/// Every identifier in `ts`, inside groups too.
+fn collect_idents(ts: TokenStream, out: &mut std::collections::HashSet<String>) {
+    for tt in ts {
+        match tt {
+            proc_macro2::TokenTree::Ident(id) => {
+                out.insert(id.to_string());
+            }
+            proc_macro2::TokenTree::Group(g) => collect_idents(g.stream(), out),
+            _ => {}
+        }
     }
 }

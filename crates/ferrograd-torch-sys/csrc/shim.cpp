@@ -151,7 +151,8 @@ fg_tensor fg_tensor_vec_take(fg_tensor_vec* v, size_t i) {
 }
 
 fg_string* fg_apply(void* state, const fg_vtable* vtable, void* env, const char* name,
-                    const fg_tensor* inputs, size_t n_inputs, fg_tensor_vec* outputs) {
+                    size_t name_len, const fg_tensor* inputs, size_t n_inputs,
+                    fg_tensor_vec* outputs) {
   c10::intrusive_ptr<RustState> holder;
   try {
     holder = c10::make_intrusive<RustState>(state, vtable, n_inputs);
@@ -159,12 +160,27 @@ fg_string* fg_apply(void* state, const fg_vtable* vtable, void* env, const char*
     vtable->drop(state);
     return error_string("ferrograd: ", "out of memory");
   }
-  std::string prefix = std::string("ferrograd function `") + name + "`: ";
-  FG_PROTECT(prefix.c_str(), {
+  // The message prefix is only built when there is an error to report.
+  auto fail = [&](const char* what) {
+    std::string prefix = "ferrograd function `";
+    try {
+      prefix.append(name, name_len).append("`: ");
+    } catch (...) {
+    }
+    return error_string(prefix.c_str(), what);
+  };
+  try {
     std::vector<at::Tensor> in = collect(inputs, n_inputs);
     auto result = RustFunction::apply(at::TensorList(in), holder, env);
     *outputs = std::move(result);
-  })
+  } catch (const c10::Error& e) {
+    return fail(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  } catch (...) {
+    return fail("unknown C++ exception");
+  }
+  return nullptr;
 }
 
 fg_string* fg_backward(const fg_tensor* tensors, size_t n_tensors, const fg_tensor* grad_tensors,
@@ -220,6 +236,8 @@ fg_string* fg_tensor_get_info(fg_tensor t, fg_tensor_info* info) {
 fg_string* fg_tensor_bump_version(fg_tensor t) {
   FG_PROTECT("", torch::autograd::impl::bump_version(*t);)
 }
+
+int32_t fg_grad_mode_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
 
 fg_string* fg_tensor_to_meta(fg_tensor t, fg_tensor* out) {
   FG_PROTECT("", *out = new at::Tensor(t->to(c10::Device(c10::DeviceType::Meta)));)

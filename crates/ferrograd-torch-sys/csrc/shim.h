@@ -79,7 +79,8 @@ fg_tensor fg_tensor_vec_take(fg_tensor_vec* v, size_t i);
 // `env` is passed unchanged to the forward callback. On success the outputs
 // (part of the autograd graph when an input requires grad) are in `outputs`.
 fg_string* fg_apply(void* state, const fg_vtable* vtable, void* env, const char* name,
-                    const fg_tensor* inputs, size_t n_inputs, fg_tensor_vec* outputs);
+                    size_t name_len, const fg_tensor* inputs, size_t n_inputs,
+                    fg_tensor_vec* outputs);
 
 // torch::autograd::backward(tensors, grad_tensors, retain_graph, create_graph).
 // grad_tensors may be NULL (n must then be 0 or equal to n_tensors; NULL entries
@@ -115,6 +116,9 @@ fg_string* fg_tensor_get_info(fg_tensor t, fg_tensor_info* info);
 // Bumps the tensor's version counter (after writing through a raw pointer), so
 // autograd detects in-place modification of saved tensors.
 fg_string* fg_tensor_bump_version(fg_tensor t);
+
+// Whether LibTorch records autograd graphs on this thread (GradMode::is_enabled()).
+int32_t fg_grad_mode_enabled(void);
 
 // A tensor with t's shape, dtype and strides on the meta device (no data), in *out (owned).
 fg_string* fg_tensor_to_meta(fg_tensor t, fg_tensor* out);

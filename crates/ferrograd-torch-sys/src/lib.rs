@@ -128,6 +128,7 @@ extern "C" {
         vtable: *const fg_vtable,
         env: *mut c_void,
         name: *const c_char,
+        name_len: usize,
         inputs: *const fg_tensor,
         n_inputs: usize,
         outputs: *mut fg_tensor_vec,
@@ -157,5 +158,6 @@ extern "C" {
 
     pub fn fg_tensor_get_info(t: fg_tensor, info: *mut fg_tensor_info) -> *mut fg_string;
     pub fn fg_tensor_bump_version(t: fg_tensor) -> *mut fg_string;
+    pub fn fg_grad_mode_enabled() -> i32;
     pub fn fg_tensor_to_meta(t: fg_tensor, out: *mut fg_tensor) -> *mut fg_string;
 }

@@ -188,11 +188,12 @@ fn main() -> Result<(), Error> {
         // Moved into the pool's thread (tch tensors are `Send`, not `Sync`).
         let mut s = setup(&init)?;
         let (xs, ls) = (x.shallow_clone(), labels.clone());
+        let mut scratch = w1a::Scratch::new();
         let ms = pool.install(move || {
             ferrograd_kernels::keep_warm(|| {
                 median_ms(|| {
                     s.opt.zero_grad();
-                    let loss = w1a::node_loss(kind, &s.model, &xs, &ls)?;
+                    let loss = w1a::node_loss(kind, &s.model, &xs, &ls, &mut scratch)?;
                     ferrograd_torch::backward(&loss)?;
                     s.opt.step();
                     black_box(&loss);

@@ -105,6 +105,7 @@ fn train(args: &Args, data: &Mnist, vs: &VarStore, model: &Mlp, engine: Engine) 
         Batches::new(&train.images, &train.labels, D_IN, BATCH, args.seed)?.with_drop_last(true);
     let (mut xb, mut yb) = (vec![0.0f32; BATCH * D_IN], vec![0usize; BATCH]);
     let mut ms_per_step = Vec::new();
+    let mut scratch = w1a::Scratch::new();
     for epoch in 0..args.epochs {
         let mut loss_sum = 0.0;
         let mut steps = 0;
@@ -118,7 +119,7 @@ fn train(args: &Args, data: &Mnist, vs: &VarStore, model: &Mlp, engine: Engine) 
                     let y: Vec<i64> = labels.iter().map(|&l| l as i64).collect();
                     w1a::native_loss(model, &x, &Tensor::from_slice(&y))
                 }
-                Engine::Node(kind) => w1a::node_loss(kind, model, &x, labels)?,
+                Engine::Node(kind) => w1a::node_loss(kind, model, &x, labels, &mut scratch)?,
             };
             ferrograd_torch::backward(&loss)?;
             opt.step();

@@ -5,7 +5,7 @@
 //! borrowed for the call; handles taken from a `TensorVec` are owned; C++ strings
 //! returned as errors are owned and freed here.
 
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -13,7 +13,7 @@ use ferrograd_torch_sys as sys;
 use tch::Tensor;
 
 use crate::function::{BackwardContext, CustomFunction, ForwardContext, Values};
-use crate::slice::Element;
+use crate::slice::{Element, Viewable};
 use crate::Error;
 
 // ---------------------------------------------------------------------------
@@ -283,7 +283,6 @@ pub(crate) fn apply<F: CustomFunction>(
     name: String,
     inputs: &[&Tensor],
 ) -> Result<Vec<Tensor>, Error> {
-    let c_name = CString::new(name.replace('\0', "?")).unwrap_or_default();
     let outputs = TensorVec::new()?;
     let ptrs: Vec<sys::fg_tensor> = inputs.iter().map(|t| t.as_ptr().cast_mut()).collect();
     let vtable = sys::fg_vtable {
@@ -291,6 +290,9 @@ pub(crate) fn apply<F: CustomFunction>(
         backward: backward_cb::<F>,
         drop: drop_cb::<F>,
     };
+    // The state owns the name (its heap buffer does not move with the box), which the shim
+    // reads only while it holds the state.
+    let (name_ptr, name_len) = (name.as_ptr(), name.len());
     let state = Box::into_raw(Box::new(State {
         function,
         name,
@@ -298,14 +300,15 @@ pub(crate) fn apply<F: CustomFunction>(
     }));
     let mut env = ApplyEnv { error: None };
     // SAFETY: fg_apply takes ownership of `state` (released through drop_cb
-    // exactly once) and copies the vtable; `env`, `c_name`, `ptrs` (live handles
-    // borrowed from `inputs`) and `outputs` outlive the call.
+    // exactly once, after fg_apply has used the name it owns) and copies the vtable;
+    // `env`, `ptrs` (live handles borrowed from `inputs`) and `outputs` outlive the call.
     let err = unsafe {
         sys::fg_apply(
             state.cast(),
             &vtable,
             (&raw mut env).cast(),
-            c_name.as_ptr(),
+            name_ptr.cast(),
+            name_len,
             ptrs.as_ptr(),
             ptrs.len(),
             outputs.0,
@@ -393,7 +396,10 @@ pub(crate) fn tensor_info(t: &Tensor) -> Result<sys::fg_tensor_info, Error> {
 }
 
 /// Checks that `t` can be viewed as `[T]` and returns its data pointer and length.
-fn checked_data<T: Element>(t: &Tensor, what: &str) -> Result<(sys::fg_tensor_info, usize), Error> {
+fn checked_data<T: Viewable>(
+    t: &Tensor,
+    what: &str,
+) -> Result<(sys::fg_tensor_info, usize), Error> {
     let info = tensor_info(t)?;
     let what = || what.to_owned();
     if info.defined == 0 {
@@ -446,7 +452,7 @@ fn checked_data<T: Element>(t: &Tensor, what: &str) -> Result<(sys::fg_tensor_in
     Ok((info, len))
 }
 
-pub(crate) fn as_slice<'a, T: Element>(t: &'a Tensor, what: &str) -> Result<&'a [T], Error> {
+pub(crate) fn as_slice<'a, T: Viewable>(t: &'a Tensor, what: &str) -> Result<&'a [T], Error> {
     let (info, len) = checked_data::<T>(t, what)?;
     if len == 0 {
         return Ok(&[]);
@@ -502,4 +508,11 @@ pub(crate) fn to_meta(t: &Tensor) -> Result<Tensor, Error> {
     }
     // SAFETY: `out` is a non-null owned handle that tch frees on drop.
     Ok(unsafe { Tensor::from_ptr(out) })
+}
+
+/// Whether LibTorch records autograd graphs on this thread (`GradMode::is_enabled()`,
+/// which tch does not expose).
+pub(crate) fn grad_mode_enabled() -> bool {
+    // SAFETY: reads a thread-local flag; cannot throw.
+    unsafe { sys::fg_grad_mode_enabled() != 0 }
 }

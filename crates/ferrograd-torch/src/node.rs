@@ -82,9 +82,6 @@ pub type NodeResult<T = ()> = Result<T, BoxError>;
 /// closure (e.g. from panicking `tch` ops) are caught and returned as [`Error::Panic`]
 /// (from this call for `forward`, from [`crate::backward`] for `backward`). LibTorch
 /// checks the gradients' shapes.
-///
-/// This signature is what the AD macro emits for tensor-level `#[differentiable]`
-/// functions; keep it stable.
 pub fn apply_fn<F, B>(
     name: &'static str,
     inputs: &[&Tensor],
@@ -95,9 +92,41 @@ where
     F: Fn(&[Tensor]) -> Tensor + Send + 'static,
     B: Fn(&[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
 {
+    apply_fn_saving(
+        name,
+        inputs,
+        move |i| (forward(i), Vec::new()),
+        move |i, _, d| backward(i, d),
+    )
+}
+
+/// [`apply_fn`] whose forward also returns the intermediates its backward needs:
+/// `forward(inputs) -> (output, saved)`, `backward(inputs, saved, grad_output)`.
+///
+/// Inputs and `saved` are kept as LibTorch saved variables, exactly like a native op's:
+/// they are released as soon as the node's backward has run (unless the graph is
+/// retained), a second backward through a released graph is LibTorch's usual error, and
+/// in-place changes to them in between are detected. Releasing them early matters for
+/// speed as well as memory: intermediates that outlive the backward pass change the
+/// allocator's heap layout and made a large gradient product page-fault every step (W1a:
+/// 14 faults per step).
+///
+/// This is what the AD macro emits for tensor-level `#[differentiable]` functions; keep
+/// the signature stable.
+pub fn apply_fn_saving<F, B>(
+    name: &'static str,
+    inputs: &[&Tensor],
+    forward: F,
+    backward: B,
+) -> Result<Tensor, Error>
+where
+    F: FnOnce(&[Tensor]) -> (Tensor, Vec<Tensor>) + Send + 'static,
+    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
+{
     let node = FnNode {
         name,
-        forward,
+        n_inputs: inputs.len(),
+        forward: Some(forward),
         backward,
     };
     single_output(name, apply(node, inputs)?)
@@ -105,14 +134,16 @@ where
 
 struct FnNode<F, B> {
     name: &'static str,
-    forward: F,
+    n_inputs: usize,
+    /// Taken by the one forward call.
+    forward: Option<F>,
     backward: B,
 }
 
 impl<F, B> CustomFunction for FnNode<F, B>
 where
-    F: Fn(&[Tensor]) -> Tensor + Send + 'static,
-    B: Fn(&[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
+    F: FnOnce(&[Tensor]) -> (Tensor, Vec<Tensor>) + Send + 'static,
+    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
 {
     fn name(&self) -> &str {
         self.name
@@ -123,9 +154,15 @@ where
         ctx: &mut ForwardContext,
         inputs: &[Tensor],
     ) -> Result<Vec<Tensor>, Error> {
-        let saved: Vec<&Tensor> = inputs.iter().collect();
-        ctx.save_for_backward(&saved);
-        Ok(vec![(self.forward)(inputs)])
+        let forward = self
+            .forward
+            .take()
+            .ok_or_else(|| Error::msg(format!("`{}`: forward ran twice", self.name)))?;
+        let (out, saved) = forward(inputs);
+        let mut all: Vec<&Tensor> = inputs.iter().collect();
+        all.extend(saved.iter());
+        ctx.save_for_backward(&all);
+        Ok(vec![out])
     }
 
     fn backward(
@@ -133,7 +170,9 @@ where
         ctx: &BackwardContext,
         grad_outputs: &[Tensor],
     ) -> Result<Vec<Option<Tensor>>, Error> {
-        Ok((self.backward)(ctx.saved_tensors(), &grad_outputs[0]))
+        let saved = ctx.saved_tensors();
+        let (inputs, extra) = saved.split_at(self.n_inputs.min(saved.len()));
+        Ok((self.backward)(inputs, extra, &grad_outputs[0]))
     }
 }
 
@@ -310,37 +349,49 @@ where
     F: FnOnce([&[T]; N], [&mut [T]; N]) -> NodeResult<T>,
 {
     let views = input_views::<T, N>(name, inputs)?;
-    let recording = inputs.iter().any(|t| t.requires_grad()) && grad_mode_enabled()?;
+    let recording = inputs.iter().any(|t| t.requires_grad()) && crate::ffi::grad_mode_enabled();
     let mut grads = inputs
         .iter()
         .map(|t| {
             if recording && t.requires_grad() {
-                Tensor::f_zeros(t.size(), (T::KIND, Device::Cpu)).map(Some)
+                Tensor::f_empty(t.size(), (T::KIND, Device::Cpu)).map(Some)
             } else {
                 Ok(None)
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let d_inputs = grad_views::<T, N>(name, &mut grads)?;
+    let mut d_inputs = grad_views::<T, N>(name, &mut grads)?;
+    // Zeroed here rather than by `Tensor::zeros` (one dispatched op less per input).
+    // (Zeroing in one piece per kernel thread, so that each piece sits where the
+    // row-split weight-gradient product accumulates, measured 20-40 µs slower per W1a
+    // step: the hand-offs disturb the kept-warm pool.)
+    for d in &mut d_inputs {
+        d.fill(T::default());
+    }
     let value = run(name, "forward", || value_and_grad(views, d_inputs))?;
-    let mut out = Tensor::f_zeros([0i64; 0], (T::KIND, Device::Cpu))?;
+    let mut out = Tensor::f_empty([0i64; 0], (T::KIND, Device::Cpu))?;
     as_slice_mut::<T>(&mut out)?[0] = value;
-    let node = GradNode {
+    let node = GradNode::<T> {
         name,
         out: Some(out),
+        mask: grads.iter().map(Option::is_some).collect(),
         grads,
+        _element: std::marker::PhantomData,
     };
     single_output(name, apply(node, inputs)?)
 }
 
-struct GradNode {
+struct GradNode<T> {
     name: &'static str,
     out: Option<Tensor>,
     /// Moved into the autograd context by `forward`.
     grads: Vec<Option<Tensor>>,
+    /// Which inputs have a gradient among the saved tensors, in order.
+    mask: Vec<bool>,
+    _element: std::marker::PhantomData<fn() -> T>,
 }
 
-impl CustomFunction for GradNode {
+impl<T: Element> CustomFunction for GradNode<T> {
     fn name(&self) -> &str {
         self.name
     }
@@ -355,12 +406,10 @@ impl CustomFunction for GradNode {
             .take()
             .ok_or_else(|| Error::msg(format!("`{}`: forward ran twice", self.name)))?;
         // Saved tensors, so LibTorch frees them with the graph and rejects a second
-        // backward without `retain_graph`; which input each belongs to is kept here.
+        // backward without `retain_graph`; which input each belongs to is in `mask`.
         let present: Vec<&Tensor> = self.grads.iter().flatten().collect();
         ctx.save_for_backward(&present);
-        let mask: Vec<bool> = self.grads.iter().map(Option::is_some).collect();
         self.grads.clear();
-        ctx.save_value("mask", mask);
         Ok(vec![out])
     }
 
@@ -369,9 +418,11 @@ impl CustomFunction for GradNode {
         ctx: &BackwardContext,
         grad_outputs: &[Tensor],
     ) -> Result<Vec<Option<Tensor>>, Error> {
-        let mask = ctx.value::<Vec<bool>>("mask")?;
+        let mask = &self.mask;
         let seed = &grad_outputs[0];
-        let unit = seed.f_double_value(&[])? == 1.0;
+        // Read from memory: the seed is a contiguous one-element `T` tensor (the output's
+        // dtype), and a dispatched `.item()` would cost a microsecond.
+        let unit = as_slice::<T>(seed).is_ok_and(|s| s == [T::ONE]);
         let mut saved = ctx.saved_tensors().iter();
         mask.iter()
             .enumerate()
@@ -502,16 +553,4 @@ fn single_output(name: &str, mut outputs: Vec<Tensor>) -> Result<Tensor, Error> 
             "`{name}`: expected exactly one output, got {n}"
         ))),
     }
-}
-
-/// Whether LibTorch records autograd graphs on this thread (`GradMode::is_enabled()`,
-/// which tch does not expose): an op on a leaf that requires grad gets a `grad_fn`
-/// only when it does. (A view op would not do: views of such a leaf created under
-/// `no_grad` still report `requires_grad`.) Costs one tiny op.
-fn grad_mode_enabled() -> Result<bool, Error> {
-    thread_local! {
-        static PROBE: Tensor = Tensor::zeros([1], (tch::Kind::Float, Device::Cpu))
-            .set_requires_grad(true);
-    }
-    PROBE.with(|p| Ok(p.f_neg()?.requires_grad()))
 }

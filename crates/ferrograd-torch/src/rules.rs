@@ -75,6 +75,10 @@ pub fn unbroadcast(g: Tensor, like: &Tensor) -> Tensor {
         // Only size-1 dims differ in number (e.g. `[1, 3]` to `[3]`).
         return g.contiguous().reshape(&target);
     }
+    if dims.len() == lead {
+        // Only leading dims to drop (a bias: `[.., n]` to `[n]`): one reduction, no reshape.
+        return g.sum_dim_intlist(&dims[..], false, None);
+    }
     g.sum_dim_intlist(&dims[..], true, None).reshape(&target)
 }
 
@@ -341,8 +345,15 @@ pub fn softmax_vjp(y: &Tensor, dim: i64, d: &Tensor) -> Tensor {
 /// ignored; 0 in ignored rows (all of them when `M = 0`, as in LibTorch).
 pub fn nll_loss_vjp(logp: &Tensor, targets: &Tensor, d: &Tensor) -> Tensor {
     const IGNORE_INDEX: i64 = -100;
-    // ATen's fused kernel: `-d / (number of kept targets)` scattered at the targets.
-    let total_weight = targets.ne(IGNORE_INDEX).sum(logp.kind());
+    // ATen's fused kernel: `-d / (number of kept targets)` scattered at the targets. The
+    // count is read from memory for CPU targets (two dispatched ops fewer).
+    let total_weight = match crate::ffi::as_slice::<i64>(targets, "targets") {
+        Ok(t) => {
+            let kept = t.iter().filter(|&&c| c != IGNORE_INDEX).count();
+            Tensor::scalar_tensor(kept as f64, (logp.kind(), logp.device()))
+        }
+        Err(_) => targets.ne(IGNORE_INDEX).sum(logp.kind()),
+    };
     let d = to_kind_of(d.shallow_clone(), logp);
     logp.nll_loss_backward(
         &d,
@@ -397,7 +408,9 @@ pub fn linear_vjp(
 ) -> (Tensor, Tensor, Option<Tensor>) {
     let (out, inp) = (w.size()[0], w.size()[1]);
     let d2 = d.reshape([-1, out]);
-    let dx = to_kind_of(d.matmul(w), x);
+    // `mm` for the common 2-D case: `matmul`'s dispatch to it costs extra.
+    let dx = if d.dim() == 2 { d.mm(w) } else { d.matmul(w) };
+    let dx = to_kind_of(dx, x);
     let dw = to_kind_of(d2.mt().mm(&x.reshape([-1, inp])), w);
     let db = b.map(|b| unbroadcast(d.shallow_clone(), b));
     (dx, dw, db)

@@ -24,22 +24,27 @@ mod sealed {
 }
 
 /// Element types a tensor can be viewed as: `f32` and `f64`.
-pub trait Element: sealed::Sealed + Copy + 'static {
+pub trait Element: sealed::Sealed + Copy + Default + PartialEq + Send + Sync + 'static {
     /// The matching tch dtype.
     const KIND: Kind;
     /// The matching `c10::ScalarType` code.
     #[doc(hidden)]
     const SCALAR_TYPE: i32;
+    /// 1 (a unit seed, which backward passes on without scaling).
+    #[doc(hidden)]
+    const ONE: Self;
 }
 
 impl Element for f32 {
     const KIND: Kind = Kind::Float;
     const SCALAR_TYPE: i32 = 6;
+    const ONE: Self = 1.0;
 }
 
 impl Element for f64 {
     const KIND: Kind = Kind::Double;
     const SCALAR_TYPE: i32 = 7;
+    const ONE: Self = 1.0;
 }
 
 /// Views a contiguous CPU tensor of dtype `T` as `&[T]` (row-major, no copy).
@@ -47,6 +52,23 @@ impl Element for f64 {
 /// Errors: undefined tensor, sparse/mkldnn layout, CUDA/meta device, other dtype,
 /// non-contiguous (including expanded, stride-0) tensors. See the module docs for
 /// the aliasing contract.
+/// What [`crate::ffi`] can view as a slice: the [`Element`] types, plus `i64` for reading
+/// class targets (crate-internal; `i64` views are read-only).
+pub(crate) trait Viewable: Copy + 'static {
+    const KIND: Kind;
+    const SCALAR_TYPE: i32;
+}
+
+impl<T: Element> Viewable for T {
+    const KIND: Kind = <T as Element>::KIND;
+    const SCALAR_TYPE: i32 = <T as Element>::SCALAR_TYPE;
+}
+
+impl Viewable for i64 {
+    const KIND: Kind = Kind::Int64;
+    const SCALAR_TYPE: i32 = 4;
+}
+
 pub fn as_slice<T: Element>(tensor: &Tensor) -> Result<&[T], Error> {
     ffi::as_slice(tensor, "as_slice")
 }

@@ -434,7 +434,13 @@ fn mlp_loss_nodes_match_native_autograd() -> Result<(), Error> {
     };
     let (l_native, g_native) = grads(w1a::native_loss(&model, &x, &labels_t))?;
     for kind in [w1a::NodeKind::Pullback, w1a::NodeKind::Grad] {
-        let (l, g) = grads(w1a::node_loss(kind, &model, &x, &labels)?)?;
+        let (l, g) = grads(w1a::node_loss(
+            kind,
+            &model,
+            &x,
+            &labels,
+            &mut w1a::Scratch::new(),
+        )?)?;
         assert!(
             (l - l_native).abs() < 1e-6,
             "{kind:?}: loss {l} vs {l_native}"
@@ -451,7 +457,7 @@ fn mlp_loss_nodes_match_native_autograd() -> Result<(), Error> {
     // x does not require grad; asking for it is a clear error, not a silent zero.
     let x_grad = x.set_requires_grad(true);
     for kind in [w1a::NodeKind::Pullback, w1a::NodeKind::Grad] {
-        let err = w1a::node_loss(kind, &model, &x_grad, &labels)
+        let err = w1a::node_loss(kind, &model, &x_grad, &labels, &mut w1a::Scratch::new())
             .and_then(|loss| backward(&loss))
             .unwrap_err();
         assert_msg(&err, "no gradient w.r.t. its input x");

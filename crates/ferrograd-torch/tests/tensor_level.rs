@@ -343,3 +343,42 @@ fn grad_returns_the_primal_value() {
         .double_value(&[]);
     assert_eq!(diff, 0.0);
 }
+
+/// The node keeps its intermediates as LibTorch saved variables: a retained graph runs
+/// backward again with the same gradients, a released one is LibTorch's usual error, and an
+/// in-place change to a saved input between forward and backward is caught.
+#[test]
+fn saved_intermediates_follow_libtorch_rules() {
+    let x = rand(&[5, 4], 31);
+    let w1 = rand(&[6, 4], 32).set_requires_grad(true);
+    let b1 = rand(&[6], 33).set_requires_grad(true);
+    let w2 = rand(&[3, 6], 34).set_requires_grad(true);
+    let b2 = rand(&[3], 35).set_requires_grad(true);
+    let y = Tensor::from_slice(&[0i64, 2, 1, 1, 0]);
+    let loss = mlp_autograd(&x, &w1, &b1, &w2, &b2, &y).expect("forward");
+    let retain = ferrograd_torch::GradOptions {
+        retain_graph: true,
+        ..Default::default()
+    };
+    ferrograd_torch::backward_with(&[&loss], &[], retain).expect("first backward");
+    let once = Vec::<f64>::try_from(&w1.grad().reshape([-1])).expect("grad");
+    ferrograd_torch::backward(&loss).expect("second backward, graph retained");
+    let twice = Vec::<f64>::try_from(&w1.grad().reshape([-1])).expect("grad");
+    assert!(once.iter().any(|&g| g != 0.0));
+    for (o, t) in once.iter().zip(&twice) {
+        assert!((t - 2.0 * o).abs() < 1e-12, "{t} vs 2·{o}");
+    }
+    let err = ferrograd_torch::backward(&loss).expect_err("graph was released");
+    assert!(err.to_string().contains("second time"), "{err}");
+
+    // An in-place update of a saved input (a weight) before backward is detected.
+    let loss = mlp_autograd(&x, &w1, &b1, &w2, &b2, &y).expect("forward");
+    tch::no_grad(|| {
+        let _ = w2.shallow_clone().f_add_scalar_(1.0).expect("in-place");
+    });
+    let err = ferrograd_torch::backward(&loss).expect_err("saved input was modified");
+    assert!(
+        err.to_string().contains("modified by an inplace operation"),
+        "{err}"
+    );
+}

@@ -80,6 +80,43 @@ impl Activations {
     }
 }
 
+/// Activation buffers and their adjoints kept across training steps, so that a step
+/// allocates none (what [`node_loss`] with [`NodeKind::Grad`] uses).
+pub struct Scratch {
+    a: Activations,
+    /// All zeros between calls: the generated pullbacks zero every activation adjoint
+    /// they consume (ferrograd's kernel contract), and an error re-zeroes them.
+    da: Activations,
+    dims: (usize, usize, usize),
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            a: Activations::zeros(0, 0, 0),
+            da: Activations::zeros(0, 0, 0),
+            dims: (0, 0, 0),
+        }
+    }
+
+    /// The buffers for these sizes (reallocated only when the sizes change, e.g. for a
+    /// short last batch).
+    fn fit(&mut self, batch: usize, d_hidden: usize, classes: usize) -> &mut Self {
+        if self.dims != (batch, d_hidden, classes) {
+            self.a = Activations::zeros(batch, d_hidden, classes);
+            self.da = Activations::zeros(batch, d_hidden, classes);
+            self.dims = (batch, d_hidden, classes);
+        }
+        self
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The model's parameters, registered in a `VarStore` as `fc1`/`fc2` (`nn::linear`).
 pub struct Mlp {
     pub fc1: nn::Linear,
@@ -157,13 +194,15 @@ pub enum NodeKind {
 const NO_X_GRAD: &str = "mlp_loss has no gradient w.r.t. its input x (`wrt` excludes it); \
                          pass an x that does not require grad";
 
-/// The loss as one autograd node over ferrograd kernels; `x: [batch, d_in]` f32,
+/// The loss as one autograd node over ferrograd kernels (`scratch`: buffers reused across
+/// calls); `x: [batch, d_in]` f32,
 /// `labels` one class index per row.
 pub fn node_loss(
     kind: NodeKind,
     model: &Mlp,
     x: &Tensor,
     labels: &[usize],
+    scratch: &mut Scratch,
 ) -> Result<Tensor, Error> {
     let [w1, b1, w2, b2] = model.params()?;
     let dims = |t: &Tensor, d: usize| usize::try_from(t.size()[d]).unwrap_or(0);
@@ -238,9 +277,8 @@ pub fn node_loss(
             if !d_x.is_empty() {
                 return Err(NO_X_GRAD.into());
             }
-            let mut a = Activations::zeros(batch, d_hidden, classes);
-            let mut da = Activations::zeros(batch, d_hidden, classes);
-            Ok(mlp_loss_grad(
+            let Scratch { a, da, .. } = scratch.fit(batch, d_hidden, classes);
+            let result = mlp_loss_grad(
                 &mut a.h_pre,
                 &mut a.h,
                 &mut a.logits,
@@ -263,7 +301,11 @@ pub fn node_loss(
                 d_b1,
                 d_w2,
                 d_b2,
-            )?)
+            );
+            if result.is_err() {
+                *da = Activations::zeros(batch, d_hidden, classes);
+            }
+            Ok(result?)
         }),
     }
 }
