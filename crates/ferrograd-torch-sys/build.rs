@@ -135,9 +135,16 @@ fn run() -> Result<(), String> {
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", torch.cxx11_abi))
         .flag("-DGLOG_USE_GLOG_EXPORT")
+        // `at::parallel_for` is a header template whose OpenMP pragma is compiled here:
+        // without -fopenmp it silently runs serially (`fg_parallel_for`).
+        .flag("-fopenmp")
         .file("csrc/shim.cpp")
         .try_compile("ferrograd_torch_shim")
         .map_err(|e| format!("compiling csrc/shim.cpp failed: {e}"))?;
+    // The OpenMP runtime those pragmas call: GNU libgomp, by its soname `libgomp.so.1`, the
+    // same name as the copy bundled with torch, so the process loads one runtime (torch's,
+    // found first through the rpath below) and the shim's regions use LibTorch's team.
+    println!("cargo:rustc-link-lib=dylib=gomp");
     let lib = torch.lib_dir.display();
     // Metadata for direct dependents: DEP_FERROGRAD_TORCH_SHIM_LIBTORCH_LIB.
     println!("cargo:libtorch_lib={lib}");

@@ -1,8 +1,6 @@
 //! Element-wise activations `out[n] = f(x[n])` (any shape, `n` elements) and their pullbacks
 //! `d_x += f'(x)·d_out`, which use the forward's output where that is cheaper.
 
-use rayon::prelude::*;
-
 use crate::error::{check_adj, check_len, KernelError};
 use crate::par;
 
@@ -15,9 +13,9 @@ const TRANSCENDENTAL: usize = 16;
 /// `out[i] = f(x[i])`, split across the kernel threads when large enough.
 fn map_ew(out: &mut [f32], x: &[f32], cost: usize, f: impl Fn(f32) -> f32 + Sync) {
     let c = par::chunk_len(x.len(), cost);
-    out.par_chunks_mut(c)
-        .zip(x.par_chunks(c))
-        .for_each(|(o, x)| map_chunk(o, x, &f));
+    par::for_each_chunk((par::Mut(out, c), par::Ref(x, c)), |_, (o, x)| {
+        map_chunk(o.0, x.0, &f)
+    });
 }
 
 /// Cloned for AVX-512 / AVX2 and picked at run time, so that the loop vectorises with wide
@@ -69,13 +67,17 @@ fn pullback_ew(
     }
     let c = par::chunk_len(n, cost);
     if need_x {
-        d_x.par_chunks_mut(c)
-            .zip(x.par_chunks(c))
-            .zip(out.par_chunks(c))
-            .zip(d_out.par_chunks_mut(c))
-            .for_each(|(((g, x), y), dy)| pullback_chunk(g, x, y, dy, &grad));
+        let chunks = (
+            par::Mut(d_x, c),
+            par::Ref(x, c),
+            par::Ref(out, c),
+            par::Mut(d_out, c),
+        );
+        par::for_each_chunk(chunks, |_, (g, x, y, dy)| {
+            pullback_chunk(g.0, x.0, y.0, dy.0, &grad)
+        });
     } else {
-        d_out.par_chunks_mut(c).for_each(|dy| dy.fill(0.0));
+        par::for_each_chunk(par::Mut(d_out, c), |_, dy| dy.0.fill(0.0));
     }
     Ok(())
 }

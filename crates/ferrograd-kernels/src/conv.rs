@@ -18,7 +18,6 @@
 use faer::{MatMut, MatRef};
 
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
-use rayon::prelude::*;
 
 use crate::gemm::gemm_seq;
 use crate::par;
@@ -253,25 +252,24 @@ pub fn conv1d(
     let per_in = d.c_in * d.len_in;
     let ck = d.c_in * d.kernel;
     let bp = par::units_per_piece(d.batch, 2 * per_out * ck);
-    out.par_chunks_mut(bp * per_out)
-        .zip(x.par_chunks(bp * per_in))
-        .for_each(|(ys, xs)| {
-            with_cols(ck * len_out, |cols| {
-                for (y, xb) in ys.chunks_exact_mut(per_out).zip(xs.chunks_exact(per_in)) {
-                    im2col(cols, xb, d, len_out, len_out);
-                    for (row, &bv) in y.chunks_exact_mut(len_out).zip(b) {
-                        row.fill(bv);
-                    }
-                    // Y_b (c_out, len_out) += W (c_out, c_in·K) · cols (c_in·K, len_out)
-                    gemm_seq(
-                        MatMut::from_row_major_slice_mut(y, d.c_out, len_out),
-                        w_mat(w, d),
-                        MatRef::from_row_major_slice(cols, ck, len_out),
-                        true,
-                    );
+    let chunks = (par::Mut(out, bp * per_out), par::Ref(x, bp * per_in));
+    par::for_each_chunk(chunks, |_, (par::Mut(ys, _), par::Ref(xs, _))| {
+        with_cols(ck * len_out, |cols| {
+            for (y, xb) in ys.chunks_exact_mut(per_out).zip(xs.chunks_exact(per_in)) {
+                im2col(cols, xb, d, len_out, len_out);
+                for (row, &bv) in y.chunks_exact_mut(len_out).zip(b) {
+                    row.fill(bv);
                 }
-            })
-        });
+                // Y_b (c_out, len_out) += W (c_out, c_in·K) · cols (c_in·K, len_out)
+                gemm_seq(
+                    MatMut::from_row_major_slice_mut(y, d.c_out, len_out),
+                    w_mat(w, d),
+                    MatRef::from_row_major_slice(cols, ck, len_out),
+                    true,
+                );
+            }
+        })
+    });
     Ok(())
 }
 
@@ -379,20 +377,25 @@ pub fn conv1d_pullback(
                 e0 += g;
             }
         };
-        let xs = x.par_chunks(bp * per_in);
-        let dys = d_out.par_chunks_mut(bp * per_out);
-        let parts_it = parts.par_chunks_mut(part_len);
+        let parts_dys_xs = (
+            par::Mut(&mut *parts, part_len),
+            par::Mut(&mut *d_out, bp * per_out),
+            par::Ref(x, bp * per_in),
+        );
         if need_x {
-            parts_it
-                .zip(dys)
-                .zip(xs)
-                .zip(d_x.par_chunks_mut(bp * per_in))
-                .for_each(|(((part, dyp), xp), dxp)| piece(part, dyp, xp, dxp));
+            let chunks = (
+                parts_dys_xs.0,
+                parts_dys_xs.1,
+                parts_dys_xs.2,
+                par::Mut(&mut *d_x, bp * per_in),
+            );
+            par::for_each_chunk(chunks, |_, (part, dyp, xp, dxp)| {
+                piece(part.0, dyp.0, xp.0, dxp.0)
+            });
         } else {
-            parts_it
-                .zip(dys)
-                .zip(xs)
-                .for_each(|((part, dyp), xp)| piece(part, dyp, xp, &mut []));
+            par::for_each_chunk(parts_dys_xs, |_, (part, dyp, xp)| {
+                piece(part.0, dyp.0, xp.0, &mut [])
+            });
         }
         if grad_w {
             for part in parts.chunks_exact(part_len) {

@@ -19,7 +19,9 @@
 //!   written by the forward (`max_pool1d`'s `argmax`, `dropout`'s `mask`) or recomputed
 //!   (`layer_norm`'s statistics).
 //! - Threads: [`set_num_threads`] (default 1); splits run on rayon's pool (run a training loop
-//!   inside `pool.install` for allocation-free steady state with more than one thread).
+//!   inside `pool.install` for allocation-free steady state with more than one thread), or on
+//!   another thread team given to [`set_parallel_backend`] (inside LibTorch:
+//!   `ferrograd_torch::parallel_for`, LibTorch's own intra-op threads).
 //!
 //! Weights use PyTorch's layouts (`linear`: `[out_f, in_f]`, `conv1d`: `[c_out, c_in, k]`), so
 //! parameters can be shared with LibTorch without transposing.
@@ -51,7 +53,7 @@ pub use gemm::{
 };
 pub use linear::{linear, linear_pullback};
 pub use norm::{layer_norm, layer_norm_pullback};
-pub use par::{keep_warm, num_threads, set_num_threads};
+pub use par::{keep_warm, num_threads, set_num_threads, set_parallel_backend, ForkFn};
 pub use pool::{avg_pool1d, avg_pool1d_pullback, max_pool1d, max_pool1d_pullback, Pool1dDims};
 pub use shape::{flatten, flatten_pullback};
 pub use softmax::{

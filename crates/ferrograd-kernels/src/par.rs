@@ -17,7 +17,7 @@
 //! OpenMP's active wait policy does for LibTorch.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
@@ -113,4 +113,159 @@ pub fn keep_warm<R>(f: impl FnOnce() -> R) -> R {
     }
     let _stop = Stop(warm);
     f()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where splits run: rayon (default) or a caller-supplied thread team
+
+/// Runs `task(i)` for every `i < n` in parallel (or some of them one after another) and
+/// returns when all have finished. `task(0)` should run on the calling thread.
+pub type ForkFn = fn(n: usize, task: &(dyn Fn(usize) + Sync));
+
+static FORK: std::sync::RwLock<Option<ForkFn>> = std::sync::RwLock::new(None);
+
+/// Runs the kernels' splits on another thread team instead of rayon's pool: `Some(fork)`
+/// hands every split to `fork`, `None` goes back to rayon (the default).
+///
+/// Inside LibTorch this lets the kernels share LibTorch's own intra-op threads
+/// (`ferrograd_torch::use_libtorch_threads`): one team of workers instead of two competing
+/// for the same cores, and the same static partition as LibTorch's element-wise ops, so the
+/// half of a weight gradient that one thread computes is the half that same thread updates
+/// in LibTorch's optimizer. Set [`set_num_threads`] to that team's size.
+pub fn set_parallel_backend(fork: Option<ForkFn>) {
+    if let Ok(mut f) = FORK.write() {
+        *f = fork;
+    }
+}
+
+fn fork_fn() -> Option<ForkFn> {
+    FORK.read().ok().and_then(|f| *f)
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock()
+        .map_or_else(|e| e.into_inner().take(), |mut s| s.take())
+}
+
+/// Data cut into consecutive chunks that [`for_each_chunk`] hands to threads: a slice in
+/// chunks of a fixed length ([`Mut`], [`Ref`]; the last chunk may be shorter), or a tuple of
+/// those cut in step.
+pub(crate) trait Chunks: Send + Sized {
+    /// How many chunks.
+    fn count(&self) -> usize;
+    /// The first `k` chunks, and the rest.
+    fn split(self, k: usize) -> (Self, Self);
+}
+
+/// A mutable slice in chunks of `.1` elements.
+pub(crate) struct Mut<'a, T>(pub &'a mut [T], pub usize);
+/// A shared slice in chunks of `.1` elements.
+pub(crate) struct Ref<'a, T>(pub &'a [T], pub usize);
+
+impl<T: Send> Chunks for Mut<'_, T> {
+    fn count(&self) -> usize {
+        self.0.len().div_ceil(self.1.max(1))
+    }
+    fn split(self, k: usize) -> (Self, Self) {
+        let at = (k * self.1).min(self.0.len());
+        let (a, b) = self.0.split_at_mut(at);
+        (Mut(a, self.1), Mut(b, self.1))
+    }
+}
+
+impl<T: Sync> Chunks for Ref<'_, T> {
+    fn count(&self) -> usize {
+        self.0.len().div_ceil(self.1.max(1))
+    }
+    fn split(self, k: usize) -> (Self, Self) {
+        let at = (k * self.1).min(self.0.len());
+        let (a, b) = self.0.split_at(at);
+        (Ref(a, self.1), Ref(b, self.1))
+    }
+}
+
+macro_rules! chunks_tuple {
+    ($($name:ident $idx:tt),+) => {
+        impl<$($name: Chunks),+> Chunks for ($($name,)+) {
+            fn count(&self) -> usize {
+                chunks_tuple!(@first self, $($idx),+)
+            }
+            fn split(self, k: usize) -> (Self, Self) {
+                let parts = ($(self.$idx.split(k),)+);
+                (($(parts.$idx.0,)+), ($(parts.$idx.1,)+))
+            }
+        }
+    };
+    (@first $s:ident, $first:tt $(, $rest:tt)*) => { $s.$first.count() };
+}
+chunks_tuple!(A 0, B 1);
+chunks_tuple!(A 0, B 1, C 2);
+chunks_tuple!(A 0, B 1, C 2, D 3);
+
+/// Calls `f(i, chunk_i)` for every chunk of `data`, the chunks spread over the kernel
+/// threads (allocation-free with either backend).
+pub(crate) fn for_each_chunk<C: Chunks>(data: C, f: impl Fn(usize, C) + Sync) {
+    let n = data.count();
+    match fork_fn() {
+        None => split_rayon(0, n, data, &f),
+        Some(fork) => split_fork(fork, n, data, &f),
+    }
+}
+
+fn split_rayon<C: Chunks>(first: usize, n: usize, data: C, f: &(impl Fn(usize, C) + Sync)) {
+    if n <= 1 {
+        if n == 1 {
+            f(first, data);
+        }
+        return;
+    }
+    let half = n / 2;
+    let (a, b) = data.split(half);
+    rayon::join(
+        || split_rayon(first, half, a, f),
+        || split_rayon(first + half, n - half, b, f),
+    );
+}
+
+/// At most this many tasks per fork; more chunks are grouped.
+const MAX_TASKS: usize = 64;
+
+fn split_fork<C: Chunks>(fork: ForkFn, n: usize, data: C, f: &(impl Fn(usize, C) + Sync)) {
+    if n <= 1 {
+        if n == 1 {
+            f(0, data);
+        }
+        return;
+    }
+    let tasks = n.min(MAX_TASKS);
+    // Task t gets chunks [t·n/tasks, (t+1)·n/tasks).
+    let slots: [Mutex<Option<(usize, usize, C)>>; MAX_TASKS] =
+        std::array::from_fn(|_| Mutex::new(None));
+    let mut rest = Some(data);
+    for (t, slot) in slots.iter().enumerate().take(tasks) {
+        let (lo, hi) = (t * n / tasks, (t + 1) * n / tasks);
+        let Some(r) = rest.take() else { break };
+        let (mine, r) = r.split(hi - lo);
+        rest = Some(r);
+        if let Ok(mut s) = slot.lock() {
+            *s = Some((lo, hi - lo, mine));
+        }
+    }
+    let run = |(first, count, mut piece): (usize, usize, C)| {
+        for i in 0..count {
+            let (one, r) = piece.split(1);
+            f(first + i, one);
+            piece = r;
+        }
+    };
+    fork(tasks, &|t| {
+        if let Some(job) = slots.get(t).and_then(take) {
+            run(job);
+        }
+    });
+    for slot in &slots[..tasks] {
+        if let Some(job) = take(slot) {
+            run(job);
+        }
+    }
 }

@@ -4,9 +4,10 @@
 //! `len_out = (len_in + 2·padding − kernel) / stride + 1`; padding counts as −∞ for max
 //! pooling and as 0 for average pooling (PyTorch's `count_include_pad=True`).
 
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+
 use crate::par;
 
 /// Dimensions of a pooling call.
@@ -105,10 +106,14 @@ pub fn max_pool1d(
     check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
     let d = dims;
     let rp = par::units_per_piece(d.rows, d.len_in);
-    out.par_chunks_mut(rp * len_out)
-        .zip(argmax.par_chunks_mut(rp * len_out))
-        .zip(x.par_chunks(rp * d.len_in))
-        .for_each(|((o, am), x)| {
+    let chunks = (
+        par::Mut(out, rp * len_out),
+        par::Mut(argmax, rp * len_out),
+        par::Ref(x, rp * d.len_in),
+    );
+    par::for_each_chunk(
+        chunks,
+        |_, (par::Mut(o, _), par::Mut(am, _), par::Ref(x, _))| {
             for ((orow, arow), xrow) in o
                 .chunks_exact_mut(len_out)
                 .zip(am.chunks_exact_mut(len_out))
@@ -120,7 +125,8 @@ pub fn max_pool1d(
                     max_pool_row(orow, arow, xrow, &d);
                 }
             }
-        });
+        },
+    );
     Ok(())
 }
 
@@ -215,14 +221,13 @@ pub fn max_pool1d_pullback(
     let rp = par::units_per_piece(d.rows, len_out);
     // Check every recorded position before writing anything, so a bad `argmax` leaves
     // `d_x` untouched.
-    let bad = argmax
-        .par_chunks(rp * len_out)
-        .enumerate()
-        .filter_map(|(p, chunk)| {
-            let i = first_bad_argmax(chunk, d.len_in)?;
-            Some(p * rp * len_out + i)
-        })
-        .min();
+    let first_bad = AtomicUsize::new(usize::MAX);
+    par::for_each_chunk(par::Ref(argmax, rp * len_out), |p, chunk| {
+        if let Some(i) = first_bad_argmax(chunk.0, d.len_in) {
+            first_bad.fetch_min(p * rp * len_out + i, Ordering::Relaxed);
+        }
+    });
+    let bad = Some(first_bad.into_inner()).filter(|&b| b != usize::MAX);
     if let Some(position) = bad {
         return Err(KernelError::Index {
             kernel: K,
@@ -236,11 +241,14 @@ pub fn max_pool1d_pullback(
         return Ok(());
     }
     if need_x {
-        d_out
-            .par_chunks_mut(rp * len_out)
-            .zip(argmax.par_chunks(rp * len_out))
-            .zip(d_x.par_chunks_mut(rp * d.len_in))
-            .for_each(|((dy, am), dx)| {
+        let chunks = (
+            par::Mut(d_out, rp * len_out),
+            par::Ref(argmax, rp * len_out),
+            par::Mut(d_x, rp * d.len_in),
+        );
+        par::for_each_chunk(
+            chunks,
+            |_, (par::Mut(dy, _), par::Ref(am, _), par::Mut(dx, _))| {
                 for ((dyrow, arow), dxrow) in dy
                     .chunks_exact_mut(len_out)
                     .zip(am.chunks_exact(len_out))
@@ -251,7 +259,8 @@ pub fn max_pool1d_pullback(
                         *g = 0.0;
                     }
                 }
-            });
+            },
+        );
     } else {
         d_out.fill(0.0);
     }

@@ -5,8 +5,6 @@
 //! These are update rules, not differentiable kernels: they have no pullback. Hyper-parameters
 //! are resolved to branch-free loops at compile time so that each variant vectorises.
 
-use rayon::prelude::*;
-
 use crate::error::{check_len, KernelError};
 use crate::par;
 
@@ -61,16 +59,19 @@ pub fn sgd_update(
     macro_rules! run {
         ($wd:literal, $mom:literal, $nest:literal) => {
             if $mom {
-                params
-                    .par_chunks_mut(c)
-                    .zip(grads.par_chunks_mut(c))
-                    .zip(buf.par_chunks_mut(c))
-                    .for_each(|((p, g), b)| sgd_chunk::<$wd, $mom, $nest>(p, g, b, h, zero_grads))
+                let chunks = (
+                    par::Mut(&mut *params, c),
+                    par::Mut(&mut *grads, c),
+                    par::Mut(&mut *buf, c),
+                );
+                par::for_each_chunk(chunks, |_, (p, g, b)| {
+                    sgd_chunk::<$wd, $mom, $nest>(p.0, g.0, b.0, h, zero_grads)
+                })
             } else {
-                params
-                    .par_chunks_mut(c)
-                    .zip(grads.par_chunks_mut(c))
-                    .for_each(|(p, g)| sgd_chunk::<$wd, $mom, $nest>(p, g, &mut [], h, zero_grads))
+                let chunks = (par::Mut(&mut *params, c), par::Mut(&mut *grads, c));
+                par::for_each_chunk(chunks, |_, (p, g)| {
+                    sgd_chunk::<$wd, $mom, $nest>(p.0, g.0, &mut [], h, zero_grads)
+                })
             }
         };
     }
@@ -138,18 +139,19 @@ pub fn adam_update(
         return Ok(());
     }
     let c = par::chunk_len(n, 4 * COST);
-    params
-        .par_chunks_mut(c)
-        .zip(grads.par_chunks_mut(c))
-        .zip(m.par_chunks_mut(c))
-        .zip(v.par_chunks_mut(c))
-        .for_each(|(((p, g), m), v)| {
-            if h.weight_decay != 0.0 {
-                adam_chunk::<true>(p, g, m, v, h, zero_grads);
-            } else {
-                adam_chunk::<false>(p, g, m, v, h, zero_grads);
-            }
-        });
+    let chunks = (
+        par::Mut(params, c),
+        par::Mut(grads, c),
+        par::Mut(m, c),
+        par::Mut(v, c),
+    );
+    par::for_each_chunk(chunks, |_, (p, g, m, v)| {
+        if h.weight_decay != 0.0 {
+            adam_chunk::<true>(p.0, g.0, m.0, v.0, h, zero_grads);
+        } else {
+            adam_chunk::<false>(p.0, g.0, m.0, v.0, h, zero_grads);
+        }
+    });
     Ok(())
 }
 

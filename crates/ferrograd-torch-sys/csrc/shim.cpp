@@ -1,6 +1,7 @@
 // ferrograd C++ shim; see shim.h for the contract.
 #include "shim.h"
 
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -235,6 +236,12 @@ fg_string* fg_tensor_get_info(fg_tensor t, fg_tensor_info* info) {
 
 fg_string* fg_tensor_bump_version(fg_tensor t) {
   FG_PROTECT("", torch::autograd::impl::bump_version(*t);)
+}
+
+void fg_parallel_for(size_t n, void (*task)(void* ctx, size_t i), void* ctx) {
+  at::parallel_for(0, static_cast<int64_t>(n), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) task(ctx, static_cast<size_t>(i));
+  });
 }
 
 int32_t fg_grad_mode_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }

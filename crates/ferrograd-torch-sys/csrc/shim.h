@@ -117,6 +117,12 @@ fg_string* fg_tensor_get_info(fg_tensor t, fg_tensor_info* info);
 // autograd detects in-place modification of saved tensors.
 fg_string* fg_tensor_bump_version(fg_tensor t);
 
+// Runs task(ctx, i) for every i < n on LibTorch's intra-op threads (at::parallel_for,
+// grain 1): with n equal to the thread count, index i runs on team thread i, index 0 on
+// the caller. Inside a parallel region it runs them one after another. `task` must not
+// throw or unwind.
+void fg_parallel_for(size_t n, void (*task)(void* ctx, size_t i), void* ctx);
+
 // Whether LibTorch records autograd graphs on this thread (GradMode::is_enabled()).
 int32_t fg_grad_mode_enabled(void);
 

@@ -159,5 +159,10 @@ extern "C" {
     pub fn fg_tensor_get_info(t: fg_tensor, info: *mut fg_tensor_info) -> *mut fg_string;
     pub fn fg_tensor_bump_version(t: fg_tensor) -> *mut fg_string;
     pub fn fg_grad_mode_enabled() -> i32;
+    pub fn fg_parallel_for(
+        n: usize,
+        task: unsafe extern "C" fn(ctx: *mut c_void, i: usize),
+        ctx: *mut c_void,
+    );
     pub fn fg_tensor_to_meta(t: fg_tensor, out: *mut fg_tensor) -> *mut fg_string;
 }

@@ -7,17 +7,19 @@
 //! `cargo bench -p ferrograd-torch --bench w1a [-- TORCH_THREADS KERNEL_THREADS [NODE_TORCH]]`
 //! (after `source scripts/env.sh`; both thread counts default to 2).
 //!
-//! Threads: (a) and (b) run LibTorch on TORCH_THREADS. (c) and the reference run the
-//! ferrograd kernels on KERNEL_THREADS inside a rayon pool with its workers kept spinning
-//! (`keep_warm`, as a training loop would); when that is more than one thread, LibTorch's own
-//! work in (c) (zero_grad, the optimizer, node plumbing) runs on one thread (NODE_TORCH
-//! overrides it) so that its OpenMP workers do not compete with the kernels' for the same
-//! cores: with 2 + 2 spinning threads on 2 cores, (c) measured 0.353 ms instead of 0.219.
+//! Threads: (a), (b) and (c) run LibTorch on TORCH_THREADS; in (c) the node's kernels run
+//! on those same LibTorch threads (`ferrograd_torch::parallel_for` as the kernels' parallel
+//! backend: one team of workers, and each thread updates in the optimizer the gradient rows it
+//! computed). (c') and the reference instead run the kernels on KERNEL_THREADS in a rayon pool
+//! with its workers kept spinning (`keep_warm`), and LibTorch's own work in (c') on NODE_TORCH
+//! threads (default 1 when KERNEL_THREADS > 1: with 2 + 2 spinning threads on 2 cores, (c')
+//! measured 0.353 ms instead of 0.219).
 //!
 //! (a) native tch autograd; (b) tensor-level generated backward (one node whose backward
-//! ferrograd generated from LibTorch-op code); (c) one slice-level node: `slice_node` + pullback (recomputes the forward in
-//! backward) and `value_and_grad_node` (value and gradients in one sweep); plus, for
-//! reference, the same kernels without LibTorch (`mlp_loss_grad` + a plain SGD loop).
+//! ferrograd generated from LibTorch-op code); (c) one slice-level node: `slice_node` +
+//! pullback (recomputes the forward in backward) and `value_and_grad_node` (value and
+//! gradients in one sweep); plus, for reference, the same kernels without LibTorch
+//! (`mlp_loss_grad` + a plain SGD loop).
 
 #[path = "../examples/w1a/mod.rs"]
 mod w1a;
@@ -172,19 +174,40 @@ fn main() -> Result<(), Error> {
     // (b) tensor-level generated backward: the same step as (a) with the loss computed by
     // `mlp_tensor_loss_autograd` (LibTorch forward, ferrograd-generated backward, one node).
     let mut b = setup(&init)?;
-    let tensor_level: Option<f64> = Some(median_ms(|| {
+    let tensor_level = median_ms(|| {
         b.opt.zero_grad();
         let loss = w1a::tensor_level_loss(&b.model, &x, &labels_t)?;
         ferrograd_torch::backward(&loss)?;
         b.opt.step();
         black_box(&loss);
         Ok(())
-    })?);
+    })?;
 
-    // (c) one slice-level node, both flavours
-    tch::set_num_threads(node_torch_threads as i32);
+    // (c) one slice-level node, both flavours, its kernels on LibTorch's own intra-op threads
+    // (one team of workers for everything, as in (a)).
+    ferrograd_kernels::set_parallel_backend(Some(ferrograd_torch::parallel_for));
+    ferrograd_kernels::set_num_threads(torch_threads);
     let mut node_ms = Vec::new();
     for kind in [NodeKind::Pullback, NodeKind::Grad] {
+        let mut s = setup(&init)?;
+        let mut scratch = w1a::Scratch::new();
+        let ms = median_ms(|| {
+            s.opt.zero_grad();
+            let loss = w1a::node_loss(kind, &s.model, &x, &labels, &mut scratch)?;
+            ferrograd_torch::backward(&loss)?;
+            s.opt.step();
+            black_box(&loss);
+            Ok(())
+        })?;
+        node_ms.push((kind, "LibTorch's threads", ms));
+    }
+    ferrograd_kernels::set_parallel_backend(None);
+    ferrograd_kernels::set_num_threads(kernel_threads);
+
+    // (c') the value-and-grad node with its kernels in a kept-warm rayon pool instead, and
+    // LibTorch on NODE_TORCH threads.
+    tch::set_num_threads(node_torch_threads as i32);
+    {
         // Moved into the pool's thread (tch tensors are `Send`, not `Sync`).
         let mut s = setup(&init)?;
         let (xs, ls) = (x.shallow_clone(), labels.clone());
@@ -193,7 +216,7 @@ fn main() -> Result<(), Error> {
             ferrograd_kernels::keep_warm(|| {
                 median_ms(|| {
                     s.opt.zero_grad();
-                    let loss = w1a::node_loss(kind, &s.model, &xs, &ls, &mut scratch)?;
+                    let loss = w1a::node_loss(NodeKind::Grad, &s.model, &xs, &ls, &mut scratch)?;
                     ferrograd_torch::backward(&loss)?;
                     s.opt.step();
                     black_box(&loss);
@@ -201,7 +224,7 @@ fn main() -> Result<(), Error> {
                 })
             })
         })?;
-        node_ms.push((kind, ms));
+        node_ms.push((NodeKind::Grad, "a rayon pool", ms));
     }
 
     let x_vec = Vec::<f32>::try_from(&x.reshape([-1]))?;
@@ -213,26 +236,26 @@ fn main() -> Result<(), Error> {
         "W1a step (784→128→10, batch {BATCH}, f32), median of {STEPS} after {WARMUP} warm-up; \
          LibTorch threads {torch_threads} ((c): {node_torch_threads}), kernel threads {kernel_threads}:"
     );
-    println!("  (a) native tch autograd                  {native:8.3} ms");
-    match tensor_level {
-        Some(ms) => println!(
-            "  (b) tensor-level generated backward      {ms:8.3} ms  ({:.2}× vs (a))",
-            native / ms
-        ),
-        None => println!("  (b) tensor-level generated backward      (not wired yet)"),
-    }
-    for (kind, ms) in node_ms {
+    println!("  {:<58} {native:8.3} ms", "(a) native tch autograd");
+    println!(
+        "  {:<58} {tensor_level:8.3} ms  ({:.2}× vs (a))",
+        "(b) tensor-level generated backward",
+        native / tensor_level
+    );
+    for (kind, threads, ms) in node_ms {
         let name = match kind {
-            NodeKind::Pullback => "(c) slice_node + pullback",
-            NodeKind::Grad => "(c) value_and_grad_node",
+            NodeKind::Pullback => "slice_node + pullback",
+            NodeKind::Grad => "value_and_grad_node",
         };
+        let name = format!("(c) {name}, kernels on {threads}");
         println!(
-            "  {name:<40} {ms:8.3} ms  ({:.2}× faster than (a))",
+            "  {name:<58} {ms:8.3} ms  ({:.2}× faster than (a))",
             native / ms
         );
     }
     println!(
-        "  (ref) kernels only, no LibTorch          {kernels:8.3} ms  ({:.2}× faster than (a))",
+        "  {:<58} {kernels:8.3} ms  ({:.2}× faster than (a))",
+        "(ref) kernels only, no LibTorch (rayon pool)",
         native / kernels
     );
     Ok(())

@@ -13,10 +13,10 @@
 //! `value_and_grad_node` (value and gradients in one sweep); `--node pullback` uses
 //! `slice_node` with the pullback (which recomputes the forward in backward).
 //!
-//! Threads: native training runs LibTorch on `--threads`. The node's training loop runs the
-//! kernels on `--threads` in a rayon pool whose workers are kept spinning (`keep_warm`), and
-//! then LibTorch's own work (optimizer, `zero_grad`) on one thread: two spinning pools on the
-//! same cores would slow each other down (see `benches/w1a.rs`).
+//! Threads: both trainings run LibTorch on `--threads`, and the node's kernels run on those
+//! same LibTorch intra-op threads (`ferrograd_torch::parallel_for` as the kernels' parallel
+//! backend): one team of workers, and each thread updates in LibTorch's optimizer the rows of
+//! the weight gradient that it computed.
 
 mod w1a;
 
@@ -195,26 +195,8 @@ fn main() -> Result<()> {
         NodeKind::Pullback => "ferrograd node (slice_node + pullback)",
     };
     println!("  {label}:");
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.max(1))
-        .build()?;
-    if args.threads > 1 {
-        tch::set_num_threads(1);
-    }
-    // The model and its VarStore move into the pool's thread and back (tch tensors are
-    // `Send`, not `Sync`); errors come back as text for the same reason.
-    let (node, _vs_node, _model_node) = {
-        let (args, data) = (&args, &data);
-        pool.install(move || {
-            let run = ferrograd_kernels::keep_warm(|| {
-                train(args, data, &vs_node, &model_node, Engine::Node(args.node))
-                    .map_err(|e| e.to_string())
-            });
-            (run, vs_node, model_node)
-        })
-    };
-    let node = node?;
-    tch::set_num_threads(args.threads as i32);
+    ferrograd_kernels::set_parallel_backend(Some(ferrograd_torch::parallel_for));
+    let node = train(&args, &data, &vs_node, &model_node, Engine::Node(args.node))?;
     println!("  native LibTorch autograd:");
     let native = train(&args, &data, &vs_native, &model_native, Engine::Native)?;
 

@@ -516,3 +516,39 @@ pub(crate) fn grad_mode_enabled() -> bool {
     // SAFETY: reads a thread-local flag; cannot throw.
     unsafe { sys::fg_grad_mode_enabled() != 0 }
 }
+
+// ---------------------------------------------------------------------------
+// LibTorch's intra-op threads
+
+/// What `parallel_for`'s tasks share: the task and the first panic, if any.
+struct ForkCtx<'a> {
+    task: &'a (dyn Fn(usize) + Sync),
+    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+/// # Safety
+/// Called by the shim only, with the `ForkCtx` that `parallel_for` passed.
+unsafe extern "C" fn fork_task(ctx: *mut c_void, i: usize) {
+    // SAFETY: `ctx` is the live `ForkCtx` of the `parallel_for` call that is waiting for us;
+    // it is only read (the panic slot is a Mutex).
+    let ctx = unsafe { &*ctx.cast::<ForkCtx<'_>>() };
+    // A panic must not unwind into C++: keep it and re-raise it on the caller's thread.
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| (ctx.task)(i))) {
+        if let Ok(mut slot) = ctx.panic.lock() {
+            slot.get_or_insert(p);
+        }
+    }
+}
+
+pub(crate) fn parallel_for(n: usize, task: &(dyn Fn(usize) + Sync)) {
+    let ctx = ForkCtx {
+        task,
+        panic: std::sync::Mutex::new(None),
+    };
+    // SAFETY: `ctx` outlives the call, which returns only when every task has run;
+    // `fork_task` catches every panic, so nothing unwinds through C++.
+    unsafe { sys::fg_parallel_for(n, fork_task, (&raw const ctx).cast_mut().cast()) };
+    if let Some(p) = ctx.panic.into_inner().ok().flatten() {
+        std::panic::resume_unwind(p);
+    }
+}

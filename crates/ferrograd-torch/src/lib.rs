@@ -5,6 +5,7 @@
 //! - [`backward`], [`backward_with`], [`grad`]: fallible autograd entry points.
 //! - [`gradcheck`]: finite-difference and native-autograd gradient checks (f64).
 //! - [`as_slice`], [`as_slice_mut`]: zero-copy views of CPU tensor storage.
+//! - [`parallel_for`]: runs ferrograd's kernels on LibTorch's own intra-op threads.
 //!
 //! Errors are [`Error`] values, including errors and panics raised in Rust
 //! forward/backward code (caught at the FFI boundary). All `unsafe` lives in the
@@ -24,6 +25,7 @@ pub mod gradcheck;
 pub mod node;
 pub mod rules;
 mod slice;
+mod threads;
 
 pub use autograd::{backward, backward_with, grad, GradOptions};
 pub use error::Error;
@@ -33,3 +35,4 @@ pub use function::{
 pub use slice::{as_slice, as_slice_mut, to_meta, Element};
 /// The tch version this bridge is built against (generated code names `ferrograd_torch::tch::Tensor`).
 pub use tch;
+pub use threads::parallel_for;

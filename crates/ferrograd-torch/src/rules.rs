@@ -407,11 +407,11 @@ pub fn linear_vjp(
     d: &Tensor,
 ) -> (Tensor, Tensor, Option<Tensor>) {
     let (out, inp) = (w.size()[0], w.size()[1]);
-    let d2 = d.reshape([-1, out]);
+    let d2 = as_2d(d, out);
     // `mm` for the common 2-D case: `matmul`'s dispatch to it costs extra.
     let dx = if d.dim() == 2 { d.mm(w) } else { d.matmul(w) };
     let dx = to_kind_of(dx, x);
-    let dw = to_kind_of(d2.mt().mm(&x.reshape([-1, inp])), w);
+    let dw = to_kind_of(d2.mt().mm(&as_2d(x, inp)), w);
     let db = b.map(|b| unbroadcast(d.shallow_clone(), b));
     (dx, dw, db)
 }
@@ -424,10 +424,18 @@ pub fn linear_vjp_params(
     d: &Tensor,
 ) -> (Tensor, Option<Tensor>) {
     let (out, inp) = (w.size()[0], w.size()[1]);
-    let d2 = d.reshape([-1, out]);
-    let dw = to_kind_of(d2.mt().mm(&x.reshape([-1, inp])), w);
+    let dw = to_kind_of(as_2d(d, out).mt().mm(&as_2d(x, inp)), w);
     let db = b.map(|b| unbroadcast(d.shallow_clone(), b));
     (dw, db)
+}
+
+/// `t` as `[-1, cols]`: itself when already 2-D (a `reshape` is a dispatched op even then).
+fn as_2d(t: &Tensor, cols: i64) -> Tensor {
+    if t.dim() == 2 {
+        t.shallow_clone()
+    } else {
+        t.reshape([-1, cols])
+    }
 }
 
 /// `y = x.conv1d(w, b, stride, padding, dilation, groups)`, `x: [N, C, L]`

@@ -1304,37 +1304,48 @@ fn embedding_lookup() {
 }
 
 /// The kernels split large work across threads (`set_num_threads`); the split paths must
-/// agree with LibTorch too. The thread count is process-wide, so the other tests in this
-/// binary may also run split while this one is running; they check the same thing.
+/// agree with LibTorch too, on rayon's pool and on LibTorch's own intra-op threads
+/// (`ferrograd_torch::parallel_for` as the kernels' backend). Thread count and backend are
+/// process-wide, so the other tests in this binary may also run split while this one is
+/// running; they check the same thing.
 #[test]
 fn split_across_threads() {
-    let mut rng = Rng::new(0x7468_7264);
-    let mut tally = Tally::default();
-    k::set_num_threads(2);
-    matmul_case(&mut tally, &mut rng, 131, 97, 67);
-    matmul_case(&mut tally, &mut rng, 9, 300, 201);
-    linear_case(&mut tally, &mut rng, 67, 200, 101);
-    conv1d_case(&mut tally, &mut rng, conv_dims((9, 4, 203, 16, 5, 1, 2, 1)));
-    conv1d_case(&mut tally, &mut rng, conv_dims((5, 3, 301, 8, 3, 2, 1, 2)));
-    for act in &activations() {
-        activation_case(&mut tally, &mut rng, act, 7, 40_001);
+    let backends: [(&str, Option<k::ForkFn>); 2] = [
+        ("rayon", None),
+        ("LibTorch threads", Some(ferrograd_torch::parallel_for)),
+    ];
+    tch::set_num_threads(2);
+    for (name, backend) in backends {
+        let mut rng = Rng::new(0x7468_7264);
+        let mut tally = Tally::default();
+        k::set_parallel_backend(backend);
+        k::set_num_threads(2);
+        matmul_case(&mut tally, &mut rng, 131, 97, 67);
+        matmul_case(&mut tally, &mut rng, 9, 300, 201);
+        linear_case(&mut tally, &mut rng, 67, 200, 101);
+        conv1d_case(&mut tally, &mut rng, conv_dims((9, 4, 203, 16, 5, 1, 2, 1)));
+        conv1d_case(&mut tally, &mut rng, conv_dims((5, 3, 301, 8, 3, 2, 1, 2)));
+        for act in &activations() {
+            activation_case(&mut tally, &mut rng, act, 7, 40_001);
+        }
+        max_pool_case(
+            &mut tally,
+            &mut rng,
+            33,
+            16,
+            pool_dims(33, 16, 517, 4, 4, 0),
+        );
+        max_pool_case(
+            &mut tally,
+            &mut rng,
+            17,
+            16,
+            pool_dims(17, 16, 517, 3, 2, 1),
+        );
+        k::set_num_threads(1);
+        k::set_parallel_backend(None);
+        tally.print(&format!("split_across_threads ({name})"));
     }
-    max_pool_case(
-        &mut tally,
-        &mut rng,
-        33,
-        16,
-        pool_dims(33, 16, 517, 4, 4, 0),
-    );
-    max_pool_case(
-        &mut tally,
-        &mut rng,
-        17,
-        16,
-        pool_dims(17, 16, 517, 3, 2, 1),
-    );
-    k::set_num_threads(1);
-    tally.print("split_across_threads");
 }
 
 /// The comparison itself can fail: a pullback that is off by 1e-3 in one element is caught.
