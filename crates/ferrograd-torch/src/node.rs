@@ -1,7 +1,8 @@
 //! One-call autograd nodes from closures: what `#[differentiable]` code plugs into.
 //!
-//! - [`apply_fn`]: a tensor-level forward and backward (`tch` ops) as one node. The AD
-//!   macro emits calls to exactly this for tensor-level `#[differentiable]` functions.
+//! - [`apply_fn`]: a tensor-level forward and backward (`tch` ops) as one node;
+//!   [`apply_fn_saving`] also keeps forward intermediates as LibTorch saved variables (the
+//!   AD macro emits calls to exactly this for tensor-level `#[differentiable]` functions).
 //! - [`slice_node`]: a slice-level function (ferrograd kernels, a generated `f` and
 //!   `f_pullback`) run directly on the tensors' storage. Forward writes the output
 //!   tensor in place; backward runs the pullback on the saved inputs and returns the
@@ -10,6 +11,9 @@
 //!   gradients in one sweep at forward time; backward hands out the gradients scaled by
 //!   the seed (exact, since a gradient is linear in the seed). For training steps this
 //!   saves recomputing the forward in backward.
+//!
+//! Slice-level nodes run ferrograd kernels; in a training loop, give the kernels LibTorch's
+//! own threads ([`crate::parallel_for`]) so that one team of workers serves both.
 //!
 //! # Memory
 //! Inputs are read **without copying**: they must be dense, contiguous CPU tensors of
