@@ -71,46 +71,17 @@ impl par::Chunks for Blocks<'_> {
 
     fn split(self, k: usize) -> (Self, Self) {
         let Blocks { c, a, b, rows, per } = self;
+        let block = |c, a, b| Blocks { c, a, b, rows, per };
         if rows {
             let at = (k * per).min(c.nrows());
             let (c0, c1) = c.split_at_row_mut(at);
             let (a0, a1) = a.split_at_row(at);
-            (
-                Blocks {
-                    c: c0,
-                    a: a0,
-                    b,
-                    rows,
-                    per,
-                },
-                Blocks {
-                    c: c1,
-                    a: a1,
-                    b,
-                    rows,
-                    per,
-                },
-            )
+            (block(c0, a0, b), block(c1, a1, b))
         } else {
             let at = (k * per).min(c.ncols());
             let (c0, c1) = c.split_at_col_mut(at);
             let (b0, b1) = b.split_at_col(at);
-            (
-                Blocks {
-                    c: c0,
-                    a,
-                    b: b0,
-                    rows,
-                    per,
-                },
-                Blocks {
-                    c: c1,
-                    a,
-                    b: b1,
-                    rows,
-                    per,
-                },
-            )
+            (block(c0, a, b0), block(c1, a, b1))
         }
     }
 }
