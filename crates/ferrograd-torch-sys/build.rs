@@ -142,8 +142,11 @@ fn run() -> Result<(), String> {
         .try_compile("ferrograd_torch_shim")
         .map_err(|e| format!("compiling csrc/shim.cpp failed: {e}"))?;
     // The OpenMP runtime those pragmas call: GNU libgomp, by its soname `libgomp.so.1`, the
-    // same name as the copy bundled with torch, so the process loads one runtime (torch's,
-    // found first through the rpath below) and the shim's regions use LibTorch's team.
+    // same name as the copy bundled with the torch 2.13 wheel, so the process loads one
+    // runtime (torch's, found first through the rpath below) and the shim's regions use
+    // LibTorch's team. (A libtorch whose bundled runtime has another soname, as some older
+    // zip releases did, would give the shim's regions a team of their own: still correct,
+    // but two teams.)
     println!("cargo:rustc-link-lib=dylib=gomp");
     let lib = torch.lib_dir.display();
     // Metadata for direct dependents: DEP_FERROGRAD_TORCH_SHIM_LIBTORCH_LIB.
