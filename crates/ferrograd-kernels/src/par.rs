@@ -1,5 +1,5 @@
-//! Parallelism: one process-wide thread count, and how many pieces (rayon parallel-iterator
-//! chunks) a kernel splits its work into.
+//! Parallelism: one process-wide thread count, how many pieces a kernel splits its work
+//! into, and the thread team that runs them.
 //!
 //! The count defaults to 1 so that the kernels never oversubscribe cores that LibTorch or the
 //! caller already uses; set it once with [`set_num_threads`] (the CLI's `--threads`). Work is
@@ -15,6 +15,10 @@
 //! A training step has several such gaps (small ops, the optimizer), so [`keep_warm`] keeps the
 //! pool's other workers spinning on rayon's own queues for the length of a training loop, as
 //! OpenMP's active wait policy does for LibTorch.
+//!
+//! Backend: splits run on rayon unless [`set_parallel_backend`] hands them to another thread
+//! team (LibTorch's, from `ferrograd-torch`). Every kernel cuts its work with
+//! [`for_each_chunk`], which serves both.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -128,7 +132,7 @@ static FORK: std::sync::RwLock<Option<ForkFn>> = std::sync::RwLock::new(None);
 /// hands every split to `fork`, `None` goes back to rayon (the default).
 ///
 /// Inside LibTorch this lets the kernels share LibTorch's own intra-op threads
-/// (`ferrograd_torch::use_libtorch_threads`): one team of workers instead of two competing
+/// (`ferrograd_torch::parallel_for`): one team of workers instead of two competing
 /// for the same cores, and the same static partition as LibTorch's element-wise ops, so the
 /// half of a weight gradient that one thread computes is the half that same thread updates
 /// in LibTorch's optimizer. Set [`set_num_threads`] to that team's size.
