@@ -58,6 +58,18 @@ struct Setup {
     opt: nn::Optimizer,
 }
 
+impl Setup {
+    /// One training step: zero_grad, `loss(model)`, backward, optimizer step.
+    fn step(&mut self, loss: impl FnOnce(&Mlp) -> Result<Tensor, Error>) -> Result<(), Error> {
+        self.opt.zero_grad();
+        let loss = loss(&self.model)?;
+        ferrograd_torch::backward(&loss)?;
+        self.opt.step();
+        black_box(&loss);
+        Ok(())
+    }
+}
+
 fn setup(init: &VarStore) -> Result<Setup, Error> {
     let mut vs = VarStore::new(Device::Cpu);
     let model = Mlp::new(&vs.root(), D_IN, D_HIDDEN, CLASSES);
@@ -162,26 +174,12 @@ fn main() -> Result<(), Error> {
 
     // (a) native tch autograd
     let mut a = setup(&init)?;
-    let native = median_ms(|| {
-        a.opt.zero_grad();
-        let loss = w1a::native_loss(&a.model, &x, &labels_t);
-        ferrograd_torch::backward(&loss)?;
-        a.opt.step();
-        black_box(&loss);
-        Ok(())
-    })?;
+    let native = median_ms(|| a.step(|m| Ok(w1a::native_loss(m, &x, &labels_t))))?;
 
     // (b) tensor-level generated backward: the same step as (a) with the loss computed by
     // `mlp_tensor_loss_autograd` (LibTorch forward, ferrograd-generated backward, one node).
     let mut b = setup(&init)?;
-    let tensor_level = median_ms(|| {
-        b.opt.zero_grad();
-        let loss = w1a::tensor_level_loss(&b.model, &x, &labels_t)?;
-        ferrograd_torch::backward(&loss)?;
-        b.opt.step();
-        black_box(&loss);
-        Ok(())
-    })?;
+    let tensor_level = median_ms(|| b.step(|m| w1a::tensor_level_loss(m, &x, &labels_t)))?;
 
     // (c) one slice-level node, both flavours, its kernels on LibTorch's own intra-op threads
     // (one team of workers for everything, as in (a)).
@@ -191,14 +189,7 @@ fn main() -> Result<(), Error> {
     for kind in [NodeKind::Pullback, NodeKind::Grad] {
         let mut s = setup(&init)?;
         let mut scratch = w1a::Scratch::new();
-        let ms = median_ms(|| {
-            s.opt.zero_grad();
-            let loss = w1a::node_loss(kind, &s.model, &x, &labels, &mut scratch)?;
-            ferrograd_torch::backward(&loss)?;
-            s.opt.step();
-            black_box(&loss);
-            Ok(())
-        })?;
+        let ms = median_ms(|| s.step(|m| w1a::node_loss(kind, m, &x, &labels, &mut scratch)))?;
         node_ms.push((kind, "LibTorch's threads", ms));
     }
     ferrograd_kernels::set_parallel_backend(None);
@@ -214,14 +205,7 @@ fn main() -> Result<(), Error> {
         let mut scratch = w1a::Scratch::new();
         let ms = pool.install(move || {
             ferrograd_kernels::keep_warm(|| {
-                median_ms(|| {
-                    s.opt.zero_grad();
-                    let loss = w1a::node_loss(NodeKind::Grad, &s.model, &xs, &ls, &mut scratch)?;
-                    ferrograd_torch::backward(&loss)?;
-                    s.opt.step();
-                    black_box(&loss);
-                    Ok(())
-                })
+                median_ms(|| s.step(|m| w1a::node_loss(NodeKind::Grad, m, &xs, &ls, &mut scratch)))
             })
         })?;
         node_ms.push((NodeKind::Grad, "a rayon pool (c')", ms));

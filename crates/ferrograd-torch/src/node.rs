@@ -307,7 +307,7 @@ where
         let mut d_out = as_slice::<T>(&grad_outputs[0])
             .map_err(|e| named(e, format!("gradient of the output of `{name}`")))?
             .to_vec();
-        let mut grads = zero_grads::<T>(ctx, inputs)?;
+        let mut grads = new_grads::<T>(inputs, |i, _| ctx.needs_input_grad(i))?;
         let d_inputs = grad_views::<T, N>(name, &mut grads)?;
         let mut state = self
             .state
@@ -354,24 +354,10 @@ where
 {
     let views = input_views::<T, N>(name, inputs)?;
     let recording = inputs.iter().any(|t| t.requires_grad()) && crate::ffi::grad_mode_enabled();
-    let mut grads = inputs
-        .iter()
-        .map(|t| {
-            if recording && t.requires_grad() {
-                Tensor::f_empty(t.size(), (T::KIND, Device::Cpu)).map(Some)
-            } else {
-                Ok(None)
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut d_inputs = grad_views::<T, N>(name, &mut grads)?;
-    // Zeroed here rather than by `Tensor::zeros` (one dispatched op less per input).
-    // (Zeroing in one piece per kernel thread, so that each piece sits where the
-    // row-split weight-gradient product accumulates, measured 20-40 µs slower per W1a
-    // step: the hand-offs disturb the kept-warm pool.)
-    for d in &mut d_inputs {
-        d.fill(T::default());
-    }
+    let mut grads = new_grads::<T>(inputs.iter().copied(), |_, t| {
+        recording && t.requires_grad()
+    })?;
+    let d_inputs = grad_views::<T, N>(name, &mut grads)?;
     let value = run(name, "forward", || value_and_grad(views, d_inputs))?;
     let mut out = Tensor::f_empty([0i64; 0], (T::KIND, Device::Cpu))?;
     as_slice_mut::<T>(&mut out)?[0] = value;
@@ -466,17 +452,18 @@ fn input_views<'a, T: Element, const N: usize>(
         .map_err(|_| Error::msg("unreachable: input count checked"))
 }
 
-/// Zeroed gradient tensors for the inputs that need one.
-fn zero_grads<T: Element>(
-    ctx: &BackwardContext,
-    inputs: &[Tensor],
+/// Fresh (not yet zeroed) gradient tensors for the inputs `wanted(index, input)` selects;
+/// [`grad_views`] zeroes them.
+fn new_grads<'t, T: Element>(
+    inputs: impl IntoIterator<Item = &'t Tensor>,
+    wanted: impl Fn(usize, &Tensor) -> bool,
 ) -> Result<Vec<Option<Tensor>>, Error> {
     inputs
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, t)| {
-            if ctx.needs_input_grad(i) {
-                Tensor::f_zeros(t.size(), (T::KIND, Device::Cpu)).map(Some)
+            if wanted(i, t) {
+                Tensor::f_empty(t.size(), (T::KIND, Device::Cpu)).map(Some)
             } else {
                 Ok(None)
             }
@@ -485,7 +472,12 @@ fn zero_grads<T: Element>(
         .map_err(Error::from)
 }
 
-/// Mutable views of fresh gradient tensors; `&mut []` where there is none.
+/// Zeroed mutable views of fresh gradient tensors; `&mut []` where there is none.
+///
+/// Zeroed here rather than by `Tensor::zeros` (one dispatched op less per gradient).
+/// (Zeroing in one piece per kernel thread, so that each piece sits where the row-split
+/// weight-gradient product accumulates, measured 20-40 µs slower per W1a step in a kept-warm
+/// rayon pool: the hand-offs disturb it.)
 fn grad_views<'a, T: Element, const N: usize>(
     name: &str,
     grads: &'a mut [Option<Tensor>],
@@ -494,11 +486,15 @@ fn grad_views<'a, T: Element, const N: usize>(
         .iter_mut()
         .enumerate()
         .map(|(i, g)| match g {
-            Some(t) => as_slice_mut::<T>(t)
-                .map_err(|e| named(e, format!("gradient of input {i} of `{name}`"))),
+            Some(t) => {
+                let v = as_slice_mut::<T>(t)
+                    .map_err(|e| named(e, format!("gradient of input {i} of `{name}`")))?;
+                v.fill(T::default());
+                Ok(v)
+            }
             None => Ok(<&mut [T]>::default()),
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     views
         .try_into()
         .map_err(|_| Error::msg("unreachable: gradient count checked"))

@@ -152,7 +152,7 @@ pub fn matmul_vjp(a: &Tensor, b: &Tensor, d: &Tensor) -> (Tensor, Tensor) {
         let k = b.size()[0];
         let m = b.size()[1];
         let da = d.matmul(&b.mt());
-        let db = a.reshape([-1, k]).mt().mm(&d.reshape([-1, m]));
+        let db = as_2d(a, k).mt().mm(&as_2d(d, m));
         return (to_kind_of(da, a), to_kind_of(db, b));
     }
     let a1 = if a_dim == 1 {
