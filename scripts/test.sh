@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
 source scripts/env.sh
 scripts/fetch-mnist.sh >/dev/null
+scripts/setup-root.sh   # real ROOT + uproot for ferrograd-root's tests (same venv)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

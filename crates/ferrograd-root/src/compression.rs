@@ -1,0 +1,235 @@
+//! ROOT's compressed records: a sequence of blocks, each with a 9-byte header (2-byte algorithm
+//! tag, method byte, 3-byte little-endian compressed and uncompressed sizes); LZ4 blocks carry an
+//! 8-byte big-endian xxhash64 of the compressed bytes after the header. Blocks hold at most
+//! 16 MiB - 1 bytes, so large records are several blocks back to back.
+
+use std::io::Read;
+
+use crate::error::{Error, Result};
+
+/// Compression algorithm of a block or of a file's setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zlib,
+    Lzma,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Zlib => "ZLIB",
+            Compression::Lzma => "LZMA",
+            Compression::Lz4 => "LZ4",
+            Compression::Zstd => "ZSTD",
+        }
+    }
+}
+
+const HEADER: usize = 9;
+const CHECKSUM: usize = 8;
+
+/// Decompresses `src` (one record's bytes after its key) into `out`, which is cleared and must
+/// end up exactly `expected` bytes long. `what` names the record in errors.
+pub(crate) fn decompress_into(
+    src: &[u8],
+    expected: usize,
+    out: &mut Vec<u8>,
+    what: &str,
+) -> Result<()> {
+    out.clear();
+    out.reserve(expected);
+    let mut rest = src;
+    while out.len() < expected {
+        let header = rest.get(..HEADER).ok_or_else(|| {
+            Error::corrupt(
+                what,
+                format!(
+                    "compressed data ends after {} of {expected} bytes",
+                    out.len()
+                ),
+            )
+        })?;
+        let tag = [header[0], header[1]];
+        let csize = le24(&header[3..6]);
+        let usize_ = le24(&header[6..9]);
+        let body = rest.get(HEADER..HEADER + csize).ok_or_else(|| {
+            Error::corrupt(
+                what,
+                format!(
+                    "a compressed block of {csize} bytes runs past the record ({} bytes left)",
+                    rest.len().saturating_sub(HEADER)
+                ),
+            )
+        })?;
+        rest = &rest[HEADER + csize..];
+        if out.len() + usize_ > expected {
+            return Err(Error::corrupt(
+                what,
+                format!(
+                    "blocks decompress to more than the record's {expected} bytes ({} + {usize_})",
+                    out.len()
+                ),
+            ));
+        }
+        let start = out.len();
+        match &tag {
+            b"ZL" => inflate_zlib(body, usize_, out, what)?,
+            b"XZ" => inflate_xz(body, usize_, out, what)?,
+            b"ZS" => inflate_zstd(body, usize_, out, what)?,
+            b"L4" => inflate_lz4(body, usize_, out, what)?,
+            _ => {
+                return Err(Error::UnknownCompression {
+                    what: what.to_string(),
+                    tag: String::from_utf8_lossy(&tag).into_owned(),
+                })
+            }
+        }
+        if out.len() - start != usize_ {
+            return Err(Error::corrupt(
+                what,
+                format!(
+                    "a block header promises {usize_} bytes but the block decompresses to {}",
+                    out.len() - start
+                ),
+            ));
+        }
+        if usize_ == 0 {
+            return Err(Error::corrupt(what, "an empty compressed block"));
+        }
+    }
+    Ok(())
+}
+
+fn le24(b: &[u8]) -> usize {
+    b.iter()
+        .rev()
+        .fold(0usize, |acc, &x| (acc << 8) | usize::from(x))
+}
+
+fn decompress_error(what: &str, algorithm: &'static str, detail: impl ToString) -> Error {
+    Error::Decompress {
+        what: what.to_string(),
+        algorithm,
+        detail: detail.to_string(),
+    }
+}
+
+/// Reads at most `n` bytes from a decoder, so a corrupt stream cannot grow `out` without bound.
+fn read_limited(r: impl Read, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    // One byte more than promised, so a block that decompresses to too much is noticed.
+    r.take(n as u64 + 1).read_to_end(out).map(|_| ())
+}
+
+fn inflate_zlib(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
+    read_limited(flate2::read::ZlibDecoder::new(body), n, out)
+        .map_err(|e| decompress_error(what, "ZLIB", e))
+}
+
+fn inflate_xz(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
+    read_limited(liblzma::read::XzDecoder::new(body), n, out)
+        .map_err(|e| decompress_error(what, "LZMA", e))
+}
+
+fn inflate_zstd(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
+    let start = out.len();
+    out.resize(start + n, 0);
+    match zstd::bulk::decompress_to_buffer(body, &mut out[start..]) {
+        Ok(written) => {
+            out.truncate(start + written);
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(decompress_error(what, "ZSTD", e))
+        }
+    }
+}
+
+fn inflate_lz4(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
+    let (checksum, data) = body
+        .split_at_checked(CHECKSUM)
+        .ok_or_else(|| Error::corrupt(what, "an LZ4 block shorter than its checksum"))?;
+    let mut stored = [0u8; CHECKSUM];
+    stored.copy_from_slice(checksum);
+    let stored = u64::from_be_bytes(stored);
+    let computed = xxhash_rust::xxh64::xxh64(data, 0);
+    if stored != computed {
+        return Err(Error::corrupt(
+            what,
+            format!("LZ4 block checksum {computed:#018x} does not match the stored {stored:#018x}"),
+        ));
+    }
+    let start = out.len();
+    out.resize(start + n, 0);
+    match lz4_flex::block::decompress_into(data, &mut out[start..]) {
+        Ok(written) => {
+            out.truncate(start + written);
+            Ok(())
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(decompress_error(what, "LZ4", e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(tag: &[u8; 2], payload: &[u8], usize_: usize) -> Vec<u8> {
+        let mut v = tag.to_vec();
+        v.push(0);
+        let c = payload.len();
+        v.extend_from_slice(&[c as u8, (c >> 8) as u8, (c >> 16) as u8]);
+        v.extend_from_slice(&[usize_ as u8, (usize_ >> 8) as u8, (usize_ >> 16) as u8]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn two_zlib_blocks_concatenate() {
+        use std::io::Write;
+        let mut all = Vec::new();
+        for text in [&b"hello "[..], &b"world"[..]] {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text).unwrap();
+            all.extend(block(b"ZL", &e.finish().unwrap(), text.len()));
+        }
+        let mut out = Vec::new();
+        decompress_into(&all, 11, &mut out, "test").unwrap();
+        assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn lz4_checksum_is_checked() {
+        let data = b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbb";
+        let c = lz4_flex::block::compress(data);
+        let mut payload = xxhash_rust::xxh64::xxh64(&c, 0).to_be_bytes().to_vec();
+        payload.extend_from_slice(&c);
+        let good = block(b"L4", &payload, data.len());
+        let mut out = Vec::new();
+        decompress_into(&good, data.len(), &mut out, "test").unwrap();
+        assert_eq!(&out[..], &data[..]);
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        let err = decompress_into(&bad, data.len(), &mut out, "test").unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn short_and_unknown_blocks_are_errors() {
+        let mut out = Vec::new();
+        let err = decompress_into(b"ZL\0", 5, &mut out, "basket").unwrap_err();
+        assert!(err.to_string().contains("ends after 0 of 5"), "{err}");
+        let err = decompress_into(&block(b"QQ", b"xyz", 3), 3, &mut out, "basket").unwrap_err();
+        assert!(matches!(err, Error::UnknownCompression { .. }), "{err}");
+        let err = decompress_into(&block(b"ZL", b"xyz", 3), 3, &mut out, "basket").unwrap_err();
+        assert!(matches!(err, Error::Decompress { .. }), "{err}");
+    }
+}
