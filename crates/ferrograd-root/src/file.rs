@@ -55,13 +55,22 @@ impl RootFile {
         let version = c.i32()?;
         let large = version >= 1_000_000;
         let begin = c.i32()?;
-        let _end = if large { c.i64()? } else { i64::from(c.i32()?) };
+        let end = if large { c.i64()? } else { i64::from(c.i32()?) };
         let _seek_free = if large { c.i64()? } else { i64::from(c.i32()?) };
         let _nbytes_free = c.i32()?;
         let _nfree = c.i32()?;
         let nbytes_name = c.i32()?;
         let _units = c.u8()?;
         let compression = c.i32()?;
+        // fEND is where the file's last record ends: a shorter file lost its tail.
+        if u64::try_from(end).map_or(true, |e| e > source.len()) {
+            return Err(Error::Truncated {
+                what: "the file (its header's fEND)".to_string(),
+                start: 0,
+                end: u64::try_from(end).unwrap_or(0),
+                len: source.len(),
+            });
+        }
         let dir_at = u64::try_from(i64::from(begin) + i64::from(nbytes_name)).map_err(|_| {
             c.error(format!(
                 "negative directory position {begin} + {nbytes_name}"
@@ -188,7 +197,10 @@ impl RootFile {
             ));
         }
         if dir.seek_keys == 0 {
-            return Ok(()); // an empty directory that never wrote a key list
+            return Err(Error::corrupt(
+                format!("directory `{prefix}`"),
+                "it has no key list (fSeekKeys is 0)",
+            ));
         }
         let what = format!("key list of directory `{prefix}`");
         let bytes = self.source.read(dir.seek_keys, dir.nbytes_keys, &what)?;

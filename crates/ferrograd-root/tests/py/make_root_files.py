@@ -1,13 +1,16 @@
 """Writes the ROOT files that ferrograd-root's tests read, with real ROOT (PyROOT).
 
-usage: make_root_files.py OUTDIR ENTRIES
+usage: make_root_files.py OUTDIR ENTRIES [BASKET_BYTES]
 
 Files (ENTRIES entries each unless said otherwise):
   branches_<alg>.root  TTree::Branch trees, small baskets (many baskets, unaligned clusters),
                        every scalar type, x[4]/F, leaf-count arrays, std::vector<T>; the tree is
                        `events`, plus `bkg/events` (a sub-directory) with ENTRIES/3 entries
   snapshot_<alg>.root  RDataFrame::Snapshot of scalar and RVec columns, tree `events`
-for <alg> in none, zlib, lz4, zstd, lzma.
+for <alg> in none, zlib, lz4, zstd, lzma, and
+  unsupported.root     branches outside the subset (leaf list, string, nested vector, object)
+                       next to a readable `x/F`
+  short.root           a tree that declares 10 more entries than its baskets hold
 """
 
 import os
@@ -99,6 +102,36 @@ void fg_branches(const char* path, Long64_t n, int compress, int basket) {
     file.Close();
 }
 
+void fg_special(const char* dir, Long64_t n) {
+    {
+        TFile file(TString(dir) + "/unsupported.root", "RECREATE", "", 101);
+        TTree t("events", "branches outside the subset");
+        Float_t x, pair[2]; Int_t k; char text[16];
+        std::vector<std::vector<float>> nested; TNamed obj("a", "b");
+        t.Branch("x", &x, "x/F");
+        t.Branch("pair", pair, "a/F:b/F");
+        t.Branch("text", text, "text/C");
+        t.Branch("nested", &nested);
+        t.Branch("obj", &obj);
+        for (Long64_t e = 0; e < n; ++e) {
+            x = e; pair[0] = e; pair[1] = -e; k = e; snprintf(text, sizeof text, "e%lld", e);
+            nested.assign(e % 3, std::vector<float>(2, (float)e));
+            t.Fill();
+        }
+        (void)k;
+        t.Write();
+    }
+    {
+        TFile file(TString(dir) + "/short.root", "RECREATE", "", 101);
+        TTree t("events", "declares more entries than it holds");
+        Float_t x;
+        t.Branch("x", &x, "x/F");
+        for (Long64_t e = 0; e < n; ++e) { x = e; t.Fill(); }
+        t.SetEntries(n + 10);
+        t.Write();
+    }
+}
+
 void fg_snapshot(const char* path, Long64_t n, int alg, int level) {
     ROOT::RDataFrame df(n);
     ROOT::RDF::RSnapshotOptions opts;
@@ -127,12 +160,14 @@ ALGS = {  # name: (ROOT compression setting for TFile, algorithm enum, level)
 
 def main():
     outdir, entries = sys.argv[1], int(sys.argv[2])
+    basket = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
     os.makedirs(outdir, exist_ok=True)
     if not ROOT.gInterpreter.Declare(CPP):
         sys.exit("make_root_files.py: ROOT could not compile the generator")
     for name, (setting, alg, level) in ALGS.items():
-        ROOT.fg_branches(os.path.join(outdir, f"branches_{name}.root"), entries, setting, 2000)
+        ROOT.fg_branches(os.path.join(outdir, f"branches_{name}.root"), entries, setting, basket)
         ROOT.fg_snapshot(os.path.join(outdir, f"snapshot_{name}.root"), entries, alg, level)
+    ROOT.fg_special(outdir, min(entries, 20))
 
 
 if __name__ == "__main__":
