@@ -225,3 +225,107 @@ fn count_assigns(b: &Block, in_loop: bool, count: &mut [usize], in_loop_v: &mut 
         }
     }
 }
+
+/// Does `f` read the incoming contents of one of its `&mut` float parameters (an element read,
+/// or the buffer passed to a call, which may read it)? Then its generated pullback needs those
+/// contents, so a caller must hand it the buffer as it was before the call
+/// (`f_NEEDS_MUT_INPUTS`, see `reverse::Rev::written_buffer_saves`). Conservative: a read
+/// after the function itself overwrote the element also counts.
+pub fn reads_mut_inputs(f: &Func) -> bool {
+    let outs: Vec<VarId> = f
+        .params
+        .iter()
+        .filter(|p| p.kind == Ty::FloatSliceMut)
+        .map(|p| p.var)
+        .collect();
+    let mut found = false;
+    walk_value_reads(&f.body, &mut |v| found |= outs.contains(&v));
+    found
+}
+
+/// Every variable whose *value* a statement reads (`.len()` receivers excluded).
+fn walk_value_reads(b: &Block, f: &mut dyn FnMut(VarId)) {
+    for s in b {
+        match s {
+            Stmt::Assign { target, value, .. } => {
+                if let Place::Index(_, i) = target {
+                    value_reads(i, f);
+                }
+                value_reads(value, f);
+            }
+            Stmt::Call(e) | Stmt::Return(Some(e)) => value_reads(e, f),
+            Stmt::If {
+                cond,
+                then_b,
+                else_b,
+            } => {
+                value_reads(cond, f);
+                walk_value_reads(then_b, f);
+                walk_value_reads(else_b, f);
+            }
+            Stmt::For { iter, body, .. } => {
+                let Iter::Range {
+                    lo, hi, adaptors, ..
+                } = iter;
+                value_reads(lo, f);
+                value_reads(hi, f);
+                for a in adaptors {
+                    if let Adaptor::StepBy(k) = a {
+                        value_reads(k, f);
+                    }
+                }
+                walk_value_reads(body, f);
+            }
+            Stmt::While { cond, body, .. } => {
+                if let Some(c) = cond {
+                    value_reads(c, f);
+                }
+                walk_value_reads(body, f);
+            }
+            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
+        }
+    }
+}
+
+fn value_reads(e: &Expr, f: &mut dyn FnMut(VarId)) {
+    match e {
+        Expr::Method(r, m, args) if m == "len" && args.is_empty() => {
+            if !matches!(**r, Expr::Var(_)) {
+                value_reads(r, f);
+            }
+        }
+        Expr::Method(r, _, args) => {
+            value_reads(r, f);
+            for a in args {
+                value_reads(a, f);
+            }
+        }
+        Expr::Var(v) => f(*v),
+        Expr::Index(v, i) => {
+            f(*v);
+            value_reads(i, f);
+        }
+        Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) => {}
+        Expr::Neg(a)
+        | Expr::Not(a)
+        | Expr::Cast(a, _, _)
+        | Expr::Ref(a, _)
+        | Expr::Repeat(a, _)
+        | Expr::Matches(a, _)
+        | Expr::SliceOf(a)
+        | Expr::Field(a, _) => value_reads(a, f),
+        Expr::IndexOf(a, i) => {
+            value_reads(a, f);
+            value_reads(i, f);
+        }
+        Expr::Binary(_, a, b) => {
+            value_reads(a, f);
+            value_reads(b, f);
+        }
+        Expr::Call { args, .. } | Expr::Array(args) => {
+            for a in args {
+                value_reads(a, f);
+            }
+        }
+    }
+}

@@ -54,7 +54,11 @@ pub fn emit(f: &Func) -> TokenStream {
             && Some(v) != f.ret_var
         {
             let id = var_ident(f, v);
-            prologue.extend(quote!(let mut #id = ::core::default::Default::default();));
+            let init = var
+                .hoist_init
+                .clone()
+                .unwrap_or_else(|| quote!(::core::default::Default::default()));
+            prologue.extend(quote!(let mut #id = #init;));
             if act.is_active(v) {
                 prologue.extend(e.tan_decl(v));
             }

@@ -365,11 +365,16 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
             }
             Expr::Cast(_, _, t) => *t,
             Expr::Ref(a, _) => ty_of(a),
-            Expr::Array(items) => match items.first().map(&ty_of) {
-                Some(Ty::Float) => Ty::FloatArray,
-                Some(Ty::Int) => Ty::IntSlice,
-                _ => Ty::Unknown,
-            },
+            Expr::Array(items) => {
+                let tys: Vec<Ty> = items.iter().map(&ty_of).collect();
+                if tys.contains(&Ty::Float) {
+                    Ty::FloatArray
+                } else if tys.contains(&Ty::Int) {
+                    Ty::IntSlice
+                } else {
+                    Ty::Unknown
+                }
+            }
             Expr::Repeat(a, _) => match ty_of(a) {
                 Ty::Float => Ty::FloatArray,
                 Ty::Int => Ty::IntSlice,

@@ -12,6 +12,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod check;
 pub mod ctxt;
 pub mod emit_expr;
 pub mod forward;
@@ -108,6 +109,9 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             }
         }
     }
+    if let Some(f) = &f {
+        check::check(&cx, f);
+    }
     if let Some(e) = cx.take() {
         return Err(e);
     }
@@ -140,6 +144,21 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     ));
     if !opts.reverse_only {
         out.extend(forward::emit(&f));
+    }
+    if f.params.iter().any(|p| p.kind == ir::Ty::FloatSliceMut) {
+        // Read by callers' reverse sweeps (`reverse::Rev::written_buffer_saves`).
+        let name = format_ident!("{}_NEEDS_MUT_INPUTS", f.name);
+        let needs = analysis::reads_mut_inputs(&f);
+        let vis = &f.item.vis;
+        let doc = format!(
+            "Whether `{}_pullback` takes its `&mut` arguments as they were before the call              (`true`: it reads their incoming values) rather than as the call left them.",
+            f.name
+        );
+        out.extend(quote! {
+            #[doc = #doc]
+            #[allow(non_upper_case_globals)]
+            #vis const #name: bool = #needs;
+        });
     }
     if let Some(o) = api::jacobian_out(&f) {
         out.extend(api::emit_jacobian(&f, o));

@@ -521,6 +521,8 @@ impl Lin {
                     let mut prim = Vec::new();
                     let mut adjs = Vec::new();
                     let mut after = Vec::new();
+                    let mut given: Vec<VarId> = Vec::new();
+                    let mut add_back: Vec<TokenStream> = Vec::new();
                     for (j, a) in args.iter().enumerate() {
                         prim.push(self.arg_val(cx, a));
                         match a {
@@ -536,7 +538,17 @@ impl Lin {
                             CallArg::Buffer { var, .. } => {
                                 if self.active_buffer(*var, adj_var) {
                                     let a = adj_var(*var);
-                                    adjs.push(quote!(&mut #a[..]));
+                                    if given.contains(var) {
+                                        // The same buffer passed twice (`g(&v, &v)`): the second
+                                        // adjoint goes to scratch, added in after the call.
+                                        let t = format_ident!("{}_c{}_{}", self.prefix, k, j);
+                                        out.extend(quote!(let mut #t = ::ferrograd::runtime::zeros_like(&#a[..]);));
+                                        adjs.push(quote!(&mut #t[..]));
+                                        add_back.push(quote!(::ferrograd::runtime::add_into(&mut #a[..], &#t);));
+                                    } else {
+                                        given.push(*var);
+                                        adjs.push(quote!(&mut #a[..]));
+                                    }
                                 } else {
                                     // No derivative wanted: an empty adjoint slice. Kernels skip
                                     // that work; generated pullbacks substitute scratch.
@@ -553,6 +565,7 @@ impl Lin {
                     all.extend(adjs);
                     let q = try_.then(|| quote!(?));
                     out.extend(quote!(#p(#(#all),*)#q;));
+                    out.extend(add_back);
                     for (node, t) in after {
                         if self.active[node] {
                             adj[node] = Some(quote!(#t));

@@ -9,7 +9,7 @@
 //! adjoints with `+=`.
 
 use crate::analysis::{analyse, Activity};
-use crate::emit_expr::{generic_ty, var_ident, ExprCx};
+use crate::emit_expr::{callee, generic_ty, var_ident, ExprCx};
 use crate::ir::*;
 use crate::linear::Lin;
 use crate::normalize::{normalize, LoopFlags};
@@ -130,7 +130,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         uses_tape: false,
         counter: 0,
         sig_adj: sig_adj.iter().map(|k| f.params[*k].var).collect(),
-        restores_outputs: false,
+        restore_conds: Vec::new(),
     };
     let (fwd, rev) = e.block(&g.body, false);
 
@@ -248,7 +248,8 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             epilogue.extend(quote!(*#name += #a;));
         }
     }
-    if e.restores_outputs {
+    if !e.restore_conds.is_empty() {
+        let conds = &e.restore_conds;
         // The reverse sweep restored `&mut` outputs to their inputs: run the primal again so
         // that they hold the results, as after a call of `f`.
         let name = &f.name;
@@ -267,7 +268,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         } else {
             quote!(#name)
         };
-        epilogue.extend(quote!(let _ = #call(#(#args),*)#q;));
+        epilogue.extend(quote!(if #(#conds)||* { let _ = #call(#(#args),*)#q; }));
     }
     let vis = &f.item.vis;
     let (fname, generics, ret) = match kind {
@@ -643,7 +644,9 @@ struct Rev<'a> {
     uses_tape: bool,
     counter: usize,
     sig_adj: Vec<VarId>,
-    restores_outputs: bool,
+    /// Conditions under which the reverse sweep leaves a `&mut` parameter restored to its
+    /// input (then the pullback runs the primal once more, see `emit`).
+    restore_conds: Vec<TokenStream>,
 }
 
 impl Rev<'_> {
@@ -771,6 +774,75 @@ impl Rev<'_> {
         out
     }
 
+    /// Saves of the `&mut` float buffers that the call at the root of `e` writes, as
+    /// (forward code before the call, reverse code before its pullback, reverse code after).
+    ///
+    /// A callee's pullback takes its `&mut` arguments either as they were before the call
+    /// (generated pullbacks of functions that read their outputs' incoming values:
+    /// `g_NEEDS_MUT_INPUTS` is true) or as the call left them (kernels, and generated pullbacks
+    /// of functions that only write them). And the reverse sweep of this function may read the
+    /// buffer's earlier contents. Either way the forward sweep records the buffer before the
+    /// call, on the pooled tape (no allocation in steady state), and the reverse sweep puts it
+    /// back; with neither, the constant condition folds away and nothing is copied.
+    fn written_buffer_saves(
+        &mut self,
+        e: &Expr,
+        here: usize,
+    ) -> (TokenStream, TokenStream, TokenStream) {
+        let bufs = written_buffers(self.f, e);
+        if bufs.is_empty() {
+            return Default::default();
+        }
+        // Without a derivative through the call its pullback is not called: only this
+        // function's own readers can need the old contents.
+        let active = self.act.expr_active(self.f, e);
+        let needs_of = |path: &syn::Path| {
+            if active {
+                callee(path, "_NEEDS_MUT_INPUTS", false)
+            } else {
+                quote!(false)
+            }
+        };
+        self.uses_tape = true;
+        self.saves += 1;
+        let (mut push_a, mut push_b, mut before, mut after) = (
+            TokenStream::new(),
+            TokenStream::new(),
+            TokenStream::new(),
+            TokenStream::new(),
+        );
+        for (path, v) in bufs.iter() {
+            let needs = needs_of(path);
+            let caller = self.must_save_before(*v, here);
+            let id = var_ident(self.f, *v);
+            push_a.extend(quote!(if #caller || #needs { __fg_tape.push_slice(&#id[..]); }));
+            push_b.extend(quote!(if #needs { __fg_tape.push_slice(&#id[..]); }));
+            if let Some(k) = self.f.vars[*v].param {
+                if self.f.params[k].kind == Ty::FloatSliceMut {
+                    self.restore_conds.push(quote!((#caller || #needs)));
+                }
+            }
+        }
+        // Pops mirror the pushes: all second copies (the callee's inputs), then all first ones.
+        for (path, v) in bufs.iter().rev() {
+            let needs = needs_of(path);
+            let caller = self.must_save_before(*v, here);
+            let id = var_ident(self.f, *v);
+            before.extend(quote!(if #needs { __fg_tape.pop_slice_into(&mut #id[..]); }));
+            after.extend(quote!(if #caller || #needs { __fg_tape.pop_slice_into(&mut #id[..]); }));
+        }
+        push_a.extend(push_b);
+        (push_a, before, after)
+    }
+
+    /// Does the reverse sweep read `v` before position `here` (or anywhere in an enclosing
+    /// loop), so that a write at `here` must be undone?
+    fn must_save_before(&self, v: VarId, here: usize) -> bool {
+        self.readers[v]
+            .iter()
+            .any(|(p, loops)| *p < here || loops.iter().any(|l| self.loop_stack.contains(l)))
+    }
+
     /// Must an assignment to `v` at the current position save the old value?
     fn must_save(&self, v: VarId, here: usize) -> bool {
         self.readers[v]
@@ -794,8 +866,9 @@ impl Rev<'_> {
                     let t = cx.expr(e);
                     quote!(#t;)
                 };
+                let (save, before, after) = self.written_buffer_saves(e, here);
                 if !self.act.expr_active(self.f, e) {
-                    return (fwd, TokenStream::new());
+                    return (quote!(#save #fwd), quote!(#before #after));
                 }
                 let prefix = format!("__fg_r{}", self.next());
                 let (lin, root) = Lin::build(self.f, self.act, e, prefix);
@@ -803,7 +876,7 @@ impl Rev<'_> {
                 let vals = lin.emit_values(&cx, &need);
                 let adj = |v: VarId| self.adj(v);
                 let back = lin.emit_adjoints(&cx, root, None, &adj);
-                (fwd, quote!({ #vals #back }))
+                (quote!(#save #fwd), quote!({ #before #vals #back #after }))
             }
             Stmt::If {
                 cond,
@@ -910,13 +983,14 @@ impl Rev<'_> {
         // Inside a two-sweep loop, the local partials of transcendental functions are computed
         // by the forward sweep (next to the primal value, so `sin`/`cos` of one argument become
         // one `sincos`) and taped, instead of recomputed by the reverse sweep (JAX's linearize).
+        let (buf_save, buf_before, buf_after) = self.written_buffer_saves(value, here);
         let lin =
             (target_active && value_active).then(|| Lin::build(self.f, self.act, value, prefix));
         let pre_nodes: Vec<usize> = match &lin {
             Some((l, _)) if in_loop && !self.fusing => l.preaccumulable(),
             _ => Vec::new(),
         };
-        let mut fwd = TokenStream::new();
+        let mut fwd = buf_save;
         let val = match &lin {
             Some((l, root)) if !pre_nodes.is_empty() => {
                 let all = vec![true; l.nodes.len()];
@@ -938,7 +1012,7 @@ impl Rev<'_> {
             restore = quote!(#place = #recall;);
             if let Some(k) = self.f.vars[v].param {
                 if self.f.params[k].kind == Ty::FloatSliceMut {
-                    self.restores_outputs = true;
+                    self.restore_conds.push(quote!(true));
                 }
             }
         }
@@ -952,10 +1026,25 @@ impl Rev<'_> {
             fwd.extend(quote!(#place = #val;));
         }
         if !target_active {
+            if !buf_before.is_empty() || !buf_after.is_empty() {
+                return (fwd, quote!({ #restore #buf_before #buf_after }));
+            }
+            if self.act.is_active(v)
+                && matches!(target, Place::Var(_))
+                && self.f.var_ty(v) == Ty::FloatArray
+            {
+                // A whole-array assignment has a constant value (`lower::arrays` rewrote every
+                // other one element-wise): the old elements are dead, so are their adjoints.
+                let a = self.adj(v);
+                return (
+                    fwd,
+                    quote!({ #a = ::ferrograd::ArrayAdjoint::zero_like(&#a); #restore }),
+                );
+            }
             return (fwd, restore);
         }
         if let (Some((_, acc)), Some(r), Expr::Var(src)) = (self.fuse, self.f.ret_var, value) {
-            if v == r && *src == acc {
+            if v == r && *src == acc && buf_save_empty(&buf_before, &buf_after) {
                 // Seeded before the fused reduction loop instead.
                 return (fwd, restore);
             }
@@ -984,10 +1073,14 @@ impl Rev<'_> {
                 l.pre.insert(*j, quote!(#pj));
             }
             let need = l.needed_values();
+            rev.extend(buf_before);
             rev.extend(l.emit_values(&cx, &need));
             let adj = |v: VarId| self.adj(v);
             rev.extend(l.emit_adjoints(&cx, root, Some(quote!(#dv)), &adj));
+        } else {
+            rev.extend(buf_before);
         }
+        rev.extend(buf_after);
         (fwd, quote!({ #rev }))
     }
 
@@ -1111,4 +1204,26 @@ fn flag_code(lf: &LoopFlags) -> (TokenStream, TokenStream, TokenStream) {
         quote!(if #(#c)||* { break; })
     };
     (brk, cont, check)
+}
+
+fn buf_save_empty(before: &TokenStream, after: &TokenStream) -> bool {
+    before.is_empty() && after.is_empty()
+}
+
+/// The `&mut` float buffers written by the call at the root of `e` (`g(out, …)`,
+/// `g(&mut v, …)?`), each with its callee.
+pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, VarId)> {
+    let Expr::Call { path, args, .. } = e else {
+        return Vec::new();
+    };
+    args.iter()
+        .filter_map(|a| match a {
+            Expr::Ref(inner, true) => match &**inner {
+                Expr::Var(v) if f.var_ty(*v).is_float_buffer() => Some((path.clone(), *v)),
+                _ => None,
+            },
+            Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), *v)),
+            _ => None,
+        })
+        .collect()
 }

@@ -37,3 +37,11 @@ pub fn rev_range<I: LoopIndex>(lo: I, n: usize) -> impl Iterator<Item = I> {
 pub fn zeros_like<T: crate::Real>(x: &[T]) -> Vec<T> {
     vec![T::zero(); x.len()]
 }
+
+/// `acc[i] += x[i]`: folds a scratch adjoint back into the adjoint of a buffer that was passed
+/// to one call more than once (`g(&v, &v)`).
+pub fn add_into<T: crate::Real>(acc: &mut [T], x: &[T]) {
+    for (a, b) in acc.iter_mut().zip(x) {
+        *a += *b;
+    }
+}

@@ -23,6 +23,20 @@ impl Tape {
     pub fn pop<V: TapeValue>(&mut self) -> V {
         V::pop_from(self)
     }
+    /// Records a whole buffer (the contents of a `&mut` argument before a call writes it).
+    #[inline]
+    pub fn push_slice<V: TapeValue + Copy>(&mut self, xs: &[V]) {
+        for &x in xs {
+            x.push_to(self);
+        }
+    }
+    /// Restores a buffer recorded by [`Tape::push_slice`] (same length; last element first).
+    #[inline]
+    pub fn pop_slice_into<V: TapeValue>(&mut self, xs: &mut [V]) {
+        for x in xs.iter_mut().rev() {
+            *x = V::pop_from(self);
+        }
+    }
     #[inline(always)]
     pub fn push_word(&mut self, w: u64) {
         self.words.push(w);

@@ -370,6 +370,10 @@ impl Lower<'_> {
                 if m == "from" && args.len() == 1 {
                     let ty: syn::Type = syn::parse_str(&first).ok()?;
                     let a = args.pop()?;
+                    if self.ty_of(&a) == Ty::Float {
+                        // `f64::from(x)` of a float: the identity, as `x as f64` is.
+                        return Some(a);
+                    }
                     return Some(Expr::Cast(Box::new(a), ty, Ty::Float));
                 }
                 if args.is_empty() {

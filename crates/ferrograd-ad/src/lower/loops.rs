@@ -92,6 +92,21 @@ impl Lower<'_> {
                     let name = p.path.segments[0].ident.to_string();
                     self.lookup(&name)
                 }
+                lit @ (syn::Expr::Array(_) | syn::Expr::Repeat(_)) => {
+                    // `for e in [x, y]`: iterate a temporary (filled element-wise later).
+                    let value = self.expr(lit, out);
+                    value.map(|value| {
+                        let ty = self.ty_of(&value);
+                        let t = self.fresh_tmp(ty);
+                        out.push(Stmt::Assign {
+                            target: Place::Var(t),
+                            value,
+                            decl: true,
+                            span: lit.span(),
+                        });
+                        t
+                    })
+                }
                 _ => None,
             };
             let Some(bv) = base_var else {

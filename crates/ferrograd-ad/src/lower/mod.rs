@@ -2,6 +2,7 @@
 //! types, turns value-producing `if`/`match`/blocks into assignments, and reports every
 //! unsupported construct with a span and a sentence saying what is supported.
 
+mod arrays;
 mod expr;
 mod loops;
 mod signature;
@@ -62,6 +63,7 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
     };
     let mut body = Vec::new();
     l.block_into(&item.block.stmts, Sink::Return, &mut body);
+    let body = l.expand_arrays(body);
     if l.float_ty.is_none() && !l.tensor {
         cx.error_spanned(
             &item.sig,

@@ -1,0 +1,153 @@
+//! The last check before emission: every expression that carries a derivative has a shape the
+//! emitters differentiate. Anything else is a spanned compile error, never a silent zero
+//! (issue 9: the emitters used to treat unknown active shapes as constants).
+//!
+//! Lowering already rejects unsupported syntax; this pass guards the seams between lowering
+//! and emission: an active value in a position that the linearisation (`linear.rs`) would
+//! otherwise fold into a constant.
+
+use crate::analysis::{analyse, Activity};
+use crate::ctxt::Ctxt;
+use crate::ir::*;
+use crate::reverse::written_buffers;
+use proc_macro2::Span;
+
+/// Reports every active expression the emitters cannot differentiate.
+pub fn check(cx: &Ctxt, f: &Func) {
+    if f.ret == RetKind::Tensor || f.params.iter().any(|p| p.kind == Ty::Tensor) {
+        return; // tensor-level functions have their own emitter and checks (`tensor.rs`)
+    }
+    let act = analyse(f, None);
+    let fallback = f.name.span();
+    check_block(cx, f, &act, &f.body, fallback);
+}
+
+fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span) {
+    for s in b {
+        match s {
+            Stmt::Assign {
+                target,
+                value,
+                span,
+                ..
+            } => {
+                let whole_array = matches!(target, Place::Var(v) if f.var_ty(*v) == Ty::FloatArray);
+                if whole_array {
+                    if act.is_active(target.var())
+                        && act.expr_active(f, value)
+                        && !matches!(value, Expr::Var(_))
+                    {
+                        cx.error_at(
+                            *span,
+                            "internal error: a whole-array assignment with a derivative-carrying \
+                             value reached the emitters; assign the elements instead (`v[i] = …`)",
+                        );
+                    }
+                } else {
+                    check_expr(cx, f, act, value, *span);
+                }
+            }
+            Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback)),
+            Stmt::Return(Some(e)) => check_expr(cx, f, act, e, fallback),
+            Stmt::If {
+                cond,
+                then_b,
+                else_b,
+            } => {
+                check_expr(cx, f, act, cond, fallback);
+                check_block(cx, f, act, then_b, fallback);
+                check_block(cx, f, act, else_b, fallback);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                check_block(cx, f, act, body, fallback)
+            }
+            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
+        }
+    }
+}
+
+fn call_span(e: &Expr) -> Option<Span> {
+    match e {
+        Expr::Call { span, .. } => Some(*span),
+        _ => None,
+    }
+}
+
+/// Walks `e`; `span` is the innermost statement or call around it.
+fn check_expr(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span) {
+    check_expr_at(cx, f, act, e, span, true)
+}
+
+/// `root`: `e` is the whole value of its statement.
+fn check_expr_at(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span, root: bool) {
+    if !root && !written_buffers(f, e).is_empty() {
+        cx.error_at(
+            call_span(e).unwrap_or(span),
+            "a call that writes a `&mut` slice argument must be a statement of its own or the \
+             whole value of `let`/an assignment (`let l = loss(out, …)?;`), so that the \
+             reverse sweep can restore what it overwrote",
+        );
+    }
+    let active = act.expr_active(f, e);
+    match e {
+        Expr::Array(_) | Expr::Repeat(..) if active => cx.error_at(
+            span,
+            "an array literal of derivative-carrying values is supported only as the value of \
+             `let`, an assignment or a call argument: bind it with `let` first",
+        ),
+        Expr::Cast(a, _, Ty::Float) if act.expr_active(f, a) => cx.error_at(
+            span,
+            "a cast of a derivative-carrying value is not supported (mixed `f32`/`f64` \
+             arithmetic): keep one float type in the function",
+        ),
+        Expr::Call {
+            args, span: cspan, ..
+        } => {
+            for a in args {
+                let t = f.ty_of(a);
+                let buffer_ok = matches!(a, Expr::Var(_))
+                    || matches!(a, Expr::Ref(inner, _) if matches!(**inner, Expr::Var(_)));
+                if t.is_float_buffer() && act.expr_active(f, a) && !buffer_ok {
+                    cx.error_at(
+                        *cspan,
+                        "a float slice or array argument that carries a derivative must be a \
+                         variable (`v`, `&v`, `&mut v`): bind it with `let` first",
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    let span = call_span(e).unwrap_or(span);
+    match e {
+        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => {}
+        Expr::Index(_, i) => check_expr_at(cx, f, act, i, span, false),
+        Expr::Neg(a)
+        | Expr::Not(a)
+        | Expr::Cast(a, _, _)
+        | Expr::Ref(a, _)
+        | Expr::Repeat(a, _)
+        | Expr::Matches(a, _)
+        | Expr::SliceOf(a)
+        | Expr::Field(a, _) => check_expr_at(cx, f, act, a, span, false),
+        Expr::IndexOf(a, i) => {
+            check_expr_at(cx, f, act, a, span, false);
+            check_expr_at(cx, f, act, i, span, false);
+        }
+        Expr::Binary(_, a, b) => {
+            check_expr_at(cx, f, act, a, span, false);
+            check_expr_at(cx, f, act, b, span, false);
+        }
+        Expr::Method(r, _, args) => {
+            check_expr_at(cx, f, act, r, span, false);
+            for a in args {
+                check_expr_at(cx, f, act, a, span, false);
+            }
+        }
+        Expr::Call { args, .. } | Expr::Array(args) => {
+            for a in args {
+                check_expr_at(cx, f, act, a, span, false);
+            }
+        }
+    }
+}
