@@ -3,13 +3,17 @@
 
 mod common;
 
-use common::{assert_entry, files, uproot_dump, ALGS, ENTRIES};
+use common::{assert_entry, files, large_files, uproot_dump, ALGS, ENTRIES, LARGE_ENTRIES};
 use ferrograd_root::{Column, RootFile, Shape};
 
 fn compare_tree(file: &str, tree_path: &str) {
-    let f = RootFile::open(files().join(file)).unwrap();
+    compare_tree_in(files(), file, tree_path);
+}
+
+fn compare_tree_in(dir: &std::path::Path, file: &str, tree_path: &str) {
+    let f = RootFile::open(dir.join(file)).unwrap();
     let tree = f.tree(tree_path).unwrap();
-    let want = uproot_dump(file, tree_path);
+    let want = uproot_dump(dir, file, tree_path);
     assert_eq!(
         tree.entries(),
         want["entries"].as_u64().unwrap(),
@@ -111,5 +115,48 @@ fn ranges_across_basket_boundaries_match_a_full_read() {
             start = stop;
             step = step * 3 + 1;
         }
+    }
+}
+
+#[test]
+fn a_large_tree_matches_uproot_and_streams_cluster_by_cluster_in_reused_buffers() {
+    compare_tree_in(large_files(), "snapshot_zstd.root", "events");
+    for alg in ALGS {
+        let f = RootFile::open(large_files().join(format!("snapshot_{alg}.root"))).unwrap();
+        let t = f.tree("events").unwrap();
+        assert_eq!(t.entries(), LARGE_ENTRIES);
+        let clusters = t.clusters();
+        assert!(clusters.len() > 10, "{alg}: {} clusters", clusters.len());
+        let mut r = t.reader();
+        let (mut x, mut v) = (Column::new(), Column::new());
+        let mut seen = 0u64;
+        let mut sum = 0.0f64;
+        let mut largest = 0;
+        let mut capacity_after_largest = None;
+        for c in &clusters {
+            assert_eq!(c.start, seen, "{alg}: clusters tile the tree");
+            r.read("x", c.clone(), &mut x).unwrap();
+            r.read("v", c.clone(), &mut v).unwrap();
+            assert_eq!(x.len() as u64, c.end - c.start);
+            assert_eq!(v.len() as u64, c.end - c.start);
+            for i in 0..x.len() {
+                sum += x.data().get_f64(i).unwrap();
+            }
+            let ferrograd_root::ColumnData::F32(values) = x.data() else {
+                panic!("x is Float_t")
+            };
+            // Once the largest cluster has been read, the buffer never grows again.
+            if x.len() >= largest {
+                largest = x.len();
+                capacity_after_largest = Some(values.capacity());
+            } else {
+                assert_eq!(Some(values.capacity()), capacity_after_largest, "{alg}");
+            }
+            seen = c.end;
+        }
+        assert_eq!(seen, LARGE_ENTRIES);
+        // x = 0.5 e - 3 (exact in f32 up to 2^24 / 2).
+        let n = LARGE_ENTRIES as f64;
+        assert_eq!(sum, 0.5 * n * (n - 1.0) / 2.0 - 3.0 * n, "{alg}");
     }
 }

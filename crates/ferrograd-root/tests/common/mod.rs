@@ -37,11 +37,9 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-pub fn run_python(args: &[&dyn AsRef<std::ffi::OsStr>]) {
+pub fn run_python(args: &[String]) {
     let mut cmd = Command::new(python());
-    for a in args {
-        cmd.arg(a);
-    }
+    cmd.args(args);
     let out = cmd.output().expect("start python");
     assert!(
         out.status.success(),
@@ -52,49 +50,77 @@ pub fn run_python(args: &[&dyn AsRef<std::ffi::OsStr>]) {
     );
 }
 
-/// Directory with the generated files, made once (atomically renamed into place, so test
-/// binaries running at once never see a half-written set).
+/// Entries of the large tree (`large/snapshot_zstd.root`, …).
+pub const LARGE_ENTRIES: u64 = 100_000;
+
+/// Directory with the generated files (small trees of every kind), made once.
 pub fn files() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("root-files-v1-{ENTRIES}"));
-        if dir.join("done").exists() {
-            return dir;
-        }
-        let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).unwrap();
-        run_python(&[&script("make_root_files.py"), &tmp, &ENTRIES.to_string()]);
-        let mut dump: Vec<String> = vec![script("dump_uproot.py").display().to_string()];
+        let mut dumps = Vec::new();
         for alg in ALGS {
-            for (file, tree) in [
-                (format!("branches_{alg}.root"), "events"),
-                (format!("branches_{alg}.root"), "bkg/events"),
-                (format!("snapshot_{alg}.root"), "events"),
-            ] {
-                let json = tmp.join(format!("{}.{}.json", file, tree.replace('/', "_")));
-                dump.push(tmp.join(&file).display().to_string());
-                dump.push(tree.to_string());
-                dump.push(json.display().to_string());
-            }
+            dumps.push((format!("branches_{alg}.root"), "events"));
+            dumps.push((format!("branches_{alg}.root"), "bkg/events"));
+            dumps.push((format!("snapshot_{alg}.root"), "events"));
         }
-        let args: Vec<&dyn AsRef<std::ffi::OsStr>> = dump
-            .iter()
-            .map(|s| s as &dyn AsRef<std::ffi::OsStr>)
-            .collect();
-        run_python(&args);
-        std::fs::write(tmp.join("done"), "").unwrap();
-        if std::fs::rename(&tmp, &dir).is_err() {
-            // Another test binary finished first; use its files.
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        dir
+        make_once(
+            &format!("root-files-v2-{ENTRIES}"),
+            &[&ENTRIES.to_string(), "2000"],
+            &dumps,
+        )
     })
 }
 
+/// Directory with `snapshot_<alg>.root` of `LARGE_ENTRIES` entries (uproot dump for ZSTD).
+pub fn large_files() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dumps = [("snapshot_zstd.root".to_string(), "events")];
+        let n = LARGE_ENTRIES.to_string();
+        make_once(
+            &format!("root-large-v2-{n}"),
+            &[&n, "32000", "snapshot-only"],
+            &dumps,
+        )
+    })
+}
+
+/// Runs `make_root_files.py` and `dump_uproot.py` into `CARGO_TARGET_TMPDIR/name` unless a
+/// previous run finished there (files are renamed into place atomically, so test binaries
+/// running at once never see a half-written set).
+fn make_once(name: &str, make_args: &[&str], dumps: &[(String, &str)]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if dir.join("done").exists() {
+        return dir;
+    }
+    let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut make: Vec<String> = vec![
+        script("make_root_files.py").display().to_string(),
+        tmp.display().to_string(),
+    ];
+    make.extend(make_args.iter().map(|s| s.to_string()));
+    run_python(&make);
+    let mut dump: Vec<String> = vec![script("dump_uproot.py").display().to_string()];
+    for (file, tree) in dumps {
+        let json = tmp.join(format!("{}.{}.json", file, tree.replace('/', "_")));
+        dump.push(tmp.join(file).display().to_string());
+        dump.push(tree.to_string());
+        dump.push(json.display().to_string());
+    }
+    run_python(&dump);
+    std::fs::write(tmp.join("done"), "").unwrap();
+    if std::fs::rename(&tmp, &dir).is_err() {
+        // Another test binary finished first; use its files.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    dir
+}
+
 /// uproot's reading of `tree` in `file` (as written by `files()`).
-pub fn uproot_dump(file: &str, tree: &str) -> Value {
-    let path = files().join(format!("{}.{}.json", file, tree.replace('/', "_")));
+pub fn uproot_dump(dir: &Path, file: &str, tree: &str) -> Value {
+    let path = dir.join(format!("{}.{}.json", file, tree.replace('/', "_")));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 

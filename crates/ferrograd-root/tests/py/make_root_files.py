@@ -1,6 +1,6 @@
 """Writes the ROOT files that ferrograd-root's tests read, with real ROOT (PyROOT).
 
-usage: make_root_files.py OUTDIR ENTRIES [BASKET_BYTES]
+usage: make_root_files.py OUTDIR ENTRIES [BASKET_BYTES [snapshot-only]]
 
 Files (ENTRIES entries each unless said otherwise):
   branches_<alg>.root  TTree::Branch trees, small baskets (many baskets, unaligned clusters),
@@ -164,10 +164,14 @@ def main():
     os.makedirs(outdir, exist_ok=True)
     if not ROOT.gInterpreter.Declare(CPP):
         sys.exit("make_root_files.py: ROOT could not compile the generator")
+    snapshot_only = len(sys.argv) > 4 and sys.argv[4] == "snapshot-only"
     for name, (setting, alg, level) in ALGS.items():
-        ROOT.fg_branches(os.path.join(outdir, f"branches_{name}.root"), entries, setting, basket)
         ROOT.fg_snapshot(os.path.join(outdir, f"snapshot_{name}.root"), entries, alg, level)
-    ROOT.fg_special(outdir, min(entries, 20))
+        if snapshot_only:
+            continue
+        ROOT.fg_branches(os.path.join(outdir, f"branches_{name}.root"), entries, setting, basket)
+    if not snapshot_only:
+        ROOT.fg_special(outdir, min(entries, 20))
 
 
 if __name__ == "__main__":
