@@ -18,6 +18,7 @@ mod column;
 mod compression;
 mod cursor;
 mod error;
+pub mod export;
 mod file;
 mod reader;
 mod source;
