@@ -1,6 +1,6 @@
 //! Checkpoints in safetensors: every parameter tensor under its PyTorch name (so the file
 //! loads in `safetensors.torch.load_file` for inspection), the optimizer state, and the run's
-//! position in the string metadata.
+//! identity, hyper-parameters and position in the string metadata.
 //!
 //! | tensor | shape |
 //! |---|---|
@@ -9,14 +9,25 @@
 //! | `optim.state2` | `[n_params]` (Adam `v`; absent for SGD) |
 //!
 //! Metadata (all strings; floats in Rust's shortest round-trip form, so values are exact):
-//! `format = ferrograd-train/1`, `model` ([`ModelSpec::tag`]), `optimizer` (`sgd`/`adam`) and
-//! its hyper-parameters, `opt_steps`, `step`, `epoch`, `batch_in_epoch`, `seed`,
-//! `batch_size`, `n_train`, and the epoch's running sums `epoch_loss_sum`, `epoch_correct`,
-//! `epoch_seen`. Files are written to `PATH.tmp` and renamed, so a process killed while saving
-//! leaves the previous checkpoint intact.
+//! `format = ferrograd-train/2`, `run_id` (the run the file belongs to), `model`
+//! ([`ModelSpec::tag`]), `optimizer` (`sgd`/`adam`) and its hyper-parameters as configured,
+//! `lr_scale` and `rollbacks` (what `NonFinitePolicy::Rollback` has done to the learning rate),
+//! `opt_steps`, `step`, `epoch`, `batch_in_epoch`, `seed`, `batch_size`, `n_train`, the
+//! epoch's running sums `epoch_loss_sum`, `epoch_correct`, `epoch_seen`, the caller's
+//! `arg.*` entries ([`Checkpoint::run_args`]) and `checksum`: CRC-32 of every tensor (name,
+//! shape, bytes) and every other metadata entry, so that a flipped bit anywhere that matters is
+//! caught by [`load`].
+//!
+//! Writing is crash-safe: the bytes go to a uniquely named temporary file in the same
+//! directory (removed again if anything fails), which is `fsync`ed, renamed over the
+//! checkpoint, and the directory `fsync`ed; a process killed or a machine losing power while
+//! saving leaves the previous checkpoint intact. [`load`] refuses files whose checksum does not
+//! match or that hold non-finite values.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -24,13 +35,22 @@ use crate::model::ParamInfo;
 use crate::train::EpochAccum;
 use crate::{ModelSpec, OptimizerConfig, TrainError};
 
-const FORMAT: &str = "ferrograd-train/1";
+const FORMAT: &str = "ferrograd-train/2";
+/// Prefix of the caller's entries in the metadata.
+const ARG_PREFIX: &str = "arg.";
 
 /// Everything needed to continue a run bit-for-bit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
+    /// The run this checkpoint belongs to (kept across resumes).
+    pub run_id: String,
     pub spec: ModelSpec,
+    /// The optimizer as configured (the learning rate in use is `lr · lr_scale`).
     pub optimizer: OptimizerConfig,
+    /// Factor on the configured learning rate (1 unless rollbacks lowered it).
+    pub lr_scale: f32,
+    /// Rollbacks to the last finite state so far.
+    pub rollbacks: u32,
     pub params: Vec<f32>,
     pub state1: Vec<f32>,
     pub state2: Vec<f32>,
@@ -42,6 +62,8 @@ pub struct Checkpoint {
     pub batch_size: usize,
     pub n_train: usize,
     pub accum: EpochAccum,
+    /// Free-form settings of the run (e.g. the command line's arguments), stored as `arg.KEY`.
+    pub run_args: BTreeMap<String, String>,
 }
 
 fn bytes(v: &[f32]) -> Vec<u8> {
@@ -55,7 +77,159 @@ fn err(path: &Path, reason: impl Into<String>) -> TrainError {
     }
 }
 
-/// Writes `ck` to `path` (atomically: `PATH.tmp`, then rename).
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> TrainError + 'a {
+    move |source| TrainError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// CRC-32 over the tensors (sorted by name: name, shape, bytes) and the metadata (sorted by
+/// key, without `checksum`).
+fn checksum<'a>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a [usize], &'a [u8])>,
+    meta: &HashMap<String, String>,
+) -> String {
+    let mut ts: Vec<_> = tensors.into_iter().collect();
+    ts.sort_by(|a, b| a.0.cmp(b.0));
+    let mut h = crc32fast::Hasher::new();
+    for (name, shape, data) in ts {
+        h.update(name.as_bytes());
+        h.update(&[0]);
+        for &d in shape {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        h.update(&(data.len() as u64).to_le_bytes());
+        h.update(data);
+    }
+    let sorted: BTreeMap<_, _> = meta.iter().filter(|(k, _)| *k != "checksum").collect();
+    for (k, v) in sorted {
+        h.update(k.as_bytes());
+        h.update(&[0]);
+        h.update(v.as_bytes());
+        h.update(&[0]);
+    }
+    format!("crc32:{:08x}", h.finalize())
+}
+
+/// Who owns the file at a checkpoint path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// Nothing is there.
+    Absent,
+    /// A ferrograd-train checkpoint of the run with this id.
+    Run(String),
+    /// Something else (described in words): another program's file, a directory, an older or
+    /// damaged checkpoint.
+    Other(String),
+}
+
+/// What is at `path`, reading at most the safetensors header (so a large data file given by
+/// mistake is not read whole).
+pub fn owner(path: &Path) -> Owner {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Owner::Absent,
+        Err(e) => return Owner::Other(format!("cannot be inspected: {e}")),
+    };
+    if meta.is_dir() {
+        return Owner::Other("a directory".into());
+    }
+    if !meta.is_file() {
+        return Owner::Other("not a regular file".into());
+    }
+    let not_ck = || Owner::Other("not a ferrograd checkpoint".into());
+    let Ok(mut f) = File::open(path) else {
+        return Owner::Other("unreadable".into());
+    };
+    let mut len = [0u8; 8];
+    if f.read_exact(&mut len).is_err() {
+        return not_ck();
+    }
+    let n = u64::from_le_bytes(len);
+    if n > 16 << 20 {
+        return not_ck();
+    }
+    let mut header = vec![0u8; n as usize];
+    if f.read_exact(&mut header).is_err() {
+        return not_ck();
+    }
+    let Ok(serde_json::Value::Object(top)) = serde_json::from_slice::<serde_json::Value>(&header)
+    else {
+        return not_ck();
+    };
+    let Some(serde_json::Value::Object(md)) = top.get("__metadata__") else {
+        return not_ck();
+    };
+    match (md.get("format"), md.get("run_id")) {
+        (Some(serde_json::Value::String(f)), Some(serde_json::Value::String(id)))
+            if f == FORMAT =>
+        {
+            Owner::Run(id.clone())
+        }
+        (Some(serde_json::Value::String(f)), _) if f.starts_with("ferrograd-train/") => {
+            Owner::Other(format!("a checkpoint in the older format {f}"))
+        }
+        _ => not_ck(),
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn temp_in(path: &Path) -> Result<tempfile::NamedTempFile, TrainError> {
+    let dir = parent_dir(path);
+    let name = path.file_name().ok_or_else(|| {
+        err(
+            path,
+            "the path names no file; give a file name such as run.safetensors",
+        )
+    })?;
+    tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|source| TrainError::Io {
+            action: "create a temporary file in",
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// Checks, before any work, that a checkpoint can be written to `path`: it is not a
+/// directory and a temporary file can be created next to it (the file is removed again).
+///
+/// # Errors
+/// [`TrainError::Checkpoint`] / [`TrainError::Io`] saying what is wrong.
+pub fn check_writable(path: &Path) -> Result<(), TrainError> {
+    if path.is_dir() {
+        return Err(err(
+            path,
+            "is a directory; give a file path such as DIR/run.safetensors",
+        ));
+    }
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(err(
+            path,
+            format!(
+                "directory {} does not exist; create it first",
+                dir.display()
+            ),
+        ));
+    }
+    let tmp = temp_in(path)?;
+    tmp.close().map_err(io("remove the temporary file in", dir))
+}
+
+/// Writes `ck` to `path`: a unique temporary file next to it, `fsync`, rename, `fsync` of the
+/// directory. The temporary file is removed if anything fails. Does not check who owns
+/// `path` (see [`owner`]).
 ///
 /// # Errors
 /// [`TrainError::Checkpoint`] if the parameter layout does not match `infos`,
@@ -102,6 +276,7 @@ pub fn save(path: &Path, ck: &Checkpoint, infos: &[ParamInfo]) -> Result<(), Tra
         meta.insert(k.to_owned(), v);
     };
     put("format", FORMAT.into());
+    put("run_id", ck.run_id.clone());
     put("model", ck.spec.tag());
     put("optimizer", ck.optimizer.kind().into());
     match ck.optimizer {
@@ -130,6 +305,8 @@ pub fn save(path: &Path, ck: &Checkpoint, infos: &[ParamInfo]) -> Result<(), Tra
             put("weight_decay", weight_decay.to_string());
         }
     }
+    put("lr_scale", ck.lr_scale.to_string());
+    put("rollbacks", ck.rollbacks.to_string());
     put("opt_steps", ck.opt_steps.to_string());
     put("step", ck.step.to_string());
     put("epoch", ck.epoch.to_string());
@@ -140,41 +317,57 @@ pub fn save(path: &Path, ck: &Checkpoint, infos: &[ParamInfo]) -> Result<(), Tra
     put("epoch_loss_sum", ck.accum.loss_sum.to_string());
     put("epoch_correct", ck.accum.correct.to_string());
     put("epoch_seen", ck.accum.seen.to_string());
+    for (k, v) in &ck.run_args {
+        put(&format!("{ARG_PREFIX}{k}"), v.clone());
+    }
+    let sum = checksum(
+        owned
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), s.as_slice(), d.as_slice())),
+        &meta,
+    );
+    meta.insert("checksum".into(), sum);
 
     let buf =
         safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| err(path, e.to_string()))?;
-    let tmp = tmp_path(path);
-    std::fs::write(&tmp, &buf).map_err(|source| TrainError::Io {
-        action: "write",
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| TrainError::Io {
+    // Dropping `tmp` on any error below removes the temporary file.
+    let mut tmp = temp_in(path)?;
+    tmp.write_all(&buf).map_err(io("write", tmp.path()))?;
+    tmp.as_file().sync_all().map_err(io("fsync", tmp.path()))?;
+    tmp.persist(path).map_err(|e| TrainError::Io {
         action: "rename into",
         path: path.to_owned(),
-        source,
-    })
+        source: e.error,
+    })?;
+    sync_dir(parent_dir(path))
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
-    PathBuf::from(s)
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), TrainError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync directory", dir))
 }
 
-/// Reads a checkpoint written by [`save`].
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), TrainError> {
+    Ok(())
+}
+
+/// Reads a checkpoint written by [`save`], verifying its checksum and that every value is
+/// finite.
 ///
 /// # Errors
 /// [`TrainError::Io`] if the file cannot be read, [`TrainError::Checkpoint`] if it is not a
-/// ferrograd-train safetensors file or a field is missing or malformed.
+/// ferrograd-train safetensors file, a field is missing or malformed, the checksum does not
+/// match, or a tensor holds NaN or infinity.
 pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
-    let buf = std::fs::read(path).map_err(|source| TrainError::Io {
-        action: "read",
-        path: path.to_owned(),
-        source,
-    })?;
+    if path.is_dir() {
+        return Err(err(path, "is a directory, not a checkpoint file"));
+    }
+    let buf = std::fs::read(path).map_err(io("read", path))?;
     let (_, header) = SafeTensors::read_metadata(&buf)
-        .map_err(|e| err(path, format!("not a safetensors file ({e})")))?;
+        .map_err(|e| err(path, format!("not a complete safetensors file ({e})")))?;
     let meta = header
         .metadata()
         .clone()
@@ -190,12 +383,29 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
     }
     let num = |k: &str| -> Result<u64, TrainError> { parse(path, k, get(k)?) };
     let flt = |k: &str| -> Result<f32, TrainError> { parse(path, k, get(k)?) };
-    if get("format")? != FORMAT {
+    let format = get("format")?;
+    if format != FORMAT {
         return Err(err(
             path,
-            format!("format {:?}, expected {FORMAT:?}", get("format")?),
+            format!("format {format:?} is not {FORMAT:?} (an older ferrograd wrote it, without a checksum); start a new run"),
         ));
     }
+    let st = SafeTensors::deserialize(&buf).map_err(|e| err(path, e.to_string()))?;
+    let expected = get("checksum")?;
+    let tensors = st.tensors();
+    let found = checksum(
+        tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.shape(), t.data())),
+        &meta,
+    );
+    if found != expected {
+        return Err(err(
+            path,
+            format!("checksum {found} does not match the stored {expected}: the file is damaged; resume from another copy or start a new run"),
+        ));
+    }
+
     let spec = ModelSpec::from_tag(get("model")?)
         .ok_or_else(|| err(path, format!("unknown model {:?}", meta.get("model"))))?;
     let optimizer = match get("optimizer")? {
@@ -214,11 +424,20 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
         },
         other => return Err(err(path, format!("unknown optimizer {other:?}"))),
     };
+    optimizer
+        .validate()
+        .map_err(|e| err(path, format!("stored optimizer settings are invalid: {e}")))?;
+    let lr_scale = flt("lr_scale")?;
+    if !(lr_scale.is_finite() && lr_scale > 0.0) {
+        return Err(err(
+            path,
+            format!("metadata `lr_scale` = {lr_scale} is not a positive number"),
+        ));
+    }
     let to_usize = |k: &str| -> Result<usize, TrainError> {
         usize::try_from(num(k)?).map_err(|_| err(path, format!("metadata `{k}` is too large")))
     };
 
-    let st = SafeTensors::deserialize(&buf).map_err(|e| err(path, e.to_string()))?;
     let read = |name: &str, shape: Option<&[usize]>| -> Result<Vec<f32>, TrainError> {
         let t = st
             .tensor(name)
@@ -237,10 +456,18 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
                 ));
             }
         }
-        Ok(t.data()
+        let v: Vec<f32> = t
+            .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+            .collect();
+        if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(err(
+                path,
+                format!("tensor `{name}` holds a non-finite value ({x} at index {i}); it cannot be resumed, use an earlier checkpoint"),
+            ));
+        }
+        Ok(v)
     };
     let infos = spec.params()?;
     let mut params = Vec::with_capacity(infos.iter().map(ParamInfo::len).sum());
@@ -252,9 +479,16 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
         OptimizerConfig::Adam { .. } => read("optim.state2", Some(&[params.len()]))?,
         OptimizerConfig::Sgd { .. } => Vec::new(),
     };
+    let run_args = meta
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(ARG_PREFIX)?.to_owned(), v.clone())))
+        .collect();
     Ok(Checkpoint {
+        run_id: get("run_id")?.to_owned(),
         spec,
         optimizer,
+        lr_scale,
+        rollbacks: parse(path, "rollbacks", get("rollbacks")?)?,
         params,
         state1,
         state2,
@@ -270,5 +504,6 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
             correct: num("epoch_correct")?,
             seen: num("epoch_seen")?,
         },
+        run_args,
     })
 }

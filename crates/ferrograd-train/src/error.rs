@@ -18,15 +18,19 @@ pub enum TrainError {
     /// A configuration value is out of range.
     #[error("invalid {field}: {reason}")]
     Config { field: &'static str, reason: String },
-    /// The loss became NaN or infinite; training stopped before the update.
+    /// The loss, the gradient norm or the parameters stopped being finite; training stopped
+    /// before the update (or, for the parameters, before writing a checkpoint).
     #[error(
-        "loss is {loss} at step {step} (epoch {epoch}, batch {batch}); training stopped. {}",
+        "{quantity} is {loss} at step {step} (epoch {epoch}, batch {batch}); training stopped. {}",
         match last_checkpoint {
-            Some(p) => format!("The last good checkpoint is {} (resume with it, perhaps with a lower learning rate).", p.display()),
-            None => "No checkpoint was written yet (pass a checkpoint path to be able to resume).".to_owned(),
+            Some(p) => format!("The last good checkpoint is {} (resume from it with a lower learning rate, or train with rollback on non-finite values: --on-nan rollback).", p.display()),
+            None => "No checkpoint was written yet (pass a checkpoint path to be able to resume, or train with rollback on non-finite values: --on-nan rollback).".to_owned(),
         }
     )]
     NonFiniteLoss {
+        /// What was not finite: `loss`, `gradient norm`, `parameter norm`, `optimizer state`.
+        quantity: &'static str,
+        /// Its value.
         loss: f32,
         step: u64,
         epoch: u64,

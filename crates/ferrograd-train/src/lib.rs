@@ -41,8 +41,8 @@ pub use model::{CnnDims, ModelSpec, ParamInfo};
 pub use network::Network;
 pub use optim::{Optimizer, OptimizerConfig};
 pub use train::{
-    evaluate, median_ms, Dataset, EpochAccum, EpochReport, EvalReport, Event, StepInfo,
-    TrainConfig, Trainer,
+    evaluate, median_ms, Dataset, EpochAccum, EpochReport, EvalReport, Event, NonFinitePolicy,
+    StepInfo, TrainConfig, Trainer,
 };
 
 /// Runs `f` with the kernels set to `threads` threads, inside a rayon pool of that size (so

@@ -63,18 +63,19 @@ impl Network {
             ModelSpec::GwCnn { len, classes } => Some(CnnDims::new(len, classes, max_batch)?),
             ModelSpec::Mlp { .. } => None,
         };
+        // Fallible allocations: an impossible size is an error, not an abort.
         let mut net = Network {
             spec,
             max_batch,
             infos,
             param_lens,
-            params: vec![0.0; n_params],
-            grads: vec![0.0; n_params],
+            params: try_zeroed(n_params, max_batch)?,
+            grads: try_zeroed(n_params, max_batch)?,
             act_row_lens,
-            acts: vec![0.0; n_acts],
-            d_acts: vec![0.0; n_acts],
+            acts: try_zeroed(n_acts, max_batch)?,
+            d_acts: try_zeroed(n_acts, max_batch)?,
             argmax_row_lens,
-            argmax: vec![0; n_argmax],
+            argmax: try_zeroed(n_argmax, max_batch)?,
             cnn,
             dirty: false,
             grads_zero: true,
@@ -82,6 +83,48 @@ impl Network {
         };
         net.init(seed);
         Ok(net)
+    }
+
+    /// Bytes [`Network::new`] would allocate for `spec` and batches of `max_batch` (parameters,
+    /// gradients, activations, adjoints, pooling indices), computed without allocating, so
+    /// that callers can refuse an impossible size up front.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for an invalid spec, or a size that does not fit in `u64`.
+    pub fn bytes_needed(spec: ModelSpec, max_batch: usize) -> Result<u64, TrainError> {
+        let too_big = || {
+            TrainError::config(
+                "model size",
+                format!(
+                    "{} with batch {max_batch} does not fit in memory",
+                    spec.tag()
+                ),
+            )
+        };
+        let mut n_params = 0u64;
+        for p in spec.params()? {
+            let len = p
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                .ok_or_else(too_big)?;
+            n_params = n_params.checked_add(len).ok_or_else(too_big)?;
+        }
+        let rows = |lens: Vec<usize>| {
+            lens.iter().try_fold(0u64, |s, &l| {
+                s.checked_add((l as u64).checked_mul(max_batch as u64)?)
+            })
+        };
+        let n_acts = rows(spec.activation_row_lens()?).ok_or_else(too_big)?;
+        let n_argmax = rows(spec.argmax_row_lens()?).ok_or_else(too_big)?;
+        let floats = n_params
+            .checked_add(n_acts)
+            .and_then(|n| n.checked_mul(2 * 4))
+            .ok_or_else(too_big)?;
+        n_argmax
+            .checked_mul(std::mem::size_of::<usize>() as u64)
+            .and_then(|b| b.checked_add(floats))
+            .ok_or_else(too_big)
     }
 
     /// Re-initialises the parameters from `seed` (PyTorch defaults) and clears the gradients.
@@ -356,4 +399,20 @@ fn prefix<T, const N: usize>(
         i += 1;
         &mut s[..n]
     })
+}
+
+/// `n` zeros, or an error (instead of an abort) if the allocation fails.
+fn try_zeroed<T: Clone + Default>(n: usize, max_batch: usize) -> Result<Vec<T>, TrainError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        TrainError::config(
+            "model size",
+            format!(
+                "cannot allocate {} MiB for the arena (batch {max_batch}); use a smaller batch or model",
+                (n as u64).saturating_mul(std::mem::size_of::<T>() as u64) >> 20
+            ),
+        )
+    })?;
+    v.resize(n, T::default());
+    Ok(v)
 }

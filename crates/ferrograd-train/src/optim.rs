@@ -149,6 +149,13 @@ impl Optimizer {
         &self.cfg
     }
 
+    /// Sets the learning rate (the other hyper-parameters and the state are kept).
+    pub fn set_lr(&mut self, lr: f32) {
+        match &mut self.cfg {
+            OptimizerConfig::Sgd { lr: l, .. } | OptimizerConfig::Adam { lr: l, .. } => *l = lr,
+        }
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step

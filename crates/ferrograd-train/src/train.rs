@@ -1,12 +1,13 @@
 //! The training loop: seeded shuffled batches, one allocation-free step per batch,
 //! per-epoch statistics, evaluation, checkpoints and resume.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ferrograd_data::EpochOrder;
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::{self, Checkpoint, Owner};
 use crate::metrics::{count_correct, efficiency_at_far, roc_auc};
 use crate::{ModelSpec, Network, Optimizer, OptimizerConfig, TrainError};
 
@@ -72,6 +73,34 @@ pub struct TrainConfig {
     pub checkpoint_every: Option<u64>,
     /// False-alarm probability for the efficiency metric of binary classifiers.
     pub far: f64,
+    /// Replace a file at `checkpoint` that is not this run's checkpoint (otherwise that is an
+    /// error, raised before training starts).
+    pub overwrite: bool,
+    /// What to do when the loss, the gradient norm or the parameters stop being finite.
+    pub on_non_finite: NonFinitePolicy,
+    /// Settings of the run recorded in its checkpoints ([`Checkpoint::run_args`]).
+    pub run_args: BTreeMap<String, String>,
+}
+
+/// What [`Trainer::fit`] does when the state stops being finite (a NaN or infinite loss, a
+/// gradient or parameter norm that overflows `f32`).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum NonFinitePolicy {
+    /// Stop with [`TrainError::NonFiniteLoss`], naming the last good checkpoint.
+    #[default]
+    Stop,
+    /// Go back to the last finite state (the last checkpoint, or epoch end without a
+    /// checkpoint path) and continue with the learning rate multiplied by `lr_factor`; stop as
+    /// [`NonFinitePolicy::Stop`] does after `max_rollbacks` rollbacks.
+    Rollback { lr_factor: f32, max_rollbacks: u32 },
+}
+
+impl NonFinitePolicy {
+    /// Rollback with the learning rate divided by 10 each time, at most 5 times.
+    pub const ROLLBACK: NonFinitePolicy = NonFinitePolicy::Rollback {
+        lr_factor: 0.1,
+        max_rollbacks: 5,
+    };
 }
 
 impl TrainConfig {
@@ -85,6 +114,9 @@ impl TrainConfig {
             checkpoint: None,
             checkpoint_every: None,
             far: 0.01,
+            overwrite: false,
+            on_non_finite: NonFinitePolicy::Stop,
+            run_args: BTreeMap::new(),
         }
     }
 }
@@ -140,6 +172,13 @@ pub enum Event<'a> {
     Step(&'a StepInfo),
     Epoch(&'a EpochReport),
     Checkpoint(&'a Path),
+    /// The state stopped being finite; training went back to the last finite state, now at
+    /// global step `step`, and continues with learning rate `lr`.
+    Rollback {
+        error: &'a TrainError,
+        step: u64,
+        lr: f32,
+    },
 }
 
 /// A model, its optimizer, the batch order and the bookkeeping of a run.
@@ -157,6 +196,66 @@ pub struct Trainer {
     ybuf: Vec<usize>,
     step_seconds: Vec<f64>,
     last_checkpoint: Option<PathBuf>,
+    /// Identifies the run in its checkpoints.
+    run_id: String,
+    /// Factor on the configured learning rate (lowered by rollbacks).
+    lr_scale: f32,
+    rollbacks: u32,
+    /// The last finite state (kept only with [`NonFinitePolicy::Rollback`]).
+    last_good: Option<Checkpoint>,
+    /// May the next save replace a file that is not this run's checkpoint?
+    may_replace: bool,
+    /// Identity of the checkpoint file this run wrote or resumed from last ([`file_id`]).
+    written: Option<FileId>,
+}
+
+/// A new run id: 16 hex digits from the clock, the process id and a counter.
+fn new_run_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // SplitMix64 finaliser.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}", x ^ (x >> 31))
+}
+
+/// Device, inode, length and modification time: changes when another process replaces or
+/// rewrites the file.
+type FileId = (u64, u64, u64, i64, i64);
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_path: &Path) -> Option<FileId> {
+    None
+}
+
+/// Sum of squares in `f32` (eight-way split so that it vectorises): infinite or NaN exactly
+/// when some value is non-finite or the norm overflows `f32` (≳ 1.8e19).
+fn sum_sq(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().map(|x| x * x).sum();
+    for c in chunks {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += x * x;
+        }
+    }
+    acc.iter().sum::<f32>() + rest
 }
 
 impl Trainer {
@@ -165,6 +264,7 @@ impl Trainer {
     /// # Errors
     /// [`TrainError::Config`] for invalid settings.
     pub fn new(spec: ModelSpec, cfg: TrainConfig, n_train: usize) -> Result<Self, TrainError> {
+        check_batch_size(cfg.batch_size, n_train)?;
         let net = Network::new(spec, cfg.batch_size, cfg.seed)?;
         Self::with_network(net, cfg, n_train)
     }
@@ -189,9 +289,7 @@ impl Trainer {
                 ),
             ));
         }
-        if n_train == 0 {
-            return Err(TrainError::config("training set", "is empty"));
-        }
+        check_batch_size(cfg.batch_size, n_train)?;
         if let Some(0) = cfg.checkpoint_every {
             return Err(TrainError::config(
                 "checkpoint interval",
@@ -204,7 +302,23 @@ impl Trainer {
         let capacity =
             usize::try_from(cfg.epochs.saturating_mul(batches).min(1 << 24)).unwrap_or(0);
         let row = net.spec().input_len();
-        Ok(Trainer {
+        if let NonFinitePolicy::Rollback { lr_factor, .. } = cfg.on_non_finite {
+            if !(lr_factor > 0.0 && lr_factor < 1.0) {
+                return Err(TrainError::config(
+                    "rollback learning-rate factor",
+                    format!("{lr_factor}; must be in (0, 1)"),
+                ));
+            }
+        }
+        let may_replace = cfg.overwrite;
+        let run_id = new_run_id();
+        if let Some(path) = &cfg.checkpoint {
+            checkpoint::check_writable(path)?;
+            if !may_replace {
+                check_owner(path, &run_id)?;
+            }
+        }
+        let mut t = Trainer {
             xbuf: vec![0.0; cfg.batch_size * row],
             ybuf: vec![0; cfg.batch_size],
             step_seconds: Vec::with_capacity(capacity),
@@ -216,25 +330,64 @@ impl Trainer {
             accum: EpochAccum::default(),
             finished: EpochAccum::default(),
             last_checkpoint: None,
-        })
+            run_id,
+            lr_scale: 1.0,
+            rollbacks: 0,
+            last_good: None,
+            may_replace,
+            written: None,
+        };
+        if matches!(t.cfg.on_non_finite, NonFinitePolicy::Rollback { .. }) {
+            t.last_good = Some(t.snapshot());
+        }
+        Ok(t)
     }
 
-    /// Continues the run saved in `path`. `cfg` must describe the same run (model, batch size,
-    /// seed, optimizer kind and training-set size are checked); its `epochs`, checkpoint
-    /// settings and learning rate apply from now on.
+    /// Continues the run saved in `path`. `cfg` must describe the same run: model, batch
+    /// size, seed, training-set size and every optimizer hyper-parameter are checked against
+    /// the checkpoint (a difference is an error; see [`Trainer::resume_with_optimizer`] to
+    /// change the optimizer's values). Its `epochs`, checkpoint settings, non-finite policy and
+    /// `run_args` apply from now on. The run keeps its id, learning-rate scale and rollback
+    /// count.
     ///
     /// # Errors
-    /// [`TrainError::Checkpoint`] for an unreadable or mismatching checkpoint.
+    /// [`TrainError::Checkpoint`] for an unreadable, damaged or mismatching checkpoint.
     pub fn resume(
         path: &Path,
         spec: ModelSpec,
         cfg: TrainConfig,
         n_train: usize,
     ) -> Result<Self, TrainError> {
+        Self::resume_impl(path, spec, cfg, n_train, false)
+    }
+
+    /// As [`Trainer::resume`], but `cfg.optimizer`'s hyper-parameters replace the checkpoint's
+    /// (the kind must still match; the learning-rate scale of past rollbacks is reset to 1).
+    ///
+    /// # Errors
+    /// As [`Trainer::resume`].
+    pub fn resume_with_optimizer(
+        path: &Path,
+        spec: ModelSpec,
+        cfg: TrainConfig,
+        n_train: usize,
+    ) -> Result<Self, TrainError> {
+        Self::resume_impl(path, spec, cfg, n_train, true)
+    }
+
+    fn resume_impl(
+        path: &Path,
+        spec: ModelSpec,
+        mut cfg: TrainConfig,
+        n_train: usize,
+        new_optimizer: bool,
+    ) -> Result<Self, TrainError> {
         let ck = checkpoint::load(path)?;
         let mismatch = |what: &str, saved: String, now: String| TrainError::Checkpoint {
             path: path.to_owned(),
-            reason: format!("it was saved with {what} {saved}, this run uses {now}"),
+            reason: format!(
+                "it was saved with {what} {saved}, this run uses {now}; use the checkpoint's value"
+            ),
         };
         if ck.spec != spec {
             return Err(mismatch("model", ck.spec.tag(), spec.tag()));
@@ -263,6 +416,15 @@ impl Trainer {
                 cfg.optimizer.kind().into(),
             ));
         }
+        if !new_optimizer && ck.optimizer != cfg.optimizer {
+            return Err(mismatch(
+                "optimizer settings",
+                format!("{:?}", ck.optimizer),
+                format!("{:?}", cfg.optimizer),
+            ));
+        }
+        // The file is this run's own checkpoint: it may be replaced.
+        cfg.overwrite = true;
         let mut t = Self::new(spec, cfg, n_train)?;
         if ck.params.len() != t.net.params().len() {
             return Err(TrainError::Checkpoint {
@@ -270,18 +432,71 @@ impl Trainer {
                 reason: "parameter count does not match the model".into(),
             });
         }
-        t.net.params_mut().copy_from_slice(&ck.params);
-        t.opt
-            .restore(&ck.state1, &ck.state2, ck.opt_steps)
-            .map_err(|e| TrainError::Checkpoint {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
-        t.order.seek(ck.epoch, ck.batch_in_epoch)?;
-        t.step = ck.step;
-        t.accum = ck.accum;
+        let mut ck = ck;
+        if new_optimizer && ck.optimizer != t.cfg.optimizer {
+            ck.optimizer = t.cfg.optimizer;
+            ck.lr_scale = 1.0;
+        }
+        t.restore(&ck).map_err(|e| TrainError::Checkpoint {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        t.run_id.clone_from(&ck.run_id);
+        t.may_replace = false;
+        t.written = file_id(path);
         t.last_checkpoint = Some(path.to_owned());
+        if t.last_good.is_some() {
+            t.last_good = Some(ck);
+        }
         Ok(t)
+    }
+
+    /// Puts the run in the state `ck` describes (same model and optimizer kind).
+    fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
+        self.net.params_mut().copy_from_slice(&ck.params);
+        self.opt.restore(&ck.state1, &ck.state2, ck.opt_steps)?;
+        self.order.seek(ck.epoch, ck.batch_in_epoch)?;
+        self.step = ck.step;
+        self.accum = ck.accum;
+        self.lr_scale = ck.lr_scale;
+        self.rollbacks = ck.rollbacks;
+        self.opt.set_lr(self.cfg.optimizer.lr() * self.lr_scale);
+        Ok(())
+    }
+
+    /// The current state as a checkpoint (a copy of parameters and optimizer state).
+    fn snapshot(&self) -> Checkpoint {
+        let (epoch, batch_in_epoch) = self.position();
+        let (s1, s2) = self.opt.state();
+        Checkpoint {
+            run_id: self.run_id.clone(),
+            spec: self.net.spec(),
+            optimizer: self.cfg.optimizer,
+            lr_scale: self.lr_scale,
+            rollbacks: self.rollbacks,
+            params: self.net.params().to_vec(),
+            state1: s1.to_vec(),
+            state2: s2.to_vec(),
+            opt_steps: self.opt.steps(),
+            step: self.step,
+            epoch,
+            batch_in_epoch,
+            seed: self.cfg.seed,
+            batch_size: self.cfg.batch_size,
+            n_train: self.order.n_examples(),
+            accum: self.accum,
+            run_args: self.cfg.run_args.clone(),
+        }
+    }
+
+    /// The id of this run, recorded in its checkpoints (kept across resumes).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Rollbacks so far ([`NonFinitePolicy::Rollback`]).
+    pub fn rollbacks(&self) -> u32 {
+        self.rollbacks
     }
 
     /// The network (parameters, spec).
@@ -377,11 +592,19 @@ impl Trainer {
         let (x, y) = (&self.xbuf[..rows * data.row_len], &self.ybuf[..rows]);
         let t0 = Instant::now();
         let loss = self.net.loss_and_grad(x, y)?;
-        if !loss.is_finite() {
-            // Put the order back so that the failing batch is the next one again.
+        let grad_sq = sum_sq(self.net.grads());
+        if !loss.is_finite() || !grad_sq.is_finite() {
+            // Put the order back so that the failing batch is the next one again; the
+            // parameters are not updated.
             self.order.seek(epoch, batch)?;
+            let (quantity, value) = if loss.is_finite() {
+                ("gradient norm", grad_sq.sqrt())
+            } else {
+                ("loss", loss)
+            };
             return Err(TrainError::NonFiniteLoss {
-                loss,
+                quantity,
+                loss: value,
                 step: self.step + 1,
                 epoch,
                 batch,
@@ -406,7 +629,7 @@ impl Trainer {
             loss,
             seconds,
         };
-        if let (Some(every), Some(_)) = (self.cfg.checkpoint_every, &self.cfg.checkpoint) {
+        if let Some(every) = self.cfg.checkpoint_every {
             if self.step % every == 0 {
                 self.save_checkpoint()?;
             }
@@ -414,38 +637,111 @@ impl Trainer {
         Ok(Some(info))
     }
 
-    /// Writes a checkpoint to the configured path (no-op without one); returns the path.
+    /// Writes a checkpoint to the configured path (no-op without one, except that with
+    /// [`NonFinitePolicy::Rollback`] the state is remembered as the last finite one); returns
+    /// the path. Only finite states are saved: the parameters' norm and every optimizer state
+    /// value must be finite.
     ///
     /// # Errors
-    /// [`TrainError::Io`] / [`TrainError::Checkpoint`] if writing fails.
+    /// [`TrainError::NonFiniteLoss`] for a non-finite state (nothing is written),
+    /// [`TrainError::Checkpoint`] if the file at the path is not this run's checkpoint (and
+    /// overwriting was not allowed), [`TrainError::Io`] if writing fails.
     pub fn save_checkpoint(&mut self) -> Result<Option<PathBuf>, TrainError> {
-        let Some(path) = self.cfg.checkpoint.clone() else {
+        let rollback = matches!(self.cfg.on_non_finite, NonFinitePolicy::Rollback { .. });
+        if self.cfg.checkpoint.is_none() && !rollback {
             return Ok(None);
-        };
-        let (epoch, batch_in_epoch) = self.position();
+        }
+        let (epoch, batch) = self.position();
         let (s1, s2) = self.opt.state();
-        let ck = Checkpoint {
-            spec: self.net.spec(),
-            optimizer: *self.opt.config(),
-            params: self.net.params().to_vec(),
-            state1: s1.to_vec(),
-            state2: s2.to_vec(),
-            opt_steps: self.opt.steps(),
-            step: self.step,
-            epoch,
-            batch_in_epoch,
-            seed: self.cfg.seed,
-            batch_size: self.cfg.batch_size,
-            n_train: self.order.n_examples(),
-            accum: self.accum,
+        let bad = [
+            ("parameter norm", sum_sq(self.net.params()).sqrt()),
+            (
+                "optimizer state",
+                if s1.iter().chain(s2).all(|v| v.is_finite()) {
+                    0.0
+                } else {
+                    f32::NAN
+                },
+            ),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite());
+        if let Some((quantity, value)) = bad {
+            return Err(TrainError::NonFiniteLoss {
+                quantity,
+                loss: value,
+                step: self.step,
+                epoch,
+                batch,
+                last_checkpoint: self.last_checkpoint.clone(),
+            });
+        }
+        let ck = self.snapshot();
+        let saved = match self.cfg.checkpoint.clone() {
+            Some(path) => {
+                let ours = self.written.is_some() && file_id(&path) == self.written;
+                if !ours && !self.may_replace {
+                    check_owner(&path, &self.run_id)?;
+                }
+                checkpoint::save(&path, &ck, self.net.param_infos())?;
+                self.written = file_id(&path);
+                self.may_replace = false;
+                self.last_checkpoint = Some(path.clone());
+                Some(path)
+            }
+            None => None,
         };
-        checkpoint::save(&path, &ck, self.net.param_infos())?;
-        self.last_checkpoint = Some(path.clone());
-        Ok(Some(path))
+        if rollback {
+            self.last_good = Some(ck);
+        }
+        Ok(saved)
+    }
+
+    /// Handles a failed step under the non-finite policy: rolls back (and reports it) or
+    /// returns the error.
+    fn recover(
+        &mut self,
+        e: TrainError,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), TrainError> {
+        let NonFinitePolicy::Rollback {
+            lr_factor,
+            max_rollbacks,
+        } = self.cfg.on_non_finite
+        else {
+            return Err(e);
+        };
+        if !matches!(e, TrainError::NonFiniteLoss { .. }) || self.rollbacks >= max_rollbacks {
+            return Err(e);
+        }
+        let Some(good) = self.last_good.take() else {
+            return Err(e);
+        };
+        let restored = self.restore(&good);
+        let rollbacks = good.rollbacks + 1;
+        let lr_scale = good.lr_scale * lr_factor;
+        self.last_good = Some(good);
+        restored?;
+        self.rollbacks = rollbacks;
+        self.lr_scale = lr_scale;
+        let lr = self.cfg.optimizer.lr() * lr_scale;
+        self.opt.set_lr(lr);
+        if let Some(g) = &mut self.last_good {
+            // Another failure before the next save rolls back further, to a lower rate.
+            g.rollbacks = rollbacks;
+            g.lr_scale = lr_scale;
+        }
+        observer(Event::Rollback {
+            error: &e,
+            step: self.step,
+            lr,
+        });
+        Ok(())
     }
 
     /// Trains until [`TrainConfig::epochs`] epochs are complete, evaluating on `test` after
     /// each epoch and checkpointing at each epoch end. Returns the epochs run in this call.
+    /// A non-finite state is handled by [`TrainConfig::on_non_finite`].
     ///
     /// # Errors
     /// As [`Trainer::train_step`] and [`evaluate`].
@@ -456,17 +752,29 @@ impl Trainer {
         observer: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<EpochReport>, TrainError> {
         let mut reports = Vec::new();
-        while self.order.epoch() < self.cfg.epochs {
+        'epochs: while self.order.epoch() < self.cfg.epochs {
             let epoch = self.order.epoch();
-            while let Some(info) = self.train_step(train)? {
-                observer(Event::Step(&info));
+            loop {
+                match self.train_step(train) {
+                    Ok(Some(info)) => observer(Event::Step(&info)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.recover(e, observer)?;
+                        continue 'epochs;
+                    }
+                }
             }
             let report = self.finish_epoch(epoch, test)?;
-            observer(Event::Epoch(&report));
-            if let Some(p) = self.save_checkpoint()? {
-                observer(Event::Checkpoint(&p));
+            match self.save_checkpoint() {
+                Ok(saved) => {
+                    observer(Event::Epoch(&report));
+                    if let Some(p) = saved {
+                        observer(Event::Checkpoint(&p));
+                    }
+                    reports.push(report);
+                }
+                Err(e) => self.recover(e, observer)?,
             }
-            reports.push(report);
         }
         Ok(reports)
     }
@@ -489,6 +797,34 @@ impl Trainer {
             test,
         })
     }
+}
+
+/// A batch must hold at least one example and cannot be larger than the training set.
+fn check_batch_size(batch: usize, n_train: usize) -> Result<(), TrainError> {
+    if n_train == 0 {
+        return Err(TrainError::config("training set", "is empty"));
+    }
+    if batch == 0 || batch > n_train {
+        return Err(TrainError::config(
+            "batch size",
+            format!("{batch}; must be between 1 and the {n_train} training examples"),
+        ));
+    }
+    Ok(())
+}
+
+/// An error unless `path` is absent or holds the checkpoint of run `run_id`.
+fn check_owner(path: &Path, run_id: &str) -> Result<(), TrainError> {
+    let reason = match checkpoint::owner(path) {
+        Owner::Absent => return Ok(()),
+        Owner::Run(id) if id == run_id => return Ok(()),
+        Owner::Run(id) => format!("already holds the checkpoint of another run ({id})"),
+        Owner::Other(what) => format!("already exists and is {what}"),
+    };
+    Err(TrainError::Checkpoint {
+        path: path.to_owned(),
+        reason: format!("{reason}; it is not replaced: resume that run, allow overwriting it, or choose another path"),
+    })
 }
 
 /// Median of the step durations after `warmup` steps, in milliseconds (`None` if too few).
