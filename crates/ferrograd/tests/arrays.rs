@@ -457,3 +457,23 @@ fn calls_writing_mut_arguments() {
     // The pullback leaves the outputs as the function does.
     assert_eq!(out[0], (o * x + 1.0) * x * x + 1.0);
 }
+
+#[differentiable]
+fn literal_in_loop_bound(x: f64, y: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..[x, y, x].len() {
+        s += x * y * (i as f64);
+    }
+    s
+}
+
+#[test]
+fn array_literal_in_a_loop_bound() {
+    let g = check2!(
+        literal_in_loop_bound,
+        literal_in_loop_bound_grad,
+        literal_in_loop_bound_pushforward,
+        [0.5, 2.0]
+    );
+    assert_eq!(g, vec![6.0, 1.5]);
+}

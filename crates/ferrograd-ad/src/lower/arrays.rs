@@ -45,7 +45,7 @@ impl Lower<'_> {
                         self.hoist_array_literals(&mut value, &mut out, span);
                         let target = match target {
                             Place::Index(v, mut i) => {
-                                self.reject_array_literals(&mut i, span, "an index");
+                                self.reject_array_literals(&mut i, span);
                                 Place::Index(v, i)
                             }
                             t => t,
@@ -92,11 +92,13 @@ impl Lower<'_> {
                         inclusive,
                         mut adaptors,
                     } = iter;
-                    self.reject_array_literals(&mut lo, Span::call_site(), "a loop bound");
-                    self.reject_array_literals(&mut hi, Span::call_site(), "a loop bound");
+                    // Bounds and step are evaluated once, before the first iteration.
+                    let at = Span::call_site();
+                    self.hoist_array_literals(&mut lo, &mut out, at);
+                    self.hoist_array_literals(&mut hi, &mut out, at);
                     for a in &mut adaptors {
                         if let Adaptor::StepBy(k) = a {
-                            self.reject_array_literals(k, Span::call_site(), "a loop step");
+                            self.hoist_array_literals(k, &mut out, at);
                         }
                     }
                     let body = self.expand_arrays(body);
@@ -112,10 +114,8 @@ impl Lower<'_> {
                         body,
                     });
                 }
-                Stmt::While { id, mut cond, body } => {
-                    if let Some(c) = &mut cond {
-                        self.reject_array_literals(c, Span::call_site(), "a `while` condition");
-                    }
+                Stmt::While { id, cond, body } => {
+                    // (`while_loop` rejected float array literals in the condition.)
                     let body = self.expand_arrays(body);
                     out.push(Stmt::While { id, cond, body });
                 }
@@ -325,19 +325,28 @@ impl Lower<'_> {
         for_each_child_mut(e, &mut |c| self.hoist_array_literals(c, out, span));
     }
 
-    /// Float array literals where no statement can be inserted before the evaluation.
-    fn reject_array_literals(&mut self, e: &mut Expr, span: Span, what: &str) {
-        if let Expr::Array(_) | Expr::Repeat(..) = e {
-            if ty_of(&self.vars, e) == Ty::FloatArray {
-                self.cx.error_at(
-                    span,
-                    format!("a float array literal in {what} is not supported: bind it with `let` first"),
-                );
-                return;
-            }
+    /// Float array literals in an index, which is evaluated after the value.
+    fn reject_array_literals(&mut self, e: &mut Expr, span: Span) {
+        if has_float_array_literal(&self.vars, e) {
+            self.cx.error_at(
+                span,
+                "a float array literal in an index is not supported: bind it with `let` first",
+            );
         }
-        for_each_child_mut(e, &mut |c| self.reject_array_literals(c, span, what));
     }
+}
+
+/// Does `e` contain an array literal of floats?
+pub(super) fn has_float_array_literal(vars: &[Var], e: &Expr) -> bool {
+    if let Expr::Array(_) | Expr::Repeat(..) = e {
+        if ty_of(vars, e) == Ty::FloatArray {
+            return true;
+        }
+    }
+    let mut found = false;
+    let mut e = e.clone();
+    for_each_child_mut(&mut e, &mut |c| found |= has_float_array_literal(vars, c));
+    found
 }
 
 fn reads_var(e: &Expr, v: VarId) -> bool {

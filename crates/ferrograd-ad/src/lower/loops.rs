@@ -212,6 +212,14 @@ impl Lower<'_> {
         }
         let mut pre = Vec::new();
         let cond = self.cond(&w.cond, &mut pre);
+        if let Some(c) = &cond {
+            if arrays::has_float_array_literal(&self.vars, c) {
+                self.cx.error_spanned(
+                    &w.cond,
+                    "a float array literal in a `while` condition is not supported: bind it with `let` before the loop",
+                );
+            }
+        }
         if !pre.is_empty() {
             self.cx.error_spanned(
                 &w.cond,
