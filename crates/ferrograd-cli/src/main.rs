@@ -10,6 +10,7 @@
 //! `median step: 0.085 ms`, …), stable for scripts to parse.
 
 mod data;
+mod root_cmd;
 mod torch_engine;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ struct Cli {
 enum Command {
     /// Train a model and report its test metrics and step time.
     Train(TrainArgs),
+    /// Look into ROOT files: list trees and branches, dump entries.
+    Root(root_cmd::RootArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -174,6 +177,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => train(&args),
+        Command::Root(a) => root_cmd::run(a),
     }
 }
 
