@@ -102,7 +102,7 @@ pub fn analyse(f: &Func, wrt: Option<&[usize]>) -> Activity {
     for p in &f.params {
         assign_count[p.var] += 1;
     }
-    count_assigns(&f.body, false, &mut assign_count, &mut assigned_in_loop);
+    count_assigns(f, &f.body, false, &mut assign_count, &mut assigned_in_loop);
     Activity {
         active,
         assign_count,
@@ -200,27 +200,39 @@ pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
     }
 }
 
-fn count_assigns(b: &Block, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
+fn count_assigns(f: &Func, b: &Block, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
+    fn note(v: VarId, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
+        count[v] += 1;
+        if in_loop {
+            in_loop_v[v] = true;
+        }
+    }
     for s in b {
         match s {
-            Stmt::Assign { target, .. } => {
-                count[target.var()] += 1;
-                if in_loop {
-                    in_loop_v[target.var()] = true;
+            Stmt::Assign { target, value, .. } => {
+                note(target.var(), in_loop, count, in_loop_v);
+                // A call that writes `&mut` slices assigns them too.
+                for (_, v) in written_buffers(f, value) {
+                    note(v, in_loop, count, in_loop_v);
+                }
+            }
+            Stmt::Call(e) => {
+                for (_, v) in written_buffers(f, e) {
+                    note(v, in_loop, count, in_loop_v);
                 }
             }
             Stmt::If { then_b, else_b, .. } => {
-                count_assigns(then_b, in_loop, count, in_loop_v);
-                count_assigns(else_b, in_loop, count, in_loop_v);
+                count_assigns(f, then_b, in_loop, count, in_loop_v);
+                count_assigns(f, else_b, in_loop, count, in_loop_v);
             }
             Stmt::For { var, body, .. } => {
                 if let Some(v) = var {
                     count[*v] += 1;
                     in_loop_v[*v] = true;
                 }
-                count_assigns(body, true, count, in_loop_v);
+                count_assigns(f, body, true, count, in_loop_v);
             }
-            Stmt::While { body, .. } => count_assigns(body, true, count, in_loop_v),
+            Stmt::While { body, .. } => count_assigns(f, body, true, count, in_loop_v),
             _ => {}
         }
     }

@@ -9,7 +9,6 @@
 use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
 use crate::ir::*;
-use crate::reverse::written_buffers;
 use proc_macro2::Span;
 
 /// Reports every active expression the emitters cannot differentiate.

@@ -435,3 +435,21 @@ pub fn is_loop_var(b: &Block, v: VarId) -> bool {
         _ => false,
     })
 }
+
+/// The `&mut` float buffers written by the call at the root of `e` (`g(out, …)`,
+/// `g(&mut v, …)?`), each with its callee.
+pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, VarId)> {
+    let Expr::Call { path, args, .. } = e else {
+        return Vec::new();
+    };
+    args.iter()
+        .filter_map(|a| match a {
+            Expr::Ref(inner, true) => match &**inner {
+                Expr::Var(v) if f.var_ty(*v).is_float_buffer() => Some((path.clone(), *v)),
+                _ => None,
+            },
+            Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), *v)),
+            _ => None,
+        })
+        .collect()
+}

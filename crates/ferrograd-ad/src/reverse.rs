@@ -493,8 +493,18 @@ fn fusable_reduction(
 fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
     for s in b {
         match s {
-            Stmt::Assign { target, .. } => {
+            Stmt::Assign { target, value, .. } => {
                 out.insert(target.var());
+                // `let l = loss(probs, …)?` also writes `probs`.
+                if let Expr::Call { args, .. } = value {
+                    for a in args {
+                        if let Expr::Ref(inner, true) = a {
+                            if let Expr::Var(v) = &**inner {
+                                out.insert(*v);
+                            }
+                        }
+                    }
+                }
             }
             Stmt::Call(Expr::Call { args, .. }) => {
                 for a in args {
@@ -1044,7 +1054,7 @@ impl Rev<'_> {
             return (fwd, restore);
         }
         if let (Some((_, acc)), Some(r), Expr::Var(src)) = (self.fuse, self.f.ret_var, value) {
-            if v == r && *src == acc && buf_save_empty(&buf_before, &buf_after) {
+            if v == r && *src == acc && (buf_before.is_empty() && buf_after.is_empty()) {
                 // Seeded before the fused reduction loop instead.
                 return (fwd, restore);
             }
@@ -1204,26 +1214,4 @@ fn flag_code(lf: &LoopFlags) -> (TokenStream, TokenStream, TokenStream) {
         quote!(if #(#c)||* { break; })
     };
     (brk, cont, check)
-}
-
-fn buf_save_empty(before: &TokenStream, after: &TokenStream) -> bool {
-    before.is_empty() && after.is_empty()
-}
-
-/// The `&mut` float buffers written by the call at the root of `e` (`g(out, …)`,
-/// `g(&mut v, …)?`), each with its callee.
-pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, VarId)> {
-    let Expr::Call { path, args, .. } = e else {
-        return Vec::new();
-    };
-    args.iter()
-        .filter_map(|a| match a {
-            Expr::Ref(inner, true) => match &**inner {
-                Expr::Var(v) if f.var_ty(*v).is_float_buffer() => Some((path.clone(), *v)),
-                _ => None,
-            },
-            Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), *v)),
-            _ => None,
-        })
-        .collect()
 }

@@ -477,3 +477,41 @@ fn array_literal_in_a_loop_bound() {
     );
     assert_eq!(g, vec![6.0, 1.5]);
 }
+
+#[differentiable]
+fn hout(a: &[f64], x: f64, out: &mut [f64]) {
+    for i in 0..out.len() {
+        out[i] = (a[i] * x).sin() + 0.5 * a[i];
+    }
+}
+
+/// An array written by a call inside a loop is not recomputed from its declaration.
+#[differentiable]
+fn call_written_in_loop(x1: f64, x2: f64, y: &[f64], n: usize) -> f64 {
+    let mut s = x2;
+    for i in 0..n {
+        let mut a = [0.0_f64; 4];
+        hout(y, x1 + i as f64, &mut a);
+        s = s * a[0] + a[i];
+    }
+    s
+}
+
+#[test]
+fn call_written_array_in_a_loop() {
+    let y = [0.779, 0.705, -0.125, 0.346];
+    let x = [-1.15, 0.77];
+    check(
+        "call_written_in_loop",
+        &x,
+        |x| call_written_in_loop(x[0], x[1], &y, 3),
+        |x, g| {
+            let (mut a, mut b, mut dy) = (0.0, 0.0, [0.0; 4]);
+            let v = call_written_in_loop_grad(x[0], x[1], &y, 3, &mut a, &mut b, &mut dy);
+            g[0] += a;
+            g[1] += b;
+            v
+        },
+        |x, t| call_written_in_loop_pushforward(x[0], x[1], &y, 3, t[0], t[1], &[0.0; 4]),
+    );
+}
