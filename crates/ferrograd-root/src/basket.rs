@@ -2,7 +2,7 @@
 //! the data for variable-size entries (`TBasket` on-disk layout). Buffers are reused from one
 //! basket to the next, so steady-state reading allocates nothing.
 
-use crate::compression::decompress_into;
+use crate::compression::{decompress_into, Decoders};
 use crate::cursor::Cursor;
 use crate::error::Result;
 use crate::source::Source;
@@ -21,6 +21,7 @@ pub(crate) struct Basket {
     /// Entry start offsets into `data()`, plus the end; empty for fixed-size entries.
     offsets: Vec<usize>,
     entries: usize,
+    decoders: Decoders,
 }
 
 impl Basket {
@@ -77,7 +78,7 @@ impl Basket {
             self.raw.clear();
             self.raw.extend_from_slice(payload);
         } else {
-            decompress_into(payload, obj_len, &mut self.raw, what)?;
+            decompress_into(payload, obj_len, &mut self.raw, &mut self.decoders, what)?;
         }
         self.border = border;
         self.entries = nev;

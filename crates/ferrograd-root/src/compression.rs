@@ -32,12 +32,35 @@ impl Compression {
 const HEADER: usize = 9;
 const CHECKSUM: usize = 8;
 
+/// Decoder states kept between blocks, so reading many baskets does not set up a ZLIB or ZSTD
+/// context (hundreds of kB for ZSTD) per basket.
+pub(crate) struct Decoders {
+    zlib: flate2::Decompress,
+    zstd: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl Default for Decoders {
+    fn default() -> Self {
+        Decoders {
+            zlib: flate2::Decompress::new(true),
+            zstd: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Decoders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decoders")
+    }
+}
+
 /// Decompresses `src` (one record's bytes after its key) into `out`, which is cleared and must
 /// end up exactly `expected` bytes long. `what` names the record in errors.
 pub(crate) fn decompress_into(
     src: &[u8],
     expected: usize,
     out: &mut Vec<u8>,
+    dec: &mut Decoders,
     what: &str,
 ) -> Result<()> {
     out.clear();
@@ -77,9 +100,9 @@ pub(crate) fn decompress_into(
         }
         let start = out.len();
         match &tag {
-            b"ZL" => inflate_zlib(body, usize_, out, what)?,
+            b"ZL" => inflate_zlib(&mut dec.zlib, body, usize_, out, what)?,
             b"XZ" => inflate_xz(body, usize_, out, what)?,
-            b"ZS" => inflate_zstd(body, usize_, out, what)?,
+            b"ZS" => inflate_zstd(&mut dec.zstd, body, usize_, out, what)?,
             b"L4" => inflate_lz4(body, usize_, out, what)?,
             _ => {
                 return Err(Error::UnknownCompression {
@@ -124,9 +147,28 @@ fn read_limited(r: impl Read, n: usize, out: &mut Vec<u8>) -> std::io::Result<()
     r.take(n as u64 + 1).read_to_end(out).map(|_| ())
 }
 
-fn inflate_zlib(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
-    read_limited(flate2::read::ZlibDecoder::new(body), n, out)
-        .map_err(|e| decompress_error(what, "ZLIB", e))
+fn inflate_zlib(
+    z: &mut flate2::Decompress,
+    body: &[u8],
+    n: usize,
+    out: &mut Vec<u8>,
+    what: &str,
+) -> Result<()> {
+    z.reset(true);
+    let start = out.len();
+    // `decompress_vec` writes into the spare capacity; more than `n` bytes is an error below.
+    out.reserve(n);
+    let status = z
+        .decompress_vec(body, out, flate2::FlushDecompress::Finish)
+        .map_err(|e| decompress_error(what, "ZLIB", e))?;
+    if status != flate2::Status::StreamEnd || out.len() - start > n {
+        return Err(decompress_error(
+            what,
+            "ZLIB",
+            format!("stream does not end after the block's {n} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 fn inflate_xz(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
@@ -134,10 +176,22 @@ fn inflate_xz(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()
         .map_err(|e| decompress_error(what, "LZMA", e))
 }
 
-fn inflate_zstd(body: &[u8], n: usize, out: &mut Vec<u8>, what: &str) -> Result<()> {
+fn inflate_zstd(
+    d: &mut Option<zstd::bulk::Decompressor<'static>>,
+    body: &[u8],
+    n: usize,
+    out: &mut Vec<u8>,
+    what: &str,
+) -> Result<()> {
+    if d.is_none() {
+        *d = Some(zstd::bulk::Decompressor::new().map_err(|e| decompress_error(what, "ZSTD", e))?);
+    }
+    let Some(d) = d.as_mut() else {
+        return Err(decompress_error(what, "ZSTD", "no decoder"));
+    };
     let start = out.len();
     out.resize(start + n, 0);
-    match zstd::bulk::decompress_to_buffer(body, &mut out[start..]) {
+    match d.decompress_to_buffer(body, &mut out[start..]) {
         Ok(written) => {
             out.truncate(start + written);
             Ok(())
@@ -201,7 +255,7 @@ mod tests {
             all.extend(block(b"ZL", &e.finish().unwrap(), text.len()));
         }
         let mut out = Vec::new();
-        decompress_into(&all, 11, &mut out, "test").unwrap();
+        decompress_into(&all, 11, &mut out, &mut Decoders::default(), "test").unwrap();
         assert_eq!(out, b"hello world");
     }
 
@@ -213,23 +267,46 @@ mod tests {
         payload.extend_from_slice(&c);
         let good = block(b"L4", &payload, data.len());
         let mut out = Vec::new();
-        decompress_into(&good, data.len(), &mut out, "test").unwrap();
+        decompress_into(
+            &good,
+            data.len(),
+            &mut out,
+            &mut Decoders::default(),
+            "test",
+        )
+        .unwrap();
         assert_eq!(&out[..], &data[..]);
         let mut bad = good.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        let err = decompress_into(&bad, data.len(), &mut out, "test").unwrap_err();
+        let err = decompress_into(&bad, data.len(), &mut out, &mut Decoders::default(), "test")
+            .unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
     }
 
     #[test]
     fn short_and_unknown_blocks_are_errors() {
         let mut out = Vec::new();
-        let err = decompress_into(b"ZL\0", 5, &mut out, "basket").unwrap_err();
+        let err =
+            decompress_into(b"ZL\0", 5, &mut out, &mut Decoders::default(), "basket").unwrap_err();
         assert!(err.to_string().contains("ends after 0 of 5"), "{err}");
-        let err = decompress_into(&block(b"QQ", b"xyz", 3), 3, &mut out, "basket").unwrap_err();
+        let err = decompress_into(
+            &block(b"QQ", b"xyz", 3),
+            3,
+            &mut out,
+            &mut Decoders::default(),
+            "basket",
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::UnknownCompression { .. }), "{err}");
-        let err = decompress_into(&block(b"ZL", b"xyz", 3), 3, &mut out, "basket").unwrap_err();
+        let err = decompress_into(
+            &block(b"ZL", b"xyz", 3),
+            3,
+            &mut out,
+            &mut Decoders::default(),
+            "basket",
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Decompress { .. }), "{err}");
     }
 }

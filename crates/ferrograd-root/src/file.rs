@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::compression::decompress_into;
+use crate::compression::{decompress_into, Decoders};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::source::Source;
@@ -147,7 +147,13 @@ impl RootFile {
             return Ok(payload.to_vec());
         }
         let mut out = Vec::new();
-        decompress_into(payload, key.obj_len, &mut out, &what)?;
+        decompress_into(
+            payload,
+            key.obj_len,
+            &mut out,
+            &mut Decoders::default(),
+            &what,
+        )?;
         Ok(out)
     }
 

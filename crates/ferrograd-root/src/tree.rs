@@ -169,6 +169,25 @@ impl Tree {
     }
 }
 
+impl Tree {
+    /// [`clusters`](Self::clusters) cut into ranges of at most `max_entries` entries: what a
+    /// streaming loop reads at a time, so buffers stay bounded even when ROOT's clusters are
+    /// large (its default is ~30 MB per cluster).
+    pub fn chunks(&self, max_entries: u64) -> Vec<std::ops::Range<u64>> {
+        let step = max_entries.max(1);
+        let mut out = Vec::new();
+        for c in self.clusters() {
+            let mut start = c.start;
+            while start < c.end {
+                let stop = c.end.min(start + step);
+                out.push(start..stop);
+                start = stop;
+            }
+        }
+        out
+    }
+}
+
 impl Branch {
     fn from_meta(meta: &BranchMeta, tree_entries: u64) -> Branch {
         Branch {

@@ -1,6 +1,6 @@
 """Writes the ROOT files that ferrograd-root's tests read, with real ROOT (PyROOT).
 
-usage: make_root_files.py OUTDIR ENTRIES [BASKET_BYTES [snapshot-only]]
+usage: make_root_files.py OUTDIR ENTRIES [BASKET_BYTES [snapshot-only [AUTOFLUSH]]]
 
 Files (ENTRIES entries each unless said otherwise):
   branches_<alg>.root  TTree::Branch trees, small baskets (many baskets, unaligned clusters),
@@ -132,12 +132,12 @@ void fg_special(const char* dir, Long64_t n) {
     }
 }
 
-void fg_snapshot(const char* path, Long64_t n, int alg, int level) {
+void fg_snapshot(const char* path, Long64_t n, int alg, int level, Long64_t autoflush) {
     ROOT::RDataFrame df(n);
     ROOT::RDF::RSnapshotOptions opts;
     opts.fCompressionAlgorithm = static_cast<ROOT::RCompressionSetting::EAlgorithm::EValues>(alg);
     opts.fCompressionLevel = level;
-    opts.fAutoFlush = -20000;  // ~20 kB clusters: several clusters even for small files
+    opts.fAutoFlush = autoflush;  // -20000: ~20 kB clusters, several even in small files
     df.Define("x", "float(rdfentry_) * 0.5f - 3.0f")
       .Define("y", "std::cos(double(rdfentry_))")
       .Define("label", "int(rdfentry_ % 2)")
@@ -165,8 +165,10 @@ def main():
     if not ROOT.gInterpreter.Declare(CPP):
         sys.exit("make_root_files.py: ROOT could not compile the generator")
     snapshot_only = len(sys.argv) > 4 and sys.argv[4] == "snapshot-only"
+    # ROOT's default (0) is ~30 MB clusters, what analyses write; the tests want many small ones.
+    autoflush = int(sys.argv[5]) if len(sys.argv) > 5 else -20000
     for name, (setting, alg, level) in ALGS.items():
-        ROOT.fg_snapshot(os.path.join(outdir, f"snapshot_{name}.root"), entries, alg, level)
+        ROOT.fg_snapshot(os.path.join(outdir, f"snapshot_{name}.root"), entries, alg, level, autoflush)
         if snapshot_only:
             continue
         ROOT.fg_branches(os.path.join(outdir, f"branches_{name}.root"), entries, setting, basket)
