@@ -1,7 +1,9 @@
 //! Loading MNIST or generating the GW data set for a run.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
-use ferrograd_data::{generate_parallel, GwConfig, Mnist};
+use ferrograd_data::{generate_parallel, DataError, GwConfig, Mnist};
 use ferrograd_train::{Dataset, ModelSpec};
 
 use crate::{DataKind, TrainArgs};
@@ -38,7 +40,8 @@ pub fn load(args: &TrainArgs, spec: ModelSpec) -> Result<Data> {
                 None => ferrograd_data::mnist_default_dir()
                     .context("cannot locate MNIST: pass --mnist-dir or set HOME/FERROGRAD_CACHE")?,
             };
-            let m = Mnist::load(&dir)?;
+            check_mnist_dir(&dir)?;
+            let m = Mnist::load(&dir).map_err(explain)?;
             (
                 "MNIST",
                 m.train.images,
@@ -73,4 +76,90 @@ pub fn load(args: &TrainArgs, spec: ModelSpec) -> Result<Data> {
         train_size: args.train_size,
         test_size: args.test_size,
     })
+}
+
+/// What a path is, in words, when it is not a regular file.
+fn kind(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Before opening anything (a FIFO would block): the MNIST directory exists and each data
+/// file that is present is a regular file.
+fn check_mnist_dir(dir: &Path) -> Result<()> {
+    let fetch = format!("run `scripts/fetch-mnist.sh {}`", dir.display());
+    match std::fs::metadata(dir) {
+        Err(_) => anyhow::bail!(
+            "MNIST directory {} does not exist; {fetch} or pass --mnist-dir",
+            dir.display()
+        ),
+        Ok(m) if !m.is_dir() => anyhow::bail!(
+            "--mnist-dir {} is {}; it takes the directory that holds the four MNIST files",
+            dir.display(),
+            if m.is_file() { "a file" } else { kind(&m) }
+        ),
+        Ok(_) => {}
+    }
+    for name in [
+        ferrograd_data::TRAIN_IMAGES,
+        ferrograd_data::TRAIN_LABELS,
+        ferrograd_data::TEST_IMAGES,
+        ferrograd_data::TEST_LABELS,
+    ] {
+        for file in [dir.join(name), dir.join(format!("{name}.gz"))] {
+            if let Ok(m) = std::fs::metadata(&file) {
+                if !m.is_file() {
+                    anyhow::bail!(
+                        "{} is {}, not a data file; replace it with the MNIST file ({fetch})",
+                        file.display(),
+                        kind(&m)
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Says what a short read of a gzip file means: the compressed file is cut off.
+fn explain(e: DataError) -> anyhow::Error {
+    if let DataError::Truncated {
+        path,
+        expected,
+        found,
+    } = &e
+    {
+        let gzip = std::fs::File::open(path).ok().and_then(|mut f| {
+            let mut magic = [0u8; 2];
+            std::io::Read::read_exact(&mut f, &mut magic).ok()?;
+            Some(magic == [0x1f, 0x8b])
+        });
+        if gzip == Some(true) {
+            return anyhow::anyhow!(
+                "{} is a truncated gzip file: it decompresses to {found} of the {expected} bytes its header declares (an interrupted download?); delete it and re-run scripts/fetch-mnist.sh",
+                path.display()
+            );
+        }
+    }
+    e.into()
 }
