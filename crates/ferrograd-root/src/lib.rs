@@ -25,6 +25,7 @@ mod source;
 mod streamer;
 mod tree;
 mod types;
+mod writer;
 
 pub use column::{Column, ColumnData};
 pub use compression::Compression;
@@ -33,3 +34,4 @@ pub use file::{KeyInfo, RootFile};
 pub use reader::TreeReader;
 pub use tree::{Branch, Tree};
 pub use types::{BranchType, ElemType, Shape};
+pub use writer::{BranchSpec, PredictionWriter, RootWriter, TreeWriter};
