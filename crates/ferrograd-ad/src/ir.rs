@@ -234,13 +234,8 @@ pub fn is_arith(op: &syn::BinOp) -> bool {
     )
 }
 
-/// Float methods with a rule in `ferrograd::Partials`, by arity (receiver included).
-pub const UNARY_METHODS: &[&str] = &[
-    "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-    "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt", "abs", "recip",
-    "signum", "floor", "ceil", "round", "trunc",
-];
-pub const BINARY_METHODS: &[&str] = &["powf", "atan2", "hypot", "max", "min", "log"];
+/// Float methods with a rule in `ferrograd::Partials` (from `ferrograd-prims`).
+pub use crate::prims::{BINARY_METHODS, UNARY_METHODS};
 
 /// `tch::Tensor` methods with a rule in `ferrograd_torch::rules`, with their argument counts.
 pub const TENSOR_METHODS: &[(&str, usize)] = &[

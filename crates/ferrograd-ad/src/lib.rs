@@ -20,6 +20,7 @@ pub mod ir;
 pub mod linear;
 pub mod lower;
 pub mod normalize;
+pub mod prims;
 pub mod reverse;
 pub mod tensor;
 

@@ -9,11 +9,6 @@ use crate::ir::*;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
-/// Unary rules of `ferrograd::Partials` whose derivative reads the primal result `y`.
-const USES_RESULT: &[&str] = &[
-    "tan", "tanh", "exp", "exp2", "exp_m1", "sqrt", "cbrt", "recip",
-];
-
 #[derive(Clone, Debug)]
 pub enum CallArg {
     /// A float scalar argument (a node of the expression).
@@ -183,14 +178,10 @@ impl Lin {
     /// Active unary nodes whose partial is worth computing in the forward sweep and taping
     /// (transcendental rules; cheap ones like `abs` or `recip` are recomputed).
     pub fn preaccumulable(&self) -> Vec<usize> {
-        const EXPENSIVE: &[&str] = &[
-            "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh",
-            "atanh", "exp", "exp2", "exp_m1", "ln", "log10", "log2", "ln_1p", "sqrt", "cbrt",
-        ];
         (0..self.nodes.len())
             .filter(|&k| {
                 self.active[k]
-                    && matches!(&self.nodes[k], Nk::Unary(m, a) if self.active[*a] && EXPENSIVE.contains(&m.to_string().as_str()))
+                    && matches!(&self.nodes[k], Nk::Unary(m, a) if self.active[*a] && crate::prims::is_expensive(&m.to_string()))
             })
             .collect()
     }
@@ -246,7 +237,7 @@ impl Lin {
                         need[*a] = true;
                         // Rules written in terms of the result reuse it; the others need only
                         // the argument (no recomputation of e.g. `sin` in the reverse sweep).
-                        if USES_RESULT.contains(&m.to_string().as_str()) {
+                        if crate::prims::uses_result(&m.to_string()) {
                             need[k] = true;
                         }
                     }
@@ -478,7 +469,7 @@ impl Lin {
                 Nk::Unary(m, a) => {
                     let va = v(a);
                     // Rules that do not read `y` get the argument in its place (ignored).
-                    let y = if USES_RESULT.contains(&m.to_string().as_str()) {
+                    let y = if crate::prims::uses_result(&m.to_string()) {
                         self.val(cx, k)
                     } else {
                         va.clone()

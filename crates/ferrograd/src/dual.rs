@@ -84,47 +84,46 @@ macro_rules! assign_ops {
 }
 assign_ops!(AddAssign add_assign +, SubAssign sub_assign -, MulAssign mul_assign *, DivAssign div_assign /);
 
-macro_rules! dual_unary {
-    ($($f:ident $d:ident),*) => {$(
-        #[inline(always)]
-        fn $f(self) -> Self {
-            let y = self.v.$f();
-            Dual::new(y, self.t * T::$d(self.v, y))
+/// `Real` for dual numbers, generated from the primitives' one declaration
+/// (`ferrograd-prims`): each method is the primal plus its tangent through the rule.
+macro_rules! dual_real {
+    (
+        unary { $( $f:ident $fd:ident ($x:tt, $y:tt) $cost:ident => $rule:expr; )* }
+        binary { $( $g:ident $gd:ident ($a:tt, $b:tt, $gy:tt) => $grule:expr; )* }
+    ) => {
+        impl<T: Real> Real for Dual<T> {
+            fn from_f64(v: f64) -> Self {
+                Dual::constant(T::from_f64(v))
+            }
+            fn to_f64(self) -> f64 {
+                self.v.to_f64()
+            }
+            $(
+                #[inline(always)]
+                fn $f(self) -> Self {
+                    let y = self.v.$f();
+                    Dual::new(y, self.t * T::$fd(self.v, y))
+                }
+            )*
+            $(
+                #[inline(always)]
+                fn $g(self, o: Self) -> Self {
+                    let y = self.v.$g(o.v);
+                    let (pa, pb) = T::$gd(self.v, o.v, y);
+                    Dual::new(y, self.t * pa + o.t * pb)
+                }
+            )*
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                let y = self.v.powi(n);
+                Dual::new(y, self.t * T::powi_d(self.v, n, y))
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                let y = self.v.mul_add(a.v, b.v);
+                Dual::new(y, self.t * a.v + self.v * a.t + b.t)
+            }
         }
-    )*};
+    };
 }
-macro_rules! dual_binary {
-    ($($f:ident $d:ident),*) => {$(
-        #[inline(always)]
-        fn $f(self, o: Self) -> Self {
-            let y = self.v.$f(o.v);
-            let (pa, pb) = T::$d(self.v, o.v, y);
-            Dual::new(y, self.t * pa + o.t * pb)
-        }
-    )*};
-}
-
-impl<T: Real> Real for Dual<T> {
-    fn from_f64(v: f64) -> Self {
-        Dual::constant(T::from_f64(v))
-    }
-    fn to_f64(self) -> f64 {
-        self.v.to_f64()
-    }
-    dual_unary!(sin sin_d, cos cos_d, tan tan_d, asin asin_d, acos acos_d, atan atan_d,
-        sinh sinh_d, cosh cosh_d, tanh tanh_d, asinh asinh_d, acosh acosh_d, atanh atanh_d,
-        exp exp_d, exp2 exp2_d, exp_m1 exp_m1_d, ln ln_d, log10 log10_d, log2 log2_d,
-        ln_1p ln_1p_d, sqrt sqrt_d, cbrt cbrt_d, abs abs_d, recip recip_d, signum signum_d,
-        floor floor_d, ceil ceil_d, round round_d, trunc trunc_d);
-    dual_binary!(powf powf_d, atan2 atan2_d, hypot hypot_d, max max_d, min min_d, log log_d);
-    #[inline(always)]
-    fn powi(self, n: i32) -> Self {
-        let y = self.v.powi(n);
-        Dual::new(y, self.t * T::powi_d(self.v, n, y))
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        let y = self.v.mul_add(a.v, b.v);
-        Dual::new(y, self.t * a.v + self.v * a.t + b.t)
-    }
-}
+ferrograd_prims::scalar_primitives!(dual_real);

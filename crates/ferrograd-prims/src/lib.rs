@@ -1,0 +1,147 @@
+//! Every scalar primitive of ferrograd, declared once (JAX's discipline: a primitive and its
+//! derivative live together, and nothing else lists them).
+//!
+//! [`scalar_primitives!`] hands the table to a callback macro. The runtime crate `ferrograd`
+//! generates from it the `Real` trait (and its `f32`/`f64` impls), the `Partials` derivative
+//! rules and the dual numbers; the AD compiler `ferrograd-ad` generates its op tables (which
+//! method names have rules, which rules read their result, which are worth taping). Adding a
+//! primitive is one line here.
+//!
+//! # The table
+//! ```text
+//! unary  { name name_d (x, y) cost => rule; … }      // y = x.name()
+//! binary { name name_d (a, b, y) => rule; … }        // y = a.name(b); rule gives (∂a, ∂b)
+//! ```
+//! - `x`, `a`, `b`: the arguments; `y`: the primal result. A rule that does not read one of
+//!   them names it `_`, so it *cannot* read it. Whether a unary rule reads its result is read
+//!   off that `_` (the compiler then keeps the result for the reverse sweep), so the flag and
+//!   the rule cannot disagree.
+//! - `cost`: `expensive` (transcendental: the reverse sweep tapes the partial computed next to
+//!   the primal inside loops) or `cheap` (recomputed).
+//! - Rules are written against `Self: Real` (`Self::one()`, `Self::from_f64(…)`, the methods).
+//!
+//! `powi` (integer exponent) and `mul_add` (three arguments) have signatures of their own and
+//! are written next to the generated code in `ferrograd/src/real.rs` and `dual.rs`.
+
+/// Calls `$callback! { unary { … } binary { … } }` with the table (see the crate docs).
+#[macro_export]
+macro_rules! scalar_primitives {
+    ($callback:ident) => {
+        $callback! {
+            unary {
+                // d sin x = cos x
+                sin sin_d (x, _) expensive => x.cos();
+                // d cos x = -sin x
+                cos cos_d (x, _) expensive => -x.sin();
+                // d tan x = 1 + tan² x
+                tan tan_d (_, y) expensive => Self::one() + y * y;
+                // d asin x = 1/√(1-x²)
+                asin asin_d (x, _) expensive => (Self::one() - x * x).sqrt().recip();
+                // d acos x = -1/√(1-x²)
+                acos acos_d (x, _) expensive => -(Self::one() - x * x).sqrt().recip();
+                // d atan x = 1/(1+x²)
+                atan atan_d (x, _) expensive => (Self::one() + x * x).recip();
+                // d sinh x = cosh x
+                sinh sinh_d (x, _) expensive => x.cosh();
+                // d cosh x = sinh x
+                cosh cosh_d (x, _) expensive => x.sinh();
+                // d tanh x = 1 - tanh² x
+                tanh tanh_d (_, y) expensive => Self::one() - y * y;
+                // d asinh x = 1/√(x²+1)
+                asinh asinh_d (x, _) expensive => (x * x + Self::one()).sqrt().recip();
+                // d acosh x = 1/√(x²-1)
+                acosh acosh_d (x, _) expensive => (x * x - Self::one()).sqrt().recip();
+                // d atanh x = 1/(1-x²)
+                atanh atanh_d (x, _) expensive => (Self::one() - x * x).recip();
+                // d eˣ = eˣ
+                exp exp_d (_, y) expensive => y;
+                // d 2ˣ = 2ˣ ln 2
+                exp2 exp2_d (_, y) expensive => y * Self::from_f64(core::f64::consts::LN_2);
+                // d (eˣ-1) = eˣ = y + 1
+                exp_m1 exp_m1_d (_, y) expensive => y + Self::one();
+                // d ln x = 1/x
+                ln ln_d (x, _) expensive => x.recip();
+                // d log10 x = 1/(x ln 10)
+                log10 log10_d (x, _) expensive => (x * Self::from_f64(core::f64::consts::LN_10)).recip();
+                // d log2 x = 1/(x ln 2)
+                log2 log2_d (x, _) expensive => (x * Self::from_f64(core::f64::consts::LN_2)).recip();
+                // d ln(1+x) = 1/(1+x)
+                ln_1p ln_1p_d (x, _) expensive => (Self::one() + x).recip();
+                // d √x = 1/(2√x)
+                sqrt sqrt_d (_, y) expensive => Self::from_f64(0.5) / y;
+                // d ∛x = 1/(3 ∛x²)
+                cbrt cbrt_d (_, y) expensive => (Self::from_f64(3.0) * y * y).recip();
+                // d |x| = sign x (0 at 0, the subgradient PyTorch uses)
+                abs abs_d (x, _) cheap => if x > Self::zero() {
+                    Self::one()
+                } else if x < Self::zero() {
+                    -Self::one()
+                } else {
+                    Self::zero()
+                };
+                // d (1/x) = -1/x² = -y²
+                recip recip_d (_, y) cheap => -(y * y);
+                // piecewise constant: derivative 0 almost everywhere
+                signum signum_d (_, _) cheap => Self::zero();
+                floor floor_d (_, _) cheap => Self::zero();
+                ceil ceil_d (_, _) cheap => Self::zero();
+                round round_d (_, _) cheap => Self::zero();
+                trunc trunc_d (_, _) cheap => Self::zero();
+            }
+            binary {
+                // y = aᵇ: ∂a = b aᵇ⁻¹, ∂b = aᵇ ln a (0 where a = 0, as PyTorch)
+                powf powf_d (a, b, y) => (
+                    if b == Self::zero() { Self::zero() } else { b * a.powf(b - Self::one()) },
+                    if a > Self::zero() { y * a.ln() } else { Self::zero() },
+                );
+                // y = atan2(a, b): ∂a = b/(a²+b²), ∂b = -a/(a²+b²)
+                atan2 atan2_d (a, b, _) => {
+                    let r2 = a * a + b * b;
+                    (b / r2, -a / r2)
+                };
+                // y = √(a²+b²): ∂a = a/y, ∂b = b/y
+                hypot hypot_d (a, b, y) => (a / y, b / y);
+                // y = max(a, b): the larger argument gets the derivative (a on ties, as f64::max keeps a)
+                max max_d (a, b, _) => if a >= b {
+                    (Self::one(), Self::zero())
+                } else {
+                    (Self::zero(), Self::one())
+                };
+                // y = min(a, b)
+                min min_d (a, b, _) => if a <= b {
+                    (Self::one(), Self::zero())
+                } else {
+                    (Self::zero(), Self::one())
+                };
+                // y = log_b(a) = ln a / ln b: ∂a = 1/(a ln b), ∂b = -y/(b ln b)
+                log log_d (a, b, y) => {
+                    let lb = b.ln();
+                    ((a * lb).recip(), -y / (b * lb))
+                };
+            }
+        }
+    };
+}
+
+/// `true` when a rule's parameter is named (the rule reads it), `false` for `_`: how callbacks
+/// read "does this rule use the primal result" off the table.
+#[macro_export]
+macro_rules! reads {
+    (_) => {
+        false
+    };
+    ($name:ident) => {
+        true
+    };
+}
+
+/// `true` for `expensive` rules.
+#[macro_export]
+macro_rules! is_expensive {
+    (expensive) => {
+        true
+    };
+    (cheap) => {
+        false
+    };
+}
