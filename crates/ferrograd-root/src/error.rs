@@ -81,6 +81,9 @@ pub enum Error {
         stop: u64,
         entries: u64,
     },
+    /// A configuration that cannot work (a cut that does not parse, loader settings).
+    #[error("invalid {what}: {detail}")]
+    Config { what: String, detail: String },
     /// A write that cannot be represented (e.g. a column of the wrong length).
     #[error("cannot write {what}: {detail}")]
     Write { what: String, detail: String },
