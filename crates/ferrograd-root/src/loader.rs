@@ -193,6 +193,22 @@ impl Loader {
         self.trees.iter().map(Tree::entries).collect()
     }
 
+    /// Every row of `split` in memory (unshuffled order of the pass for epoch 0), for trainers
+    /// that take a whole data set (`ferrograd_train::Dataset::new(&x, &labels, row_len)`).
+    pub fn read_split(&self, split: Split) -> Result<Batch> {
+        let mut all = Batch::default();
+        let mut b = Batch::default();
+        let mut it = self.batches(split, 0);
+        while it.next_batch(&mut b)? {
+            all.x.extend_from_slice(&b.x);
+            all.labels.extend_from_slice(&b.labels);
+            all.targets.extend_from_slice(&b.targets);
+            all.weights.extend_from_slice(&b.weights);
+            all.len += b.len;
+        }
+        Ok(all)
+    }
+
     /// One pass over `split`; `epoch` varies the shuffle (seeded by `seed` and `epoch`).
     pub fn batches(&self, split: Split, epoch: u64) -> Batches<'_> {
         let mut chunks = Vec::new();

@@ -81,6 +81,9 @@ fn every_entry_passing_the_cut_is_seen_once_and_splits_are_disjoint() {
     assert_eq!(loader.row_len(), 3);
     let train = pass(&loader, Split::Train, 0);
     let val = pass(&loader, Split::Validation, 0);
+    let whole = loader.read_split(Split::Validation).unwrap();
+    assert_eq!(whole.len, val.len());
+    assert_eq!(whole.x.len(), val.len() * 3);
     let key = |r: &(f32, u8, f32, f32)| r.0 as u32;
     let t: BTreeSet<u32> = train.iter().map(key).collect();
     let v: BTreeSet<u32> = val.iter().map(key).collect();
