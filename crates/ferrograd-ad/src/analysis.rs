@@ -212,12 +212,12 @@ fn count_assigns(f: &Func, b: &Block, in_loop: bool, count: &mut [usize], in_loo
             Stmt::Assign { target, value, .. } => {
                 note(target.var(), in_loop, count, in_loop_v);
                 // A call that writes `&mut` slices assigns them too.
-                for (_, v) in written_buffers(f, value) {
+                for (_, _, v) in written_buffers(f, value) {
                     note(v, in_loop, count, in_loop_v);
                 }
             }
             Stmt::Call(e) => {
-                for (_, v) in written_buffers(f, e) {
+                for (_, _, v) in written_buffers(f, e) {
                     note(v, in_loop, count, in_loop_v);
                 }
             }
@@ -238,20 +238,14 @@ fn count_assigns(f: &Func, b: &Block, in_loop: bool, count: &mut [usize], in_loo
     }
 }
 
-/// Does `f` read the incoming contents of one of its `&mut` float parameters (an element read,
+/// Does `f` read the incoming contents of its `&mut` float parameter `param` (an element read,
 /// or the buffer passed to a call, which may read it)? Then its generated pullback needs those
-/// contents, so a caller must hand it the buffer as it was before the call
-/// (`f_NEEDS_MUT_INPUTS`, see `reverse::Rev::written_buffer_saves`). Conservative: a read
-/// after the function itself overwrote the element also counts.
-pub fn reads_mut_inputs(f: &Func) -> bool {
-    let outs: Vec<VarId> = f
-        .params
-        .iter()
-        .filter(|p| p.kind == Ty::FloatSliceMut)
-        .map(|p| p.var)
-        .collect();
+/// contents, so a caller must hand it the buffer as it was before the call (`ArgMode::InOut`,
+/// see `reverse::Rev::written_buffer_saves`). Conservative: a read after the function itself
+/// overwrote the element also counts.
+pub fn reads_incoming(f: &Func, param: VarId) -> bool {
     let mut found = false;
-    walk_value_reads(&f.body, &mut |v| found |= outs.contains(&v));
+    walk_value_reads(&f.body, &mut |v| found |= v == param);
     found
 }
 

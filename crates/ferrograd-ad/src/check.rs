@@ -10,18 +10,25 @@ use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
 use crate::ir::*;
 use proc_macro2::Span;
+use std::cell::RefCell;
 
-/// Reports every active expression the emitters cannot differentiate.
-pub fn check(cx: &Ctxt, f: &Func) {
+/// Reports every active expression the emitters cannot differentiate. Returns the calls
+/// (callee, argument position) that pass a `&mut` buffer inside a larger expression: the
+/// generated code asserts at compile time that those callees do not write it.
+pub fn check(cx: &Ctxt, f: &Func) -> Vec<(syn::Path, usize)> {
     if f.ret == RetKind::Tensor || f.params.iter().any(|p| p.kind == Ty::Tensor) {
-        return; // tensor-level functions have their own emitter and checks (`tensor.rs`)
+        return Vec::new(); // tensor-level functions have their own emitter and checks (`tensor.rs`)
     }
     let act = analyse(f, None);
     let fallback = f.name.span();
-    check_block(cx, f, &act, &f.body, fallback);
+    let asserts = RefCell::new(Vec::new());
+    check_block(cx, f, &act, &f.body, fallback, &asserts);
+    asserts.into_inner()
 }
 
-fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span) {
+type Asserts = RefCell<Vec<(syn::Path, usize)>>;
+
+fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span, asserts: &Asserts) {
     for s in b {
         match s {
             Stmt::Assign {
@@ -43,22 +50,22 @@ fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span) {
                         );
                     }
                 } else {
-                    check_expr(cx, f, act, value, *span);
+                    check_expr(cx, f, act, value, *span, asserts);
                 }
             }
-            Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback)),
-            Stmt::Return(Some(e)) => check_expr(cx, f, act, e, fallback),
+            Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
+            Stmt::Return(Some(e)) => check_expr(cx, f, act, e, fallback, asserts),
             Stmt::If {
                 cond,
                 then_b,
                 else_b,
             } => {
-                check_expr(cx, f, act, cond, fallback);
-                check_block(cx, f, act, then_b, fallback);
-                check_block(cx, f, act, else_b, fallback);
+                check_expr(cx, f, act, cond, fallback, asserts);
+                check_block(cx, f, act, then_b, fallback, asserts);
+                check_block(cx, f, act, else_b, fallback, asserts);
             }
             Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                check_block(cx, f, act, body, fallback)
+                check_block(cx, f, act, body, fallback, asserts)
             }
             Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
         }
@@ -73,13 +80,34 @@ fn call_span(e: &Expr) -> Option<Span> {
 }
 
 /// Walks `e`; `span` is the innermost statement or call around it.
-fn check_expr(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span) {
-    check_expr_at(cx, f, act, e, span, true)
+fn check_expr(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span, asserts: &Asserts) {
+    check_expr_at(cx, f, act, e, span, true, asserts)
 }
 
 /// `root`: `e` is the whole value of its statement.
-fn check_expr_at(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span, root: bool) {
-    if !root && !written_buffers(f, e).is_empty() {
+fn check_expr_at(
+    cx: &Ctxt,
+    f: &Func,
+    act: &Activity,
+    e: &Expr,
+    span: Span,
+    root: bool,
+    asserts: &Asserts,
+) {
+    let explicit_mut = match e {
+        Expr::Call { args, .. } => args.iter().any(|a| matches!(a, Expr::Ref(_, true))),
+        _ => false,
+    };
+    if !root && !explicit_mut {
+        // `g(h, …)` with `h: &mut [f64]` inside a larger expression: the callee must not write
+        // `h`, which only its `ARG_MODES` can tell; checked when the generated code compiles.
+        if let Expr::Call { path, .. } = e {
+            for (_, j, _) in written_buffers(f, e) {
+                asserts.borrow_mut().push((path.clone(), j));
+            }
+        }
+    }
+    if !root && explicit_mut {
         cx.error_at(
             call_span(e).unwrap_or(span),
             "a call that writes a `&mut` slice argument must be a statement of its own or the \
@@ -120,7 +148,7 @@ fn check_expr_at(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span, root
     let span = call_span(e).unwrap_or(span);
     match e {
         Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => {}
-        Expr::Index(_, i) => check_expr_at(cx, f, act, i, span, false),
+        Expr::Index(_, i) => check_expr_at(cx, f, act, i, span, false, asserts),
         Expr::Neg(a)
         | Expr::Not(a)
         | Expr::Cast(a, _, _)
@@ -128,24 +156,24 @@ fn check_expr_at(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr, span: Span, root
         | Expr::Repeat(a, _)
         | Expr::Matches(a, _)
         | Expr::SliceOf(a)
-        | Expr::Field(a, _) => check_expr_at(cx, f, act, a, span, false),
+        | Expr::Field(a, _) => check_expr_at(cx, f, act, a, span, false, asserts),
         Expr::IndexOf(a, i) => {
-            check_expr_at(cx, f, act, a, span, false);
-            check_expr_at(cx, f, act, i, span, false);
+            check_expr_at(cx, f, act, a, span, false, asserts);
+            check_expr_at(cx, f, act, i, span, false, asserts);
         }
         Expr::Binary(_, a, b) => {
-            check_expr_at(cx, f, act, a, span, false);
-            check_expr_at(cx, f, act, b, span, false);
+            check_expr_at(cx, f, act, a, span, false, asserts);
+            check_expr_at(cx, f, act, b, span, false, asserts);
         }
         Expr::Method(r, _, args) => {
-            check_expr_at(cx, f, act, r, span, false);
+            check_expr_at(cx, f, act, r, span, false, asserts);
             for a in args {
-                check_expr_at(cx, f, act, a, span, false);
+                check_expr_at(cx, f, act, a, span, false, asserts);
             }
         }
         Expr::Call { args, .. } | Expr::Array(args) => {
             for a in args {
-                check_expr_at(cx, f, act, a, span, false);
+                check_expr_at(cx, f, act, a, span, false, asserts);
             }
         }
     }

@@ -431,19 +431,20 @@ pub fn is_loop_var(b: &Block, v: VarId) -> bool {
     })
 }
 
-/// The `&mut` float buffers written by the call at the root of `e` (`g(out, …)`,
-/// `g(&mut v, …)?`), each with its callee.
-pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, VarId)> {
+/// The float buffers the call at the root of `e` may write (`g(out, …)` with `out: &mut [f64]`,
+/// `g(&mut v, …)?`), each with its callee and argument position.
+pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, usize, VarId)> {
     let Expr::Call { path, args, .. } = e else {
         return Vec::new();
     };
     args.iter()
-        .filter_map(|a| match a {
+        .enumerate()
+        .filter_map(|(j, a)| match a {
             Expr::Ref(inner, true) => match &**inner {
-                Expr::Var(v) if f.var_ty(*v).is_float_buffer() => Some((path.clone(), *v)),
+                Expr::Var(v) if f.var_ty(*v).is_float_buffer() => Some((path.clone(), j, *v)),
                 _ => None,
             },
-            Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), *v)),
+            Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), j, *v)),
             _ => None,
         })
         .collect()

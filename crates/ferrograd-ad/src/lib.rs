@@ -110,9 +110,10 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             }
         }
     }
-    if let Some(f) = &f {
-        check::check(&cx, f);
-    }
+    let nested_mut_args = match &f {
+        Some(f) => check::check(&cx, f),
+        None => Vec::new(),
+    };
     if let Some(e) = cx.take() {
         return Err(e);
     }
@@ -146,19 +147,40 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     if !opts.reverse_only {
         out.extend(forward::emit(&f));
     }
-    if f.params.iter().any(|p| p.kind == ir::Ty::FloatSliceMut) {
+    {
         // Read by callers' reverse sweeps (`reverse::Rev::written_buffer_saves`).
-        let name = format_ident!("{}_NEEDS_MUT_INPUTS", f.name);
-        let needs = analysis::reads_mut_inputs(&f);
+        let name = format_ident!("{}_ARG_MODES", f.name);
+        let modes = f.params.iter().map(|p| {
+            if p.kind != ir::Ty::FloatSliceMut {
+                quote!(::ferrograd::ArgMode::In)
+            } else if analysis::reads_incoming(&f, p.var) {
+                quote!(::ferrograd::ArgMode::InOut)
+            } else {
+                quote!(::ferrograd::ArgMode::Out)
+            }
+        });
         let vis = &f.item.vis;
         let doc = format!(
-            "Whether `{}_pullback` takes its `&mut` arguments as they were before the call              (`true`: it reads their incoming values) rather than as the call left them.",
+            "How `{}` treats each parameter, for the reverse sweeps of its callers \
+             (`ferrograd::ArgMode`).",
             f.name
         );
         out.extend(quote! {
             #[doc = #doc]
             #[allow(non_upper_case_globals)]
-            #vis const #name: bool = #needs;
+            #vis const #name: &[::ferrograd::ArgMode] = &[#(#modes),*];
+        });
+    }
+    for (path, j) in &nested_mut_args {
+        let modes = emit_expr::callee(path, "_ARG_MODES", false);
+        let msg = format!(
+            "`{}` writes argument {} (a `&mut` slice) inside a larger expression in `{}`: make the call a statement of its own or the whole value of `let`",
+            quote!(#path),
+            j + 1,
+            f.name
+        );
+        out.extend(quote! {
+            const _: () = ::core::assert!(!#modes[#j].writes(), #msg);
         });
     }
     if let Some(o) = api::jacobian_out(&f) {

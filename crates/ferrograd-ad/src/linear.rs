@@ -632,6 +632,16 @@ impl Lin {
                             CallArg::Buffer { var, expr, mutable } => {
                                 let t = tan_var(*var);
                                 let e = cx.expr(expr);
+                                // A buffer passed twice is read only (Rust allows no `&mut`
+                                // alias): shared tangents, which may alias.
+                                let twice = args
+                                    .iter()
+                                    .filter(
+                                        |b| matches!(b, CallArg::Buffer { var: w, .. } if w == var),
+                                    )
+                                    .count()
+                                    > 1;
+                                let mutable = *mutable && !twice;
                                 tans.push(match (t.is_empty(), mutable) {
                                     (false, true) => quote!(&mut #t[..]),
                                     (false, false) => quote!(&#t[..]),

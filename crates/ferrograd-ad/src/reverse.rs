@@ -784,16 +784,16 @@ impl Rev<'_> {
         out
     }
 
-    /// Saves of the `&mut` float buffers that the call at the root of `e` writes, as
+    /// Saves of the `&mut` float buffers that the call at the root of `e` may write, as
     /// (forward code before the call, reverse code before its pullback, reverse code after).
     ///
-    /// A callee's pullback takes its `&mut` arguments either as they were before the call
-    /// (generated pullbacks of functions that read their outputs' incoming values:
-    /// `g_NEEDS_MUT_INPUTS` is true) or as the call left them (kernels, and generated pullbacks
-    /// of functions that only write them). And the reverse sweep of this function may read the
-    /// buffer's earlier contents. Either way the forward sweep records the buffer before the
-    /// call, on the pooled tape (no allocation in steady state), and the reverse sweep puts it
-    /// back; with neither, the constant condition folds away and nothing is copied.
+    /// Whether the callee writes an argument, and whether its pullback takes it as it was
+    /// before the call or as the call left it, is the callee's `<g>_ARG_MODES` (see
+    /// `ferrograd::ArgMode`); the argument's syntax does not say. The forward sweep records the
+    /// buffer before the call, on the pooled tape (no allocation in steady state), when the
+    /// pullback needs it (`InOut`) or when this function's own reverse sweep reads the buffer's
+    /// earlier contents, and the reverse sweep puts it back. The conditions are constants, so
+    /// for the common case (a kernel writing a fresh output) the code folds away.
     fn written_buffer_saves(
         &mut self,
         e: &Expr,
@@ -806,40 +806,41 @@ impl Rev<'_> {
         // Without a derivative through the call its pullback is not called: only this
         // function's own readers can need the old contents.
         let active = self.act.expr_active(self.f, e);
-        let needs_of = |path: &syn::Path| {
-            if active {
-                callee(path, "_NEEDS_MUT_INPUTS", false)
-            } else {
-                quote!(false)
-            }
-        };
         self.uses_tape = true;
         self.saves += 1;
+        let mut conds = Vec::new();
+        for (path, j, v) in bufs.iter() {
+            let modes = callee(path, "_ARG_MODES", false);
+            let mode = quote!(#modes[#j]);
+            let writes = quote!(#mode.writes());
+            let needs = if active {
+                quote!(#mode.needs_before())
+            } else {
+                quote!(false)
+            };
+            let caller = self.must_save_before(*v, here);
+            let keep = quote!(((#writes && #caller) || #needs));
+            if let Some(k) = self.f.vars[*v].param {
+                if self.f.params[k].kind == Ty::FloatSliceMut {
+                    self.restore_conds.push(keep.clone());
+                }
+            }
+            conds.push((var_ident(self.f, *v), keep, needs));
+        }
         let (mut push_a, mut push_b, mut before, mut after) = (
             TokenStream::new(),
             TokenStream::new(),
             TokenStream::new(),
             TokenStream::new(),
         );
-        for (path, v) in bufs.iter() {
-            let needs = needs_of(path);
-            let caller = self.must_save_before(*v, here);
-            let id = var_ident(self.f, *v);
-            push_a.extend(quote!(if #caller || #needs { __fg_tape.push_slice(&#id[..]); }));
+        for (id, keep, needs) in &conds {
+            push_a.extend(quote!(if #keep { __fg_tape.push_slice(&#id[..]); }));
             push_b.extend(quote!(if #needs { __fg_tape.push_slice(&#id[..]); }));
-            if let Some(k) = self.f.vars[*v].param {
-                if self.f.params[k].kind == Ty::FloatSliceMut {
-                    self.restore_conds.push(quote!((#caller || #needs)));
-                }
-            }
         }
         // Pops mirror the pushes: all second copies (the callee's inputs), then all first ones.
-        for (path, v) in bufs.iter().rev() {
-            let needs = needs_of(path);
-            let caller = self.must_save_before(*v, here);
-            let id = var_ident(self.f, *v);
+        for (id, keep, needs) in conds.iter().rev() {
             before.extend(quote!(if #needs { __fg_tape.pop_slice_into(&mut #id[..]); }));
-            after.extend(quote!(if #caller || #needs { __fg_tape.pop_slice_into(&mut #id[..]); }));
+            after.extend(quote!(if #keep { __fg_tape.pop_slice_into(&mut #id[..]); }));
         }
         push_a.extend(push_b);
         (push_a, before, after)

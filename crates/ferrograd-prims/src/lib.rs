@@ -145,3 +145,39 @@ macro_rules! is_expensive {
         false
     };
 }
+
+/// How a differentiable function treats one of its parameters, as its callers' reverse sweeps
+/// need to know. Every function that `#[differentiable]` code calls publishes
+/// `<name>_ARG_MODES: &[ArgMode]`, one entry per parameter: the macro generates it, kernels
+/// declare it. A call site passing a `&mut` buffer reads it (the argument's syntax, `h` for a
+/// `&mut [f32]` variable, does not say whether the callee writes it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgMode {
+    /// Read only (or not a float buffer).
+    In,
+    /// A `&mut` float buffer the callee overwrites; its pullback takes it as the call left it
+    /// (kernels read their outputs in the pullback).
+    Out,
+    /// A `&mut` float buffer whose incoming contents the callee reads: its pullback needs them,
+    /// as they were before the call.
+    InOut,
+}
+
+impl ArgMode {
+    /// Does the callee write the argument?
+    pub const fn writes(self) -> bool {
+        !matches!(self, ArgMode::In)
+    }
+    /// Must the pullback receive the argument as it was before the call?
+    pub const fn needs_before(self) -> bool {
+        matches!(self, ArgMode::InOut)
+    }
+    /// The modes of a kernel of `N` parameters whose first one is its output.
+    pub const fn output_first<const N: usize>() -> [ArgMode; N] {
+        let mut m = [ArgMode::In; N];
+        if N > 0 {
+            m[0] = ArgMode::Out;
+        }
+        m
+    }
+}

@@ -82,6 +82,7 @@ pub use adjoint::{Adjoint, ArrayAdjoint};
 pub use dual::Dual;
 pub use ferrograd_kernels as kernels;
 pub use ferrograd_macros::differentiable;
+pub use ferrograd_prims::ArgMode;
 pub use real::{Partials, Real};
 
 /// A buffer passed to a generated `f_jacobian`/`f_hessian` has the wrong length.

@@ -431,8 +431,10 @@ fn mut_param_twice(x: f64, out: &mut [f64]) {
 
 #[test]
 fn calls_writing_mut_arguments() {
-    const { assert!(scale_acc_NEEDS_MUT_INPUTS) };
-    const { assert!(!fill_NEEDS_MUT_INPUTS) };
+    use ferrograd::ArgMode;
+    assert_eq!(scale_acc_ARG_MODES, [ArgMode::In, ArgMode::InOut]);
+    assert_eq!(fill_ARG_MODES, [ArgMode::In, ArgMode::Out]);
+    assert_eq!(dot_ARG_MODES, [ArgMode::In, ArgMode::In]);
     for x in [[0.7, -1.3], [1.5, 2.0]] {
         check2!(
             calls_reading_outputs,
@@ -514,4 +516,27 @@ fn call_written_array_in_a_loop() {
         },
         |x, t| call_written_in_loop_pushforward(x[0], x[1], &y, 3, t[0], t[1], &[0.0; 4]),
     );
+}
+
+/// A `&mut` parameter passed, read only, to a call inside an expression.
+#[differentiable]
+fn read_mut_param_in_expression(x: f64, out: &mut [f64]) {
+    fill(x, out);
+    let s = 2.0 * dot(out, out) + x;
+    out[0] = s * out[1];
+}
+
+#[test]
+fn mut_parameter_read_by_a_nested_call() {
+    // out = [x, 2x] → s = 2·5x² + x; out[0] = s·2x.
+    let x = 0.7;
+    let mut out = [0.0; 2];
+    let (mut dx, mut d_out) = (0.0, [1.0, 0.0]);
+    read_mut_param_in_expression_pullback(x, &mut out, &mut dx, &mut d_out);
+    let want = (20.0 * x + 1.0) * 2.0 * x + (10.0 * x * x + x) * 2.0;
+    assert!((dx - want).abs() < 1e-12, "{dx} vs {want}");
+    let (mut out2, mut t_out) = ([0.0; 2], [0.0; 2]);
+    read_mut_param_in_expression_pushforward(x, &mut out2, 1.0, &mut t_out);
+    assert!((t_out[0] - want).abs() < 1e-12, "{t_out:?} vs {want}");
+    assert_eq!(out2, out);
 }
