@@ -27,13 +27,32 @@ pub struct GradOptions {
     pub allow_unused: bool,
 }
 
+/// Seeds must be dense, non-empty and of their tensor's dtype (LibTorch would convert an
+/// integer seed silently); their shapes LibTorch checks.
+fn check_seeds(tensors: &[&Tensor], seeds: &[&Tensor], what: &str) -> Result<(), Error> {
+    for (i, (t, s)) in tensors.iter().zip(seeds).enumerate() {
+        let name = || format!("{what} {i}");
+        ffi::check_input(s, name)?;
+        let (want, got) = (t.f_kind()?, s.f_kind()?);
+        if want != got {
+            return Err(Error::Dtype {
+                what: name(),
+                expected: want,
+                got: format!("{got:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `torch::autograd::backward(tensors, grad_tensors, ...)`. `grad_tensors` is
-/// empty (implicit ones for scalar tensors) or has one entry per tensor.
+/// empty (implicit ones for scalar tensors) or has one entry per tensor, of its dtype.
 pub fn backward_with(
     tensors: &[&Tensor],
     grad_tensors: &[&Tensor],
     options: GradOptions,
 ) -> Result<(), Error> {
+    check_seeds(tensors, grad_tensors, "backward_with: gradient")?;
     ffi::backward(
         tensors,
         grad_tensors,
@@ -44,13 +63,15 @@ pub fn backward_with(
 
 /// `torch::autograd::grad`: returns d(Σ outputsᵢ·grad_outputsᵢ)/d(inputsⱼ) for each
 /// input without touching `.grad()`; `None` for unused inputs when
-/// `allow_unused`. `grad_outputs` is empty (scalar outputs) or one per output.
+/// `allow_unused`. `grad_outputs` is empty (scalar outputs) or one per output, of its
+/// dtype.
 pub fn grad(
     outputs: &[&Tensor],
     inputs: &[&Tensor],
     grad_outputs: &[&Tensor],
     options: GradOptions,
 ) -> Result<Vec<Option<Tensor>>, Error> {
+    check_seeds(outputs, grad_outputs, "grad: grad_output")?;
     ffi::grad(
         outputs,
         inputs,

@@ -47,6 +47,12 @@ pub enum Error {
     #[error("{what}: only dense (strided) tensors are supported")]
     Layout { what: String },
 
+    /// A tensor without elements, where at least one is needed.
+    #[error(
+        "{what}: tensor has no elements (shape {shape:?}); pass a tensor with at least one element"
+    )]
+    Empty { what: String, shape: Vec<i64> },
+
     /// An undefined tensor (e.g. `Tensor::new()` or a missing gradient).
     #[error("{what}: tensor is undefined")]
     Undefined { what: String },

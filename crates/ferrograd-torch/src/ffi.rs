@@ -395,6 +395,27 @@ pub(crate) fn tensor_info(t: &Tensor) -> Result<sys::fg_tensor_info, Error> {
     take_error(err).map_or(Ok(info), |m| Err(Error::Torch(m)))
 }
 
+/// Checks every tensor-level entry point makes on its inputs: defined, dense (strided),
+/// at least one element. Dtype, device and contiguity are the caller's to check: LibTorch
+/// ops accept them all, zero-copy views do not (see [`checked_data`]).
+/// `what` names the tensor in the error (built only on error).
+pub(crate) fn check_input(t: &Tensor, what: impl Fn() -> String) -> Result<(), Error> {
+    let info = tensor_info(t)?;
+    if info.defined == 0 {
+        return Err(Error::Undefined { what: what() });
+    }
+    if info.is_strided == 0 {
+        return Err(Error::Layout { what: what() });
+    }
+    if info.numel == 0 {
+        return Err(Error::Empty {
+            what: what(),
+            shape: t.size(),
+        });
+    }
+    Ok(())
+}
+
 /// Checks that `t` can be viewed as `[T]` and returns its data pointer and length.
 fn checked_data<T: Viewable>(
     t: &Tensor,
@@ -455,7 +476,10 @@ fn checked_data<T: Viewable>(
 pub(crate) fn as_slice<'a, T: Viewable>(t: &'a Tensor, what: &str) -> Result<&'a [T], Error> {
     let (info, len) = checked_data::<T>(t, what)?;
     if len == 0 {
-        return Ok(&[]);
+        return Err(Error::Empty {
+            what: what.to_owned(),
+            shape: t.size(),
+        });
     }
     // SAFETY: checked above: a defined, dense, contiguous CPU tensor of dtype T
     // with `len` elements at an aligned non-null `data`. The storage is kept alive
@@ -469,6 +493,12 @@ pub(crate) fn as_slice_mut<'a, T: Element>(
     what: &str,
 ) -> Result<&'a mut [T], Error> {
     let (info, len) = checked_data::<T>(t, what)?;
+    if len == 0 {
+        return Err(Error::Empty {
+            what: what.to_owned(),
+            shape: t.size(),
+        });
+    }
     if info.requires_grad != 0 {
         return Err(Error::RequiresGrad {
             what: what.to_owned(),
@@ -486,9 +516,6 @@ pub(crate) fn as_slice_mut<'a, T: Element>(
     let err = unsafe { sys::fg_tensor_bump_version(t.as_mut_ptr()) };
     if let Some(m) = take_error(err) {
         return Err(Error::Torch(m));
-    }
-    if len == 0 {
-        return Ok(&mut []);
     }
     // SAFETY: as in `as_slice`, plus: the TensorImpl has exactly one handle (this
     // one, borrowed mutably for 'a) and the storage exactly one TensorImpl, so no

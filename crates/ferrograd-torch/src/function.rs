@@ -164,6 +164,11 @@ impl BackwardContext<'_> {
 /// The outputs require grad when an input does (and grad mode is on), and
 /// `backward` on anything computed from them runs [`CustomFunction::backward`].
 /// Errors from `forward` (and panics, which are caught) are returned as `Err`.
+///
+/// # Errors
+/// Besides those of `forward`: a wrong number of inputs, and an input that is undefined,
+/// not dense (sparse, mkldnn) or has no elements. Dtype, device and contiguity are
+/// `forward`'s to check ([`check_kind`], [`crate::as_slice`]): LibTorch ops accept them all.
 pub fn apply<F: CustomFunction>(function: F, inputs: &[&Tensor]) -> Result<Vec<Tensor>, Error> {
     if let Some(expected) = function.num_inputs() {
         if expected != inputs.len() {
@@ -174,10 +179,8 @@ pub fn apply<F: CustomFunction>(function: F, inputs: &[&Tensor]) -> Result<Vec<T
             });
         }
     }
-    if let Some(i) = inputs.iter().position(|t| !t.defined()) {
-        return Err(Error::Undefined {
-            what: format!("input {i} of `{}`", function.name()),
-        });
+    for (i, t) in inputs.iter().enumerate() {
+        ffi::check_input(t, || format!("input {i} of `{}`", function.name()))?;
     }
     // Resolved once; the node keeps it for backward's messages.
     let name = function.name().to_owned();

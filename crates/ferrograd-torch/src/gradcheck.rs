@@ -165,6 +165,7 @@ fn leaves(inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Vec<usize>), Error> {
     let mut active = Vec::new();
     for (i, x) in inputs.iter().enumerate() {
         let what = format!("gradcheck input {i}");
+        crate::ffi::check_input(x, || what.clone())?;
         crate::check_kind(&what, x, Kind::Double)?;
         let requires = x.requires_grad();
         xs.push(

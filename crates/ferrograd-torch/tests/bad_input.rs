@@ -223,9 +223,9 @@ fn mutable_view_needs_exclusive_storage() {
         as_slice::<f32>(&x).unwrap().as_ptr() as usize,
         x.data_ptr() as usize
     );
-    assert!(
-        as_slice::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu)))
-            .unwrap()
-            .is_empty()
-    );
+    // A zero-size tensor is an error, not an empty view (issue 10).
+    assert!(matches!(
+        as_slice::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu))),
+        Err(Error::Empty { .. })
+    ));
 }
