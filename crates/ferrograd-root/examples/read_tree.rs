@@ -20,7 +20,7 @@ fn read_chunks(
     let mut reader = tree.reader();
     let mut cols: Vec<Column> = names.iter().map(|_| Column::new()).collect();
     let mut values = 0;
-    for chunk in tree.chunks(CHUNK).into_iter().skip(first).step_by(step) {
+    for chunk in tree.chunks(CHUNK).skip(first).step_by(step) {
         for (name, col) in names.iter().zip(cols.iter_mut()) {
             reader.read(name, chunk.clone(), col)?;
             values += col.data().len();

@@ -64,7 +64,7 @@ pub(crate) fn decompress_into(
     what: &str,
 ) -> Result<()> {
     out.clear();
-    out.reserve(expected);
+    // Grown block by block (each at most 16 MiB), never by the size a header claims up front.
     let mut rest = src;
     while out.len() < expected {
         let header = rest.get(..HEADER).ok_or_else(|| {

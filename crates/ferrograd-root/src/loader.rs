@@ -165,7 +165,14 @@ impl Loader {
             .chain(&cfg.weights)
             .cloned()
             .chain(cut.iter().flat_map(Cut::branches));
-        for name in scalars.collect::<Vec<_>>() {
+        let scalars: Vec<String> = scalars.collect();
+        // Fail now, not mid-epoch, when a basket table does not cover the declared entries.
+        for name in cfg.features.iter().chain(&scalars) {
+            for t in &trees {
+                t.branch(name)?.check(t.path())?;
+            }
+        }
+        for name in scalars {
             for t in &trees {
                 if t.branch(&name)?.branch_type()?.shape != Shape::Scalar {
                     return Err(config(

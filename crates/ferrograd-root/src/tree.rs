@@ -173,18 +173,12 @@ impl Tree {
     /// [`clusters`](Self::clusters) cut into ranges of at most `max_entries` entries: what a
     /// streaming loop reads at a time, so buffers stay bounded even when ROOT's clusters are
     /// large (its default is ~30 MB per cluster).
-    pub fn chunks(&self, max_entries: u64) -> Vec<std::ops::Range<u64>> {
+    pub fn chunks(&self, max_entries: u64) -> impl Iterator<Item = std::ops::Range<u64>> {
         let step = max_entries.max(1);
-        let mut out = Vec::new();
-        for c in self.clusters() {
-            let mut start = c.start;
-            while start < c.end {
-                let stop = c.end.min(start + step);
-                out.push(start..stop);
-                start = stop;
-            }
-        }
-        out
+        self.clusters().into_iter().flat_map(move |c| {
+            let n = (c.end - c.start).div_ceil(step);
+            (0..n).map(move |k| c.start + k * step..c.end.min(c.start + (k + 1) * step))
+        })
     }
 }
 
@@ -222,6 +216,16 @@ impl Branch {
             Ok(t) => t.to_string(),
             Err(u) => format!("{} (unsupported)", u.type_name),
         }
+    }
+
+    /// Checks that the branch is readable and that its baskets hold exactly the tree's
+    /// entries, without reading them.
+    pub(crate) fn check(&self, tree: &str) -> Result<()> {
+        self.branch_type()?;
+        self.baskets
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| e.to_error(tree, &self.name))
     }
 
     /// Number of baskets on disk.

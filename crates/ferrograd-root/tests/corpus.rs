@@ -105,6 +105,44 @@ fn a_tree_declaring_more_entries_than_its_baskets_hold_is_an_error() {
 }
 
 #[test]
+fn the_loader_refuses_a_tree_declaring_more_entries_than_its_baskets_hold() {
+    let src = ferrograd_root::Source {
+        path: corpus("short.root"),
+        tree: "events".into(),
+        label: Some(1),
+    };
+    let err = ferrograd_root::Loader::new(ferrograd_root::LoaderConfig::new(
+        vec![src],
+        vec!["x".into()],
+    ))
+    .err()
+    .expect("short tree");
+    assert!(
+        matches!(
+            err,
+            Error::EntryCount {
+                declared: 30,
+                found: 20,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn chunks_tile_the_tree() {
+    let f = RootFile::open(corpus("branches_lz4.root")).unwrap();
+    let t = f.tree("events").unwrap();
+    let chunks: Vec<_> = t.chunks(5).collect();
+    assert_eq!(chunks.first().map(|c| c.start), Some(0));
+    assert_eq!(chunks.last().map(|c| c.end), Some(t.entries()));
+    assert!(chunks
+        .windows(2)
+        .all(|w| w[0].end == w[1].start && w[0].end - w[0].start <= 5));
+}
+
+#[test]
 fn missing_trees_and_branches_list_what_exists() {
     let f = RootFile::open(corpus("branches_zstd.root")).unwrap();
     let err = f.tree("sig/events").unwrap_err();
