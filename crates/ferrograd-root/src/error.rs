@@ -51,6 +51,13 @@ pub enum Error {
         tree: String,
         available: String,
     },
+    /// The path names an object that is not a TTree (a TNtuple, a histogram, a directory).
+    #[error("`{path}` is a {class}, not a TTree; trees: {available}")]
+    NotATree {
+        path: String,
+        class: String,
+        available: String,
+    },
     /// A branch whose type is outside the supported subset.
     #[error("branch `{branch}` has type {type_name}, which ferrograd-root does not read: {why}")]
     Unsupported {

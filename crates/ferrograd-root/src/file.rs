@@ -117,6 +117,17 @@ impl RootFile {
     /// Reads the tree at `path` (e.g. `events` or `bkg/events`): metadata only.
     pub fn tree(&self, path: &str) -> Result<Tree> {
         let path = path.trim_start_matches('/');
+        if let Some(other) = self
+            .keys
+            .iter()
+            .find(|k| k.path == path && k.class_name != "TTree")
+        {
+            return Err(Error::NotATree {
+                path: path.to_string(),
+                class: other.class_name.clone(),
+                available: list(&self.tree_paths()),
+            });
+        }
         let key = self
             .keys
             .iter()

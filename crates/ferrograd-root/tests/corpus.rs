@@ -145,6 +145,11 @@ fn chunks_tile_the_tree() {
 #[test]
 fn missing_trees_and_branches_list_what_exists() {
     let f = RootFile::open(corpus("branches_zstd.root")).unwrap();
+    let err = f.tree("bkg").unwrap_err();
+    assert!(
+        err.to_string() == "`bkg` is a TDirectory, not a TTree; trees: events, bkg/events",
+        "{err}"
+    );
     let err = f.tree("sig/events").unwrap_err();
     assert!(
         err.to_string().contains("trees: events, bkg/events"),
