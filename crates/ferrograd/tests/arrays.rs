@@ -540,3 +540,35 @@ fn mut_parameter_read_by_a_nested_call() {
     assert!((t_out[0] - want).abs() < 1e-12, "{t_out:?} vs {want}");
     assert_eq!(out2, out);
 }
+
+/// `for e in a` iterates a copy of `a`: writes in the body are not seen by the loop (H9-3).
+#[differentiable]
+fn iterate_copy_while_writing(x0: f64, x1: f64) -> f64 {
+    let mut a = [x0, x1, x0 * x1];
+    let mut s = 0.0;
+    for e in a {
+        a[1] = 2.0 * a[1];
+        s += e * x1;
+    }
+    s + a[1]
+}
+
+#[test]
+fn by_value_iteration_sees_a_copy() {
+    let x = [0.7, -1.3];
+    // s = (x0 + x1 + x0·x1)·x1, a[1] = 8·x1
+    let g = check2!(
+        iterate_copy_while_writing,
+        iterate_copy_while_writing_grad,
+        iterate_copy_while_writing_pushforward,
+        x
+    );
+    let want = [
+        (1.0 + x[1]) * x[1],
+        (x[0] + x[1] + x[0] * x[1]) + (1.0 + x[0]) * x[1] + 8.0,
+    ];
+    assert!(
+        (g[0] - want[0]).abs() < 1e-12 && (g[1] - want[1]).abs() < 1e-12,
+        "{g:?} vs {want:?}"
+    );
+}

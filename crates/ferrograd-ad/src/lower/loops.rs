@@ -182,6 +182,33 @@ impl Lower<'_> {
             }
             id = self.new_loop();
             self.block_into(&f.body.stmts, Sink::Discard, &mut body);
+            // `for e in a` over a local array iterates a copy (Rust moves the `Copy` array
+            // into the iterator), so writes to `a` in the body must not be seen: iterate a
+            // snapshot taken before the loop when the body writes `a`.
+            let by_value = !iterates_by_ref(&f.expr) && self.vars[bv].ty == Ty::FloatArray;
+            let bv = if by_value && writes_var(&body, bv) {
+                let snap = self.fresh_tmp(Ty::FloatArray);
+                out.push(Stmt::Assign {
+                    target: Place::Var(snap),
+                    value: Expr::Var(bv),
+                    decl: true,
+                    span: f.expr.span(),
+                });
+                for st in body.iter_mut() {
+                    if let Stmt::Assign {
+                        value: Expr::Index(b, i),
+                        ..
+                    } = st
+                    {
+                        if *b == bv && matches!(**i, Expr::Var(k) if k == idx) {
+                            *b = snap;
+                        }
+                    }
+                }
+                snap
+            } else {
+                bv
+            };
             let len = Expr::Method(
                 Box::new(Expr::Var(bv)),
                 syn::Ident::new("len", Span::call_site()),
@@ -265,4 +292,42 @@ fn split_iter(e: &syn::Expr) -> (&syn::Expr, Vec<IterAdaptor<'_>>, bool) {
     }
     ads.reverse();
     (cur, ads, enumerate)
+}
+
+/// `xs.iter()…` or `&xs`: the loop borrows its sequence (the body cannot write it).
+fn iterates_by_ref(e: &syn::Expr) -> bool {
+    let mut cur = strip_paren(e);
+    loop {
+        match cur {
+            syn::Expr::MethodCall(m) => {
+                if m.method == "iter" {
+                    return true;
+                }
+                cur = strip_paren(&m.receiver);
+            }
+            syn::Expr::Reference(_) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Does a statement of `b` (nested blocks included) write variable `v` or an element of it,
+/// directly or through a `&mut` call argument?
+fn writes_var(b: &Block, v: VarId) -> bool {
+    b.iter().any(|s| match s {
+        Stmt::Assign { target, value, .. } => target.var() == v || call_writes(value, v),
+        Stmt::Call(e) => call_writes(e, v),
+        Stmt::If { then_b, else_b, .. } => writes_var(then_b, v) || writes_var(else_b, v),
+        Stmt::For { body, .. } | Stmt::While { body, .. } => writes_var(body, v),
+        _ => false,
+    })
+}
+
+fn call_writes(e: &Expr, v: VarId) -> bool {
+    match e {
+        Expr::Call { args, .. } => args.iter().any(
+            |a| matches!(a, Expr::Ref(inner, true) if matches!(**inner, Expr::Var(w) if w == v)),
+        ),
+        _ => false,
+    }
 }
