@@ -68,7 +68,9 @@ pub struct TrainConfig {
     /// Seeds the initialisation and the shuffling.
     pub seed: u64,
     pub optimizer: OptimizerConfig,
-    /// Where to write checkpoints (at every epoch end and every `checkpoint_every` steps).
+    /// Where to write checkpoints (at every epoch end and every `checkpoint_every` steps; the
+    /// state after step `k` is written during step `k + 1`, once its loss and gradient have
+    /// been found finite, so a checkpoint never holds a state that diverges on its next step).
     pub checkpoint: Option<PathBuf>,
     pub checkpoint_every: Option<u64>,
     /// False-alarm probability for the efficiency metric of binary classifiers.
@@ -207,6 +209,18 @@ pub struct Trainer {
     may_replace: bool,
     /// Identity of the checkpoint file this run wrote or resumed from last ([`file_id`]).
     written: Option<FileId>,
+    /// A checkpoint is due: it is written by the next step, once that step has found the
+    /// state's loss and gradient finite (so a checkpoint never holds a state that diverges).
+    pending: bool,
+}
+
+/// Where a run is: what a checkpoint records besides the tensors.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    epoch: u64,
+    batch: usize,
+    step: u64,
+    accum: EpochAccum,
 }
 
 /// A new run id: 16 hex digits from the clock, the process id and a counter.
@@ -336,9 +350,10 @@ impl Trainer {
             last_good: None,
             may_replace,
             written: None,
+            pending: false,
         };
         if matches!(t.cfg.on_non_finite, NonFinitePolicy::Rollback { .. }) {
-            t.last_good = Some(t.snapshot());
+            t.last_good = Some(t.snapshot(t.here()));
         }
         Ok(t)
     }
@@ -460,13 +475,23 @@ impl Trainer {
         self.accum = ck.accum;
         self.lr_scale = ck.lr_scale;
         self.rollbacks = ck.rollbacks;
+        self.pending = false;
         self.opt.set_lr(self.cfg.optimizer.lr() * self.lr_scale);
         Ok(())
     }
 
-    /// The current state as a checkpoint (a copy of parameters and optimizer state).
-    fn snapshot(&self) -> Checkpoint {
-        let (epoch, batch_in_epoch) = self.position();
+    fn here(&self) -> Position {
+        let (epoch, batch) = self.position();
+        Position {
+            epoch,
+            batch,
+            step: self.step,
+            accum: self.accum,
+        }
+    }
+
+    /// The current parameters and optimizer state as a checkpoint at `at` (a copy).
+    fn snapshot(&self, at: Position) -> Checkpoint {
         let (s1, s2) = self.opt.state();
         Checkpoint {
             run_id: self.run_id.clone(),
@@ -478,13 +503,13 @@ impl Trainer {
             state1: s1.to_vec(),
             state2: s2.to_vec(),
             opt_steps: self.opt.steps(),
-            step: self.step,
-            epoch,
-            batch_in_epoch,
+            step: at.step,
+            epoch: at.epoch,
+            batch_in_epoch: at.batch,
             seed: self.cfg.seed,
             batch_size: self.cfg.batch_size,
             n_train: self.order.n_examples(),
-            accum: self.accum,
+            accum: at.accum,
             run_args: self.cfg.run_args.clone(),
         }
     }
@@ -569,7 +594,8 @@ impl Trainer {
                 ),
             ));
         }
-        let (epoch, batch) = self.position();
+        let before = self.here();
+        let (epoch, batch) = (before.epoch, before.batch);
         let batches_per_epoch = self.order.batches_per_epoch();
         let Some(indices) = self.order.next_indices() else {
             // Epoch over: its sums become the finished epoch's, the next one starts at zero.
@@ -612,6 +638,14 @@ impl Trainer {
             });
         }
         let correct = count_correct(self.net.logits(), y, self.net.spec().classes());
+        if self.pending {
+            // The state before this update produced a finite loss and gradient: save it.
+            self.pending = false;
+            if let Err(e) = self.save_at(before) {
+                self.order.seek(epoch, batch)?;
+                return Err(e);
+            }
+        }
         self.net.step(&mut self.opt)?;
         let seconds = t0.elapsed().as_secs_f64();
         if self.step_seconds.len() < self.step_seconds.capacity() {
@@ -631,7 +665,7 @@ impl Trainer {
         };
         if let Some(every) = self.cfg.checkpoint_every {
             if self.step % every == 0 {
-                self.save_checkpoint()?;
+                self.pending = true;
             }
         }
         Ok(Some(info))
@@ -647,11 +681,15 @@ impl Trainer {
     /// [`TrainError::Checkpoint`] if the file at the path is not this run's checkpoint (and
     /// overwriting was not allowed), [`TrainError::Io`] if writing fails.
     pub fn save_checkpoint(&mut self) -> Result<Option<PathBuf>, TrainError> {
+        self.pending = false;
+        self.save_at(self.here())
+    }
+
+    fn save_at(&mut self, at: Position) -> Result<Option<PathBuf>, TrainError> {
         let rollback = matches!(self.cfg.on_non_finite, NonFinitePolicy::Rollback { .. });
         if self.cfg.checkpoint.is_none() && !rollback {
             return Ok(None);
         }
-        let (epoch, batch) = self.position();
         let (s1, s2) = self.opt.state();
         let bad = [
             ("parameter norm", sum_sq(self.net.params()).sqrt()),
@@ -670,13 +708,13 @@ impl Trainer {
             return Err(TrainError::NonFiniteLoss {
                 quantity,
                 loss: value,
-                step: self.step,
-                epoch,
-                batch,
+                step: at.step,
+                epoch: at.epoch,
+                batch: at.batch,
                 last_checkpoint: self.last_checkpoint.clone(),
             });
         }
-        let ck = self.snapshot();
+        let ck = self.snapshot(at);
         let saved = match self.cfg.checkpoint.clone() {
             Some(path) => {
                 let ours = self.written.is_some() && file_id(&path) == self.written;
@@ -740,7 +778,9 @@ impl Trainer {
     }
 
     /// Trains until [`TrainConfig::epochs`] epochs are complete, evaluating on `test` after
-    /// each epoch and checkpointing at each epoch end. Returns the epochs run in this call.
+    /// each epoch and checkpointing at each epoch end (the last epoch's state at once, earlier
+    /// ones by the next step, once it has found that state's loss and gradient finite).
+    /// Returns the epochs run in this call.
     /// A non-finite state is handled by [`TrainConfig::on_non_finite`].
     ///
     /// # Errors
@@ -765,7 +805,15 @@ impl Trainer {
                 }
             }
             let report = self.finish_epoch(epoch, test)?;
-            match self.save_checkpoint() {
+            // The last epoch's state is saved now; earlier ones by the next step, once it has
+            // found that state finite.
+            let save = if self.order.epoch() < self.cfg.epochs {
+                self.pending = true;
+                Ok(None)
+            } else {
+                self.save_checkpoint()
+            };
+            match save {
                 Ok(saved) => {
                     observer(Event::Epoch(&report));
                     if let Some(p) = saved {

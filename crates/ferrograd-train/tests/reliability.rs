@@ -155,6 +155,13 @@ fn only_finite_states_are_checkpointed() {
                 let n = sum_sq(&ck.params);
                 assert!(n.is_finite(), "lr {lr}: checkpoint parameter norm² {n}");
                 assert!(ck.state1.iter().all(|v| v.is_finite()));
+                // And it is good: its next step (the one that failed for the state after
+                // it) has a finite loss and gradient.
+                let mut c = cfg(50, OptimizerConfig::sgd(lr, 0.9), &path);
+                c.checkpoint_every = Some(1);
+                let mut r = Trainer::resume(p, SPEC, c, ds.len()).unwrap();
+                let info = r.train_step(&ds).unwrap().unwrap();
+                assert!(info.loss.is_finite(), "lr {lr}");
             }
         }
     }
