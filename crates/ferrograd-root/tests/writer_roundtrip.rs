@@ -219,6 +219,50 @@ fn a_friend_tree_of_predictions_lines_up_with_its_source_in_root() {
     assert!((mean - expect).abs() < 1e-9 * expect, "{mean} vs {expect}");
 }
 
+#[test]
+fn bad_writer_input_is_an_error_that_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["", "a/b", "x[2]", "a:b"] {
+        let e = TreeWriter::new("t", "", &[BranchSpec::scalar(bad, ElemType::F32)]);
+        assert!(e.is_err(), "branch name {bad:?}");
+    }
+    let dup = [
+        BranchSpec::scalar("x", ElemType::F32),
+        BranchSpec::scalar("x", ElemType::F64),
+    ];
+    assert!(TreeWriter::new("t", "", &dup).is_err());
+    let mut w = RootWriter::create(dir.path().join("bad.root"), Compression::Zlib, 1).unwrap();
+    let specs = [
+        BranchSpec::scalar("x", ElemType::F32),
+        BranchSpec::array("a", ElemType::I32, 2),
+    ];
+    let mut t = TreeWriter::new("t", "", &specs).unwrap();
+    let x = ColumnData::F32(vec![1.0, 2.0]);
+    let e = t.append(
+        &mut w,
+        &[
+            &ColumnData::F64(vec![1.0, 2.0]),
+            &ColumnData::I32(vec![0; 4]),
+        ],
+    );
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .contains("branch `x` is Float_t but the column holds Double_t"));
+    let e = t
+        .append(&mut w, &[&x, &ColumnData::I32(vec![0; 3])])
+        .unwrap_err();
+    assert!(e.to_string().contains("not whole entries of 2"), "{e}");
+    let e = t
+        .append(&mut w, &[&x, &ColumnData::I32(vec![0; 6])])
+        .unwrap_err();
+    assert!(e.to_string().contains("has 3 entries"), "{e}");
+    assert!(t.append(&mut w, &[&x]).is_err());
+    t.append(&mut w, &[&x, &ColumnData::I32(vec![0; 4])])
+        .unwrap();
+    assert_eq!(t.entries(), 2, "failed appends add nothing");
+}
+
 fn script(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")

@@ -12,6 +12,8 @@ use super::RootWriter;
 
 /// Uncompressed bytes collected per branch before a basket is written (ROOT's default).
 const BASKET_BYTES: usize = 32_000;
+/// Largest basket we write.
+const MAX_BASKET_BYTES: usize = 256 << 20;
 /// Basket fields at the end of a basket's key (version, buffer size, entry size, entries,
 /// data end, flag).
 const BASKET_FIELDS: usize = 2 + 4 + 4 + 4 + 4 + 1;
@@ -81,13 +83,19 @@ impl TreeWriter {
             what: format!("tree `{name}`"),
             detail,
         };
-        if name.is_empty() || name.contains('/') {
-            return Err(bad("a tree name must be non-empty and without `/`".into()));
+        // Names end up in leaf lists (`x[4]/F`) and key headers: keep them to what ROOT parses.
+        let plain =
+            |n: &str| !n.is_empty() && n.len() <= 200 && !n.contains(['/', '[', ']', ':', '\0']);
+        if !plain(name) {
+            return Err(bad(
+                "a tree name must be 1 to 200 bytes without `/`, `[`, `]` or `:`".into(),
+            ));
         }
         for (i, b) in branches.iter().enumerate() {
-            if b.name.is_empty() || b.width == 0 {
+            if !plain(&b.name) || b.width == 0 {
                 return Err(bad(format!(
-                    "branch #{i} needs a name and a width of at least 1"
+                    "branch #{i} (`{}`) needs a name of 1 to 200 bytes without `/`, `[`, `]` or `:`, and a width of at least 1",
+                    b.name
                 )));
             }
             if branches[..i].iter().any(|o| o.name == b.name) {
@@ -114,8 +122,9 @@ impl TreeWriter {
     }
 
     /// Sets the uncompressed size at which a branch's basket is written (default 32 000).
+    /// At most 256 MiB, far below ROOT's 1 GB basket limit.
     pub fn with_basket_bytes(mut self, bytes: usize) -> Self {
-        self.basket_bytes = bytes.max(1);
+        self.basket_bytes = bytes.clamp(1, MAX_BASKET_BYTES);
         self
     }
 
