@@ -45,6 +45,9 @@ pub use train::{
     StepInfo, TrainConfig, Trainer,
 };
 
+/// The most kernel threads [`with_threads`] accepts.
+pub const MAX_THREADS: usize = 1024;
+
 /// Runs `f` with the kernels set to `threads` threads, inside a rayon pool of that size (so
 /// that kernel splits inside `f` are allocation-free, see `ferrograd_kernels`' `par` docs),
 /// with the pool's other workers kept spinning for work until `f` returns
@@ -52,11 +55,21 @@ pub use train::{
 /// many of a step's products.
 ///
 /// # Errors
-/// [`TrainError::Config`] if the pool cannot be built.
+/// [`TrainError::Config`] for more than [`MAX_THREADS`] threads or if the pool cannot be
+/// built.
 pub fn with_threads<R: Send>(
     threads: usize,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R, TrainError> {
+    if threads > MAX_THREADS {
+        return Err(TrainError::Config {
+            field: "threads",
+            reason: format!(
+                "{threads}; at most {MAX_THREADS} (the kernels' workers spin while a step runs, \
+                 so more threads than CPUs only slow it down)"
+            ),
+        });
+    }
     let threads = threads.max(1);
     ferrograd::kernels::set_num_threads(threads);
     let pool = rayon::ThreadPoolBuilder::new()

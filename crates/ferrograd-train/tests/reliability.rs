@@ -251,8 +251,8 @@ fn rollback_recovers_from_divergence() {
     assert!(t.fit(&ds, None, &mut |_| {}).is_err());
 }
 
-/// Defect 4: a batch larger than the training set and an arena that cannot be allocated are
-/// errors, not aborts.
+/// Defect 4: a batch larger than the training set, an arena that cannot be allocated and a
+/// thread count beyond `MAX_THREADS` are errors, not aborts or hangs.
 #[test]
 fn impossible_sizes_are_errors() {
     let opt = OptimizerConfig::sgd(0.05, 0.9);
@@ -271,6 +271,10 @@ fn impossible_sizes_are_errors() {
         Network::bytes_needed(SPEC, 16).unwrap(),
         Network::new(SPEC, 16, 0).unwrap().arena_bytes() as u64
     );
+    // Thread counts are bounded (100000 spinning workers hung the process).
+    let e = ferrograd_train::with_threads(100_000, || ()).unwrap_err();
+    assert!(e.to_string().contains("at most"), "{e}");
+    assert_eq!(ferrograd_train::with_threads(2, || 7).unwrap(), 7);
 }
 
 /// Defect 6: an unusable checkpoint path fails when the trainer is built, before any step;
