@@ -84,7 +84,7 @@ impl Segment {
             .collect();
         let bins = len / 2 + 1;
         let df = fs / len as f64;
-        let nyquist = if len % 2 == 0 {
+        let nyquist = if len.is_multiple_of(2) {
             fs / 2.0
         } else {
             f64::INFINITY
