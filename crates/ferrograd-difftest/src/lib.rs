@@ -1,70 +1,177 @@
 //! Differential test of the ferrograd AD compiler.
 //!
-//! `build.rs` writes (deterministic seed) a few hundred random scalar programs — straight-line
-//! code and loops, branches on values, overwritten variables, calls of shared
-//! `#[differentiable]` helpers, slice reads — each marked `#[ferrograd::differentiable]`.
-//! `tests/difftest.rs` compiles them and, for every program at a few random points, compares
-//! - the value returned by `p_grad` and `p_pushforward` with the primal,
-//! - reverse mode (`p_grad`, one call) with forward mode (`p_pushforward`, one call per input
-//!   direction): these must agree to rounding,
-//! - both with central finite differences (f64, h = 1e-6).
+//! [`gen`] is a weighted grammar over the constructs the compiler supports (nested loops of
+//! every kind, local arrays built from active values, iteration by value and by reference,
+//! arrays passed to differentiable calls, computed indices, compound assignments, shadowing,
+//! branches on array values, `match`, early exits, `&mut` outputs, `f32` and `f64`, all float
+//! methods). `build.rs` writes 2,400 programs from a fixed seed plus a rotating batch, each
+//! twice: as a `#[ferrograd::differentiable]` function and as a generic primal
+//! `fn p_g<T: Num>` (see [`oracle`]). For every program at [`POINTS`] random points,
+//! [`check_program`] compares
+//! - the values returned by `p_grad`, `p_pushforward` and the oracle with the primal,
+//! - reverse mode (`p_grad`), forward mode (`p_pushforward`, one call per input) and the
+//!   dual-number oracle (operator overloading on the primal, sharing no code with the compiler)
+//!   at [`RTOL_AD`] relative (`f32` programs: [`RTOL_AD32`], oracle in `f32` too),
+//! - the oracle (in `f64`) with central finite differences (a sanity check of the generator).
 //!
-//! Every program has the signature `fn p(x0: f64, x1: f64, x2: f64, x3: f64, y: &[f64], n: usize) -> f64`
-//! and is called with `y.len() == Y_LEN`, `n == N`.
+//! Every failure message names the program, its seed and its source; a rotating-seed failure is
+//! reproduced with `FERROGRAD_DIFFTEST_SEED=<seed> cargo test -p ferrograd-difftest`.
+//! Unbounded runs: the `fuzz_loop` example and the `cargo fuzz` target (see `README.md`).
 
+pub mod gen;
+pub mod helpers;
+pub mod oracle;
 pub mod rng;
 
+pub use gen::{Precision, ARR, N};
 use rng::Rng;
 
-/// Number of scalar parameters `x0..x3` of every generated program.
-pub const N_SCALARS: usize = 4;
-/// Length of the slice parameter `y`.
-pub const Y_LEN: usize = 4;
-/// The integer parameter `n` (loop bound; `n < Y_LEN`, so `y[i + 1]` is in bounds for `i < n`).
-pub const N: usize = 3;
+/// Inputs whose derivatives are checked: `x0..x3` then `y[0..ARR]`.
+pub const DIM: usize = 4 + ARR;
 /// Random points per program.
 pub const POINTS: usize = 3;
-/// Central-difference step.
+/// Central-difference step (on the `f64` primal).
 pub const H: f64 = 1e-6;
-/// Reverse vs forward mode: `|a - b| <= RTOL_AD · max(|a|, |b|) + ATOL_AD`.
-pub const RTOL_AD: f64 = 1e-9;
-pub const ATOL_AD: f64 = 1e-12;
-/// AD vs finite differences: `|a - b| <= RTOL_FD · max(|a|, |b|) + ATOL_FD · (1 + |f|)`
+/// `f64` programs, reverse vs forward vs oracle: `|a − b| <= RTOL_AD · max(|a|, |b|) + ATOL_AD`.
+pub const RTOL_AD: f64 = 1e-12;
+pub const ATOL_AD: f64 = 1e-13;
+/// `f32` programs (all three in `f32` arithmetic, operations in different orders).
+pub const RTOL_AD32: f64 = 2e-4;
+pub const ATOL_AD32: f64 = 2e-5;
+/// Oracle vs finite differences: `|a − b| <= RTOL_FD · max(|a|, |b|) + ATOL_FD · (1 + |f|)`
 /// (the floor scales with `|f|` because the rounding error of a central difference does).
 pub const RTOL_FD: f64 = 1e-5;
 pub const ATOL_FD: f64 = 1e-6;
 
-/// `p(x, y, n)`.
-pub type Eval = fn(&[f64], &[f64], usize) -> f64;
-/// `p_grad(x, y, n, dx, dy)`: adds the gradient into `dx` (length 4) and `dy`, returns the value.
-pub type Grad = fn(&[f64], &[f64], usize, &mut [f64], &mut [f64]) -> f64;
-/// `p_pushforward(x, y, n, tx, ty)`: value and directional derivative.
-pub type Pushforward = fn(&[f64], &[f64], usize, &[f64], &[f64]) -> (f64, f64);
+/// Arguments of a generated program (`f32` programs get them rounded to `f32` first).
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub x: [f64; 4],
+    pub y: [f64; ARR],
+    pub idx: [usize; ARR],
+    pub n: usize,
+}
 
-/// One generated program and adapters to its generated derivatives.
+/// `p(point)` as `f64`.
+pub type Eval = fn(&Point) -> f64;
+/// Reverse mode: writes the gradient (all `DIM` inputs), returns the value.
+pub type Grad = fn(&Point, &mut [f64; DIM]) -> f64;
+/// Value and directional derivative along a direction of `DIM` inputs.
+pub type Directional = fn(&Point, &[f64; DIM]) -> (f64, f64);
+
+/// One generated program and adapters to its derivatives.
 pub struct Program {
     pub name: &'static str,
     /// The program's source, printed when it disagrees.
     pub source: &'static str,
+    pub precision: Precision,
+    /// The `#[differentiable]` primal.
     pub eval: Eval,
+    /// `p_grad`.
     pub grad: Grad,
-    pub pushforward: Pushforward,
+    /// `p_pushforward`.
+    pub pushforward: Directional,
+    /// The oracle: `p_g` on dual numbers of the program's precision.
+    pub dual: Directional,
+    /// `p_g` on plain `f64` (for finite differences) and on `Dual<f64>`.
+    pub eval64: Eval,
+    pub dual64: Directional,
 }
 
-/// Largest differences seen, each divided by its tolerance (so `<= 1` means agreement).
+/// A [`Program`] for the generated `fn $p` (precision `$F`), `$p_grad`, `$p_pushforward` and
+/// the generic primal `$p_g`.
+#[macro_export]
+macro_rules! program {
+    ($F:ident, $p:ident, $grad:ident, $fwd:ident, $gen:ident, $src:expr) => {
+        $crate::Program {
+            name: stringify!($p),
+            source: $src,
+            precision: $crate::program!(@precision $F),
+            eval: |pt| {
+                let y = pt.y.map(|v| v as $F);
+                let x = pt.x.map(|v| v as $F);
+                $p(x[0], x[1], x[2], x[3], &y, &pt.idx, pt.n) as f64
+            },
+            grad: |pt, g| {
+                let y = pt.y.map(|v| v as $F);
+                let x = pt.x.map(|v| v as $F);
+                let (mut d0, mut d1, mut d2, mut d3) = (0.0, 0.0, 0.0, 0.0);
+                let mut dy: [$F; $crate::ARR] = [0.0; $crate::ARR];
+                let v = $grad(
+                    x[0], x[1], x[2], x[3], &y, &pt.idx, pt.n, &mut d0, &mut d1, &mut d2,
+                    &mut d3, &mut dy,
+                );
+                for (k, d) in [d0, d1, d2, d3].into_iter().chain(dy).enumerate() {
+                    g[k] = d as f64;
+                }
+                v as f64
+            },
+            pushforward: |pt, t| {
+                let y = pt.y.map(|v| v as $F);
+                let x = pt.x.map(|v| v as $F);
+                let ty: [$F; $crate::ARR] = std::array::from_fn(|k| t[4 + k] as $F);
+                let (v, d) = $fwd(
+                    x[0], x[1], x[2], x[3], &y, &pt.idx, pt.n, t[0] as $F, t[1] as $F,
+                    t[2] as $F, t[3] as $F, &ty,
+                );
+                (v as f64, d as f64)
+            },
+            dual: |pt, t| $crate::eval_dual::<$F>(pt, t, $gen::<$crate::oracle::Dual<$F>>),
+            eval64: |pt| $gen::<f64>(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &pt.y, &pt.idx, pt.n),
+            dual64: |pt, t| $crate::eval_dual::<f64>(pt, t, $gen::<$crate::oracle::Dual<f64>>),
+        }
+    };
+    (@precision f64) => {
+        $crate::Precision::F64
+    };
+    (@precision f32) => {
+        $crate::Precision::F32
+    };
+}
+
+/// The generic primal's signature, instantiated at `T`.
+pub type GenericFn<T> = fn(T, T, T, T, &[T], &[usize], usize) -> T;
+
+/// Runs the generic primal on dual numbers of base `S`: value and derivative along `t`.
+pub fn eval_dual<S: oracle::Num>(
+    pt: &Point,
+    t: &[f64; DIM],
+    f: GenericFn<oracle::Dual<S>>,
+) -> (f64, f64) {
+    use oracle::Dual;
+    let d = |v: f64, t: f64| Dual::new(S::c(v), S::c(t));
+    let y: [Dual<S>; ARR] = std::array::from_fn(|k| d(pt.y[k], t[4 + k]));
+    let r = f(
+        d(pt.x[0], t[0]),
+        d(pt.x[1], t[1]),
+        d(pt.x[2], t[2]),
+        d(pt.x[3], t[3]),
+        &y,
+        &pt.idx,
+        pt.n,
+    );
+    (r.v.value(), r.t.value())
+}
+
+/// Largest differences seen (absolute, and relative to the tolerance: `<= 1` agrees).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
     pub programs: usize,
     pub points: usize,
-    /// Derivative components checked, and how many of them were non-zero (a test whose
-    /// derivatives were all zero would prove little).
+    /// Derivative components checked, and how many were non-zero.
     pub components: usize,
     pub nonzero: usize,
-    /// max |reverse − forward| (absolute).
+    /// max |reverse − forward| and |reverse − oracle| over `f64` programs, and the largest
+    /// of either divided by its tolerance.
     pub max_rev_fwd: f64,
-    /// max |reverse − finite difference| (absolute).
-    pub max_rev_fd: f64,
-    /// max |reverse − finite difference| / tolerance.
+    pub max_rev_dual: f64,
+    pub max_ad_ratio: f64,
+    /// The same over `f32` programs.
+    pub max_rev_fwd32: f64,
+    pub max_rev_dual32: f64,
+    pub max_ad_ratio32: f64,
+    /// max |oracle − finite difference| and its ratio to the tolerance.
+    pub max_fd: f64,
     pub max_fd_ratio: f64,
 }
 
@@ -73,81 +180,128 @@ fn within(diff: f64, tol: f64) -> bool {
     diff <= tol
 }
 
-fn tol_ad(a: f64, b: f64) -> f64 {
-    RTOL_AD * a.abs().max(b.abs()) + ATOL_AD
+fn tol_ad(p: Precision, a: f64, b: f64) -> f64 {
+    match p {
+        Precision::F64 => RTOL_AD * a.abs().max(b.abs()) + ATOL_AD,
+        Precision::F32 => RTOL_AD32 * a.abs().max(b.abs()) + ATOL_AD32,
+    }
 }
 
 fn tol_fd(a: f64, b: f64, f: f64) -> f64 {
     RTOL_FD * a.abs().max(b.abs()) + ATOL_FD * (1.0 + f.abs())
 }
 
-/// Checks one program at `POINTS` random points (seeded by `seed`). Returns the statistics, or
-/// a report of every disagreement.
+/// A random point for a program of precision `p` (seeded by `seed`).
+pub fn point(rng: &mut Rng, p: Precision) -> Point {
+    let round = |v: f64| match p {
+        Precision::F64 => v,
+        Precision::F32 => f64::from(v as f32),
+    };
+    Point {
+        x: std::array::from_fn(|_| round(rng.uniform(-1.5, 1.5))),
+        y: std::array::from_fn(|_| round(rng.uniform(-1.5, 1.5))),
+        idx: std::array::from_fn(|_| rng.below(ARR)),
+        n: N,
+    }
+}
+
+fn unit(k: usize) -> [f64; DIM] {
+    let mut t = [0.0; DIM];
+    t[k] = 1.0;
+    t
+}
+
+fn input_name(k: usize) -> String {
+    if k < 4 {
+        format!("x{k}")
+    } else {
+        format!("y[{}]", k - 4)
+    }
+}
+
+/// Checks one program at `POINTS` random points (seeded by `seed`). Updates the statistics;
+/// returns a report of every disagreement.
 pub fn check_program(p: &Program, seed: u64, stats: &mut Stats) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let mut errors = Vec::new();
     stats.programs += 1;
-    let dim = N_SCALARS + Y_LEN;
     for _ in 0..POINTS {
         stats.points += 1;
-        let x: Vec<f64> = (0..N_SCALARS).map(|_| rng.uniform(-1.5, 1.5)).collect();
-        let y: Vec<f64> = (0..Y_LEN).map(|_| rng.uniform(-1.5, 1.5)).collect();
-        let mut fail = |what: String| errors.push(format!("  at x = {x:?}, y = {y:?}: {what}"));
-        let f = (p.eval)(&x, &y, N);
-        if !f.is_finite() {
-            fail(format!("value {f} is not finite (generator bug)"));
+        let pt = point(&mut rng, p.precision);
+        let mut fail = |what: String| {
+            errors.push(format!(
+                "  at x = {:?}, y = {:?}, idx = {:?}, n = {}: {what}",
+                pt.x, pt.y, pt.idx, pt.n
+            ))
+        };
+        let f = (p.eval)(&pt);
+        let f64_ = (p.eval64)(&pt);
+        if !f.is_finite() || !f64_.is_finite() {
+            fail(format!(
+                "value {f} (generic f64: {f64_}) is not finite (generator bug)"
+            ));
             continue;
         }
-        // Reverse mode: one call, adjoints added into zeros.
-        let (mut dx, mut dy) = (vec![0.0; N_SCALARS], vec![0.0; Y_LEN]);
-        let v_rev = (p.grad)(&x, &y, N, &mut dx, &mut dy);
+        // Reverse mode: one call.
+        let mut rev = [0.0; DIM];
+        let v_rev = (p.grad)(&pt, &mut rev);
         if v_rev != f {
             fail(format!("p_grad returned {v_rev}, primal {f}"));
         }
-        let rev: Vec<f64> = dx.iter().chain(&dy).copied().collect();
-        for k in 0..dim {
-            let name = if k < N_SCALARS {
-                format!("x{k}")
-            } else {
-                format!("y[{}]", k - N_SCALARS)
-            };
-            // Forward mode along the k-th input.
-            let (mut tx, mut ty) = (vec![0.0; N_SCALARS], vec![0.0; Y_LEN]);
-            let bump = |tx: &mut [f64], ty: &mut [f64], d: f64| {
-                if k < N_SCALARS {
-                    tx[k] += d
-                } else {
-                    ty[k - N_SCALARS] += d
-                }
-            };
-            bump(&mut tx, &mut ty, 1.0);
-            let (v_fwd, fwd) = (p.pushforward)(&x, &y, N, &tx, &ty);
+        for (k, &r) in rev.iter().enumerate() {
+            let name = input_name(k);
+            let t = unit(k);
+            let (v_fwd, fwd) = (p.pushforward)(&pt, &t);
             if v_fwd != f {
                 fail(format!("p_pushforward returned value {v_fwd}, primal {f}"));
             }
-            // Central difference along the k-th input.
-            let (mut xp, mut yp, mut xm, mut ym) = (x.clone(), y.clone(), x.clone(), y.clone());
-            bump(&mut xp, &mut yp, H);
-            bump(&mut xm, &mut ym, -H);
-            let fd = ((p.eval)(&xp, &yp, N) - (p.eval)(&xm, &ym, N)) / (2.0 * H);
+            let (v_dual, dual) = (p.dual)(&pt, &t);
+            if !within((v_dual - f).abs(), tol_ad(p.precision, v_dual, f)) {
+                fail(format!("oracle value {v_dual}, primal {f}"));
+            }
+            // Finite differences on the generic f64 primal, against the f64 oracle.
+            let (_, dual64) = (p.dual64)(&pt, &t);
+            let bump = |d: f64| {
+                let mut q = pt.clone();
+                if k < 4 {
+                    q.x[k] += d;
+                } else {
+                    q.y[k - 4] += d;
+                }
+                (p.eval64)(&q)
+            };
+            let fd = (bump(H) - bump(-H)) / (2.0 * H);
 
             stats.components += 1;
-            stats.nonzero += usize::from(rev[k] != 0.0);
-            let d_ad = (rev[k] - fwd).abs();
-            let d_fd = (rev[k] - fd).abs();
-            stats.max_rev_fwd = stats.max_rev_fwd.max(d_ad);
-            stats.max_rev_fd = stats.max_rev_fd.max(d_fd);
-            stats.max_fd_ratio = stats.max_fd_ratio.max(d_fd / tol_fd(rev[k], fd, f));
-            if !within(d_ad, tol_ad(rev[k], fwd)) {
+            stats.nonzero += usize::from(r != 0.0);
+            let (d_fwd, d_dual, d_fd) = ((r - fwd).abs(), (r - dual).abs(), (dual64 - fd).abs());
+            let ratio =
+                (d_fwd / tol_ad(p.precision, r, fwd)).max(d_dual / tol_ad(p.precision, r, dual));
+            match p.precision {
+                Precision::F64 => {
+                    stats.max_rev_fwd = stats.max_rev_fwd.max(d_fwd);
+                    stats.max_rev_dual = stats.max_rev_dual.max(d_dual);
+                    stats.max_ad_ratio = stats.max_ad_ratio.max(ratio);
+                }
+                Precision::F32 => {
+                    stats.max_rev_fwd32 = stats.max_rev_fwd32.max(d_fwd);
+                    stats.max_rev_dual32 = stats.max_rev_dual32.max(d_dual);
+                    stats.max_ad_ratio32 = stats.max_ad_ratio32.max(ratio);
+                }
+            }
+            stats.max_fd = stats.max_fd.max(d_fd);
+            stats.max_fd_ratio = stats.max_fd_ratio.max(d_fd / tol_fd(dual64, fd, f64_));
+            if !within(d_fwd, tol_ad(p.precision, r, fwd))
+                || !within(d_dual, tol_ad(p.precision, r, dual))
+            {
                 fail(format!(
-                    "∂f/∂{name}: reverse {} vs forward {fwd} (diff {d_ad:.2e})",
-                    rev[k]
+                    "∂f/∂{name}: reverse {r:e}, forward {fwd:e}, oracle {dual:e} \
+                     (|rev − fwd| = {d_fwd:.2e}, |rev − oracle| = {d_dual:.2e}; finite difference {fd:e})"
                 ));
             }
-            if !within(d_fd, tol_fd(rev[k], fd, f)) {
+            if !within(d_fd, tol_fd(dual64, fd, f64_)) {
                 fail(format!(
-                    "∂f/∂{name}: reverse {} vs finite difference {fd} (forward {fwd}, diff {d_fd:.2e})",
-                    rev[k]
+                    "∂f/∂{name}: oracle (f64) {dual64:e} vs finite difference {fd:e} (diff {d_fd:.2e}; reverse {r:e})"
                 ));
             }
         }
@@ -156,108 +310,70 @@ pub fn check_program(p: &Program, seed: u64, stats: &mut Stats) -> Result<(), St
         Ok(())
     } else {
         Err(format!(
-            "program `{}` disagrees:\n{}\n{}",
+            "program `{}` ({}) disagrees:\n{}\n{}",
             p.name,
+            p.precision.ty(),
             errors.join("\n"),
             p.source
         ))
     }
 }
 
-/// Checks every program of a batch, prints the max differences, and panics with all
-/// disagreements.
-pub fn check_all(batch: &str, programs: &[Program]) {
+/// The seed of the points of program `p` (by name, so a program is reproducible alone).
+pub fn point_seed(name: &str) -> u64 {
+    name.bytes().fold(0xF3_u64, |h, b| {
+        h.wrapping_mul(31).wrapping_add(u64::from(b))
+    })
+}
+
+/// Checks every program of a batch generated from `seed`; prints the max differences; returns
+/// the report of every disagreement (with the seed and how to reproduce it).
+pub fn check_batch(batch: &str, seed: u64, programs: &[Program]) -> Result<Stats, String> {
     let mut stats = Stats::default();
     let mut failures = Vec::new();
-    for (k, p) in programs.iter().enumerate() {
-        // Seed the points by program name so that a failure is reproducible alone.
-        let seed = p.name.bytes().fold(0xF3_u64, |h, b| {
-            h.wrapping_mul(31).wrapping_add(u64::from(b))
-        });
-        if let Err(e) = check_program(p, seed ^ k as u64, &mut stats) {
+    for p in programs {
+        if let Err(e) = check_program(p, point_seed(p.name), &mut stats) {
             failures.push(e);
         }
     }
     println!(
-        "{batch}: {} programs × {} points, {}/{} derivatives non-zero: max |reverse − forward| = {:.2e}, \
-         max |reverse − finite difference| = {:.2e} ({:.2} of tolerance)",
+        "{batch} (seed {seed:#x}): {} programs × {POINTS} points, {}/{} derivatives non-zero; \
+         f64: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
+         f32: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
+         max |oracle − finite difference| = {:.2e} ({:.1e} of tolerance)",
         stats.programs,
-        POINTS,
         stats.nonzero,
         stats.components,
         stats.max_rev_fwd,
-        stats.max_rev_fd,
+        stats.max_rev_dual,
+        stats.max_ad_ratio,
+        stats.max_rev_fwd32,
+        stats.max_rev_dual32,
+        stats.max_ad_ratio32,
+        stats.max_fd,
         stats.max_fd_ratio
     );
-    assert!(
-        failures.is_empty(),
-        "{batch}: {} of {} programs disagree:\n{}",
-        failures.len(),
-        programs.len(),
-        failures.join("\n\n")
-    );
+    if failures.is_empty() {
+        Ok(stats)
+    } else {
+        Err(format!(
+            "{batch}: {} of {} programs disagree. Program `pK` is `gen::program({seed:#x}, K, ..)`: \
+             replay one with `cargo run -p ferrograd-difftest --example fuzz_loop -- --seed {seed:#x} \
+             --program K`; a rotating batch with `FERROGRAD_DIFFTEST_SEED={seed:#x} cargo test -p \
+             ferrograd-difftest --test rotating`.\n{}",
+            failures.len(),
+            programs.len(),
+            failures.join("\n\n")
+        ))
+    }
+}
+
+/// [`check_batch`], panicking with every disagreement.
+pub fn check_all(batch: &str, seed: u64, programs: &[Program]) {
+    if let Err(e) = check_batch(batch, seed, programs) {
+        panic!("{e}");
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sq(x: &[f64], y: &[f64], _n: usize) -> f64 {
-        x[0] * x[0] + 3.0 * y[1]
-    }
-
-    fn sq_grad(x: &[f64], _y: &[f64], n: usize, dx: &mut [f64], dy: &mut [f64]) -> f64 {
-        dx[0] += 2.0 * x[0];
-        dy[1] += 3.0;
-        sq(x, _y, n)
-    }
-
-    fn sq_fwd(x: &[f64], y: &[f64], n: usize, tx: &[f64], ty: &[f64]) -> (f64, f64) {
-        (sq(x, y, n), 2.0 * x[0] * tx[0] + 3.0 * ty[1])
-    }
-
-    fn sq_bad_grad(x: &[f64], y: &[f64], n: usize, dx: &mut [f64], dy: &mut [f64]) -> f64 {
-        let v = sq_grad(x, y, n, dx, dy);
-        dx[0] *= 1.001;
-        v
-    }
-
-    #[test]
-    fn harness_accepts_a_correct_program() {
-        let p = Program {
-            name: "sq",
-            source: "",
-            eval: sq,
-            grad: sq_grad,
-            pushforward: sq_fwd,
-        };
-        let mut s = Stats::default();
-        check_program(&p, 1, &mut s).unwrap();
-        assert!(s.max_fd_ratio < 1.0 && s.max_rev_fwd == 0.0, "{s:?}");
-    }
-
-    #[test]
-    fn harness_rejects_a_wrong_gradient() {
-        let p = Program {
-            name: "sq",
-            source: "fn sq",
-            eval: sq,
-            grad: sq_bad_grad,
-            pushforward: sq_fwd,
-        };
-        let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
-        assert!(
-            err.contains("∂f/∂x0: reverse") && err.contains("fn sq"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn rng_is_deterministic() {
-        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
-        assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
-        assert!((0..1000)
-            .map(|_| a.uniform(-1.5, 1.5))
-            .all(|v| (-1.5..1.5).contains(&v)));
-    }
-}
+mod tests;

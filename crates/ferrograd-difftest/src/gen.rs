@@ -1,0 +1,1427 @@
+//! The program generator: a weighted grammar over the constructs the AD compiler supports.
+//!
+//! Shared by `build.rs` (the programs of the test, fixed seed plus a rotating batch), the
+//! `fuzz_loop` example and the `cargo fuzz` target; it depends on nothing but [`Rng`].
+//!
+//! A program is produced once, as a *template*, and rendered twice by [`render`]: natively
+//! (`f64` or `f32`, marked `#[ferrograd::differentiable]`) and generically
+//! (`fn p_g<T: Num>`, evaluated by the dual-number oracle). Markers in the template:
+//! `⟪1.5⟫` a float literal, `⟬PI⟭` a `consts` constant, `⟦i + 1⟧` an integer cast to the float
+//! type, `ℱ` the float type, `§` the helper-name suffix.
+//!
+//! Domain discipline (values stay finite, functions differentiable almost everywhere): every
+//! expression is *bounded* (|v| ≲ 6) or *any* (moderate); `exp`, `powi`, products feed only on
+//! bounded values; `ln`/`sqrt`/`powf`/`log`/`acosh`/`cbrt` only of `c + a²` (c > 0);
+//! `asin`/`acos`/`atanh`/`tan` only of `c·tanh(a)` with `c < 1`; division only by `1 + a²`;
+//! loop-carried values are damped (`acc = 0.5·acc + …`) and arrays written inside loops keep
+//! their bound (`a[i] = 0.5·(a[i] + b)`, `a[i] += 0.1·tanh(b)`).
+//!
+//! Signature of every program: `fn p(x0: F, x1: F, x2: F, x3: F, y: &[F], idx: &[usize],
+//! n: usize) -> F`, called with `y.len() == ARR`, `idx.len() == ARR`, every `idx[k] < ARR`,
+//! and `n == N`. Every local array has length `ARR`; an index expression is only generated
+//! when its value is provably in `0..ARR` (see [`Gen::index`]).
+
+use super::rng::Rng;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Length of `y`, `idx` and every local array.
+pub const ARR: usize = 4;
+/// The integer parameter `n` (loop bound, `n < ARR`).
+pub const N: usize = 3;
+/// Seed of the fixed programs run in CI.
+pub const FIXED_SEED: u64 = 0x00F3_4401_D1FF_7E57;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Precision {
+    F32,
+    F64,
+}
+
+impl Precision {
+    pub fn ty(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
+/// How a template is rendered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// Plain `f32`/`f64` code for `#[differentiable]`.
+    Native(Precision),
+    /// Generic code over `T: Num` for the oracle.
+    Generic,
+}
+
+/// Renders the markers of a template (see the module docs).
+pub fn render(t: &str, mode: Mode) -> String {
+    let mut out = String::with_capacity(t.len() + t.len() / 4);
+    let mut it = t.chars();
+    while let Some(c) = it.next() {
+        let mut until = |end: char| -> String { it.by_ref().take_while(|&c| c != end).collect() };
+        match (c, mode) {
+            ('⟪', Mode::Native(p)) => {
+                let v = until('⟫');
+                let _ = write!(out, "{v}_{}", p.ty());
+            }
+            ('⟪', Mode::Generic) => {
+                let v = until('⟫');
+                let _ = write!(out, "T::c({v})");
+            }
+            ('⟬', Mode::Native(p)) => {
+                let v = until('⟭');
+                let _ = write!(out, "std::{}::consts::{v}", p.ty());
+            }
+            ('⟬', Mode::Generic) => {
+                let v = until('⟭');
+                let _ = write!(out, "T::c(std::f64::consts::{v})");
+            }
+            ('⟦', Mode::Native(p)) => {
+                let v = until('⟧');
+                let _ = write!(out, "(({v}) as {})", p.ty());
+            }
+            ('⟦', Mode::Generic) => {
+                let v = until('⟧');
+                let _ = write!(out, "T::c(({v}) as f64)");
+            }
+            ('ℱ', Mode::Native(p)) => out.push_str(p.ty()),
+            ('ℱ', Mode::Generic) => out.push('T'),
+            ('§', Mode::Native(Precision::F64)) => {}
+            ('§', Mode::Native(Precision::F32)) => out.push_str("_f32"),
+            ('§', Mode::Generic) => out.push_str("_g"),
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+/// How often each construct was generated (by name, see [`CONSTRUCTS`]).
+pub type Coverage = BTreeMap<&'static str, usize>;
+
+/// Statements at function level (outside loops): name, weight.
+pub const TOP: &[(&str, u32)] = &[
+    ("let", 10),
+    ("assign", 3),
+    ("compound", 6),
+    ("shadow", 3),
+    ("if_stmt", 4),
+    ("if_expr", 3),
+    ("match", 3),
+    ("arr_literal", 5),
+    ("arr_repeat", 3),
+    ("arr_fill", 3),
+    ("arr_set", 4),
+    ("arr_compound", 5),
+    ("arr_shadow", 2),
+    ("if_on_array", 3),
+    ("call_arrays", 4),
+    ("call_same_array_twice", 2),
+    ("call_out", 3),
+    ("int_local", 2),
+    ("early_return", 2),
+    ("loop", 14),
+];
+
+/// Statements inside a loop body (`acc` is the loop's accumulator).
+pub const BODY: &[(&str, u32)] = &[
+    ("acc_damp", 5),
+    ("acc_sin", 3),
+    ("acc_let", 3),
+    ("acc_compound", 4),
+    ("acc_if", 3),
+    ("acc_taped", 3),
+    ("if_on_array", 4),
+    ("arr_set", 3),
+    ("arr_compound", 5),
+    ("arr_literal", 1),
+    ("shadow", 2),
+    ("match", 2),
+    ("continue", 2),
+    ("break", 2),
+    ("early_return", 2),
+    ("call_arrays", 2),
+    ("call_out_in_loop", 1),
+    ("nested_loop", 4),
+];
+
+/// Loop heads.
+pub const LOOPS: &[(&str, u32)] = &[
+    ("range", 3),
+    ("range_rev", 2),
+    ("range_step_by", 2),
+    ("range_rev_step_by", 1),
+    ("range_inclusive", 2),
+    ("range_inclusive_rev", 1),
+    ("range_len", 1),
+    ("range_triangular", 2),
+    ("while", 2),
+    ("loop_break", 2),
+    ("array_by_value", 5),
+    ("array_by_value_written", 2),
+    ("array_iter", 5),
+    ("array_enumerate", 5),
+    ("slice_iter", 1),
+    ("slice_by_ref", 1),
+    ("slice_enumerate", 1),
+];
+
+/// Expression-level constructs counted in the coverage (beyond the tables above).
+pub const EXPRS: &[&str] = &[
+    "f32",
+    "f64",
+    "index:const",
+    "index:var",
+    "index:var+1",
+    "index:var-1",
+    "index:idx[..]",
+    "index:rem",
+    "index:n-1-var",
+    "read:slice",
+    "read:array",
+    "read:array_any",
+    "cast",
+    "const",
+    "call:helper",
+    "call:hsum",
+    "call:hiter",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "exp",
+    "exp2",
+    "exp_m1",
+    "ln",
+    "log10",
+    "log2",
+    "ln_1p",
+    "sqrt",
+    "cbrt",
+    "abs",
+    "recip",
+    "signum",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "powi",
+    "powf",
+    "atan2",
+    "hypot",
+    "max",
+    "min",
+    "log",
+    "mul_add",
+    "div",
+    "neg",
+];
+
+/// Every construct name the generator can emit.
+pub fn constructs() -> Vec<&'static str> {
+    let mut v: Vec<&str> = TOP.iter().chain(BODY).chain(LOOPS).map(|c| c.0).collect();
+    v.extend(EXPRS);
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Construct names to leave out (a weight of zero), e.g. while a compiler fix is pending.
+#[derive(Clone, Debug, Default)]
+pub struct Weights {
+    pub exclude: Vec<&'static str>,
+}
+
+/// One generated program.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    pub name: String,
+    pub precision: Precision,
+    /// The body, a template (see [`render`]).
+    pub body: String,
+}
+
+impl Generated {
+    /// The `#[differentiable]` function.
+    pub fn native(&self) -> String {
+        let f = self.precision.ty();
+        format!(
+            "#[ferrograd::differentiable]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n",
+            self.name,
+            render(&self.body, Mode::Native(self.precision))
+        )
+    }
+
+    /// The same program, generic over the oracle's `Num`.
+    pub fn generic(&self) -> String {
+        format!(
+            "pub fn {}_g<T: Num>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
+            self.name,
+            render(&self.body, Mode::Generic)
+        )
+    }
+}
+
+/// The seed of program `index` of the set seeded by `seed` (each program is reproducible
+/// alone).
+pub fn program_seed(seed: u64, index: usize) -> u64 {
+    let mut r = Rng::new(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    r.next_u64()
+}
+
+/// Program `index` of the set seeded by `seed`, named `p{index}`.
+pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -> Generated {
+    let mut rng = Rng::new(program_seed(seed, index));
+    let precision = if rng.chance(0.25) {
+        Precision::F32
+    } else {
+        Precision::F64
+    };
+    *cov.entry(precision.ty()).or_default() += 1;
+    let mut g = Gen {
+        rng: &mut rng,
+        cov,
+        weights,
+        floats: (0..4)
+            .map(|k| Var {
+                name: format!("x{k}"),
+                bounded: true,
+            })
+            .collect(),
+        arrays: Vec::new(),
+        ints: vec![IntVar {
+            name: "n".into(),
+            lo: N,
+            hi: N + 1,
+        }],
+        frozen: Vec::new(),
+        fresh: 0,
+        body: String::new(),
+        indent: 1,
+    };
+    g.program();
+    Generated {
+        name: format!("p{index}"),
+        precision,
+        body: g.body,
+    }
+}
+
+/// A module `module` holding `programs` (native and generic versions) and
+/// `pub fn programs() -> Vec<Program>`, for a crate that depends on `ferrograd-difftest`.
+pub fn write_module(out: &mut String, module: &str, programs: &[Generated]) {
+    let _ = writeln!(
+        out,
+        "#[allow(warnings, clippy::all, reason = \"randomly generated programs\")]\npub mod {module} {{\n    use ferrograd_difftest::helpers::*;\n    use ferrograd_difftest::oracle::Num;\n"
+    );
+    let mut table = String::new();
+    for p in programs {
+        let native = p.native();
+        for line in native.lines().chain(p.generic().lines()) {
+            let _ = writeln!(out, "    {line}");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            table,
+            "            ferrograd_difftest::program!({}, {n}, {n}_grad, {n}_pushforward, {n}_g, {native:?}),",
+            p.precision.ty(),
+            n = p.name
+        );
+    }
+    let _ = writeln!(
+        out,
+        "    pub fn programs() -> Vec<ferrograd_difftest::Program> {{\n        vec![\n{table}        ]\n    }}\n}}\n"
+    );
+}
+
+#[derive(Clone)]
+struct Var {
+    name: String,
+    bounded: bool,
+}
+
+/// An integer variable with `lo <= value < hi`.
+#[derive(Clone)]
+struct IntVar {
+    name: String,
+    lo: usize,
+    hi: usize,
+}
+
+struct Gen<'r> {
+    rng: &'r mut Rng,
+    cov: &'r mut Coverage,
+    weights: &'r Weights,
+    floats: Vec<Var>,
+    arrays: Vec<Var>,
+    ints: Vec<IntVar>,
+    /// Arrays borrowed by an enclosing `.iter()` loop (not written in its body).
+    frozen: Vec<String>,
+    fresh: usize,
+    body: String,
+    indent: usize,
+}
+
+/// Visible entries of a scope list: the last binding of every name.
+fn visible(list: &[Var]) -> Vec<Var> {
+    let mut out: Vec<Var> = Vec::new();
+    for (k, v) in list.iter().enumerate() {
+        if !list[k + 1..].iter().any(|w| w.name == v.name) {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+impl Gen<'_> {
+    fn cover(&mut self, name: &'static str) {
+        *self.cov.entry(name).or_default() += 1;
+    }
+
+    fn line(&mut self, s: &str) {
+        for _ in 0..self.indent {
+            self.body.push_str("    ");
+        }
+        self.body.push_str(s);
+        self.body.push('\n');
+    }
+
+    fn pick<'a>(&mut self, xs: &'a [&'a str]) -> &'a str {
+        xs[self.rng.below(xs.len())]
+    }
+
+    /// A weighted choice among the entries of `table` allowed by `ok` and not excluded.
+    fn choose(&mut self, table: &[(&'static str, u32)], ok: impl Fn(&str) -> bool) -> &'static str {
+        let allowed: Vec<(&'static str, u32)> = table
+            .iter()
+            .copied()
+            .filter(|(n, w)| *w > 0 && ok(n) && !self.weights.exclude.contains(n))
+            .collect();
+        let total: u32 = allowed.iter().map(|c| c.1).sum();
+        let mut r = self.rng.below(total.max(1) as usize) as u32;
+        for (n, w) in &allowed {
+            if r < *w {
+                self.cover(n);
+                return n;
+            }
+            r -= w;
+        }
+        allowed.first().map_or("let", |c| c.0)
+    }
+
+    fn allowed(&self, name: &str) -> bool {
+        !self.weights.exclude.contains(&name)
+    }
+
+    fn lit(&mut self) -> String {
+        let v = (self.rng.uniform(0.1, 2.0) * 100.0).round() / 100.0;
+        format!("⟪{v:?}⟫")
+    }
+
+    fn fresh(&mut self, prefix: &str) -> String {
+        self.fresh += 1;
+        format!("{prefix}{}", self.fresh)
+    }
+
+    // ------------------------------------------------------------ indices
+
+    /// An integer expression whose value is in `0..ARR`.
+    fn index(&mut self, depth: usize) -> String {
+        let ints = self.ints.clone();
+        let mut options: Vec<(&'static str, String)> =
+            vec![("index:const", format!("{}", self.rng.below(ARR)))];
+        for v in &ints {
+            if v.hi <= ARR && v.lo < v.hi {
+                options.push(("index:var", v.name.clone()));
+                if self.rng.chance(0.3) {
+                    let c = 1 + self.rng.below(3);
+                    options.push(("index:rem", format!("({} + {c}) % {ARR}", v.name)));
+                }
+            }
+            if v.hi < ARR {
+                options.push(("index:var+1", format!("{} + 1", v.name)));
+            }
+            if v.lo >= 1 && v.hi <= ARR + 1 {
+                options.push(("index:var-1", format!("{} - 1", v.name)));
+            }
+            if v.hi <= N && v.name != "n" {
+                options.push(("index:n-1-var", format!("n - 1 - {}", v.name)));
+            }
+        }
+        if depth > 0 {
+            let inner = self.index(depth - 1);
+            options.push(("index:idx[..]", format!("idx[{inner}]")));
+            options.push(("index:idx[..]", format!("idx[{inner}]")));
+        }
+        let (name, e) = options.swap_remove(self.rng.below(options.len()));
+        self.cover(name);
+        e
+    }
+
+    /// An integer expression for `match`.
+    fn int_scrutinee(&mut self) -> String {
+        if self.rng.chance(0.3) {
+            let i = self.index(1);
+            return format!("idx[{i}]");
+        }
+        let v = self.ints[self.rng.below(self.ints.len())].clone();
+        v.name
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    fn visible_floats(&self, bounded_only: bool) -> Vec<String> {
+        visible(&self.floats)
+            .into_iter()
+            .filter(|v| v.bounded || !bounded_only)
+            .map(|v| v.name)
+            .collect()
+    }
+
+    fn visible_arrays(&self, bounded_only: bool) -> Vec<String> {
+        visible(&self.arrays)
+            .into_iter()
+            .filter(|v| v.bounded || !bounded_only)
+            .map(|v| v.name)
+            .collect()
+    }
+
+    /// An array argument: a bounded local array (by reference) or `y`.
+    fn array_arg(&mut self) -> String {
+        let arrays = self.visible_arrays(true);
+        if arrays.is_empty() || self.rng.chance(0.25) {
+            "y".into()
+        } else {
+            format!("&{}", arrays[self.rng.below(arrays.len())])
+        }
+    }
+
+    /// A leaf with |value| ≲ 3 (6 for arrays written in loops).
+    fn bounded_leaf(&mut self) -> String {
+        let r = self.rng.below(12);
+        if r < 1 {
+            return self.lit();
+        }
+        if r < 3 {
+            self.cover("read:slice");
+            let i = self.index(1);
+            return format!("y[{i}]");
+        }
+        if r < 6 {
+            let arrays = self.visible_arrays(true);
+            if !arrays.is_empty() {
+                self.cover("read:array");
+                let a = arrays[self.rng.below(arrays.len())].clone();
+                let i = self.index(1);
+                return format!("{a}[{i}]");
+            }
+        }
+        if r == 6 {
+            let ints: Vec<String> = self
+                .ints
+                .iter()
+                .filter(|v| v.hi <= ARR)
+                .map(|v| v.name.clone())
+                .collect();
+            if !ints.is_empty() {
+                self.cover("cast");
+                let i = ints[self.rng.below(ints.len())].clone();
+                return format!("⟦{i}⟧ * ⟪0.5⟫");
+            }
+        }
+        if r == 7 {
+            self.cover("const");
+            let c = self.pick(&["PI", "E", "FRAC_PI_4", "LN_2", "SQRT_2", "FRAC_1_PI"]);
+            return format!("⟬{c}⟭");
+        }
+        let b = self.visible_floats(true);
+        b[self.rng.below(b.len())].clone()
+    }
+
+    /// An expression with |value| ≲ 3.
+    fn bounded(&mut self, depth: usize) -> String {
+        if depth == 0 || self.rng.chance(0.25) {
+            return self.bounded_leaf();
+        }
+        let d = depth - 1;
+        match self.rng.below(16) {
+            0..=3 => {
+                let a = self.any(d);
+                let f = self.pick(&["sin", "cos", "tanh", "atan"]);
+                self.cover(f);
+                format!("({a}).{f}()")
+            }
+            4 => {
+                self.cover("div");
+                let a = self.any(d);
+                format!("({a}) / (⟪1.0⟫ + ({a}) * ({a}))")
+            }
+            5 => {
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                format!("⟪0.5⟫ * ({a} + {b})")
+            }
+            6 => {
+                self.cover("sin");
+                let (a, b) = (self.bounded_leaf(), self.bounded(d));
+                format!("{a} * ({b}).sin()")
+            }
+            7 => {
+                self.cover("call:helper");
+                let (a, b) = (self.any(d), self.any(d));
+                format!("helper§({a}, {b})")
+            }
+            8 => {
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                let f = self.pick(&["max", "min"]);
+                self.cover(f);
+                format!("({a}).{f}({b})")
+            }
+            9 => {
+                self.cover("call:hsum");
+                let (a, b) = (self.array_arg(), self.array_arg());
+                let x = self.bounded(d);
+                format!("hsum§({a}, {b}, {x})")
+            }
+            10 => {
+                self.cover("call:hiter");
+                let a = self.array_arg();
+                format!("hiter§({a}, idx, n)")
+            }
+            11 => {
+                let a = self.any(d);
+                let (f, c) = match self.rng.below(4) {
+                    0 => ("tan", "0.7"),
+                    1 => ("asin", "0.9"),
+                    2 => ("acos", "0.9"),
+                    _ => ("atanh", "0.8"),
+                };
+                self.cover(f);
+                self.cover("tanh");
+                format!("(⟪{c}⟫ * ({a}).tanh()).{f}()")
+            }
+            12 => {
+                let a = self.bounded(d);
+                let f = self.pick(&["floor", "ceil", "round", "trunc", "signum"]);
+                self.cover(f);
+                let b = self.bounded(d);
+                format!("⟪0.1⟫ * ({a}).{f}() + {b}")
+            }
+            13 => {
+                self.cover("neg");
+                let a = self.bounded(d);
+                format!("-({a})")
+            }
+            _ => {
+                self.cover("recip");
+                let a = self.bounded(d);
+                format!("(⟪2.0⟫ + ({a}).sin()).recip()")
+            }
+        }
+    }
+
+    /// An expression of moderate magnitude.
+    fn any(&mut self, depth: usize) -> String {
+        if depth == 0 {
+            return self.bounded_leaf();
+        }
+        let d = depth - 1;
+        match self.rng.below(28) {
+            0 | 1 => self.bounded(depth),
+            2 => {
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                let op = self.pick(&["+", "-", "*"]);
+                format!("{a} {op} {b}")
+            }
+            3 => {
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                format!("{a} * {b}")
+            }
+            4 => {
+                self.cover("neg");
+                let a = self.bounded(d);
+                format!("-({a})")
+            }
+            5 => {
+                let a = self.bounded(d);
+                let f = self.pick(&["exp", "exp2"]);
+                self.cover(f);
+                format!("({a}).{f}()")
+            }
+            6 => {
+                self.cover("powi");
+                let a = self.bounded(d);
+                let k = 2 + self.rng.below(2);
+                format!("({a}).powi({k})")
+            }
+            7 => {
+                self.cover("mul_add");
+                let (a, b, c) = (self.bounded(d), self.bounded(d), self.bounded(d));
+                format!("({a}).mul_add({b}, {c})")
+            }
+            8 => {
+                self.cover("ln");
+                let a = self.any(d);
+                format!("(({a}) * ({a}) + ⟪1.0⟫).ln()")
+            }
+            9 => {
+                self.cover("sqrt");
+                let a = self.any(d);
+                let c = self.lit();
+                format!("(({a}) * ({a}) + {c}).sqrt()")
+            }
+            10 => {
+                self.cover("atan2");
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                format!("({a}).atan2(⟪1.0⟫ + ({b}) * ({b}))")
+            }
+            11 => {
+                self.cover("hypot");
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                format!("({a}).hypot(⟪0.5⟫ + ({b}) * ({b}))")
+            }
+            12 => {
+                self.cover("div");
+                let (a, b) = (self.any(d), self.bounded(d));
+                format!("({a}) / (⟪1.0⟫ + ({b}) * ({b}))")
+            }
+            13 => {
+                let a = self.bounded(d);
+                let f = self.pick(&["cosh", "sinh", "exp_m1", "asinh"]);
+                self.cover(f);
+                format!("({a}).{f}()")
+            }
+            14 => {
+                let a = self.bounded(d);
+                let f = self.pick(&["ln_1p", "log10", "log2", "cbrt"]);
+                self.cover(f);
+                format!("(({a}) * ({a}) + ⟪0.5⟫).{f}()")
+            }
+            15 => {
+                self.cover("acosh");
+                let a = self.bounded(d);
+                format!("(({a}) * ({a}) + ⟪1.5⟫).acosh()")
+            }
+            16 => {
+                self.cover("powf");
+                let (a, b) = (self.bounded(d), self.bounded(d));
+                format!("(⟪1.0⟫ + ({a}) * ({a})).powf(⟪0.5⟫ * ({b}).tanh())")
+            }
+            17 => {
+                // A variable of any class, combined linearly.
+                let all = self.visible_floats(false);
+                let v = all[self.rng.below(all.len())].clone();
+                let b = self.bounded(d);
+                format!("⟪0.5⟫ * {v} + {b}")
+            }
+            18 => {
+                let (a, b) = (self.any(d), self.bounded(d));
+                format!("{a} + {b}")
+            }
+            19 => {
+                self.cover("abs");
+                let a = self.bounded(d);
+                format!("({a}) * ({a}).abs()")
+            }
+            20 => {
+                self.cover("call:helper");
+                let (a, b) = (self.any(d), self.any(d));
+                format!("helper§({a}, {b})")
+            }
+            21 => {
+                self.cover("log");
+                let (a, b) = (self.any(d), self.bounded(d));
+                format!("(({a}) * ({a}) + ⟪1.5⟫).log(⟪2.0⟫ + ({b}) * ({b}))")
+            }
+            22 | 23 => {
+                // An element of any array (also those grown by `+=`), combined linearly.
+                let arrays = self.visible_arrays(false);
+                if arrays.is_empty() {
+                    return self.bounded(depth);
+                }
+                self.cover("read:array_any");
+                let a = arrays[self.rng.below(arrays.len())].clone();
+                let i = self.index(1);
+                let b = self.bounded(d);
+                format!("⟪0.5⟫ * {a}[{i}] + {b}")
+            }
+            24 => {
+                self.cover("call:hsum");
+                let (a, b) = (self.array_arg(), self.array_arg());
+                let x = self.any(d);
+                format!("hsum§({a}, {b}, {x})")
+            }
+            _ => {
+                let (a, b) = (self.any(d), self.bounded(d));
+                format!("{a} - {b}")
+            }
+        }
+    }
+
+    fn cond(&mut self) -> String {
+        let a = self.bounded(1);
+        let b = self.bounded(1);
+        let op = self.pick(&["<", ">", "<=", ">="]);
+        format!("{a} {op} {b}")
+    }
+
+    // ------------------------------------------------------------ statements
+
+    fn push_float(&mut self, name: String, bounded: bool) {
+        self.floats.push(Var { name, bounded });
+    }
+
+    /// Marks every binding of `name` as unbounded.
+    fn demote(&mut self, name: &str) {
+        for v in self.floats.iter_mut().chain(self.arrays.iter_mut()) {
+            if v.name == name {
+                v.bounded = false;
+            }
+        }
+    }
+
+    /// Locals declared in the current loop body or at function level outside loops (the only
+    /// ones written freely; see the module docs).
+    fn writable_locals(&self, from: usize) -> Vec<Var> {
+        visible(&self.floats[from..])
+            .into_iter()
+            .filter(|v| v.name.starts_with('v'))
+            .collect()
+    }
+
+    /// A writable local array: declared in scope and not borrowed by an enclosing `.iter()`.
+    fn writable_array(&mut self) -> Option<Var> {
+        let arrays: Vec<Var> = visible(&self.arrays)
+            .into_iter()
+            .filter(|a| !self.frozen.contains(&a.name))
+            .collect();
+        if arrays.is_empty() {
+            None
+        } else {
+            Some(arrays[self.rng.below(arrays.len())].clone())
+        }
+    }
+
+    fn new_array_literal(&mut self, depth: usize) -> (String, bool) {
+        let bounded = self.rng.chance(0.7);
+        let elems: Vec<String> = (0..ARR)
+            .map(|_| {
+                if bounded {
+                    self.bounded(depth)
+                } else {
+                    self.any(depth)
+                }
+            })
+            .collect();
+        (format!("[{}]", elems.join(", ")), bounded)
+    }
+
+    /// One statement at function level.
+    fn top_stmt(&mut self, depth: usize) {
+        let locals = self.writable_locals(0);
+        let has_arrays = self.writable_array().is_some();
+        let c = self.choose(TOP, |n| match n {
+            "assign" | "compound" | "shadow" | "if_stmt" => !locals.is_empty(),
+            "arr_set" | "arr_compound" | "arr_shadow" | "if_on_array" => has_arrays,
+            _ => true,
+        });
+        match c {
+            "let" => {
+                let name = self.fresh("v");
+                let bounded = self.rng.chance(0.5);
+                let e = if bounded {
+                    self.bounded(depth)
+                } else {
+                    self.any(depth)
+                };
+                self.line(&format!("let mut {name} = {e};"));
+                self.push_float(name, bounded);
+            }
+            "assign" => {
+                let t = locals[self.rng.below(locals.len())].clone();
+                let e = if t.bounded {
+                    self.bounded(depth)
+                } else {
+                    self.any(depth)
+                };
+                if e != t.name {
+                    self.line(&format!("{} = {e};", t.name));
+                }
+            }
+            "compound" => {
+                let t = locals[self.rng.below(locals.len())].clone();
+                let e = self.bounded(depth);
+                match self.rng.below(4) {
+                    0 => {
+                        self.line(&format!("{} += {e};", t.name));
+                        self.demote(&t.name);
+                    }
+                    1 => {
+                        self.line(&format!("{} -= {e};", t.name));
+                        self.demote(&t.name);
+                    }
+                    2 => {
+                        self.cover("tanh");
+                        self.line(&format!("{} *= ({e}).tanh();", t.name))
+                    }
+                    _ => {
+                        self.cover("div");
+                        self.line(&format!("{} /= ⟪1.0⟫ + ({e}) * ({e});", t.name))
+                    }
+                }
+            }
+            "shadow" => {
+                let t = locals[self.rng.below(locals.len())].clone();
+                let e = self.bounded(depth);
+                self.line(&format!("let mut {} = ⟪0.5⟫ * {} + {e};", t.name, t.name));
+                self.push_float(t.name, t.bounded);
+            }
+            "if_stmt" => {
+                let t = locals[self.rng.below(locals.len())].clone();
+                let c = self.cond();
+                let mut a = self.bounded(depth);
+                let b = self.any(depth);
+                if a == t.name {
+                    a = format!("⟪0.5⟫ * {a}");
+                }
+                self.line(&format!("if {c} {{"));
+                self.line(&format!("    {} = {a};", t.name));
+                self.line("} else {");
+                self.line(&format!("    {} += {b};", t.name));
+                self.line("}");
+                self.demote(&t.name);
+            }
+            "if_expr" => {
+                let c = self.cond();
+                let (a, b) = (self.bounded(depth), self.any(depth));
+                let name = self.fresh("v");
+                self.line(&format!(
+                    "let mut {name} = if {c} {{ {a} }} else {{ {b} }};"
+                ));
+                self.push_float(name, false);
+            }
+            "match" => self.match_let(depth),
+            "arr_literal" => {
+                let name = self.fresh("a");
+                let (lit, bounded) = self.new_array_literal(depth.min(1));
+                self.line(&format!("let mut {name} = {lit};"));
+                self.arrays.push(Var { name, bounded });
+            }
+            "arr_repeat" => {
+                let name = self.fresh("a");
+                let e = self.bounded(depth);
+                self.line(&format!("let mut {name} = [{e}; {ARR}];"));
+                self.arrays.push(Var {
+                    name,
+                    bounded: true,
+                });
+            }
+            "arr_fill" => {
+                let name = self.fresh("a");
+                self.line(&format!("let mut {name} = [⟪0.0⟫; {ARR}];"));
+                for k in 0..ARR {
+                    let e = self.bounded(depth.min(1));
+                    self.line(&format!("{name}[{k}] = {e};"));
+                }
+                self.arrays.push(Var {
+                    name,
+                    bounded: true,
+                });
+            }
+            "arr_set" | "arr_compound" => {
+                let a = self.writable_array().expect("checked");
+                let i = self.index(2);
+                let e = self.bounded(depth);
+                let set = c == "arr_set";
+                self.array_update(&a, &i, &e, set, false);
+            }
+            "arr_shadow" => {
+                // A new array built from the elements of the one it shadows.
+                let a = self.writable_array().expect("checked");
+                let elems: Vec<String> = (0..ARR)
+                    .map(|_| {
+                        let i = self.index(1);
+                        let e = self.bounded(0);
+                        format!("⟪0.5⟫ * ({}[{i}] + {e})", a.name)
+                    })
+                    .collect();
+                self.line(&format!("let mut {} = [{}];", a.name, elems.join(", ")));
+                self.arrays.push(a);
+            }
+            "if_on_array" => self.if_on_array(depth, None),
+            "call_arrays" | "call_same_array_twice" => self.call_arrays(depth, c),
+            "call_out" => self.call_out(depth),
+            "int_local" => {
+                let name = self.fresh("k");
+                let i = self.index(1);
+                let (e, lo, hi) = if self.rng.chance(0.5) {
+                    (format!("idx[{i}]"), 0, ARR)
+                } else {
+                    (format!("({i} + 1) % {ARR}"), 0, ARR)
+                };
+                self.line(&format!("let {name} = {e};"));
+                self.ints.push(IntVar { name, lo, hi });
+            }
+            "early_return" => {
+                let c = self.cond();
+                let e = self.any(depth);
+                self.line(&format!("if {c} {{"));
+                self.line(&format!("    return {e};"));
+                self.line("}");
+            }
+            _ => self.loop_stmt(0),
+        }
+    }
+
+    /// `a[i] = e`, `a[i] op= e` keeping the array's bound; `in_loop`: the update may run
+    /// many times, so growth is limited to `0.1` per execution.
+    fn array_update(&mut self, a: &Var, i: &str, e: &str, set: bool, in_loop: bool) {
+        let name = &a.name;
+        if set {
+            if self.rng.chance(0.5) {
+                self.line(&format!("{name}[{i}] = {e};"));
+            } else {
+                self.line(&format!("{name}[{i}] = ⟪0.5⟫ * ({name}[{i}] + {e});"));
+            }
+            return;
+        }
+        match self.rng.below(4) {
+            0 | 1 => {
+                let op = if self.rng.chance(0.5) { "+=" } else { "-=" };
+                if in_loop {
+                    self.cover("tanh");
+                    self.line(&format!("{name}[{i}] {op} ⟪0.1⟫ * ({e}).tanh();"));
+                } else {
+                    self.line(&format!("{name}[{i}] {op} {e};"));
+                    self.demote(name);
+                }
+            }
+            2 => {
+                self.cover("tanh");
+                self.line(&format!("{name}[{i}] *= ({e}).tanh();"));
+            }
+            _ => {
+                self.cover("div");
+                self.line(&format!("{name}[{i}] /= ⟪1.0⟫ + ({e}) * ({e});"));
+            }
+        }
+    }
+
+    /// `let v = match int { 0 => …, 1 | 2 => …, 3..=5 => …, _ => … };`
+    fn match_let(&mut self, depth: usize) {
+        let s = self.int_scrutinee();
+        let name = self.fresh("v");
+        let arms: Vec<String> = (0..4).map(|_| self.any(depth.min(1))).collect();
+        self.line(&format!("let mut {name} = match {s} {{"));
+        self.line(&format!("    0 => {},", arms[0]));
+        self.line(&format!("    1 | 2 => {},", arms[1]));
+        self.line(&format!("    3..=5 => {},", arms[2]));
+        self.line(&format!("    _ => {},", arms[3]));
+        self.line("};");
+        self.push_float(name, false);
+    }
+
+    /// `if a[i] > c { … } else { … }`, updating `acc` in a loop or a fresh local outside.
+    fn if_on_array(&mut self, depth: usize, acc: Option<&str>) {
+        let arrays = self.visible_arrays(false);
+        let a = arrays[self.rng.below(arrays.len())].clone();
+        let i = self.index(2);
+        let c = self.rng.uniform(-0.5, 0.5);
+        let (x, y) = (self.bounded(depth), self.bounded(depth));
+        let op = self.pick(&[">", "<", ">=", "<="]);
+        let cond = format!("{a}[{i}] {op} ⟪{:?}⟫", (c * 100.0).round() / 100.0);
+        match acc {
+            Some(acc) => {
+                self.line(&format!("if {cond} {{"));
+                self.line(&format!("    {acc} = ⟪0.5⟫ * {acc} + {x};"));
+                self.line("} else {");
+                self.line(&format!("    {acc} -= ⟪0.5⟫ * {acc} + {y};"));
+                self.line("}");
+            }
+            None => {
+                let name = self.fresh("v");
+                self.line(&format!("let mut {name} = ⟪0.0⟫;"));
+                self.line(&format!("if {cond} {{"));
+                self.line(&format!("    {name} = {x};"));
+                self.line("} else {");
+                self.line(&format!("    {name} += {a}[{i}] * {y};"));
+                self.line("}");
+                self.push_float(name, false);
+            }
+        }
+    }
+
+    /// `let v = hsum(&a, &b, x)` (`same`: the same array twice) or `hiter(&a, idx, n)`.
+    fn call_arrays(&mut self, depth: usize, kind: &str) {
+        let name = self.fresh("v");
+        let e = if kind == "call_same_array_twice" {
+            let a = self.array_arg();
+            let x = self.bounded(depth);
+            self.cover("call:hsum");
+            format!("hsum§({a}, {a}, {x})")
+        } else if self.rng.chance(0.6) {
+            let (a, b) = (self.array_arg(), self.array_arg());
+            let x = self.bounded(depth);
+            self.cover("call:hsum");
+            format!("hsum§({a}, {b}, {x})")
+        } else {
+            let a = self.array_arg();
+            self.cover("call:hiter");
+            format!("hiter§({a}, idx, n)")
+        };
+        self.line(&format!("let mut {name} = {e};"));
+        self.push_float(name, true);
+    }
+
+    /// `let mut o = [0.0; ARR]; hout(&a, x, &mut o);` (a fresh output, written once).
+    fn call_out(&mut self, depth: usize) {
+        let name = self.fresh("a");
+        let a = self.array_arg();
+        let x = self.bounded(depth);
+        self.line(&format!("let mut {name} = [⟪0.0⟫; {ARR}];"));
+        self.line(&format!("hout§({a}, {x}, &mut {name});"));
+        self.arrays.push(Var {
+            name,
+            bounded: true,
+        });
+    }
+
+    /// A loop around a few statements updating an accumulator; `depth` is the nesting level.
+    fn loop_stmt(&mut self, depth: usize) {
+        let acc = self.fresh("v");
+        let init = self.bounded(1);
+        self.line(&format!("let mut {acc} = {init};"));
+        let (floats, arrays, ints, frozen) = (
+            self.floats.len(),
+            self.arrays.len(),
+            self.ints.len(),
+            self.frozen.len(),
+        );
+        let has_arrays = !self.visible_arrays(false).is_empty();
+        let has_index = self.ints.iter().any(|v| v.name != "n" && v.hi <= ARR);
+        let head = self.choose(LOOPS, |n| match n {
+            "array_by_value" | "array_by_value_written" | "array_iter" | "array_enumerate" => {
+                has_arrays
+            }
+            "range_triangular" => has_index,
+            _ => true,
+        });
+        let i = self.fresh("i");
+        let int = |lo: usize, hi: usize| IntVar {
+            name: i.clone(),
+            lo,
+            hi,
+        };
+        let mut new_int = None;
+        let mut new_float = None;
+        match head {
+            "range" => {
+                self.line(&format!("for {i} in 0..n {{"));
+                new_int = Some(int(0, N));
+            }
+            "range_rev" => {
+                self.line(&format!("for {i} in (0..n).rev() {{"));
+                new_int = Some(int(0, N));
+            }
+            "range_step_by" => {
+                self.line(&format!("for {i} in (0..=n).step_by(2) {{"));
+                new_int = Some(int(0, N + 1));
+            }
+            "range_rev_step_by" => {
+                self.line(&format!("for {i} in (1..y.len()).rev().step_by(2) {{"));
+                new_int = Some(int(1, ARR));
+            }
+            "range_inclusive" => {
+                self.line(&format!("for {i} in 1..=n {{"));
+                new_int = Some(int(1, N + 1));
+            }
+            "range_inclusive_rev" => {
+                self.line(&format!("for {i} in (0..=n).rev() {{"));
+                new_int = Some(int(0, N + 1));
+            }
+            "range_len" => {
+                let a = self.array_arg();
+                let a = a.trim_start_matches('&');
+                self.line(&format!("for {i} in 0..{a}.len() {{"));
+                new_int = Some(int(0, ARR));
+            }
+            "range_triangular" => {
+                let outer: Vec<IntVar> = self
+                    .ints
+                    .iter()
+                    .filter(|v| v.name != "n" && v.hi <= ARR)
+                    .cloned()
+                    .collect();
+                let o = outer[self.rng.below(outer.len())].clone();
+                self.line(&format!("for {i} in 0..{} {{", o.name));
+                new_int = Some(int(0, o.hi.saturating_sub(1).max(1)));
+            }
+            "while" | "loop_break" => {
+                let k = self.fresh("k");
+                self.line(&format!("let mut {k} = 0;"));
+                if head == "while" {
+                    self.line(&format!("while {k} < n {{"));
+                } else {
+                    self.line("loop {");
+                    self.line(&format!("    if {k} >= n {{"));
+                    self.line("        break;");
+                    self.line("    }");
+                }
+                self.line(&format!("    let {i} = {k};"));
+                self.line(&format!("    {k} += 1;"));
+                new_int = Some(int(0, N));
+            }
+            "array_by_value" | "array_by_value_written" | "array_iter" | "array_enumerate" => {
+                let arrays = visible(&self.arrays);
+                let a = arrays[self.rng.below(arrays.len())].clone();
+                let e = self.fresh("e");
+                match head {
+                    "array_by_value" => {
+                        // The body does not write the array (it iterates over a copy).
+                        self.line(&format!("for {e} in {} {{", a.name));
+                        self.frozen.push(a.name.clone());
+                    }
+                    "array_by_value_written" => {
+                        // The body may write the array: the loop still sees the copy.
+                        self.line(&format!("for {e} in {} {{", a.name));
+                    }
+                    "array_iter" => {
+                        self.line(&format!("for &{e} in {}.iter() {{", a.name));
+                        self.frozen.push(a.name.clone());
+                    }
+                    _ => {
+                        self.line(&format!(
+                            "for ({i}, &{e}) in {}.iter().enumerate() {{",
+                            a.name
+                        ));
+                        self.frozen.push(a.name.clone());
+                        new_int = Some(int(0, ARR));
+                    }
+                }
+                new_float = Some(Var {
+                    name: e,
+                    bounded: a.bounded,
+                });
+            }
+            _ => {
+                let e = self.fresh("e");
+                match head {
+                    "slice_iter" => self.line(&format!("for &{e} in y.iter() {{")),
+                    "slice_by_ref" => self.line(&format!("for &{e} in y {{")),
+                    _ => {
+                        self.line(&format!("for ({i}, &{e}) in y.iter().enumerate() {{"));
+                        new_int = Some(int(0, ARR));
+                    }
+                }
+                new_float = Some(Var {
+                    name: e,
+                    bounded: true,
+                });
+            }
+        }
+        self.indent += 1;
+        self.ints.extend(new_int);
+        self.floats.extend(new_float);
+        self.push_float(acc.clone(), false);
+        let body_floats = self.floats.len();
+        let n_stmts = 1 + self.rng.below(3);
+        for _ in 0..n_stmts {
+            self.body_stmt(&acc, depth, body_floats);
+        }
+        self.indent -= 1;
+        self.line("}");
+        self.floats.truncate(floats);
+        self.arrays.truncate(arrays);
+        self.ints.truncate(ints);
+        self.frozen.truncate(frozen);
+        self.push_float(acc, false);
+    }
+
+    /// One statement in a loop body.
+    fn body_stmt(&mut self, acc: &str, depth: usize, body_floats: usize) {
+        let has_arrays = !self.visible_arrays(false).is_empty();
+        let writable = self.writable_array().is_some();
+        let locals = self.writable_locals(body_floats);
+        let c = self.choose(BODY, |n| match n {
+            "if_on_array" => has_arrays,
+            "arr_set" | "arr_compound" => writable,
+            "shadow" => !locals.is_empty(),
+            "nested_loop" => depth < 1,
+            _ => true,
+        });
+        match c {
+            "acc_damp" => {
+                let e = self.bounded(2);
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {e};"));
+            }
+            "acc_sin" => {
+                self.cover("sin");
+                let e = self.any(2);
+                self.line(&format!("{acc} = ({acc} + {e}).sin();"));
+            }
+            "acc_let" => {
+                let t = self.fresh("v");
+                let e = self.any(2);
+                self.line(&format!("let {t} = {e};"));
+                self.push_float(t.clone(), false);
+                self.cover("tanh");
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + ({t}).tanh();"));
+            }
+            "acc_compound" => {
+                let e = self.bounded(2);
+                match self.rng.below(4) {
+                    0 => self.line(&format!("{acc} += {e} - ⟪0.5⟫ * {acc};")),
+                    1 => self.line(&format!("{acc} -= ⟪0.5⟫ * {acc} + {e};")),
+                    2 => {
+                        self.cover("tanh");
+                        self.line(&format!("{acc} *= ⟪0.9⟫ * ({e}).tanh();"))
+                    }
+                    _ => {
+                        self.cover("div");
+                        self.line(&format!("{acc} /= ⟪1.0⟫ + ({e}) * ({e});"))
+                    }
+                }
+            }
+            "acc_if" => {
+                let c = format!("{acc} > {}", self.bounded(1));
+                let (a, b) = (self.bounded(2), self.bounded(2));
+                self.line(&format!("if {c} {{"));
+                self.line(&format!("    {acc} = ⟪0.5⟫ * {acc} * {a};"));
+                self.line("} else {");
+                self.line(&format!("    {acc} = ⟪0.25⟫ * {acc} + {b};"));
+                self.line("}");
+            }
+            "acc_taped" => {
+                self.cover("tanh");
+                let e = self.bounded(1);
+                self.line(&format!("{acc} = ({acc} * {e}).tanh() + {acc} * ⟪0.5⟫;"));
+            }
+            "if_on_array" => self.if_on_array(1, Some(acc)),
+            "arr_set" | "arr_compound" => {
+                let a = self.writable_array().expect("checked");
+                let i = self.index(2);
+                let e = self.bounded(1);
+                // Arrays declared outside this loop are updated every iteration.
+                self.array_update(&a, &i, &e, c == "arr_set", true);
+            }
+            "arr_literal" => {
+                let name = self.fresh("a");
+                let (lit, bounded) = self.new_array_literal(1);
+                self.line(&format!("let mut {name} = {lit};"));
+                self.arrays.push(Var {
+                    name: name.clone(),
+                    bounded,
+                });
+                let i = self.index(1);
+                self.cover("tanh");
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + ({name}[{i}]).tanh();"));
+            }
+            "shadow" => {
+                let t = locals[self.rng.below(locals.len())].clone();
+                let e = self.bounded(1);
+                self.line(&format!("let {} = ⟪0.5⟫ * {} + {e};", t.name, t.name));
+                self.push_float(t.name, false);
+            }
+            "match" => {
+                let s = self.int_scrutinee();
+                let (a, b) = (self.bounded(1), self.bounded(1));
+                self.line(&format!("match {s} {{"));
+                self.line("    0 => {");
+                self.line(&format!("        {acc} = ⟪0.5⟫ * {acc} + {a};"));
+                self.line("    }");
+                self.line("    1 | 2 => {");
+                self.line(&format!("        {acc} -= ⟪0.5⟫ * {acc} + {b};"));
+                self.line("    }");
+                self.line("    _ => {}");
+                self.line("}");
+            }
+            "continue" => {
+                let c = format!("{acc} < {}", self.bounded(1));
+                let e = self.bounded(1);
+                self.line(&format!("if {c} {{"));
+                self.line(&format!("    {acc} += ⟪0.5⟫ * {e};"));
+                self.line("    continue;");
+                self.line("}");
+            }
+            "break" => {
+                let c = format!("{acc} > {}", self.bounded(1));
+                self.line(&format!("if {c} {{"));
+                self.line("    break;");
+                self.line("}");
+            }
+            "early_return" => {
+                let thr = 1.0 + self.rng.uniform(0.0, 2.0);
+                let e = self.bounded(1);
+                self.cover("ln");
+                self.line(&format!(
+                    "if {acc} > ⟪{:?}⟫ {{",
+                    (thr * 100.0).round() / 100.0
+                ));
+                self.line(&format!("    return ({acc}).ln() + {e};"));
+                self.line("}");
+            }
+            "call_arrays" => {
+                self.call_arrays(1, "call_arrays");
+                let v = self.floats.last().expect("pushed").name.clone();
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {v};"));
+            }
+            "call_out_in_loop" => {
+                self.call_out(1);
+                let o = self.arrays.last().expect("pushed").name.clone();
+                let i = self.index(1);
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {o}[{i}];"));
+            }
+            _ => {
+                // A nested loop; its accumulator flows into ours.
+                self.loop_stmt(depth + 1);
+                let inner = self.floats.last().expect("pushed").name.clone();
+                self.cover("tanh");
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + ({inner}).tanh();"));
+            }
+        }
+    }
+
+    fn program(&mut self) {
+        let n_stmts = 3 + self.rng.below(5);
+        for k in 0..n_stmts {
+            if k == 1 && self.allowed("loop") {
+                self.cover("loop");
+                self.loop_stmt(0);
+            } else {
+                self.top_stmt(2);
+            }
+        }
+        // Return: the last local mixed with another value, plus a squashed sum of the other
+        // locals and one element of every array (so that most of the program is live).
+        let floats = visible(&self.floats);
+        let last = floats.last().map(|v| v.name.clone()).unwrap_or("x0".into());
+        let other = self.any(2);
+        let mut ret = match self.rng.below(3) {
+            0 => format!("{last} + {other}"),
+            1 => format!("({last}).tanh() * {other}"),
+            _ => format!("{last} * ⟪0.5⟫ - ({other}).sin()"),
+        };
+        let mut rest: Vec<String> = floats
+            .iter()
+            .filter(|v| v.name.starts_with('v') && v.name != last)
+            .map(|v| v.name.clone())
+            .collect();
+        for a in visible(&self.arrays) {
+            let i = self.index(1);
+            rest.push(format!("{}[{i}]", a.name));
+        }
+        if !rest.is_empty() {
+            ret = format!("{ret} + ⟪0.25⟫ * ({}).tanh()", rest.join(" + "));
+        }
+        self.line(&ret);
+    }
+}

@@ -1,0 +1,128 @@
+//! The harness itself: it accepts a correct program and rejects wrong derivatives from each
+//! of the three sources (reverse, forward, oracle).
+
+use super::*;
+use oracle::Num;
+
+fn sq_g<T: Num>(x0: T, x1: T, _x2: T, _x3: T, y: &[T], idx: &[usize], _n: usize) -> T {
+    x0 * x0 * x1.sin() + T::c(3.0) * y[idx[0]]
+}
+
+fn sq(pt: &Point) -> f64 {
+    sq_g(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &pt.y, &pt.idx, pt.n)
+}
+
+fn sq_grad(pt: &Point, g: &mut [f64; DIM]) -> f64 {
+    *g = [0.0; DIM];
+    g[0] = 2.0 * pt.x[0] * pt.x[1].sin();
+    g[1] = pt.x[0] * pt.x[0] * pt.x[1].cos();
+    g[4 + pt.idx[0]] += 3.0;
+    sq(pt)
+}
+
+fn sq_fwd(pt: &Point, t: &[f64; DIM]) -> (f64, f64) {
+    let mut g = [0.0; DIM];
+    let v = sq_grad(pt, &mut g);
+    (v, g.iter().zip(t).map(|(a, b)| a * b).sum())
+}
+
+fn sq_dual(pt: &Point, t: &[f64; DIM]) -> (f64, f64) {
+    eval_dual::<f64>(pt, t, sq_g)
+}
+
+fn program() -> Program {
+    Program {
+        name: "sq",
+        source: "fn sq",
+        precision: Precision::F64,
+        eval: sq,
+        grad: sq_grad,
+        pushforward: sq_fwd,
+        dual: sq_dual,
+        eval64: sq,
+        dual64: sq_dual,
+    }
+}
+
+#[test]
+fn harness_accepts_a_correct_program() {
+    let mut s = Stats::default();
+    check_program(&program(), 1, &mut s).unwrap();
+    assert!(
+        s.max_fd_ratio < 1.0 && s.max_ad_ratio <= 1.0 && s.nonzero > 0,
+        "{s:?}"
+    );
+}
+
+#[test]
+fn harness_rejects_a_wrong_reverse_mode() {
+    let p = Program {
+        grad: |pt, g| {
+            let v = sq_grad(pt, g);
+            g[1] *= 1.0 + 1e-10; // wrong in the 10th digit: beyond the 1e-12 tolerance
+            v
+        },
+        ..program()
+    };
+    let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
+    assert!(
+        err.contains("∂f/∂x1: reverse") && err.contains("fn sq"),
+        "{err}"
+    );
+}
+
+#[test]
+fn harness_rejects_a_wrong_forward_mode() {
+    let p = Program {
+        pushforward: |pt, t| {
+            let (v, d) = sq_fwd(pt, t);
+            (v, if t[4 + pt.idx[0]] != 0.0 { 0.0 } else { d })
+        },
+        ..program()
+    };
+    let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
+    assert!(err.contains("forward 0e0"), "{err}");
+}
+
+#[test]
+fn harness_rejects_an_oracle_that_disagrees_with_finite_differences() {
+    let p = Program {
+        dual64: |pt, t| {
+            let (v, d) = sq_dual(pt, t);
+            (v, 2.0 * d + 1.0)
+        },
+        ..program()
+    };
+    let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
+    assert!(err.contains("vs finite difference"), "{err}");
+}
+
+#[test]
+fn rng_is_deterministic() {
+    let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+    assert!((0..100).all(|_| a.next_u64() == b.next_u64()));
+    assert!((0..1000)
+        .map(|_| a.uniform(-1.5, 1.5))
+        .all(|v| (-1.5..1.5).contains(&v)));
+}
+
+#[test]
+fn generator_is_deterministic_and_renders_both_versions() {
+    let w = gen::Weights::default();
+    let (mut c1, mut c2) = (gen::Coverage::new(), gen::Coverage::new());
+    for i in 0..50 {
+        let a = gen::program(gen::FIXED_SEED, i, &w, &mut c1);
+        let b = gen::program(gen::FIXED_SEED, i, &w, &mut c2);
+        assert_eq!(a.body, b.body);
+        let (native, generic) = (a.native(), a.generic());
+        for m in ['⟪', '⟫', '⟬', '⟦', 'ℱ', '§'] {
+            assert!(
+                !native.contains(m) && !generic.contains(m),
+                "{native}\n{generic}"
+            );
+        }
+        assert!(native.contains("#[ferrograd::differentiable]"));
+        assert!(generic.contains("<T: Num>"));
+    }
+    assert_eq!(c1, c2);
+}

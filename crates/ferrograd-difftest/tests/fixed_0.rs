@@ -1,0 +1,5 @@
+//! Fixed-seed generated programs, part 0 of 4 (`build.rs`): reverse vs forward vs the
+//! dual-number oracle, and the oracle vs finite differences. `--nocapture` prints the max
+//! differences of each batch.
+
+include!(concat!(env!("OUT_DIR"), "/fixed_0.rs"));
