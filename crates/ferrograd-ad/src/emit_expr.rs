@@ -30,7 +30,11 @@ pub fn ident(s: &str) -> syn::Ident {
 #[derive(Clone, Copy)]
 pub struct ExprCx<'a> {
     pub f: &'a Func,
+    /// Float literals and casts through `Real::from_f64` (generic scalar code).
     pub generic: bool,
+    /// Calls go to the `__fg_<g>_pullback_generic::<T>` functions emitted for Hessians
+    /// (otherwise to `g_pullback`, generic or not as `g` is).
+    pub generic_callees: bool,
 }
 
 impl ExprCx<'_> {
@@ -91,7 +95,7 @@ impl ExprCx<'_> {
             Expr::Call {
                 path, args, try_, ..
             } => {
-                let path = if self.generic {
+                let path = if self.generic_callees {
                     generic_callee(path, "")
                 } else {
                     path.to_token_stream()

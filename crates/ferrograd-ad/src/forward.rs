@@ -16,7 +16,12 @@ pub fn tangent_name(p: &Param) -> syn::Ident {
 
 pub fn emit(f: &Func) -> TokenStream {
     let act = analyse(f, None);
-    let cx = ExprCx { f, generic: false };
+    let generic = f.generic_over.is_some();
+    let cx = ExprCx {
+        f,
+        generic,
+        generic_callees: false,
+    };
     let declared = declared_vars(&f.body);
     let mut e = Fwd {
         f,
@@ -24,13 +29,28 @@ pub fn emit(f: &Func) -> TokenStream {
         act: &act,
         counter: 0,
     };
-    let ft = &f.float_ty;
+    let gt = crate::emit_expr::generic_ty();
+    let ft: syn::Type = if generic {
+        syn::parse_quote!(#gt)
+    } else {
+        f.float_ty.clone()
+    };
     let mut prologue = TokenStream::new();
+    if generic {
+        prologue.extend(quote!(
+            #[allow(unused_imports)]
+            use ::ferrograd::Real as _;
+        ));
+    }
     let mut params = Vec::new();
     let mut tparams = Vec::new();
     for p in &f.params {
         let id = &p.ident;
-        let ty = &p.ty;
+        let ty = if generic {
+            crate::reverse::generic_type(&p.ty)
+        } else {
+            p.ty.clone()
+        };
         let m = p.mutable.then(|| quote!(mut));
         params.push(quote!(#m #id: #ty));
         if p.kind.is_differentiable() {
@@ -54,10 +74,10 @@ pub fn emit(f: &Func) -> TokenStream {
             && Some(v) != f.ret_var
         {
             let id = var_ident(f, v);
-            let init = var
-                .hoist_init
-                .clone()
-                .unwrap_or_else(|| quote!(::core::default::Default::default()));
+            let init = match &var.hoist_init {
+                Some(e) => cx.expr(e),
+                None => quote!(::core::default::Default::default()),
+            };
             prologue.extend(quote!(let mut #id = #init;));
             if act.is_active(v) {
                 prologue.extend(e.tan_decl(v));
@@ -91,11 +111,16 @@ pub fn emit(f: &Func) -> TokenStream {
         f.name
     );
     params.extend(tparams);
+    let generics = if generic {
+        quote!(<#gt: ::ferrograd::Real>)
+    } else {
+        quote!()
+    };
     quote! {
         #[doc = #doc]
         #[allow(unused_mut, unused_variables, unused_assignments, unused_parens, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]
         #[inline]
-        #vis fn #name(#(#params),*) #ret {
+        #vis fn #name #generics (#(#params),*) #ret {
             #prologue
             #body
             #tail

@@ -60,7 +60,7 @@ pub struct Var {
     /// A generated temporary (if-expressions used as values, match scrutinees, return slot).
     pub synthetic: bool,
     /// Initialiser usable when hoisting the declaration (constant array repeats).
-    pub hoist_init: Option<TokenStream>,
+    pub hoist_init: Option<Expr>,
 }
 
 #[derive(Clone, Debug)]
@@ -111,6 +111,9 @@ pub struct Func {
     /// The variable holding the return value (`None` for unit functions).
     pub ret_var: Option<VarId>,
     pub n_loops: usize,
+    /// The scalar type parameter of a generic function (`T` in `fn f<T: Real>`): the IR is
+    /// lowered as for `f64`, and every derivative function is emitted generic.
+    pub generic_over: Option<syn::Ident>,
 }
 
 pub type Block = Vec<Stmt>;

@@ -101,6 +101,13 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         }
     }
     if let Some(f) = &f {
+        if opts.hessian && f.generic_over.is_some() {
+            cx.error_spanned(
+                &item.sig.generics,
+                "`hessian` is not supported for generic functions yet: call `f_grad` with \
+                 `ferrograd::Dual` for Hessian-vector products, or write the function for `f64`",
+            );
+        }
         let mut_param = f.params.iter().find(|p| p.kind == ir::Ty::FloatSliceMut);
         if opts.hessian && (f.ret != ir::RetKind::Float || mut_param.is_some()) {
             let msg = "`hessian` needs a function returning `f64`/`f32` with no `&mut` parameters";
@@ -183,7 +190,9 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             const _: () = ::core::assert!(!#modes[#j].writes(), #msg);
         });
     }
-    if let Some(o) = api::jacobian_out(&f) {
+    // (`f_jacobian` is written for the concrete float type; generic functions get the
+    // pullback, gradient and pushforward, which are generic themselves.)
+    if let Some(o) = api::jacobian_out(&f).filter(|_| f.generic_over.is_none()) {
         out.extend(api::emit_jacobian(&f, o));
     }
     if opts.hessian {

@@ -358,7 +358,7 @@ impl Lin {
                 quote!(#a.mul_add(#b, #c))
             }
             Nk::Call { path, args, try_ } => {
-                let p = callee(path, "", cx.generic);
+                let p = callee(path, "", cx.generic_callees);
                 let args = args.iter().map(|a| self.arg_val(cx, a));
                 let q = try_.then(|| quote!(?));
                 quote!(#p(#(#args),*)#q)
@@ -508,7 +508,7 @@ impl Lin {
                     give(&mut out, *c, d, "a");
                 }
                 Nk::Call { path, args, try_ } => {
-                    let p = callee(path, "_pullback", cx.generic);
+                    let p = callee(path, "_pullback", cx.generic_callees);
                     let mut prim = Vec::new();
                     let mut adjs = Vec::new();
                     let mut after = Vec::new();
@@ -616,7 +616,7 @@ impl Lin {
                     (!t.is_empty()).then(|| quote!(#t[#i]))
                 }
                 Nk::Call { path, args, try_ } => {
-                    let p = callee(path, "_pushforward", cx.generic);
+                    let p = callee(path, "_pushforward", cx.generic_callees);
                     let mut prim = Vec::new();
                     let mut tans = Vec::new();
                     for a in args {

@@ -65,6 +65,17 @@ pub fn generic_type(ty: &syn::Type) -> syn::Type {
     t
 }
 
+/// The return type of a generic function's derivative: `f64` (the lowered `T`) → `__FgT`.
+pub fn generic_return(ret: &syn::ReturnType) -> TokenStream {
+    match ret {
+        syn::ReturnType::Default => TokenStream::new(),
+        syn::ReturnType::Type(arrow, ty) => {
+            let ty = generic_type(ty);
+            quote!(#arrow #ty)
+        }
+    }
+}
+
 /// `Result<X, E>` with `X` replaced (for `Result`-returning functions).
 pub fn result_with(ret: &syn::ReturnType, x: syn::Type) -> syn::Type {
     if let syn::ReturnType::Type(_, ty) = ret {
@@ -92,8 +103,14 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     let recompute = recomputable(&g, &act);
     let readers = reverse_readers(&g, &act, &recompute);
     let fuse = fusable_reduction(&g, &act, &recompute, &norm.loops);
-    let generic = kind == RevKind::GenericPullback;
-    let cx = ExprCx { f: &g, generic };
+    // Generic scalar code: the Hessian's pullback over dual numbers, and every derivative of a
+    // function generic over `T: Real`.
+    let generic = kind == RevKind::GenericPullback || f.generic_over.is_some();
+    let cx = ExprCx {
+        f: &g,
+        generic,
+        generic_callees: kind == RevKind::GenericPullback,
+    };
     let seed_val = if kind == RevKind::Grad {
         cx.float_const(quote!(1.0))
     } else {
@@ -213,8 +230,8 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         }
         let id = var_ident(&g, v);
         let init = match &var.hoist_init {
-            Some(t) if !generic => t.clone(),
-            _ => quote!(::core::default::Default::default()),
+            Some(e) => cx.expr(e),
+            None => quote!(::core::default::Default::default()),
         };
         prologue.extend(quote!(let mut #id = #init;));
         if act.is_active(v) {
@@ -262,15 +279,17 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             }
         });
         let q = f.ret.is_result().then(|| quote!(?));
-        let call = if generic {
-            let g = format_ident!("__fg_{}_primal_generic", name);
-            quote!(#g::<__FgT>)
-        } else {
-            quote!(#name)
-        };
+        // (Functions with `&mut` parameters have no Hessian, so this is `f` itself, generic
+        // or not.)
+        let call = quote!(#name);
         epilogue.extend(quote!(if #(#conds)||* { let _ = #call(#(#args),*)#q; }));
     }
     let vis = &f.item.vis;
+    let user_generics = if f.generic_over.is_some() {
+        quote!(<__FgT: ::ferrograd::Real>)
+    } else {
+        quote!()
+    };
     let (fname, generics, ret) = match kind {
         RevKind::Pullback => {
             let ret = if f.ret.is_result() {
@@ -279,12 +298,20 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             } else {
                 quote!()
             };
-            (format_ident!("{}_pullback", f.name), quote!(), ret)
+            (
+                format_ident!("{}_pullback", f.name),
+                user_generics.clone(),
+                ret,
+            )
         }
         RevKind::Grad => (
             format_ident!("{}_grad", f.name),
-            quote!(),
-            f.ret_ty.to_token_stream(),
+            user_generics.clone(),
+            if f.generic_over.is_some() {
+                generic_return(&f.ret_ty)
+            } else {
+                f.ret_ty.to_token_stream()
+            },
         ),
         RevKind::GenericPullback => {
             let ret = if f.ret.is_result() {

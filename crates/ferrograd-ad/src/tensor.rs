@@ -465,7 +465,11 @@ impl<'a> Graph<'a> {
 /// Emits `f_pullback`, `f_grad` and `f_autograd` for a tensor-level function.
 pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
     let act = analyse(f, None);
-    let ecx = ExprCx { f, generic: false };
+    let ecx = ExprCx {
+        f,
+        generic: false,
+        generic_callees: false,
+    };
     let mut g = Graph {
         f,
         act: &act,

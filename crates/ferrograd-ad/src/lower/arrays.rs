@@ -229,19 +229,18 @@ impl Lower<'_> {
     /// and a hoisting initialiser that fixes its type.
     fn declare_zeros(&mut self, v: VarId, len: Expr, decl: bool, span: Span, out: &mut Block) {
         let zero = Expr::Lit(syn::Lit::Float(syn::LitFloat::new("0.0", span)));
+        let len_syn: Option<syn::Expr> = match &len {
+            Expr::Lit(l) => Some(syn::parse_quote!(#l)),
+            Expr::Const(p) => Some(syn::parse_quote!(#p)),
+            _ => None,
+        };
         if self.vars[v].hoist_init.is_none() {
-            self.vars[v].hoist_init = match &len {
-                Expr::Lit(l) => Some(quote!([0.0; #l])),
-                Expr::Const(p) => Some(quote!([0.0; #p])),
-                _ => None,
-            };
+            self.vars[v].hoist_init = len_syn
+                .clone()
+                .map(|n| Expr::Repeat(Box::new(zero.clone()), n));
         }
         if decl {
-            let len_syn: syn::Expr = match &len {
-                Expr::Lit(l) => syn::parse_quote!(#l),
-                Expr::Const(p) => syn::parse_quote!(#p),
-                _ => syn::parse_quote!(0),
-            };
+            let len_syn = len_syn.unwrap_or_else(|| syn::parse_quote!(0));
             out.push(Stmt::Assign {
                 target: Place::Var(v),
                 value: Expr::Repeat(Box::new(zero), len_syn),

@@ -367,6 +367,20 @@ impl Lower<'_> {
             let first = path.segments[0].ident.to_string();
             if first == "f64" || first == "f32" {
                 let m = path.segments[1].ident.clone();
+                // `T::from_f64(c)`, `T::zero()`, `T::one()` in a generic function (`T` reads
+                // `f64` here): constants, converted by the generic emitters.
+                if m == "from_f64" && args.len() == 1 {
+                    let a = args.pop()?;
+                    if self.ty_of(&a) == Ty::Float {
+                        return Some(a);
+                    }
+                    let ty: syn::Type = syn::parse_str(&first).ok()?;
+                    return Some(Expr::Cast(Box::new(a), ty, Ty::Float));
+                }
+                if (m == "zero" || m == "one") && args.is_empty() {
+                    let v = if m == "zero" { "0.0" } else { "1.0" };
+                    return Some(Expr::Lit(syn::Lit::Float(syn::LitFloat::new(v, m.span()))));
+                }
                 if m == "from" && args.len() == 1 {
                     let ty: syn::Type = syn::parse_str(&first).ok()?;
                     let a = args.pop()?;

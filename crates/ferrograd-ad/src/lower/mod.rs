@@ -4,13 +4,14 @@
 
 mod arrays;
 mod expr;
+mod generic;
 mod loops;
 mod signature;
 
 use crate::ctxt::Ctxt;
 use crate::ir::*;
 use proc_macro2::Span;
-use quote::{quote, ToTokens};
+use quote::ToTokens;
 use std::collections::HashMap;
 use syn::spanned::Spanned;
 
@@ -19,6 +20,19 @@ const SUPPORTED: &str = "supported: `let`, assignments (`= += -= *= /=`), arithm
 indexing of slices and local arrays, and calls to other `#[differentiable]` functions";
 
 pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
+    match generic::split_generic(cx, item) {
+        Some((t, lowered)) => {
+            let mut f = lower_fn(cx, &lowered)?;
+            f.item = item.clone();
+            f.generic_over = Some(t);
+            Some(f)
+        }
+        None if cx.has_errors() => None,
+        None => lower_fn(cx, item),
+    }
+}
+
+fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
     let mut l = Lower {
         cx,
         vars: Vec::new(),
@@ -98,6 +112,7 @@ pub fn lower(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         body,
         ret_var,
         n_loops: l.n_loops,
+        generic_over: None,
     })
 }
 
@@ -374,7 +389,8 @@ impl<'a> Lower<'a> {
         let v = self.new_var(&ident.to_string(), ident.span(), ty, false);
         if let Some(Some(Expr::Repeat(item, len))) = &value {
             if let Expr::Lit(lit) = &**item {
-                self.vars[v].hoist_init = Some(quote!([#lit; #len]));
+                self.vars[v].hoist_init =
+                    Some(Expr::Repeat(Box::new(Expr::Lit(lit.clone())), len.clone()));
             }
         }
         self.bind(&ident.to_string(), v);
