@@ -1,0 +1,8 @@
+use ferrograd::{differentiable, Real};
+
+#[differentiable]
+fn f<T: Real, U: Real>(x: T, _y: U) -> T {
+    x
+}
+
+fn main() {}
