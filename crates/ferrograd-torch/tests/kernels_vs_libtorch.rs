@@ -799,7 +799,7 @@ fn softmax_cross_entropy_mean() {
                 TOL,
             );
 
-            let d_ret = if batch % 2 == 0 {
+            let d_ret = if batch.is_multiple_of(2) {
                 1.0
             } else {
                 rng.uniform(-2.0, 2.0)

@@ -664,7 +664,7 @@ impl Trainer {
             seconds,
         };
         if let Some(every) = self.cfg.checkpoint_every {
-            if self.step % every == 0 {
+            if self.step.is_multiple_of(every) {
                 self.pending = true;
             }
         }
