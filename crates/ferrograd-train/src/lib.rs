@@ -35,6 +35,7 @@ pub mod models;
 mod network;
 mod optim;
 mod train;
+pub mod weighted;
 
 pub use error::TrainError;
 pub use model::{CnnDims, ModelSpec, ParamInfo};

@@ -248,9 +248,68 @@ impl Network {
             self.d_acts.fill(0.0);
         }
         self.dirty = true;
-        let loss = self.run(x, labels, rows, true)?;
+        let loss = self.run(x, labels, None, rows, true)?;
         self.dirty = false;
         Ok(loss)
+    }
+
+    /// [`Network::loss_and_grad`] with event weights `weights: [rows]`: the loss is
+    /// `(1/rows) Σ_r w_r·CE_r` ([`crate::weighted::weighted_softmax_cross_entropy`]).
+    /// Allocation-free.
+    ///
+    /// # Errors
+    /// As [`Network::loss_and_grad`]; [`TrainError::Config`] for the CNN (not implemented
+    /// there) or a weight count other than the batch's.
+    pub fn loss_and_grad_weighted(
+        &mut self,
+        x: &[f32],
+        labels: &[usize],
+        weights: &[f32],
+    ) -> Result<f32, TrainError> {
+        let rows = self.check_batch(x, labels)?;
+        self.check_weights(weights, rows)?;
+        if !self.grads_zero {
+            self.grads.fill(0.0);
+        }
+        self.grads_zero = false;
+        if self.dirty {
+            self.d_acts.fill(0.0);
+        }
+        self.dirty = true;
+        let loss = self.run(x, labels, Some(weights), rows, true)?;
+        self.dirty = false;
+        Ok(loss)
+    }
+
+    /// [`Network::forward`] with event weights (the weighted mean loss).
+    ///
+    /// # Errors
+    /// As [`Network::loss_and_grad_weighted`].
+    pub fn forward_weighted(
+        &mut self,
+        x: &[f32],
+        labels: &[usize],
+        weights: &[f32],
+    ) -> Result<f32, TrainError> {
+        let rows = self.check_batch(x, labels)?;
+        self.check_weights(weights, rows)?;
+        self.run(x, labels, Some(weights), rows, false)
+    }
+
+    fn check_weights(&self, weights: &[f32], rows: usize) -> Result<(), TrainError> {
+        if let ModelSpec::GwCnn { .. } = self.spec {
+            return Err(TrainError::config(
+                "weights",
+                "event weights are implemented for the MLP only",
+            ));
+        }
+        if weights.len() != rows {
+            return Err(TrainError::config(
+                "weights",
+                format!("{} weights for {rows} examples", weights.len()),
+            ));
+        }
+        Ok(())
     }
 
     /// Forward pass only: the mean loss on the batch; the logits are then in
@@ -260,7 +319,7 @@ impl Network {
     /// As [`Network::loss_and_grad`].
     pub fn forward(&mut self, x: &[f32], labels: &[usize]) -> Result<f32, TrainError> {
         let rows = self.check_batch(x, labels)?;
-        self.run(x, labels, rows, false)
+        self.run(x, labels, None, rows, false)
     }
 
     /// The logits of the last forward pass, `[rows, classes]`.
@@ -279,6 +338,7 @@ impl Network {
         &mut self,
         x: &[f32],
         labels: &[usize],
+        weights: Option<&[f32]>,
         rows: usize,
         grad: bool,
     ) -> Result<f32, TrainError> {
@@ -300,9 +360,63 @@ impl Network {
                     let [dw1, db1, dw2, db2] = split_mut(&mut self.grads, &pl);
                     let [dh, da, dl, dp] = split_mut(&mut self.d_acts, &regions);
                     let [dh, da, dl, dp] = prefix([dh, da, dl, dp], rl, rows);
-                    mlp::mlp_loss_grad(
+                    if let Some(wt) = weights {
+                        mlp::mlp_weighted_loss_grad(
+                            x,
+                            labels,
+                            wt,
+                            w1,
+                            b1,
+                            w2,
+                            b2,
+                            h,
+                            a,
+                            lg,
+                            pr,
+                            rows,
+                            in_features,
+                            hidden,
+                            classes,
+                            dw1,
+                            db1,
+                            dw2,
+                            db2,
+                            dh,
+                            da,
+                            dl,
+                            dp,
+                        )?
+                    } else {
+                        mlp::mlp_loss_grad(
+                            x,
+                            labels,
+                            w1,
+                            b1,
+                            w2,
+                            b2,
+                            h,
+                            a,
+                            lg,
+                            pr,
+                            rows,
+                            in_features,
+                            hidden,
+                            classes,
+                            dw1,
+                            db1,
+                            dw2,
+                            db2,
+                            dh,
+                            da,
+                            dl,
+                            dp,
+                        )?
+                    }
+                } else if let Some(wt) = weights {
+                    mlp::mlp_weighted_loss(
                         x,
                         labels,
+                        wt,
                         w1,
                         b1,
                         w2,
@@ -315,14 +429,6 @@ impl Network {
                         in_features,
                         hidden,
                         classes,
-                        dw1,
-                        db1,
-                        dw2,
-                        db2,
-                        dh,
-                        da,
-                        dl,
-                        dp,
                     )?
                 } else {
                     mlp::mlp_loss(

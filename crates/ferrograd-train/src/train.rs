@@ -11,12 +11,14 @@ use crate::checkpoint::{self, Checkpoint, Owner};
 use crate::metrics::{count_correct, efficiency_at_far, roc_auc};
 use crate::{ModelSpec, Network, Optimizer, OptimizerConfig, TrainError};
 
-/// A borrowed labelled data set `x: [n, row_len]`, `y: [n]`.
+/// A borrowed labelled data set `x: [n, row_len]`, `y: [n]`, optionally with event weights
+/// `w: [n]` (then the loss is the weighted mean, [`crate::weighted`]; MLP only).
 #[derive(Debug, Clone, Copy)]
 pub struct Dataset<'a> {
     pub x: &'a [f32],
     pub y: &'a [u8],
     pub row_len: usize,
+    pub w: Option<&'a [f32]>,
 }
 
 impl<'a> Dataset<'a> {
@@ -35,7 +37,12 @@ impl<'a> Dataset<'a> {
                 ),
             ));
         }
-        Ok(Dataset { x, y, row_len })
+        Ok(Dataset {
+            x,
+            y,
+            row_len,
+            w: None,
+        })
     }
 
     /// The first `n` examples (all if `n` is larger).
@@ -45,7 +52,29 @@ impl<'a> Dataset<'a> {
             x: &self.x[..n * self.row_len],
             y: &self.y[..n],
             row_len: self.row_len,
+            w: self.w.map(|w| &w[..n]),
         }
+    }
+
+    /// The same examples with event weights `w: [n]`, each finite.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for a length other than the number of examples or a weight
+    /// that is not finite.
+    pub fn with_weights(self, w: &'a [f32]) -> Result<Self, TrainError> {
+        if w.len() != self.y.len() {
+            return Err(TrainError::config(
+                "data set",
+                format!("{} weights for {} examples", w.len(), self.y.len()),
+            ));
+        }
+        if let Some(i) = w.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::config(
+                "data set",
+                format!("weight {} of example {i} is not finite", w[i]),
+            ));
+        }
+        Ok(Dataset { w: Some(w), ..self })
     }
 
     /// Number of examples.
@@ -196,6 +225,8 @@ pub struct Trainer {
     finished: EpochAccum,
     xbuf: Vec<f32>,
     ybuf: Vec<usize>,
+    /// Event weights of the batch (used when the training set has weights).
+    wbuf: Vec<f32>,
     step_seconds: Vec<f64>,
     last_checkpoint: Option<PathBuf>,
     /// Identifies the run in its checkpoints.
@@ -335,6 +366,7 @@ impl Trainer {
         let mut t = Trainer {
             xbuf: vec![0.0; cfg.batch_size * row],
             ybuf: vec![0; cfg.batch_size],
+            wbuf: vec![0.0; cfg.batch_size],
             step_seconds: Vec::with_capacity(capacity),
             net,
             opt,
@@ -615,9 +647,17 @@ impl Trainer {
             xr.copy_from_slice(&data.x[i * row..(i + 1) * row]);
             *yr = usize::from(data.y[i]);
         }
+        if let Some(w) = data.w {
+            for (&i, wr) in indices.iter().zip(self.wbuf.iter_mut()) {
+                *wr = w[i];
+            }
+        }
         let (x, y) = (&self.xbuf[..rows * data.row_len], &self.ybuf[..rows]);
         let t0 = Instant::now();
-        let loss = self.net.loss_and_grad(x, y)?;
+        let loss = match data.w {
+            Some(_) => self.net.loss_and_grad_weighted(x, y, &self.wbuf[..rows])?,
+            None => self.net.loss_and_grad(x, y)?,
+        };
         let grad_sq = sum_sq(self.net.grads());
         if !loss.is_finite() || !grad_sq.is_finite() {
             // Put the order back so that the failing batch is the next one again; the
@@ -891,7 +931,8 @@ pub fn median_ms(seconds: &[f64], warmup: usize) -> Option<f64> {
     Some(m * 1e3)
 }
 
-/// Loss and accuracy of `net` on `data` (in batches of the arena's size); for two-class
+/// Loss (weighted when `data` has weights) and accuracy of `net` on `data` (in batches of
+/// the arena's size); for two-class
 /// models also the ROC AUC of `logit₁ − logit₀` and the efficiency at false-alarm
 /// probability `far`.
 ///
@@ -911,12 +952,15 @@ pub fn evaluate(net: &mut Network, data: &Dataset<'_>, far: f64) -> Result<EvalR
     let binary = classes == 2;
     let mut scores = Vec::with_capacity(if binary { data.len() } else { 0 });
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-    for (xc, yc) in data.x.chunks(bs * row).zip(data.y.chunks(bs)) {
+    for (k, (xc, yc)) in data.x.chunks(bs * row).zip(data.y.chunks(bs)).enumerate() {
         let n = yc.len();
         for (l, &y) in labels.iter_mut().zip(yc) {
             *l = usize::from(y);
         }
-        let loss = net.forward(xc, &labels[..n])?;
+        let loss = match data.w {
+            Some(w) => net.forward_weighted(xc, &labels[..n], &w[k * bs..k * bs + n])?,
+            None => net.forward(xc, &labels[..n])?,
+        };
         loss_sum += f64::from(loss) * n as f64;
         let logits = net.logits();
         correct += count_correct(logits, &labels[..n], classes);
