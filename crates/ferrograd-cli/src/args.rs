@@ -56,6 +56,38 @@ int_parser!(gw_examples, usize, 2, 1_000_000);
 int_parser!(steps, u64, 1, u64::MAX);
 int_parser!(seed, u64, 0, u64::MAX);
 
+int_parser!(max_len, usize, 1, 1 << 20);
+
+/// `--data`: `mnist`, `gw` or `root:FILE:TREE` (the tree by its path in the file; the file
+/// name may itself hold `:`, the tree name may not).
+pub fn data(s: &str) -> Result<crate::DataKind, String> {
+    use crate::DataKind;
+    match s {
+        "mnist" => return Ok(DataKind::Mnist),
+        "gw" => return Ok(DataKind::Gw),
+        _ => {}
+    }
+    let Some(rest) = s.strip_prefix("root:") else {
+        return Err(format!(
+            "{s:?} is not a data set; use mnist, gw or root:FILE:TREE"
+        ));
+    };
+    match rest.rsplit_once(':') {
+        Some((file, tree)) if !file.is_empty() && !tree.is_empty() => Ok(DataKind::Root {
+            file: file.into(),
+            tree: tree.to_owned(),
+        }),
+        _ => Err(format!(
+            "{s:?} does not name a file and a tree; use root:FILE:TREE, such as root:events.root:events"
+        )),
+    }
+}
+
+/// Fraction of every chunk held out for validation (the test set of a ROOT run), in (0, 1).
+pub fn validation_split(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0, false, 1.0, false)
+}
+
 /// Kernel / LibTorch threads: 1 to the number of CPUs (more only oversubscribes the machine;
 /// the kernels' workers spin while a step runs).
 pub fn threads(s: &str) -> Result<usize, String> {

@@ -27,12 +27,25 @@ pub enum ModelKind {
     Cnn,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// `--data`: `mnist`, `gw` or `root:FILE:TREE` ([`args::data`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataKind {
     /// MNIST digits (scripts/fetch-mnist.sh).
     Mnist,
     /// Synthetic gravitational-wave chirps in whitened aLIGO noise.
     Gw,
+    /// A TTree: `--features` as inputs, `--target` as the class label.
+    Root { file: PathBuf, tree: String },
+}
+
+impl std::fmt::Display for DataKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataKind::Mnist => f.write_str("mnist"),
+            DataKind::Gw => f.write_str("gw"),
+            DataKind::Root { file, tree } => write!(f, "root:{}:{tree}", file.display()),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,7 +74,8 @@ pub enum OnNan {
 pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub model: ModelKind,
-    #[arg(long, value_enum)]
+    /// mnist, gw, or root:FILE:TREE (a TTree; with --features and --target).
+    #[arg(long, value_parser = args::data)]
     pub data: DataKind,
     #[arg(long, value_enum, default_value = "ferrograd")]
     pub engine: Engine,
@@ -132,6 +146,28 @@ pub struct TrainArgs {
     /// False-alarm probability for the detection efficiency, in (0, 1).
     #[arg(long, default_value_t = 0.01, value_parser = args::far, allow_negative_numbers = true)]
     pub far: f64,
+    /// ROOT data: input branches, comma-separated (numeric scalars, fixed-size arrays, or
+    /// jagged ones cut or padded to --max-len values).
+    #[arg(long, value_name = "A,B,C")]
+    pub features: Option<String>,
+    /// ROOT data: the branch holding the class label (a whole number 0 to 255).
+    #[arg(long, value_name = "BRANCH")]
+    pub target: Option<String>,
+    /// ROOT data: event-weight branch, used in the loss (weights finite and >= 0; scaled to
+    /// mean 1 over the training set).
+    #[arg(long, value_name = "BRANCH")]
+    pub weight: Option<String>,
+    /// ROOT data: selection, e.g. "pt > 25 && eta < 2.5" (comparisons with numbers
+    /// joined by && and ||).
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+    pub cut: Option<String>,
+    /// ROOT data: fraction of every chunk of entries held out as the test set, in (0, 1)
+    /// [default: 0.2].
+    #[arg(long, value_parser = args::validation_split, allow_negative_numbers = true)]
+    pub validation_split: Option<f64>,
+    /// ROOT data: values kept per jagged feature (padded with 0) [default: 1].
+    #[arg(long, value_parser = args::max_len, allow_negative_numbers = true)]
+    pub max_len: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -164,6 +200,12 @@ const RECORDED: &[(&str, Change)] = &[
     ("gw-train", Change::Fixed),
     ("snr-min", Change::Fixed),
     ("snr-max", Change::Fixed),
+    ("features", Change::Fixed),
+    ("target", Change::Fixed),
+    ("weight", Change::Fixed),
+    ("cut", Change::Fixed),
+    ("validation-split", Change::Fixed),
+    ("max-len", Change::Fixed),
     ("lr", Change::Overridable),
     ("momentum", Change::Overridable),
     ("on-nan", Change::Overridable),
@@ -200,18 +242,32 @@ impl TrainArgs {
         }
     }
 
-    fn spec(&self) -> Result<ModelSpec> {
-        Ok(match (self.model, self.data) {
+    /// The model; `layout` is a ROOT tree's `(values per row, classes)`.
+    fn spec(&self, layout: Option<(usize, usize)>) -> Result<ModelSpec> {
+        Ok(match (self.model, &self.data) {
+            (ModelKind::Mlp, DataKind::Root { .. }) => {
+                let Some((in_features, classes)) = layout else {
+                    usage!("the ROOT tree's layout is not known yet (bug)");
+                };
+                ModelSpec::Mlp {
+                    in_features,
+                    hidden: self.hidden,
+                    classes,
+                }
+            }
             (ModelKind::Mlp, DataKind::Mnist) => ModelSpec::Mlp {
                 in_features: 784,
                 hidden: self.hidden,
                 classes: 10,
             },
             (ModelKind::Cnn, DataKind::Gw) => ModelSpec::W2,
+            (m, d @ DataKind::Root { .. }) => usage!(
+                "--model {} does not fit --data {d}: ROOT trees train the MLP; use --model mlp",
+                enum_name(&m)
+            ),
             (m, d) => usage!(
-                "--model {} does not fit --data {}: use `--model mlp --data mnist` or `--model cnn --data gw`",
-                enum_name(&m),
-                enum_name(&d)
+                "--model {} does not fit --data {d}: use `--model mlp --data mnist` or `--model cnn --data gw`",
+                enum_name(&m)
             ),
         })
     }
@@ -223,7 +279,21 @@ impl TrainArgs {
             m.insert(k.to_owned(), v);
         };
         put("model", enum_name(&self.model));
-        put("data", enum_name(&self.data));
+        put("data", self.data.to_string());
+        if let DataKind::Root { .. } = self.data {
+            for (k, v) in [
+                ("features", &self.features),
+                ("target", &self.target),
+                ("weight", &self.weight),
+                ("cut", &self.cut),
+            ] {
+                if let Some(v) = v {
+                    put(k, v.clone());
+                }
+            }
+            put("validation-split", self.validation_split().to_string());
+            put("max-len", self.max_len().to_string());
+        }
         put("hidden", self.hidden.to_string());
         put("batch", self.batch().to_string());
         put("optimizer", enum_name(&self.optimizer));
@@ -246,9 +316,83 @@ impl TrainArgs {
         m
     }
 
-    /// Checks made before any data is loaded or memory allocated.
-    fn check(&self) -> Result<ModelSpec> {
-        let spec = self.spec()?;
+    pub(crate) fn validation_split(&self) -> f64 {
+        self.validation_split.unwrap_or(0.2)
+    }
+
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len.unwrap_or(1)
+    }
+
+    /// The feature branches of `--features`: names separated by commas, none empty or
+    /// repeated.
+    pub(crate) fn feature_list(&self) -> Result<Vec<String>> {
+        let text = self.features.as_deref().unwrap_or_default();
+        let names: Vec<String> = text.split(',').map(|f| f.trim().to_owned()).collect();
+        if names.iter().any(String::is_empty) {
+            usage!("--features {text:?} has an empty name; give branch names separated by commas, such as --features pt,eta,phi");
+        }
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                usage!("--features names `{n}` twice; give each branch once");
+            }
+        }
+        Ok(names)
+    }
+
+    /// The ROOT-only options: required with `--data root:…` (features, target), refused with
+    /// the other data, checked for form (names, the cut's syntax) before the file is opened.
+    fn check_data_args(&self) -> Result<()> {
+        let root_only = [
+            ("features", self.features.is_some()),
+            ("target", self.target.is_some()),
+            ("weight", self.weight.is_some()),
+            ("cut", self.cut.is_some()),
+            ("validation-split", self.validation_split.is_some()),
+            ("max-len", self.max_len.is_some()),
+        ];
+        let DataKind::Root { .. } = self.data else {
+            if let Some((flag, _)) = root_only.iter().find(|(_, given)| *given) {
+                usage!(
+                    "--{flag} is for ROOT data (--data root:FILE:TREE) only; drop it with --data {}",
+                    self.data
+                );
+            }
+            return Ok(());
+        };
+        if self.model != ModelKind::Mlp {
+            self.spec(None)?;
+        }
+        if self.features.is_none() || self.target.is_none() {
+            usage!(
+                "--data {} needs --features A,B,C (the input branches) and --target BRANCH (the class label); see `ferrograd root ls FILE` for the branches",
+                self.data
+            );
+        }
+        self.feature_list()?;
+        for (flag, v) in [("target", &self.target), ("weight", &self.weight)] {
+            if v.as_deref()
+                .is_some_and(|n| n.trim().is_empty() || n.contains(','))
+            {
+                usage!("--{flag} takes one branch name");
+            }
+        }
+        if let Some(cut) = &self.cut {
+            if let Err(e) = ferrograd_root::Cut::parse(cut) {
+                usage!("--cut {cut:?}: {e}");
+            }
+        }
+        if self.weight.is_some() && self.engine == Engine::Libtorch {
+            usage!("--weight is implemented for --engine ferrograd only (event weights in the loss); drop it or use the ferrograd engine");
+        }
+        Ok(())
+    }
+
+    /// Checks made before any data is loaded or memory allocated (for ROOT data: after the
+    /// tree is read, with its `layout`, `(values per row, classes)`, and training-set size).
+    fn check(&self, root: Option<(usize, usize, usize)>) -> Result<ModelSpec> {
+        self.check_data_args()?;
+        let spec = self.spec(root.map(|(row, classes, _)| (row, classes)))?;
         if self.snr_min > self.snr_max {
             usage!(
                 "--snr-min {} is above --snr-max {}; give the lower bound first",
@@ -264,19 +408,18 @@ impl TrainArgs {
                 usage!("--on-nan rollback is implemented for --engine ferrograd only; drop it or use the ferrograd engine");
             }
         }
+        let available = match (&self.data, root) {
+            (DataKind::Root { .. }, Some((_, _, n))) => n,
+            (DataKind::Root { .. }, None) => usage!("the ROOT tree was not read yet (bug)"),
+            (DataKind::Mnist, _) => MNIST_TRAIN,
+            (DataKind::Gw, _) => self.gw_train,
+        };
         if let Some(n) = self.train_size {
-            let available = match self.data {
-                DataKind::Mnist => MNIST_TRAIN,
-                DataKind::Gw => self.gw_train,
-            };
             if n > available {
                 usage!("--train-size {n} is larger than the {available} training examples; use at most {available}");
             }
         }
-        let n_train = self.train_size.unwrap_or(match self.data {
-            DataKind::Mnist => MNIST_TRAIN,
-            DataKind::Gw => self.gw_train,
-        });
+        let n_train = self.train_size.unwrap_or(available);
         if self.batch() > n_train {
             usage!(
                 "--batch {} is larger than the training set ({n_train} examples); use --batch {n_train} or less",
@@ -287,7 +430,8 @@ impl TrainArgs {
         // own copy of the model), the data set, and for Adam two moments per parameter.
         let arena = Network::bytes_needed(spec, self.batch())?;
         let data = match self.data {
-            DataKind::Mnist => 0,
+            // MNIST is not read yet; a ROOT tree is already in memory.
+            DataKind::Mnist | DataKind::Root { .. } => 0,
             DataKind::Gw => ((self.gw_train + self.gw_test) as u64) * spec.input_len() as u64 * 4,
         };
         let need = arena
@@ -308,7 +452,7 @@ impl TrainArgs {
                     self.batch(),
                     args::gib(avail),
                     match self.data {
-                        DataKind::Mnist => " or --hidden",
+                        DataKind::Mnist | DataKind::Root { .. } => " or --hidden",
                         DataKind::Gw => ", --gw-train or --gw-test",
                     }
                 );
@@ -354,8 +498,15 @@ pub fn train(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         // Before any work: an unwritable path fails now, not after an epoch.
         checkpoint::check_writable(path)?;
     }
-    let spec = args.check()?;
-    let data = data::load(&args, spec)?;
+    let (spec, data) = if let DataKind::Root { .. } = args.data {
+        args.check_data_args()?;
+        let data = data::load_root(&args)?;
+        let spec = args.check(Some((data.row(), data.classes(), data.train_len())))?;
+        (spec, data)
+    } else {
+        let spec = args.check(None)?;
+        (spec, data::load(&args, spec)?)
+    };
     let train = data.train()?;
     let test = data.test()?;
     if args.batch() > train.len() {
@@ -378,6 +529,9 @@ pub fn train(args: TrainArgs, matches: Option<&ArgMatches>) -> Result<()> {
         args.optimizer().kind(),
         args.optimizer().lr()
     );
+    if let Some(line) = data.weights_line() {
+        println!("{line}");
+    }
     let (last, step_seconds) = match args.engine {
         Engine::Ferrograd => run_ferrograd(&args, spec, &train, &test, resume)?,
         Engine::Libtorch => torch_engine::run(&args, spec, &train, &test)?,
