@@ -7,21 +7,21 @@
 # everything is found from this script's location (and CARGO_TARGET_DIR if set).
 
 if [ -n "${BASH_SOURCE[0]:-}" ]; then
-    _fg_rs="${BASH_SOURCE[0]}"
+    _fgr_src="${BASH_SOURCE[0]}"
 elif [ -n "${ZSH_VERSION:-}" ]; then
     # shellcheck disable=SC2296
-    _fg_rs="${(%):-%x}"
+    _fgr_src="${(%):-%x}"
 else
-    _fg_rs="$0"
+    _fgr_src="$0"
 fi
-_fg_root="$(cd "$(dirname "$_fg_rs")/.." && pwd)"
+_fgr_root="$(cd "$(dirname "$_fgr_src")/.." && pwd)"
 # shellcheck source=env.sh
-source "$_fg_root/scripts/env.sh"
-if cargo build --release -p ferrograd-capi --manifest-path "$_fg_root/Cargo.toml" >&2; then
-    _fg_lib="${CARGO_TARGET_DIR:-$_fg_root/target}/release"
-    export LD_LIBRARY_PATH="$_fg_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    export ROOT_INCLUDE_PATH="$_fg_root/crates/ferrograd-capi/include${ROOT_INCLUDE_PATH:+:$ROOT_INCLUDE_PATH}"
+source "$_fgr_root/scripts/env.sh"
+if cargo build --release -p ferrograd-capi --manifest-path "$_fgr_root/Cargo.toml" >&2; then
+    _fgr_lib="${CARGO_TARGET_DIR:-$_fgr_root/target}/release"
+    export LD_LIBRARY_PATH="$_fgr_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export ROOT_INCLUDE_PATH="$_fgr_root/crates/ferrograd-capi/include${ROOT_INCLUDE_PATH:+:$ROOT_INCLUDE_PATH}"
 else
     echo "root-env.sh: building ferrograd-capi failed" >&2
 fi
-unset _fg_rs _fg_root _fg_lib
+unset _fgr_src _fgr_root _fgr_lib

@@ -34,6 +34,9 @@ typedef enum FerrogradStatus {
 // `ferrograd_fit_model_free`).
 typedef struct FerrogradFitModel FerrogradFitModel;
 
+// A network and its weights (opaque; `ferrograd_model_new_*` / `ferrograd_model_free`).
+typedef struct FerrogradModel FerrogradModel;
+
 // What `ferrograd_fit_run` fills in. Times are wall-clock seconds (reported, not promised).
 typedef struct FerrogradFitResult {
   // `[mean, sigma, c, frac]` at the minimum.
@@ -119,6 +122,86 @@ enum FerrogradStatus ferrograd_fit_run(const struct FerrogradFitModel *model,
 
 // The library version, e.g. "0.1.0" (static; do not free).
 const char *ferrograd_version(void);
+
+// A multilayer perceptron `Linear(in→hidden) → ReLU → Linear(hidden→classes)` with
+// PyTorch's default initialisation from `seed`, into `*out`.
+//
+// # Safety
+// `out` must be NULL (an error) or point to writable storage for one pointer.
+enum FerrogradStatus ferrograd_model_new_mlp(size_t in_features,
+                                             size_t hidden,
+                                             size_t classes,
+                                             uint64_t seed,
+                                             struct FerrogradModel **out);
+
+// The gravitational-wave 1D-CNN (W2) on inputs of `len` samples, into `*out`.
+//
+// # Safety
+// `out` must be NULL (an error) or point to writable storage for one pointer.
+enum FerrogradStatus ferrograd_model_new_gw_cnn(size_t len,
+                                                size_t classes,
+                                                uint64_t seed,
+                                                struct FerrogradModel **out);
+
+// Releases a model; NULL is a no-op.
+//
+// # Safety
+// `model` must be NULL or from `ferrograd_model_new_*`/`ferrograd_model_load`, not yet freed.
+void ferrograd_model_free(struct FerrogradModel *model);
+
+// The input row length and the number of classes of a model.
+//
+// # Safety
+// `model` live; `input_len`, `classes` writable.
+enum FerrogradStatus ferrograd_model_shape(const struct FerrogradModel *model,
+                                           size_t *input_len,
+                                           size_t *classes);
+
+// Trains the model on `x: [n_rows, input_len]` (row-major `float`) with class labels
+// `labels[0..n_rows]` (`< classes`): `epochs` epochs of Adam (`learning_rate`) on shuffled
+// mini-batches of `batch_size`, seeded by `seed`. Writes the last epoch's mean training loss
+// into `*final_loss` unless it is NULL.
+//
+// # Safety
+// `model` live and not used by another thread; `x` `n_x` floats; `labels` `n_rows` bytes;
+// `final_loss` NULL or writable.
+enum FerrogradStatus ferrograd_model_train(struct FerrogradModel *model,
+                                           const float *x,
+                                           size_t n_x,
+                                           const uint8_t *labels,
+                                           size_t n_rows,
+                                           uint64_t epochs,
+                                           size_t batch_size,
+                                           float learning_rate,
+                                           uint64_t seed,
+                                           double *final_loss);
+
+// Class probabilities (softmax of the logits) for `x: [n_rows, input_len]` into
+// `probs_out[0..n_out]`, `n_out = n_rows × classes`, row-major.
+//
+// # Safety
+// `model` live and not used by another thread; `x` `n_x` floats; `probs_out` `n_out`
+// writable floats.
+enum FerrogradStatus ferrograd_model_predict(struct FerrogradModel *model,
+                                             const float *x,
+                                             size_t n_x,
+                                             size_t n_rows,
+                                             float *probs_out,
+                                             size_t n_out);
+
+// Saves the model's weights to `path` as a ferrograd safetensors checkpoint (written to a
+// temporary file, then renamed). The optimizer's moments are not kept.
+//
+// # Safety
+// `model` live; `path` a NUL-terminated string.
+enum FerrogradStatus ferrograd_model_save(const struct FerrogradModel *model, const char *path);
+
+// Loads a checkpoint written by `ferrograd_model_save` (or `ferrograd train`) into a new
+// model `*out`; its checksum and finiteness are verified.
+//
+// # Safety
+// `path` a NUL-terminated string; `out` writable storage for one pointer.
+enum FerrogradStatus ferrograd_model_load(const char *path, struct FerrogradModel **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -31,13 +31,16 @@ pub(crate) enum CError {
     Invalid(String),
     #[error("{0}")]
     Fit(#[from] FitError),
+    /// From ferrograd-train (its message; configuration, data, checkpoint or I/O).
+    #[error("{0}")]
+    Train(String),
 }
 
 impl CError {
     fn status(&self) -> FerrogradStatus {
         match self {
             CError::Null(_) => FerrogradStatus::NullPointer,
-            CError::Invalid(_) => FerrogradStatus::InvalidArgument,
+            CError::Invalid(_) | CError::Train(_) => FerrogradStatus::InvalidArgument,
             CError::Fit(e) => match e {
                 FitError::NotPositiveDefinite { .. }
                 | FitError::Minimiser(_)

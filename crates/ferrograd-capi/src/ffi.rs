@@ -64,6 +64,18 @@ pub(crate) unsafe fn handle<'a, T>(ptr: *const T, name: &'static str) -> Result<
     unsafe { ptr.as_ref() }.ok_or(CError::Null(name))
 }
 
+/// `*ptr` as a mutable reference to a handle.
+///
+/// # Safety
+/// If non-NULL, `ptr` must point to a live `T` not used elsewhere for `'a`.
+pub(crate) unsafe fn handle_mut<'a, T>(
+    ptr: *mut T,
+    name: &'static str,
+) -> Result<&'a mut T, CError> {
+    // SAFETY: `as_mut` checks NULL; the caller guarantees exclusive access otherwise.
+    unsafe { ptr.as_mut() }.ok_or(CError::Null(name))
+}
+
 fn check_len<T>(len: usize, name: &'static str) -> Result<(), CError> {
     if len.saturating_mul(std::mem::size_of::<T>()) > isize::MAX as usize {
         return Err(CError::Invalid(format!(

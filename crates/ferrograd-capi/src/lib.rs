@@ -7,17 +7,25 @@
 //!
 //! Covered today: the W3 likelihood of `ferrograd-fit` — evaluate the NLL with its gradient
 //! (written by `#[differentiable]`), generate events, and run the fit (values, errors,
-//! covariance from the exact Hessian, timings). Models (MLP, CNN) are not exposed yet.
+//! covariance from the exact Hessian, timings) — and models of `ferrograd-train` (MLP, GW
+//! CNN): build from a small spec, train from arrays, predict into a caller buffer,
+//! save/load a checkpoint.
 //!
 //! All `unsafe` lives in [`ffi`]: it turns caller pointers into slices after the checks.
 
 mod error;
 mod ffi;
 mod fit;
+mod model;
 
 pub use error::{ferrograd_last_error, FerrogradStatus};
 pub use fit::{
     ferrograd_fit_generate, ferrograd_fit_model_free, ferrograd_fit_model_new, ferrograd_fit_nll,
     ferrograd_fit_run, ferrograd_version, FerrogradFitModel, FerrogradFitResult,
     FERROGRAD_FIT_NCOV, FERROGRAD_FIT_NPARAMS,
+};
+pub use model::{
+    ferrograd_model_free, ferrograd_model_load, ferrograd_model_new_gw_cnn,
+    ferrograd_model_new_mlp, ferrograd_model_predict, ferrograd_model_save, ferrograd_model_shape,
+    ferrograd_model_train, FerrogradModel,
 };

@@ -1,6 +1,6 @@
-//! Compiles tests/c/test_fit.c with the system C compiler against the cdylib and the checked-in
-//! header, runs it (bad input included: every case must be an error status with a message,
-//! never a crash), and compares its fit with the same fit done in Rust.
+//! Compiles tests/c/test_fit.c and tests/c/test_model.c with the system C compiler against the
+//! cdylib and the checked-in header and runs them (bad input included: every case must be an
+//! error status with a message, never a crash); compares the C fit with the same fit in Rust.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,4 +83,37 @@ fn c_program_checks_bad_input_and_fits_like_rust() {
         );
     }
     assert!(close(r["min_nll"].as_f64().unwrap(), fit.min_nll));
+}
+
+#[test]
+fn c_program_trains_predicts_saves_and_loads_an_mlp() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = dir.path().join("test_model");
+    compile(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/test_model.c"),
+        &exe,
+    );
+    let ckpt = dir.path().join("mlp.safetensors");
+    let out = Command::new(&exe).arg(&ckpt).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stderr}");
+    assert!(
+        out.status.success(),
+        "C test failed: {}\n{stderr}",
+        out.status
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON from C");
+    println!("{r}");
+    assert!(r["accuracy"].as_f64().unwrap() > 0.95);
+    // The checkpoint is an ordinary ferrograd-train checkpoint.
+    let ck = ferrograd_train::checkpoint::load(&ckpt).expect("checkpoint loads in Rust");
+    assert_eq!(
+        ck.spec,
+        ferrograd_train::ModelSpec::Mlp {
+            in_features: 4,
+            hidden: 16,
+            classes: 2
+        }
+    );
 }
