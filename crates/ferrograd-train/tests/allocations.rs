@@ -77,3 +77,33 @@ fn evaluation_forward_does_not_allocate() {
     });
     assert_eq!(info.count_total, 0, "{info:?}");
 }
+
+#[test]
+fn mlp_weighted_step_does_not_allocate() {
+    ferrograd::kernels::set_num_threads(1);
+    let (spec, batch, n) = (ModelSpec::W1A, 64, 200);
+    let (x, y) = common::synthetic(n, spec.input_len(), spec.classes(), 4);
+    let w: Vec<f32> = (0..n).map(|i| 0.5 + (i % 3) as f32 * 0.5).collect();
+    let data = Dataset::new(&x, &y, spec.input_len())
+        .unwrap()
+        .with_weights(&w)
+        .unwrap();
+    let cfg = TrainConfig::new(1000, batch, 1, OptimizerConfig::adam(1e-3));
+    let mut t = Trainer::new(spec, cfg, n).unwrap();
+    for _ in 0..3 {
+        t.train_step(&data).unwrap();
+    }
+    let mut steps = 0;
+    let info = allocation_counter::measure(|| {
+        for _ in 0..(3 * n).div_ceil(batch) + 3 {
+            if t.train_step(&data).unwrap().is_some() {
+                steps += 1;
+            }
+        }
+    });
+    assert!(steps > 0);
+    assert_eq!(
+        info.count_total, 0,
+        "weighted MLP: {info:?} in {steps} steps"
+    );
+}
