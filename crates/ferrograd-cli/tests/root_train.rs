@@ -354,3 +354,98 @@ fn bad_root_arguments_are_one_line_usage_errors() {
         o.stderr
     );
 }
+
+/// A file of ferrograd-root's corpus of real ROOT files.
+fn corpus(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ferrograd-root/tests/corpus")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn jagged_and_array_features_and_trees_in_directories() {
+    // `v` is a std::vector<float>: --max-len 3 pads or cuts it to 3 values, so a row is
+    // x, y and three values of v.
+    let d = format!("root:{}:events", corpus("snapshot_zlib.root"));
+    let o = ferrograd(&[
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        &d,
+        "--features",
+        "x,y,v",
+        "--max-len",
+        "3",
+        "--target",
+        "label",
+        "--batch",
+        "4",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--no-progress",
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.starts_with("mlp:5:8:2 on tree `events`"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.contains("test accuracy: "), "{}", o.stdout);
+    // A tree in a sub-directory, named by its path: a scalar, a fixed array `arr[4]` and a
+    // leaf-count array `jf[nj]` (2 values kept), with a Bool_t label.
+    let d = format!("root:{}:bkg/events", corpus("branches_zstd.root"));
+    let o = ferrograd(&[
+        "train",
+        "--model",
+        "mlp",
+        "--data",
+        &d,
+        "--features",
+        "f,arr,jf",
+        "--max-len",
+        "2",
+        "--target",
+        "o",
+        "--batch",
+        "2",
+        "--epochs",
+        "1",
+        "--hidden",
+        "8",
+        "--no-progress",
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.starts_with("mlp:7:8:2 on tree `bkg/events`")
+            && o.stdout.contains("(6 train / 2 test examples)"),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn the_libtorch_engine_trains_on_a_tree_too() {
+    let o = train(&[
+        "--features",
+        "x,y,noise",
+        "--target",
+        "label",
+        "--engine",
+        "libtorch",
+        "--epochs",
+        "2",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+    ]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let (acc, auc) = (metric(&o, "test accuracy"), metric(&o, "test AUC"));
+    println!("libtorch: test accuracy {acc}%, test AUC {auc}");
+    assert!(acc > 80.0 && auc > 0.9, "accuracy {acc}%, AUC {auc}");
+}
