@@ -33,7 +33,9 @@ impl Activity {
             | Expr::Field(..)
             | Expr::IndexOf(..) => false,
             Expr::Var(v) => self.active[*v] && f.var_ty(*v).is_differentiable(),
-            Expr::Index(v, _) => self.active[*v] && f.var_ty(*v).is_float_buffer(),
+            Expr::Index(v, _) | Expr::SubSlice { var: v, .. } => {
+                self.active[*v] && f.var_ty(*v).is_float_buffer()
+            }
             Expr::Neg(a) | Expr::Ref(a, _) | Expr::Repeat(a, _) => self.expr_active(f, a),
             Expr::Binary(op, a, b) => {
                 is_arith(op) && (self.expr_active(f, a) || self.expr_active(f, b))
@@ -130,6 +132,11 @@ fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
                             if let Expr::Var(v) = &**inner {
                                 tgt.push(*v);
                             }
+                        } else if let Expr::SubSlice {
+                            var, mutable: true, ..
+                        } = a
+                        {
+                            tgt.push(*var);
                         } else if let Expr::Var(v) = a {
                             if f.var_ty(*v) == Ty::FloatSliceMut {
                                 tgt.push(*v);
@@ -167,7 +174,7 @@ pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
         | Expr::SliceOf(_)
         | Expr::Field(..)
         | Expr::IndexOf(..) => {}
-        Expr::Var(v) | Expr::Index(v, _) => {
+        Expr::Var(v) | Expr::Index(v, _) | Expr::SubSlice { var: v, .. } => {
             if f.var_ty(*v).is_differentiable() {
                 out.push(*v)
             }
@@ -323,6 +330,12 @@ fn value_reads(e: &Expr, f: &mut dyn FnMut(VarId)) {
         Expr::IndexOf(a, i) => {
             value_reads(a, f);
             value_reads(i, f);
+        }
+        Expr::SubSlice { var, lo, hi, .. } => {
+            f(*var);
+            for b in [lo, hi].into_iter().flatten() {
+                value_reads(b, f);
+            }
         }
         Expr::Binary(_, a, b) => {
             value_reads(a, f);

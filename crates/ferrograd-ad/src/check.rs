@@ -95,7 +95,9 @@ fn check_expr_at(
     asserts: &Asserts,
 ) {
     let explicit_mut = match e {
-        Expr::Call { args, .. } => args.iter().any(|a| matches!(a, Expr::Ref(_, true))),
+        Expr::Call { args, .. } => args
+            .iter()
+            .any(|a| matches!(a, Expr::Ref(_, true) | Expr::SubSlice { mutable: true, .. })),
         _ => false,
     };
     if !root && !explicit_mut {
@@ -132,7 +134,7 @@ fn check_expr_at(
         } => {
             for a in args {
                 let t = f.ty_of(a);
-                let buffer_ok = matches!(a, Expr::Var(_))
+                let buffer_ok = matches!(a, Expr::Var(_) | Expr::SubSlice { .. })
                     || matches!(a, Expr::Ref(inner, _) if matches!(**inner, Expr::Var(_)));
                 if t.is_float_buffer() && act.expr_active(f, a) && !buffer_ok {
                     cx.error_at(
@@ -160,6 +162,11 @@ fn check_expr_at(
         Expr::IndexOf(a, i) => {
             check_expr_at(cx, f, act, a, span, false, asserts);
             check_expr_at(cx, f, act, i, span, false, asserts);
+        }
+        Expr::SubSlice { lo, hi, .. } => {
+            for b in [lo, hi].into_iter().flatten() {
+                check_expr_at(cx, f, act, b, span, false, asserts);
+            }
         }
         Expr::Binary(_, a, b) => {
             check_expr_at(cx, f, act, a, span, false, asserts);

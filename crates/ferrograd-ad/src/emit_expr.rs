@@ -145,7 +145,28 @@ impl ExprCx<'_> {
                 let (a, i) = (self.expr(a), self.expr(i));
                 quote!((#a)[#i])
             }
+            Expr::SubSlice {
+                var,
+                lo,
+                hi,
+                mutable,
+            } => {
+                let b = var_ident(self.f, *var);
+                let r = self.range(lo.as_deref(), hi.as_deref());
+                if *mutable {
+                    quote!(&mut #b[#r])
+                } else {
+                    quote!(&#b[#r])
+                }
+            }
         }
+    }
+
+    /// `lo..hi`, `lo..`, `..hi` or `..`.
+    pub fn range(&self, lo: Option<&Expr>, hi: Option<&Expr>) -> TokenStream {
+        let lo = lo.map(|e| self.expr(e));
+        let hi = hi.map(|e| self.expr(e));
+        quote!(#lo..#hi)
     }
 
     pub fn place(&self, p: &Place) -> TokenStream {

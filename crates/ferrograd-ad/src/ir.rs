@@ -224,6 +224,14 @@ pub enum Expr {
     Field(Box<Expr>, syn::Member),
     /// `e[i]` where `e` is a pass-through value (e.g. `dims.conv[0]`).
     IndexOf(Box<Expr>, Box<Expr>),
+    /// `&x[lo..hi]` / `&mut x[lo..hi]` (either bound optional) of a float buffer `x`: a call
+    /// argument only; its adjoint and tangent are the same range of `x`'s.
+    SubSlice {
+        var: VarId,
+        lo: Option<Box<Expr>>,
+        hi: Option<Box<Expr>>,
+        mutable: bool,
+    },
 }
 
 pub fn is_arith(op: &syn::BinOp) -> bool {
@@ -380,6 +388,13 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
             },
             Expr::Matches(..) | Expr::Raw(_) => Ty::Bool,
             Expr::SliceOf(_) => Ty::IntSlice,
+            Expr::SubSlice { mutable, .. } => {
+                if *mutable {
+                    Ty::FloatSliceMut
+                } else {
+                    Ty::FloatSlice
+                }
+            }
             Expr::Field(..) | Expr::IndexOf(..) => Ty::Unknown,
         }
     }
@@ -404,6 +419,12 @@ impl Func {
             Expr::IndexOf(a, i) => {
                 Self::for_each_read(a, f);
                 Self::for_each_read(i, f);
+            }
+            Expr::SubSlice { var, lo, hi, .. } => {
+                f(*var);
+                for b in [lo, hi].into_iter().flatten() {
+                    Self::for_each_read(b, f);
+                }
             }
             Expr::Binary(_, a, b) => {
                 Self::for_each_read(a, f);
@@ -448,6 +469,9 @@ pub fn written_buffers(f: &Func, e: &Expr) -> Vec<(syn::Path, usize, VarId)> {
                 _ => None,
             },
             Expr::Var(v) if f.var_ty(*v) == Ty::FloatSliceMut => Some((path.clone(), j, *v)),
+            Expr::SubSlice {
+                var, mutable: true, ..
+            } => Some((path.clone(), j, *var)),
             _ => None,
         })
         .collect()

@@ -10,6 +10,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "IR values are built once per expansion; boxing only adds noise"
+)]
 pub enum CallArg {
     /// A float scalar argument (a node of the expression).
     Scalar(usize),
@@ -18,6 +22,8 @@ pub enum CallArg {
         expr: Expr,
         var: VarId,
         mutable: bool,
+        /// `&x[lo..hi]`: the bounds (the adjoint and tangent are the same range of `x`'s).
+        range: Option<(Option<Expr>, Option<Expr>)>,
     },
     /// A non-differentiable argument (integers, bools, labels).
     Other(Expr),
@@ -123,10 +129,11 @@ impl Lin {
                         CallArg::Scalar(self.add(f, act, a))
                     } else if t.is_float_buffer() {
                         match buffer_base(a) {
-                            Some((v, m)) => CallArg::Buffer {
+                            Some((v, m, range)) => CallArg::Buffer {
                                 expr: a.clone(),
                                 var: v,
-                                mutable: m || f.var_ty(v) == Ty::FloatSliceMut,
+                                mutable: m || (range.is_none() && f.var_ty(v) == Ty::FloatSliceMut),
+                                range,
                             },
                             None => CallArg::Other(a.clone()),
                         }
@@ -526,19 +533,21 @@ impl Lin {
                                 adjs.push(quote!(&mut #t));
                                 after.push((*node, t));
                             }
-                            CallArg::Buffer { var, .. } => {
+                            CallArg::Buffer { var, range, .. } => {
                                 if self.active_buffer(*var, adj_var) {
                                     let a = adj_var(*var);
+                                    let r = range_tokens(cx, range);
                                     if given.contains(var) {
-                                        // The same buffer passed twice (`g(&v, &v)`): the second
-                                        // adjoint goes to scratch, added in after the call.
+                                        // The same buffer passed twice (`g(&v, &v)`,
+                                        // `g(&v[..2], &v[1..])`): the second adjoint goes to
+                                        // scratch, added in after the call.
                                         let t = format_ident!("{}_c{}_{}", self.prefix, k, j);
-                                        out.extend(quote!(let mut #t = ::ferrograd::runtime::zeros_like(&#a[..]);));
+                                        out.extend(quote!(let mut #t = ::ferrograd::runtime::zeros_like(&#a[#r]);));
                                         adjs.push(quote!(&mut #t[..]));
-                                        add_back.push(quote!(::ferrograd::runtime::add_into(&mut #a[..], &#t);));
+                                        add_back.push(quote!(::ferrograd::runtime::add_into(&mut #a[#r], &#t);));
                                     } else {
                                         given.push(*var);
-                                        adjs.push(quote!(&mut #a[..]));
+                                        adjs.push(quote!(&mut #a[#r]));
                                     }
                                 } else {
                                     // No derivative wanted: an empty adjoint slice. Kernels skip
@@ -629,8 +638,14 @@ impl Lin {
                                     tans.push(quote!(::ferrograd::Adjoint::zero_like(&#val)))
                                 }
                             },
-                            CallArg::Buffer { var, expr, mutable } => {
+                            CallArg::Buffer {
+                                var,
+                                expr,
+                                mutable,
+                                range,
+                            } => {
                                 let t = tan_var(*var);
+                                let r = range_tokens(cx, range);
                                 let e = cx.expr(expr);
                                 // A buffer passed twice is read only (Rust allows no `&mut`
                                 // alias): shared tangents, which may alias.
@@ -643,8 +658,8 @@ impl Lin {
                                     > 1;
                                 let mutable = *mutable && !twice;
                                 tans.push(match (t.is_empty(), mutable) {
-                                    (false, true) => quote!(&mut #t[..]),
-                                    (false, false) => quote!(&#t[..]),
+                                    (false, true) => quote!(&mut #t[#r]),
+                                    (false, false) => quote!(&#t[#r]),
                                     (true, true) => {
                                         quote!(&mut ::ferrograd::runtime::zeros_like(&(#e)[..])[..])
                                     }
@@ -773,14 +788,36 @@ impl Lin {
     }
 }
 
-/// The buffer variable passed as a call argument (`x`, `&x`, `&mut x`) and whether it is `&mut`.
-fn buffer_base(e: &Expr) -> Option<(VarId, bool)> {
+/// A sub-slice's bounds.
+type Range = Option<(Option<Expr>, Option<Expr>)>;
+
+/// The buffer variable passed as a call argument (`x`, `&x`, `&mut x`, `&x[a..b]`), whether it
+/// is `&mut`, and the sub-slice's bounds.
+fn buffer_base(e: &Expr) -> Option<(VarId, bool, Range)> {
     match e {
-        Expr::Var(v) => Some((*v, false)),
+        Expr::Var(v) => Some((*v, false, None)),
         Expr::Ref(inner, m) => match &**inner {
-            Expr::Var(v) => Some((*v, *m)),
+            Expr::Var(v) => Some((*v, *m, None)),
             _ => None,
         },
+        Expr::SubSlice {
+            var,
+            lo,
+            hi,
+            mutable,
+        } => Some((
+            *var,
+            *mutable,
+            Some((lo.as_deref().cloned(), hi.as_deref().cloned())),
+        )),
         _ => None,
+    }
+}
+
+/// `lo..hi` of a buffer argument (`..` for the whole buffer).
+fn range_tokens(cx: &ExprCx, range: &Range) -> TokenStream {
+    match range {
+        Some((lo, hi)) => cx.range(lo.as_ref(), hi.as_ref()),
+        None => quote!(..),
     }
 }

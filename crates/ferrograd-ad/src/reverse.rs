@@ -536,6 +536,9 @@ fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
             Stmt::Call(Expr::Call { args, .. }) => {
                 for a in args {
                     match a {
+                        Expr::SubSlice { var, .. } => {
+                            out.insert(*var);
+                        }
                         Expr::Ref(inner, true) => {
                             if let Expr::Var(v) = &**inner {
                                 out.insert(*v);
@@ -568,6 +571,7 @@ fn has_call(e: &Expr) -> bool {
     match e {
         Expr::Call { .. } => true,
         Expr::SliceOf(a) | Expr::Field(a, _) => has_call(a),
+        Expr::SubSlice { lo, hi, .. } => [lo, hi].into_iter().flatten().any(|b| has_call(b)),
         Expr::IndexOf(a, i) => has_call(a) || has_call(i),
         Expr::Neg(a)
         | Expr::Not(a)

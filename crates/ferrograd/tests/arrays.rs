@@ -5,6 +5,7 @@
 
 #![expect(
     clippy::needless_range_loop,
+    clippy::assign_op_pattern,
     reason = "the constructs under test are written the way users write them"
 )]
 
@@ -571,4 +572,43 @@ fn by_value_iteration_sees_a_copy() {
         (g[0] - want[0]).abs() < 1e-12 && (g[1] - want[1]).abs() < 1e-12,
         "{g:?} vs {want:?}"
     );
+}
+
+// ---- sub-slices passed to calls (issue 13, item 6)
+
+#[differentiable]
+fn smooth(x: &[f64], out: &mut [f64]) {
+    for i in 0..out.len() {
+        out[i] = 0.5 * x[i] + 0.25 * (x[i + 1] * x[i + 1]);
+    }
+}
+
+#[differentiable]
+fn windows(x: &[f64], k: usize) -> f64 {
+    let mut o = [0.0; 6];
+    smooth(&x[k..k + 3], &mut o[0..2]);
+    smooth(&x[..3], &mut o[2..4]);
+    smooth(&x[k + 1..], &mut o[4..=5]);
+    dot(&o[..3], &o[3..]) + dot(&x[1..3], &o[1..3])
+}
+
+#[test]
+fn sub_slices_as_call_arguments() {
+    let x = [0.7, -1.3, 0.4, 1.1, -0.2];
+    let k = 1;
+    let mut g = vec![0.0; x.len()];
+    let v = windows_grad(&x, k, &mut g);
+    assert_eq!(v, windows(&x, k));
+    let fd = fd_grad(&x, |x| windows(x, k));
+    assert_close("windows reverse vs fd", &g, &fd, 1e-6);
+    for i in 0..x.len() {
+        let mut t = [0.0; 5];
+        t[i] = 1.0;
+        let (_, d) = windows_pushforward(&x, k, &t);
+        assert!(
+            (d - g[i]).abs() <= 1e-12 * g[i].abs().max(1.0),
+            "{d} vs {}",
+            g[i]
+        );
+    }
 }

@@ -371,6 +371,11 @@ fn for_each_child_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
             f(a);
             f(i);
         }
+        Expr::SubSlice { lo, hi, .. } => {
+            for b in [lo, hi].into_iter().flatten() {
+                f(b);
+            }
+        }
         Expr::Binary(_, a, b) => {
             f(a);
             f(b);

@@ -93,7 +93,7 @@ impl Lower<'_> {
                     return None;
                 };
                 if let syn::Expr::Range(r) = strip_paren(&ix.index) {
-                    self.cx.error_spanned(r, "sub-slicing (`x[a..b]`) is not supported: pass the whole slice and an offset");
+                    self.cx.error_spanned(r, "sub-slices (`&x[a..b]`) are supported as arguments of calls only (`g(&x[a..b])`): pass the whole slice and an offset elsewhere");
                     return None;
                 }
                 let i = self.expr(&ix.index, out)?;
@@ -360,7 +360,10 @@ impl Lower<'_> {
         };
         let mut args = Vec::new();
         for a in &c.args {
-            args.push(self.expr(a, out)?);
+            match self.sub_slice(a, out) {
+                Some(s) => args.push(s?),
+                None => args.push(self.expr(a, out)?),
+            }
         }
         // `f64::sin(x)`-style calls are float methods; `f64::from(i)` is a cast.
         if path.segments.len() == 2 {
@@ -415,5 +418,58 @@ impl Lower<'_> {
             try_,
             span: c.span(),
         })
+    }
+}
+
+impl Lower<'_> {
+    /// `&x[a..b]` / `&mut x[a..b]` of a float buffer, as a call argument: `None` if `e` is not
+    /// of that shape, `Some(None)` after an error.
+    fn sub_slice(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Option<Expr>> {
+        let syn::Expr::Reference(r) = strip_paren(e) else {
+            return None;
+        };
+        let syn::Expr::Index(ix) = strip_paren(&r.expr) else {
+            return None;
+        };
+        let syn::Expr::Range(range) = strip_paren(&ix.index) else {
+            return None;
+        };
+        let syn::Expr::Path(p) = strip_paren(&ix.expr) else {
+            return None;
+        };
+        let var = self.lookup(&p.path.get_ident()?.to_string())?;
+        if !self.vars[var].ty.is_float_buffer() {
+            return None;
+        }
+        let mutable = r.mutability.is_some();
+        if mutable && self.vars[var].ty == Ty::FloatSlice {
+            self.cx
+                .error_spanned(r, "`&mut` sub-slice of a read-only slice");
+            return Some(None);
+        }
+        let mut bound = |b: &Option<Box<syn::Expr>>| -> Option<Option<Box<Expr>>> {
+            match b {
+                None => Some(None),
+                Some(b) => self.expr(b, out).map(|e| Some(Box::new(e))),
+            }
+        };
+        let (Some(lo), Some(mut hi)) = (bound(&range.start), bound(&range.end)) else {
+            return Some(None);
+        };
+        if let (syn::RangeLimits::Closed(_), Some(h)) = (&range.limits, &hi) {
+            // `a..=b` is `a..b + 1`.
+            let one = Expr::Lit(syn::parse_quote!(1usize));
+            hi = Some(Box::new(Expr::Binary(
+                syn::parse_quote!(+),
+                h.clone(),
+                Box::new(one),
+            )));
+        }
+        Some(Some(Expr::SubSlice {
+            var,
+            lo,
+            hi,
+            mutable,
+        }))
     }
 }
