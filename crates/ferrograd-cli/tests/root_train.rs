@@ -449,3 +449,103 @@ fn the_libtorch_engine_trains_on_a_tree_too() {
     println!("libtorch: test accuracy {acc}%, test AUC {auc}");
     assert!(acc > 80.0 && auc > 0.9, "accuracy {acc}%, AUC {auc}");
 }
+
+/// Random combinations of the ROOT options, good and bad values, on a corpus file: every
+/// command line either trains (and prints the summary) or fails with one line, exit 1 or 2;
+/// never a panic.
+#[test]
+fn random_root_command_lines_run_or_fail_with_one_line() {
+    const CASES: usize = 24;
+    let file = corpus("snapshot_zlib.root");
+    let datas = [
+        format!("root:{file}:events"),
+        format!("root:{file}:events"),
+        format!("root:{file}:events"),
+        format!("root:{file}:events"),
+        format!("root:{file}:nope"),
+        "root:/no/such.root:events".to_owned(),
+        format!("root:{file}"),
+    ];
+    // (flag, good values, bad values)
+    let options: &[(&str, &[&str], &[&str])] = &[
+        (
+            "--features",
+            &["x", "x,y", "x,y,v"],
+            &["x,,y", "nope", "x,x", ""],
+        ),
+        ("--target", &["label", "flag"], &["y", "nope", "", "x,y"]),
+        ("--weight", &["flag"], &["w", "nope", "v"]),
+        (
+            "--cut",
+            &["x > -100", "flag == 1 || x < 100"],
+            &["x >", "y < -100", "v > 0"],
+        ),
+        (
+            "--validation-split",
+            &["0.2", "0.5"],
+            &["0", "1", "-1", "abc"],
+        ),
+        ("--max-len", &["1", "4"], &["0", "abc"]),
+        ("--batch", &["1", "4"], &["100"]),
+        ("--train-size", &["5"], &["1000"]),
+        ("--model", &["mlp"], &["cnn"]),
+    ];
+    let mut state = 0x2026_1204_u64;
+    let mut next = move |n: usize| {
+        // SplitMix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    };
+    let (mut ran, mut failed) = (0, 0);
+    for case in 0..CASES {
+        let mut args: Vec<String> = ["train", "--epochs", "1", "--hidden", "4", "--no-progress"]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--data".into(), datas[next(datas.len())].clone()]);
+        let mut has_model = false;
+        for &(flag, good, bad) in options {
+            // Features and target nearly always, the rest now and then; bad values rarely.
+            // (--batch always: the default, 64, is more than the corpus tree holds.)
+            let p = match flag {
+                "--batch" => 20,
+                "--features" | "--target" => 19,
+                _ => 6,
+            };
+            if next(20) < p {
+                has_model |= flag == "--model";
+                let v = if next(12) == 0 {
+                    bad[next(bad.len())]
+                } else {
+                    good[next(good.len())]
+                };
+                args.extend([flag.into(), v.into()]);
+            }
+        }
+        if !has_model {
+            args.extend(["--model".into(), "mlp".into()]);
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = ferrograd(&a);
+        let ctx = format!("case {case}: {args:?}\n{}\n{}", o.stdout, o.stderr);
+        assert!(!o.stderr.contains("panicked"), "{ctx}");
+        match o.code {
+            0 => {
+                ran += 1;
+                assert!(o.stdout.contains("median step: "), "{ctx}");
+            }
+            1 | 2 => {
+                failed += 1;
+                let err = o.stderr.trim();
+                assert_eq!(err.lines().count(), 1, "{ctx}");
+                assert!(err.starts_with("error: "), "{ctx}");
+                println!("{} {err}", o.code);
+            }
+            _ => panic!("exit {}: {ctx}", o.code),
+        }
+    }
+    println!("{CASES} random ROOT command lines: {ran} trained, {failed} refused");
+    assert!(ran > 0 && failed > 0, "{ran} trained, {failed} refused");
+}
