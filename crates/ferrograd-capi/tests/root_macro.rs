@@ -1,7 +1,8 @@
-//! examples/root/fit_likelihood.C under real `root -b -q` (ROOT 6.40 from the project venv,
-//! `FERROGRAD_TORCH_VENV`), interpreted and ACLiC-compiled: the macro loads this crate's
-//! cdylib with R__LOAD_LIBRARY, makes events with RDataFrame, fits them through the C ABI and
-//! with RooFit. The test reads the printed numbers and checks them itself.
+//! The macros in examples/root under real `root -b -q` (ROOT 6.40 from the project venv,
+//! `FERROGRAD_TORCH_VENV`), interpreted and ACLiC-compiled. Both load this crate's cdylib with
+//! R__LOAD_LIBRARY and build their inputs with RDataFrame: fit_likelihood.C fits events through
+//! the C ABI and with RooFit; train_classifier.C trains an MLP on a selection and writes scores
+//! as a friend tree and a PNG. The tests read the printed numbers and check them themselves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,4 +79,47 @@ fn fit_likelihood_macro_interpreted_and_aclic() {
     std::fs::copy(&src, work.path().join("fit_likelihood.C")).unwrap();
     check(&run_macro(work.path(), "fit_likelihood.C(20000)"));
     check(&run_macro(work.path(), "fit_likelihood.C+(20000)"));
+}
+
+fn number_after<'a>(stdout: &'a str, prefix: &str) -> f64 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line `{prefix}`"))
+        .trim()
+        .parse()
+        .expect("number")
+}
+
+fn check_classifier(work: &Path, stdout: &str) {
+    assert!(
+        stdout.contains("bad input: status 2: `probs_out` has 1 floats"),
+        "bad input not reported as an error"
+    );
+    let acc = number_after(stdout, "test accuracy:");
+    assert!(acc > 0.85, "test accuracy {acc}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("mean score through the friend tree"))
+        .expect("friend-tree line");
+    let nums: Vec<f64> = line
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 2, "{line}");
+    assert!(nums[0] > 0.7 && nums[1] < 0.3, "{line}");
+    let png = std::fs::read(work.join("train_classifier_scores.png")).expect("PNG written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "not a PNG");
+    assert!(stdout.contains("train_classifier: OK"));
+}
+
+#[test]
+fn train_classifier_macro_interpreted_and_aclic() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/root/train_classifier.C");
+    for arg in ["train_classifier.C", "train_classifier.C+"] {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::copy(&src, work.path().join("train_classifier.C")).unwrap();
+        let stdout = run_macro(work.path(), arg);
+        check_classifier(work.path(), &stdout);
+    }
 }
