@@ -22,6 +22,8 @@ pub enum Ty {
     IntSlice,
     /// `&tch::Tensor` (tensor-level functions, see `tensor.rs`).
     Tensor,
+    /// A closure bound by `let` (index into the lowering's closure table); inlined at calls.
+    Closure(usize),
     Unit,
     Unknown,
 }

@@ -225,7 +225,11 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         }
     }
     for (v, var) in g.vars.iter().enumerate() {
-        if var.param.is_some() || unhoisted.contains(&v) || is_loop_var(&g.body, v) {
+        if var.param.is_some()
+            || unhoisted.contains(&v)
+            || is_loop_var(&g.body, v)
+            || matches!(var.ty, Ty::Closure(_))
+        {
             continue;
         }
         let id = var_ident(&g, v);

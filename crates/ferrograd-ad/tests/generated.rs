@@ -130,7 +130,7 @@ fn straight_line_code_needs_no_tape() {
 fn errors_are_collected_and_spanned() {
     let item: syn::ItemFn = parse_quote! {
         fn bad(x: f64) -> f64 {
-            let c = |v: f64| v * 2.0;
+            let c = move |v: f64| v * 2.0;
             let t = (x, x);
             x.sin_cos()
         }
@@ -142,7 +142,7 @@ fn errors_are_collected_and_spanned() {
         3,
         "all three problems reported together: {msgs:?}"
     );
-    assert!(msgs[0].contains("closures are not supported"));
+    assert!(msgs[0].contains("`move` closures are not supported"));
     assert!(msgs[1].contains("tuples are not supported"));
     assert!(msgs[2].contains("no derivative rule for the float method `.sin_cos()`"));
 }

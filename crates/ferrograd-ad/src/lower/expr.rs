@@ -24,6 +24,10 @@ impl Lower<'_> {
                 }
                 if let Some(id) = p.path.get_ident() {
                     if let Some(v) = self.lookup(&id.to_string()) {
+                        if let Ty::Closure(_) = self.vars[v].ty {
+                            self.closure_escapes(p);
+                            return None;
+                        }
                         return Some(Expr::Var(v));
                     }
                     let s = id.to_string();
@@ -100,6 +104,12 @@ impl Lower<'_> {
                 Some(Expr::Index(b, Box::new(i)))
             }
             syn::Expr::MethodCall(m) => self.method(m, out),
+            syn::Expr::Call(c) if self.closure_callee(&c.func).is_some() => {
+                let k = self.closure_callee(&c.func)?;
+                let t = self.fresh_tmp(Ty::Unknown);
+                self.inline_closure(k, c, Sink::Place(Place::Var(t)), out)?;
+                Some(Expr::Var(t))
+            }
             syn::Expr::Call(c) => self.call(c, false, out),
             syn::Expr::Try(t) => match strip_paren(&t.expr) {
                 syn::Expr::Call(c) => {
@@ -108,6 +118,9 @@ impl Lower<'_> {
                             t,
                             "`?` needs the differentiable function to return `Result`",
                         );
+                    } else if self.closure_depth > 0 {
+                        self.cx
+                            .error_spanned(t, "`?` inside a closure is not supported");
                     }
                     self.call(c, true, out)
                 }
@@ -168,7 +181,7 @@ impl Lower<'_> {
                 Some(Expr::Var(t))
             }
             syn::Expr::Closure(c) => {
-                self.cx.error_spanned(c, format!("closures are not supported in `#[differentiable]` functions: write a separate `#[differentiable]` fn and call it; {SUPPORTED}"));
+                self.cx.error_spanned(c, "a closure must be bound with `let` and called directly (`let f = |a: f64| a * y; f(x)`): passing or returning closures is not supported");
                 None
             }
             syn::Expr::Unsafe(u) => {

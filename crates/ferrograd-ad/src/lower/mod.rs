@@ -3,6 +3,7 @@
 //! unsupported construct with a span and a sentence saying what is supported.
 
 mod arrays;
+mod closures;
 mod expr;
 mod generic;
 mod loops;
@@ -44,6 +45,8 @@ fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         float_ty: None,
         tmp: 0,
         tensor: false,
+        closures: Vec::new(),
+        closure_depth: 0,
     };
     l.check_signature(&item.sig);
     if !item.sig.generics.params.is_empty() || item.sig.generics.where_clause.is_some() {
@@ -139,6 +142,10 @@ struct Lower<'a> {
     tmp: usize,
     /// A tensor-level function (`&Tensor` parameters or a `Tensor` result).
     tensor: bool,
+    /// Closures defined so far (`Ty::Closure(k)` indexes this).
+    closures: Vec<closures::ClosureDef>,
+    /// Lowering an inlined closure body (where `return` and `?` are errors).
+    closure_depth: usize,
 }
 
 fn float_name(ty: &syn::Type) -> Option<&'static str> {
@@ -379,6 +386,10 @@ impl<'a> Lower<'a> {
             }
             None => None,
         };
+        if let Some(syn::Expr::Closure(c)) = init.map(|e| strip_paren(e)) {
+            self.define_closure(&ident, c);
+            return;
+        }
         // Lower the initialiser before binding the name (it may read a shadowed binding).
         let value = init.map(|e| self.expr(e, out));
         let ty = match (&annot_ty, &value) {
@@ -460,6 +471,11 @@ impl<'a> Lower<'a> {
                     });
                 }
             }
+            syn::Expr::Call(c) if self.closure_callee(&c.func).is_some() => {
+                if let Some(k) = self.closure_callee(&c.func) {
+                    self.inline_closure(k, c, Sink::Discard, out);
+                }
+            }
             syn::Expr::Call(_) | syn::Expr::Try(_) => {
                 if let Some(c) = self.expr(e, out) {
                     out.push(Stmt::Call(c));
@@ -530,6 +546,13 @@ impl<'a> Lower<'a> {
     }
 
     fn ret_stmt(&mut self, e: Option<&syn::Expr>, span: Span, out: &mut Block) {
+        if self.closure_depth > 0 {
+            self.cx.error_at(
+                span,
+                "`return` inside a closure is not supported: make the closure's body an expression",
+            );
+            return;
+        }
         let e = match e {
             None => {
                 if self.ret.has_value() {
