@@ -81,7 +81,7 @@ fn fit_likelihood_macro_interpreted_and_aclic() {
     check(&run_macro(work.path(), "fit_likelihood.C+(20000)"));
 }
 
-fn number_after<'a>(stdout: &'a str, prefix: &str) -> f64 {
+fn number_after(stdout: &str, prefix: &str) -> f64 {
     stdout
         .lines()
         .find_map(|l| l.strip_prefix(prefix))
