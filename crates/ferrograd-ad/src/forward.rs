@@ -69,7 +69,7 @@ pub fn emit(f: &Func) -> TokenStream {
     // Variables declared without an initialiser (`let x;`) are declared up front.
     for (v, var) in f.vars.iter().enumerate() {
         if var.param.is_none()
-            && !matches!(var.ty, Ty::Closure(_))
+            && !matches!(var.ty, Ty::Closure(_) | Ty::Tuple(_))
             && !declared.contains(&v)
             && !is_loop_var(&f.body, v)
             && Some(v) != f.ret_var

@@ -24,6 +24,8 @@ pub enum Ty {
     Tensor,
     /// A closure bound by `let` (index into the lowering's closure table); inlined at calls.
     Closure(usize),
+    /// A local tuple (index into the lowering's tuple table of element variables).
+    Tuple(usize),
     Unit,
     Unknown,
 }

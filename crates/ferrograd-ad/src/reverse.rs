@@ -228,7 +228,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         if var.param.is_some()
             || unhoisted.contains(&v)
             || is_loop_var(&g.body, v)
-            || matches!(var.ty, Ty::Closure(_))
+            || matches!(var.ty, Ty::Closure(_) | Ty::Tuple(_))
         {
             continue;
         }

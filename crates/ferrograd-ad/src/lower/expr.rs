@@ -28,6 +28,13 @@ impl Lower<'_> {
                             self.closure_escapes(p);
                             return None;
                         }
+                        if let Ty::Tuple(_) = self.vars[v].ty {
+                            self.cx.error_spanned(
+                                p,
+                                "a tuple can only be destructured (`let (a, b) = t`), copied (`let u = t`) or read by element (`t.0`): passing or returning it whole is not supported",
+                            );
+                            return None;
+                        }
                         return Some(Expr::Var(v));
                     }
                     let s = id.to_string();
@@ -205,6 +212,9 @@ impl Lower<'_> {
             syn::Expr::Macro(m) => {
                 self.cx.error_spanned(m, "macros are not supported inside a `#[differentiable]` function (their expansion is invisible to the AD compiler): remove it, or print from a non-differentiable caller");
                 None
+            }
+            syn::Expr::Field(f) if self.tuple_element(f).is_some() => {
+                self.tuple_field(f).flatten().map(Expr::Var)
             }
             syn::Expr::Field(f) => {
                 // Fields of pass-through values (dimension structs) carry no derivative.

@@ -8,6 +8,7 @@ mod expr;
 mod generic;
 mod loops;
 mod signature;
+mod tuples;
 
 use crate::ctxt::Ctxt;
 use crate::ir::*;
@@ -47,6 +48,7 @@ fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         tensor: false,
         closures: Vec::new(),
         closure_depth: 0,
+        tuples: Vec::new(),
     };
     l.check_signature(&item.sig);
     if !item.sig.generics.params.is_empty() || item.sig.generics.where_clause.is_some() {
@@ -146,6 +148,8 @@ struct Lower<'a> {
     closures: Vec<closures::ClosureDef>,
     /// Lowering an inlined closure body (where `return` and `?` are errors).
     closure_depth: usize,
+    /// Element variables of each local tuple (`Ty::Tuple(k)` indexes this).
+    tuples: Vec<Vec<VarId>>,
 }
 
 fn float_name(ty: &syn::Type) -> Option<&'static str> {
@@ -333,6 +337,28 @@ impl<'a> Lower<'a> {
     }
 
     fn local(&mut self, local: &syn::Local, out: &mut Block) {
+        // Tuples: `let (a, b) = …`, `let t = (x, y)`, `let u = t`.
+        if let Some(init) = &local.init {
+            let rhs_tuple = match strip_paren(&init.expr) {
+                syn::Expr::Tuple(t) => !t.elems.is_empty(),
+                syn::Expr::Path(p) => p
+                    .path
+                    .get_ident()
+                    .and_then(|id| self.lookup(&id.to_string()))
+                    .map(|v| matches!(self.vars[v].ty, Ty::Tuple(_)))
+                    .unwrap_or(false),
+                _ => false,
+            };
+            let pat = match &local.pat {
+                syn::Pat::Type(pt) => &*pt.pat,
+                p => p,
+            };
+            if matches!(pat, syn::Pat::Tuple(_)) || (rhs_tuple && matches!(pat, syn::Pat::Ident(_)))
+            {
+                self.let_tuple(pat, &init.expr, out);
+                return;
+            }
+        }
         let (ident, annot) = match &local.pat {
             syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 (pi.ident.clone(), None)
@@ -433,6 +459,10 @@ impl<'a> Lower<'a> {
     fn expr_stmt(&mut self, e: &syn::Expr, out: &mut Block) {
         match e {
             syn::Expr::Assign(a) => {
+                if let Some(k) = self.tuple_target(&a.left) {
+                    self.assign_tuple(k, &a.right, a.span(), out);
+                    return;
+                }
                 let Some(place) = self.place(&a.left, out) else {
                     return;
                 };
@@ -714,7 +744,24 @@ impl<'a> Lower<'a> {
         self.expr(e, out)
     }
 
+    /// The tuple variable an assignment's left side names (`t = (a, b)`).
+    fn tuple_target(&self, e: &syn::Expr) -> Option<usize> {
+        let syn::Expr::Path(p) = strip_paren(e) else {
+            return None;
+        };
+        let v = self.lookup(&p.path.get_ident()?.to_string())?;
+        match self.vars[v].ty {
+            Ty::Tuple(k) => Some(k),
+            _ => None,
+        }
+    }
+
     fn place(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Place> {
+        if let syn::Expr::Field(f) = strip_paren(e) {
+            if let Some(elem) = self.tuple_field(f) {
+                return elem.map(Place::Var);
+            }
+        }
         match strip_paren(e) {
             syn::Expr::Path(p) if p.path.get_ident().is_some() => {
                 let name = p.path.segments[0].ident.to_string();
