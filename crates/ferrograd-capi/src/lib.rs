@@ -20,9 +20,9 @@ mod model;
 
 pub use error::{ferrograd_last_error, FerrogradStatus};
 pub use fit::{
-    ferrograd_fit_generate, ferrograd_fit_model_free, ferrograd_fit_model_new, ferrograd_fit_nll,
-    ferrograd_fit_run, ferrograd_version, FerrogradFitModel, FerrogradFitResult,
-    FERROGRAD_FIT_NCOV, FERROGRAD_FIT_NPARAMS,
+    ferrograd_fit_generate, ferrograd_fit_hessian, ferrograd_fit_model_free,
+    ferrograd_fit_model_new, ferrograd_fit_nll, ferrograd_fit_run, ferrograd_version,
+    FerrogradFitModel, FerrogradFitResult, FERROGRAD_FIT_NCOV, FERROGRAD_FIT_NPARAMS,
 };
 pub use model::{
     ferrograd_model_free, ferrograd_model_load, ferrograd_model_new_gw_cnn,

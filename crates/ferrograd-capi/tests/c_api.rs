@@ -7,7 +7,9 @@ use std::process::Command;
 
 use ferrograd_fit::{Model, Params};
 
-/// Where cargo put `libferrograd_capi.so` for this test run: next to the test binary.
+/// Where cargo put `libferrograd_capi.so` for this test run: next to the test binary. The C
+/// programs run with LD_LIBRARY_PATH set to it alone: cargo's own LD_LIBRARY_PATH also lists
+/// target/debug, whose uplifted copy of the library can be stale.
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let deps = exe.parent().expect("deps dir").to_path_buf();
@@ -46,7 +48,11 @@ fn c_program_checks_bad_input_and_fits_like_rust() {
         &exe,
     );
     let n = 20_000;
-    let out = Command::new(&exe).arg(n.to_string()).output().unwrap();
+    let out = Command::new(&exe)
+        .arg(n.to_string())
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");
     assert!(
@@ -94,7 +100,11 @@ fn c_program_trains_predicts_saves_and_loads_an_mlp() {
         &exe,
     );
     let ckpt = dir.path().join("mlp.safetensors");
-    let out = Command::new(&exe).arg(&ckpt).output().unwrap();
+    let out = Command::new(&exe)
+        .arg(&ckpt)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");
     assert!(

@@ -122,6 +122,18 @@ int main(int argc, char **argv) {
               "covariance diagonal %d", k);
     }
     CHECK(r.edm < 1e-8, "edm %g", r.edm);
+    /* The exact Hessian at the minimum times the covariance is the identity. */
+    double h[16];
+    CHECK(ferrograd_fit_hessian(m, r.values, 4, x, n, h, 16) == FERROGRAD_STATUS_OK, "hessian: %s",
+          ferrograd_last_error());
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            double s = 0;
+            for (int k = 0; k < 4; k++) s += h[i * 4 + k] * r.covariance[k * 4 + j];
+            CHECK(fabs(s - (i == j)) < 1e-9, "(H cov)[%d][%d] = %g", i, j, s);
+        }
+    expect_error(ferrograd_fit_hessian(m, r.values, 4, x, n, h, 15),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "hess_out", "short Hessian buffer");
     printf("{\"values\":[%.17g,%.17g,%.17g,%.17g],\"errors\":[%.17g,%.17g,%.17g,%.17g],"
            "\"min_nll\":%.17g,\"seconds_total\":%.6g}\n",
            r.values[0], r.values[1], r.values[2], r.values[3], r.errors[0], r.errors[1],
