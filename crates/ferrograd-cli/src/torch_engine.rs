@@ -149,6 +149,21 @@ impl TorchModel {
     }
 }
 
+/// Mean cross-entropy of `logits: [n, classes]` against `y: [n]`, each row's term multiplied
+/// by its event weight `w: [n]` when given (ferrograd's `weighted_softmax_cross_entropy`).
+fn cross_entropy(logits: &Tensor, y: &Tensor, w: Option<&Tensor>) -> Tensor {
+    match w {
+        None => logits.cross_entropy_for_logits(y),
+        Some(w) => {
+            let nll = -logits
+                .log_softmax(-1, tch::Kind::Float)
+                .gather(1, &y.unsqueeze(1), false)
+                .squeeze_dim(1);
+            (nll * w).mean(tch::Kind::Float)
+        }
+    }
+}
+
 /// A `tch::nn` optimizer with our configuration's hyper-parameters.
 pub fn optimizer(vs: &nn::VarStore, cfg: &OptimizerConfig) -> Result<nn::Optimizer> {
     Ok(match *cfg {
@@ -187,13 +202,14 @@ fn evaluate(m: &TorchModel, data: &Dataset<'_>, bs: usize, far: f64) -> Result<E
     let (mut loss_sum, mut correct) = (0.0f64, 0usize);
     let mut scores = Vec::new();
     tch::no_grad(|| -> Result<()> {
-        for (xc, yc) in data.x.chunks(bs * row).zip(data.y.chunks(bs)) {
+        for (k, (xc, yc)) in data.x.chunks(bs * row).zip(data.y.chunks(bs)).enumerate() {
             let n = yc.len();
             let x = Tensor::from_slice(xc).view([n as i64, row as i64]);
             let labels: Vec<usize> = yc.iter().map(|&v| usize::from(v)).collect();
             let y = Tensor::from_slice(&yc.iter().map(|&v| i64::from(v)).collect::<Vec<_>>());
+            let w = data.w.map(|w| Tensor::from_slice(&w[k * bs..k * bs + n]));
             let logits = m.logits(&x);
-            loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]) * n as f64;
+            loss_sum += cross_entropy(&logits, &y, w.as_ref()).double_value(&[]) * n as f64;
             let l = Vec::<f32>::try_from(&logits.flatten(0, -1))?;
             correct += count_correct(&l, &labels, classes);
             if classes == 2 {
@@ -241,6 +257,7 @@ pub fn run(
     let row = train.row_len;
     let mut xbuf = vec![0.0f32; bs * row];
     let mut ybuf = vec![0i64; bs];
+    let mut wbuf = vec![1.0f32; bs];
     let mut labels = vec![0usize; bs];
     let mut step_seconds = Vec::new();
     let mut last = None;
@@ -256,12 +273,16 @@ pub fn run(
                 xbuf[j * row..(j + 1) * row].copy_from_slice(&train.x[i * row..(i + 1) * row]);
                 ybuf[j] = i64::from(train.y[i]);
                 labels[j] = usize::from(train.y[i]);
+                if let Some(w) = train.w {
+                    wbuf[j] = w[i];
+                }
             }
             let x = Tensor::from_slice(&xbuf[..n * row]).view([n as i64, row as i64]);
             let y = Tensor::from_slice(&ybuf[..n]);
+            let w = train.w.map(|_| Tensor::from_slice(&wbuf[..n]));
             let t0 = Instant::now();
             let logits = model.logits(&x);
-            let loss = logits.cross_entropy_for_logits(&y);
+            let loss = cross_entropy(&logits, &y, w.as_ref());
             opt.backward_step(&loss);
             let lv = loss.double_value(&[]);
             step_seconds.push(t0.elapsed().as_secs_f64());
@@ -407,6 +428,36 @@ mod tests {
             );
             off += n;
         }
+    }
+
+    /// The event-weighted loss: ferrograd's weighted kernel (and the macro's gradient of the
+    /// weighted MLP) against LibTorch autograd of `mean(w · nll)`.
+    #[test]
+    fn weighted_mlp_gradients_match_libtorch_autograd() {
+        let spec = ModelSpec::Mlp {
+            in_features: 12,
+            hidden: 9,
+            classes: 3,
+        };
+        let batch = 11;
+        let mut net = Network::new(spec, batch, 5).unwrap();
+        let model = TorchModel::from_network(&net).unwrap();
+        let x = rand_vec(batch * 12, 4);
+        let labels: Vec<usize> = (0..batch).map(|i| (i * 5 + 2) % 3).collect();
+        let w: Vec<f32> = rand_vec(batch, 6).iter().map(|v| 1.0 + v).collect();
+        let ours = net.loss_and_grad_weighted(&x, &labels, &w).unwrap();
+        let xt = Tensor::from_slice(&x).view([batch as i64, 12]);
+        let yt = Tensor::from_slice(&labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
+        let loss = cross_entropy(&model.logits(&xt), &yt, Some(&Tensor::from_slice(&w)));
+        loss.backward();
+        let theirs = loss.double_value(&[]) as f32;
+        assert!(
+            (ours - theirs).abs() < 1e-5 * theirs.abs().max(1.0),
+            "loss {ours} vs {theirs}"
+        );
+        let err = max_rel(net.grads(), &model.flat_grads().unwrap());
+        println!("weighted MLP gradient: max rel. difference {err:.2e}");
+        assert!(err < 1e-3, "max rel. difference {err:e}");
     }
 
     #[test]

@@ -382,9 +382,6 @@ impl TrainArgs {
                 usage!("--cut {cut:?}: {e}");
             }
         }
-        if self.weight.is_some() && self.engine == Engine::Libtorch {
-            usage!("--weight is implemented for --engine ferrograd only (event weights in the loss); drop it or use the ferrograd engine");
-        }
         Ok(())
     }
 

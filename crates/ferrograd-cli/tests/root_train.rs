@@ -341,10 +341,6 @@ fn bad_root_arguments_are_one_line_usage_errors() {
     h0.extend_from_slice(&feats);
     assert_usage(&run(&data, &h0), &["--hidden", "out of range"]);
     assert_usage(&with(&["--validation-split", "1"]), &["out of range"]);
-    assert_usage(
-        &with(&["--engine", "libtorch", "--weight", "w"]),
-        &["--weight is implemented for --engine ferrograd only"],
-    );
     // A target that is not a class label is a failed run (exit 1), on one line.
     let o = train(&["--features", "x", "--target", "y"]);
     assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
@@ -435,6 +431,8 @@ fn the_libtorch_engine_trains_on_a_tree_too() {
         "x,y,noise",
         "--target",
         "label",
+        "--weight",
+        "w",
         "--engine",
         "libtorch",
         "--epochs",
@@ -445,8 +443,9 @@ fn the_libtorch_engine_trains_on_a_tree_too() {
         "0.01",
     ]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(o.stdout.contains("event weights: `w`"), "{}", o.stdout);
     let (acc, auc) = (metric(&o, "test accuracy"), metric(&o, "test AUC"));
-    println!("libtorch: test accuracy {acc}%, test AUC {auc}");
+    println!("libtorch, weighted: test accuracy {acc}%, test AUC {auc}");
     assert!(acc > 80.0 && auc > 0.9, "accuracy {acc}%, AUC {auc}");
 }
 
