@@ -185,6 +185,14 @@ pub unsafe extern "C" fn ferrograd_model_train(
                 "learning rate {learning_rate}: must be finite and > 0"
             )));
         }
+        if batch_size == 0 || batch_size > n_rows {
+            return Err(CError::Invalid(format!(
+                "batch size {batch_size}: must be between 1 and the {n_rows} rows"
+            )));
+        }
+        if epochs == 0 {
+            return Err(CError::Invalid("epochs must be at least 1".into()));
+        }
         let data = Dataset::new(xs, ys, m.net.spec().input_len())?;
         let cfg = TrainConfig::new(
             epochs,
@@ -193,7 +201,7 @@ pub unsafe extern "C" fn ferrograd_model_train(
             OptimizerConfig::adam(learning_rate),
         );
         // The training arena is sized for `batch_size`; weights go in and come back out.
-        let mut net = Network::new(m.net.spec(), batch_size.clamp(1, n_rows), seed)?;
+        let mut net = Network::new(m.net.spec(), batch_size, seed)?;
         net.params_mut().copy_from_slice(m.net.params());
         let mut trainer = Trainer::with_network(net, cfg, n_rows)?;
         let reports = trainer.fit(&data, None, &mut |_| {})?;

@@ -104,6 +104,12 @@ int main(int argc, char **argv) {
     y[3] = 1;
     expect_error(ferrograd_model_train(m, x, N * D, y, N, 1, 32, NAN, 0, NULL),
                  FERROGRAD_STATUS_INVALID_ARGUMENT, "learning rate", "NaN learning rate");
+    expect_error(ferrograd_model_train(m, x, N * D, y, N, 1, 0, 0.01f, 0, NULL),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "batch size 0", "zero batch size");
+    expect_error(ferrograd_model_train(m, x, N * D, y, N, 1, N + 1, 0.01f, 0, NULL),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "batch size", "batch larger than the data");
+    expect_error(ferrograd_model_train(m, x, N * D, y, N, 0, 32, 0.01f, 0, NULL),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "epochs", "zero epochs");
     expect_error(ferrograd_model_predict(NULL, x, N * D, N, p, N * C),
                  FERROGRAD_STATUS_NULL_POINTER, "model", "NULL model");
     FerrogradModel *m3 = NULL;
