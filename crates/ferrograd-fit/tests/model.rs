@@ -178,6 +178,19 @@ fn bad_input_is_an_error() {
 }
 
 #[test]
+fn event_files_round_trip_exactly() {
+    let m = model010();
+    let x = m.generate(&TRUTH, 1000, 9).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.txt");
+    ferrograd_fit::write_events(&path, &x).unwrap();
+    assert_eq!(ferrograd_fit::read_events(&path).unwrap(), x);
+    std::fs::write(&path, "1.5\nnot-a-number\n").unwrap();
+    let err = ferrograd_fit::read_events(&path).unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
 fn generation_is_reproducible() {
     let m = model010();
     assert_eq!(
