@@ -197,7 +197,7 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     }
     if opts.hessian {
         out.extend(reverse::emit(&f, reverse::RevKind::GenericPullback, None));
-        out.extend(api::emit_hessian(&f));
+        out.extend(api::emit_hessian(&f, wrt_idx.as_deref()));
     }
     Ok(out)
 }
