@@ -18,6 +18,7 @@
 //! build.rs to their own build.rs.
 
 mod autograd;
+pub mod batch;
 mod error;
 mod ffi;
 mod function;
@@ -28,6 +29,7 @@ mod slice;
 mod threads;
 
 pub use autograd::{backward, backward_with, grad, GradOptions};
+pub use batch::RootBatchTensors;
 pub use error::Error;
 pub use function::{
     apply, check_kind, check_shape, Apply, BackwardContext, CustomFunction, ForwardContext,
