@@ -1,6 +1,11 @@
 //! `#[differentiable(hessian, wrt(..))]`: the Hessian over the named parameters only (a
 //! likelihood's parameters, not its events).
 
+#![expect(
+    clippy::needless_range_loop,
+    reason = "the likelihood is written the way users write it"
+)]
+
 use ferrograd::differentiable;
 
 #[differentiable(hessian, wrt(p, scale))]
