@@ -16,8 +16,8 @@ use crate::FitError;
 pub use crate::events::{read_events, write_events};
 
 /// Events per `nll_hessian` call. The generated Hessian runs one dual-number sweep per
-/// differentiable input, events included (`hessian` ignores `wrt`), so it is summed over small
-/// chunks — exact, because the NLL is a sum over events — and only the parameter block kept.
+/// parameter (`wrt(p)`); the sum over chunks is exact (the NLL is a sum over events) and keeps
+/// the summation order fixed whatever the thread count.
 const HESSIAN_CHUNK: usize = 16;
 /// The exact Hessian's chunks are summed in this many parts on scoped threads.
 const HESSIAN_PARTS: usize = 4;
@@ -396,12 +396,13 @@ fn to_physical(p0: &[f64; N_PARAMS], l: &Mat, u: &[f64]) -> [f64; N_PARAMS] {
     std::array::from_fn(|k| p0[k] + d[k])
 }
 
-/// The parameter block of `nll_hessian` summed over the chunks of `x`.
+/// `nll_hessian` summed over the chunks of `x`.
 fn hessian_part(p: &[f64], x: &[f64], lo: f64, hi: f64) -> Result<Mat, FitError> {
     let mut total = [[0.0; N_PARAMS]; N_PARAMS];
     let mut buf = Vec::new();
     for chunk in x.chunks(HESSIAN_CHUNK) {
-        let n = N_PARAMS + chunk.len() + 2;
+        // `#[differentiable(hessian, wrt(p))]`: the Hessian over the parameters only.
+        let n = N_PARAMS;
         buf.clear();
         buf.resize(n * n, 0.0);
         nll_hessian(p, chunk, lo, hi, &mut buf).map_err(|e| FitError::Length {
