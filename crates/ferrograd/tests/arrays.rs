@@ -10,10 +10,10 @@
 )]
 
 mod common;
-use common::{assert_close, fd_grad};
+use common::{assert_close, check_modes, fd_grad};
 use ferrograd::differentiable;
 
-/// Checks `grad` and `pushforward` (per direction) of a function of a flat input vector.
+/// [`check_modes`] with this file's forward-vs-reverse tolerance.
 fn check(
     name: &str,
     x: &[f64],
@@ -21,26 +21,7 @@ fn check(
     grad: impl Fn(&[f64], &mut [f64]) -> f64,
     jvp: impl Fn(&[f64], &[f64]) -> (f64, f64),
 ) -> Vec<f64> {
-    let mut g = vec![0.0; x.len()];
-    let v = grad(x, &mut g);
-    assert!(
-        (v - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0),
-        "{name}: grad value {v} vs {}",
-        f(x)
-    );
-    let fd = fd_grad(x, &f);
-    assert_close(&format!("{name} reverse vs fd"), &g, &fd, 1e-6);
-    let fwd: Vec<f64> = (0..x.len())
-        .map(|i| {
-            let mut t = vec![0.0; x.len()];
-            t[i] = 1.0;
-            let (val, d) = jvp(x, &t);
-            assert!((val - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0));
-            d
-        })
-        .collect();
-    assert_close(&format!("{name} forward vs reverse"), &fwd, &g, 1e-12);
-    g
+    check_modes(name, x, f, grad, jvp, 1e-12)
 }
 
 macro_rules! check2 {

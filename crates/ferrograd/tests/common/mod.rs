@@ -31,3 +31,37 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
         "{what}: got {got:?}, want {want:?} (max rel diff {max:.2e} > {tol:.0e})"
     );
 }
+
+/// Checks `grad` (value and gradient against central differences) and `pushforward` (one call
+/// per direction, against the gradient to `fwd_tol`) of a function of a flat input vector;
+/// returns the gradient.
+#[track_caller]
+pub fn check_modes(
+    name: &str,
+    x: &[f64],
+    f: impl Fn(&[f64]) -> f64,
+    grad: impl Fn(&[f64], &mut [f64]) -> f64,
+    jvp: impl Fn(&[f64], &[f64]) -> (f64, f64),
+    fwd_tol: f64,
+) -> Vec<f64> {
+    let mut g = vec![0.0; x.len()];
+    let v = grad(x, &mut g);
+    assert!(
+        (v - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0),
+        "{name}: grad value {v} vs {}",
+        f(x)
+    );
+    let fd = fd_grad(x, &f);
+    assert_close(&format!("{name} reverse vs fd"), &g, &fd, 1e-6);
+    let fwd: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let mut t = vec![0.0; x.len()];
+            t[i] = 1.0;
+            let (val, d) = jvp(x, &t);
+            assert!((val - f(x)).abs() <= 1e-12 * f(x).abs().max(1.0));
+            d
+        })
+        .collect();
+    assert_close(&format!("{name} forward vs reverse"), &fwd, &g, fwd_tol);
+    g
+}
