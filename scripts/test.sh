@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=env.sh
 source scripts/env.sh
+if [ -n "${CI:-}" ]; then
+    # A fresh CI checkout gains nothing from incremental caches or full debug info, and both
+    # cost disk: without them the target directory is about half its 13 GB (line tables keep
+    # panic backtraces readable).
+    export CARGO_INCREMENTAL=0
+    export CARGO_PROFILE_DEV_DEBUG=line-tables-only
+    export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
+fi
 scripts/fetch-mnist.sh >/dev/null
 scripts/setup-root.sh   # real ROOT + uproot for ferrograd-root's tests (same venv)
 
@@ -20,3 +28,6 @@ echo "== cargo test --workspace (the CLI's end-to-end tests run below, optimised
 cargo test --workspace --exclude ferrograd-cli
 echo "== ferrograd-cli end-to-end tests (train, kill/resume, both engines; release build)"
 cargo test --release -p ferrograd-cli
+if [ -n "${CI:-}" ]; then
+    echo "== disk used by target/: $(du -sh target 2>/dev/null | cut -f1)"
+fi
