@@ -34,7 +34,8 @@ typedef enum FerrogradStatus {
 // `ferrograd_fit_model_free`).
 typedef struct FerrogradFitModel FerrogradFitModel;
 
-// A network and its weights (opaque; `ferrograd_model_new_*` / `ferrograd_model_free`).
+// A network, its weights and its training run (opaque; `ferrograd_model_new_*` /
+// `ferrograd_model_free`).
 typedef struct FerrogradModel FerrogradModel;
 
 // What `ferrograd_fit_run` fills in. Times are wall-clock seconds (reported, not promised).
@@ -56,6 +57,35 @@ typedef struct FerrogradFitResult {
   uint64_t iterations;
   uint64_t newton_steps;
 } FerrogradFitResult;
+
+// Settings of one `ferrograd_model_train_*` call; start from
+// `ferrograd_train_options_default()`.
+typedef struct FerrogradTrainOptions {
+  // Epochs to train in this call: the rest of the run's current epoch (if an earlier call
+  // stopped inside it), then whole epochs.
+  uint64_t epochs;
+  // Stop after this many steps in this call (0: no limit).
+  uint64_t max_steps;
+  // Rows per step (the last batch of an epoch may be smaller).
+  size_t batch_size;
+  // Adam's learning rate (β = (0.9, 0.999), ε = 1e-8, as PyTorch).
+  float learning_rate;
+  // Seeds the run's batch order (a permutation per epoch from `seed` and the epoch).
+  uint64_t seed;
+} FerrogradTrainOptions;
+
+// What a `ferrograd_model_train_*` call did.
+typedef struct FerrogradTrainReport {
+  // Training rows (for ROOT input: the entries that pass the cut).
+  size_t rows;
+  // Steps taken in this call.
+  uint64_t steps;
+  // Steps of the run so far, earlier calls and the loaded checkpoint's included.
+  uint64_t run_steps;
+  // Mean training loss over this call's steps in the last epoch it reached (NaN without
+  // steps).
+  double final_loss;
+} FerrogradTrainReport;
 
 #ifdef __cplusplus
 extern "C" {
@@ -174,7 +204,8 @@ enum FerrogradStatus ferrograd_model_shape(const struct FerrogradModel *model,
 // Trains the model on `x: [n_rows, input_len]` (row-major `float`) with class labels
 // `labels[0..n_rows]` (`< classes`): `epochs` epochs of Adam (`learning_rate`) on shuffled
 // mini-batches of `batch_size`, seeded by `seed`. Writes the last epoch's mean training loss
-// into `*final_loss` unless it is NULL.
+// into `*final_loss` unless it is NULL. As `ferrograd_model_train_opts`: a call with the
+// settings and row count of the model's last training continues that run.
 //
 // # Safety
 // `model` live and not used by another thread; `x` `n_x` floats; `labels` `n_rows` bytes;
@@ -190,6 +221,27 @@ enum FerrogradStatus ferrograd_model_train(struct FerrogradModel *model,
                                            uint64_t seed,
                                            double *final_loss);
 
+// Trains the model on `x: [n_rows, input_len]` (row-major `float`) with class labels
+// `labels[0..n_rows]` (`< classes`) and optional event weights `weights[0..n_rows]` (NULL:
+// all 1; MLP only), with Adam as `*options` says; fills `*report` unless it is NULL.
+//
+// The model keeps its run — Adam's moments and the position in the seeded batch order — and
+// `ferrograd_model_save` stores it: a later call (after a load, too) with the same
+// `batch_size`, `learning_rate`, `seed` and number of rows continues that run exactly, as if
+// one call had taken all the steps. Other settings start a new run from the current weights.
+//
+// # Safety
+// `model` live and not used by another thread; `x` `n_x` floats; `labels` `n_rows` bytes;
+// `weights` NULL or `n_rows` floats; `options` readable; `report` NULL or writable.
+enum FerrogradStatus ferrograd_model_train_opts(struct FerrogradModel *model,
+                                                const float *x,
+                                                size_t n_x,
+                                                const uint8_t *labels,
+                                                size_t n_rows,
+                                                const float *weights,
+                                                const struct FerrogradTrainOptions *options,
+                                                struct FerrogradTrainReport *report);
+
 // Class probabilities (softmax of the logits) for `x: [n_rows, input_len]` into
 // `probs_out[0..n_out]`, `n_out = n_rows × classes`, row-major.
 //
@@ -203,19 +255,55 @@ enum FerrogradStatus ferrograd_model_predict(struct FerrogradModel *model,
                                              float *probs_out,
                                              size_t n_out);
 
-// Saves the model's weights to `path` as a ferrograd safetensors checkpoint (written to a
-// temporary file, then renamed). The optimizer's moments are not kept.
+// Saves the model's weights and its training run (Adam's moments, step count, position in
+// the batch order) to `path` as a ferrograd safetensors checkpoint (written to a temporary
+// file, then renamed), so that training after `ferrograd_model_load` continues exactly.
 //
 // # Safety
 // `model` live; `path` a NUL-terminated string.
 enum FerrogradStatus ferrograd_model_save(const struct FerrogradModel *model, const char *path);
 
 // Loads a checkpoint written by `ferrograd_model_save` (or `ferrograd train`) into a new
-// model `*out`; its checksum and finiteness are verified.
+// model `*out`, with its training run; its checksum and finiteness are verified.
 //
 // # Safety
 // `path` a NUL-terminated string; `out` writable storage for one pointer.
 enum FerrogradStatus ferrograd_model_load(const char *path, struct FerrogradModel **out);
+
+// Trains the model on the entries of tree `tree` in the ROOT file `path` that pass `cut`,
+// as `ferrograd_model_train_opts` does on arrays (same run continuation, options and
+// report).
+//
+// - `features[0..n_features]`: branch names whose values, concatenated, make a row of the
+//   model's input length. A scalar gives one value, a fixed-size array (`strain[2048]/F`) its
+//   length; a jagged branch (`std::vector<float>`, `x[n]/F`) is padded with 0 or truncated to
+//   the model's input length.
+// - `target`: a scalar branch of integer class labels `0..classes`.
+// - `weight`: NULL, or a scalar branch of event weights (MLP only).
+// - `cut`: NULL, or a selection such as `"pt > 25 && abs_eta < 2.5"` (comparisons of
+//   scalar branches with numbers joined by `&&`, `||` and parentheses).
+//
+// A missing file, tree or branch, a type the loader cannot read, rows of the wrong length for
+// the model, a value that is not finite, or a label out of range is an error; the model is
+// then unchanged.
+//
+// # Safety
+// `model` live and not used by another thread; `path`, `tree`, `target` NUL-terminated
+// strings; `features` `n_features` NUL-terminated strings; `weight`, `cut` NULL or
+// NUL-terminated; `options` readable; `report` NULL or writable.
+enum FerrogradStatus ferrograd_model_train_root(struct FerrogradModel *model,
+                                                const char *path,
+                                                const char *tree,
+                                                const char *const *features,
+                                                size_t n_features,
+                                                const char *target,
+                                                const char *weight,
+                                                const char *cut,
+                                                const struct FerrogradTrainOptions *options,
+                                                struct FerrogradTrainReport *report);
+
+// 10 epochs, batches of 64, learning rate 1e-3, seed 0, no step limit.
+struct FerrogradTrainOptions ferrograd_train_options_default(void);
 
 #ifdef __cplusplus
 }  // extern "C"

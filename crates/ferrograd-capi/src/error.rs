@@ -34,13 +34,22 @@ pub(crate) enum CError {
     /// From ferrograd-train (its message; configuration, data, checkpoint or I/O).
     #[error("{0}")]
     Train(String),
+    /// From ferrograd-root (a missing file, tree or branch, an unreadable type, a bad cut).
+    #[error("{0}")]
+    Root(#[from] ferrograd_root::Error),
+    /// Valid input on which the computation failed (a loss that stopped being finite).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CError {
     fn status(&self) -> FerrogradStatus {
         match self {
             CError::Null(_) => FerrogradStatus::NullPointer,
-            CError::Invalid(_) | CError::Train(_) => FerrogradStatus::InvalidArgument,
+            CError::Invalid(_) | CError::Train(_) | CError::Root(_) => {
+                FerrogradStatus::InvalidArgument
+            }
+            CError::Failed(_) => FerrogradStatus::Failed,
             CError::Fit(e) => match e {
                 FitError::NotPositiveDefinite { .. }
                 | FitError::Minimiser(_)

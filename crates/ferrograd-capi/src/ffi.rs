@@ -1,6 +1,8 @@
 //! Caller pointers to Rust references, after NULL and length checks. The only `unsafe` code
 //! of the crate.
 
+use std::ffi::{c_char, CStr};
+
 use crate::error::CError;
 
 /// `ptr[..len]` as a slice. `len == 0` gives an empty slice whatever `ptr` is.
@@ -83,4 +85,56 @@ fn check_len<T>(len: usize, name: &'static str) -> Result<(), CError> {
         )));
     }
     Ok(())
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+///
+/// # Safety
+/// If non-NULL, `ptr` must point to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn str_arg<'a>(
+    ptr: *const c_char,
+    name: &'static str,
+) -> Result<&'a str, CError> {
+    // SAFETY: forwarded caller contract.
+    unsafe { opt_str_arg(ptr, name) }?.ok_or(CError::Null(name))
+}
+
+/// An optional NUL-terminated UTF-8 string argument (NULL: `None`).
+///
+/// # Safety
+/// If non-NULL, `ptr` must point to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn opt_str_arg<'a>(
+    ptr: *const c_char,
+    name: &'static str,
+) -> Result<Option<&'a str>, CError> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller contract).
+    let s = unsafe { CStr::from_ptr(ptr) };
+    s.to_str()
+        .map(Some)
+        .map_err(|_| CError::Invalid(format!("`{name}` is not UTF-8")))
+}
+
+/// `names[..n]`, an array of NUL-terminated strings, each required.
+///
+/// # Safety
+/// If non-NULL, `names` must point to `n` pointers, each NULL (an error) or a NUL-terminated
+/// string, all valid for `'a`.
+pub(crate) unsafe fn str_array<'a>(
+    names: *const *const c_char,
+    n: usize,
+    name: &'static str,
+) -> Result<Vec<&'a str>, CError> {
+    // SAFETY: forwarded caller contract.
+    let ptrs = unsafe { slice(names, n, name) }?;
+    ptrs.iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            // SAFETY: each element is NULL (checked) or NUL-terminated (caller contract).
+            unsafe { opt_str_arg(p, name) }?
+                .ok_or_else(|| CError::Invalid(format!("`{name}[{i}]` is NULL")))
+        })
+        .collect()
 }

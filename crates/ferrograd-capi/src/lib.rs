@@ -8,8 +8,9 @@
 //! Covered today: the W3 likelihood of `ferrograd-fit` — evaluate the NLL with its gradient
 //! (written by `#[differentiable]`), generate events, and run the fit (values, errors,
 //! covariance from the exact Hessian, timings) — and models of `ferrograd-train` (MLP, GW
-//! CNN): build from a small spec, train from arrays, predict into a caller buffer,
-//! save/load a checkpoint.
+//! CNN): build from a small spec, train from arrays or from a ROOT file and tree (the native
+//! loader of `ferrograd-root`), predict into a caller buffer, save/load a checkpoint that
+//! keeps the training run (Adam's moments, batch order) so that training resumes exactly.
 //!
 //! All `unsafe` lives in [`ffi`]: it turns caller pointers into slices after the checks.
 
@@ -17,6 +18,8 @@ mod error;
 mod ffi;
 mod fit;
 mod model;
+mod root;
+mod run;
 
 pub use error::{ferrograd_last_error, FerrogradStatus};
 pub use fit::{
@@ -27,5 +30,7 @@ pub use fit::{
 pub use model::{
     ferrograd_model_free, ferrograd_model_load, ferrograd_model_new_gw_cnn,
     ferrograd_model_new_mlp, ferrograd_model_predict, ferrograd_model_save, ferrograd_model_shape,
-    ferrograd_model_train, FerrogradModel,
+    ferrograd_model_train, ferrograd_model_train_opts, FerrogradModel,
 };
+pub use root::ferrograd_model_train_root;
+pub use run::{ferrograd_train_options_default, FerrogradTrainOptions, FerrogradTrainReport};

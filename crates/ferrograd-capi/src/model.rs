@@ -7,19 +7,21 @@ use std::ffi::{c_char, CStr};
 use std::path::PathBuf;
 
 use ferrograd_train::checkpoint::{self, Checkpoint};
-use ferrograd_train::{
-    Dataset, EpochAccum, ModelSpec, Network, OptimizerConfig, TrainConfig, TrainError, Trainer,
-};
+use ferrograd_train::{EpochAccum, ModelSpec, Network, OptimizerConfig, TrainError};
 
 use crate::error::{guard, CError, FerrogradStatus};
 use crate::ffi;
+use crate::run::{self, FerrogradTrainOptions, FerrogradTrainReport, Origin, Rows, Run};
 
 /// Rows per forward pass in `ferrograd_model_predict` (the arena of the model's network).
 const PREDICT_BATCH: usize = 256;
 
-/// A network and its weights (opaque; `ferrograd_model_new_*` / `ferrograd_model_free`).
+/// A network, its weights and its training run (opaque; `ferrograd_model_new_*` /
+/// `ferrograd_model_free`).
 pub struct FerrogradModel {
-    net: Network,
+    pub(crate) net: Network,
+    /// Optimizer moments and batch order of the last training, continued by the next call.
+    pub(crate) run: Option<Run>,
 }
 
 impl From<TrainError> for CError {
@@ -33,6 +35,7 @@ fn new_model(spec: ModelSpec, seed: u64) -> Result<FerrogradModel, CError> {
         .map_err(|e| CError::Invalid(e.to_string()))?;
     Ok(FerrogradModel {
         net: Network::new(spec, PREDICT_BATCH, seed)?,
+        run: None,
     })
 }
 
@@ -145,7 +148,8 @@ fn check_rows(m: &FerrogradModel, x: &[f32], rows: usize) -> Result<(), CError> 
 /// Trains the model on `x: [n_rows, input_len]` (row-major `float`) with class labels
 /// `labels[0..n_rows]` (`< classes`): `epochs` epochs of Adam (`learning_rate`) on shuffled
 /// mini-batches of `batch_size`, seeded by `seed`. Writes the last epoch's mean training loss
-/// into `*final_loss` unless it is NULL.
+/// into `*final_loss` unless it is NULL. As `ferrograd_model_train_opts`: a call with the
+/// settings and row count of the model's last training continues that run.
 ///
 /// # Safety
 /// `model` live and not used by another thread; `x` `n_x` floats; `labels` `n_rows` bytes;
@@ -163,55 +167,79 @@ pub unsafe extern "C" fn ferrograd_model_train(
     seed: u64,
     final_loss: *mut f64,
 ) -> FerrogradStatus {
+    let opts = FerrogradTrainOptions {
+        epochs,
+        max_steps: 0,
+        batch_size,
+        learning_rate,
+        seed,
+    };
+    let mut report = FerrogradTrainReport::default();
+    // SAFETY: forwarded caller contract; `opts` and `report` are locals.
+    let status = unsafe {
+        ferrograd_model_train_opts(
+            model,
+            x,
+            n_x,
+            labels,
+            n_rows,
+            std::ptr::null(),
+            &opts,
+            &mut report,
+        )
+    };
+    if status == FerrogradStatus::Ok && !final_loss.is_null() {
+        // SAFETY: non-NULL `final_loss` is writable (caller contract).
+        unsafe { *final_loss = report.final_loss };
+    }
+    status
+}
+
+/// Trains the model on `x: [n_rows, input_len]` (row-major `float`) with class labels
+/// `labels[0..n_rows]` (`< classes`) and optional event weights `weights[0..n_rows]` (NULL:
+/// all 1; MLP only), with Adam as `*options` says; fills `*report` unless it is NULL.
+///
+/// The model keeps its run — Adam's moments and the position in the seeded batch order — and
+/// `ferrograd_model_save` stores it: a later call (after a load, too) with the same
+/// `batch_size`, `learning_rate`, `seed` and number of rows continues that run exactly, as if
+/// one call had taken all the steps. Other settings start a new run from the current weights.
+///
+/// # Safety
+/// `model` live and not used by another thread; `x` `n_x` floats; `labels` `n_rows` bytes;
+/// `weights` NULL or `n_rows` floats; `options` readable; `report` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn ferrograd_model_train_opts(
+    model: *mut FerrogradModel,
+    x: *const f32,
+    n_x: usize,
+    labels: *const u8,
+    n_rows: usize,
+    weights: *const f32,
+    options: *const FerrogradTrainOptions,
+    report: *mut FerrogradTrainReport,
+) -> FerrogradStatus {
     guard(|| {
-        // SAFETY: each pointer is NULL (an error) or valid for its length (caller contract).
-        let (m, xs, ys) = unsafe {
+        // SAFETY: each pointer is NULL (an error, or absent where optional) or valid for its
+        // length (caller contract).
+        let (m, xs, ys, opts) = unsafe {
             (
                 ffi::handle_mut(model, "model")?,
                 ffi::slice(x, n_x, "x")?,
                 ffi::slice(labels, n_rows, "labels")?,
+                *ffi::handle(options, "options")?,
             )
         };
-        check_rows(m, xs, n_rows)?;
-        let classes = m.net.spec().classes();
-        if let Some(i) = ys.iter().position(|&y| usize::from(y) >= classes) {
-            return Err(CError::Invalid(format!(
-                "`labels[{i}]` = {} but the model has {classes} classes",
-                ys[i]
-            )));
-        }
-        if !(learning_rate.is_finite() && learning_rate > 0.0) {
-            return Err(CError::Invalid(format!(
-                "learning rate {learning_rate}: must be finite and > 0"
-            )));
-        }
-        if batch_size == 0 || batch_size > n_rows {
-            return Err(CError::Invalid(format!(
-                "batch size {batch_size}: must be between 1 and the {n_rows} rows"
-            )));
-        }
-        if epochs == 0 {
-            return Err(CError::Invalid("epochs must be at least 1".into()));
-        }
-        let data = Dataset::new(xs, ys, m.net.spec().input_len())?;
-        let cfg = TrainConfig::new(
-            epochs,
-            batch_size,
-            seed,
-            OptimizerConfig::adam(learning_rate),
-        );
-        // The training arena is sized for `batch_size`; weights go in and come back out.
-        let mut net = Network::new(m.net.spec(), batch_size, seed)?;
-        net.params_mut().copy_from_slice(m.net.params());
-        let mut trainer = Trainer::with_network(net, cfg, n_rows)?;
-        let reports = trainer.fit(&data, None, &mut |_| {})?;
-        m.net
-            .params_mut()
-            .copy_from_slice(trainer.network().params());
-        if !final_loss.is_null() {
-            // SAFETY: non-NULL `final_loss` is writable (caller contract).
-            let out = unsafe { ffi::out(final_loss, "final_loss") }?;
-            *out = reports.last().map_or(f64::NAN, |r| r.train_loss);
+        let ws = if weights.is_null() {
+            None
+        } else {
+            // SAFETY: non-NULL `weights` holds `n_rows` floats (caller contract).
+            Some(unsafe { ffi::slice(weights, n_rows, "weights") }?)
+        };
+        let data = Rows::new(m.net.spec(), xs, ys, ws, &Origin::Arrays)?;
+        let r = run::train(&mut m.net, &mut m.run, &data, &opts)?;
+        if !report.is_null() {
+            // SAFETY: non-NULL `report` is writable (caller contract).
+            *unsafe { ffi::out(report, "report") }? = r;
         }
         Ok(())
     })
@@ -286,8 +314,9 @@ unsafe fn path_arg(path: *const c_char) -> Result<PathBuf, CError> {
         .map_err(|_| CError::Invalid("`path` is not UTF-8".into()))
 }
 
-/// Saves the model's weights to `path` as a ferrograd safetensors checkpoint (written to a
-/// temporary file, then renamed). The optimizer's moments are not kept.
+/// Saves the model's weights and its training run (Adam's moments, step count, position in
+/// the batch order) to `path` as a ferrograd safetensors checkpoint (written to a temporary
+/// file, then renamed), so that training after `ferrograd_model_load` continues exactly.
 ///
 /// # Safety
 /// `model` live; `path` a NUL-terminated string.
@@ -301,7 +330,7 @@ pub unsafe extern "C" fn ferrograd_model_save(
         let (m, path) = unsafe { (ffi::handle(model, "model")?, path_arg(path)?) };
         let params = m.net.params().to_vec();
         let n = params.len();
-        let ck = Checkpoint {
+        let mut ck = Checkpoint {
             run_id: "capi".into(),
             spec: m.net.spec(),
             optimizer: OptimizerConfig::sgd(0.01, 0.0),
@@ -320,13 +349,16 @@ pub unsafe extern "C" fn ferrograd_model_save(
             accum: EpochAccum::default(),
             run_args: BTreeMap::new(),
         };
+        if let Some(run) = &m.run {
+            run.record(&mut ck);
+        }
         checkpoint::save(&path, &ck, m.net.param_infos())?;
         Ok(())
     })
 }
 
 /// Loads a checkpoint written by `ferrograd_model_save` (or `ferrograd train`) into a new
-/// model `*out`; its checksum and finiteness are verified.
+/// model `*out`, with its training run; its checksum and finiteness are verified.
 ///
 /// # Safety
 /// `path` a NUL-terminated string; `out` writable storage for one pointer.
@@ -349,7 +381,9 @@ pub unsafe extern "C" fn ferrograd_model_load(
             )));
         }
         net.params_mut().copy_from_slice(&ck.params);
-        Ok(FerrogradModel { net })
+        let run = Run::from_checkpoint(&ck)
+            .map_err(|e| CError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok(FerrogradModel { net, run })
     };
     // SAFETY: forwarded caller contract for `out`.
     unsafe { store(out, make) }

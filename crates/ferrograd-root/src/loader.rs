@@ -195,6 +195,12 @@ impl Loader {
         self.widths.iter().sum()
     }
 
+    /// Values each feature contributes to a row, in the order of `features` (1 for a scalar,
+    /// the array length, or `max_len` for a jagged branch).
+    pub fn feature_widths(&self) -> &[usize] {
+        &self.widths
+    }
+
     /// Entries per source, as the trees declare them.
     pub fn entries(&self) -> Vec<u64> {
         self.trees.iter().map(Tree::entries).collect()
