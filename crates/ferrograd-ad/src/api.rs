@@ -205,3 +205,73 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
         }
     }
 }
+
+/// For a function generic over `T: Real`: `__fg_f_generic` and `__fg_f_pullback_generic`,
+/// the names under which the generic pullbacks of `hessian` functions call it (for
+/// non-generic `hessian` functions these are generated from the IR). Thin forwarding
+/// wrappers, so no code is duplicated.
+pub fn emit_generic_aliases(f: &Func) -> TokenStream {
+    use crate::reverse::{adjoint_params, generic_return, generic_type, result_with, RevKind};
+    let name = &f.name;
+    let pull = format_ident!("{}_pullback", f.name);
+    let prim_alias = format_ident!("__fg_{}_generic", f.name);
+    let pull_alias = format_ident!("__fg_{}_pullback_generic", f.name);
+    let t = quote!(__FgT);
+    let params: Vec<_> = f
+        .params
+        .iter()
+        .map(|p| {
+            let id = &p.ident;
+            let ty = generic_type(&p.ty);
+            quote!(#id: #ty)
+        })
+        .collect();
+    let args: Vec<_> = f.params.iter().map(|p| p.ident.clone()).collect();
+    let mut pull_params = params.clone();
+    let mut pull_args: Vec<TokenStream> = args.iter().map(|a| quote!(#a)).collect();
+    if f.ret.has_value() {
+        pull_params.push(quote!(d_ret: #t));
+        pull_args.push(quote!(d_ret));
+    }
+    for k in adjoint_params(f, RevKind::Pullback, None) {
+        let p = &f.params[k];
+        let d = adjoint_name(p);
+        pull_params.push(match p.kind {
+            Ty::Float => quote!(#d: &mut #t),
+            _ => quote!(#d: &mut [#t]),
+        });
+        pull_args.push(quote!(#d));
+    }
+    let prim_ret = generic_return(&f.ret_ty);
+    let pull_ret = if f.ret.is_result() {
+        let r = result_with(&generic_return_ty(&f.ret_ty), syn::parse_quote!(()));
+        quote!(-> #r)
+    } else {
+        quote!()
+    };
+    let vis = &f.item.vis;
+    quote! {
+        #[doc(hidden)]
+        #[inline]
+        #[allow(non_snake_case, clippy::all)]
+        #vis fn #prim_alias<__FgT: ::ferrograd::Real>(#(#params),*) #prim_ret {
+            #name(#(#args),*)
+        }
+        #[doc(hidden)]
+        #[inline]
+        #[allow(non_snake_case, clippy::all)]
+        #vis fn #pull_alias<__FgT: ::ferrograd::Real>(#(#pull_params),*) #pull_ret {
+            #pull(#(#pull_args),*)
+        }
+    }
+}
+
+/// `ret_ty` with `f64`/`f32` replaced by the generic scalar, as a `ReturnType`.
+fn generic_return_ty(ret: &syn::ReturnType) -> syn::ReturnType {
+    match ret {
+        syn::ReturnType::Default => syn::ReturnType::Default,
+        syn::ReturnType::Type(arrow, ty) => {
+            syn::ReturnType::Type(*arrow, Box::new(crate::reverse::generic_type(ty)))
+        }
+    }
+}

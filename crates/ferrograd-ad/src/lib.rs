@@ -195,8 +195,13 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     if let Some(o) = api::jacobian_out(&f).filter(|_| f.generic_over.is_none()) {
         out.extend(api::emit_jacobian(&f, o));
     }
+    if f.generic_over.is_some() {
+        out.extend(api::emit_generic_aliases(&f));
+    }
     if opts.hessian {
         out.extend(reverse::emit(&f, reverse::RevKind::GenericPullback, None));
+        // What the generic pullbacks of callers run for a call of `f`.
+        out.extend(reverse::emit(&f, reverse::RevKind::GenericPrimal, None));
         out.extend(api::emit_hessian(&f, wrt_idx.as_deref()));
     }
     Ok(out)
