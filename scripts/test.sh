@@ -16,6 +16,7 @@ if [ -n "${CI:-}" ]; then
 fi
 scripts/fetch-mnist.sh >/dev/null
 scripts/setup-root.sh   # real ROOT + uproot for ferrograd-root's tests (same venv)
+scripts/setup-python.sh # the `ferrograd` Python module (maturin, release) for ferrograd-py's tests
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
