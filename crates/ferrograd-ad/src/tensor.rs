@@ -5,6 +5,13 @@
 //!
 //! Values are kept as named temporaries (three-address form); adjoints are `Option<Tensor>`
 //! slots (`None` = symbolic zero), accumulated with `rules::acc`.
+//!
+//! Errors: every generated function returns `Result<_, ferrograd_torch::Error>`. Forward ops
+//! are tch's fallible `f_*` forms and every rule checks its arguments, both followed by `?`,
+//! so a tensor of the wrong shape, dtype, device or layout is an `Err` naming the op or rule
+//! (in `f_autograd`'s backward it surfaces from `ferrograd_torch::backward`), never a panic.
+//! A callee's `g_pullback` (generated or hand-written) returns `Result<(), E>` with
+//! `ferrograd_torch::Error: From<E>`.
 
 use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
@@ -219,16 +226,18 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// Forward code of node `k`: tch's fallible `f_*` form of the op followed by `?`, so a
+    /// tensor LibTorch rejects is an `Err` from the generated function, not a panic.
     fn forward_tokens(&self, k: usize) -> TokenStream {
         match &self.nodes[k] {
             Node::Var(_) | Node::Const => self.r(k),
             Node::Bin(c, a, b) => {
                 let (a, b) = (self.r(*a), self.r(*b));
                 match c {
-                    '+' => quote!(#a + #b),
-                    '-' => quote!(#a - #b),
-                    '*' => quote!(#a * #b),
-                    _ => quote!(#a / #b),
+                    '+' => quote!(#a.f_add(#b)?),
+                    '-' => quote!(#a.f_sub(#b)?),
+                    '*' => quote!(#a.f_mul(#b)?),
+                    _ => quote!(#a.f_div(#b)?),
                 }
             }
             Node::Scalar(c, a, s, left) => {
@@ -236,24 +245,27 @@ impl<'a> Graph<'a> {
                 let s = self.cx.expr(s);
                 let s = quote!(((#s) as f64));
                 match (c, left) {
-                    ('+', false) => quote!(#a + #s),
-                    ('+', true) => quote!(#s + #a),
-                    ('-', false) => quote!(#a - #s),
-                    ('-', true) => quote!(#s - #a),
-                    ('*', false) => quote!(#a * #s),
-                    ('*', true) => quote!(#s * #a),
-                    _ => quote!(#a / #s),
+                    ('+', _) => quote!(#a.f_add_scalar(#s)?),
+                    ('-', false) => quote!(#a.f_sub_scalar(#s)?),
+                    // `s − a` as `−(a − s)`: the same value bit for bit.
+                    ('-', true) => quote!(#a.f_sub_scalar(#s)?.f_neg()?),
+                    ('*', _) => quote!(#a.f_mul_scalar(#s)?),
+                    _ => quote!(#a.f_div_scalar(#s)?),
                 }
             }
             Node::Neg(a) => {
                 let a = self.r(*a);
-                quote!(-#a)
+                quote!(#a.f_neg()?)
             }
             Node::Method(m, recv, args) => {
                 let recv = self.r(*recv);
-                let m = format_ident!("{}", m);
-                let args = args.iter().map(|a| self.arg_tokens(a));
-                quote!(#recv.#m(#(#args),*))
+                let args: Vec<_> = args.iter().map(|a| self.arg_tokens(a)).collect();
+                if m == "nll_loss" {
+                    // tch's `nll_loss(targets)` has no `f_` form; this is its definition.
+                    return quote!(#recv.f_nll_loss(#(#args,)* ::core::option::Option::None::<::ferrograd_torch::tch::Tensor>, ::ferrograd_torch::tch::Reduction::Mean, -100)?);
+                }
+                let f = format_ident!("f_{}", m);
+                quote!(#recv.#f(#(#args),*)?)
             }
             Node::Call(path, args) => {
                 let args = args.iter().map(|a| self.arg_tokens(a));
@@ -273,7 +285,7 @@ impl<'a> Graph<'a> {
     fn give(&self, out: &mut TokenStream, k: usize, g: TokenStream) {
         if self.active[k] {
             let s = self.slot(k);
-            out.extend(quote!(::ferrograd_torch::rules::acc(&mut #s, #g);));
+            out.extend(quote!(::ferrograd_torch::rules::acc(&mut #s, #g)?;));
         }
     }
 
@@ -295,7 +307,7 @@ impl<'a> Graph<'a> {
                     }
                 );
                 let (ra, rb) = (self.r(*a), self.r(*b));
-                body.extend(quote!(let (__fg_ga, __fg_gb) = #rl::#rule(#ra, #rb, &__fg_d);));
+                body.extend(quote!(let (__fg_ga, __fg_gb) = #rl::#rule(#ra, #rb, &__fg_d)?;));
                 self.give(&mut body, *a, quote!(__fg_ga));
                 self.give(&mut body, *b, quote!(__fg_gb));
             }
@@ -304,13 +316,13 @@ impl<'a> Graph<'a> {
                 let g = match (c, left) {
                     ('+', _) => quote!(__fg_d.shallow_clone()),
                     ('-', false) => quote!(__fg_d.shallow_clone()),
-                    ('-', true) => quote!(#rl::neg_vjp(&__fg_d)),
-                    ('*', _) => quote!(#rl::scale_vjp(&__fg_d, (#s) as f64)),
-                    _ => quote!(#rl::scale_vjp(&__fg_d, 1.0 / ((#s) as f64))),
+                    ('-', true) => quote!(#rl::neg_vjp(&__fg_d)?),
+                    ('*', _) => quote!(#rl::scale_vjp(&__fg_d, (#s) as f64)?),
+                    _ => quote!(#rl::scale_vjp(&__fg_d, 1.0 / ((#s) as f64))?),
                 };
                 self.give(&mut body, *a, g);
             }
-            Node::Neg(a) => self.give(&mut body, *a, quote!(#rl::neg_vjp(&__fg_d))),
+            Node::Neg(a) => self.give(&mut body, *a, quote!(#rl::neg_vjp(&__fg_d)?)),
             Node::Method(m, x, args) => {
                 let rx = self.r(*x);
                 let t = |j: usize| self.arg_tokens(&args[j]);
@@ -321,7 +333,7 @@ impl<'a> Graph<'a> {
                 match m.as_str() {
                     "relu" | "tanh" | "sigmoid" | "exp" | "log" | "sqrt" | "sin" | "cos" => {
                         let rule = format_ident!("{}_vjp", m);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #y, &__fg_d)));
+                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #y, &__fg_d)?));
                     }
                     "matmul" => {
                         let Arg::Tensor(b) = &args[0] else {
@@ -329,13 +341,13 @@ impl<'a> Graph<'a> {
                         };
                         let rb = self.r(*b);
                         body.extend(
-                            quote!(let (__fg_ga, __fg_gb) = #rl::matmul_vjp(#rx, #rb, &__fg_d);),
+                            quote!(let (__fg_ga, __fg_gb) = #rl::matmul_vjp(#rx, #rb, &__fg_d)?;),
                         );
                         self.give(&mut body, *x, quote!(__fg_ga));
                         self.give(&mut body, *b, quote!(__fg_gb));
                     }
-                    "sum" => self.give(&mut body, *x, quote!(#rl::sum_vjp(#rx, &__fg_d))),
-                    "mean" => self.give(&mut body, *x, quote!(#rl::mean_vjp(#rx, &__fg_d))),
+                    "sum" => self.give(&mut body, *x, quote!(#rl::sum_vjp(#rx, &__fg_d)?)),
+                    "mean" => self.give(&mut body, *x, quote!(#rl::mean_vjp(#rx, &__fg_d)?)),
                     "sum_dim_intlist" | "mean_dim" => {
                         let rule = if m == "mean_dim" {
                             quote!(mean_dim_vjp)
@@ -346,26 +358,30 @@ impl<'a> Graph<'a> {
                         self.give(
                             &mut body,
                             *x,
-                            quote!(#rl::#rule(#rx, #dims, #keep, &__fg_d)),
+                            quote!(#rl::#rule(#rx, #dims, #keep, &__fg_d)?),
                         );
                     }
                     "view" | "reshape" => {
-                        self.give(&mut body, *x, quote!(#rl::reshape_vjp(#rx, &__fg_d)))
+                        self.give(&mut body, *x, quote!(#rl::reshape_vjp(#rx, &__fg_d)?))
                     }
-                    "flatten" => self.give(&mut body, *x, quote!(#rl::flatten_vjp(#rx, &__fg_d))),
+                    "flatten" => self.give(&mut body, *x, quote!(#rl::flatten_vjp(#rx, &__fg_d)?)),
                     "transpose" => {
                         let (d0, d1) = (t(0), t(1));
-                        self.give(&mut body, *x, quote!(#rl::transpose_vjp(&__fg_d, #d0, #d1)));
+                        self.give(
+                            &mut body,
+                            *x,
+                            quote!(#rl::transpose_vjp(&__fg_d, #d0, #d1)?),
+                        );
                     }
                     "log_softmax" | "softmax" => {
                         let rule = format_ident!("{}_vjp", m);
                         let dim = t(0);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#y, #dim, &__fg_d)));
+                        self.give(&mut body, *x, quote!(#rl::#rule(#y, #dim, &__fg_d)?));
                     }
                     "cross_entropy_for_logits" | "nll_loss" => {
                         let rule = format_ident!("{}_vjp", m);
                         let tg = t(0);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #tg, &__fg_d)));
+                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #tg, &__fg_d)?));
                     }
                     "mse_loss" => {
                         let Arg::Tensor(b) = &args[0] else {
@@ -373,7 +389,7 @@ impl<'a> Graph<'a> {
                         };
                         let rb = self.r(*b);
                         body.extend(
-                            quote!(let (__fg_ga, __fg_gb) = #rl::mse_loss_vjp(#rx, #rb, &__fg_d);),
+                            quote!(let (__fg_ga, __fg_gb) = #rl::mse_loss_vjp(#rx, #rb, &__fg_d)?;),
                         );
                         self.give(&mut body, *x, quote!(__fg_ga));
                         self.give(&mut body, *b, quote!(__fg_gb));
@@ -398,25 +414,25 @@ impl<'a> Graph<'a> {
                                     let need = format_ident!("__fg_need_{}", self.f.vars[*v].name);
                                     body.extend(quote! {
                                         let (__fg_ga, __fg_gw, __fg_gb) = if #need {
-                                            #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)
+                                            #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)?
                                         } else {
-                                            let (__fg_gw, __fg_gb) = #rl::linear_vjp_params(#rx, #rw, #bias_tokens, &__fg_d);
+                                            let (__fg_gw, __fg_gb) = #rl::linear_vjp_params(#rx, #rw, #bias_tokens, &__fg_d)?;
                                             (::ferrograd_torch::tch::Tensor::new(), __fg_gw, __fg_gb)
                                         };
                                     });
                                 }
-                                _ => body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d);)),
+                                _ => body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)?;)),
                             }
                         } else {
                             let (s, p, d, g) = (list(2), list(3), list(4), t(5));
-                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::conv1d_vjp(#rx, #rw, #bias_tokens, #s, #p, #d, #g, &__fg_d);));
+                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::conv1d_vjp(#rx, #rw, #bias_tokens, #s, #p, #d, #g, &__fg_d)?;));
                         }
                         self.give(&mut body, *x, quote!(__fg_ga));
                         self.give(&mut body, *w, quote!(__fg_gw));
                         if let Some(b) = bias_node {
                             if self.active[b] {
                                 let s = self.slot(b);
-                                body.extend(quote!(if let ::core::option::Option::Some(__fg_g) = __fg_gb { #rl::acc(&mut #s, __fg_g); }));
+                                body.extend(quote!(if let ::core::option::Option::Some(__fg_g) = __fg_gb { #rl::acc(&mut #s, __fg_g)?; }));
                             }
                         }
                     }
@@ -425,7 +441,7 @@ impl<'a> Graph<'a> {
                         self.give(
                             &mut body,
                             *x,
-                            quote!(#rl::max_pool1d_vjp(#rx, #k_, #s, #p, #d, #c, &__fg_d)),
+                            quote!(#rl::max_pool1d_vjp(#rx, #k_, #s, #p, #d, #c, &__fg_d)?),
                         );
                     }
                     other => {
@@ -450,11 +466,11 @@ impl<'a> Graph<'a> {
                         adj_args.push(quote!(&mut #g));
                         if self.active[*n] {
                             let s = self.slot(*n);
-                            after.extend(quote!(if #g.defined() { #rl::acc(&mut #s, #g); }));
+                            after.extend(quote!(if #g.defined() { #rl::acc(&mut #s, #g)?; }));
                         }
                     }
                 }
-                body.extend(quote!(#adj_decl #p(#(#prim,)* &__fg_d #(, #adj_args)*); #after));
+                body.extend(quote!(#adj_decl #p(#(#prim,)* &__fg_d #(, #adj_args)*)?; #after));
             }
         }
         let slot = self.slot(k);
@@ -556,11 +572,11 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
             if act.is_active(v) && !matches!(g.nodes[r], Node::Var(_)) {
                 let dv = format_ident!("__fg_d_{}", f.vars[v].name);
                 let s = g.slot(r);
-                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #s, __fg_g); }));
+                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #s, __fg_g)?; }));
             } else if let Node::Var(w) = g.nodes[r] {
                 let dv = format_ident!("__fg_d_{}", f.vars[v].name);
                 let dw = format_ident!("__fg_d_{}", f.vars[w].name);
-                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #dw, __fg_g); }));
+                rev.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #dv.take() { ::ferrograd_torch::rules::acc(&mut #dw, __fg_g)?; }));
             }
         }
         for k in (*lo..=*hi).rev() {
@@ -611,7 +627,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
         let d = format_ident!("d_{}", p.ident);
         let s = format_ident!("__fg_d_{}", f.vars[p.var].name);
         adj_params.push(quote!(#d: &mut ::ferrograd_torch::tch::Tensor));
-        writeback.extend(quote!(::ferrograd_torch::rules::acc_into(#d, #s);));
+        writeback.extend(quote!(::ferrograd_torch::rules::acc_into(#d, #s)?;));
     }
     let params: Vec<_> = f
         .params
@@ -629,9 +645,9 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
     let grad = format_ident!("{}_grad", name);
     let node = format_ident!("{}_autograd", name);
     let allow = quote!(#[allow(unused_mut, unused_variables, unused_parens, non_snake_case, clippy::all, clippy::pedantic, clippy::nursery)]);
-    let doc_p = format!("Reverse mode of [`{name}`] generated by `#[differentiable]`: LibTorch ops forward, ferrograd rules backward; adds into the `d_*` tensors (undefined tensors are set).");
+    let doc_p = format!("Reverse mode of [`{name}`] generated by `#[differentiable]`: LibTorch ops forward, ferrograd rules backward; adds into the `d_*` tensors (undefined tensors are set). An `Err` (from LibTorch or a rule's argument checks) names the op or rule.");
     let doc_g = format!(
-        "Gradient of [`{name}`] (seed: ones) generated by `#[differentiable]`; returns the value."
+        "Gradient of [`{name}`] (seed: ones) generated by `#[differentiable]`; returns the value, or the `Err` of an op or rule."
     );
     let doc_n = format!("[`{name}`] as ONE LibTorch autograd node whose backward is the code generated by ferrograd: mixes with native ops, `VarStore`s and optimizers.");
     // Autograd node: non-tensor parameters are captured by value.
@@ -682,19 +698,21 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                         #(#bind_in)*
                         #fwd
                         let __fg_out = #root_ref.shallow_clone();
-                        (__fg_out, ::std::vec![#(#saved_names),*])
+                        ::core::result::Result::Ok((__fg_out, ::std::vec![#(#saved_names),*]))
                     },
                     move |__fg_in: &[::ferrograd_torch::tch::Tensor], __fg_sv: &[::ferrograd_torch::tch::Tensor], __fg_dy: &::ferrograd_torch::tch::Tensor| {
                         #(#bind_in)*
-                        ::core::assert_eq!(__fg_sv.len(), #n_saved, "ferrograd: the forward state of `{}` is missing", ::core::stringify!(#name));
+                        if __fg_sv.len() != #n_saved {
+                            return ::core::result::Result::Err(::ferrograd_torch::Error::msg(::std::format!("`{}`: the forward state is missing (the graph was freed by an earlier backward?)", ::core::stringify!(#name))));
+                        }
                         let mut __fg_it = __fg_sv.iter();
                         #(let #saved_names = __fg_it.next().map_or_else(::ferrograd_torch::tch::Tensor::new, ::ferrograd_torch::tch::Tensor::shallow_clone);)*
                         #scalar_lets
                         #need_rt
                         #slots
-                        ::ferrograd_torch::rules::acc(&mut #root_slot, __fg_dy.shallow_clone());
+                        ::ferrograd_torch::rules::acc(&mut #root_slot, __fg_dy.shallow_clone())?;
                         #rev
-                        ::std::vec![#(#grads),*]
+                        ::core::result::Result::Ok(::std::vec![#(#grads),*])
                     },
                 )
             }
@@ -703,24 +721,25 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
     quote! {
         #[doc = #doc_p]
         #allow
-        #vis fn #pull(#(#params,)* d_ret: &::ferrograd_torch::tch::Tensor, #(#adj_params),*) {
+        #vis fn #pull(#(#params,)* d_ret: &::ferrograd_torch::tch::Tensor, #(#adj_params),*) -> ::core::result::Result<(), ::ferrograd_torch::Error> {
             #fwd
             #need_all
             #slots
-            ::ferrograd_torch::rules::acc(&mut #root_slot, d_ret.shallow_clone());
+            ::ferrograd_torch::rules::acc(&mut #root_slot, d_ret.shallow_clone())?;
             #rev
             #writeback
+            ::core::result::Result::Ok(())
         }
         #[doc = #doc_g]
         #allow
-        #vis fn #grad(#(#params,)* #(#adj_params),*) -> ::ferrograd_torch::tch::Tensor {
+        #vis fn #grad(#(#params,)* #(#adj_params),*) -> ::core::result::Result<::ferrograd_torch::tch::Tensor, ::ferrograd_torch::Error> {
             #fwd
             #need_all
             #slots
-            ::ferrograd_torch::rules::acc(&mut #root_slot, #root_ref.ones_like());
+            ::ferrograd_torch::rules::acc(&mut #root_slot, #root_ref.f_ones_like()?)?;
             #rev
             #writeback
-            #root_ref.shallow_clone()
+            ::core::result::Result::Ok(#root_ref.shallow_clone())
         }
         #node_fn
     }

@@ -104,13 +104,19 @@ pub enum Error {
         message: String,
     },
 
+    /// A derivative rule in [`crate::rules`] got arguments that do not fit its op (shape,
+    /// dtype, device); `problem` names the argument and the shapes.
+    #[error("`rules::{rule}`: {problem}")]
+    Rule { rule: &'static str, problem: String },
+
     /// An error reported by LibTorch (including errors raised by Rust backward
     /// code while LibTorch's engine ran it).
     #[error("LibTorch: {0}")]
     Torch(String),
 
-    /// An error from a tch `f_*` call.
-    #[error(transparent)]
+    /// An error from a tch `f_*` call. Shown as LibTorch's one-line message (the C++
+    /// stack trace LibTorch appends is left out; the value keeps it).
+    #[error("LibTorch: {}", one_line(.0))]
     Tch(#[from] tch::TchError),
 
     /// An error raised by user code, e.g. `Error::msg("x must be positive")`.
@@ -120,6 +126,15 @@ pub enum Error {
     /// gradcheck found gradients that disagree beyond the tolerance.
     #[error("gradcheck failed: {0}")]
     GradcheckMismatch(Box<GradcheckReport>),
+}
+
+/// The first line of a tch error, without tch's "Internal torch error: " prefix.
+fn one_line(e: &tch::TchError) -> String {
+    let full = match e {
+        tch::TchError::Torch(m) => m.clone(),
+        other => other.to_string(),
+    };
+    full.lines().next().unwrap_or_default().to_owned()
 }
 
 impl Error {

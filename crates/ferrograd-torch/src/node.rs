@@ -99,13 +99,16 @@ where
     apply_fn_saving(
         name,
         inputs,
-        move |i| (forward(i), Vec::new()),
-        move |i, _, d| backward(i, d),
+        move |i| Ok((forward(i), Vec::new())),
+        move |i, _, d| Ok(backward(i, d)),
     )
 }
 
 /// [`apply_fn`] whose forward also returns the intermediates its backward needs:
-/// `forward(inputs) -> (output, saved)`, `backward(inputs, saved, grad_output)`.
+/// `forward(inputs) -> (output, saved)`, `backward(inputs, saved, grad_output)`. Both
+/// are fallible: an `Err` (e.g. from a rule in [`crate::rules`] given a tensor it cannot
+/// handle) comes back unchanged from this call (forward) or from [`crate::backward`]
+/// (backward), so generated code propagates rule errors with `?` instead of panicking.
 ///
 /// Inputs and `saved` are kept as LibTorch saved variables, exactly like a native op's:
 /// they are released as soon as the node's backward has run (unless the graph is
@@ -124,8 +127,8 @@ pub fn apply_fn_saving<F, B>(
     backward: B,
 ) -> Result<Tensor, Error>
 where
-    F: FnOnce(&[Tensor]) -> (Tensor, Vec<Tensor>) + Send + 'static,
-    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
+    F: FnOnce(&[Tensor]) -> Result<(Tensor, Vec<Tensor>), Error> + Send + 'static,
+    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Result<Vec<Option<Tensor>>, Error> + Send + 'static,
 {
     let node = FnNode {
         name,
@@ -146,8 +149,8 @@ struct FnNode<F, B> {
 
 impl<F, B> CustomFunction for FnNode<F, B>
 where
-    F: FnOnce(&[Tensor]) -> (Tensor, Vec<Tensor>) + Send + 'static,
-    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Vec<Option<Tensor>> + Send + 'static,
+    F: FnOnce(&[Tensor]) -> Result<(Tensor, Vec<Tensor>), Error> + Send + 'static,
+    B: Fn(&[Tensor], &[Tensor], &Tensor) -> Result<Vec<Option<Tensor>>, Error> + Send + 'static,
 {
     fn name(&self) -> &str {
         self.name
@@ -162,7 +165,7 @@ where
             .forward
             .take()
             .ok_or_else(|| Error::msg(format!("`{}`: forward ran twice", self.name)))?;
-        let (out, saved) = forward(inputs);
+        let (out, saved) = forward(inputs)?;
         let mut all: Vec<&Tensor> = inputs.iter().collect();
         all.extend(saved.iter());
         ctx.save_for_backward(&all);
@@ -176,7 +179,7 @@ where
     ) -> Result<Vec<Option<Tensor>>, Error> {
         let saved = ctx.saved_tensors();
         let (inputs, extra) = saved.split_at(self.n_inputs.min(saved.len()));
-        Ok((self.backward)(inputs, extra, &grad_outputs[0]))
+        (self.backward)(inputs, extra, &grad_outputs[0])
     }
 }
 

@@ -114,8 +114,8 @@ fn tensor_level_nodes() {
         let s = apply_fn_saving(
             "id",
             &[&t],
-            |i| (i[0].shallow_clone(), Vec::new()),
-            |_, _, d| vec![Some(d.shallow_clone())],
+            |i| Ok((i[0].shallow_clone(), Vec::new())),
+            |_, _, d| Ok(vec![Some(d.shallow_clone())]),
         );
         let a = apply(ScaledPow { alpha: 1.0, p: 2.0 }, &[&t]);
         match case {

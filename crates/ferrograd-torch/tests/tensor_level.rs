@@ -106,6 +106,7 @@ fn mlp_matches_libtorch_autograd() {
             mlp_grad(
                 &i[0], &i[1], &i[2], &i[3], &i[4], &i[5], gx, gw1, gb1, gw2, gb2, gy,
             )
+            .unwrap()
         },
         |i| {
             (i[0].linear(&i[1], Some(&i[2])).relu().matmul(&i[3].tr()) + &i[4])
@@ -127,7 +128,7 @@ fn cross_entropy_for_logits_matches_at_f32_precision() {
         &[logits, y],
         |i, g| {
             let [gl, gy] = g else { unreachable!() };
-            xent_grad(&i[0], &i[1], gl, gy)
+            xent_grad(&i[0], &i[1], gl, gy).unwrap()
         },
         |i| i[0].cross_entropy_for_logits(&i[1]),
         &[true, false],
@@ -145,7 +146,7 @@ fn broadcasting_adjoints_are_reduced() {
         &[x, w, b],
         |i, g| {
             let [gx, gw, gb] = g else { unreachable!() };
-            broadcast_grad(&i[0], &i[1], &i[2], gx, gw, gb)
+            broadcast_grad(&i[0], &i[1], &i[2], gx, gw, gb).unwrap()
         },
         |i| {
             let z = (&i[0] * &i[1] + &i[2]).tanh();
@@ -177,6 +178,7 @@ fn conv_net_matches_libtorch_autograd() {
             cnn_grad(
                 &i[0], &i[1], &i[2], &i[3], &i[4], &i[5], gx, gw, gb, gwl, gbl, gy,
             )
+            .unwrap()
         },
         |i| {
             let c = i[0].conv1d(&i[1], Some(&i[2]), [1], [1], [1], 1).relu();
@@ -301,7 +303,7 @@ fn grad_returns_the_primal_value() {
     let [g0, g1, g2, g3, g4, g5] = &mut g[..] else {
         unreachable!()
     };
-    let v = cnn_grad(&x, &w, &b, &wl, &bl, &y, g0, g1, g2, g3, g4, g5);
+    let v = cnn_grad(&x, &w, &b, &wl, &bl, &y, g0, g1, g2, g3, g4, g5).unwrap();
     assert_eq!(
         v.double_value(&[]),
         cnn(&x, &w, &b, &wl, &bl, &y).double_value(&[])
@@ -318,7 +320,7 @@ fn grad_returns_the_primal_value() {
     let [g0, g1, g2, g3, g4, g5] = &mut g[..] else {
         unreachable!()
     };
-    let v = mlp_grad(&x2, &w1, &b1, &w2, &b2, &y2, g0, g1, g2, g3, g4, g5);
+    let v = mlp_grad(&x2, &w1, &b1, &w2, &b2, &y2, g0, g1, g2, g3, g4, g5).unwrap();
     assert_eq!(
         v.double_value(&[]),
         mlp(&x2, &w1, &b1, &w2, &b2, &y2).double_value(&[])
@@ -326,7 +328,7 @@ fn grad_returns_the_primal_value() {
     let logits = rand(&[2, 3], 40);
     let t = Tensor::from_slice(&[1i64, 2]);
     let (mut gl, mut gt) = (Tensor::new(), Tensor::new());
-    let v = xent_grad(&logits, &t, &mut gl, &mut gt);
+    let v = xent_grad(&logits, &t, &mut gl, &mut gt).unwrap();
     assert_eq!(v.double_value(&[]), xent(&logits, &t).double_value(&[]));
     // The autograd node's forward is the generated forward sweep: same values as the primal.
     let (x, w, b) = (rand(&[4, 3], 41), rand(&[3], 42), rand(&[1], 43));
@@ -381,4 +383,64 @@ fn saved_intermediates_follow_libtorch_rules() {
         err.to_string().contains("modified by an inplace operation"),
         "{err}"
     );
+}
+
+/// Issue 10: generated functions given tensors that do not fit return an `Err` naming the op
+/// or rule; nothing panics. Forward ops are tch's fallible forms; rule errors in the
+/// backward propagate with `?` (from `f_pullback`/`f_grad`, or from `backward()` for the
+/// autograd node).
+#[test]
+fn unfit_tensors_are_errs_not_panics() {
+    let x = rand(&[5, 4], 50);
+    let (w1, b1, w2, b2) = (
+        rand(&[6, 4], 51),
+        rand(&[6], 52),
+        rand(&[3, 6], 53),
+        rand(&[3], 54),
+    );
+    let y = Tensor::from_slice(&[0i64, 2, 1, 1, 0]);
+    let mut g: Vec<Tensor> = (0..6).map(|_| Tensor::new()).collect();
+    let [g0, g1, g2, g3, g4, g5] = &mut g[..] else {
+        unreachable!()
+    };
+    let msg = |e: ferrograd_torch::Error| {
+        let m = e.to_string();
+        println!("{m}");
+        m
+    };
+
+    // A seed of the wrong shape: the first rule that reads it says so.
+    let bad_seed = Tensor::ones([3], (Kind::Double, tch::Device::Cpu));
+    let e = mlp_pullback(
+        &x, &w1, &b1, &w2, &b2, &y, &bad_seed, g0, g1, g2, g3, g4, g5,
+    )
+    .expect_err("seed of shape [3] for a scalar loss");
+    let m = msg(e);
+    assert!(
+        m.contains("rules::nll_loss_vjp") && m.contains("[3]"),
+        "{m}"
+    );
+
+    // Forward: an input of the wrong width, an integer input, targets out of range.
+    let wide = rand(&[5, 7], 55);
+    let m =
+        msg(mlp_grad(&wide, &w1, &b1, &w2, &b2, &y, g0, g1, g2, g3, g4, g5).expect_err("wide x"));
+    assert!(m.contains("5x7 and 4x6") && m.lines().count() == 1, "{m}");
+    let ints = Tensor::ones([5, 4], (Kind::Int64, tch::Device::Cpu));
+    assert!(mlp_grad(&ints, &w1, &b1, &w2, &b2, &y, g0, g1, g2, g3, g4, g5).is_err());
+    let far = Tensor::from_slice(&[0i64, 2, 1, 1, 9]);
+    assert!(mlp_grad(&x, &w1, &b1, &w2, &b2, &far, g0, g1, g2, g3, g4, g5).is_err());
+
+    // The autograd node: layout and size are checked before the forward runs; other
+    // problems are LibTorch's errors from the forward, as `Err`s.
+    let sparse = x.to_sparse_sparse_dim(2);
+    let m = msg(mlp_autograd(&sparse, &w1, &b1, &w2, &b2, &y).expect_err("sparse x"));
+    assert!(m.contains("dense"), "{m}");
+    let empty = rand(&[0, 4], 56);
+    let m = msg(mlp_autograd(&empty, &w1, &b1, &w2, &b2, &y).expect_err("empty x"));
+    assert!(m.contains("no elements"), "{m}");
+    let meta = ferrograd_torch::to_meta(&x).expect("meta");
+    assert!(mlp_autograd(&meta, &w1, &b1, &w2, &b2, &y).is_err());
+    let m = msg(mlp_autograd(&wide, &w1, &b1, &w2, &b2, &y).expect_err("wide x"));
+    assert!(m.contains("5x7 and 4x6"), "{m}");
 }
