@@ -388,6 +388,7 @@ impl Lower<'_> {
                 None => args.push(self.expr(a, out)?),
             }
         }
+        self.hoist_reads_of_written(&mut args, c.span(), out);
         // `f64::sin(x)`-style calls are float methods; `f64::from(i)` is a cast.
         if path.segments.len() == 2 {
             let first = path.segments[0].ident.to_string();
@@ -445,6 +446,48 @@ impl Lower<'_> {
 }
 
 impl Lower<'_> {
+    /// In `g(a[1] * x, &mut a)` the value argument reads the buffer the call writes. Rust
+    /// evaluates it before the call; the reverse sweep would pair its adjoint with `a` as the
+    /// call left it. Binding such arguments to temporaries first makes the order explicit, so
+    /// the emitters see `let t = a[1] * x; g(t, &mut a)`, which they differentiate exactly.
+    fn hoist_reads_of_written(&mut self, args: &mut [Expr], span: Span, out: &mut Block) {
+        let written: Vec<VarId> = args
+            .iter()
+            .filter_map(|a| match a {
+                Expr::Ref(inner, true) => match **inner {
+                    Expr::Var(v) => Some(v),
+                    _ => None,
+                },
+                Expr::SubSlice {
+                    var, mutable: true, ..
+                } => Some(*var),
+                Expr::Var(v) if self.vars[*v].ty == Ty::FloatSliceMut => Some(*v),
+                _ => None,
+            })
+            .collect();
+        if written.is_empty() {
+            return;
+        }
+        for a in args.iter_mut() {
+            if self.ty_of(a) != Ty::Float || matches!(a, Expr::Lit(_) | Expr::Const(_)) {
+                continue;
+            }
+            let mut reads_written = false;
+            Func::for_each_read(a, &mut |v| reads_written |= written.contains(&v));
+            if !reads_written {
+                continue;
+            }
+            let t = self.fresh_tmp(Ty::Float);
+            let value = std::mem::replace(a, Expr::Var(t));
+            out.push(Stmt::Assign {
+                target: Place::Var(t),
+                value,
+                decl: true,
+                span,
+            });
+        }
+    }
+
     /// `&x[a..b]` / `&mut x[a..b]` of a float buffer, as a call argument: `None` if `e` is not
     /// of that shape, `Some(None)` after an error.
     fn sub_slice(&mut self, e: &syn::Expr, out: &mut Block) -> Option<Option<Expr>> {
