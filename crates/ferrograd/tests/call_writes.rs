@@ -2,11 +2,6 @@
 //! (`hout(y, a[1], &mut a)`): the argument is the value before the call. Found by the
 //! random-program generator (reverse mode gave a wrong gradient, forward mode was right).
 
-#![expect(
-    clippy::needless_range_loop,
-    reason = "the functions are written the way users write them"
-)]
-
 mod common;
 use common::{assert_close, check_modes, fd_grad};
 use ferrograd::differentiable;
