@@ -21,7 +21,10 @@
 //! Writing is crash-safe: the bytes go to a uniquely named temporary file in the same
 //! directory (removed again if anything fails), which is `fsync`ed, renamed over the
 //! checkpoint, and the directory `fsync`ed; a process killed or a machine losing power while
-//! saving leaves the previous checkpoint intact. [`load`] refuses files whose checksum does not
+//! saving leaves the previous checkpoint intact. A temporary file is named
+//! `.NAME.PID.RANDOM.tmp` and `flock`ed by its writer, so that the one a killed writer leaves
+//! behind is removed by the next save or [`check_writable`] of the same checkpoint, while a
+//! live writer's file (live pid, or lock held) is never touched. [`load`] refuses files whose checksum does not
 //! match or that hold non-finite values.
 
 use std::collections::{BTreeMap, HashMap};
@@ -182,6 +185,9 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// A new temporary file next to `path`, named `.NAME.PID.RANDOM.tmp` and locked (`flock`,
+/// exclusive) for as long as it is open. Stale temporary files of the same checkpoint, left by
+/// a writer that was killed mid-write, are removed first (see [`remove_stale_temps`]).
 fn temp_in(path: &Path) -> Result<tempfile::NamedTempFile, TrainError> {
     let dir = parent_dir(path);
     let name = path.file_name().ok_or_else(|| {
@@ -190,15 +196,97 @@ fn temp_in(path: &Path) -> Result<tempfile::NamedTempFile, TrainError> {
             "the path names no file; give a file name such as run.safetensors",
         )
     })?;
-    tempfile::Builder::new()
-        .prefix(&format!(".{}.", name.to_string_lossy()))
-        .suffix(".tmp")
+    let prefix = temp_prefix(name);
+    remove_stale_temps(dir, &prefix);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{prefix}{}.", std::process::id()))
+        .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|source| TrainError::Io {
             action: "create a temporary file in",
             path: dir.to_owned(),
             source,
-        })
+        })?;
+    lock_exclusive(tmp.as_file()).map_err(io("lock", tmp.path()))?;
+    Ok(tmp)
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// `.NAME.`: what every temporary file of the checkpoint `NAME` starts with.
+fn temp_prefix(name: &std::ffi::OsStr) -> String {
+    format!(".{}.", name.to_string_lossy())
+}
+
+/// The writer's pid, if `file_name` is `PREFIX PID.RANDOM.tmp` (a temporary file of this
+/// checkpoint in the current naming; anything else, including files of other checkpoints
+/// whose names extend this one's, is not ours to touch).
+fn temp_owner(file_name: &str, prefix: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix(prefix)?.strip_suffix(TEMP_SUFFIX)?;
+    let (pid, random) = rest.split_once('.')?;
+    if random.is_empty() || random.contains('.') || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes the temporary files of one checkpoint (`prefix` from [`temp_prefix`]) that no live
+/// writer owns: the pid in the name is not a live process (and not this one) **and** the file's
+/// lock can be taken (a writer in another pid namespace or on another host still holds it).
+/// A live run's file fails both tests, so it is never removed. Best effort: a file that cannot
+/// be examined or removed is left alone, since a stale temporary file costs only disk space.
+#[cfg(unix)]
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| temp_owner(n, prefix)) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let stale = entry.path();
+        let Ok(file) = File::open(&stale) else {
+            continue;
+        };
+        if lock_exclusive(&file).is_ok() {
+            let _ = std::fs::remove_file(&stale);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn remove_stale_temps(_dir: &Path, _prefix: &str) {}
+
+/// Whether `pid` names a live process (one we may not signal counts as live).
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+/// Takes `file`'s exclusive `flock` without waiting (released when the file is closed, also
+/// when its process is killed).
+#[cfg(unix)]
+fn lock_exclusive(file: &File) -> std::io::Result<()> {
+    rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(std::io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &File) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// Checks, before any work, that a checkpoint can be written to `path`: it is not a
