@@ -25,7 +25,7 @@ PY="${VENV}/bin/python"
 STAMP="${VENV}/.ferrograd-py.sha256"
 
 source_hash() {
-    cargo metadata --format-version 1 --locked 2>/dev/null | "$PY" -c '
+    cargo metadata --format-version 1 | "$PY" -c '
 import hashlib, json, os, subprocess, sys
 meta = json.load(sys.stdin)
 root = meta["workspace_root"]
@@ -86,7 +86,7 @@ trap 'rm -rf "$wheels"' EXIT
 log "building the ferrograd wheel (release)"
 start=$SECONDS
 # --compatibility linux: a wheel for this machine only (no manylinux audit).
-"${VENV}/bin/maturin" build --release --locked --quiet --interpreter "$PY" \
+"${VENV}/bin/maturin" build --release --quiet --interpreter "$PY" \
     --compatibility linux --manifest-path "${CRATE}/Cargo.toml" --out "$wheels" >&2
 log "built in $((SECONDS - start)) s; installing into ${VENV}"
 "$PY" -m pip install --disable-pip-version-check --quiet --no-deps --force-reinstall \

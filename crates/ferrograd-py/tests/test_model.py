@@ -79,6 +79,17 @@ class RoundTrip(unittest.TestCase):
         other = ferrograd.Model.mlp(2, 8, 2, seed=6)
         self.assertFalse(np.array_equal(other.predict(x), runs[0][1]))
 
+    def test_kernel_threads(self):
+        x, y = blobs(1000, seed=6)
+        model = ferrograd.Model.mlp(2, 64, 2, seed=2)
+        before = model.loss(x, y)
+        losses = model.fit(x, y, epochs=2, batch=100, lr=1e-2, threads=2)
+        self.assertTrue(all(np.isfinite(losses)))
+        self.assertLess(model.loss(x, y), before)
+        with self.assertRaises(ValueError) as cm:
+            model.fit(x, y, threads=100000)
+        self.assertIn("at most 1024", str(cm.exception))
+
     def test_save_load_gives_identical_predictions(self):
         x, y = blobs(300, seed=3)
         model = ferrograd.Model.mlp(2, 8, 2, seed=1)
