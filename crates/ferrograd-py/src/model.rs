@@ -349,8 +349,9 @@ impl Model {
 }
 
 impl Model {
-    /// Loss (and with `grad` its gradient) over all rows at once, in a network whose arena
-    /// holds them.
+    /// Loss (and with `grad` its gradient) over all rows, in chunks of [`PREDICT_BATCH`]
+    /// rows (so that the arena stays small): each chunk's mean and gradient count with its
+    /// share of the rows.
     fn loss_impl(
         &self,
         py: Python<'_>,
@@ -360,7 +361,8 @@ impl Model {
         grad: bool,
     ) -> PyResult<(f64, Vec<f32>)> {
         let spec = self.net.spec();
-        let xs = arrays::features(x, spec.input_len())?;
+        let len = spec.input_len();
+        let xs = arrays::features(x, len)?;
         let rows = self.rows_of(&xs);
         if rows == 0 {
             return Err(PyValueError::new_err("`x` has no rows"));
@@ -373,19 +375,28 @@ impl Model {
         let xs = xs.as_slice()?;
         let params = self.net.params();
         py.detach(|| -> Result<(f64, Vec<f32>), TrainError> {
-            let mut net = network_with(spec, rows, params)?;
-            let loss = match (&ws, grad) {
-                (Some(w), true) => net.loss_and_grad_weighted(xs, &ys, w)?,
-                (Some(w), false) => net.forward_weighted(xs, &ys, w)?,
-                (None, true) => net.loss_and_grad(xs, &ys)?,
-                (None, false) => net.forward(xs, &ys)?,
-            };
-            let grads = if grad {
-                net.grads().to_vec()
-            } else {
-                Vec::new()
-            };
-            Ok((f64::from(loss), grads))
+            let mut net = network_with(spec, rows.min(PREDICT_BATCH), params)?;
+            let mut total = 0.0f64;
+            let mut grads = vec![0.0f32; if grad { params.len() } else { 0 }];
+            for (k, (xc, yc)) in xs
+                .chunks(PREDICT_BATCH * len)
+                .zip(ys.chunks(PREDICT_BATCH))
+                .enumerate()
+            {
+                let wc = ws.as_ref().map(|w| &w[k * PREDICT_BATCH..][..yc.len()]);
+                let loss = match (wc, grad) {
+                    (Some(w), true) => net.loss_and_grad_weighted(xc, yc, w)?,
+                    (Some(w), false) => net.forward_weighted(xc, yc, w)?,
+                    (None, true) => net.loss_and_grad(xc, yc)?,
+                    (None, false) => net.forward(xc, yc)?,
+                };
+                let share = yc.len() as f64 / rows as f64;
+                total += f64::from(loss) * share;
+                for (g, &c) in grads.iter_mut().zip(net.grads()) {
+                    *g += c * share as f32;
+                }
+            }
+            Ok((total, grads))
         })
         .map_err(train_error)
     }

@@ -134,11 +134,11 @@ class AgreesWithNumpy(unittest.TestCase):
 
     def setUp(self):
         rng = np.random.default_rng(11)
-        self.x = rng.normal(size=(37, 5)).astype(np.float32)
-        self.y = rng.integers(0, 3, 37)
-        self.w = rng.uniform(0.2, 2.0, 37).astype(np.float32)
+        self.x = rng.normal(size=(600, 5)).astype(np.float32)  # 3 chunks of the loss
+        self.y = rng.integers(0, 3, 600)
+        self.w = rng.uniform(0.2, 2.0, 600).astype(np.float32)
         self.model = ferrograd.Model.mlp(5, 7, 3, seed=4)
-        self.model.fit(self.x, self.y, epochs=1, batch=8, lr=1e-2)  # weights away from the init
+        self.model.fit(self.x, self.y, epochs=1, batch=32, lr=1e-2)  # weights away from the init
 
     def check(self, w):
         loss, grads = self.model.loss_and_grad(self.x, self.y, weight=w)
