@@ -57,10 +57,13 @@
 //! `matmul`, `+ - * /` with broadcasting, `relu`, `tanh`, `sigmoid`, `exp`, `log`, `sum`/`mean`
 //! (with dims), `view`/`reshape`/`flatten`, `transpose`, `log_softmax`, `cross_entropy_for_logits`,
 //! `nll_loss`, `mse_loss`, `linear`, `conv1d`, `max_pool1d`) gets
-//! `f_pullback(params…, d_ret: &Tensor, d_p: &mut Tensor…)`, `f_grad(params…, d_p…) -> Tensor`
-//! and `f_autograd(params…) -> Result<Tensor, ferrograd_torch::Error>`: the function as one
+//! `f_pullback(params…, d_ret: &Tensor, d_p: &mut Tensor…) -> Result<(), ferrograd_torch::Error>`,
+//! `f_grad(params…, d_p…) -> Result<Tensor, ferrograd_torch::Error>` and
+//! `f_autograd(params…) -> Result<Tensor, ferrograd_torch::Error>`: the function as one
 //! LibTorch autograd node whose backward is the generated code (rules in
-//! `ferrograd_torch::rules`). Only `&Tensor` parameters are differentiable there.
+//! `ferrograd_torch::rules`, each checking its arguments: a wrong shape, dtype or device is an
+//! `Err`, never a panic). Only `&Tensor` parameters are differentiable there. A hand-written
+//! tensor-level `g_pullback` returns `Result<(), E>` with `ferrograd_torch::Error: From<E>`.
 //!
 //! ## Custom derivatives
 //! A call `g(a, b)` inside a differentiable function uses `g_pullback` in reverse mode and
