@@ -13,5 +13,5 @@ source scripts/env.sh
 echo "== #[differentiable]: reverse and forward mode against finite differences"
 cargo run --release -q -p ferrograd --example quickstart
 echo
-echo "== ferrograd gw-demo (defaults: 8000 training / 4000 test segments, SNR 5-20, 6 epochs)"
+echo "== ferrograd gw-demo (defaults: 16000 training / 4000 test segments, SNR 5-20, 5 epochs)"
 cargo run --release -q -p ferrograd-cli -- gw-demo "$@"

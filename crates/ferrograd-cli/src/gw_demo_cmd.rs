@@ -33,14 +33,14 @@ pub struct GwDemoArgs {
     #[arg(long, default_value = "gw-demo")]
     pub out: PathBuf,
     /// Simulated training segments (half with a chirp), 2 to 1000000.
-    #[arg(long, default_value_t = 8000, value_parser = args::gw_examples, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 16000, value_parser = args::gw_examples, allow_negative_numbers = true)]
     pub train: usize,
     /// Simulated held-out segments (another seed), 2 to 1000000; at least 2000 puts 1000
     /// noise segments behind the 1e-3 false-alarm threshold.
     #[arg(long, default_value_t = 4000, value_parser = args::gw_examples, allow_negative_numbers = true)]
     pub test: usize,
     /// Epochs, 1 to 100000.
-    #[arg(long, default_value_t = 6, value_parser = args::epochs, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 5, value_parser = args::epochs, allow_negative_numbers = true)]
     pub epochs: u64,
     /// Batch size, at most --train.
     #[arg(long, default_value_t = 32, value_parser = args::batch, allow_negative_numbers = true)]

@@ -4,10 +4,20 @@
 //! `fuzz_loop` example and the `cargo fuzz` target; it depends on nothing but [`Rng`].
 //!
 //! A program is produced once, as a *template*, and rendered twice by [`render`]: natively
-//! (`f64` or `f32`, marked `#[ferrograd::differentiable]`) and generically
-//! (`fn p_g<T: Num>`, evaluated by the dual-number oracle). Markers in the template:
-//! `⟪1.5⟫` a float literal, `⟬PI⟭` a `consts` constant, `⟦i + 1⟧` an integer cast to the float
-//! type, `ℱ` the float type, `§` the helper-name suffix.
+//! (`f64`, `f32` or generic over `T: ferrograd::Real`, marked `#[ferrograd::differentiable]`)
+//! and generically (`fn p_g<T: Num>`, evaluated by the dual-number oracle). Markers in the
+//! template: `⟪1.5⟫` a float literal, `⟬PI⟭` a `consts` constant, `⟦i + 1⟧` an integer cast to
+//! the float type, `ℱ` the float type, `§` the helper-name suffix. A `Real`-generic program is
+//! checked at `f64` and at `f32` (its derivatives are generic too).
+//!
+//! Closures, tuples and sub-slices keep Rust's borrow rules by construction: a closure that is
+//! kept for later calls *freezes* what it captures (no more writes to those locals, arrays and
+//! tuples while it is in scope; shadowing is still allowed); an `FnMut` closure writes only
+//! fresh locals and is called right after its definition; a closure defined in a loop body is
+//! called once, where it is defined. Tuple fields are plain bounded values (`t.0`, `t.1`, an
+//! optional index `t.2`). The two sub-slices passed to `hsum` have one length, and `hout`'s
+//! input is at least as long as its output (constant bounds, or `i..`, `..i`, `..n` from
+//! integers whose range is known).
 //!
 //! Domain discipline (values stay finite, functions differentiable almost everywhere): every
 //! expression is *bounded* (|v| ≲ 6) or *any* (moderate); `exp`, `powi`, products feed only on
@@ -22,7 +32,7 @@
 //! when its value is provably in `0..ARR` (see [`Gen::index`]).
 
 use super::rng::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 /// Length of `y`, `idx` and every local array.
@@ -54,6 +64,9 @@ pub enum Mode {
     Native(Precision),
     /// Generic code over `T: Num` for the oracle.
     Generic,
+    /// Generic code over `T: ferrograd::Real` for `#[differentiable]` (literals through
+    /// `T::from_f64`, `T::zero()`, `T::one()`).
+    Real,
 }
 
 /// Renders the markers of a template (see the module docs).
@@ -71,6 +84,23 @@ pub fn render(t: &str, mode: Mode) -> String {
                 let v = until('⟫');
                 let _ = write!(out, "T::c({v})");
             }
+            ('⟪', Mode::Real) => match until('⟫').as_str() {
+                "0.0" => out.push_str("T::zero()"),
+                "1.0" => out.push_str("T::one()"),
+                v => {
+                    let _ = write!(out, "T::from_f64({v})");
+                }
+            },
+            ('⟬', Mode::Real) => {
+                let v = until('⟭');
+                let _ = write!(out, "T::from_f64(std::f64::consts::{v})");
+            }
+            ('⟦', Mode::Real) => {
+                let v = until('⟧');
+                let _ = write!(out, "T::from_f64(({v}) as f64)");
+            }
+            ('ℱ', Mode::Real) => out.push('T'),
+            ('§', Mode::Real) => out.push_str("_r"),
             ('⟬', Mode::Native(p)) => {
                 let v = until('⟭');
                 let _ = write!(out, "std::{}::consts::{v}", p.ty());
@@ -123,6 +153,18 @@ pub const TOP: &[(&str, u32)] = &[
     ("int_local", 2),
     ("early_return", 2),
     ("loop", 14),
+    ("closure_def", 4),
+    ("closure_nested", 4),
+    ("closure_loop", 2),
+    ("closure_fnmut", 2),
+    ("closure_call", 5),
+    ("tuple_let", 3),
+    ("tuple_destructure", 3),
+    ("tuple_write", 5),
+    ("tuple_swap", 4),
+    ("tuple_copy", 3),
+    ("slice_call", 4),
+    ("slice_call_out", 3),
 ];
 
 /// Statements inside a loop body (`acc` is the loop's accumulator).
@@ -145,6 +187,11 @@ pub const BODY: &[(&str, u32)] = &[
     ("call_arrays", 2),
     ("call_out_in_loop", 1),
     ("nested_loop", 4),
+    ("closure_in_loop", 2),
+    ("closure_call", 1),
+    ("tuple_in_loop", 2),
+    ("tuple_write", 2),
+    ("slice_call_in_loop", 2),
 ];
 
 /// Loop heads.
@@ -172,6 +219,26 @@ pub const LOOPS: &[(&str, u32)] = &[
 pub const EXPRS: &[&str] = &[
     "f32",
     "f64",
+    "generic",
+    "call:closure",
+    "closure_captures_local",
+    "closure_captures_array",
+    "closure_shadowed_capture",
+    "closure_fnmut_array",
+    "read:tuple",
+    "tuple_int_field",
+    "tuple_destructure_var",
+    "tuple_wildcard",
+    "sub_slice:range",
+    "sub_slice:from",
+    "sub_slice:to",
+    "sub_slice:inclusive",
+    "sub_slice:full",
+    "sub_slice:var",
+    "sub_slice:n",
+    "sub_slice:local_array",
+    "sub_slice:mut_existing",
+    "call_out_reads_output",
     "index:const",
     "index:var",
     "index:var+1",
@@ -187,6 +254,8 @@ pub const EXPRS: &[&str] = &[
     "call:helper",
     "call:hsum",
     "call:hiter",
+    "call:hacc",
+    "closure_fnmut_in_loop",
     "sin",
     "cos",
     "tan",
@@ -246,14 +315,33 @@ pub struct Weights {
 #[derive(Clone, Debug)]
 pub struct Generated {
     pub name: String,
+    /// The float type (`F64` for a generic program, which is checked at both).
     pub precision: Precision,
+    /// Generic over `T: ferrograd::Real` (checked at `f64` and `f32`).
+    pub generic: bool,
     /// The body, a template (see [`render`]).
     pub body: String,
 }
 
 impl Generated {
+    /// `f64`, `f32` or `generic`.
+    pub fn kind(&self) -> &'static str {
+        if self.generic {
+            "generic"
+        } else {
+            self.precision.ty()
+        }
+    }
+
     /// The `#[differentiable]` function.
     pub fn native(&self) -> String {
+        if self.generic {
+            return format!(
+                "#[ferrograd::differentiable]\npub fn {}<T: ferrograd::Real>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
+                self.name,
+                render(&self.body, Mode::Real)
+            );
+        }
         let f = self.precision.ty();
         format!(
             "#[ferrograd::differentiable]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n",
@@ -282,12 +370,15 @@ pub fn program_seed(seed: u64, index: usize) -> u64 {
 /// Program `index` of the set seeded by `seed`, named `p{index}`.
 pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -> Generated {
     let mut rng = Rng::new(program_seed(seed, index));
-    let precision = if rng.chance(0.25) {
+    let r = rng.unit();
+    let generic = r < 0.2 && !weights.exclude.contains(&"generic");
+    let precision = if (0.2..0.4).contains(&r) {
         Precision::F32
     } else {
         Precision::F64
     };
-    *cov.entry(precision.ty()).or_default() += 1;
+    let kind = if generic { "generic" } else { precision.ty() };
+    *cov.entry(kind).or_default() += 1;
     let mut g = Gen {
         rng: &mut rng,
         cov,
@@ -305,6 +396,9 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             hi: N + 1,
         }],
         frozen: Vec::new(),
+        frozen_locals: Vec::new(),
+        closures: Vec::new(),
+        tuples: Vec::new(),
         fresh: 0,
         body: String::new(),
         indent: 1,
@@ -313,6 +407,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
     Generated {
         name: format!("p{index}"),
         precision,
+        generic,
         body: g.body,
     }
 }
@@ -331,12 +426,19 @@ pub fn write_module(out: &mut String, module: &str, programs: &[Generated]) {
             let _ = writeln!(out, "    {line}");
         }
         let _ = writeln!(out);
-        let _ = writeln!(
-            table,
-            "            ferrograd_difftest::program!({}, {n}, {n}_grad, {n}_pushforward, {n}_g, {native:?}),",
-            p.precision.ty(),
-            n = p.name
-        );
+        // A generic program is checked at both precisions.
+        let instances: &[&str] = if p.generic {
+            &["generic f64", "generic f32"]
+        } else {
+            &[p.precision.ty()]
+        };
+        for ty in instances {
+            let _ = writeln!(
+                table,
+                "            ferrograd_difftest::program!({ty}, {n}, {n}_grad, {n}_pushforward, {n}_g, {native:?}),",
+                n = p.name
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -358,6 +460,14 @@ struct IntVar {
     hi: usize,
 }
 
+/// A local tuple `(F, F)` or `(F, F, usize)`; every float field bounded.
+#[derive(Clone)]
+struct TupleVar {
+    name: String,
+    /// Has a third field, an index in `0..ARR`.
+    int: bool,
+}
+
 struct Gen<'r> {
     rng: &'r mut Rng,
     cov: &'r mut Coverage,
@@ -365,8 +475,15 @@ struct Gen<'r> {
     floats: Vec<Var>,
     arrays: Vec<Var>,
     ints: Vec<IntVar>,
-    /// Arrays borrowed by an enclosing `.iter()` loop (not written in its body).
+    /// Arrays borrowed by an enclosing `.iter()` loop (not written in its body) or captured by
+    /// a closure in scope.
     frozen: Vec<String>,
+    /// Float locals and tuples captured by a closure in scope (not written; shadowing is fine).
+    frozen_locals: Vec<String>,
+    /// Closures in scope: `|z: F| …`, bounded when called with a bounded argument.
+    closures: Vec<String>,
+    /// Tuples in scope (their fields are also in `floats`/`ints` as `t.0`, …).
+    tuples: Vec<TupleVar>,
     fresh: usize,
     body: String,
     indent: usize,
@@ -545,7 +662,11 @@ impl Gen<'_> {
             return format!("⟬{c}⟭");
         }
         let b = self.visible_floats(true);
-        b[self.rng.below(b.len())].clone()
+        let v = b[self.rng.below(b.len())].clone();
+        if v.contains('.') {
+            self.cover("read:tuple");
+        }
+        v
     }
 
     /// An expression with |value| ≲ 3.
@@ -554,6 +675,9 @@ impl Gen<'_> {
             return self.bounded_leaf();
         }
         let d = depth - 1;
+        if !self.closures.is_empty() && self.rng.chance(0.06) {
+            return self.closure_call(d);
+        }
         match self.rng.below(16) {
             0..=3 => {
                 let a = self.any(d);
@@ -792,6 +916,14 @@ impl Gen<'_> {
     /// Locals declared in the current loop body or at function level outside loops (the only
     /// ones written freely; see the module docs).
     fn writable_locals(&self, from: usize) -> Vec<Var> {
+        self.shadowable_locals(from)
+            .into_iter()
+            .filter(|v| !self.frozen_locals.contains(&v.name))
+            .collect()
+    }
+
+    /// [`Self::writable_locals`] plus those captured by a closure (a new binding is fine).
+    fn shadowable_locals(&self, from: usize) -> Vec<Var> {
         visible(&self.floats[from..])
             .into_iter()
             .filter(|v| v.name.starts_with('v'))
@@ -828,10 +960,17 @@ impl Gen<'_> {
     /// One statement at function level.
     fn top_stmt(&mut self, depth: usize) {
         let locals = self.writable_locals(0);
+        let shadowable = self.shadowable_locals(0);
         let has_arrays = self.writable_array().is_some();
+        let (has_closures, has_tuples) = (!self.closures.is_empty(), !self.tuples.is_empty());
+        let writable_tuple = self.writable_tuple().is_some();
         let c = self.choose(TOP, |n| match n {
-            "assign" | "compound" | "shadow" | "if_stmt" => !locals.is_empty(),
+            "assign" | "compound" | "if_stmt" => !locals.is_empty(),
+            "shadow" => !shadowable.is_empty(),
             "arr_set" | "arr_compound" | "arr_shadow" | "if_on_array" => has_arrays,
+            "closure_call" | "closure_nested" => has_closures,
+            "tuple_copy" => has_tuples,
+            "tuple_write" | "tuple_swap" => writable_tuple,
             _ => true,
         });
         match c {
@@ -880,7 +1019,7 @@ impl Gen<'_> {
                 }
             }
             "shadow" => {
-                let t = locals[self.rng.below(locals.len())].clone();
+                let t = shadowable[self.rng.below(shadowable.len())].clone();
                 let e = self.bounded(depth);
                 self.line(&format!("let mut {} = ⟪0.5⟫ * {} + {e};", t.name, t.name));
                 self.push_float(t.name, t.bounded);
@@ -960,6 +1099,64 @@ impl Gen<'_> {
             "if_on_array" => self.if_on_array(depth, None),
             "call_arrays" | "call_same_array_twice" => self.call_arrays(depth, c),
             "call_out" => self.call_out(depth),
+            "closure_def" | "closure_nested" => {
+                self.closure_def(c == "closure_nested");
+                if self.rng.chance(0.3) {
+                    // A closure calling the one just defined.
+                    self.cover("closure_nested");
+                    self.closure_def(true);
+                }
+            }
+            "closure_loop" => self.closure_loop(),
+            "closure_fnmut" => self.closure_fnmut(),
+            "closure_call" => {
+                let name = self.fresh("v");
+                let e = self.closure_call(depth);
+                self.line(&format!("let mut {name} = {e};"));
+                self.push_float(name, true);
+            }
+            "tuple_let" => {
+                self.tuple_let(depth);
+                // Often used at once: a write, a swap, a copy or a destructuring.
+                match self.rng.below(6) {
+                    0 => {
+                        self.cover("tuple_write");
+                        self.tuple_write(depth);
+                    }
+                    1 => {
+                        self.cover("tuple_swap");
+                        self.tuple_swap(depth);
+                    }
+                    2 => {
+                        self.cover("tuple_copy");
+                        let t = self.tuples.last().expect("pushed").clone();
+                        let u = self.fresh("t");
+                        self.line(&format!("let mut {u} = {};", t.name));
+                        self.push_tuple(u, t.int);
+                    }
+                    3 => {
+                        self.cover("tuple_destructure");
+                        self.tuple_destructure(depth);
+                    }
+                    _ => {}
+                }
+            }
+            "tuple_destructure" => self.tuple_destructure(depth),
+            "tuple_write" => self.tuple_write(depth),
+            "tuple_swap" => self.tuple_swap(depth),
+            "tuple_copy" => {
+                let t = self.tuples[self.rng.below(self.tuples.len())].clone();
+                let u = self.fresh("t");
+                self.line(&format!("let mut {u} = {};", t.name));
+                self.push_tuple(u, t.int);
+            }
+            "slice_call" => {
+                let name = self.fresh("v");
+                let e = self.slice_call(depth);
+                self.line(&format!("let mut {name} = {e};"));
+                self.push_float(name, true);
+            }
+            "slice_call_out" => self.slice_call_out(depth),
             "int_local" => {
                 let name = self.fresh("k");
                 let i = self.index(1);
@@ -1106,6 +1303,11 @@ impl Gen<'_> {
             self.ints.len(),
             self.frozen.len(),
         );
+        let (frozen_locals, closures, tuples) = (
+            self.frozen_locals.len(),
+            self.closures.len(),
+            self.tuples.len(),
+        );
         let has_arrays = !self.visible_arrays(false).is_empty();
         let has_index = self.ints.iter().any(|v| v.name != "n" && v.hi <= ARR);
         let head = self.choose(LOOPS, |n| match n {
@@ -1243,6 +1445,9 @@ impl Gen<'_> {
         self.arrays.truncate(arrays);
         self.ints.truncate(ints);
         self.frozen.truncate(frozen);
+        self.frozen_locals.truncate(frozen_locals);
+        self.closures.truncate(closures);
+        self.tuples.truncate(tuples);
         self.push_float(acc, false);
     }
 
@@ -1251,11 +1456,15 @@ impl Gen<'_> {
         let has_arrays = !self.visible_arrays(false).is_empty();
         let writable = self.writable_array().is_some();
         let locals = self.writable_locals(body_floats);
+        let has_closures = !self.closures.is_empty();
+        let writable_tuple = self.writable_tuple().is_some();
         let c = self.choose(BODY, |n| match n {
             "if_on_array" => has_arrays,
             "arr_set" | "arr_compound" => writable,
             "shadow" => !locals.is_empty(),
             "nested_loop" => depth < 1,
+            "closure_call" => has_closures,
+            "tuple_write" => writable_tuple,
             _ => true,
         });
         match c {
@@ -1374,6 +1583,47 @@ impl Gen<'_> {
                 let v = self.floats.last().expect("pushed").name.clone();
                 self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {v};"));
             }
+            "closure_in_loop" => {
+                // Defined and called here (it captures the accumulator, written right after).
+                let c = self.fresh("c");
+                let z = self.fresh("z");
+                self.push_float(z.clone(), true);
+                let e = self.bounded(1);
+                self.floats.pop();
+                self.cover("tanh");
+                self.line(&format!(
+                    "let {c} = |{z}: ℱ| ({z} * {e}).sin() + ⟪0.5⟫ * ({acc}).tanh();"
+                ));
+                let a = self.bounded(1);
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {c}({a});"));
+            }
+            "closure_call" => {
+                let e = self.closure_call(1);
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {e};"));
+            }
+            "tuple_in_loop" => {
+                let e = self.bounded(1);
+                self.cover("tanh");
+                if self.rng.chance(0.5) {
+                    let (a, b) = (self.fresh("v"), self.fresh("v"));
+                    self.line(&format!("let (mut {a}, mut {b}) = ({e}, ({acc}).tanh());"));
+                    self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {a} * {b};"));
+                    self.push_float(a, true);
+                    self.push_float(b, true);
+                } else {
+                    let t = self.fresh("t");
+                    self.cover("tuple_swap");
+                    self.line(&format!("let mut {t} = (({acc}).tanh(), {e});"));
+                    self.line(&format!("{t} = ({t}.1, {t}.0);"));
+                    self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {t}.0 * {t}.1;"));
+                    self.push_tuple(t, false);
+                }
+            }
+            "tuple_write" => self.tuple_write(1),
+            "slice_call_in_loop" => {
+                let e = self.slice_call(1);
+                self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + {e};"));
+            }
             "call_out_in_loop" => {
                 self.call_out(1);
                 let o = self.arrays.last().expect("pushed").name.clone();
@@ -1388,6 +1638,521 @@ impl Gen<'_> {
                 self.line(&format!("{acc} = ⟪0.5⟫ * {acc} + ({inner}).tanh();"));
             }
         }
+    }
+
+    // ------------------------------------------------------------ closures
+
+    /// Freezes what a closure body `code` captures (float locals, tuples, arrays in scope): no
+    /// writes to them while the closure is in scope, as Rust's borrow rules require.
+    fn freeze_captures(&mut self, code: &str) {
+        let words: BTreeSet<&str> = code
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let locals: Vec<String> = self
+            .shadowable_locals(0)
+            .into_iter()
+            .map(|v| v.name)
+            .chain(self.tuples.iter().map(|t| t.name.clone()))
+            .filter(|n| words.contains(n.as_str()))
+            .collect();
+        let arrays: Vec<String> = visible(&self.arrays)
+            .into_iter()
+            .map(|a| a.name)
+            .filter(|n| words.contains(n.as_str()))
+            .collect();
+        if !locals.is_empty() {
+            self.cover("closure_captures_local");
+        }
+        if !arrays.is_empty() {
+            self.cover("closure_captures_array");
+        }
+        self.frozen_locals.extend(locals);
+        self.frozen.extend(arrays);
+    }
+
+    /// `c(e)` of a closure in scope (bounded for a bounded argument).
+    fn closure_call(&mut self, depth: usize) -> String {
+        self.cover("call:closure");
+        let c = self.closures[self.rng.below(self.closures.len())].clone();
+        let a = self.bounded(depth);
+        format!("{c}({a})")
+    }
+
+    /// `let c = |z: F| …;` capturing what its body reads (`nested`: the body calls an earlier
+    /// closure); sometimes called at once, or after a captured local is shadowed.
+    fn closure_def(&mut self, nested: bool) {
+        let c = self.fresh("c");
+        let z = self.fresh("z");
+        self.push_float(z.clone(), true);
+        let mut e = self.bounded(1);
+        let locals = self.shadowable_locals(0);
+        if !locals.is_empty() && self.rng.chance(0.6) {
+            // Capture a local (later frozen, or shadowed).
+            let v = &locals[self.rng.below(locals.len())].name;
+            self.cover("tanh");
+            e = format!("{e} * ({v}).tanh()");
+        }
+        let body = if nested && !self.closures.is_empty() {
+            let inner = self.closure_call(0);
+            self.cover("tanh");
+            format!("⟪0.5⟫ * {inner} + ({z} * {e}).tanh()")
+        } else {
+            match self.rng.below(3) {
+                0 => {
+                    self.cover("sin");
+                    format!("({z} * {e}).sin() + ⟪0.5⟫ * {z}")
+                }
+                1 => {
+                    self.cover("tanh");
+                    let b = self.bounded(1);
+                    format!("⟪0.5⟫ * ({z} + {e}).tanh() + ⟪0.5⟫ * {b}")
+                }
+                _ => {
+                    self.cover("call:helper");
+                    format!("helper§({z}, {e})")
+                }
+            }
+        };
+        self.floats.pop();
+        let before = self.frozen_locals.len();
+        self.freeze_captures(&body);
+        let captured: Vec<String> = self.frozen_locals[before..].to_vec();
+        self.line(&format!("let {c} = |{z}: ℱ| {body};"));
+        self.closures.push(c.clone());
+        let shadow = captured.iter().find(|n| n.starts_with('v')).cloned();
+        if let Some(v) = shadow.filter(|_| self.rng.chance(0.5)) {
+            // The closure keeps the binding it captured.
+            self.cover("closure_shadowed_capture");
+            let e = self.bounded(1);
+            self.line(&format!("let mut {v} = ⟪0.5⟫ * {v} + {e};"));
+            self.push_float(v, false);
+        }
+        if self.rng.chance(0.5) {
+            let name = self.fresh("v");
+            let a = self.bounded(1);
+            self.cover("call:closure");
+            self.line(&format!("let mut {name} = {c}({a});"));
+            self.push_float(name, true);
+        }
+    }
+
+    /// A closure whose body is a loop (damped accumulator, sometimes a `break`).
+    fn closure_loop(&mut self) {
+        let (c, z, s) = (self.fresh("c"), self.fresh("z"), self.fresh("s"));
+        let (floats, ints) = (self.floats.len(), self.ints.len());
+        self.push_float(z.clone(), true);
+        let arrays = self.visible_arrays(true);
+        let i = self.fresh("i");
+        let e = self.fresh("e");
+        let head = match self.rng.below(4) {
+            0 => {
+                self.ints.push(IntVar {
+                    name: i.clone(),
+                    lo: 0,
+                    hi: N,
+                });
+                format!("for {i} in 0..n {{")
+            }
+            1 => {
+                self.ints.push(IntVar {
+                    name: i.clone(),
+                    lo: 0,
+                    hi: ARR,
+                });
+                format!("for {i} in (0..y.len()).rev() {{")
+            }
+            2 if !arrays.is_empty() => {
+                let a = arrays[self.rng.below(arrays.len())].clone();
+                self.ints.push(IntVar {
+                    name: i.clone(),
+                    lo: 0,
+                    hi: ARR,
+                });
+                self.push_float(e.clone(), true);
+                format!("for ({i}, &{e}) in {a}.iter().enumerate() {{")
+            }
+            _ => {
+                self.push_float(e.clone(), true);
+                format!("for &{e} in y.iter() {{")
+            }
+        };
+        let x = self.bounded(1);
+        self.cover("sin");
+        let mut text = format!(
+            "let {c} = |{z}: ℱ| {{\n    let mut {s} = ⟪0.0⟫;\n    {head}\n        {s} = ⟪0.5⟫ * {s} + ({z} * {x}).sin();\n"
+        );
+        if self.rng.chance(0.3) {
+            let _ = write!(
+                text,
+                "        if {s} > ⟪1.2⟫ {{\n            break;\n        }}\n"
+            );
+        }
+        let _ = write!(text, "    }}\n    {s}\n}};");
+        self.floats.truncate(floats);
+        self.ints.truncate(ints);
+        self.freeze_captures(&text);
+        for l in text.lines() {
+            self.line(l);
+        }
+        self.closures.push(c);
+    }
+
+    /// `let mut m = |k: usize, z: F| { v = …; a[k] += …; };` writing fresh captured locals,
+    /// called a few times right away.
+    fn closure_fnmut(&mut self) {
+        let (v, a, m) = (self.fresh("v"), self.fresh("a"), self.fresh("m"));
+        let (k, z) = (self.fresh("k"), self.fresh("z"));
+        let with_array = self.rng.chance(0.5);
+        let ints = self.ints.len();
+        self.push_float(z.clone(), true);
+        if with_array {
+            self.ints.push(IntVar {
+                name: k.clone(),
+                lo: 0,
+                hi: ARR,
+            });
+        }
+        let e = self.bounded(1);
+        self.floats.pop();
+        self.ints.truncate(ints);
+        self.line(&format!("let mut {v} = ⟪0.0⟫;"));
+        self.cover("sin");
+        if with_array {
+            self.cover("closure_fnmut_array");
+            self.cover("tanh");
+            self.line(&format!("let mut {a} = [⟪0.0⟫; {ARR}];"));
+            self.line(&format!("let mut {m} = |{k}: usize, {z}: ℱ| {{"));
+            self.line(&format!("    {v} = ⟪0.5⟫ * {v} + ({z} * {e}).sin();"));
+            self.line(&format!("    {a}[{k}] += ⟪0.5⟫ * ({z}).tanh();"));
+        } else {
+            self.line(&format!("let mut {m} = |{z}: ℱ| {{"));
+            self.line(&format!("    {v} = ⟪0.5⟫ * {v} + ({z} * {e}).sin();"));
+        }
+        self.line("};");
+        if self.rng.chance(0.35) {
+            // Called in a loop: the captured locals are updated once per iteration.
+            self.cover("closure_fnmut_in_loop");
+            let i = self.fresh("i");
+            self.line(&format!("for {i} in 0..n {{"));
+            self.ints.push(IntVar {
+                name: i.clone(),
+                lo: 0,
+                hi: N,
+            });
+            let x = self.bounded(1);
+            let j = self.index(1);
+            self.ints.pop();
+            if with_array {
+                self.line(&format!("    {m}({j}, {x});"));
+            } else {
+                self.line(&format!("    {m}({x});"));
+            }
+            self.line("}");
+        } else {
+            for _ in 0..2 + self.rng.below(2) {
+                let x = self.bounded(1);
+                if with_array {
+                    let i = self.index(1);
+                    self.line(&format!("{m}({i}, {x});"));
+                } else {
+                    self.line(&format!("{m}({x});"));
+                }
+            }
+        }
+        self.push_float(v, true);
+        if with_array {
+            self.arrays.push(Var {
+                name: a,
+                bounded: true,
+            });
+        }
+    }
+
+    // ------------------------------------------------------------ tuples
+
+    /// Registers tuple `name`: its fields `name.0`, `name.1` (bounded floats) and `name.2`
+    /// (an index) if `int`.
+    fn push_tuple(&mut self, name: String, int: bool) {
+        for k in 0..2 {
+            self.push_float(format!("{name}.{k}"), true);
+        }
+        if int {
+            self.ints.push(IntVar {
+                name: format!("{name}.2"),
+                lo: 0,
+                hi: ARR,
+            });
+        }
+        self.tuples.push(TupleVar { name, int });
+    }
+
+    /// A tuple in scope that no closure captures.
+    fn writable_tuple(&mut self) -> Option<TupleVar> {
+        let ts: Vec<TupleVar> = self
+            .tuples
+            .iter()
+            .filter(|t| !self.frozen_locals.contains(&t.name))
+            .cloned()
+            .collect();
+        if ts.is_empty() {
+            None
+        } else {
+            Some(ts[self.rng.below(ts.len())].clone())
+        }
+    }
+
+    /// `let mut t = (a, b)` or `(a, b, i)` with an index `i`.
+    fn tuple_let(&mut self, depth: usize) {
+        let t = self.fresh("t");
+        let (a, b) = (self.bounded(depth.min(1)), self.bounded(depth.min(1)));
+        let int = self.rng.chance(0.4);
+        if int {
+            self.cover("tuple_int_field");
+            let i = self.index(1);
+            self.line(&format!("let mut {t} = ({a}, {b}, {i});"));
+        } else {
+            self.line(&format!("let mut {t} = ({a}, {b});"));
+        }
+        self.push_tuple(t, int);
+    }
+
+    /// `let (mut v, _, k) = t;` or `let (mut v, mut w) = (a, b);`.
+    fn tuple_destructure(&mut self, depth: usize) {
+        let mut names = Vec::new();
+        let mut floats = Vec::new();
+        let mut int = None;
+        let value = if !self.tuples.is_empty() && self.rng.chance(0.7) {
+            self.cover("tuple_destructure_var");
+            let t = self.tuples[self.rng.below(self.tuples.len())].clone();
+            for _ in 0..2 {
+                if self.rng.chance(0.25) {
+                    names.push("_".to_string());
+                } else {
+                    let v = self.fresh("v");
+                    names.push(format!("mut {v}"));
+                    floats.push(v);
+                }
+            }
+            if t.int {
+                let k = self.fresh("k");
+                names.push(k.clone());
+                int = Some(k);
+            }
+            t.name
+        } else {
+            let n = 2 + self.rng.below(2);
+            let mut items = Vec::new();
+            for _ in 0..n {
+                items.push(self.bounded(depth.min(1)));
+                if self.rng.chance(0.2) {
+                    names.push("_".to_string());
+                } else {
+                    let v = self.fresh("v");
+                    names.push(format!("mut {v}"));
+                    floats.push(v);
+                }
+            }
+            format!("({})", items.join(", "))
+        };
+        if names.iter().any(|n| n == "_") {
+            self.cover("tuple_wildcard");
+        }
+        self.line(&format!("let ({}) = {value};", names.join(", ")));
+        for v in floats {
+            self.push_float(v, true);
+        }
+        if let Some(k) = int {
+            self.ints.push(IntVar {
+                name: k,
+                lo: 0,
+                hi: ARR,
+            });
+        }
+    }
+
+    /// `t.k = ½(t.k + e)`, `t.k *= tanh(e)`, `t.k /= 1 + e²` (keeps the field bounded).
+    fn tuple_write(&mut self, depth: usize) {
+        let t = self.writable_tuple().expect("checked");
+        let f = format!("{}.{}", t.name, self.rng.below(2));
+        let e = self.bounded(depth.min(1));
+        match self.rng.below(3) {
+            0 => self.line(&format!("{f} = ⟪0.5⟫ * ({f} + {e});")),
+            1 => {
+                self.cover("tanh");
+                self.line(&format!("{f} *= ({e}).tanh();"));
+            }
+            _ => {
+                self.cover("div");
+                self.line(&format!("{f} /= ⟪1.0⟫ + ({e}) * ({e});"));
+            }
+        }
+    }
+
+    /// `t = (t.1, t.0)` (a swap) or `t = (e, t.0)`, the index field kept.
+    fn tuple_swap(&mut self, depth: usize) {
+        let t = self.writable_tuple().expect("checked");
+        let n = &t.name;
+        let first = if self.rng.chance(0.6) {
+            format!("{n}.1")
+        } else {
+            self.bounded(depth.min(1))
+        };
+        let rest = if t.int {
+            format!(", {n}.2")
+        } else {
+            String::new()
+        };
+        self.line(&format!("{n} = ({first}, {n}.0{rest});"));
+    }
+
+    // ------------------------------------------------------------ sub-slices
+
+    /// The range `start..start + len` of an array of length `ARR`, in one of its spellings.
+    fn const_range(&mut self, start: usize, len: usize) -> String {
+        let end = start + len;
+        let mut opts: Vec<(&'static str, String)> =
+            vec![("sub_slice:range", format!("{start}..{end}"))];
+        if start == 0 {
+            opts.push(("sub_slice:to", format!("..{end}")));
+        }
+        if end == ARR {
+            opts.push(("sub_slice:from", format!("{start}..")));
+        }
+        if len >= 1 {
+            let from = if start == 0 && self.rng.chance(0.5) {
+                String::new()
+            } else {
+                start.to_string()
+            };
+            opts.push(("sub_slice:inclusive", format!("{from}..={}", end - 1)));
+        }
+        if start == 0 && end == ARR {
+            opts.push(("sub_slice:full", "..".into()));
+        }
+        let (name, r) = opts.swap_remove(self.rng.below(opts.len()));
+        self.cover(name);
+        r
+    }
+
+    /// Two ranges of one length over arrays of length `ARR`: constant bounds, bounds from an
+    /// integer variable (`i..`, `..i`, `ARR - i..`) or from `n`.
+    fn range_pair(&mut self) -> (String, String) {
+        let vars: Vec<IntVar> = self
+            .ints
+            .iter()
+            .filter(|v| v.name != "n" && v.hi <= ARR && !v.name.contains('.'))
+            .cloned()
+            .collect();
+        let r = self.rng.below(10);
+        let (a, b) = if r < 3 && !vars.is_empty() {
+            self.cover("sub_slice:var");
+            let v = vars[self.rng.below(vars.len())].name.clone();
+            match self.rng.below(3) {
+                0 => (format!("{v}.."), format!("{v}..")),
+                1 => (format!("..{v}"), format!("{ARR} - {v}..")),
+                _ => (format!("{v}.."), format!("..{ARR} - {v}")),
+            }
+        } else if r < 4 {
+            self.cover("sub_slice:n");
+            match self.rng.below(3) {
+                0 => ("..n".to_string(), "1..=n".to_string()),
+                1 => ("..n".to_string(), format!("{} - n..", ARR)),
+                _ => ("0..n".to_string(), "..=n - 1".to_string()),
+            }
+        } else {
+            let len = 1 + self.rng.below(ARR);
+            let (s1, s2) = (self.rng.below(ARR - len + 1), self.rng.below(ARR - len + 1));
+            (self.const_range(s1, len), self.const_range(s2, len))
+        };
+        if self.rng.chance(0.5) {
+            (b, a)
+        } else {
+            (a, b)
+        }
+    }
+
+    /// A slice or bounded local array to take a sub-slice of.
+    fn slice_base(&mut self) -> String {
+        let arrays = self.visible_arrays(true);
+        if arrays.is_empty() || self.rng.chance(0.4) {
+            "y".into()
+        } else {
+            self.cover("sub_slice:local_array");
+            arrays[self.rng.below(arrays.len())].clone()
+        }
+    }
+
+    /// `hsum(&a[r1], &b[r2], x)` over two sub-slices of one length.
+    fn slice_call(&mut self, depth: usize) -> String {
+        let (r1, r2) = self.range_pair();
+        let (a, b) = (self.slice_base(), self.slice_base());
+        let x = self.bounded(depth.min(1));
+        self.cover("call:hsum");
+        format!("hsum§(&{a}[{r1}], &{b}[{r2}], {x})")
+    }
+
+    /// `hout`/`hacc(&a[r1], x, &mut o[r2])` into a fresh array or a writable one (`a` is not
+    /// `o`).
+    fn slice_call_out(&mut self, depth: usize) {
+        let existing = self.writable_array().filter(|_| self.rng.chance(0.7));
+        let (r1, r2) = self.range_pair();
+        let mut a = self.slice_base();
+        if existing.as_ref().is_some_and(|o| o.name == a) {
+            a = "y".into();
+        }
+        let input = if self.rng.chance(0.25) {
+            // The whole input (longer than the output).
+            if a == "y" {
+                a
+            } else {
+                format!("&{a}")
+            }
+        } else {
+            format!("&{a}[{r1}]")
+        };
+        // The scalar argument may read the array the call writes (`hout(y, o[1], &mut o)`).
+        let x = match &existing {
+            Some(o) if !self.allowed("call_out_reads_output") => {
+                let hidden: Vec<Var> = self.arrays.clone();
+                self.arrays.retain(|a| a.name != o.name);
+                let x = self.bounded(depth.min(1));
+                self.arrays = hidden;
+                x
+            }
+            _ => self.bounded(depth.min(1)),
+        };
+        if let Some(o) = &existing {
+            let reads = x
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == o.name);
+            if reads {
+                self.cover("call_out_reads_output");
+            }
+        }
+        let o = match existing {
+            Some(o) => {
+                self.cover("sub_slice:mut_existing");
+                o.name
+            }
+            None => {
+                let o = self.fresh("a");
+                self.line(&format!("let mut {o} = [⟪0.0⟫; {ARR}];"));
+                self.arrays.push(Var {
+                    name: o.clone(),
+                    bounded: true,
+                });
+                o
+            }
+        };
+        // `hacc` also reads the output (a live array's old values matter to the reverse sweep).
+        let f = if self.rng.chance(0.5) {
+            "hout"
+        } else {
+            self.cover("call:hacc");
+            "hacc"
+        };
+        self.line(&format!("{f}§({input}, {x}, &mut {o}[{r2}]);"));
     }
 
     fn program(&mut self) {
@@ -1412,7 +2177,7 @@ impl Gen<'_> {
         };
         let mut rest: Vec<String> = floats
             .iter()
-            .filter(|v| v.name.starts_with('v') && v.name != last)
+            .filter(|v| (v.name.starts_with('v') || v.name.starts_with('t')) && v.name != last)
             .map(|v| v.name.clone())
             .collect();
         for a in visible(&self.arrays) {

@@ -2,11 +2,13 @@
 //!
 //! [`gen`] is a weighted grammar over the constructs the compiler supports (nested loops of
 //! every kind, local arrays built from active values, iteration by value and by reference,
-//! arrays passed to differentiable calls, computed indices, compound assignments, shadowing,
-//! branches on array values, `match`, early exits, `&mut` outputs, `f32` and `f64`, all float
-//! methods). `build.rs` writes 2,400 programs from a fixed seed plus a rotating batch, each
+//! arrays and sub-slices passed to differentiable calls, computed indices, compound
+//! assignments, shadowing, branches on array values, `match`, early exits, `&mut` outputs,
+//! closures, local tuples, `f32`, `f64` and functions generic over `ferrograd::Real`, all float
+//! methods). `build.rs` writes 2,000 programs from a fixed seed plus a rotating batch, each
 //! twice: as a `#[ferrograd::differentiable]` function and as a generic primal
-//! `fn p_g<T: Num>` (see [`oracle`]). For every program at [`POINTS`] random points,
+//! `fn p_g<T: Num>` (see [`oracle`]); a `Real`-generic program is checked at `f64` and at
+//! `f32`. For every program at [`POINTS`] random points,
 //! [`check_program`] compares
 //! - the values returned by `p_grad`, `p_pushforward` and the oracle with the primal,
 //! - reverse mode (`p_grad`), forward mode (`p_pushforward`, one call per input) and the
@@ -79,9 +81,16 @@ pub struct Program {
 }
 
 /// A [`Program`] for the generated `fn $p` (precision `$F`), `$p_grad`, `$p_pushforward` and
-/// the generic primal `$p_g`.
+/// the generic primal `$p_g`; `generic $F` for a `fn $p<T: Real>` run at `$F`.
 #[macro_export]
 macro_rules! program {
+    // A `Real`-generic program instantiated at `$F` (inferred from the arguments' type).
+    (generic $F:ident, $p:ident, $grad:ident, $fwd:ident, $gen:ident, $src:expr) => {
+        $crate::Program {
+            name: concat!(stringify!($p), "::<", stringify!($F), ">"),
+            ..$crate::program!($F, $p, $grad, $fwd, $gen, $src)
+        }
+    };
     ($F:ident, $p:ident, $grad:ident, $fwd:ident, $gen:ident, $src:expr) => {
         $crate::Program {
             name: stringify!($p),

@@ -123,6 +123,32 @@ fn generator_is_deterministic_and_renders_both_versions() {
         }
         assert!(native.contains("#[ferrograd::differentiable]"));
         assert!(generic.contains("<T: Num>"));
+        // A `Real`-generic signature names no concrete float type (the compiler rejects that).
+        assert_eq!(
+            a.generic,
+            native.contains("<T: ferrograd::Real>"),
+            "{native}"
+        );
+        let sig = native.lines().nth(1).expect("signature line");
+        if a.generic {
+            assert!(!sig.contains("f64") && !sig.contains("f32"), "{sig}");
+        }
     }
     assert_eq!(c1, c2);
+    assert!(c1.get("generic").copied().unwrap_or(0) > 0, "{c1:?}");
+}
+
+#[test]
+fn real_mode_renders_constants_through_the_trait() {
+    let t = "let a = [⟪0.0⟫; 4]; let b = ⟪1.0⟫ + ⟪-0.25⟫ * ⟬PI⟭ + ⟦i + 1⟧; let c = |z: ℱ| helper§(z, b);";
+    assert_eq!(
+        gen::render(t, gen::Mode::Real),
+        "let a = [T::zero(); 4]; let b = T::one() + T::from_f64(-0.25) * \
+         T::from_f64(std::f64::consts::PI) + T::from_f64((i + 1) as f64); let c = |z: T| helper_r(z, b);"
+    );
+    assert_eq!(
+        gen::render(t, gen::Mode::Native(Precision::F32)),
+        "let a = [0.0_f32; 4]; let b = 1.0_f32 + -0.25_f32 * std::f32::consts::PI + \
+         ((i + 1) as f32); let c = |z: f32| helper_f32(z, b);"
+    );
 }

@@ -29,3 +29,31 @@ fn fixed_set_reaches_every_construct() {
     assert!(missing.is_empty(), "never generated: {missing:?}");
     const { assert!(coverage::FIXED_PROGRAMS >= 2000) };
 }
+
+/// The constructs added to the compiler for issue 13 (generic functions, closures, tuples,
+/// sub-slices) occur in the fixed set often enough to meet many different contexts.
+#[test]
+fn fixed_set_uses_the_new_constructs_often() {
+    const NEW: &[&str] = &[
+        "generic",
+        "closure",
+        "call:closure",
+        "tuple",
+        "read:tuple",
+        "sub_slice",
+        "slice_call",
+    ];
+    let rare: Vec<(&str, usize)> = ferrograd_difftest::gen::constructs()
+        .into_iter()
+        .filter(|c| NEW.iter().any(|p| c.starts_with(p)))
+        .map(|c| {
+            let k = coverage::COVERAGE
+                .iter()
+                .find(|(n, _)| *n == c)
+                .map_or(0, |(_, k)| *k);
+            (c, k)
+        })
+        .filter(|&(_, k)| k < 25)
+        .collect();
+    assert!(rare.is_empty(), "generated fewer than 25 times: {rare:?}");
+}
