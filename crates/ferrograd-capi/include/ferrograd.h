@@ -58,6 +58,15 @@ typedef struct FerrogradFitResult {
   uint64_t newton_steps;
 } FerrogradFitResult;
 
+// What `ferrograd_gw_write_dataset` wrote.
+typedef struct FerrogradGwDataset {
+  uint64_t entries;
+  // Entries with a chirp (`label == 1`).
+  uint64_t signals;
+  // Samples per strain entry (the length of `strain`).
+  size_t n_samples;
+} FerrogradGwDataset;
+
 // Settings of one `ferrograd_model_train_*` call; start from
 // `ferrograd_train_options_default()`.
 typedef struct FerrogradTrainOptions {
@@ -166,6 +175,25 @@ enum FerrogradStatus ferrograd_fit_run(const struct FerrogradFitModel *model,
 
 // The library version, e.g. "0.1.0" (static; do not free).
 const char *ferrograd_version(void);
+
+// Simulates `entries` segments of `n_samples` samples of whitened strain at 2048 Hz (aLIGO
+// design noise; half of them, in a seeded random order, with a chirp whose optimal SNR is
+// drawn uniformly from `[snr_min, snr_max]`; the rest noise only) and writes them to a new
+// ROOT file `path` as tree `tree` with the branches `strain[n_samples]/F`, `label/b` (1 = signal), `snr/F`,
+// `chirp_mass/F`, `mass_ratio/F`, `merger_time/F` and `phase/F`. `n_samples` 0 means the
+// W2 default of 2048. The same arguments give the same entries on every machine; use another
+// `seed` for a test set. Fills `*info` unless it is NULL.
+//
+// # Safety
+// `path`, `tree` NUL-terminated strings; `info` NULL or writable.
+enum FerrogradStatus ferrograd_gw_write_dataset(const char *path,
+                                                const char *tree,
+                                                size_t entries,
+                                                size_t n_samples,
+                                                uint64_t seed,
+                                                double snr_min,
+                                                double snr_max,
+                                                struct FerrogradGwDataset *info);
 
 // A multilayer perceptron `Linear(in→hidden) → ReLU → Linear(hidden→classes)` with
 // PyTorch's default initialisation from `seed`, into `*out`.

@@ -10,13 +10,15 @@
 //! covariance from the exact Hessian, timings) — and models of `ferrograd-train` (MLP, GW
 //! CNN): build from a small spec, train from arrays or from a ROOT file and tree (the native
 //! loader of `ferrograd-root`), predict into a caller buffer, save/load a checkpoint that
-//! keeps the training run (Adam's moments, batch order) so that training resumes exactly.
+//! keeps the training run (Adam's moments, batch order) so that training resumes exactly —
+//! and simulated gravitational-wave strain written to a ROOT file (`ferrograd-gw`).
 //!
 //! All `unsafe` lives in [`ffi`]: it turns caller pointers into slices after the checks.
 
 mod error;
 mod ffi;
 mod fit;
+mod gw;
 mod model;
 mod root;
 mod run;
@@ -27,6 +29,7 @@ pub use fit::{
     ferrograd_fit_model_new, ferrograd_fit_nll, ferrograd_fit_run, ferrograd_version,
     FerrogradFitModel, FerrogradFitResult, FERROGRAD_FIT_NCOV, FERROGRAD_FIT_NPARAMS,
 };
+pub use gw::{ferrograd_gw_write_dataset, FerrogradGwDataset};
 pub use model::{
     ferrograd_model_free, ferrograd_model_load, ferrograd_model_new_gw_cnn,
     ferrograd_model_new_mlp, ferrograd_model_predict, ferrograd_model_save, ferrograd_model_shape,

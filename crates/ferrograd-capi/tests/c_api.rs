@@ -247,6 +247,20 @@ fn c_program_trains_from_a_root_file_and_rejects_bad_input() {
     assert_eq!(r["mlp_rows"].as_u64(), Some(passing(20.0)));
     assert_eq!(r["cnn_rows"].as_u64(), Some(passing(50.0)));
     assert_eq!(r["resume_equal"].as_bool(), Some(true));
+    // The simulated strain file: the CNN trained on the entries its cut keeps (all noise, the
+    // chirps above SNR 12), counted here with the native reader.
+    let gw = ferrograd_root::RootFile::open(r["gw_file"].as_str().unwrap())
+        .unwrap()
+        .tree("gw")
+        .unwrap();
+    let (mut label, mut snr) = (ferrograd_root::Column::new(), ferrograd_root::Column::new());
+    let mut reader = gw.reader();
+    reader.read("label", 0..gw.entries(), &mut label).unwrap();
+    reader.read("snr", 0..gw.entries(), &mut snr).unwrap();
+    let kept = (0..gw.entries() as usize)
+        .filter(|&i| label.data().get_f64(i) == Some(0.0) || snr.data().get_f64(i).unwrap() > 12.0)
+        .count();
+    assert_eq!(r["gw_rows"].as_u64(), Some(kept as u64));
 
     // The model trained in C from the file classifies the file's rows (checked in Rust, from
     // its checkpoint).

@@ -2,7 +2,9 @@
 //! `FERROGRAD_TORCH_VENV`), interpreted and ACLiC-compiled. Both load this crate's cdylib with
 //! R__LOAD_LIBRARY and build their inputs with RDataFrame: fit_likelihood.C fits events through
 //! the C ABI and with RooFit; train_classifier.C trains an MLP on a selection and writes scores
-//! as a friend tree and a PNG. The tests read the printed numbers and check them themselves.
+//! as a friend tree and a PNG; gw_classifier.C simulates strain through the C ABI, trains the
+//! W2 CNN on a selection and writes its test-set scores as a friend tree (read back here with
+//! uproot) and a PNG. The tests read the printed numbers and check them themselves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -121,5 +123,73 @@ fn train_classifier_macro_interpreted_and_aclic() {
         std::fs::copy(&src, work.path().join("train_classifier.C")).unwrap();
         let stdout = run_macro(work.path(), arg);
         check_classifier(work.path(), &stdout);
+    }
+}
+
+/// Arguments of gw_classifier.C in the tests: 400 training and 300 test segments of 512
+/// samples, 2 epochs, SNR 10–25 (AUC ≈ 0.99 there; the check asks for 0.9).
+const GW_ARGS: &str = "(400, 300, 512, 2, 10, 25)";
+const GW_TEST_ENTRIES: usize = 300;
+
+/// Reads the friend tree and the test file with uproot, independently of ROOT: entries,
+/// score range and the AUC recomputed from the per-entry scores and labels.
+fn uproot_gw(work: &Path) -> serde_json::Value {
+    let venv = PathBuf::from(std::env::var_os("FERROGRAD_TORCH_VENV").expect("venv"));
+    let script = r#"
+import json, sys
+import numpy as np
+import uproot
+s = uproot.open(sys.argv[1])["scores"]["score"].array(library="np")
+lab = uproot.open(sys.argv[2])["gw"]["label"].array(library="np")
+s1, s0 = s[lab == 1], s[lab == 0]
+auc = ((s1[:, None] > s0[None, :]).sum() + 0.5 * (s1[:, None] == s0[None, :]).sum()) / (len(s1) * len(s0))
+print(json.dumps({"entries": int(len(s)), "test_entries": int(len(lab)), "min": float(s.min()),
+                  "max": float(s.max()), "auc": float(auc)}))
+"#;
+    let out = Command::new(venv.join("bin/python"))
+        .args(["-c", script])
+        .arg(work.join("gw_scores.root"))
+        .arg(work.join("gw_test.root"))
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "uproot failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("JSON from uproot")
+}
+
+fn check_gw(work: &Path, stdout: &str) {
+    assert!(
+        stdout.contains("bad input: status 2: no tree `nosuchtree` in gw_train.root"),
+        "bad input not reported as an error"
+    );
+    let n = GW_TEST_ENTRIES as f64;
+    assert_eq!(number_after(stdout, "predictions:"), n);
+    assert_eq!(number_after(stdout, "friend entries:"), n);
+    let auc = number_after(stdout, "test AUC:");
+    assert!(auc > 0.9, "test AUC {auc}");
+    let u = uproot_gw(work);
+    println!("uproot: {u}");
+    assert_eq!(u["entries"].as_u64(), Some(GW_TEST_ENTRIES as u64));
+    assert_eq!(u["test_entries"].as_u64(), Some(GW_TEST_ENTRIES as u64));
+    assert!(u["min"].as_f64().unwrap() >= 0.0 && u["max"].as_f64().unwrap() <= 1.0);
+    // The macro's AUC (printed to 4 decimals) is the one of the stored scores and labels.
+    let uauc = u["auc"].as_f64().unwrap();
+    assert!((uauc - auc).abs() < 1e-4, "AUC: macro {auc}, uproot {uauc}");
+    let png = std::fs::read(work.join("gw_classifier_scores.png")).expect("PNG written");
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "not a PNG");
+    assert!(stdout.contains("gw_classifier: OK"));
+}
+
+#[test]
+fn gw_classifier_macro_interpreted_and_aclic() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/root/gw_classifier.C");
+    for suffix in ["", "+"] {
+        let work = tempfile::tempdir().unwrap();
+        std::fs::copy(&src, work.path().join("gw_classifier.C")).unwrap();
+        let stdout = run_macro(work.path(), &format!("gw_classifier.C{suffix}{GW_ARGS}"));
+        check_gw(work.path(), &stdout);
     }
 }

@@ -215,12 +215,46 @@ int main(int argc, char **argv) {
           "cnn train_root: %s", ferrograd_last_error());
     CHECK(isfinite(r.final_loss) && r.steps == (r.rows + 15) / 16, "cnn: %zu rows %llu steps %g",
           r.rows, (unsigned long long)r.steps, r.final_loss);
+    size_t cnn_rows = r.rows;
+
+    /* Simulated strain from the C ABI, trained on by the CNN straight from the file. */
+    char gw[4096];
+    snprintf(gw, sizeof gw, "%s.gw.root", ckpt);
+    FerrogradGwDataset info;
+    memset(&info, 0, sizeof info);
+    expect_error(ferrograd_gw_write_dataset(NULL, "gw", 40, 256, 1, 10, 20, &info),
+                 FERROGRAD_STATUS_NULL_POINTER, "path", "gw: NULL path");
+    expect_error(ferrograd_gw_write_dataset(gw, "gw", 1, 256, 1, 10, 20, &info),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "entries", "gw: one entry");
+    expect_error(ferrograd_gw_write_dataset(gw, "gw", 40, 256, 1, 20, 10, &info),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "snr", "gw: inverted SNR range");
+    expect_error(ferrograd_gw_write_dataset(gw, "gw", 40, 256, 1, NAN, 10, &info),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "snr", "gw: NaN SNR");
+    expect_error(ferrograd_gw_write_dataset(gw, "gw", 40, 10, 1, 10, 20, &info),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "n_samples", "gw: too few samples");
+    expect_error(ferrograd_gw_write_dataset("/nonexistent/dir/gw.root", "gw", 40, 256, 1, 10, 20,
+                                            &info),
+                 FERROGRAD_STATUS_INVALID_ARGUMENT, "/nonexistent/dir/gw.root", "gw: unwritable path");
+    CHECK(ferrograd_gw_write_dataset(gw, "gw", 40, 256, 1, 10, 20, &info) == FERROGRAD_STATUS_OK,
+          "gw: %s", ferrograd_last_error());
+    CHECK(info.entries == 40 && info.signals == 20 && info.n_samples == 256,
+          "gw info: %llu entries, %llu signals, %zu samples", (unsigned long long)info.entries,
+          (unsigned long long)info.signals, info.n_samples);
+    co.epochs = 2;
+    co.batch_size = 8;
+    CHECK(ferrograd_model_train_root(cnn, gw, "gw", strain, 1, "label", NULL, "label == 0 || snr > 12",
+                                     &co, &r) == FERROGRAD_STATUS_OK,
+          "cnn on gw: %s", ferrograd_last_error());
+    CHECK(r.rows > 20 && r.rows < 40 && isfinite(r.final_loss), "cnn on gw: %zu rows, loss %g",
+          r.rows, r.final_loss);
+    size_t gw_rows = r.rows;
     ferrograd_model_free(cnn);
     ferrograd_model_free(wrong);
     ferrograd_model_free(m);
 
-    printf("{\"mlp_rows\": %zu, \"mlp_final_loss\": %.6f, \"cnn_rows\": %zu, \"resume_equal\": %s}\n",
-           mlp_rows, mlp_loss, r.rows, same ? "true" : "false");
+    printf("{\"mlp_rows\": %zu, \"mlp_final_loss\": %.6f, \"cnn_rows\": %zu, \"gw_rows\": %zu, "
+           "\"gw_file\": \"%s\", \"resume_equal\": %s}\n",
+           mlp_rows, mlp_loss, cnn_rows, gw_rows, gw, same ? "true" : "false");
     if (failures) fprintf(stderr, "%d failures\n", failures);
     return failures ? 1 : 0;
 }
