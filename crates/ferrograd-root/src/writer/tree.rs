@@ -397,11 +397,14 @@ impl TreeWriter {
     }
 }
 
-/// `ROOT::TIOFeatures`, a class without `ClassDef`: ROOT writes its version, then the class
-/// checksum (the value ROOT 6.40 writes), then `fIOBits`.
+/// `ROOT::TIOFeatures`, a class without `ClassDef` (a "foreign" class): ROOT writes version
+/// 0, then the class checksum, then `fIOBits` — `40000007 0000 1aa12f10 00` in the trees
+/// ROOT 6.40 writes (seen in `tests/corpus/*.root`). Any other version makes ROOT print a
+/// `CheckByteCount` error when it opens the tree (`tests/writer_roundtrip.rs` fails on any
+/// error ROOT prints).
 fn tiofeatures(b: &mut Buf) {
-    let at = b.begin(1);
-    b.u32(0xaa12_f100);
+    let at = b.begin(0);
+    b.u32(0x1aa1_2f10);
     b.u8(0);
     b.end(at);
 }

@@ -48,6 +48,13 @@ pub fn run_python(args: &[String]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // ROOT reports what it cannot make sense of (a byte count that does not match, an unknown
+    // streamer) on stderr and carries on: a file it complains about is not a good file.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Error in <") && !stderr.contains("Warning in <"),
+        "{cmd:?}: ROOT complained:\n{stderr}"
+    );
 }
 
 /// Entries of the large tree (`large/snapshot_zstd.root`, …).
