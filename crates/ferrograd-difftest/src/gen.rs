@@ -2036,7 +2036,7 @@ impl Gen<'_> {
     }
 
     /// Two ranges of one length over arrays of length `ARR`: constant bounds, bounds from an
-    /// integer variable (`i..`, `..i`, `ARR - i..`) or from `n`.
+    /// integer variable (`i..`, `..i`, `ARR - i..`, `i..i + 1`) or from `n`.
     fn range_pair(&mut self) -> (String, String) {
         let vars: Vec<IntVar> = self
             .ints
@@ -2048,10 +2048,12 @@ impl Gen<'_> {
         let (a, b) = if r < 3 && !vars.is_empty() {
             self.cover("sub_slice:var");
             let v = vars[self.rng.below(vars.len())].name.clone();
-            match self.rng.below(3) {
+            match self.rng.below(4) {
                 0 => (format!("{v}.."), format!("{v}..")),
                 1 => (format!("..{v}"), format!("{ARR} - {v}..")),
-                _ => (format!("{v}.."), format!("..{ARR} - {v}")),
+                2 => (format!("{v}.."), format!("..{ARR} - {v}")),
+                // One element (`v < ARR`).
+                _ => (format!("{v}..{v} + 1"), format!("{v}..={v}")),
             }
         } else if r < 4 {
             self.cover("sub_slice:n");
