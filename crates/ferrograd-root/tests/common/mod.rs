@@ -58,7 +58,7 @@ pub fn run_python(args: &[String]) {
 }
 
 /// Entries of the large tree (`large/snapshot_zstd.root`, …).
-pub const LARGE_ENTRIES: u64 = 100_000;
+pub const LARGE_ENTRIES: u64 = 1_000_000;
 
 /// Directory with the generated files (small trees of every kind), made once.
 pub fn files() -> &'static Path {
