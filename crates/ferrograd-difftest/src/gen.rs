@@ -710,13 +710,13 @@ impl Gen<'_> {
                 self.cover(f);
                 format!("({a}).{f}({b})")
             }
-            9 => {
+            9 if self.allowed("call:hsum") => {
                 self.cover("call:hsum");
                 let (a, b) = (self.array_arg(), self.array_arg());
                 let x = self.bounded(d);
                 format!("hsum§({a}, {b}, {x})")
             }
-            10 => {
+            10 if self.allowed("call:hiter") => {
                 self.cover("call:hiter");
                 let a = self.array_arg();
                 format!("hiter§({a}, idx, n)")
@@ -878,7 +878,7 @@ impl Gen<'_> {
                 let b = self.bounded(d);
                 format!("⟪0.5⟫ * {a}[{i}] + {b}")
             }
-            24 => {
+            24 if self.allowed("call:hsum") => {
                 self.cover("call:hsum");
                 let (a, b) = (self.array_arg(), self.array_arg());
                 let x = self.any(d);
