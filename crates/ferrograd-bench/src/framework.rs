@@ -59,7 +59,7 @@ impl Framework {
             c.args(extra);
             c
         };
-        Ok(match self {
+        let mut cmd = match self {
             Framework::Ferrograd | Framework::Tch => {
                 let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
                 let mut c = Command::new(exe);
@@ -74,6 +74,19 @@ impl Framework {
                 Some(p) => py(p, "jax_worker.py", None),
                 None => return Err("no JAX python given (--jax-python)".into()),
             },
-        })
+        };
+        if matches!(
+            self,
+            Framework::Tch | Framework::TorchEager | Framework::TorchCompile
+        ) {
+            // LibTorch's OpenMP threads (libgomp) by default spin only briefly, then sleep;
+            // on this VM a step that wakes them right after an idle spell took ~60 ms instead
+            // of ~0.3 ms (W1a), for ~0.5 s after every pause, i.e. in every interleaved round.
+            // A bounded spin (a few ms, then sleep) keeps them warm within a round and still
+            // frees the cores for the next framework's turn: the counterpart of ferrograd's
+            // `keep_warm`, which spins for the length of a command.
+            cmd.env("GOMP_SPINCOUNT", "10000000");
+        }
+        Ok(cmd)
     }
 }

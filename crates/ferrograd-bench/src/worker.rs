@@ -19,7 +19,7 @@ mod fg;
 mod torch;
 
 /// One framework's implementation of one workload.
-pub trait Engine {
+pub trait Engine: Send {
     /// The loss (or NLL) and its gradient (or Hessian) at the initial parameters, without
     /// updating them.
     fn check(&mut self) -> Result<Vec<f64>>;
@@ -43,16 +43,36 @@ pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> 
     let inputs = Inputs::load(data, workload)?;
     let out_path = data.join(format!("{}.{}.out", workload.name(), framework.name()));
     match framework {
-        Framework::Ferrograd => ferrograd_train::with_threads(crate::THREADS, || -> Result<()> {
+        Framework::Ferrograd => {
             let mut e = fg::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path)
-        })?,
+            serve(e.as_mut(), &out_path, Pool::Ferrograd)
+        }
         Framework::Tch => {
             tch::set_num_threads(crate::THREADS as i32);
             let mut e = torch::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path)
+            serve(e.as_mut(), &out_path, Pool::Own)
         }
         other => bail!("{} is not a Rust worker", other.name()),
+    }
+}
+
+/// Where a command's work runs.
+#[derive(Clone, Copy)]
+enum Pool {
+    /// Inside `ferrograd_train::with_threads`, entered per command: its workers spin for work
+    /// until the command ends, so the pool must not outlive it (an idle worker process would
+    /// otherwise keep a core busy while the other frameworks run their rounds).
+    Ferrograd,
+    /// On the framework's own threads (LibTorch's).
+    Own,
+}
+
+impl Pool {
+    fn run<R: Send>(self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        match self {
+            Pool::Ferrograd => Ok(ferrograd_train::with_threads(crate::THREADS, f)?),
+            Pool::Own => Ok(f()),
+        }
     }
 }
 
@@ -63,7 +83,7 @@ fn reply(v: serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-fn serve(e: &mut dyn Engine, out_path: &PathBuf) -> Result<()> {
+fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
     reply(json!({"ready": true, "rss_mib": peak_rss_mib()}))?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;
@@ -72,7 +92,7 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf) -> Result<()> {
             [] => continue,
             ["quit"] => break,
             ["check"] => {
-                let v = e.check()?;
+                let v = pool.run(|| e.check())??;
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 std::fs::write(out_path, bytes)
                     .with_context(|| format!("writing {}", out_path.display()))?;
@@ -88,23 +108,25 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf) -> Result<()> {
                 let start = Instant::now();
                 let mut times = Vec::with_capacity(n);
                 let mut result = Ok(());
-                let info = allocation_counter::measure(|| {
-                    for _ in 0..n {
-                        let t0 = Instant::now();
-                        if let Err(err) = e.step() {
-                            result = Err(err);
-                            return;
+                let counts = e.counts_allocations();
+                let info = pool.run(|| {
+                    allocation_counter::measure(|| {
+                        for _ in 0..n {
+                            let t0 = Instant::now();
+                            if let Err(err) = e.step() {
+                                result = Err(err);
+                                return;
+                            }
+                            times.push(t0.elapsed().as_secs_f64() * 1e3);
+                            if start.elapsed().as_secs_f64() * 1e3 > budget_ms {
+                                return;
+                            }
                         }
-                        times.push(t0.elapsed().as_secs_f64() * 1e3);
-                        if start.elapsed().as_secs_f64() * 1e3 > budget_ms {
-                            return;
-                        }
-                    }
-                });
+                    })
+                })?;
                 result?;
                 let done = times.len();
-                let allocs = (e.counts_allocations() && done > 0)
-                    .then(|| info.count_total as f64 / done as f64);
+                let allocs = (counts && done > 0).then(|| info.count_total as f64 / done as f64);
                 reply(json!({
                     "times_ms": times,
                     "rss_mib": peak_rss_mib(),
