@@ -4,8 +4,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
-use std::time::Instant;
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -49,11 +50,17 @@ impl Plan {
     }
 }
 
+/// The longest a worker may take to answer one command (start-up with torch.compile's first
+/// compilation included) before it is killed and reported as failed.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
 struct Worker {
     framework: Framework,
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    /// Reply lines, read from the worker's stdout by a thread of their own (so that a hung
+    /// worker times out instead of blocking the run).
+    lines: Receiver<String>,
     stderr_path: PathBuf,
     status: Status,
     times: Vec<f64>,
@@ -81,11 +88,26 @@ impl Worker {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err("no pipes to the worker".into());
         };
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
         Ok(Worker {
             framework,
             child,
             stdin,
-            stdout: BufReader::new(stdout),
+            lines,
             stderr_path,
             status: Status::Ok,
             times: Vec::new(),
@@ -97,10 +119,18 @@ impl Worker {
 
     /// The next reply line, or why there is none (the worker's last stderr line).
     fn read(&mut self) -> Result<Value, String> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) | Err(_) => Err(format!("worker exited: {}", self.stderr_tail())),
-            Ok(_) => {
+        match self.lines.recv_timeout(REPLY_TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(format!("worker exited: {}", self.stderr_tail()))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(format!(
+                    "no reply within {} s (killed)",
+                    REPLY_TIMEOUT.as_secs()
+                ))
+            }
+            Ok(line) => {
                 let v: Value = serde_json::from_str(&line)
                     .map_err(|e| format!("bad reply `{}`: {e}", line.trim()))?;
                 if let Some(why) = v.get("unavailable").and_then(Value::as_str) {
