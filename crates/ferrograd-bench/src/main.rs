@@ -1,7 +1,7 @@
 //! `ferrograd-bench`: the benchmark suite behind `bench/run` (see bench/README.md).
 //!
 //! ```text
-//! ferrograd-bench run [--quick] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
+//! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
 //!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…]
 //! ferrograd-bench check-report bench/results/<date>.json
 //! ferrograd-bench worker --framework ferrograd|tch --workload W1a --data DIR   (internal)
@@ -46,6 +46,10 @@ enum Cmd {
         /// Fewer steps (3 warm-up, 3 rounds of 10): a smoke run in under 3 minutes.
         #[arg(long)]
         quick: bool,
+        /// Then check that the report written is complete and well-formed (as check-report),
+        /// and fail if not: what CI can run (`bench/run --quick --check`).
+        #[arg(long)]
+        check: bool,
         /// Where the report goes.
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
@@ -132,6 +136,7 @@ fn real_main() -> Result<ExitCode> {
         }
         Cmd::Run {
             quick,
+            check,
             out,
             torch_python,
             jax_python,
@@ -168,8 +173,20 @@ fn real_main() -> Result<ExitCode> {
             report.load_before = load_before;
             report.wall_s = t0.elapsed().as_secs_f64();
             println!("\n{}", report.markdown());
-            for p in report.write(&out)? {
+            let written = report.write(&out)?;
+            for p in &written {
                 println!("wrote {}", p.display());
+            }
+            if check {
+                let json = written.first().context("no report written")?;
+                let problems = check::check_report(json)?;
+                if !problems.is_empty() {
+                    for p in &problems {
+                        eprintln!("{}: {p}", json.display());
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+                println!("{}: complete and well-formed", json.display());
             }
             let failures: Vec<String> = report
                 .failures()
