@@ -1,0 +1,138 @@
+"""JAX worker for bench/run (protocol: protocol.py), run with the JAX venv (scripts/setup-jax.sh).
+
+`python jax_worker.py DATA WORKLOAD`. Training workloads: `jit` of value_and_grad plus the SGD
+update inside the jit, f32. W3: x64; W3-grad `jit(value_and_grad(nll))`, W3-hess
+`jit(hessian(nll))`.
+"""
+
+import math
+import os
+import sys
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from protocol import load, main_guard, serve  # noqa: E402
+
+
+def shapes(m):
+    if m["kind"] == "mlp":
+        i, h, c = m["in"], m["hidden"], m["classes"]
+        return [(h, i), (h,), (c, h), (c,)]
+    c = m["classes"]
+    return [(16, 1, 16), (16,), (32, 16, 8), (32,), (64, 32, 8), (64,), (64, 1856), (64,), (c, 64), (c,)]
+
+
+def linear(x, w, b):
+    return x @ w.T + b
+
+
+def conv1d(x, w, b):
+    y = jax.lax.conv_general_dilated(x, w, (1,), "VALID", dimension_numbers=("NCH", "OIH", "NCH"))
+    return y + b[None, :, None]
+
+
+def pool4(x):
+    n, c, length = x.shape
+    k = length // 4
+    return x[:, :, : 4 * k].reshape(n, c, k, 4).max(axis=-1)
+
+
+def forward(m, p, x):
+    if m["kind"] == "mlp":
+        return linear(jax.nn.relu(linear(x, p[0], p[1])), p[2], p[3])
+    h = x
+    for k in range(3):
+        h = pool4(jax.nn.relu(conv1d(h, p[2 * k], p[2 * k + 1])))
+    h = h.reshape(h.shape[0], -1)
+    return linear(jax.nn.relu(linear(h, p[6], p[7])), p[8], p[9])
+
+
+def training(m, a):
+    flat = a["params"]
+    params, off = [], 0
+    for s in shapes(m):
+        n = int(np.prod(s))
+        params.append(jnp.asarray(flat[off:off + n].reshape(s)))
+        off += n
+    assert off == flat.size, f"{off} parameters in the model, {flat.size} in the file"
+    x = jnp.asarray(a["x"])
+    if m["kind"] == "cnn":
+        x = x.reshape(m["batch"], 1, m["len"])
+    y = jnp.asarray(a["y"].astype(np.int32))
+    lr = m["lr"]
+
+    def loss(p):
+        logp = jax.nn.log_softmax(forward(m, p, x))
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    vg = jax.jit(jax.value_and_grad(loss))
+
+    @jax.jit
+    def train_step(p):
+        v, g = jax.value_and_grad(loss)(p)
+        return v, [pi - lr * gi for pi, gi in zip(p, g)]
+
+    state = {"p": params}
+
+    def check():
+        v, g = vg(params)
+        return np.concatenate([[float(v)]] + [np.asarray(gi, dtype=np.float64).reshape(-1) for gi in g])
+
+    def step():
+        v, state["p"] = train_step(state["p"])
+        v.block_until_ready()
+
+    return check, step
+
+
+def w3(m, a):
+    lo, hi = m["lo"], m["hi"]
+    x = jnp.asarray(a["x"])
+    p0 = jnp.asarray(a["params"])
+
+    def nll(p):
+        mean, sigma, c, frac = p[0], p[1], p[2], p[3]
+        s2 = math.sqrt(2.0) * sigma
+        erf = jax.scipy.special.erf
+        norm_g = sigma * math.sqrt(math.pi / 2) * (erf((hi - mean) / s2) - erf((lo - mean) / s2))
+        norm_e = (jnp.exp(c * hi) - jnp.exp(c * lo)) / c
+        z = (x - mean) / sigma
+        return -jnp.sum(jnp.log(frac / norm_g * jnp.exp(-0.5 * z * z) + (1 - frac) / norm_e * jnp.exp(c * x)))
+
+    if m["mode"] == "grad":
+        f = jax.jit(jax.value_and_grad(nll))
+
+        def check():
+            v, g = f(p0)
+            return np.concatenate([[float(v)], np.asarray(g)])
+
+        def step():
+            f(p0)[1].block_until_ready()
+    else:
+        h = jax.jit(jax.hessian(nll))
+        v = jax.jit(nll)
+
+        def check():
+            return np.concatenate([[float(v(p0))], np.asarray(h(p0)).reshape(-1)])
+
+        def step():
+            h(p0).block_until_ready()
+
+    return check, step
+
+
+def main():
+    data, workload = sys.argv[1:3]
+    m, a = load(data, workload)
+    if m["kind"] == "nll":
+        jax.config.update("jax_enable_x64", True)
+    check, step = (w3 if m["kind"] == "nll" else training)(m, a)
+    serve(data, workload, "jax", check, step)
+
+
+if __name__ == "__main__":
+    main_guard(main)

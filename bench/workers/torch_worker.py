@@ -1,0 +1,114 @@
+"""PyTorch eager / torch.compile (inductor) worker for bench/run (protocol: protocol.py).
+
+`python torch_worker.py DATA WORKLOAD {eager,compile}`. Training workloads: one step =
+zero_grad + forward + cross-entropy (mean) + backward + SGD update, f32, 2 threads. W3: the NLL
+as vectorised f64 tensor code; W3-grad one value+gradient, W3-hess one Hessian (torch.func).
+"""
+
+import math
+import sys
+
+import numpy as np
+import torch
+
+from protocol import load, main_guard, serve
+
+
+def mlp(m):
+    return torch.nn.Sequential(
+        torch.nn.Linear(m["in"], m["hidden"]), torch.nn.ReLU(), torch.nn.Linear(m["hidden"], m["classes"]))
+
+
+def cnn(m):
+    return torch.nn.Sequential(
+        torch.nn.Conv1d(1, 16, 16), torch.nn.ReLU(), torch.nn.MaxPool1d(4),
+        torch.nn.Conv1d(16, 32, 8), torch.nn.ReLU(), torch.nn.MaxPool1d(4),
+        torch.nn.Conv1d(32, 64, 8), torch.nn.ReLU(), torch.nn.MaxPool1d(4),
+        torch.nn.Flatten(), torch.nn.Linear(1856, 64), torch.nn.ReLU(), torch.nn.Linear(64, m["classes"]),
+    )
+
+
+def training(m, a, compiled):
+    model = mlp(m) if m["kind"] == "mlp" else cnn(m)
+    flat = torch.from_numpy(a["params"].copy())
+    off = 0
+    with torch.no_grad():
+        for p in model.parameters():
+            n = p.numel()
+            p.copy_(flat[off:off + n].view_as(p))
+            off += n
+    assert off == flat.numel(), f"{off} parameters in the model, {flat.numel()} in the file"
+    x = torch.from_numpy(a["x"].copy())
+    if m["kind"] == "cnn":
+        x = x.view(m["batch"], 1, m["len"])
+    y = torch.from_numpy(a["y"].copy())
+    fwd = torch.compile(model) if compiled else model
+    opt = torch.optim.SGD(model.parameters(), lr=m["lr"])
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def check():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(fwd(x), y)
+        loss.backward()
+        g = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+        return np.concatenate([[loss.item()], g.double().numpy()])
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(fwd(x), y)
+        loss.backward()
+        opt.step()
+
+    return check, step
+
+
+def w3(m, a, compiled):
+    lo, hi = m["lo"], m["hi"]
+    x = torch.from_numpy(a["x"].copy())
+    p0 = torch.from_numpy(a["params"].copy())
+
+    def nll(p):
+        mean, sigma, c, frac = p[0], p[1], p[2], p[3]
+        s2 = math.sqrt(2.0) * sigma
+        norm_g = sigma * math.sqrt(math.pi / 2) * (torch.erf((hi - mean) / s2) - torch.erf((lo - mean) / s2))
+        norm_e = (torch.exp(c * hi) - torch.exp(c * lo)) / c
+        z = (x - mean) / sigma
+        return -torch.log(frac / norm_g * torch.exp(-0.5 * z * z) + (1 - frac) / norm_e * torch.exp(c * x)).sum()
+
+    if m["mode"] == "grad":
+        f = torch.func.grad_and_value(nll)
+        f = torch.compile(f) if compiled else f
+
+        def check():
+            g, v = f(p0)
+            return np.concatenate([[v.item()], g.numpy()])
+
+        def step():
+            f(p0)
+    else:
+        h = torch.func.hessian(nll)
+        h = torch.compile(h) if compiled else h
+
+        def check():
+            return np.concatenate([[nll(p0).item()], h(p0).reshape(-1).numpy()])
+
+        def step():
+            h(p0)
+
+    return check, step
+
+
+def main():
+    data, workload, variant = sys.argv[1:4]
+    torch.set_num_threads(2)
+    m, a = load(data, workload)
+    compiled = variant == "compile"
+    framework = "torch-compile" if compiled else "torch-eager"
+    check, step = (w3 if m["kind"] == "nll" else training)(m, a, compiled)
+    if compiled:
+        check()  # compiles here, so that a failing compiler is reported as unavailable
+    serve(data, workload, framework, check, step)
+
+
+if __name__ == "__main__":
+    main_guard(main)

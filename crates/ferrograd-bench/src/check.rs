@@ -1,0 +1,129 @@
+//! `check-report`: is a report complete and well-formed? (What CI can check of a `--quick`
+//! run: not the speed.)
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::framework::Framework;
+use crate::workload::Workload;
+
+/// Every problem found in the report at `json` (and the Markdown and charts next to it).
+pub fn check_report(json: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", json.display()))?;
+    let mut problems = check_value(&v);
+    let date = v["date"].as_str().unwrap_or("");
+    let dir = json.parent().unwrap_or(Path::new("."));
+    for f in [
+        format!("{date}.md"),
+        format!("{date}-step-ms.png"),
+        format!("{date}-peer-over-ferrograd.png"),
+    ] {
+        if !dir.join(&f).is_file() {
+            problems.push(format!("missing {f}"));
+        }
+    }
+    Ok(problems)
+}
+
+/// The checks on the JSON itself: every workload and framework present; each framework either
+/// `ok` with agreement within tolerance, positive quantiles and a peak RSS, or a stated reason.
+pub fn check_value(v: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    if !v["sgemm_peak_gflops"].as_f64().is_some_and(|g| g > 0.0) {
+        p.push("no sgemm peak".into());
+    }
+    let Some(workloads) = v["workloads"].as_array() else {
+        p.push("no workloads".into());
+        return p;
+    };
+    for w in Workload::ALL {
+        let Some(wv) = workloads.iter().find(|x| x["workload"] == w.name()) else {
+            p.push(format!("workload {} missing", w.name()));
+            continue;
+        };
+        let results = wv["results"].as_array().cloned().unwrap_or_default();
+        for f in Framework::ALL {
+            let at = format!("{} {}", w.name(), f.name());
+            let Some(r) = results.iter().find(|x| x["framework"] == f.name()) else {
+                p.push(format!("{at}: missing"));
+                continue;
+            };
+            match r["status"].as_str() {
+                Some("ok") => {
+                    let q = |k: &str| r[k].as_f64().filter(|x| x.is_finite() && *x > 0.0);
+                    match (q("q25_ms"), q("median_ms"), q("q75_ms")) {
+                        (Some(a), Some(b), Some(c)) if a <= b && b <= c => {}
+                        _ => p.push(format!("{at}: quantiles missing or out of order")),
+                    }
+                    if q("peak_rss_mib").is_none() {
+                        p.push(format!("{at}: no peak RSS"));
+                    }
+                    if r["steps"].as_u64().unwrap_or(0) == 0 {
+                        p.push(format!("{at}: no timed steps"));
+                    }
+                    let tol = wv["tolerance"].as_f64().unwrap_or(0.0);
+                    if !r["max_rel_diff"].as_f64().is_some_and(|d| d <= tol) {
+                        p.push(format!("{at}: agreement missing or beyond {tol:e}"));
+                    }
+                }
+                Some(why) if why.starts_with("unavailable: ") => {}
+                Some(why) => p.push(format!("{at}: {why}")),
+                None => p.push(format!("{at}: no status")),
+            }
+        }
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn complete() -> Value {
+        let results: Vec<Value> = Framework::ALL
+            .iter()
+            .map(|f| {
+                json!({"framework": f.name(), "status": "ok", "steps": 30, "q25_ms": 1.0,
+                       "median_ms": 1.5, "q75_ms": 2.0, "peak_rss_mib": 100.0, "max_rel_diff": 0.0})
+            })
+            .collect();
+        let workloads: Vec<Value> = Workload::ALL
+            .iter()
+            .map(|w| json!({"workload": w.name(), "tolerance": w.tolerance(), "results": results}))
+            .collect();
+        json!({"sgemm_peak_gflops": 50.0, "workloads": workloads})
+    }
+
+    #[test]
+    fn a_complete_report_passes() {
+        assert_eq!(check_value(&complete()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn unavailable_with_a_reason_passes_but_failures_and_gaps_do_not() {
+        let mut v = complete();
+        v["workloads"][0]["results"][3]["status"] = json!("unavailable: no C++ compiler");
+        assert!(check_value(&v).is_empty());
+        v["workloads"][1]["results"][4]["status"] = json!("disagrees: 1e-2 > 1e-4");
+        v["workloads"][2]["results"][0]["max_rel_diff"] = json!(1.0);
+        v["workloads"][3]["results"][1]["median_ms"] = Value::Null;
+        v["workloads"][4]["results"] = json!([]);
+        let p = check_value(&v);
+        assert_eq!(p.len(), 3 + Framework::ALL.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn relative_difference_has_a_floor_for_cancelling_components() {
+        let r = crate::run::max_rel_diff(&[1.0, 1e-9], &[1.0, 0.0]);
+        assert!(r < 1e-6, "{r}");
+        assert!(crate::run::max_rel_diff(&[1.1], &[1.0]) > 0.09);
+        assert!(crate::run::max_rel_diff(&[f64::NAN], &[1.0]).is_infinite());
+        assert!(crate::run::max_rel_diff(&[1.0], &[1.0, 2.0]).is_infinite());
+    }
+}

@@ -1,0 +1,304 @@
+//! Statistics and the report: JSON, a Markdown table, PNG charts.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use crate::framework::Framework;
+use crate::run::Plan;
+use crate::workload::Workload;
+
+/// Whether a framework produced timings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    Ok,
+    /// Could not start, crashed, was unavailable, or disagreed (the reason, never hidden).
+    Failed(String),
+}
+
+/// One framework on one workload.
+#[derive(Clone, Debug)]
+pub struct FrameworkResult {
+    pub framework: Framework,
+    pub status: Status,
+    pub times_ms: Vec<f64>,
+    pub median_ms: Option<f64>,
+    pub q25_ms: Option<f64>,
+    pub q75_ms: Option<f64>,
+    pub peak_rss_mib: Option<f64>,
+    pub allocs_per_step: Option<f64>,
+    pub max_rel_diff: Option<f64>,
+}
+
+/// The `q` quantile (linear interpolation) of sorted data.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (i, frac) = (pos.floor() as usize, pos - pos.floor());
+    let next = sorted.get(i + 1).copied().unwrap_or(sorted[i]);
+    Some(sorted[i] + frac * (next - sorted[i]))
+}
+
+impl FrameworkResult {
+    pub fn new(
+        framework: Framework,
+        status: Status,
+        times_ms: Vec<f64>,
+        peak_rss_mib: Option<f64>,
+        allocs_per_step: Option<f64>,
+        max_rel_diff: Option<f64>,
+    ) -> FrameworkResult {
+        let mut sorted = times_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ok = status == Status::Ok;
+        FrameworkResult {
+            framework,
+            median_ms: quantile(&sorted, 0.5).filter(|_| ok),
+            q25_ms: quantile(&sorted, 0.25).filter(|_| ok),
+            q75_ms: quantile(&sorted, 0.75).filter(|_| ok),
+            status,
+            times_ms,
+            peak_rss_mib,
+            allocs_per_step,
+            max_rel_diff,
+        }
+    }
+
+    pub fn unavailable(framework: Framework, why: String) -> FrameworkResult {
+        FrameworkResult::new(framework, Status::Failed(why), Vec::new(), None, None, None)
+    }
+}
+
+/// One workload, every framework.
+pub struct WorkloadReport {
+    pub workload: Workload,
+    pub flops: Option<f64>,
+    pub results: Vec<FrameworkResult>,
+}
+
+impl WorkloadReport {
+    pub fn new(workload: Workload, results: Vec<FrameworkResult>) -> Result<WorkloadReport> {
+        Ok(WorkloadReport {
+            workload,
+            flops: workload.step_flops()?,
+            results,
+        })
+    }
+
+    fn ferrograd_ms(&self) -> Option<f64> {
+        self.results
+            .iter()
+            .find(|r| r.framework == Framework::Ferrograd)
+            .and_then(|r| r.median_ms)
+    }
+}
+
+/// The whole run.
+pub struct Report {
+    pub plan: Plan,
+    pub sgemm_peak_gflops: f64,
+    pub workloads: Vec<WorkloadReport>,
+    pub date: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub wall_s: f64,
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// UTC now as `YYYY-MM-DDTHHMMSSZ` (days to civil date: Howard Hinnant's algorithm).
+pub fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.prec$}"))
+}
+
+impl Report {
+    pub fn new(plan: Plan, sgemm_peak_gflops: f64, workloads: Vec<WorkloadReport>) -> Report {
+        Report {
+            plan,
+            sgemm_peak_gflops,
+            workloads,
+            date: utc_stamp(),
+            load_before: String::new(),
+            load_after: loadavg(),
+            wall_s: 0.0,
+        }
+    }
+
+    pub fn load_now() -> String {
+        loadavg()
+    }
+
+    /// Whether every framework produced timings on every workload.
+    pub fn failures(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for w in &self.workloads {
+            for r in &w.results {
+                if let Status::Failed(why) = &r.status {
+                    v.push(format!(
+                        "{} {}: {why}",
+                        w.workload.name(),
+                        r.framework.name()
+                    ));
+                }
+            }
+        }
+        v
+    }
+
+    pub fn to_json(&self) -> Value {
+        let workloads: Vec<Value> = self
+            .workloads
+            .iter()
+            .map(|w| {
+                let fg = w.ferrograd_ms();
+                let results: Vec<Value> = w
+                    .results
+                    .iter()
+                    .map(|r| {
+                        let gflops = w.flops.zip(r.median_ms).map(|(f, ms)| f / (ms * 1e-3) / 1e9);
+                        json!({
+                            "framework": r.framework.name(),
+                            "status": match &r.status { Status::Ok => "ok".to_string(), Status::Failed(w) => w.clone() },
+                            "steps": r.times_ms.len(),
+                            "median_ms": r.median_ms,
+                            "q25_ms": r.q25_ms,
+                            "q75_ms": r.q75_ms,
+                            "iqr_ms": r.q75_ms.zip(r.q25_ms).map(|(a, b)| a - b),
+                            "peer_over_ferrograd": fg.zip(r.median_ms).map(|(f, m)| m / f),
+                            "gflops": gflops,
+                            "pct_sgemm_peak": gflops.map(|g| 100.0 * g / self.sgemm_peak_gflops),
+                            "peak_rss_mib": r.peak_rss_mib,
+                            "allocs_per_step": r.allocs_per_step,
+                            "max_rel_diff": r.max_rel_diff,
+                            "times_ms": r.times_ms,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "workload": w.workload.name(),
+                    "step": w.workload.describe(),
+                    "flops_per_step": w.flops,
+                    "tolerance": w.workload.tolerance(),
+                    "results": results,
+                })
+            })
+            .collect();
+        json!({
+            "date": self.date,
+            "threads": crate::THREADS,
+            "plan": {
+                "warmup": self.plan.warmup,
+                "rounds": self.plan.rounds,
+                "steps_per_round": self.plan.steps_per_round,
+            },
+            "machine": {
+                "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+                "loadavg_before": self.load_before,
+                "loadavg_after": self.load_after,
+            },
+            "sgemm_peak_gflops": self.sgemm_peak_gflops,
+            "wall_s": self.wall_s,
+            "workloads": workloads,
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "Run {} ({} threads; {} warm-up steps, then {} rounds x {} steps per framework, interleaved; \
+             load average {} before, {} after; {:.0} s). sgemm peak {:.1} GFLOP/s.\n\n",
+            self.date,
+            crate::THREADS,
+            self.plan.warmup,
+            self.plan.rounds,
+            self.plan.steps_per_round,
+            self.load_before,
+            self.load_after,
+            self.wall_s,
+            self.sgemm_peak_gflops
+        );
+        s += "| workload | framework | median ms | IQR ms | peer / ferrograd | GFLOP/s | % sgemm peak | peak RSS MiB | allocs/step | max rel diff |\n";
+        s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+        for w in &self.workloads {
+            let fg = w.ferrograd_ms();
+            for r in &w.results {
+                let name = r.framework.name();
+                if let Status::Failed(why) = &r.status {
+                    s += &format!(
+                        "| {} | {name} | {} | | | | | | | {} |\n",
+                        w.workload.name(),
+                        why.replace('|', "/"),
+                        r.max_rel_diff
+                            .map_or_else(|| "-".into(), |d| format!("{d:.1e}"))
+                    );
+                    continue;
+                }
+                let gflops = w
+                    .flops
+                    .zip(r.median_ms)
+                    .map(|(f, ms)| f / (ms * 1e-3) / 1e9);
+                let ratio = fg.zip(r.median_ms).map(|(f, m)| m / f);
+                s += &format!(
+                    "| {} | {name} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                    w.workload.name(),
+                    fmt_opt(r.median_ms, 3),
+                    fmt_opt(r.q75_ms.zip(r.q25_ms).map(|(a, b)| a - b), 3),
+                    ratio.map_or_else(|| "-".into(), |x| format!("{x:.2}x")),
+                    fmt_opt(gflops, 1),
+                    fmt_opt(gflops.map(|g| 100.0 * g / self.sgemm_peak_gflops), 0),
+                    fmt_opt(r.peak_rss_mib, 0),
+                    fmt_opt(r.allocs_per_step, 1),
+                    r.max_rel_diff
+                        .map_or_else(|| "-".into(), |d| format!("{d:.1e}")),
+                );
+            }
+        }
+        s += "\n`peer / ferrograd` is the peer's median step time over ferrograd's (above 1: ferrograd is faster). \
+              GFLOP/s counts the matrix products of a step only. allocs/step: Rust heap allocations on the \
+              stepping thread (LibTorch's C++ allocations are not visible to the counter, so none for tch).\n";
+        s
+    }
+
+    /// Writes `<dir>/<date>.json`, `.md` and the charts; returns their paths.
+    pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let json_path = dir.join(format!("{}.json", self.date));
+        std::fs::write(&json_path, serde_json::to_string_pretty(&self.to_json())?)
+            .with_context(|| format!("writing {}", json_path.display()))?;
+        let md_path = dir.join(format!("{}.md", self.date));
+        std::fs::write(&md_path, self.markdown())
+            .with_context(|| format!("writing {}", md_path.display()))?;
+        let mut paths = vec![json_path, md_path];
+        paths.extend(crate::charts::draw(self, dir)?);
+        Ok(paths)
+    }
+}

@@ -1,0 +1,342 @@
+//! The orchestrator: writes the inputs once, starts one worker process per (workload,
+//! framework), checks that every framework's loss and gradient agree before any timing, then
+//! times the workloads interleaved — in each round, every framework's process in turn.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::framework::{Framework, Launch};
+use crate::report::{FrameworkResult, Report, Status, WorkloadReport};
+use crate::workload::Workload;
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub warmup: usize,
+    pub rounds: usize,
+    pub steps_per_round: usize,
+    /// Repetitions of the 1024³ product for the sgemm peak (the fastest counts).
+    pub peak_reps: usize,
+    /// A framework's warm-up and each of its rounds stop early after this many ms (at least
+    /// one step each): `--quick` bounds the run's time on a loaded machine this way.
+    pub budget_ms: Option<f64>,
+}
+
+impl Plan {
+    pub fn full() -> Plan {
+        Plan {
+            warmup: 20,
+            rounds: 5,
+            steps_per_round: 40,
+            peak_reps: 20,
+            budget_ms: None,
+        }
+    }
+
+    pub fn quick() -> Plan {
+        Plan {
+            warmup: 3,
+            rounds: 3,
+            steps_per_round: 10,
+            peak_reps: 8,
+            budget_ms: Some(1500.0),
+        }
+    }
+}
+
+/// The longest a worker may take to answer one command (start-up with torch.compile's first
+/// compilation included) before it is killed and reported as failed.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
+
+struct Worker {
+    framework: Framework,
+    child: Child,
+    stdin: ChildStdin,
+    /// Reply lines, read from the worker's stdout by a thread of their own (so that a hung
+    /// worker times out instead of blocking the run).
+    lines: Receiver<String>,
+    stderr_path: PathBuf,
+    status: Status,
+    times: Vec<f64>,
+    rss_mib: Option<f64>,
+    allocs: Option<f64>,
+    max_rel_diff: Option<f64>,
+}
+
+impl Worker {
+    fn start(
+        framework: Framework,
+        launch: &Launch,
+        workload: Workload,
+        data: &Path,
+    ) -> Result<Worker, String> {
+        let mut cmd = framework.command(launch, workload.name(), data)?;
+        let stderr_path = data.join(format!("{}.{}.stderr", workload.name(), framework.name()));
+        let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("could not start: {e}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("no pipes to the worker".into());
+        };
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                match r.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Worker {
+            framework,
+            child,
+            stdin,
+            lines,
+            stderr_path,
+            status: Status::Ok,
+            times: Vec::new(),
+            rss_mib: None,
+            allocs: None,
+            max_rel_diff: None,
+        })
+    }
+
+    /// The next reply line, or why there is none (the worker's last stderr line).
+    fn read(&mut self) -> Result<Value, String> {
+        match self.lines.recv_timeout(REPLY_TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => {
+                Err(format!("worker exited: {}", self.stderr_tail()))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(format!(
+                    "no reply within {} s (killed)",
+                    REPLY_TIMEOUT.as_secs()
+                ))
+            }
+            Ok(line) => {
+                let v: Value = serde_json::from_str(&line)
+                    .map_err(|e| format!("bad reply `{}`: {e}", line.trim()))?;
+                if let Some(why) = v.get("unavailable").and_then(Value::as_str) {
+                    return Err(format!("unavailable: {why}"));
+                }
+                if let Some(why) = v.get("error").and_then(Value::as_str) {
+                    return Err(format!("error: {why}"));
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    fn ask(&mut self, cmd: &str) -> Result<Value, String> {
+        writeln!(self.stdin, "{cmd}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("worker gone ({e}): {}", self.stderr_tail()))?;
+        self.read()
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let last = text.lines().rev().find(|l| !l.trim().is_empty());
+        last.unwrap_or("(no message)").chars().take(300).collect()
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.status == Status::Ok {
+            self.status = Status::Failed(why);
+        }
+    }
+
+    fn time(&mut self, steps: usize, budget_ms: Option<f64>, keep: bool) {
+        if self.status != Status::Ok {
+            return;
+        }
+        let cmd = match budget_ms {
+            Some(b) => format!("time {steps} {b}"),
+            None => format!("time {steps}"),
+        };
+        match self.ask(&cmd) {
+            Ok(v) => {
+                if keep {
+                    if let Some(t) = v["times_ms"].as_array() {
+                        self.times.extend(t.iter().filter_map(Value::as_f64));
+                    }
+                    self.allocs = v["allocs_per_step"].as_f64().or(self.allocs);
+                }
+                self.rss_mib = v["rss_mib"].as_f64().or(self.rss_mib);
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn finish(mut self) -> FrameworkResult {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.stdin.flush();
+        let _ = self.child.wait();
+        FrameworkResult::new(
+            self.framework,
+            self.status,
+            self.times,
+            self.rss_mib,
+            self.allocs,
+            self.max_rel_diff,
+        )
+    }
+}
+
+/// The largest relative difference of `got` from `reference`: every component's difference
+/// divided by the larger of its reference magnitude and 1% of the vector's largest magnitude
+/// (so components that cancel to nearly zero do not blow up the ratio).
+pub fn max_rel_diff(got: &[f64], reference: &[f64]) -> f64 {
+    if got.len() != reference.len() {
+        return f64::INFINITY;
+    }
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs())) * 1e-2;
+    got.iter()
+        .zip(reference)
+        .map(|(a, b)| {
+            let d = (a - b).abs() / b.abs().max(scale).max(f64::MIN_POSITIVE);
+            if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+fn read_f64s(path: &Path) -> Result<Vec<f64>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            f64::from_le_bytes(b)
+        })
+        .collect())
+}
+
+/// Runs one workload on every framework: start, agreement check, warm-up, interleaved rounds.
+fn run_workload(
+    workload: Workload,
+    frameworks: &[Framework],
+    launch: &Launch,
+    data: &Path,
+    plan: Plan,
+) -> Result<WorkloadReport> {
+    let t0 = Instant::now();
+    workload.write_inputs(data)?;
+    let mut workers = Vec::new();
+    let mut failed = Vec::new();
+    for &f in frameworks {
+        match Worker::start(f, launch, workload, data) {
+            Ok(w) => workers.push(w),
+            Err(why) => failed.push(FrameworkResult::unavailable(f, why)),
+        }
+    }
+    // Workers load (and torch.compile compiles) concurrently; collect the ready lines.
+    for w in &mut workers {
+        if let Err(e) = w.read() {
+            w.fail(e);
+        }
+    }
+    // Agreement, before any timing.
+    let mut outputs: Vec<Option<Vec<f64>>> = Vec::new();
+    for w in &mut workers {
+        let out = match w.ask("check") {
+            Ok(v) => match v["out"].as_str().map(|p| read_f64s(Path::new(p))) {
+                Some(Ok(o)) => Some(o),
+                Some(Err(e)) => {
+                    w.fail(format!("{e:#}"));
+                    None
+                }
+                None => {
+                    w.fail("check reply without `out`".into());
+                    None
+                }
+            },
+            Err(e) => {
+                w.fail(e);
+                None
+            }
+        };
+        outputs.push(out);
+    }
+    // The reference is the first framework with an output (ferrograd unless it failed).
+    let reference = workers
+        .iter()
+        .zip(&outputs)
+        .find_map(|(w, o)| o.clone().map(|o| (w.framework.name(), o)));
+    let tol = workload.tolerance();
+    let ref_name = reference.as_ref().map_or("none", |r| r.0);
+    let mut line = format!("agreement {:<8}", workload.name());
+    for (w, out) in workers.iter_mut().zip(&outputs) {
+        let (Some(out), Some((_, reference))) = (out, &reference) else {
+            line += &format!(" {}: -", w.framework.name());
+            continue;
+        };
+        let d = max_rel_diff(out, reference);
+        w.max_rel_diff = Some(d);
+        line += &format!(" {}: {d:.1e}", w.framework.name());
+        if d > tol {
+            line += " DISAGREES";
+            w.fail(format!(
+                "disagrees: max relative difference {d:.2e} > {tol:.0e} against {ref_name}"
+            ));
+        }
+    }
+    println!("{line} (max rel diff to {ref_name}; tolerance {tol:.0e})");
+    // Warm-up, then the rounds: every framework in turn.
+    for w in &mut workers {
+        w.time(plan.warmup, plan.budget_ms, false);
+    }
+    for _ in 0..plan.rounds {
+        for w in &mut workers {
+            w.time(plan.steps_per_round, plan.budget_ms, true);
+        }
+    }
+    let mut results: Vec<FrameworkResult> = workers.into_iter().map(Worker::finish).collect();
+    results.extend(failed);
+    results.sort_by_key(|r| frameworks.iter().position(|f| *f == r.framework));
+    eprintln!("{}: {:.1} s", workload.name(), t0.elapsed().as_secs_f64());
+    WorkloadReport::new(workload, results)
+}
+
+/// The whole suite.
+pub fn run(
+    workloads: &[Workload],
+    frameworks: &[Framework],
+    launch: &Launch,
+    data: &Path,
+    plan: Plan,
+) -> Result<Report> {
+    let peak =
+        ferrograd_train::with_threads(crate::THREADS, || crate::peak::sgemm_peak(plan.peak_reps))??;
+    println!(
+        "sgemm peak: {peak:.1} GFLOP/s (ferrograd matmul 1024^3, {} threads, fastest of {})",
+        crate::THREADS,
+        plan.peak_reps
+    );
+    let mut reports = Vec::new();
+    for &w in workloads {
+        reports.push(run_workload(w, frameworks, launch, data, plan)?);
+    }
+    Ok(Report::new(plan, peak, reports))
+}

@@ -1,0 +1,140 @@
+//! The Rust workers (ferrograd and tch autograd) and the worker side of the protocol that the
+//! Python workers implement too (`bench/workers/protocol.py`): one workload, one framework, one
+//! process. Replies are JSON lines on stdout; commands are read from stdin:
+//! `check` (writes `[loss, gradient…]` or `[nll, hessian…]` as f64 to
+//! `<data>/<workload>.<framework>.out`), `time N [BUDGET_MS]` (runs N steps, fewer if they take longer than the budget, replies the times in ms, the
+//! peak RSS and, for ferrograd, the heap allocations per step), `quit`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::framework::Framework;
+use crate::workload::{Inputs, Workload};
+
+mod fg;
+mod torch;
+
+/// One framework's implementation of one workload.
+pub trait Engine: Send {
+    /// The loss (or NLL) and its gradient (or Hessian) at the initial parameters, without
+    /// updating them.
+    fn check(&mut self) -> Result<Vec<f64>>;
+    /// One timed step.
+    fn step(&mut self) -> Result<()>;
+    /// Whether heap allocations per step are counted (the Rust global allocator sees them all).
+    fn counts_allocations(&self) -> bool;
+}
+
+/// The peak resident set size of this process so far, in MiB (`VmHWM`).
+pub fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs the worker for `framework` on `workload` with the inputs in `data` until `quit` or
+/// the end of stdin.
+pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> {
+    let inputs = Inputs::load(data, workload)?;
+    let out_path = data.join(format!("{}.{}.out", workload.name(), framework.name()));
+    match framework {
+        Framework::Ferrograd => {
+            let mut e = fg::engine(workload, &inputs)?;
+            serve(e.as_mut(), &out_path, Pool::Ferrograd)
+        }
+        Framework::Tch => {
+            tch::set_num_threads(crate::THREADS as i32);
+            let mut e = torch::engine(workload, &inputs)?;
+            serve(e.as_mut(), &out_path, Pool::Own)
+        }
+        other => bail!("{} is not a Rust worker", other.name()),
+    }
+}
+
+/// Where a command's work runs.
+#[derive(Clone, Copy)]
+enum Pool {
+    /// Inside `ferrograd_train::with_threads`, entered per command: its workers spin for work
+    /// until the command ends, so the pool must not outlive it (an idle worker process would
+    /// otherwise keep a core busy while the other frameworks run their rounds).
+    Ferrograd,
+    /// On the framework's own threads (LibTorch's).
+    Own,
+}
+
+impl Pool {
+    fn run<R: Send>(self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        match self {
+            Pool::Ferrograd => Ok(ferrograd_train::with_threads(crate::THREADS, f)?),
+            Pool::Own => Ok(f()),
+        }
+    }
+}
+
+fn reply(v: serde_json::Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{v}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
+    reply(json!({"ready": true, "rss_mib": peak_rss_mib()}))?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let cmd: Vec<&str> = line.split_whitespace().collect();
+        match cmd.as_slice() {
+            [] => continue,
+            ["quit"] => break,
+            ["check"] => {
+                let v = pool.run(|| e.check())??;
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                std::fs::write(out_path, bytes)
+                    .with_context(|| format!("writing {}", out_path.display()))?;
+                reply(json!({"out": out_path}))?;
+            }
+            ["time", n, budget @ ..] => {
+                let n: usize = n.parse().with_context(|| format!("step count `{n}`"))?;
+                let budget_ms: f64 = match budget {
+                    [] => f64::INFINITY,
+                    [b] => b.parse().with_context(|| format!("time budget `{b}`"))?,
+                    _ => bail!("`time N [BUDGET_MS]`, got `{line}`"),
+                };
+                let start = Instant::now();
+                let mut times = Vec::with_capacity(n);
+                let mut result = Ok(());
+                let counts = e.counts_allocations();
+                let info = pool.run(|| {
+                    allocation_counter::measure(|| {
+                        for _ in 0..n {
+                            let t0 = Instant::now();
+                            if let Err(err) = e.step() {
+                                result = Err(err);
+                                return;
+                            }
+                            times.push(t0.elapsed().as_secs_f64() * 1e3);
+                            if start.elapsed().as_secs_f64() * 1e3 > budget_ms {
+                                return;
+                            }
+                        }
+                    })
+                })?;
+                result?;
+                let done = times.len();
+                let allocs = (counts && done > 0).then(|| info.count_total as f64 / done as f64);
+                reply(json!({
+                    "times_ms": times,
+                    "rss_mib": peak_rss_mib(),
+                    "allocs_per_step": allocs,
+                }))?;
+            }
+            _ => reply(json!({"error": format!("unknown command `{line}`")}))?,
+        }
+    }
+    Ok(())
+}

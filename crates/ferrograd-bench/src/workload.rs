@@ -1,0 +1,293 @@
+//! The workloads, their inputs (generated once per run, written as raw little-endian files
+//! with a JSON manifest that every framework's worker reads) and their flop counts.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ferrograd_fit::{Model, Params};
+use ferrograd_train::{CnnDims, ModelSpec, Network};
+use serde_json::{json, Value};
+
+/// SGD learning rate of the training workloads.
+pub const LR: f32 = 0.01;
+/// Seed of the initial parameters and of the batch.
+pub const SEED: u64 = 0;
+/// W3: events, observable range, truth (generation) and the point where the NLL is derived.
+pub const W3_EVENTS: usize = 100_000;
+pub const W3_RANGE: (f64, f64) = (0.0, 10.0);
+pub const W3_TRUTH: Params = Params {
+    mean: 3.0,
+    sigma: 0.8,
+    c: -0.3,
+    frac: 0.3,
+};
+pub const W3_AT: Params = Params {
+    mean: 2.8,
+    sigma: 1.0,
+    c: -0.2,
+    frac: 0.5,
+};
+
+/// One workload of the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// MLP 784→128→10, batch 64: one SGD step.
+    W1a,
+    /// MLP 784→512→10, batch 256: one SGD step.
+    W1b,
+    /// The GW 1D-CNN on [32, 1, 2048]: one SGD step.
+    W2,
+    /// W3 NLL (100k f64 events): value and gradient.
+    W3Grad,
+    /// W3 NLL: the 4×4 Hessian.
+    W3Hess,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 5] = [
+        Workload::W1a,
+        Workload::W1b,
+        Workload::W2,
+        Workload::W3Grad,
+        Workload::W3Hess,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::W1a => "W1a",
+            Workload::W1b => "W1b",
+            Workload::W2 => "W2",
+            Workload::W3Grad => "W3-grad",
+            Workload::W3Hess => "W3-hess",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Workload> {
+        Workload::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    /// What one timed step is, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Workload::W1a => "MLP 784-128-10, batch 64, f32: one SGD step",
+            Workload::W1b => "MLP 784-512-10, batch 256, f32: one SGD step",
+            Workload::W2 => "1D-CNN on [32,1,2048], f32: one SGD step",
+            Workload::W3Grad => "unbinned NLL, 100k f64 events: value + gradient",
+            Workload::W3Hess => "unbinned NLL, 100k f64 events: 4x4 Hessian",
+        }
+    }
+
+    /// The training network, for W1a/W1b/W2: (spec, batch).
+    pub fn network(self) -> Option<(ModelSpec, usize)> {
+        match self {
+            Workload::W1a => Some((
+                ModelSpec::Mlp {
+                    in_features: 784,
+                    hidden: 128,
+                    classes: 10,
+                },
+                64,
+            )),
+            Workload::W1b => Some((
+                ModelSpec::Mlp {
+                    in_features: 784,
+                    hidden: 512,
+                    classes: 10,
+                },
+                256,
+            )),
+            Workload::W2 => Some((
+                ModelSpec::GwCnn {
+                    len: 2048,
+                    classes: 2,
+                },
+                32,
+            )),
+            Workload::W3Grad | Workload::W3Hess => None,
+        }
+    }
+
+    /// Float precision: the agreement tolerance (max relative difference) follows from it.
+    pub fn tolerance(self) -> f64 {
+        match self {
+            Workload::W3Grad | Workload::W3Hess => 1e-9,
+            _ => 1e-4,
+        }
+    }
+
+    /// Flops of the matrix products in one step (forward, weight gradients, input gradients
+    /// except the data's), as in `step_bench`; `None` for W3 (no products).
+    pub fn step_flops(self) -> Result<Option<f64>> {
+        let Some((spec, batch)) = self.network() else {
+            return Ok(None);
+        };
+        let b = batch as f64;
+        Ok(Some(match spec {
+            ModelSpec::Mlp {
+                in_features,
+                hidden,
+                classes,
+            } => {
+                let (i, h, c) = (in_features as f64, hidden as f64, classes as f64);
+                2.0 * b * i * h * 2.0 + 2.0 * b * h * c * 3.0
+            }
+            ModelSpec::GwCnn { len, classes } => {
+                let d = CnnDims::new(len, classes, batch)?;
+                let mut f = 0.0;
+                for (i, c) in d.conv.iter().enumerate() {
+                    let l_out = c.len_out()? as f64;
+                    let one = 2.0 * b * (c.c_out * c.c_in * c.kernel) as f64 * l_out;
+                    f += one * if i == 0 { 2.0 } else { 3.0 };
+                }
+                let (fl, h, k) = (d.flat as f64, d.hidden as f64, d.classes as f64);
+                f + 3.0 * 2.0 * b * fl * h + 3.0 * 2.0 * b * h * k
+            }
+        }))
+    }
+
+    /// Writes the manifest `<dir>/<name>.json` and the raw inputs it names.
+    pub fn write_inputs(self, dir: &Path) -> Result<()> {
+        let name = self.name();
+        let file = |suffix: &str| format!("{name}.{suffix}.bin");
+        let manifest = match self.network() {
+            Some((spec, batch)) => {
+                // ferrograd's initialisation (Kaiming-uniform, SplitMix64): the parameters in
+                // the order and layout of `ModelSpec::params` (PyTorch's).
+                let net = Network::new(spec, batch, SEED)?;
+                let params = net.params();
+                let n_in = spec.input_len();
+                let classes = spec.classes();
+                let x: Vec<f32> = (0..batch * n_in)
+                    .map(|i| ((i * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
+                    .collect();
+                let y: Vec<i64> = (0..batch).map(|i| ((i * 7 + 3) % classes) as i64).collect();
+                write_raw(
+                    dir,
+                    &file("params"),
+                    params.iter().flat_map(|v| v.to_le_bytes()),
+                )?;
+                write_raw(dir, &file("x"), x.iter().flat_map(|v| v.to_le_bytes()))?;
+                write_raw(dir, &file("y"), y.iter().flat_map(|v| v.to_le_bytes()))?;
+                let mut m = json!({
+                    "workload": name,
+                    "batch": batch,
+                    "classes": classes,
+                    "lr": LR,
+                    "files": {
+                        "params": {"file": file("params"), "dtype": "<f4", "shape": [params.len()]},
+                        "x": {"file": file("x"), "dtype": "<f4", "shape": [batch, n_in]},
+                        "y": {"file": file("y"), "dtype": "<i8", "shape": [batch]},
+                    },
+                });
+                match spec {
+                    ModelSpec::Mlp {
+                        in_features,
+                        hidden,
+                        ..
+                    } => {
+                        m["kind"] = json!("mlp");
+                        m["in"] = json!(in_features);
+                        m["hidden"] = json!(hidden);
+                    }
+                    ModelSpec::GwCnn { len, .. } => {
+                        m["kind"] = json!("cnn");
+                        m["len"] = json!(len);
+                    }
+                }
+                m
+            }
+            None => {
+                let model = Model::new(W3_RANGE.0, W3_RANGE.1)?;
+                let x = model.generate(&W3_TRUTH, W3_EVENTS, SEED + 1)?;
+                let p = W3_AT.to_array();
+                write_raw(dir, &file("params"), p.iter().flat_map(|v| v.to_le_bytes()))?;
+                write_raw(dir, &file("x"), x.iter().flat_map(|v| v.to_le_bytes()))?;
+                json!({
+                    "workload": name,
+                    "kind": "nll",
+                    "mode": if self == Workload::W3Grad { "grad" } else { "hessian" },
+                    "lo": W3_RANGE.0,
+                    "hi": W3_RANGE.1,
+                    "files": {
+                        "params": {"file": file("params"), "dtype": "<f8", "shape": [p.len()]},
+                        "x": {"file": file("x"), "dtype": "<f8", "shape": [x.len()]},
+                    },
+                })
+            }
+        };
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+fn write_raw(dir: &Path, name: &str, bytes: impl Iterator<Item = u8>) -> Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes.collect::<Vec<u8>>())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A workload's manifest and its raw arrays, as a worker reads them.
+pub struct Inputs {
+    pub manifest: Value,
+    dir: std::path::PathBuf,
+}
+
+impl Inputs {
+    pub fn load(dir: &Path, workload: Workload) -> Result<Inputs> {
+        let path = dir.join(format!("{}.json", workload.name()));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(Inputs {
+            manifest: serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn bytes(&self, key: &str, width: usize) -> Result<Vec<[u8; 8]>> {
+        let file = self.manifest["files"][key]["file"]
+            .as_str()
+            .with_context(|| format!("manifest has no file for `{key}`"))?;
+        let path = self.dir.join(file);
+        let raw = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(
+            raw.len() % width == 0,
+            "{}: {} bytes is not a multiple of {width}",
+            path.display(),
+            raw.len()
+        );
+        Ok(raw
+            .chunks_exact(width)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b[..width].copy_from_slice(c);
+                b
+            })
+            .collect())
+    }
+
+    pub fn f32s(&self, key: &str) -> Result<Vec<f32>> {
+        Ok(self
+            .bytes(key, 4)?
+            .into_iter()
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    pub fn f64s(&self, key: &str) -> Result<Vec<f64>> {
+        Ok(self
+            .bytes(key, 8)?
+            .into_iter()
+            .map(f64::from_le_bytes)
+            .collect())
+    }
+
+    pub fn i64s(&self, key: &str) -> Result<Vec<i64>> {
+        Ok(self
+            .bytes(key, 8)?
+            .into_iter()
+            .map(i64::from_le_bytes)
+            .collect())
+    }
+}
