@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything that is missing (LibTorch venv, MNIST files) and runs all the checks:
-# rustfmt, clippy (warnings are errors) and every test of the workspace, LibTorch crates included.
+# rustfmt, clippy (warnings are errors), every test of the workspace, LibTorch crates included,
+# and a quick run of the benchmark suite (its JAX venv set up by scripts/setup-jax.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,10 @@ echo "== cargo test --workspace (the CLI's end-to-end tests run below, optimised
 cargo test --workspace --exclude ferrograd-cli
 echo "== ferrograd-cli end-to-end tests (train, kill/resume, both engines; release build)"
 cargo test --release -p ferrograd-cli
+echo "== benchmark suite, quick (bench/README.md): checks that the report is complete and well-formed, not the speed"
+bench_out=$(mktemp -d)
+bench/run --quick --check --out "$bench_out"
+rm -rf "$bench_out"
 if [ -n "${CI:-}" ]; then
     echo "== disk used by target/: $(du -sh target 2>/dev/null | cut -f1)"
 fi
