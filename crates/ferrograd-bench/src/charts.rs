@@ -39,6 +39,7 @@ fn register_font() -> Result<()> {
 fn color(f: Framework) -> RGBColor {
     match f {
         Framework::Ferrograd => RGBColor(214, 39, 40),
+        Framework::Bridge => RGBColor(255, 127, 14),
         Framework::Tch => RGBColor(148, 103, 189),
         Framework::TorchEager => RGBColor(31, 119, 180),
         Framework::TorchCompile => RGBColor(23, 190, 207),

@@ -8,6 +8,9 @@ use std::process::Command;
 pub enum Framework {
     /// The ferrograd arena engine (and ferrograd-fit's generated NLL derivatives for W3).
     Ferrograd,
+    /// The ferrograd node inside LibTorch (`ferrograd-torch`): the same generated
+    /// `*_loss_grad` as one autograd node over `tch` variables, `tch::nn::Sgd` (W1, W2 only).
+    Bridge,
     /// tch autograd from Rust (LibTorch 2.13, the same one PyTorch ships).
     Tch,
     /// PyTorch eager.
@@ -26,8 +29,9 @@ pub struct Launch<'a> {
 }
 
 impl Framework {
-    pub const ALL: [Framework; 5] = [
+    pub const ALL: [Framework; 6] = [
         Framework::Ferrograd,
+        Framework::Bridge,
         Framework::Tch,
         Framework::TorchEager,
         Framework::TorchCompile,
@@ -37,6 +41,7 @@ impl Framework {
     pub fn name(self) -> &'static str {
         match self {
             Framework::Ferrograd => "ferrograd",
+            Framework::Bridge => "ferrograd-torch",
             Framework::Tch => "tch",
             Framework::TorchEager => "torch-eager",
             Framework::TorchCompile => "torch-compile",
@@ -60,7 +65,10 @@ impl Framework {
             c
         };
         let mut cmd = match self {
-            Framework::Ferrograd | Framework::Tch => {
+            Framework::Bridge if workload.starts_with("W3") => {
+                return Err(format!("unavailable: {}", crate::worker::BRIDGE_NO_W3));
+            }
+            Framework::Ferrograd | Framework::Bridge | Framework::Tch => {
                 let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
                 let mut c = Command::new(exe);
                 c.args(["worker", "--framework", self.name(), "--workload", workload])
@@ -77,7 +85,7 @@ impl Framework {
         };
         if matches!(
             self,
-            Framework::Tch | Framework::TorchEager | Framework::TorchCompile
+            Framework::Bridge | Framework::Tch | Framework::TorchEager | Framework::TorchCompile
         ) {
             // LibTorch's OpenMP threads (libgomp) by default spin only briefly, then sleep;
             // on this VM a step that wakes them right after an idle spell took ~60 ms instead

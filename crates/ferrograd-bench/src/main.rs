@@ -4,7 +4,7 @@
 //! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
 //!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…]
 //! ferrograd-bench check-report bench/results/<date>.json
-//! ferrograd-bench worker --framework ferrograd|tch --workload W1a --data DIR   (internal)
+//! ferrograd-bench worker --framework ferrograd|ferrograd-torch|tch --workload W1a --data DIR   (internal)
 //! ```
 
 mod charts;

@@ -15,8 +15,11 @@ use serde_json::json;
 use crate::framework::Framework;
 use crate::workload::{Inputs, Workload};
 
+mod bridge;
 mod fg;
 mod torch;
+
+pub use bridge::NO_W3 as BRIDGE_NO_W3;
 
 /// One framework's implementation of one workload.
 pub trait Engine: Send {
@@ -45,6 +48,15 @@ pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> 
     match framework {
         Framework::Ferrograd => {
             let mut e = fg::engine(workload, &inputs)?;
+            serve(e.as_mut(), &out_path, Pool::Ferrograd)
+        }
+        Framework::Bridge => {
+            // The node's kernels run on ferrograd's warm pool of THREADS workers; LibTorch's
+            // own share (autograd bookkeeping, the SGD update) on one thread, so that the two
+            // pools do not compete for the 2 cores (`crates/ferrograd-torch/benches/w1a.rs`,
+            // (c'): 0.353 ms with 2 + 2 threads, 0.219 ms with 2 + 1).
+            tch::set_num_threads(1);
+            let mut e = bridge::engine(workload, &inputs)?;
             serve(e.as_mut(), &out_path, Pool::Ferrograd)
         }
         Framework::Tch => {
