@@ -119,6 +119,49 @@ mod tests {
     }
 
     #[test]
+    fn bridge_rows_are_checked_too() {
+        let bridge = Framework::Bridge.name();
+        // A report without the bridge (as before it joined the suite) is incomplete.
+        let mut v = complete();
+        for w in v["workloads"].as_array_mut().into_iter().flatten() {
+            if let Some(rs) = w["results"].as_array_mut() {
+                rs.retain(|r| r["framework"] != bridge);
+            }
+        }
+        let p = check_value(&v);
+        assert_eq!(p.len(), Workload::ALL.len(), "{p:#?}");
+        assert!(
+            p.iter().all(|m| m.ends_with("ferrograd-torch: missing")),
+            "{p:#?}"
+        );
+        // Its W3 rows may be unavailable with the reason; a bridge row that disagrees fails.
+        let mut v = complete();
+        let why = format!("unavailable: {}", crate::worker::BRIDGE_NO_W3);
+        v["workloads"][3]["results"][1]["status"] = json!(why);
+        v["workloads"][4]["results"][1]["status"] = json!(why);
+        assert!(check_value(&v).is_empty());
+        v["workloads"][0]["results"][1]["max_rel_diff"] = json!(1e-3);
+        assert_eq!(check_value(&v).len(), 1);
+    }
+
+    #[test]
+    fn the_bridge_is_not_started_for_w3() {
+        let launch = crate::framework::Launch {
+            torch_python: std::path::Path::new("python"),
+            jax_python: None,
+            workers_dir: std::path::Path::new("."),
+        };
+        let data = std::path::Path::new(".");
+        for w in [Workload::W3Grad, Workload::W3Hess] {
+            match Framework::Bridge.command(&launch, w.name(), data) {
+                Err(why) => assert!(why.starts_with("unavailable: "), "{why}"),
+                Ok(_) => panic!("bridge started for {}", w.name()),
+            }
+        }
+        assert!(Framework::Bridge.command(&launch, "W1a", data).is_ok());
+    }
+
+    #[test]
     fn relative_difference_has_a_floor_for_cancelling_components() {
         let r = crate::run::max_rel_diff(&[1.0, 1e-9], &[1.0, 0.0]);
         assert!(r < 1e-6, "{r}");
