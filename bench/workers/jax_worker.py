@@ -9,7 +9,12 @@ import math
 import os
 import sys
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2")
+# FERROGRAD_BENCH_THREADS: set by the orchestrator (the scaling sweep runs 1 and 2).
+_threads = int(os.environ.get("FERROGRAD_BENCH_THREADS", "2"))
+os.environ.setdefault(
+    "XLA_FLAGS",
+    f"--xla_cpu_multi_thread_eigen={'true' if _threads > 1 else 'false'} intra_op_parallelism_threads={_threads}",
+)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -1,11 +1,12 @@
 """PyTorch eager / torch.compile (inductor) worker for bench/run (protocol: protocol.py).
 
 `python torch_worker.py DATA WORKLOAD {eager,compile}`. Training workloads: one step =
-zero_grad + forward + cross-entropy (mean) + backward + SGD update, f32, 2 threads. W3: the NLL
+zero_grad + forward + cross-entropy (mean) + backward + SGD update, f32, 2 threads (or FERROGRAD_BENCH_THREADS). W3: the NLL
 as vectorised f64 tensor code; W3-grad one value+gradient, W3-hess one Hessian (torch.func).
 """
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -100,7 +101,8 @@ def w3(m, a, compiled):
 
 def main():
     data, workload, variant = sys.argv[1:4]
-    torch.set_num_threads(2)
+    # FERROGRAD_BENCH_THREADS: set by the orchestrator (the scaling sweep runs 1 and 2).
+    torch.set_num_threads(int(os.environ.get("FERROGRAD_BENCH_THREADS", "2")))
     m, a = load(data, workload)
     compiled = variant == "compile"
     framework = "torch-compile" if compiled else "torch-eager"

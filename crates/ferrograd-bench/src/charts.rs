@@ -208,5 +208,107 @@ pub fn draw(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
             bars: ratios,
         },
     )?;
-    Ok(vec![p1, p2])
+    let mut paths = vec![p1, p2];
+    if report.sweep.is_some() {
+        let p3 = dir.join(format!("{}-sweep.png", report.date));
+        draw_sweep(report, &p3)?;
+        paths.push(p3);
+    }
+    Ok(paths)
+}
+
+/// One line of the sweep chart: framework, threads, [(batch, µs per example)].
+type SweepLine = (Framework, usize, Vec<(f64, f64)>);
+
+/// `<date>-sweep.png`: µs per example against batch size (both log), one line per framework
+/// and thread count (solid: 2 threads, dashed: 1 thread).
+fn draw_sweep(report: &Report, path: &Path) -> Result<()> {
+    let Some(sweep) = &report.sweep else {
+        return Ok(());
+    };
+    let mut lines: Vec<SweepLine> = Vec::new();
+    for p in &sweep.points {
+        for r in &p.report.results {
+            let Some(m) = r.median_ms else { continue };
+            let v = (p.batch as f64, m * 1e3 / p.batch as f64);
+            match lines
+                .iter_mut()
+                .find(|l| l.0 == r.framework && l.1 == p.threads)
+            {
+                Some(l) => l.2.push(v),
+                None => lines.push((r.framework, p.threads, vec![v])),
+            }
+        }
+    }
+    lines.sort_by_key(|l| {
+        (
+            Framework::ALL.iter().position(|f| *f == l.0),
+            std::cmp::Reverse(l.1),
+        )
+    });
+    let ys = lines.iter().flat_map(|l| l.2.iter().map(|v| v.1));
+    let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(a, b), y| (a.min(y), b.max(y)));
+    let (lo, hi) = if lo.is_finite() && hi > 0.0 {
+        (lo * 0.7, hi * 1.5)
+    } else {
+        (0.1, 10.0)
+    };
+    let xs = lines.iter().flat_map(|l| l.2.iter().map(|v| v.0));
+    let (xlo, xhi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let (xlo, xhi) = if xlo.is_finite() && xhi > 0.0 {
+        (xlo * 0.8, xhi * 1.25)
+    } else {
+        (0.8, 320.0)
+    };
+    let root = BitMapBackend::new(path, (1100, 680)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .margin(20)
+        .caption(
+            "W1a model (MLP 784-128-10): µs per example vs batch size (log-log; solid 2 threads, dashed 1)",
+            ("sans-serif", 20),
+        )
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d((xlo..xhi).log_scale(), (lo..hi).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("batch size")
+        .y_desc("µs per example (median step / batch)")
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(err)?;
+    for (f, threads, pts) in &lines {
+        let c = color(*f);
+        let label = format!("{} ({} thr)", f.name(), threads);
+        let style = c.stroke_width(if *f == Framework::Ferrograd { 3 } else { 2 });
+        if *threads > 1 {
+            chart
+                .draw_series(LineSeries::new(pts.iter().copied(), style))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        } else {
+            chart
+                .draw_series(DashedLineSeries::new(pts.iter().copied(), 8, 5, style))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 6, y)], style));
+        }
+        chart
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
 }

@@ -27,7 +27,72 @@ pub fn check_report(json: &Path) -> Result<Vec<String>> {
             problems.push(format!("missing {f}"));
         }
     }
+    let sweep_chart = format!("{date}-sweep.png");
+    if !v["sweep"].is_null() && !dir.join(&sweep_chart).is_file() {
+        problems.push(format!("missing {sweep_chart}"));
+    }
     Ok(problems)
+}
+
+/// One framework's result (`r`) at `at`: `ok` with ordered positive quantiles, timed steps, a
+/// peak RSS and agreement within `tol`, or `unavailable: <reason>`.
+fn check_result(r: &Value, at: &str, tol: f64, p: &mut Vec<String>) {
+    match r["status"].as_str() {
+        Some("ok") => {
+            let q = |k: &str| r[k].as_f64().filter(|x| x.is_finite() && *x > 0.0);
+            match (q("q25_ms"), q("median_ms"), q("q75_ms")) {
+                (Some(a), Some(b), Some(c)) if a <= b && b <= c => {}
+                _ => p.push(format!("{at}: quantiles missing or out of order")),
+            }
+            if q("peak_rss_mib").is_none() {
+                p.push(format!("{at}: no peak RSS"));
+            }
+            if r["steps"].as_u64().unwrap_or(0) == 0 {
+                p.push(format!("{at}: no timed steps"));
+            }
+            if !r["max_rel_diff"].as_f64().is_some_and(|d| d <= tol) {
+                p.push(format!("{at}: agreement missing or beyond {tol:e}"));
+            }
+        }
+        Some(why) if why.starts_with("unavailable: ") => {}
+        Some(why) => p.push(format!("{at}: {why}")),
+        None => p.push(format!("{at}: no status")),
+    }
+}
+
+/// The sweep section, when present: every batch size x thread count of the sweep, each with
+/// every framework's result as in the main table (and µs per example for the timed ones).
+pub fn check_sweep(sweep: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let Some(points) = sweep["points"].as_array() else {
+        return vec!["sweep: no points".into()];
+    };
+    let tol = sweep["tolerance"].as_f64().unwrap_or(0.0);
+    for threads in crate::run::SWEEP_THREADS {
+        for batch in crate::run::SWEEP_BATCHES {
+            let here = format!("sweep batch {batch} threads {threads}");
+            let Some(pt) = points
+                .iter()
+                .find(|x| x["batch"] == batch && x["threads"] == threads)
+            else {
+                p.push(format!("{here}: missing"));
+                continue;
+            };
+            let results = pt["results"].as_array().cloned().unwrap_or_default();
+            for f in Framework::ALL {
+                let at = format!("{here} {}", f.name());
+                let Some(r) = results.iter().find(|x| x["framework"] == f.name()) else {
+                    p.push(format!("{at}: missing"));
+                    continue;
+                };
+                check_result(r, &at, tol, &mut p);
+                if r["status"] == "ok" && !r["us_per_example"].as_f64().is_some_and(|u| u > 0.0) {
+                    p.push(format!("{at}: no µs per example"));
+                }
+            }
+        }
+    }
+    p
 }
 
 /// The checks on the JSON itself: every workload and framework present; each framework either
@@ -53,29 +118,12 @@ pub fn check_value(v: &Value) -> Vec<String> {
                 p.push(format!("{at}: missing"));
                 continue;
             };
-            match r["status"].as_str() {
-                Some("ok") => {
-                    let q = |k: &str| r[k].as_f64().filter(|x| x.is_finite() && *x > 0.0);
-                    match (q("q25_ms"), q("median_ms"), q("q75_ms")) {
-                        (Some(a), Some(b), Some(c)) if a <= b && b <= c => {}
-                        _ => p.push(format!("{at}: quantiles missing or out of order")),
-                    }
-                    if q("peak_rss_mib").is_none() {
-                        p.push(format!("{at}: no peak RSS"));
-                    }
-                    if r["steps"].as_u64().unwrap_or(0) == 0 {
-                        p.push(format!("{at}: no timed steps"));
-                    }
-                    let tol = wv["tolerance"].as_f64().unwrap_or(0.0);
-                    if !r["max_rel_diff"].as_f64().is_some_and(|d| d <= tol) {
-                        p.push(format!("{at}: agreement missing or beyond {tol:e}"));
-                    }
-                }
-                Some(why) if why.starts_with("unavailable: ") => {}
-                Some(why) => p.push(format!("{at}: {why}")),
-                None => p.push(format!("{at}: no status")),
-            }
+            let tol = wv["tolerance"].as_f64().unwrap_or(0.0);
+            check_result(r, &at, tol, &mut p);
         }
+    }
+    if !v["sweep"].is_null() {
+        p.extend(check_sweep(&v["sweep"]));
     }
     p
 }
@@ -98,6 +146,47 @@ mod tests {
             .map(|w| json!({"workload": w.name(), "tolerance": w.tolerance(), "results": results}))
             .collect();
         json!({"sgemm_peak_gflops": 50.0, "workloads": workloads})
+    }
+
+    fn sweep() -> Value {
+        let mut points = Vec::new();
+        for threads in crate::run::SWEEP_THREADS {
+            for batch in crate::run::SWEEP_BATCHES {
+                let results: Vec<Value> = Framework::ALL
+                    .iter()
+                    .map(|f| {
+                        json!({"framework": f.name(), "status": "ok", "steps": 30, "q25_ms": 1.0,
+                               "median_ms": 1.5, "q75_ms": 2.0, "peak_rss_mib": 100.0,
+                               "max_rel_diff": 0.0, "us_per_example": 1500.0 / batch as f64})
+                    })
+                    .collect();
+                points.push(json!({"batch": batch, "threads": threads, "results": results}));
+            }
+        }
+        json!({"tolerance": 1e-4, "points": points})
+    }
+
+    #[test]
+    fn the_sweep_is_checked_when_present() {
+        let mut v = complete();
+        v["sweep"] = sweep();
+        assert_eq!(check_value(&v), Vec::<String>::new());
+        // A missing setting, a disagreeing framework, a framework without time per example.
+        if let Some(points) = v["sweep"]["points"].as_array_mut() {
+            points.remove(7);
+        }
+        v["sweep"]["points"][0]["results"][2]["max_rel_diff"] = json!(1e-2);
+        v["sweep"]["points"][1]["results"][5]["us_per_example"] = Value::Null;
+        v["sweep"]["points"][2]["results"][4]["status"] = json!("unavailable: no compiler");
+        v["sweep"]["points"][2]["results"][4]["us_per_example"] = Value::Null;
+        let p = check_value(&v);
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p.iter().any(|m| m == "sweep batch 256 threads 2: missing"),
+            "{p:#?}"
+        );
+        // Without a sweep (--quick), nothing is asked of it.
+        assert!(check_value(&complete()).is_empty());
     }
 
     #[test]

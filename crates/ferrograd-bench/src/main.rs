@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
-//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…]
+//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…] [--sweep]
 //! ferrograd-bench check-report bench/results/<date>.json
 //! ferrograd-bench worker --framework ferrograd|ferrograd-torch|tch --workload W1a --data DIR   (internal)
 //! ```
@@ -26,8 +26,25 @@ use clap::{Parser, Subcommand};
 use framework::{Framework, Launch};
 use workload::Workload;
 
-/// Threads every framework runs on.
+/// Threads every framework runs on (the main run; the sweep also runs 1).
 pub const THREADS: usize = 2;
+
+/// The environment variable through which the orchestrator tells a worker (Rust or Python)
+/// how many threads to run on; unset: [`THREADS`].
+pub const THREADS_ENV: &str = "FERROGRAD_BENCH_THREADS";
+
+/// This worker's thread count: `FERROGRAD_BENCH_THREADS`, or [`THREADS`] when unset.
+pub fn threads() -> Result<usize> {
+    match std::env::var(THREADS_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(THREADS),
+        Err(e) => Err(anyhow!("{THREADS_ENV}: {e}")),
+        Ok(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| anyhow!("{THREADS_ENV}=`{s}` is not a positive integer")),
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +85,11 @@ enum Cmd {
         /// Comma-separated frameworks (default: all; the first is the agreement reference).
         #[arg(long, value_delimiter = ',')]
         frameworks: Vec<String>,
+        /// Also run the scaling sweep: W1a's model at batch 1, 8, 64, 256 x threads 1, 2, for
+        /// every selected framework (agreement checked at each setting, interleaved timing);
+        /// a `sweep` section in the JSON and Markdown and a chart. Not part of `--quick`.
+        #[arg(long)]
+        sweep: bool,
     },
     /// Check that a report (the JSON, its Markdown and charts) is complete and well-formed.
     CheckReport { json: PathBuf },
@@ -143,6 +165,7 @@ fn real_main() -> Result<ExitCode> {
             workers_dir,
             workloads,
             frameworks,
+            sweep,
         } => {
             let t0 = Instant::now();
             let load_before = report::Report::load_now();
@@ -167,7 +190,7 @@ fn real_main() -> Result<ExitCode> {
                 jax_python: jax_python.as_deref(),
                 workers_dir: &workers_dir,
             };
-            let result = run::run(&workloads, &frameworks, &launch, &data, plan);
+            let result = run::run(&workloads, &frameworks, &launch, &data, plan, sweep);
             let _ = std::fs::remove_dir_all(&data);
             let mut report = result?;
             report.load_before = load_before;

@@ -80,19 +80,139 @@ pub struct WorkloadReport {
 }
 
 impl WorkloadReport {
-    pub fn new(workload: Workload, results: Vec<FrameworkResult>) -> Result<WorkloadReport> {
+    /// At `batch` (`None`: the workload's own; the sweep's differ).
+    pub fn new_at(
+        workload: Workload,
+        batch: Option<usize>,
+        results: Vec<FrameworkResult>,
+    ) -> Result<WorkloadReport> {
         Ok(WorkloadReport {
             workload,
-            flops: workload.step_flops()?,
+            flops: workload.step_flops_at(batch)?,
             results,
         })
     }
 
-    fn ferrograd_ms(&self) -> Option<f64> {
+    pub fn ferrograd_ms(&self) -> Option<f64> {
         self.results
             .iter()
             .find(|r| r.framework == Framework::Ferrograd)
             .and_then(|r| r.median_ms)
+    }
+}
+
+/// One setting of the scaling sweep: W1a's model at `batch`, on `threads` threads.
+pub struct SweepPoint {
+    pub batch: usize,
+    pub threads: usize,
+    pub report: WorkloadReport,
+}
+
+/// The scaling sweep (`--sweep`).
+pub struct Sweep {
+    pub plan: Plan,
+    pub points: Vec<SweepPoint>,
+}
+
+impl Sweep {
+    fn to_json(&self) -> Value {
+        let points: Vec<Value> = self
+            .points
+            .iter()
+            .map(|p| {
+                let fg = p.report.ferrograd_ms();
+                let results: Vec<Value> = p
+                    .report
+                    .results
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "framework": r.framework.name(),
+                            "status": match &r.status { Status::Ok => "ok".to_string(), Status::Failed(w) => w.clone() },
+                            "steps": r.times_ms.len(),
+                            "median_ms": r.median_ms,
+                            "q25_ms": r.q25_ms,
+                            "q75_ms": r.q75_ms,
+                            "us_per_example": r.median_ms.map(|m| m * 1e3 / p.batch as f64),
+                            "peer_over_ferrograd": fg.zip(r.median_ms).map(|(f, m)| m / f),
+                            "gflops": p.report.flops.zip(r.median_ms).map(|(f, ms)| f / (ms * 1e-3) / 1e9),
+                            "peak_rss_mib": r.peak_rss_mib,
+                            "max_rel_diff": r.max_rel_diff,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "batch": p.batch,
+                    "threads": p.threads,
+                    "flops_per_step": p.report.flops,
+                    "results": results,
+                })
+            })
+            .collect();
+        json!({
+            "workload": Workload::W1a.name(),
+            "model": "MLP 784-128-10, f32: one SGD step",
+            "batches": crate::run::SWEEP_BATCHES,
+            "threads": crate::run::SWEEP_THREADS,
+            "tolerance": Workload::W1a.tolerance(),
+            "plan": {
+                "warmup": self.plan.warmup,
+                "rounds": self.plan.rounds,
+                "steps_per_round": self.plan.steps_per_round,
+                "budget_ms": self.plan.budget_ms,
+            },
+            "points": points,
+        })
+    }
+
+    fn markdown(&self) -> String {
+        let mut s = format!(
+            "\n### Scaling sweep: W1a's model (MLP 784-128-10) by batch size and threads\n\n\
+             {} warm-up steps, then {} rounds x {} steps per framework and setting (each round \
+             stops after {} ms), interleaved; agreement checked at every setting.\n\n",
+            self.plan.warmup,
+            self.plan.rounds,
+            self.plan.steps_per_round,
+            self.plan.budget_ms.unwrap_or(f64::INFINITY)
+        );
+        s += "| threads | batch | framework | median ms/step | µs/example | peer / ferrograd | GFLOP/s | max rel diff |\n";
+        s += "|---:|---:|---|---:|---:|---:|---:|---:|\n";
+        for p in &self.points {
+            let fg = p.report.ferrograd_ms();
+            for r in &p.report.results {
+                let name = r.framework.name();
+                if let Status::Failed(why) = &r.status {
+                    s += &format!(
+                        "| {} | {} | {name} | {} | | | | {} |\n",
+                        p.threads,
+                        p.batch,
+                        why.replace('|', "/"),
+                        r.max_rel_diff
+                            .map_or_else(|| "-".into(), |d| format!("{d:.1e}"))
+                    );
+                    continue;
+                }
+                s += &format!(
+                    "| {} | {} | {name} | {} | {} | {} | {} | {} |\n",
+                    p.threads,
+                    p.batch,
+                    fmt_opt(r.median_ms, 3),
+                    fmt_opt(r.median_ms.map(|m| m * 1e3 / p.batch as f64), 2),
+                    fg.zip(r.median_ms)
+                        .map_or_else(|| "-".into(), |(f, m)| format!("{:.2}x", m / f)),
+                    fmt_opt(
+                        p.report
+                            .flops
+                            .zip(r.median_ms)
+                            .map(|(f, ms)| f / (ms * 1e-3) / 1e9),
+                        1
+                    ),
+                    r.max_rel_diff
+                        .map_or_else(|| "-".into(), |d| format!("{d:.1e}")),
+                );
+            }
+        }
+        s
     }
 }
 
@@ -105,6 +225,8 @@ pub struct Report {
     pub load_before: String,
     pub load_after: String,
     pub wall_s: f64,
+    /// The scaling sweep, with `--sweep`.
+    pub sweep: Option<Sweep>,
 }
 
 fn loadavg() -> String {
@@ -151,6 +273,7 @@ impl Report {
             load_before: String::new(),
             load_after: loadavg(),
             wall_s: 0.0,
+            sweep: None,
         }
     }
 
@@ -167,6 +290,19 @@ impl Report {
                     v.push(format!(
                         "{} {}: {why}",
                         w.workload.name(),
+                        r.framework.name()
+                    ));
+                }
+            }
+        }
+        for p in self.sweep.iter().flat_map(|s| &s.points) {
+            for r in &p.report.results {
+                if let Status::Failed(why) = &r.status {
+                    v.push(format!(
+                        "sweep {} b{} t{} {}: {why}",
+                        p.report.workload.name(),
+                        p.batch,
+                        p.threads,
                         r.framework.name()
                     ));
                 }
@@ -213,7 +349,7 @@ impl Report {
                 })
             })
             .collect();
-        json!({
+        let mut out = json!({
             "date": self.date,
             "threads": crate::THREADS,
             "plan": {
@@ -229,7 +365,11 @@ impl Report {
             "sgemm_peak_gflops": self.sgemm_peak_gflops,
             "wall_s": self.wall_s,
             "workloads": workloads,
-        })
+        });
+        if let Some(sweep) = &self.sweep {
+            out["sweep"] = sweep.to_json();
+        }
+        out
     }
 
     pub fn markdown(&self) -> String {
@@ -285,6 +425,9 @@ impl Report {
         s += "\n`peer / ferrograd` is the peer's median step time over ferrograd's (above 1: ferrograd is faster). \
               GFLOP/s counts the matrix products of a step only. allocs/step: Rust heap allocations on the \
               stepping thread (LibTorch's C++ allocations are not visible to the counter, so none for tch).\n";
+        if let Some(sweep) = &self.sweep {
+            s += &sweep.markdown();
+        }
         s
     }
 

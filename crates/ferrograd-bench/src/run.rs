@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::framework::{Framework, Launch};
-use crate::report::{FrameworkResult, Report, Status, WorkloadReport};
+use crate::report::{FrameworkResult, Report, Status, Sweep, SweepPoint, WorkloadReport};
 use crate::workload::Workload;
 
 /// How much to measure.
@@ -48,6 +48,30 @@ impl Plan {
             budget_ms: Some(1500.0),
         }
     }
+
+    /// The scaling sweep's, per setting: modest, so that its 8 settings finish in a few
+    /// minutes on 2 cores (a 1 s budget per round bounds the slow settings).
+    pub fn sweep() -> Plan {
+        Plan {
+            warmup: 10,
+            rounds: 3,
+            steps_per_round: 30,
+            peak_reps: 0,
+            budget_ms: Some(1000.0),
+        }
+    }
+}
+
+/// The scaling sweep: W1a's model at these batch sizes ...
+pub const SWEEP_BATCHES: [usize; 4] = [1, 8, 64, 256];
+/// ... and these thread counts.
+pub const SWEEP_THREADS: [usize; 2] = [1, 2];
+
+/// What a workload runs at: its own batch or another (the sweep), on `threads` threads.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    pub batch: Option<usize>,
+    pub threads: usize,
 }
 
 /// The longest a worker may take to answer one command (start-up with torch.compile's first
@@ -75,8 +99,10 @@ impl Worker {
         launch: &Launch,
         workload: Workload,
         data: &Path,
+        threads: usize,
     ) -> Result<Worker, String> {
         let mut cmd = framework.command(launch, workload.name(), data)?;
+        cmd.env(crate::THREADS_ENV, threads.to_string());
         let stderr_path = data.join(format!("{}.{}.stderr", workload.name(), framework.name()));
         let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
         let mut child = cmd
@@ -240,13 +266,19 @@ fn run_workload(
     launch: &Launch,
     data: &Path,
     plan: Plan,
+    setting: Setting,
 ) -> Result<WorkloadReport> {
     let t0 = Instant::now();
-    workload.write_inputs(data)?;
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    workload.write_inputs_at(data, setting.batch)?;
+    let label = match setting.batch {
+        None => workload.name().to_string(),
+        Some(b) => format!("{} b{b} t{}", workload.name(), setting.threads),
+    };
     let mut workers = Vec::new();
     let mut failed = Vec::new();
     for &f in frameworks {
-        match Worker::start(f, launch, workload, data) {
+        match Worker::start(f, launch, workload, data, setting.threads) {
             Ok(w) => workers.push(w),
             Err(why) => failed.push(FrameworkResult::unavailable(f, why)),
         }
@@ -286,7 +318,7 @@ fn run_workload(
         .find_map(|(w, o)| o.clone().map(|o| (w.framework.name(), o)));
     let tol = workload.tolerance();
     let ref_name = reference.as_ref().map_or("none", |r| r.0);
-    let mut line = format!("agreement {:<8}", workload.name());
+    let mut line = format!("agreement {label:<8}");
     for (w, out) in workers.iter_mut().zip(&outputs) {
         let (Some(out), Some((_, reference))) = (out, &reference) else {
             line += &format!(" {}: -", w.framework.name());
@@ -315,8 +347,8 @@ fn run_workload(
     let mut results: Vec<FrameworkResult> = workers.into_iter().map(Worker::finish).collect();
     results.extend(failed);
     results.sort_by_key(|r| frameworks.iter().position(|f| *f == r.framework));
-    eprintln!("{}: {:.1} s", workload.name(), t0.elapsed().as_secs_f64());
-    WorkloadReport::new(workload, results)
+    eprintln!("{label}: {:.1} s", t0.elapsed().as_secs_f64());
+    WorkloadReport::new_at(workload, setting.batch, results)
 }
 
 /// The whole suite.
@@ -326,6 +358,7 @@ pub fn run(
     launch: &Launch,
     data: &Path,
     plan: Plan,
+    sweep: bool,
 ) -> Result<Report> {
     let peak =
         ferrograd_train::with_threads(crate::THREADS, || crate::peak::sgemm_peak(plan.peak_reps))??;
@@ -334,9 +367,44 @@ pub fn run(
         crate::THREADS,
         plan.peak_reps
     );
+    let own = Setting {
+        batch: None,
+        threads: crate::THREADS,
+    };
     let mut reports = Vec::new();
     for &w in workloads {
-        reports.push(run_workload(w, frameworks, launch, data, plan)?);
+        reports.push(run_workload(w, frameworks, launch, data, plan, own)?);
     }
-    Ok(Report::new(plan, peak, reports))
+    let mut report = Report::new(plan, peak, reports);
+    if sweep {
+        let mut points = Vec::new();
+        for threads in SWEEP_THREADS {
+            for batch in SWEEP_BATCHES {
+                let setting = Setting {
+                    batch: Some(batch),
+                    threads,
+                };
+                let dir = data.join(format!("sweep-b{batch}-t{threads}"));
+                let r = run_workload(
+                    Workload::W1a,
+                    frameworks,
+                    launch,
+                    &dir,
+                    Plan::sweep(),
+                    setting,
+                )?;
+                points.push(SweepPoint {
+                    batch,
+                    threads,
+                    report: r,
+                });
+            }
+        }
+        report.sweep = Some(Sweep {
+            plan: Plan::sweep(),
+            points,
+        });
+        report.load_after = Report::load_now();
+    }
+    Ok(report)
 }

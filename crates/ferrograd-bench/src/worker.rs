@@ -43,24 +43,25 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// Runs the worker for `framework` on `workload` with the inputs in `data` until `quit` or
 /// the end of stdin.
 pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> {
+    let threads = crate::threads()?;
     let inputs = Inputs::load(data, workload)?;
     let out_path = data.join(format!("{}.{}.out", workload.name(), framework.name()));
     match framework {
         Framework::Ferrograd => {
             let mut e = fg::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path, Pool::Ferrograd)
+            serve(e.as_mut(), &out_path, Pool::Ferrograd(threads))
         }
         Framework::Bridge => {
-            // The node's kernels run on ferrograd's warm pool of THREADS workers; LibTorch's
+            // The node's kernels run on ferrograd's warm pool of `threads` workers; LibTorch's
             // own share (autograd bookkeeping, the SGD update) on one thread, so that the two
             // pools do not compete for the 2 cores (`crates/ferrograd-torch/benches/w1a.rs`,
             // (c'): 0.353 ms with 2 + 2 threads, 0.219 ms with 2 + 1).
             tch::set_num_threads(1);
             let mut e = bridge::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path, Pool::Ferrograd)
+            serve(e.as_mut(), &out_path, Pool::Ferrograd(threads))
         }
         Framework::Tch => {
-            tch::set_num_threads(crate::THREADS as i32);
+            tch::set_num_threads(i32::try_from(threads)?);
             let mut e = torch::engine(workload, &inputs)?;
             serve(e.as_mut(), &out_path, Pool::Own)
         }
@@ -74,7 +75,7 @@ enum Pool {
     /// Inside `ferrograd_train::with_threads`, entered per command: its workers spin for work
     /// until the command ends, so the pool must not outlive it (an idle worker process would
     /// otherwise keep a core busy while the other frameworks run their rounds).
-    Ferrograd,
+    Ferrograd(usize),
     /// On the framework's own threads (LibTorch's).
     Own,
 }
@@ -82,7 +83,7 @@ enum Pool {
 impl Pool {
     fn run<R: Send>(self, f: impl FnOnce() -> R + Send) -> Result<R> {
         match self {
-            Pool::Ferrograd => Ok(ferrograd_train::with_threads(crate::THREADS, f)?),
+            Pool::Ferrograd(n) => Ok(ferrograd_train::with_threads(n, f)?),
             Pool::Own => Ok(f()),
         }
     }

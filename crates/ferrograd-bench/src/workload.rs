@@ -115,12 +115,14 @@ impl Workload {
         }
     }
 
-    /// Flops of the matrix products in one step (forward, weight gradients, input gradients
-    /// except the data's), as in `step_bench`; `None` for W3 (no products).
-    pub fn step_flops(self) -> Result<Option<f64>> {
-        let Some((spec, batch)) = self.network() else {
+    /// Flops of the matrix products in one step at `batch` (`None`: the workload's own batch;
+    /// forward, weight gradients, input gradients except the data's), as in `step_bench`;
+    /// `None` for W3 (no products).
+    pub fn step_flops_at(self, batch: Option<usize>) -> Result<Option<f64>> {
+        let Some((spec, own)) = self.network() else {
             return Ok(None);
         };
+        let batch = batch.unwrap_or(own);
         let b = batch as f64;
         Ok(Some(match spec {
             ModelSpec::Mlp {
@@ -145,12 +147,16 @@ impl Workload {
         }))
     }
 
-    /// Writes the manifest `<dir>/<name>.json` and the raw inputs it names.
-    pub fn write_inputs(self, dir: &Path) -> Result<()> {
+    /// Writes the manifest `<dir>/<name>.json` and the raw inputs it names, at `batch` (`None`:
+    /// the workload's own; the scaling sweep sets others). The parameters do not depend on the batch; the batch is the first `batch` rows of the same
+    /// generator's sequence, and workers read the batch size from the manifest.
+    pub fn write_inputs_at(self, dir: &Path, batch: Option<usize>) -> Result<()> {
         let name = self.name();
         let file = |suffix: &str| format!("{name}.{suffix}.bin");
         let manifest = match self.network() {
-            Some((spec, batch)) => {
+            Some((spec, own)) => {
+                let batch = batch.unwrap_or(own);
+                anyhow::ensure!(batch > 0, "batch size 0");
                 // ferrograd's initialisation (Kaiming-uniform, SplitMix64): the parameters in
                 // the order and layout of `ModelSpec::params` (PyTorch's).
                 let net = Network::new(spec, batch, SEED)?;
@@ -234,6 +240,23 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// The training network as the manifest sets it up: the workload's model at the manifest's
+    /// batch size (the sweep's differ from the workload's own); `None` for W3.
+    pub fn network(&self, workload: Workload) -> Result<Option<(ModelSpec, usize)>> {
+        let Some((spec, own)) = workload.network() else {
+            return Ok(None);
+        };
+        let batch = match self.manifest.get("batch") {
+            None => own,
+            Some(b) => b
+                .as_u64()
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|&b| b > 0)
+                .with_context(|| format!("manifest batch `{b}` is not a positive integer"))?,
+        };
+        Ok(Some((spec, batch)))
+    }
+
     pub fn load(dir: &Path, workload: Workload) -> Result<Inputs> {
         let path = dir.join(format!("{}.json", workload.name()));
         let text = std::fs::read_to_string(&path)
@@ -289,5 +312,35 @@ impl Inputs {
             .into_iter()
             .map(i64::from_le_bytes)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_batch_travels_in_the_manifest() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("ferrograd-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        for (batch, want) in [(Some(8), 8), (None, 64)] {
+            Workload::W1a.write_inputs_at(&dir, batch)?;
+            let inputs = Inputs::load(&dir, Workload::W1a)?;
+            let (_, got) = inputs.network(Workload::W1a)?.context("W1a is a network")?;
+            assert_eq!(got, want);
+            assert_eq!(inputs.f32s("x")?.len(), want * 784);
+            assert_eq!(inputs.i64s("y")?.len(), want);
+            // The parameters do not depend on the batch; the flops scale with it.
+            assert_eq!(
+                inputs.f32s("params")?.len(),
+                784 * 128 + 128 + 128 * 10 + 10
+            );
+            let flops = Workload::W1a.step_flops_at(batch)?.context("flops")?;
+            let per_example = 2.0 * 784.0 * 128.0 * 2.0 + 2.0 * 128.0 * 10.0 * 3.0;
+            assert!((flops - per_example * want as f64).abs() < 1.0);
+        }
+        assert!(Workload::W1a.write_inputs_at(&dir, Some(0)).is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 }

@@ -175,7 +175,7 @@ impl Engine for Bridge {
 pub const NO_W3: &str = "the bridge carries ferrograd's training models (W1, W2) as one LibTorch autograd node; the W3 NLL is not a tch model (see ferrograd's row)";
 
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
-    let Some((spec, batch)) = workload.network() else {
+    let Some((spec, batch)) = inputs.network(workload)? else {
         return Err(anyhow!("unavailable: {NO_W3}"));
     };
     let flat = inputs.f32s("params")?;

@@ -75,7 +75,7 @@ impl Engine for Nll {
 }
 
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
-    match workload.network() {
+    match inputs.network(workload)? {
         Some((spec, batch)) => {
             let mut net = Network::new(spec, batch, 0)?;
             let params = inputs.f32s("params")?;

@@ -158,7 +158,7 @@ impl Engine for Nll {
 }
 
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
-    match workload.network() {
+    match inputs.network(workload)? {
         Some((spec, batch)) => {
             let flat = inputs.f32s("params")?;
             let mut params = Vec::new();
