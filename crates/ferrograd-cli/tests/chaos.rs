@@ -85,7 +85,11 @@ fn random_kills_and_resumes_give_the_uninterrupted_result() {
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 let status = child.wait().unwrap();
-                assert!(!status.success());
+                if status.success() {
+                    // It finished between `try_wait` and `kill` (the signal reached a
+                    // zombie): a completed run, not a kill. The next launch resumes it.
+                    continue;
+                }
                 kills += 1;
                 kills_in_resume += usize::from(resume);
                 continue;
