@@ -23,6 +23,7 @@ pub mod normalize;
 pub mod prims;
 pub mod reverse;
 pub mod tensor;
+pub mod vectorize;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -40,6 +41,10 @@ pub struct Options {
     /// `reverse_only`: no `f_pushforward` (for functions calling kernels or custom
     /// derivatives that only have a pullback).
     pub reverse_only: bool,
+    /// `simd`: reduction loops over events run on SIMD lanes (`vectorize.rs`).
+    pub simd: bool,
+    /// `parallel`: as `simd`, and large loops are split across rayon's threads.
+    pub parallel: bool,
 }
 
 pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
@@ -56,6 +61,11 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             syn::Meta::Path(p) if p.is_ident("hessian") => o.hessian = true,
             syn::Meta::Path(p) if p.is_ident("dump") => o.dump = true,
             syn::Meta::Path(p) if p.is_ident("reverse_only") => o.reverse_only = true,
+            syn::Meta::Path(p) if p.is_ident("simd") => o.simd = true,
+            syn::Meta::Path(p) if p.is_ident("parallel") => {
+                o.simd = true;
+                o.parallel = true;
+            }
             syn::Meta::List(l) if l.path.is_ident("wrt") => {
                 let ids =
                     l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
@@ -63,7 +73,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             }
             other => return Err(syn::Error::new_spanned(
                 other,
-                "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian`, `reverse_only` and `dump`",
+                "unknown option: `#[differentiable]` accepts `wrt(a, b, …)`, `hessian`, `reverse_only`, `simd`, `parallel` and `dump`",
             )),
         }
     }
@@ -237,8 +247,21 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item_fn #ce);
         }
     };
+    // `simd`: the function is compiled (and emitted) with its reduction loops outlined.
+    let (item_fn, outlined) = if opts.simd {
+        match vectorize::outline(&opts, &item_fn) {
+            Ok(v) => v,
+            Err(e) => {
+                let ce = e.to_compile_error();
+                return quote!(#item_fn #ce);
+            }
+        }
+    } else {
+        (item_fn, TokenStream::new())
+    };
     match generate(&opts, &item_fn) {
         Ok(gen) => {
+            let gen = quote!(#outlined #gen);
             let src = pretty(&gen);
             if opts.dump {
                 eprintln!(

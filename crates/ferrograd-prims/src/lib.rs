@@ -23,11 +23,19 @@
 //! `powi` (integer exponent) and `mul_add` (three arguments) have signatures of their own and
 //! are written next to the generated code in `ferrograd/src/real.rs` and `dual.rs`.
 
-/// Calls `$callback! { unary { … } binary { … } }` with the table (see the crate docs).
+/// Calls `$callback! { unary { … } binary { … } }` with the table (see the crate docs);
+/// `scalar_primitives!(cb, extra…)` calls `cb! { extra…; unary { … } binary { … } }`.
 #[macro_export]
 macro_rules! scalar_primitives {
     ($callback:ident) => {
+        $crate::scalar_primitives!(@table $callback ());
+    };
+    ($callback:ident, $($extra:tt)*) => {
+        $crate::scalar_primitives!(@table $callback ($($extra)*;));
+    };
+    (@table $callback:ident ($($extra:tt)*)) => {
         $callback! {
+            $($extra)*
             unary {
                 // d sin x = cos x
                 sin sin_d (x, _) expensive => x.cos();

@@ -77,9 +77,11 @@
 
 pub mod adjoint;
 pub mod dual;
+pub mod lanes;
 pub mod real;
 pub mod runtime;
 pub mod tape;
+pub mod vloop;
 
 pub use adjoint::{Adjoint, ArrayAdjoint};
 pub use dual::Dual;

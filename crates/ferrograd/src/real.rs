@@ -37,6 +37,9 @@ macro_rules! define_real {
             + MulAssign
             + DivAssign
             + crate::tape::TapeValue
+            + crate::lanes::Lanes
+            + Send
+            + Sync
         {
             /// Converts a constant (literal, `f64::consts`, integer cast) into this type.
             fn from_f64(v: f64) -> Self;

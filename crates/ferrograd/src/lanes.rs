@@ -1,0 +1,316 @@
+//! SIMD lanes of the scalar types, for vectorised reduction loops (`#[differentiable(simd)]`).
+//!
+//! A reduction loop over events is outlined by the AD compiler into a body function generic
+//! over [`Real`]; [`crate::vloop`] runs that same generated code on [`F64x8`] / [`F32x16`]
+//! (eight or sixteen events at a time) and on `Dual<F64x8>` for Hessians. Every [`Real`] type
+//! says here what its lanes are: `f64` → [`F64x8`], `f32` → [`F32x16`], `Dual<T>` →
+//! `Dual<T::Wide>`, and the lane types themselves are their own one-lane wide type.
+//!
+//! Why hand-written lane types rather than a SIMD crate: the lanes must implement [`Real`]
+//! (every primitive of the table, tape, ordering) so that the generated code runs on them
+//! unchanged, and they must compile to AVX-512 or AVX2 under runtime dispatch
+//! (`multiversion`), which crates that pick their instructions at compile time (`wide`) do
+//! not do. Plain fixed-size arrays with element-wise loops do both: LLVM vectorises each
+//! operation to the widest registers of the function it is inlined into.
+
+use crate::real::Real;
+use crate::tape::{Tape, TapeValue};
+use crate::Dual;
+use core::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Rem, Sub, SubAssign};
+
+/// The SIMD view of a scalar type: how many events one wide value holds and how to move
+/// events in and out. Implemented for every [`Real`] type (a supertrait of it).
+pub trait Lanes: Sized + Copy {
+    /// The wide type: `LANES` values of `Self` side by side, itself a [`Real`].
+    type Wide: Real;
+    /// Events per wide value.
+    const LANES: usize;
+    /// The wide value whose lane `k` is `f(k)`.
+    fn wide_from_fn(f: impl FnMut(usize) -> Self) -> Self::Wide;
+    /// Lane `k` of a wide value.
+    fn lane(w: &Self::Wide, k: usize) -> Self;
+
+    /// Every lane equal to `self`.
+    #[inline(always)]
+    fn splat(self) -> Self::Wide {
+        Self::wide_from_fn(|_| self)
+    }
+    /// Lanes `s[i..i + LANES]`.
+    #[inline(always)]
+    fn load(s: &[Self], i: usize) -> Self::Wide {
+        let s = &s[i..i + Self::LANES];
+        Self::wide_from_fn(|k| s[k])
+    }
+    /// The sum of the lanes, lane 0 first (a fixed order: results are reproducible).
+    #[inline(always)]
+    fn sum_lanes(w: &Self::Wide) -> Self
+    where
+        Self: Add<Output = Self>,
+    {
+        let mut s = Self::lane(w, 0);
+        for k in 1..Self::LANES {
+            s = s + Self::lane(w, k);
+        }
+        s
+    }
+}
+
+/// Lane-wise scalar math for a lane type: the default of every primitive is the standard
+/// library's; [`crate::simd_math`] replaces the expensive ones by branch-free versions that
+/// LLVM vectorises across the lanes.
+macro_rules! lane_math {
+    (
+        unary { $( $f:ident $fd:ident ($x:tt, $y:tt) $cost:ident => $rule:expr; )* }
+        binary { $( $g:ident $gd:ident ($a:tt, $b:tt, $gy:tt) => $grule:expr; )* }
+    ) => {
+        /// Per-lane `f64` functions used by [`F64x8`].
+        pub trait LaneMathF64 {
+            $( #[inline(always)] fn $f(x: f64) -> f64 { f64::$f(x) } )*
+            $( #[inline(always)] fn $g(a: f64, b: f64) -> f64 { f64::$g(a, b) } )*
+        }
+        /// Per-lane `f32` functions used by [`F32x16`].
+        pub trait LaneMathF32 {
+            $( #[inline(always)] fn $f(x: f32) -> f32 { f32::$f(x) } )*
+            $( #[inline(always)] fn $g(a: f32, b: f32) -> f32 { f32::$g(a, b) } )*
+        }
+    };
+}
+ferrograd_prims::scalar_primitives!(lane_math);
+
+/// The lane functions of [`F64x8`] and [`F32x16`].
+pub struct LaneFns;
+
+impl LaneMathF64 for LaneFns {}
+impl LaneMathF32 for LaneFns {}
+
+/// `Real` for a lane type, generated from the primitives' table: each primitive lane-wise.
+macro_rules! real_for_lanes {
+    (
+        $name:ident, $t:ty, $n:literal, $math:ident;
+        unary { $( $f:ident $fd:ident ($x:tt, $y:tt) $cost:ident => $rule:expr; )* }
+        binary { $( $g:ident $gd:ident ($a:tt, $b:tt, $gy:tt) => $grule:expr; )* }
+    ) => {
+        impl Real for $name {
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                $name([v as $t; $n])
+            }
+            /// Lane 0 (the generated code of a vectorised body never converts).
+            fn to_f64(self) -> f64 {
+                f64::from(self.0[0])
+            }
+            $(
+                #[inline(always)]
+                fn $f(self) -> Self {
+                    self.map(<LaneFns as $math>::$f)
+                }
+            )*
+            $(
+                #[inline(always)]
+                fn $g(self, o: Self) -> Self {
+                    self.zip(o, <LaneFns as $math>::$g)
+                }
+            )*
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                self.map(|a| a.powi(n))
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                // One rounding per lane, like the scalar path's `mul_add`.
+                $name(core::array::from_fn(|k| self.0[k].mul_add(a.0[k], b.0[k])))
+            }
+        }
+    };
+}
+
+macro_rules! lane_type {
+    ($name:ident, $t:ty, $n:literal, $math:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #[repr(transparent)]
+        pub struct $name(pub [$t; $n]);
+
+        impl $name {
+            #[inline(always)]
+            fn map(self, f: impl Fn($t) -> $t) -> Self {
+                $name(core::array::from_fn(|k| f(self.0[k])))
+            }
+            #[inline(always)]
+            fn zip(self, o: Self, f: impl Fn($t, $t) -> $t) -> Self {
+                $name(core::array::from_fn(|k| f(self.0[k], o.0[k])))
+            }
+        }
+
+        impl Default for $name {
+            #[inline(always)]
+            fn default() -> Self {
+                $name([0.0; $n])
+            }
+        }
+
+        /// Lane-wise order, defined only where every lane agrees (`None` otherwise). The AD
+        /// compiler vectorises only loop bodies without comparisons, so generated code never
+        /// branches on lane values; this exists because [`Real`] requires it.
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, o: &Self) -> Option<core::cmp::Ordering> {
+                let first = self.0[0].partial_cmp(&o.0[0])?;
+                self.0
+                    .iter()
+                    .zip(&o.0)
+                    .all(|(a, b)| a.partial_cmp(b) == Some(first))
+                    .then_some(first)
+            }
+        }
+
+        impl Add for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn add(self, o: Self) -> Self {
+                self.zip(o, |a, b| a + b)
+            }
+        }
+        impl Sub for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn sub(self, o: Self) -> Self {
+                self.zip(o, |a, b| a - b)
+            }
+        }
+        impl Mul for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn mul(self, o: Self) -> Self {
+                self.zip(o, |a, b| a * b)
+            }
+        }
+        impl Div for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn div(self, o: Self) -> Self {
+                self.zip(o, |a, b| a / b)
+            }
+        }
+        impl Rem for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn rem(self, o: Self) -> Self {
+                self.zip(o, |a, b| a % b)
+            }
+        }
+        impl Neg for $name {
+            type Output = Self;
+            #[inline(always)]
+            fn neg(self) -> Self {
+                self.map(|a| -a)
+            }
+        }
+        impl AddAssign for $name {
+            #[inline(always)]
+            fn add_assign(&mut self, o: Self) {
+                *self = *self + o;
+            }
+        }
+        impl SubAssign for $name {
+            #[inline(always)]
+            fn sub_assign(&mut self, o: Self) {
+                *self = *self - o;
+            }
+        }
+        impl MulAssign for $name {
+            #[inline(always)]
+            fn mul_assign(&mut self, o: Self) {
+                *self = *self * o;
+            }
+        }
+        impl DivAssign for $name {
+            #[inline(always)]
+            fn div_assign(&mut self, o: Self) {
+                *self = *self / o;
+            }
+        }
+        impl TapeValue for $name {
+            #[inline(always)]
+            fn push_to(self, tape: &mut Tape) {
+                for v in self.0 {
+                    v.push_to(tape);
+                }
+            }
+            #[inline(always)]
+            fn pop_from(tape: &mut Tape) -> Self {
+                let mut v = [0.0; $n];
+                for x in v.iter_mut().rev() {
+                    *x = <$t>::pop_from(tape);
+                }
+                $name(v)
+            }
+        }
+        impl Lanes for $name {
+            type Wide = $name;
+            const LANES: usize = 1;
+            #[inline(always)]
+            fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> Self {
+                f(0)
+            }
+            #[inline(always)]
+            fn lane(w: &Self, _k: usize) -> Self {
+                *w
+            }
+        }
+        impl Lanes for $t {
+            type Wide = $name;
+            const LANES: usize = $n;
+            #[inline(always)]
+            fn wide_from_fn(f: impl FnMut(usize) -> Self) -> $name {
+                $name(core::array::from_fn(f))
+            }
+            #[inline(always)]
+            fn lane(w: &$name, k: usize) -> Self {
+                w.0[k]
+            }
+        }
+
+        ferrograd_prims::scalar_primitives!(real_for_lanes, $name, $t, $n, $math);
+    };
+}
+
+lane_type!(
+    F64x8,
+    f64,
+    8,
+    LaneMathF64,
+    "Eight `f64` lanes (one AVX-512 register, two AVX2 registers)."
+);
+lane_type!(
+    F32x16,
+    f32,
+    16,
+    LaneMathF32,
+    "Sixteen `f32` lanes (one AVX-512 register, two AVX2 registers)."
+);
+
+impl<T: Real> Lanes for Dual<T> {
+    type Wide = Dual<T::Wide>;
+    const LANES: usize = T::LANES;
+    #[inline(always)]
+    fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> Dual<T::Wide> {
+        debug_assert!(T::LANES <= 16);
+        let mut t = [T::zero(); 16];
+        let v = T::wide_from_fn(|k| {
+            let d = f(k);
+            t[k] = d.t;
+            d.v
+        });
+        Dual {
+            v,
+            t: T::wide_from_fn(|k| t[k]),
+        }
+    }
+    #[inline(always)]
+    fn lane(w: &Dual<T::Wide>, k: usize) -> Self {
+        Dual {
+            v: T::lane(&w.v, k),
+            t: T::lane(&w.t, k),
+        }
+    }
+}
