@@ -15,14 +15,6 @@ use crate::FitError;
 
 pub use crate::events::{read_events, write_events};
 
-/// Events per `nll_hessian` call. The generated Hessian runs one dual-number sweep per
-/// parameter (`wrt(p)`), whatever the chunk's length, and each call re-evaluates the
-/// normalisation (two `erf` series in dual numbers): large chunks amortise it (16-event chunks
-/// made the Hessian ~30× slower). The sum over chunks is exact (the NLL is a sum over events)
-/// and keeps the summation order fixed whatever the thread count.
-const HESSIAN_CHUNK: usize = 4096;
-/// The exact Hessian's chunks are summed in this many parts on scoped threads.
-const HESSIAN_PARTS: usize = 4;
 /// L-BFGS stops when the gradient norm falls below this (the NLL is O(events); its gradient
 /// is exact to ~1e-10 here); Newton steps on the exact Hessian then finish the job.
 const GRAD_TOL: f64 = 1e-6;
@@ -193,41 +185,21 @@ impl Model {
         }
     }
 
-    /// The 4×4 parameter Hessian of the NLL (row-major), summed over event chunks of the
-    /// generated `nll_hessian`.
+    /// The 4×4 parameter Hessian of the NLL (row-major), from the generated `nll_hessian`.
     pub fn hessian(&self, p: &[f64], x: &[f64]) -> Result<[[f64; N_PARAMS]; N_PARAMS], FitError> {
         self.check_params(p)?;
         self.check_events(x)?;
-        // A fixed split (not the machine's core count) keeps the sum's order, hence the
-        // result, the same everywhere.
-        let part = x
-            .len()
-            .div_ceil(HESSIAN_PARTS)
-            .next_multiple_of(HESSIAN_CHUNK);
-        let (lo, hi) = (self.lo, self.hi);
-        let parts: Vec<Result<Mat, FitError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = x
-                .chunks(part)
-                .map(|xs| s.spawn(move || hessian_part(p, xs, lo, hi)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(FitError::Minimiser("Hessian thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut total = [[0.0; N_PARAMS]; N_PARAMS];
-        for part in parts {
-            let part = part?;
-            for i in 0..N_PARAMS {
-                for j in 0..N_PARAMS {
-                    total[i][j] += part[i][j];
-                }
-            }
-        }
+        // `#[differentiable(parallel, hessian, wrt(p))]`: one forward-over-reverse sweep per
+        // parameter, its event loop vectorised and split over rayon's threads in a reduction
+        // tree fixed by the event count (the same bits on any machine).
+        let n = N_PARAMS;
+        let mut buf = [0.0; N_PARAMS * N_PARAMS];
+        nll_hessian(p, x, self.lo, self.hi, &mut buf).map_err(|e| FitError::Length {
+            name: e.name,
+            got: e.got,
+            expected: e.expected,
+        })?;
+        let total: Mat = std::array::from_fn(|i| std::array::from_fn(|j| buf[i * n + j]));
         if total.iter().flatten().all(|h: &f64| h.is_finite()) {
             Ok(total)
         } else {
@@ -396,29 +368,6 @@ fn to_physical(p0: &[f64; N_PARAMS], l: &Mat, u: &[f64]) -> [f64; N_PARAMS] {
         d[i] = s / l[i][i];
     }
     std::array::from_fn(|k| p0[k] + d[k])
-}
-
-/// `nll_hessian` summed over the chunks of `x`.
-fn hessian_part(p: &[f64], x: &[f64], lo: f64, hi: f64) -> Result<Mat, FitError> {
-    let mut total = [[0.0; N_PARAMS]; N_PARAMS];
-    let mut buf = Vec::new();
-    for chunk in x.chunks(HESSIAN_CHUNK) {
-        // `#[differentiable(hessian, wrt(p))]`: the Hessian over the parameters only.
-        let n = N_PARAMS;
-        buf.clear();
-        buf.resize(n * n, 0.0);
-        nll_hessian(p, chunk, lo, hi, &mut buf).map_err(|e| FitError::Length {
-            name: e.name,
-            got: e.got,
-            expected: e.expected,
-        })?;
-        for (i, row) in total.iter_mut().enumerate() {
-            for (j, h) in row.iter_mut().enumerate() {
-                *h += buf[i * n + j];
-            }
-        }
-    }
-    Ok(total)
 }
 
 fn finite(v: f64, p: &[f64]) -> Result<f64, FitError> {

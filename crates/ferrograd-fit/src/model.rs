@@ -14,9 +14,12 @@ pub const PARAM_NAMES: [&str; N_PARAMS] = ["mean", "sigma", "c", "frac"];
 /// `[lo, hi]`, `p = [mean, sigma, c, frac]`.
 ///
 /// `I_G = σ√(π/2)·(erf((hi−μ)/(√2σ)) − erf((lo−μ)/(√2σ)))` and `I_E = (e^{c·hi} − e^{c·lo})/c`
-/// are the pdfs' integrals over the range (analytic, as RooFit's). The NLL is additive over
-/// events, which [`crate::hessian`] uses to get the parameter Hessian chunk by chunk.
-#[differentiable(hessian, wrt(p))]
+/// are the pdfs' integrals over the range (analytic, as RooFit's).
+///
+/// `parallel`: the event loop is outlined by the AD compiler and runs on SIMD lanes
+/// (`F64x8`; `Dual<F64x8>` in the Hessian) split over rayon's threads, in a reduction tree
+/// fixed by the event count, so every result is the same whatever the thread count.
+#[differentiable(parallel, hessian, wrt(p))]
 #[expect(
     clippy::manual_clamp,
     reason = "the AD compiler knows max/min, not clamp"

@@ -96,3 +96,180 @@ fn nll_value_gradient_and_hessian_match_the_scalar_path() {
         }
     }
 }
+
+/// Several event slices read by index over a sub-range, a hoisted invariant expression, a
+/// constant path, `powi`, `mul_add`, two reductions into the same accumulator.
+macro_rules! weighted_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        #[differentiable($($opt)*)]
+        fn $name(a: f64, b: f64, x: &[f64], w: &[f64], lo: usize, hi: usize) -> f64 {
+            let mut s = a * b;
+            for i in lo..hi {
+                let r = (x[i] - a) * (b * 0.5).sqrt();
+                s += w[i] * r.powi(2);
+                s -= (r.sin() * std::f64::consts::FRAC_1_PI).mul_add(a, w[i].cos()).tanh();
+            }
+            s * 0.5
+        }
+    )*};
+}
+weighted_variants!(w_scalar[], w_simd[simd], w_par[parallel]);
+
+#[test]
+fn several_event_slices_over_a_sub_range_in_both_modes() {
+    let n = 9000;
+    let x = events(n, 7);
+    let w: Vec<f64> = events(n, 8).iter().map(|v| v / 10.0).collect();
+    let (a, b) = (1.3, 0.7);
+    for (lo, hi) in [(0, 0), (3, 4), (5, 12), (17, 8000), (0, n)] {
+        let v0 = w_scalar(a, b, &x, &w, lo, hi);
+        for (name, v) in [
+            ("simd", w_simd(a, b, &x, &w, lo, hi)),
+            ("parallel", w_par(a, b, &x, &w, lo, hi)),
+        ] {
+            assert!(rel(v, v0) <= 1e-12, "{name} {lo}..{hi}: {v} vs {v0}");
+        }
+        // Reverse: every input.
+        let mut d0 = (0.0, 0.0, vec![0.0; n], vec![0.0; n]);
+        w_scalar_pullback(a, b, &x, &w, lo, hi, 0.75, &mut d0.0, &mut d0.1, &mut d0.2, &mut d0.3);
+        type Pull = fn(f64, f64, &[f64], &[f64], usize, usize, f64, &mut f64, &mut f64, &mut [f64], &mut [f64]);
+        let pulls: [(&str, Pull); 2] = [("simd", w_simd_pullback), ("parallel", w_par_pullback)];
+        for (name, pull) in pulls {
+            let mut d1 = (0.0, 0.0, vec![0.0; n], vec![0.0; n]);
+            pull(a, b, &x, &w, lo, hi, 0.75, &mut d1.0, &mut d1.1, &mut d1.2, &mut d1.3);
+            assert!(rel(d0.0, d1.0) <= 1e-12, "{name} {lo}..{hi}: d_a {} vs {}", d1.0, d0.0);
+            assert!(rel(d0.1, d1.1) <= 1e-12, "{name} {lo}..{hi}: d_b");
+            for i in 0..n {
+                assert!(rel(d0.2[i], d1.2[i]) <= 1e-12, "{name} {lo}..{hi}: d_x[{i}]");
+                assert!(rel(d0.3[i], d1.3[i]) <= 1e-12, "{name} {lo}..{hi}: d_w[{i}]");
+            }
+        }
+        // Forward: a random direction over every input.
+        let tx = events(n, 9);
+        let tw = events(n, 10);
+        let (f0, t0) = w_scalar_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw);
+        for (name, (f1, t1)) in [
+            ("simd", w_simd_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw)),
+            ("parallel", w_par_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw)),
+        ] {
+            assert!(rel(f0, f1) <= 1e-12, "{name} {lo}..{hi}: pushforward value");
+            assert!(rel(t0, t1) <= 1e-12, "{name} {lo}..{hi}: tangent {t1} vs {t0}");
+        }
+    }
+}
+
+#[test]
+fn the_reduction_tree_is_independent_of_the_thread_count() {
+    let x = events(50_000, 3);
+    let p = [3.0, 0.8, 0.3, 0.4];
+    // One thread and rayon's pool give the same bits (the tree is fixed by the event count),
+    // and so does the single-threaded `simd` build.
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let mut g1 = [0.0; 4];
+    let mut g2 = [0.0; 4];
+    let mut g3 = [0.0; 4];
+    let v1 = one.install(|| nll_par_grad(&p, &x, &mut g1));
+    let v2 = two.install(|| nll_par_grad(&p, &x, &mut g2));
+    let v3 = nll_simd_grad(&p, &x, &mut g3);
+    assert_eq!((v1.to_bits(), g1.map(f64::to_bits)), (v2.to_bits(), g2.map(f64::to_bits)));
+    assert_eq!((v1.to_bits(), g1.map(f64::to_bits)), (v3.to_bits(), g3.map(f64::to_bits)));
+}
+
+#[test]
+fn nan_and_infinite_events_propagate_as_in_the_scalar_path() {
+    let p = [3.0, 0.8, 0.3, 0.4];
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for pos in [0usize, 5, 8, 16, 2050] {
+            let mut x = events(4100, 11);
+            x[pos] = bad;
+            let (mut g0, mut g1) = ([0.0; 4], [0.0; 4]);
+            let v0 = nll_scalar_grad(&p, &x, &mut g0);
+            let v1 = nll_par_grad(&p, &x, &mut g1);
+            let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b || rel(a, b) <= 1e-12;
+            assert!(same(v0, v1), "{bad} at {pos}: {v1} vs {v0}");
+            for j in 0..4 {
+                assert!(same(g0[j], g1[j]), "{bad} at {pos}: d_p[{j}] {} vs {}", g1[j], g0[j]);
+            }
+        }
+    }
+}
+
+#[differentiable]
+fn f32_scalar(m: f32, x: &[f32]) -> f32 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        s += (*v - m).exp().ln_1p();
+    }
+    s
+}
+#[differentiable(simd)]
+fn f32_simd(m: f32, x: &[f32]) -> f32 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        s += (*v - m).exp().ln_1p();
+    }
+    s
+}
+
+#[test]
+fn f32_loops_run_on_sixteen_lanes() {
+    let x: Vec<f32> = events(1000, 5).iter().map(|v| (*v as f32) / 5.0 - 1.0).collect();
+    for n in [0usize, 1, 15, 16, 17, 1000] {
+        let xs = &x[..n];
+        let (v0, v1) = (f32_scalar(0.3, xs), f32_simd(0.3, xs));
+        assert!((v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0), "n={n}: {v1} vs {v0}");
+        let (mut m0, mut m1) = (0.0f32, 0.0f32);
+        let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
+        f32_scalar_pullback(0.3, xs, 1.0, &mut m0, &mut d0);
+        f32_simd_pullback(0.3, xs, 1.0, &mut m1, &mut d1);
+        assert!((m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0), "n={n}: d_m {m1} vs {m0}");
+        for i in 0..n {
+            assert!((d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0), "n={n}: d_x[{i}]");
+        }
+    }
+}
+
+/// A loop that does not qualify stays scalar next to one that does (here: the first loop
+/// carries `t` from one iteration to the next).
+#[differentiable(simd)]
+fn mixed_loops(a: f64, x: &[f64]) -> f64 {
+    let mut t = a;
+    for v in x {
+        t = t * 0.5 + v;
+    }
+    let mut s = 0.0;
+    for v in x {
+        s += (v * t).sin();
+    }
+    s
+}
+#[differentiable]
+fn mixed_loops_scalar(a: f64, x: &[f64]) -> f64 {
+    let mut t = a;
+    for v in x {
+        t = t * 0.5 + v;
+    }
+    let mut s = 0.0;
+    for v in x {
+        s += (v * t).sin();
+    }
+    s
+}
+
+#[test]
+fn unqualified_loops_stay_scalar_beside_vectorised_ones() {
+    let x = events(100, 12);
+    let (v0, v1) = (mixed_loops_scalar(0.4, &x), mixed_loops(0.4, &x));
+    assert!(rel(v0, v1) <= 1e-12, "{v1} vs {v0}");
+    let (mut d0, mut d1) = (0.0, 0.0);
+    let (mut e0, mut e1) = (vec![0.0; 100], vec![0.0; 100]);
+    mixed_loops_scalar_pullback(0.4, &x, 1.0, &mut d0, &mut e0);
+    mixed_loops_pullback(0.4, &x, 1.0, &mut d1, &mut e1);
+    assert!(rel(d0, d1) <= 1e-12, "{d1} vs {d0}");
+    for i in 0..100 {
+        assert!(rel(e0[i], e1[i]) <= 1e-12, "d_x[{i}]");
+    }
+    let fd = (mixed_loops(0.4 + 1e-6, &x) - mixed_loops(0.4 - 1e-6, &x)) / 2e-6;
+    assert!((fd - d1).abs() <= 1e-6 * d1.abs().max(1.0), "fd {fd} vs {d1}");
+}

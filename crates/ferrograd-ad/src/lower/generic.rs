@@ -60,8 +60,14 @@ pub fn split_generic(cx: &Ctxt, item: &syn::ItemFn) -> Option<(syn::Ident, syn::
     }
     // Mixing the generic scalar with a concrete float type would need conversions the
     // generated code cannot see.
-    let sig_tokens = quote::ToTokens::to_token_stream(&item.sig).to_string();
-    if sig_tokens.contains("f64") || sig_tokens.contains("f32") {
+    let mut types = proc_macro2::TokenStream::new();
+    for a in &item.sig.inputs {
+        if let syn::FnArg::Typed(pt) = a {
+            quote::ToTokens::to_tokens(&pt.ty, &mut types);
+        }
+    }
+    quote::ToTokens::to_tokens(&item.sig.output, &mut types);
+    if mentions_float(types) {
         cx.error_spanned(
             &item.sig,
             "a generic `#[differentiable]` function uses its type parameter for every float: replace `f64`/`f32` by it",
@@ -72,6 +78,15 @@ pub fn split_generic(cx: &Ctxt, item: &syn::ItemFn) -> Option<(syn::Ident, syn::
     lowered.sig.generics = syn::Generics::default();
     Substitute(tp.ident.clone()).visit_item_fn_mut(&mut lowered);
     Some((tp.ident.clone(), lowered))
+}
+
+/// Does a type mention `f64` or `f32`?
+fn mentions_float(ts: proc_macro2::TokenStream) -> bool {
+    ts.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "f64" || i == "f32",
+        proc_macro2::TokenTree::Group(g) => mentions_float(g.stream()),
+        _ => false,
+    })
 }
 
 /// `T` → `f64` in types and in paths (`T::from_f64`).

@@ -1,0 +1,82 @@
+//! Issue 16: the W3 likelihood (Gaussian + exponential, f64 events) in its three compiled
+//! forms — scalar, `simd` (one thread, SIMD lanes), `parallel` (SIMD lanes on rayon's
+//! threads) — for the primal, value + gradient and the 4×4 Hessian at 100k and 1M events.
+//!
+//! `cargo bench -p ferrograd --bench simd_nll`. The side-by-side comparison with PyTorch,
+//! torch.compile and JAX is the benchmark suite's W3 rows (`bench/run`).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use ferrograd::differentiable;
+
+macro_rules! nll_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        /// `−Σ ln(f·G(x; μ, σ) + (1−f)·c·e^{−cx})` over the events (unnormalised range).
+        #[differentiable($($opt)*)]
+        pub fn $name(p: &[f64], x: &[f64]) -> f64 {
+            let mean = p[0];
+            let sigma = p[1];
+            let c = p[2];
+            let frac = p[3];
+            let wg = frac / (sigma * 2.5066282746310002);
+            let we = (1.0 - frac) * c;
+            let mut s = 0.0;
+            for xi in x {
+                let z = (xi - mean) / sigma;
+                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
+            }
+            s
+        }
+    )*};
+}
+nll_variants!(
+    nll_scalar[hessian, wrt(p)],
+    nll_simd[simd, hessian, wrt(p)],
+    nll_par[parallel, hessian, wrt(p)]
+);
+
+type Value = fn(&[f64], &[f64]) -> f64;
+type Grad = fn(&[f64], &[f64], &mut [f64]) -> f64;
+type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
+
+fn events(n: usize) -> Vec<f64> {
+    let mut s = 0x1234_5678u64;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            10.0 * (s >> 11) as f64 / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let p = [3.0, 0.8, 0.3, 0.4];
+    let variants: [(&str, Value, Grad, Hess); 3] = [
+        ("scalar", nll_scalar, nll_scalar_grad, nll_scalar_hessian),
+        ("simd", nll_simd, nll_simd_grad, nll_simd_hessian),
+        ("parallel", nll_par, nll_par_grad, nll_par_hessian),
+    ];
+    for n in [100_000usize, 1_000_000] {
+        let x = events(n);
+        let mut g = c.benchmark_group(format!("nll_{}k", n / 1000));
+        g.sample_size(20);
+        for (name, f, gr, h) in variants {
+            g.bench_function(format!("primal/{name}"), |b| {
+                b.iter(|| f(black_box(&p), black_box(&x)))
+            });
+            g.bench_function(format!("value_grad/{name}"), |b| {
+                let mut d = [0.0; 4];
+                b.iter(|| gr(black_box(&p), black_box(&x), &mut d))
+            });
+            if n == 100_000 {
+                g.bench_function(format!("hessian/{name}"), |b| {
+                    let mut hs = [0.0; 16];
+                    b.iter(|| h(black_box(&p), black_box(&x), &mut hs))
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
