@@ -79,6 +79,7 @@ pub mod adjoint;
 pub mod dual;
 pub mod real;
 pub mod runtime;
+pub mod simd_math;
 pub mod tape;
 
 pub use adjoint::{Adjoint, ArrayAdjoint};
