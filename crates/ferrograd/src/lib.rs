@@ -80,6 +80,7 @@ pub mod dual;
 pub mod lanes;
 pub mod real;
 pub mod runtime;
+pub mod simd_math;
 pub mod tape;
 pub mod vloop;
 
