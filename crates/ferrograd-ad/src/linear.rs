@@ -59,6 +59,9 @@ pub struct Lin {
     pub pre: std::collections::HashMap<usize, TokenStream>,
     /// Unique prefix of this expression's temporaries.
     pub prefix: String,
+    /// Reduction fusion of an outlined loop (`reverse.rs`): its call's pullback is emitted as
+    /// `let <ident> = <callee>_value_pullback(…)`, which also returns the call's value.
+    pub fused_value: Option<syn::Ident>,
 }
 
 impl Lin {
@@ -68,6 +71,7 @@ impl Lin {
             active: Vec::new(),
             pre: std::collections::HashMap::new(),
             prefix,
+            fused_value: None,
         };
         let root = l.add(f, act, e);
         (l, root)
@@ -564,7 +568,13 @@ impl Lin {
                     }
                     all.extend(adjs);
                     let q = try_.then(|| quote!(?));
-                    out.extend(quote!(#p(#(#all),*)#q;));
+                    match &self.fused_value {
+                        Some(fv) => {
+                            let p = callee(path, "_value_pullback", cx.generic_callees);
+                            out.extend(quote!(let #fv = #p(#(#all),*)#q;));
+                        }
+                        None => out.extend(quote!(#p(#(#all),*)#q;)),
+                    }
                     out.extend(add_back);
                     for (node, t) in after {
                         if self.active[node] {

@@ -112,6 +112,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     let recompute = recomputable(&g, &act);
     let readers = reverse_readers(&g, &act, &recompute);
     let fuse = fusable_reduction(&g, &act, &recompute, &norm.loops);
+    let fuse_call = fusable_outlined_call(&g, &act);
     // Generic scalar code: the Hessian's pullback over dual numbers, and every derivative of a
     // function generic over `T: Real`.
     let generic_kind = matches!(kind, RevKind::GenericPullback | RevKind::GenericPrimal);
@@ -146,6 +147,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         readers,
         recompute: &recompute,
         fuse,
+        fuse_call,
         seed_val: seed_val.clone(),
         saves: 0,
         fusing: false,
@@ -535,6 +537,65 @@ fn fusable_reduction(
     ok_block(f, act, rc, body, s).then_some((id, s))
 }
 
+/// Reduction fusion for a loop that `#[differentiable(simd)]` outlined (`vectorize.rs`):
+/// `s = s ± __fg_f_loopN(…)` directly followed by `return s`. As for `fusable_reduction`, the
+/// adjoint of `s` is the output seed there, so the forward sweep calls the loop's
+/// `_value_pullback`, which returns the value and adds the adjoints in one pass over the
+/// events, instead of a value pass now and a pullback pass in the reverse sweep.
+fn fusable_outlined_call<'f>(f: &'f Func, act: &Activity) -> Option<(&'f Expr, VarId)> {
+    let ret = f.ret_var?;
+    let b = &f.body;
+    let mut k = b.len();
+    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
+        k -= 1;
+    }
+    if k < 2 {
+        return None;
+    }
+    let s = match &b[k - 1] {
+        Stmt::Assign {
+            target: Place::Var(r),
+            value: Expr::Var(s),
+            ..
+        } if *r == ret => *s,
+        _ => return None,
+    };
+    let Stmt::Assign {
+        target: Place::Var(t),
+        value,
+        ..
+    } = &b[k - 2]
+    else {
+        return None;
+    };
+    let Expr::Binary(syn::BinOp::Add(_) | syn::BinOp::Sub(_), a, c) = value else {
+        return None;
+    };
+    let Expr::Call {
+        path, args, try_, ..
+    } = &**c
+    else {
+        return None;
+    };
+    let name = path.segments.last()?.ident.to_string();
+    let outlined = name.starts_with("__fg_")
+        && name
+            .rsplit_once("_loop")
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()));
+    let mut reads_s = false;
+    for a in args {
+        Func::for_each_read(a, &mut |v| reads_s |= v == s);
+    }
+    (*t == s
+        && matches!(**a, Expr::Var(v) if v == s)
+        && outlined
+        && !try_
+        && !reads_s
+        && act.is_active(s)
+        && f.var_ty(s) == Ty::Float)
+        .then_some((value, s))
+}
+
 /// Variables assigned anywhere in `b` (targets, nested loop variables, `&mut` call arguments).
 fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
     for s in b {
@@ -691,6 +752,9 @@ struct Rev<'a> {
     recompute: &'a Recompute,
     /// The reduction loop run fused, and its accumulator.
     fuse: Option<(LoopId, VarId)>,
+    /// The value (`s ± call(…)`) of an outlined loop's call run fused, and its accumulator
+    /// (see `fusable_outlined_call`).
+    fuse_call: Option<(&'a Expr, VarId)>,
     seed_val: TokenStream,
     /// Number of save/restore pairs emitted so far.
     saves: usize,
@@ -1030,6 +1094,11 @@ impl Rev<'_> {
     ) -> (TokenStream, TokenStream) {
         let cx = self.cx;
         let v = target.var();
+        if let Some((fv, acc)) = self.fuse_call {
+            if std::ptr::eq(fv, value) {
+                return self.fused_call(target, value, acc);
+            }
+        }
         let unhoisted_decl = decl && self.unhoisted.contains(&v) && matches!(target, Place::Var(_));
         let save = !unhoisted_decl && !self.recompute.vars.contains(&v) && self.must_save(v, here);
         let place = cx.place(target);
@@ -1104,7 +1173,8 @@ impl Rev<'_> {
             }
             return (fwd, restore);
         }
-        if let (Some((_, acc)), Some(r), Expr::Var(src)) = (self.fuse, self.f.ret_var, value) {
+        let fused_acc = self.fuse.map(|(_, a)| a).or(self.fuse_call.map(|(_, a)| a));
+        if let (Some(acc), Some(r), Expr::Var(src)) = (fused_acc, self.f.ret_var, value) {
             if v == r && *src == acc && (buf_before.is_empty() && buf_after.is_empty()) {
                 // Seeded before the fused reduction loop instead.
                 return (fwd, restore);
@@ -1143,6 +1213,39 @@ impl Rev<'_> {
         }
         rev.extend(buf_after);
         (fwd, quote!({ #rev }))
+    }
+
+    /// `s = s ± loop(…)` run fused (see `fusable_outlined_call`): the seed goes into `s`'s
+    /// adjoint, then the statement's reverse code runs in the forward sweep with the loop's
+    /// pullback call returning the value too; nothing is left for the reverse sweep.
+    fn fused_call(&mut self, target: &Place, value: &Expr, acc: VarId) -> (TokenStream, TokenStream) {
+        let cx = self.cx;
+        let k = self.next();
+        let prefix = format!("__fg_r{k}");
+        let (mut l, root) = Lin::build(self.f, self.act, value, prefix);
+        let fv = format_ident!("__fg_fused{}", k);
+        l.fused_value = Some(fv.clone());
+        let d_acc = self.adj(acc);
+        let seed = &self.seed_val;
+        let dv = format_ident!("__fg_dv{}", k);
+        let need = l.needed_values();
+        let values = l.emit_values(&cx, &need);
+        let adj = |v: VarId| self.adj(v);
+        let adjoints = l.emit_adjoints(&cx, root, Some(quote!(#dv)), &adj);
+        let place = cx.place(target);
+        let op = match value {
+            Expr::Binary(syn::BinOp::Sub(_), ..) => quote!(-),
+            _ => quote!(+),
+        };
+        let fwd = quote! {
+            #d_acc += #seed;
+            let #dv = #d_acc;
+            #d_acc = ::ferrograd::Adjoint::zero_like(&#dv);
+            #values
+            #adjoints
+            #place = #place #op #fv;
+        };
+        (fwd, TokenStream::new())
     }
 
     fn for_loop(

@@ -560,6 +560,9 @@ fn emit(
     let ne = plan.events.len();
     let pull = format_ident!("{}_body_pullback", name);
     let push = format_ident!("{}_body_pushforward", name);
+    let grad = format_ident!("{}_body_grad", name);
+    let vpull_name = format_ident!("{}_value_pullback", name);
+    let gen_vpull = format_ident!("__fg_{}_value_pullback_generic", name);
     let pi = (0..np).map(syn::Index::from).collect::<Vec<_>>();
     let ei = (0..ne).map(syn::Index::from).collect::<Vec<_>>();
     let dps: Vec<syn::Ident> = (0..np).map(|j| format_ident!("__fg_dp{}", j)).collect();
@@ -600,6 +603,14 @@ fn emit(
                 #pull(#(p[#pi],)* #(e[#ei],)* d, #(#dps,)* #(#des),*)
             }
             #[inline(always)]
+            fn value_grad<W: ::ferrograd::Real>(
+                &self, p: &[W; #np], e: &[W; #ne], dp: &mut [W; #np], de: &mut [W; #ne],
+            ) -> W {
+                let [#(#dps),*] = dp;
+                let [#(#des),*] = de;
+                #grad(#(p[#pi],)* #(e[#ei],)* #(#dps,)* #(#des),*)
+            }
+            #[inline(always)]
             fn pushforward<W: ::ferrograd::Real>(
                 &self, p: &[W; #np], e: &[W; #ne], tp: &[W; #np], te: &[W; #ne],
             ) -> (W, W) {
@@ -620,6 +631,24 @@ fn emit(
             ::ferrograd::vloop::pullback(
                 &#ty_name, [#(#pnames),*], [#(#enames),*], d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
             )
+        }
+        #attrs
+        #[inline]
+        #vis fn #vpull_name<#t: ::ferrograd::Real>(
+            #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
+            #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
+        ) -> #t {
+            ::ferrograd::vloop::value_pullback(
+                &#ty_name, [#(#pnames),*], [#(#enames),*], d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
+            )
+        }
+        #attrs
+        #[inline]
+        #vis fn #gen_vpull<#t: ::ferrograd::Real>(
+            #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
+            #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
+        ) -> #t {
+            #vpull_name(#(#pnames,)* #(#enames,)* d_ret, #(#d_p,)* #(#d_e),*)
         }
         #attrs
         #[inline]

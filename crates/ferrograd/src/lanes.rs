@@ -55,6 +55,9 @@ pub trait Lanes: Sized + Copy {
     }
 }
 
+// No `core::array::from_fn` in lane code: its closure wrapper is not inlined, so the lanes
+// would run one by one through a call compiled without the dispatched target features.
+
 /// Lane-wise scalar math for a lane type: the default of every primitive is the standard
 /// library's; [`crate::simd_math`] replaces the expensive ones by branch-free versions that
 /// LLVM vectorises across the lanes.
@@ -80,8 +83,54 @@ ferrograd_prims::scalar_primitives!(lane_math);
 /// The lane functions of [`F64x8`] and [`F32x16`].
 pub struct LaneFns;
 
-impl LaneMathF64 for LaneFns {}
-impl LaneMathF32 for LaneFns {}
+impl LaneMathF64 for LaneFns {
+    #[inline(always)]
+    fn exp(x: f64) -> f64 {
+        crate::simd_math::exp(x)
+    }
+    #[inline(always)]
+    fn exp_m1(x: f64) -> f64 {
+        crate::simd_math::exp_m1(x)
+    }
+    #[inline(always)]
+    fn ln(x: f64) -> f64 {
+        crate::simd_math::ln(x)
+    }
+    #[inline(always)]
+    fn sin(x: f64) -> f64 {
+        crate::simd_math::sin(x)
+    }
+    #[inline(always)]
+    fn cos(x: f64) -> f64 {
+        crate::simd_math::cos(x)
+    }
+    #[inline(always)]
+    fn tanh(x: f64) -> f64 {
+        crate::simd_math::tanh(x)
+    }
+}
+impl LaneMathF32 for LaneFns {
+    #[inline(always)]
+    fn exp(x: f32) -> f32 {
+        crate::simd_math::exp_f32(x)
+    }
+    #[inline(always)]
+    fn ln(x: f32) -> f32 {
+        crate::simd_math::ln_f32(x)
+    }
+    #[inline(always)]
+    fn sin(x: f32) -> f32 {
+        crate::simd_math::sin_f32(x)
+    }
+    #[inline(always)]
+    fn cos(x: f32) -> f32 {
+        crate::simd_math::cos_f32(x)
+    }
+    #[inline(always)]
+    fn tanh(x: f32) -> f32 {
+        crate::simd_math::tanh_f32(x)
+    }
+}
 
 /// `Real` for a lane type, generated from the primitives' table: each primitive lane-wise.
 macro_rules! real_for_lanes {
@@ -118,7 +167,11 @@ macro_rules! real_for_lanes {
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
                 // One rounding per lane, like the scalar path's `mul_add`.
-                $name(core::array::from_fn(|k| self.0[k].mul_add(a.0[k], b.0[k])))
+                let mut r = self.0;
+                for k in 0..$n {
+                    r[k] = self.0[k].mul_add(a.0[k], b.0[k]);
+                }
+                $name(r)
             }
         }
     };
@@ -134,11 +187,19 @@ macro_rules! lane_type {
         impl $name {
             #[inline(always)]
             fn map(self, f: impl Fn($t) -> $t) -> Self {
-                $name(core::array::from_fn(|k| f(self.0[k])))
+                let mut r = self.0;
+                for k in 0..$n {
+                    r[k] = f(self.0[k]);
+                }
+                $name(r)
             }
             #[inline(always)]
             fn zip(self, o: Self, f: impl Fn($t, $t) -> $t) -> Self {
-                $name(core::array::from_fn(|k| f(self.0[k], o.0[k])))
+                let mut r = self.0;
+                for k in 0..$n {
+                    r[k] = f(self.0[k], o.0[k]);
+                }
+                $name(r)
             }
         }
 
@@ -261,8 +322,12 @@ macro_rules! lane_type {
             type Wide = $name;
             const LANES: usize = $n;
             #[inline(always)]
-            fn wide_from_fn(f: impl FnMut(usize) -> Self) -> $name {
-                $name(core::array::from_fn(f))
+            fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> $name {
+                let mut r = [0.0; $n];
+                for (k, v) in r.iter_mut().enumerate() {
+                    *v = f(k);
+                }
+                $name(r)
             }
             #[inline(always)]
             fn lane(w: &$name, k: usize) -> Self {

@@ -31,6 +31,9 @@ pub trait LoopBody<const P: usize, const E: usize>: Sync {
     fn value<W: Real>(&self, p: &[W; P], e: &[W; E]) -> W;
     /// Adds `d · ∂summand/∂p` into `dp` and `d · ∂summand/∂e` into `de`.
     fn pullback<W: Real>(&self, p: &[W; P], e: &[W; E], d: W, dp: &mut [W; P], de: &mut [W; E]);
+    /// The summand, adding `∂summand/∂p` into `dp` and `∂summand/∂e` into `de` (seed 1): the
+    /// value and the pullback in one pass, for a loop whose output seed is known up front.
+    fn value_grad<W: Real>(&self, p: &[W; P], e: &[W; E], dp: &mut [W; P], de: &mut [W; E]) -> W;
     /// The summand and its tangent along `tp`, `te`.
     fn pushforward<W: Real>(&self, p: &[W; P], e: &[W; E], tp: &[W; P], te: &[W; E]) -> (W, W);
 }
@@ -75,14 +78,34 @@ fn tree<R: Send>(
     add(a, b)
 }
 
+// Arrays are filled by plain loops, not `core::array::from_fn`, whose closure wrapper is not
+// inlined into the dispatched (AVX-512/AVX2) clones.
+
 #[inline(always)]
 fn gather<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T; E] {
-    core::array::from_fn(|k| e[k][i])
+    let mut r = [T::zero(); E];
+    for k in 0..E {
+        r[k] = e[k][i];
+    }
+    r
 }
 
 #[inline(always)]
 fn load<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Wide; E] {
-    core::array::from_fn(|k| T::load(e[k], i))
+    let mut r = [<T::Wide as Real>::zero(); E];
+    for k in 0..E {
+        r[k] = T::load(e[k], i);
+    }
+    r
+}
+
+#[inline(always)]
+fn splat<T: Real, const P: usize>(p: &[T; P]) -> [T::Wide; P] {
+    let mut r = [<T::Wide as Real>::zero(); P];
+    for j in 0..P {
+        r[j] = p[j].splat();
+    }
+    r
 }
 
 /// `Σ_i body.value(p, e_i)`.
@@ -111,7 +134,7 @@ fn value_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     lo: usize,
     hi: usize,
 ) -> T {
-    let pw: [T::Wide; P] = core::array::from_fn(|j| p[j].splat());
+    let pw = splat(p);
     let mut acc = <T::Wide as Real>::zero();
     let mut i = lo;
     while i + T::LANES <= hi {
@@ -136,9 +159,38 @@ pub fn pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     de: [&mut [T]; E],
     parallel: bool,
 ) {
+    run_pullback(body, p, e, d, dp, de, parallel, false);
+}
+
+/// `Σ_i body.value`, adding what [`pullback`] adds in the same pass over the events: for a
+/// loop whose output adjoint `d` is known before it runs (the AD compiler's reduction
+/// fusion), each event's summand and partials come from one evaluation.
+pub fn value_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+    body: &B,
+    p: [T; P],
+    e: [&[T]; E],
+    d: T,
+    dp: [&mut T; P],
+    de: [&mut [T]; E],
+    parallel: bool,
+) -> T {
+    run_pullback(body, p, e, d, dp, de, parallel, true)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+    body: &B,
+    p: [T; P],
+    e: [&[T]; E],
+    d: T,
+    dp: [&mut T; P],
+    de: [&mut [T]; E],
+    parallel: bool,
+    fused: bool,
+) -> T {
     let n = events(&e);
     if n == 0 {
-        return;
+        return T::zero();
     }
     for s in &de {
         assert!(
@@ -147,64 +199,81 @@ pub fn pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         );
     }
     let blocks = n.div_ceil(BLOCK);
-    let sums = pullback_tree(
+    let job = Job {
         body,
-        &p,
-        &e,
+        p: &p,
+        e: &e,
         d,
-        0..blocks,
         n,
-        de,
-        use_threads(parallel, blocks),
-    );
-    for (a, s) in dp.into_iter().zip(sums) {
-        *a += s;
+        fused,
+        threads: use_threads(parallel, blocks),
+    };
+    let sums = job.tree(0..blocks, de);
+    for (a, s) in dp.into_iter().zip(sums.adj) {
+        // The fused pass sums partials for seed 1 (the `_grad` of the body); scale once.
+        *a += if fused { d * s } else { s };
     }
+    sums.value
 }
 
-/// [`tree`] for the pullback, which also hands each leaf its own part of the event adjoints.
-#[allow(clippy::too_many_arguments)]
-fn pullback_tree<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
-    body: &B,
-    p: &[T; P],
-    e: &[&[T]; E],
+/// Parameter adjoint sums of a subtree, and its value (fused pass only).
+#[derive(Clone, Copy)]
+struct Sums<T, const P: usize> {
+    adj: [T; P],
+    value: T,
+}
+
+/// One reverse pass over the events.
+struct Job<'a, T, B, const P: usize, const E: usize> {
+    body: &'a B,
+    p: &'a [T; P],
+    e: &'a [&'a [T]; E],
     d: T,
-    blocks: core::ops::Range<usize>,
     n: usize,
-    de: [&mut [T]; E],
+    fused: bool,
     threads: bool,
-) -> [T; P] {
-    let (lo, hi) = (blocks.start * BLOCK, (blocks.end * BLOCK).min(n));
-    if blocks.len() == 1 {
-        return pullback_block(body, p, e, d, lo, hi, de);
-    }
-    let mid = blocks.start + blocks.len() / 2;
-    let cut = mid * BLOCK - lo;
-    let mut left: [&mut [T]; E] = core::array::from_fn(|_| <&mut [T]>::default());
-    let mut right: [&mut [T]; E] = core::array::from_fn(|_| <&mut [T]>::default());
-    for (k, s) in de.into_iter().enumerate() {
-        if !s.is_empty() {
-            let (a, b) = s.split_at_mut(cut);
-            left[k] = a;
-            right[k] = b;
+}
+
+impl<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize> Job<'_, T, B, P, E> {
+    /// [`tree`] for the reverse pass, which also hands each leaf its own part of the event
+    /// adjoints.
+    fn tree(&self, blocks: core::ops::Range<usize>, de: [&mut [T]; E]) -> Sums<T, P> {
+        let lo = blocks.start * BLOCK;
+        if blocks.len() == 1 {
+            let hi = (blocks.end * BLOCK).min(self.n);
+            return pullback_block(self.body, self.p, self.e, self.d, lo, hi, de, self.fused);
+        }
+        let mid = blocks.start + blocks.len() / 2;
+        let cut = mid * BLOCK - lo;
+        let mut left: [&mut [T]; E] = [(); E].map(|_| <&mut [T]>::default());
+        let mut right: [&mut [T]; E] = [(); E].map(|_| <&mut [T]>::default());
+        for (k, s) in de.into_iter().enumerate() {
+            if !s.is_empty() {
+                let (a, b) = s.split_at_mut(cut);
+                left[k] = a;
+                right[k] = b;
+            }
+        }
+        let (l, r) = (blocks.start..mid, mid..blocks.end);
+        let (a, b) = if self.threads && blocks.len() >= MIN_PARALLEL_BLOCKS {
+            rayon::join(|| self.tree(l, left), || self.tree(r, right))
+        } else {
+            (self.tree(l, left), self.tree(r, right))
+        };
+        let mut adj = a.adj;
+        for j in 0..P {
+            adj[j] += b.adj[j];
+        }
+        Sums {
+            adj,
+            value: a.value + b.value,
         }
     }
-    let (l, r) = (blocks.start..mid, mid..blocks.end);
-    let (a, b) = if threads && blocks.len() >= MIN_PARALLEL_BLOCKS {
-        rayon::join(
-            || pullback_tree(body, p, e, d, l, n, left, threads),
-            || pullback_tree(body, p, e, d, r, n, right, threads),
-        )
-    } else {
-        (
-            pullback_tree(body, p, e, d, l, n, left, threads),
-            pullback_tree(body, p, e, d, r, n, right, threads),
-        )
-    };
-    core::array::from_fn(|j| a[j] + b[j])
 }
 
-/// One block: `de[k]` covers exactly events `lo..hi` (or is empty).
+/// One block: `de[k]` covers exactly events `lo..hi` (or is empty). `fused`: the body's
+/// value and seed-1 partials in one evaluation (event adjoints scaled by `d` here).
+#[allow(clippy::too_many_arguments)]
 #[multiversion::multiversion(targets = "simd")]
 fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     body: &B,
@@ -214,37 +283,59 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     lo: usize,
     hi: usize,
     de: [&mut [T]; E],
-) -> [T; P] {
-    let pw: [T::Wide; P] = core::array::from_fn(|j| p[j].splat());
+    fused: bool,
+) -> Sums<T, P> {
+    let pw = splat(p);
     let dw = d.splat();
     let zero = <T::Wide as Real>::zero();
     let mut acc = [zero; P];
-    let wanted: [bool; E] = core::array::from_fn(|k| !de[k].is_empty());
+    let mut val = zero;
+    let mut wanted = [false; E];
+    for k in 0..E {
+        wanted[k] = !de[k].is_empty();
+    }
     let mut i = lo;
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
-        body.pullback(&pw, &load(e, i), dw, &mut acc, &mut dew);
+        if fused {
+            val += body.value_grad(&pw, &load(e, i), &mut acc, &mut dew);
+        } else {
+            body.pullback(&pw, &load(e, i), dw, &mut acc, &mut dew);
+        }
         for k in 0..E {
             if wanted[k] {
                 let s = &mut de[k][i - lo..i - lo + T::LANES];
                 for (l, v) in s.iter_mut().enumerate() {
-                    *v += T::lane(&dew[k], l);
+                    let a = T::lane(&dew[k], l);
+                    *v += if fused { d * a } else { a };
                 }
             }
         }
         i += T::LANES;
     }
     let mut rest = [T::zero(); P];
+    let mut rest_val = T::zero();
     for i in i..hi {
         let mut de1 = [T::zero(); E];
-        body.pullback(p, &gather(e, i), d, &mut rest, &mut de1);
+        if fused {
+            rest_val += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
+        } else {
+            body.pullback(p, &gather(e, i), d, &mut rest, &mut de1);
+        }
         for k in 0..E {
             if wanted[k] {
-                de[k][i - lo] += de1[k];
+                de[k][i - lo] += if fused { d * de1[k] } else { de1[k] };
             }
         }
     }
-    core::array::from_fn(|j| T::sum_lanes(&acc[j]) + rest[j])
+    let mut adj = [T::zero(); P];
+    for j in 0..P {
+        adj[j] = T::sum_lanes(&acc[j]) + rest[j];
+    }
+    Sums {
+        adj,
+        value: T::sum_lanes(&val) + rest_val,
+    }
 }
 
 /// `(Σ_i body.value, Σ_i its tangent along tp, te)`; an empty `te[k]` is a zero tangent.
@@ -298,8 +389,8 @@ fn pushforward_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>
     lo: usize,
     hi: usize,
 ) -> (T, T) {
-    let pw: [T::Wide; P] = core::array::from_fn(|j| p[j].splat());
-    let tpw: [T::Wide; P] = core::array::from_fn(|j| tp[j].splat());
+    let pw = splat(p);
+    let tpw = splat(tp);
     let zero = <T::Wide as Real>::zero();
     let (mut v, mut t) = (zero, zero);
     let mut i = lo;
