@@ -492,7 +492,12 @@ impl Scan<'_> {
         let s = format_ident!("{}", SCALAR);
         match e {
             syn::Expr::Lit(l) => match &l.lit {
-                syn::Lit::Float(f) => quote!(#s::from_f64(#f)),
+                syn::Lit::Float(f) => {
+                    // Without its suffix (`0.25_f32` in an `f32` function): `from_f64` takes
+                    // the value, the lane type rounds it to its own precision.
+                    let f = syn::LitFloat::new(f.base10_digits(), f.span());
+                    quote!(#s::from_f64(#f))
+                }
                 syn::Lit::Int(i) => {
                     let v = i.base10_digits();
                     let f = syn::LitFloat::new(&format!("{v}.0"), i.span());

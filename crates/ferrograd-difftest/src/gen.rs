@@ -321,6 +321,8 @@ pub struct Generated {
     pub generic: bool,
     /// The body, a template (see [`render`]).
     pub body: String,
+    /// Options of `#[differentiable(..)]`: empty, `simd` or `parallel` (see [`simd_program`]).
+    pub attr: &'static str,
 }
 
 impl Generated {
@@ -337,17 +339,27 @@ impl Generated {
     pub fn native(&self) -> String {
         if self.generic {
             return format!(
-                "#[ferrograd::differentiable]\npub fn {}<T: ferrograd::Real>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
+                "#[ferrograd::differentiable{}]\npub fn {}<T: ferrograd::Real>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
+                self.attr_list(),
                 self.name,
                 render(&self.body, Mode::Real)
             );
         }
         let f = self.precision.ty();
         format!(
-            "#[ferrograd::differentiable]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n",
+            "#[ferrograd::differentiable{}]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n",
+            self.attr_list(),
             self.name,
             render(&self.body, Mode::Native(self.precision))
         )
+    }
+
+    fn attr_list(&self) -> String {
+        if self.attr.is_empty() {
+            String::new()
+        } else {
+            format!("({})", self.attr)
+        }
     }
 
     /// The same program, generic over the oracle's `Num`.
@@ -404,11 +416,109 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         indent: 1,
     };
     g.program();
+    let mut body = g.body;
+    // Drawn after the program so that the other programs of a seed stay what they were.
+    let mut attr = "";
+    if !generic && rng.chance(0.15) && !weights.exclude.contains(&"simd") {
+        attr = if rng.chance(0.5) { "simd" } else { "parallel" };
+        *cov.entry(attr).or_default() += 1;
+        body = simd_program(&mut rng);
+    }
     Generated {
         name: format!("p{index}"),
         precision,
         generic,
-        body: g.body,
+        body,
+        attr,
+    }
+}
+
+/// A program for `#[differentiable(simd)]` / `(parallel)`: events built from the inputs into
+/// a local array (lengths around the 8 and 16 lanes, and one past four reduction blocks so the
+/// threaded tree runs), then a reduction loop over them in one of the forms the compiler
+/// vectorises, with a random branch-free body over the event, the loop-invariant inputs and
+/// body locals; the sum returned directly (the fused one-pass gradient) or used further (a
+/// value pass and a pullback pass).
+pub fn simd_program(rng: &mut Rng) -> String {
+    let lens = [1usize, 7, 8, 9, 16, 17, 27, 40, 8200];
+    let len = lens[rng.below(lens.len())];
+    let mut b = String::new();
+    let _ = writeln!(b, "    let mut ev = [⟪0.0⟫; {len}];");
+    let _ = writeln!(b, "    let mut w = [⟪0.0⟫; {len}];");
+    let _ = writeln!(b, "    for k in 0..{len} {{");
+    let _ = writeln!(b, "        ev[k] = y[k % 4] * ⟪0.3⟫ + x1 * ⟦k % 13⟧ * ⟪0.05⟫;");
+    let _ = writeln!(b, "        w[k] = (y[(k + 1) % 4] * ⟦k % 7⟧).sin();");
+    let _ = writeln!(b, "    }}");
+    let _ = writeln!(b, "    let mut s = x0 * ⟪0.5⟫;");
+    let form = rng.below(4);
+    let (head, e, wv) = match form {
+        0 => ("for &e in ev.iter() {".to_string(), "e".to_string(), None),
+        1 => ("for e in ev {".to_string(), "e".to_string(), None),
+        2 => (format!("for i in 0..{len} {{"), "ev[i]".to_string(), Some("w[i]")),
+        _ => {
+            let lo = rng.below(len.min(5));
+            (format!("for i in {lo}..{len} {{"), "ev[i]".to_string(), None)
+        }
+    };
+    let _ = writeln!(b, "    {head}");
+    let mut names: Vec<String> = vec![e.clone()];
+    if let Some(w) = wv {
+        names.push(w.to_string());
+    }
+    for k in 0..rng.below(3) {
+        let ex = simd_expr(rng, &names, 3);
+        let _ = writeln!(b, "        let a{k} = {ex};");
+        names.push(format!("a{k}"));
+    }
+    for r in 0..1 + rng.below(2) {
+        let mut ex = simd_expr(rng, &names, 3);
+        if r == 0 {
+            // Every event is read, whatever the random expression picked.
+            ex = format!("{e} * ⟪0.25⟫ + {ex}");
+        }
+        let op = if rng.chance(0.5) { "+=" } else { "-=" };
+        let _ = writeln!(b, "        s {op} {ex};");
+    }
+    let _ = writeln!(b, "    }}");
+    if rng.chance(0.5) {
+        let _ = writeln!(b, "    s");
+    } else {
+        let _ = writeln!(b, "    s * x2 + (x3 * s).tanh()");
+    }
+    b
+}
+
+/// A branch-free expression over `names` (event values and body locals), the invariant
+/// inputs `x0..x3` and literals, kept in the functions' domains.
+fn simd_expr(rng: &mut Rng, names: &[String], depth: usize) -> String {
+    let leaf = |rng: &mut Rng| -> String {
+        match rng.below(4) {
+            0 | 1 => names[rng.below(names.len())].clone(),
+            2 => format!("x{}", rng.below(4)),
+            _ => format!("⟪{}⟫", ["0.5", "1.5", "-0.75", "2.0"][rng.below(4)]),
+        }
+    };
+    if depth == 0 || rng.chance(0.25) {
+        return leaf(rng);
+    }
+    let a = simd_expr(rng, names, depth - 1);
+    let c = simd_expr(rng, names, depth - 1);
+    match rng.below(16) {
+        0 => format!("({a} + {c})"),
+        1 => format!("({a} - {c})"),
+        2 | 3 => format!("({a} * {c})"),
+        4 => format!("({a} / (⟪1.0⟫ + {c} * {c}))"),
+        5 => format!("({a}).sin()"),
+        6 => format!("({a}).cos()"),
+        7 => format!("({a}).tanh()"),
+        8 => format!("(({a}).tanh()).exp()"),
+        9 => format!("(⟪1.0⟫ + {a} * {a}).ln()"),
+        10 => format!("(⟪1.0⟫ + {a} * {a}).sqrt()"),
+        11 => format!("({a}).atan()"),
+        12 => format!("({a}).powi({})", 2 + rng.below(2)),
+        13 => format!("({a}).mul_add({c}, x1)"),
+        14 => format!("(({a}).tanh()).exp_m1()"),
+        _ => format!("({a}).hypot(⟪1.0⟫)"),
     }
 }
 

@@ -48,6 +48,21 @@
 //! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
 //!   `#[differentiable(dump)]` also prints it at compile time.
 //!
+//! ## Vectorised and multi-threaded event loops: `simd`, `parallel`
+//! `#[differentiable(simd)]` runs the reduction loops of `f` on SIMD lanes, in every generated
+//! function (primal included); `#[differentiable(parallel)]` also splits them over rayon's
+//! threads. A loop qualifies when it is a top-level `for` over a slice (`for x in xs`,
+//! `for &x in xs.iter()`, or `for i in a..b` reading `s[i]`) whose body has only `let`
+//! bindings and `acc += …` / `acc -= …` into one outer accumulator, with arithmetic and
+//! branch-free primitives. The compiler outlines its body into a function generic over
+//! [`Real`], differentiates it like any other, and [`vloop`] runs the result on eight `f64`
+//! or sixteen `f32` lanes ([`lanes::F64x8`], [`lanes::F32x16`], vectorised math in
+//! [`simd_math`], runtime AVX-512/AVX2 dispatch), on `Dual` lanes for Hessians. Sums follow a
+//! tree fixed by the event count: the result is the same bit for bit with one thread or many,
+//! and within 1e-12 of the scalar path (whose results stay exactly as they were: both are
+//! opt-in). A loop returned directly (`…; s`) computes value and gradient in one pass. Other
+//! loops stay scalar; `simd` where no loop qualifies is a compile error saying why.
+//!
 //! An **empty adjoint slice** (`&mut []`) passed for a slice parameter means "this derivative
 //! is not wanted": generated code passes it for buffers that carry no derivative (e.g. input
 //! data under `wrt(..)`), ferrograd kernels skip that work, generated pullbacks use scratch.

@@ -310,3 +310,20 @@ fn a_vectorised_loop_returned_directly_runs_fused() {
     assert!(w.contains("__fg_w_simd_loop0("), "{w}");
     assert!(w.contains("__fg_w_simd_loop0_pullback("), "{w}");
 }
+
+#[differentiable(simd)]
+fn f32_suffixed(m: f32, x: &[f32]) -> f32 {
+    let mut s = 0.5_f32;
+    for &v in x.iter() {
+        s += v * 0.25_f32 + (v - m).tanh() * 2_f32;
+    }
+    s
+}
+
+#[test]
+fn suffixed_literals_keep_their_value() {
+    let x: Vec<f32> = (0..40).map(|k| k as f32 * 0.1).collect();
+    let want: f32 = 0.5 + x.iter().map(|v| v * 0.25 + (v - 0.3).tanh() * 2.0).sum::<f32>();
+    let got = f32_suffixed(0.3, &x);
+    assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
+}
