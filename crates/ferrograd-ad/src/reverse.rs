@@ -213,8 +213,12 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     {
         for k in &sig_adj {
             let p = &f.params[*k];
-            if p.kind.is_float_buffer() {
-                let name = adjoint_name(p);
+            let name = adjoint_name(p);
+            // Passed only whole to calls (`&mut d_x[..]`), an empty adjoint goes through as
+            // it is: callees skip what is not wanted (an outlined event loop over 100k events
+            // then writes no adjoints instead of filling scratch).
+            let whole_only = only_whole_uses(&fwd, &name) && only_whole_uses(&rev, &name);
+            if p.kind.is_float_buffer() && !whole_only {
                 let id = &p.ident;
                 let scratch = format_ident!("__fg_noadj_{}", p.ident);
                 prologue.extend(quote! {
@@ -535,6 +539,21 @@ fn fusable_reduction(
         })
     }
     ok_block(f, act, rc, body, s).then_some((id, s))
+}
+
+/// Does every use of the adjoint `name` in `ts` read it whole (`name[..]`)?
+fn only_whole_uses(ts: &TokenStream, name: &syn::Ident) -> bool {
+    use proc_macro2::{Delimiter, TokenTree};
+    let toks: Vec<TokenTree> = ts.clone().into_iter().collect();
+    toks.iter().enumerate().all(|(i, t)| match t {
+        TokenTree::Ident(id) if id == name => matches!(
+            toks.get(i + 1),
+            Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket
+                && g.stream().to_string().replace(' ', "") == ".."
+        ),
+        TokenTree::Group(g) => only_whole_uses(&g.stream(), name),
+        _ => true,
+    })
 }
 
 /// Reduction fusion for a loop that `#[differentiable(simd)]` outlined (`vectorize.rs`):
@@ -1218,7 +1237,12 @@ impl Rev<'_> {
     /// `s = s ± loop(…)` run fused (see `fusable_outlined_call`): the seed goes into `s`'s
     /// adjoint, then the statement's reverse code runs in the forward sweep with the loop's
     /// pullback call returning the value too; nothing is left for the reverse sweep.
-    fn fused_call(&mut self, target: &Place, value: &Expr, acc: VarId) -> (TokenStream, TokenStream) {
+    fn fused_call(
+        &mut self,
+        target: &Place,
+        value: &Expr,
+        acc: VarId,
+    ) -> (TokenStream, TokenStream) {
         let cx = self.cx;
         let k = self.next();
         let prefix = format!("__fg_r{k}");

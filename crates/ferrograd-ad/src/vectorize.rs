@@ -65,7 +65,8 @@ pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, 
         let syn::Stmt::Expr(syn::Expr::ForLoop(fl), _) = stmt else {
             continue;
         };
-        match analyse(fl, &slice_params) {
+        let generic = !item.sig.generics.params.is_empty();
+        match analyse(fl, &slice_params, generic) {
             Ok(plan) => {
                 let name = format_ident!("__fg_{}_loop{}", item.sig.ident, k);
                 k += 1;
@@ -125,9 +126,15 @@ struct Scan<'a> {
     event_of_slice: HashMap<String, usize>,
     consts: usize,
     slice_params: &'a [String],
+    /// The function is generic over `T: Real` (no bare float literals outside the body).
+    generic_out: bool,
 }
 
-fn analyse(fl: &syn::ExprForLoop, slice_params: &[String]) -> Result<Plan, Reject> {
+fn analyse(
+    fl: &syn::ExprForLoop,
+    slice_params: &[String],
+    generic_out: bool,
+) -> Result<Plan, Reject> {
     let bad = |s: Span, m: &str| Err((s, m.to_string()));
     if fl.label.is_some() {
         return bad(fl.span(), "labelled loops are not vectorised");
@@ -185,6 +192,7 @@ fn analyse(fl: &syn::ExprForLoop, slice_params: &[String]) -> Result<Plan, Rejec
         event_of_slice: HashMap::new(),
         consts: 0,
         slice_params,
+        generic_out,
     };
     if let Some(s) = &whole {
         let arg = if sc.slice_params.contains(&s.to_string()) {
@@ -415,6 +423,20 @@ impl Scan<'_> {
                             "only `+ - * /` are vectorised (a comparison would branch per lane)",
                         ),
                     };
+                if matches!(b.op, Div(_))
+                    && !self.generic_out
+                    && !self.varies(&b.right)
+                    && !Self::is_const(&b.right)
+                {
+                    // `x / sigma` with a loop-invariant `sigma` becomes `x * (1 / sigma)`, the
+                    // reciprocal computed once outside the loop (and differentiated there): a
+                    // division costs ~16 cycles per 8 lanes, a multiplication one.
+                    let rhs = &b.right;
+                    let recip: syn::Expr = syn::parse_quote!((1.0 / (#rhs)));
+                    let l = self.expr(&b.left)?;
+                    let r = self.hoist(&recip);
+                    return Ok(quote!(#l * #r));
+                }
                 let (l, r) = (self.expr(&b.left)?, self.expr(&b.right)?);
                 Ok(quote!(#l #op #r))
             }

@@ -446,7 +446,10 @@ pub fn simd_program(rng: &mut Rng) -> String {
     let _ = writeln!(b, "    let mut ev = [⟪0.0⟫; {len}];");
     let _ = writeln!(b, "    let mut w = [⟪0.0⟫; {len}];");
     let _ = writeln!(b, "    for k in 0..{len} {{");
-    let _ = writeln!(b, "        ev[k] = y[k % 4] * ⟪0.3⟫ + x1 * ⟦k % 13⟧ * ⟪0.05⟫;");
+    let _ = writeln!(
+        b,
+        "        ev[k] = y[k % 4] * ⟪0.3⟫ + x1 * ⟦k % 13⟧ * ⟪0.05⟫;"
+    );
     let _ = writeln!(b, "        w[k] = (y[(k + 1) % 4] * ⟦k % 7⟧).sin();");
     let _ = writeln!(b, "    }}");
     let _ = writeln!(b, "    let mut s = x0 * ⟪0.5⟫;");
@@ -454,10 +457,18 @@ pub fn simd_program(rng: &mut Rng) -> String {
     let (head, e, wv) = match form {
         0 => ("for &e in ev.iter() {".to_string(), "e".to_string(), None),
         1 => ("for e in ev {".to_string(), "e".to_string(), None),
-        2 => (format!("for i in 0..{len} {{"), "ev[i]".to_string(), Some("w[i]")),
+        2 => (
+            format!("for i in 0..{len} {{"),
+            "ev[i]".to_string(),
+            Some("w[i]"),
+        ),
         _ => {
             let lo = rng.below(len.min(5));
-            (format!("for i in {lo}..{len} {{"), "ev[i]".to_string(), None)
+            (
+                format!("for i in {lo}..{len} {{"),
+                "ev[i]".to_string(),
+                None,
+            )
         }
     };
     let _ = writeln!(b, "    {head}");

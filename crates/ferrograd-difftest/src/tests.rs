@@ -121,7 +121,11 @@ fn generator_is_deterministic_and_renders_both_versions() {
                 "{native}\n{generic}"
             );
         }
-        assert!(native.contains("#[ferrograd::differentiable]"));
+        let attr = match a.attr {
+            "" => "#[ferrograd::differentiable]".to_string(),
+            o => format!("#[ferrograd::differentiable({o})]"),
+        };
+        assert!(native.contains(&attr), "{native}");
         assert!(generic.contains("<T: Num>"));
         // A `Real`-generic signature names no concrete float type (the compiler rejects that).
         assert_eq!(

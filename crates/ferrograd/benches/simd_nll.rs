@@ -42,7 +42,9 @@ fn events(n: usize) -> Vec<f64> {
     let mut s = 0x1234_5678u64;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             10.0 * (s >> 11) as f64 / (1u64 << 53) as f64
         })
         .collect()

@@ -314,11 +314,13 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         i += T::LANES;
     }
     let mut rest = [T::zero(); P];
-    let mut rest_val = T::zero();
+    // Summed in the order of `value_block`, so that the fused value is the primal's, bit for
+    // bit.
+    let mut value = T::sum_lanes(&val);
     for i in i..hi {
         let mut de1 = [T::zero(); E];
         if fused {
-            rest_val += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
+            value += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
         } else {
             body.pullback(p, &gather(e, i), d, &mut rest, &mut de1);
         }
@@ -332,10 +334,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     for j in 0..P {
         adj[j] = T::sum_lanes(&acc[j]) + rest[j];
     }
-    Sums {
-        adj,
-        value: T::sum_lanes(&val) + rest_val,
-    }
+    Sums { adj, value }
 }
 
 /// `(Σ_i body.value, Σ_i its tangent along tp, te)`; an empty `te[k]` is a zero tangent.

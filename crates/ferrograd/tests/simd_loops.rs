@@ -65,6 +65,17 @@ fn nll_value_gradient_and_hessian_match_the_scalar_path() {
         for (name, f, g, h) in variants {
             let v = f(&p, &x);
             assert!(rel(v, v0) <= 1e-12, "{name} n={n}: value {v} vs {v0}");
+            // The fused gradient returns the primal's value, bit for bit.
+            let mut gs = [0.0; 4];
+            let vg = match name {
+                "simd" => nll_simd_grad(&p, &x, &mut gs),
+                _ => nll_par_grad(&p, &x, &mut gs),
+            };
+            assert_eq!(
+                vg.to_bits(),
+                v.to_bits(),
+                "{name} n={n}: grad's value {vg} vs {v}"
+            );
             let (mut g0, mut g1) = ([0.0; 4], [0.0; 4]);
             let mut dx0 = vec![0.0; n];
             let mut dx1 = vec![0.0; n];
@@ -140,19 +151,46 @@ fn several_event_slices_over_a_sub_range_in_both_modes() {
         }
         // Reverse: every input.
         let mut d0 = (0.0, 0.0, vec![0.0; n], vec![0.0; n]);
-        w_scalar_pullback(a, b, &x, &w, lo, hi, 0.75, &mut d0.0, &mut d0.1, &mut d0.2, &mut d0.3);
-        type Pull = fn(f64, f64, &[f64], &[f64], usize, usize, f64, &mut f64, &mut f64, &mut [f64], &mut [f64]);
+        w_scalar_pullback(
+            a, b, &x, &w, lo, hi, 0.75, &mut d0.0, &mut d0.1, &mut d0.2, &mut d0.3,
+        );
+        type Pull = fn(
+            f64,
+            f64,
+            &[f64],
+            &[f64],
+            usize,
+            usize,
+            f64,
+            &mut f64,
+            &mut f64,
+            &mut [f64],
+            &mut [f64],
+        );
         let pulls: [(&str, Pull); 2] = [("simd", w_simd_pullback), ("parallel", w_par_pullback)];
         for (name, pull) in pulls {
             let mut d1 = (0.0, 0.0, vec![0.0; n], vec![0.0; n]);
-            pull(a, b, &x, &w, lo, hi, 0.75, &mut d1.0, &mut d1.1, &mut d1.2, &mut d1.3);
-            assert!(rel(d0.0, d1.0) <= 1e-12, "{name} {lo}..{hi}: d_a {} vs {}", d1.0, d0.0);
+            pull(
+                a, b, &x, &w, lo, hi, 0.75, &mut d1.0, &mut d1.1, &mut d1.2, &mut d1.3,
+            );
+            assert!(
+                rel(d0.0, d1.0) <= 1e-12,
+                "{name} {lo}..{hi}: d_a {} vs {}",
+                d1.0,
+                d0.0
+            );
             assert!(rel(d0.1, d1.1) <= 1e-12, "{name} {lo}..{hi}: d_b");
             let sx = d0.2.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
             let sw = d0.3.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
             for i in 0..n {
-                assert!((d0.2[i] - d1.2[i]).abs() <= 1e-12 * sx, "{name} {lo}..{hi}: d_x[{i}]");
-                assert!((d0.3[i] - d1.3[i]).abs() <= 1e-12 * sw, "{name} {lo}..{hi}: d_w[{i}]");
+                assert!(
+                    (d0.2[i] - d1.2[i]).abs() <= 1e-12 * sx,
+                    "{name} {lo}..{hi}: d_x[{i}]"
+                );
+                assert!(
+                    (d0.3[i] - d1.3[i]).abs() <= 1e-12 * sw,
+                    "{name} {lo}..{hi}: d_w[{i}]"
+                );
             }
         }
         // Forward: a random direction over every input.
@@ -160,11 +198,20 @@ fn several_event_slices_over_a_sub_range_in_both_modes() {
         let tw = events(n, 10);
         let (f0, t0) = w_scalar_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw);
         for (name, (f1, t1)) in [
-            ("simd", w_simd_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw)),
-            ("parallel", w_par_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw)),
+            (
+                "simd",
+                w_simd_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw),
+            ),
+            (
+                "parallel",
+                w_par_pushforward(a, b, &x, &w, lo, hi, 0.3, -0.2, &tx, &tw),
+            ),
         ] {
             assert!(rel(f0, f1) <= 1e-12, "{name} {lo}..{hi}: pushforward value");
-            assert!(rel(t0, t1) <= 1e-12, "{name} {lo}..{hi}: tangent {t1} vs {t0}");
+            assert!(
+                rel(t0, t1) <= 1e-12,
+                "{name} {lo}..{hi}: tangent {t1} vs {t0}"
+            );
         }
     }
 }
@@ -175,16 +222,28 @@ fn the_reduction_tree_is_independent_of_the_thread_count() {
     let p = [3.0, 0.8, 0.3, 0.4];
     // One thread and rayon's pool give the same bits (the tree is fixed by the event count),
     // and so does the single-threaded `simd` build.
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let mut g1 = [0.0; 4];
     let mut g2 = [0.0; 4];
     let mut g3 = [0.0; 4];
     let v1 = one.install(|| nll_par_grad(&p, &x, &mut g1));
     let v2 = two.install(|| nll_par_grad(&p, &x, &mut g2));
     let v3 = nll_simd_grad(&p, &x, &mut g3);
-    assert_eq!((v1.to_bits(), g1.map(f64::to_bits)), (v2.to_bits(), g2.map(f64::to_bits)));
-    assert_eq!((v1.to_bits(), g1.map(f64::to_bits)), (v3.to_bits(), g3.map(f64::to_bits)));
+    assert_eq!(
+        (v1.to_bits(), g1.map(f64::to_bits)),
+        (v2.to_bits(), g2.map(f64::to_bits))
+    );
+    assert_eq!(
+        (v1.to_bits(), g1.map(f64::to_bits)),
+        (v3.to_bits(), g3.map(f64::to_bits))
+    );
 }
 
 #[test]
@@ -200,7 +259,12 @@ fn nan_and_infinite_events_propagate_as_in_the_scalar_path() {
             let same = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || a == b || rel(a, b) <= 1e-12;
             assert!(same(v0, v1), "{bad} at {pos}: {v1} vs {v0}");
             for j in 0..4 {
-                assert!(same(g0[j], g1[j]), "{bad} at {pos}: d_p[{j}] {} vs {}", g1[j], g0[j]);
+                assert!(
+                    same(g0[j], g1[j]),
+                    "{bad} at {pos}: d_p[{j}] {} vs {}",
+                    g1[j],
+                    g0[j]
+                );
             }
         }
     }
@@ -225,18 +289,30 @@ fn f32_simd(m: f32, x: &[f32]) -> f32 {
 
 #[test]
 fn f32_loops_run_on_sixteen_lanes() {
-    let x: Vec<f32> = events(1000, 5).iter().map(|v| (*v as f32) / 5.0 - 1.0).collect();
+    let x: Vec<f32> = events(1000, 5)
+        .iter()
+        .map(|v| (*v as f32) / 5.0 - 1.0)
+        .collect();
     for n in [0usize, 1, 15, 16, 17, 1000] {
         let xs = &x[..n];
         let (v0, v1) = (f32_scalar(0.3, xs), f32_simd(0.3, xs));
-        assert!((v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0), "n={n}: {v1} vs {v0}");
+        assert!(
+            (v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0),
+            "n={n}: {v1} vs {v0}"
+        );
         let (mut m0, mut m1) = (0.0f32, 0.0f32);
         let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
         f32_scalar_pullback(0.3, xs, 1.0, &mut m0, &mut d0);
         f32_simd_pullback(0.3, xs, 1.0, &mut m1, &mut d1);
-        assert!((m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0), "n={n}: d_m {m1} vs {m0}");
+        assert!(
+            (m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0),
+            "n={n}: d_m {m1} vs {m0}"
+        );
         for i in 0..n {
-            assert!((d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0), "n={n}: d_x[{i}]");
+            assert!(
+                (d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0),
+                "n={n}: d_x[{i}]"
+            );
         }
     }
 }
@@ -282,7 +358,10 @@ fn unqualified_loops_stay_scalar_beside_vectorised_ones() {
         assert!(rel(e0[i], e1[i]) <= 1e-12, "d_x[{i}]");
     }
     let fd = (mixed_loops(0.4 + 1e-6, &x) - mixed_loops(0.4 - 1e-6, &x)) / 2e-6;
-    assert!((fd - d1).abs() <= 1e-6 * d1.abs().max(1.0), "fd {fd} vs {d1}");
+    assert!(
+        (fd - d1).abs() <= 1e-6 * d1.abs().max(1.0),
+        "fd {fd} vs {d1}"
+    );
 }
 
 /// The text of generated function `name` in `src` (up to the next item).
@@ -300,7 +379,10 @@ fn a_vectorised_loop_returned_directly_runs_fused() {
     // `s` is returned right after the loop: its adjoint is the seed, so the gradient calls the
     // loop's `_value_pullback` (value and adjoints in one pass) and nothing else.
     let grad = item(nll_simd_GRAD_SOURCE, "nll_simd_grad");
-    assert!(grad.contains("__fg_nll_simd_loop0_value_pullback("), "{grad}");
+    assert!(
+        grad.contains("__fg_nll_simd_loop0_value_pullback("),
+        "{grad}"
+    );
     assert!(!grad.contains("__fg_nll_simd_loop0("), "{grad}");
     assert!(!grad.contains("__fg_nll_simd_loop0_pullback("), "{grad}");
     let par = item(nll_par_GRAD_SOURCE, "nll_par_pullback");
@@ -323,7 +405,10 @@ fn f32_suffixed(m: f32, x: &[f32]) -> f32 {
 #[test]
 fn suffixed_literals_keep_their_value() {
     let x: Vec<f32> = (0..40).map(|k| k as f32 * 0.1).collect();
-    let want: f32 = 0.5 + x.iter().map(|v| v * 0.25 + (v - 0.3).tanh() * 2.0).sum::<f32>();
+    let want: f32 = 0.5
+        + x.iter()
+            .map(|v| v * 0.25 + (v - 0.3).tanh() * 2.0)
+            .sum::<f32>();
     let got = f32_suffixed(0.3, &x);
     assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
 }
