@@ -15,6 +15,11 @@
 //! Parameter adjoints are summed per lane and combined in that fixed order; event adjoints are
 //! written to disjoint ranges, so threads never share an output.
 
+#![allow(
+    clippy::needless_range_loop,
+    reason = "lane arrays are filled and read by index: plain counted loops are what LLVM vectorises inside the dispatched clones"
+)]
+
 use crate::real::Real;
 
 /// Events per leaf of the reduction tree (a multiple of every lane count).

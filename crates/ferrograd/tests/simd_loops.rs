@@ -1,8 +1,6 @@
 //! `#[differentiable(simd)]` and `#[differentiable(parallel)]` (issue 16): the vectorised and
 //! threaded reduction loops against the scalar path of the same source, in every mode.
 
-#[allow(dead_code)]
-mod common;
 use ferrograd::differentiable;
 
 macro_rules! nll_variants {
