@@ -78,6 +78,21 @@ pub struct Setting {
 /// compilation included) before it is killed and reported as failed.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long [`Worker::settle`] waits at most, and how often it samples the process's CPU time
+/// (`/proc/<pid>/stat` counts in 10 ms ticks: two equal samples 20 ms apart mean idle).
+const SETTLE_MAX_MS: u128 = 1000;
+const SETTLE_SAMPLE_MS: u64 = 20;
+
+/// User + system CPU ticks of process `pid` and its threads (`None` off Linux).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
 struct Worker {
     framework: Framework,
     child: Child,
@@ -208,6 +223,25 @@ impl Worker {
                 self.rss_mib = v["rss_mib"].as_f64().or(self.rss_mib);
             }
             Err(e) => self.fail(e),
+        }
+        self.settle();
+    }
+
+    /// Waits (at most [`SETTLE_MAX_MS`]) until this worker's process uses no CPU, so that the
+    /// next framework's round does not share the cores with its threads. OpenMP teams spin
+    /// after their last parallel region (`GOMP_SPINCOUNT`, set so that LibTorch does not fall
+    /// asleep mid-round): without this, a ferrograd round that followed torch.compile's ran
+    /// at half speed (W3-grad 0.99 ms against 0.47 ms alone, 2 cores).
+    fn settle(&self) {
+        let t0 = std::time::Instant::now();
+        let mut last = cpu_ticks(self.child.id());
+        while t0.elapsed().as_millis() < SETTLE_MAX_MS {
+            std::thread::sleep(std::time::Duration::from_millis(SETTLE_SAMPLE_MS));
+            let now = cpu_ticks(self.child.id());
+            if now == last {
+                return;
+            }
+            last = now;
         }
     }
 
