@@ -117,6 +117,10 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
     let name = &f.name;
     let hname = format_ident!("{}_hessian", f.name);
     let gen = format_ident!("__fg_{}_pullback_generic", f.name);
+    // Directions per sweep: `DualN<_, 4>` carries four tangents, so the primal and every local
+    // derivative are computed once per four Hessian columns (each column bit for bit what a
+    // one-tangent `Dual` sweep gives).
+    let dn = quote!(::ferrograd::DualN<#ft, 4>);
     let mut params = Vec::new();
     let mut count = Vec::new();
     let mut build = Vec::new();
@@ -139,14 +143,14 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
         if !wanted && p.kind.is_differentiable() {
             match p.kind {
                 Ty::Float => {
-                    dual_args.push(quote!(::ferrograd::Dual::new(#id, 0.0)));
-                    adj_decls.push(quote!(let mut #d = ::ferrograd::Dual::<#ft>::default();));
+                    dual_args.push(quote!(<#dn>::constant(#id)));
+                    adj_decls.push(quote!(let mut #d = <#dn>::default();));
                     adj_args.push(quote!(&mut #d));
                 }
                 _ => {
                     constants.push(quote! {
-                        let #dual: ::std::vec::Vec<::ferrograd::Dual<#ft>> =
-                            #id.iter().map(|__fg_v| ::ferrograd::Dual::new(*__fg_v, 0.0)).collect();
+                        let #dual: ::std::vec::Vec<#dn> =
+                            #id.iter().map(|__fg_v| <#dn>::constant(*__fg_v)).collect();
                     });
                     dual_args.push(quote!(&#dual[..]));
                     adj_args.push(quote!(&mut []));
@@ -154,30 +158,38 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
             }
             continue;
         }
+        let put = quote! {
+            for __fg_j in 0..4 {
+                if __fg_k0 + __fg_j < __fg_n {
+                    hess[__fg_row * __fg_n + __fg_k0 + __fg_j] = __fg_v.t[__fg_j];
+                }
+            }
+            __fg_row += 1;
+        };
         match p.kind {
             Ty::Float => {
                 count.push(quote!(1usize));
                 build.push(quote! {
-                    let #dual = ::ferrograd::Dual::new(#id, if __fg_k == __fg_off { 1.0 } else { 0.0 });
+                    let #dual = <#dn>::new(#id, ::ferrograd::runtime::hessian_seed(__fg_k0, __fg_off));
                     __fg_off += 1;
                 });
                 dual_args.push(quote!(#dual));
-                adj_decls.push(quote!(let mut #d = ::ferrograd::Dual::<#ft>::default();));
+                adj_decls.push(quote!(let mut #d = <#dn>::default();));
                 adj_args.push(quote!(&mut #d));
-                gather.push(quote!(hess[__fg_row * __fg_n + __fg_k] = #d.t; __fg_row += 1;));
+                gather.push(quote!({ let __fg_v = &#d; #put }));
             }
             Ty::FloatSlice => {
                 count.push(quote!(#id.len()));
                 build.push(quote! {
-                    let #dual: ::std::vec::Vec<::ferrograd::Dual<#ft>> = #id.iter().enumerate()
-                        .map(|(__fg_j, __fg_v)| ::ferrograd::Dual::new(*__fg_v, if __fg_k == __fg_off + __fg_j { 1.0 } else { 0.0 }))
+                    let #dual: ::std::vec::Vec<#dn> = #id.iter().enumerate()
+                        .map(|(__fg_j, __fg_v)| <#dn>::new(*__fg_v, ::ferrograd::runtime::hessian_seed(__fg_k0, __fg_off + __fg_j)))
                         .collect();
                     __fg_off += #id.len();
                 });
                 dual_args.push(quote!(&#dual[..]));
-                adj_decls.push(quote!(let mut #d = ::std::vec![::ferrograd::Dual::<#ft>::default(); #id.len()];));
+                adj_decls.push(quote!(let mut #d = ::std::vec![<#dn>::default(); #id.len()];));
                 adj_args.push(quote!(&mut #d[..]));
-                gather.push(quote!(for __fg_v in #d.iter() { hess[__fg_row * __fg_n + __fg_k] = __fg_v.t; __fg_row += 1; }));
+                gather.push(quote!(for __fg_v in #d.iter() { #put }));
             }
             _ => dual_args.push(quote!(#id)),
         }
@@ -193,11 +205,11 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
             let __fg_n: usize = 0usize #(+ #count)*;
             ::ferrograd::ShapeError::check("hess", hess.len(), __fg_n * __fg_n)?;
             #(#constants)*
-            for __fg_k in 0..__fg_n {
+            for __fg_k0 in (0..__fg_n).step_by(4) {
                 let mut __fg_off = 0usize;
                 #(#build)*
                 #(#adj_decls)*
-                #gen::<::ferrograd::Dual<#ft>>(#(#dual_args,)* ::ferrograd::Dual::new(1.0, 0.0), #(#adj_args),*);
+                #gen::<#dn>(#(#dual_args,)* <#dn>::constant(1.0), #(#adj_args),*);
                 let mut __fg_row = 0usize;
                 #(#gather)*
             }

@@ -92,6 +92,7 @@
 
 pub mod adjoint;
 pub mod dual;
+pub mod dualn;
 pub mod lanes;
 pub mod real;
 pub mod runtime;
@@ -101,6 +102,7 @@ pub mod vloop;
 
 pub use adjoint::{Adjoint, ArrayAdjoint};
 pub use dual::Dual;
+pub use dualn::DualN;
 pub use ferrograd_kernels as kernels;
 pub use ferrograd_macros::differentiable;
 pub use ferrograd_prims::ArgMode;

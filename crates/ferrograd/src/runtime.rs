@@ -45,3 +45,14 @@ pub fn add_into<T: crate::Real>(acc: &mut [T], x: &[T]) {
         *a += *b;
     }
 }
+
+/// The tangents of Hessian input `j` in the sweep of directions `k0..k0 + N` (`f_hessian`):
+/// one where `k0 + i == j`, zero elsewhere.
+#[inline]
+pub fn hessian_seed<T: crate::Real, const N: usize>(k0: usize, j: usize) -> [T; N] {
+    let mut t = [T::zero(); N];
+    if let Some(i) = j.checked_sub(k0).filter(|&i| i < N) {
+        t[i] = T::one();
+    }
+    t
+}
