@@ -4,6 +4,15 @@
 //! them. Each tangent is computed exactly as [`crate::Dual`]'s is (the same operations in the
 //! same order), so a Hessian column is the same bit for bit either way.
 
+#![allow(
+    clippy::suspicious_arithmetic_impl,
+    reason = "dual arithmetic is the product and quotient rules"
+)]
+#![allow(
+    clippy::needless_range_loop,
+    reason = "tangent k of every lane: indexed as the math is written"
+)]
+
 use crate::lanes::Lanes;
 use crate::real::{Partials, Real};
 use crate::tape::{Tape, TapeValue};

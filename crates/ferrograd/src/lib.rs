@@ -44,7 +44,8 @@
 //!   `out.len() × n`, `n` the other differentiable inputs flattened in parameter order.
 //! - `f_hessian(params…, hess: &mut [f64]) -> Result<f64, ShapeError>` — with
 //!   `#[differentiable(hessian)]`: the `n × n` Hessian (row-major) by forward-over-reverse on
-//!   [`Dual`] numbers; every differentiable function it calls must also be marked `hessian`.
+//!   dual numbers with four tangents ([`DualN`]: four columns per sweep); every differentiable
+//!   function it calls must also be marked `hessian`.
 //! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
 //!   `#[differentiable(dump)]` also prints it at compile time.
 //!
@@ -57,7 +58,7 @@
 //! branch-free primitives. The compiler outlines its body into a function generic over
 //! [`Real`], differentiates it like any other, and [`vloop`] runs the result on eight `f64`
 //! or sixteen `f32` lanes ([`lanes::F64x8`], [`lanes::F32x16`], vectorised math in
-//! [`simd_math`], runtime AVX-512/AVX2 dispatch), on `Dual` lanes for Hessians. Sums follow a
+//! [`simd_math`], runtime AVX-512/AVX2 dispatch), on `DualN` lanes for Hessians. Sums follow a
 //! tree fixed by the event count: the result is the same bit for bit with one thread or many,
 //! and within 1e-12 of the scalar path (whose results stay exactly as they were: both are
 //! opt-in). A loop returned directly (`…; s`) computes value and gradient in one pass. Other
