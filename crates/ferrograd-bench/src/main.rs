@@ -3,6 +3,7 @@
 //! ```text
 //! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
 //!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…] [--sweep]
+//!                     [--repeat N]
 //! ferrograd-bench check-report bench/results/<date>.json
 //! ferrograd-bench worker --framework ferrograd|ferrograd-torch|tch --workload W1a --data DIR   (internal)
 //! ```
@@ -90,6 +91,11 @@ enum Cmd {
         /// a `sweep` section in the JSON and Markdown and a chart. Not part of `--quick`.
         #[arg(long)]
         sweep: bool,
+        /// Run the whole suite this many times (each run writes and checks its own report),
+        /// then report the median over the runs of every `peer / ferrograd` ratio
+        /// (`<date>-repeat.md`): the targets are stated for the median of runs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+        repeat: u32,
     },
     /// Check that a report (the JSON, its Markdown and charts) is complete and well-formed.
     CheckReport { json: PathBuf },
@@ -166,9 +172,8 @@ fn real_main() -> Result<ExitCode> {
             workloads,
             frameworks,
             sweep,
+            repeat,
         } => {
-            let t0 = Instant::now();
-            let load_before = report::Report::load_now();
             let workloads =
                 parse_list(&workloads, &Workload::ALL, Workload::from_name, "workload")?;
             let frameworks = parse_list(
@@ -182,38 +187,56 @@ fn real_main() -> Result<ExitCode> {
             } else {
                 run::Plan::full()
             };
-            let data = std::env::temp_dir().join(format!("ferrograd-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&data)
-                .with_context(|| format!("creating {}", data.display()))?;
             let launch = Launch {
                 torch_python: &torch_python,
                 jax_python: jax_python.as_deref(),
                 workers_dir: &workers_dir,
             };
-            let result = run::run(&workloads, &frameworks, &launch, &data, plan, sweep);
-            let _ = std::fs::remove_dir_all(&data);
-            let mut report = result?;
-            report.load_before = load_before;
-            report.wall_s = t0.elapsed().as_secs_f64();
-            println!("\n{}", report.markdown());
-            let written = report.write(&out)?;
-            for p in &written {
-                println!("wrote {}", p.display());
-            }
-            if check {
-                let json = written.first().context("no report written")?;
-                let problems = check::check_report(json)?;
-                if !problems.is_empty() {
-                    for p in &problems {
-                        eprintln!("{}: {p}", json.display());
-                    }
-                    return Ok(ExitCode::FAILURE);
+            let mut reports = Vec::new();
+            for k in 0..repeat {
+                if repeat > 1 {
+                    println!("== run {} of {repeat}", k + 1);
                 }
-                println!("{}: complete and well-formed", json.display());
+                let t0 = Instant::now();
+                let load_before = report::Report::load_now();
+                let data = std::env::temp_dir()
+                    .join(format!("ferrograd-bench-{}-{k}", std::process::id()));
+                std::fs::create_dir_all(&data)
+                    .with_context(|| format!("creating {}", data.display()))?;
+                let result = run::run(&workloads, &frameworks, &launch, &data, plan, sweep);
+                let _ = std::fs::remove_dir_all(&data);
+                let mut report = result?;
+                report.load_before = load_before;
+                report.wall_s = t0.elapsed().as_secs_f64();
+                println!("\n{}", report.markdown());
+                let written = report.write(&out)?;
+                for p in &written {
+                    println!("wrote {}", p.display());
+                }
+                if check {
+                    let json = written.first().context("no report written")?;
+                    let problems = check::check_report(json)?;
+                    if !problems.is_empty() {
+                        for p in &problems {
+                            eprintln!("{}: {p}", json.display());
+                        }
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    println!("{}: complete and well-formed", json.display());
+                }
+                reports.push(report);
             }
-            let failures: Vec<String> = report
-                .failures()
-                .into_iter()
+            if reports.len() > 1 {
+                let md = report::repeat_summary(&reports);
+                println!("\n{md}");
+                let path = out.join(format!("{}-repeat.md", reports[0].date));
+                std::fs::write(&path, &md)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            let failures: Vec<String> = reports
+                .iter()
+                .flat_map(|r| r.failures())
                 .filter(|f| !f.contains(": unavailable:"))
                 .collect();
             if failures.is_empty() {

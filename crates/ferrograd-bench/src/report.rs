@@ -445,3 +445,72 @@ impl Report {
         Ok(paths)
     }
 }
+
+/// The median over several runs of each workload's `peer / ferrograd` ratios (and of
+/// ferrograd's own median step time), with the smallest and largest ratio seen: Markdown.
+pub fn repeat_summary(reports: &[Report]) -> String {
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        quantile(&v, 0.5)
+    };
+    let mut md = format!(
+        "## Median over {} runs ({} … {})\n\n`peer / ferrograd` per run (above 1: ferrograd is faster), then its median over the runs, with the range.\n\n| workload | framework | ferrograd ms (median of run medians) | peer / ferrograd per run | median | min–max |\n|---|---|---:|---|---:|---|\n",
+        reports.len(),
+        reports.first().map_or("", |r| r.date.as_str()),
+        reports.last().map_or("", |r| r.date.as_str()),
+    );
+    let Some(first) = reports.first() else {
+        return md;
+    };
+    for w in &first.workloads {
+        let runs: Vec<&WorkloadReport> = reports
+            .iter()
+            .filter_map(|r| r.workloads.iter().find(|x| x.workload == w.workload))
+            .collect();
+        let fg = median(runs.iter().filter_map(|r| r.ferrograd_ms()).collect());
+        for res in &w.results {
+            if res.framework == Framework::Ferrograd {
+                continue;
+            }
+            let ratios: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| {
+                    let f = r.ferrograd_ms()?;
+                    let m = r
+                        .results
+                        .iter()
+                        .find(|x| x.framework == res.framework)?
+                        .median_ms?;
+                    Some(m / f)
+                })
+                .collect();
+            let per_run = ratios
+                .iter()
+                .map(|x| format!("{x:.2}x"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let (lo, hi) = ratios
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+            let med = median(ratios.clone());
+            md += &format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                w.workload.name(),
+                res.framework.name(),
+                fg.map_or("-".into(), |v| format!("{v:.3}")),
+                if per_run.is_empty() {
+                    "-".into()
+                } else {
+                    per_run
+                },
+                med.map_or("-".into(), |v| format!("{v:.2}x")),
+                if ratios.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{lo:.2}–{hi:.2}x")
+                },
+            );
+        }
+    }
+    md
+}
