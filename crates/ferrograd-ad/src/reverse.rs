@@ -471,6 +471,28 @@ fn recomputable(f: &Func, act: &Activity) -> Recompute {
     r
 }
 
+/// `(stmt, s)` when the function ends with `stmt` directly followed by `return s` (trailing
+/// raw statements aside): where both reduction fusions look for their loop.
+fn returned_after(f: &Func) -> Option<(&Stmt, VarId)> {
+    let ret = f.ret_var?;
+    let b = &f.body;
+    let mut k = b.len();
+    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
+        k -= 1;
+    }
+    if k < 2 {
+        return None;
+    }
+    match &b[k - 1] {
+        Stmt::Assign {
+            target: Place::Var(r),
+            value: Expr::Var(s),
+            ..
+        } if *r == ret => Some((&b[k - 2], *s)),
+        _ => None,
+    }
+}
+
 /// Reduction-loop fusion: a top-level loop that only accumulates `s = s ± e` (with `e` not
 /// reading `s`, everything else loop-local) directly followed by `return s`. The adjoint of `s`
 /// is then the output seed during the whole loop, known before it runs, so each iteration's
@@ -481,24 +503,8 @@ fn fusable_reduction(
     rc: &Recompute,
     loops: &HashMap<LoopId, LoopFlags>,
 ) -> Option<(LoopId, VarId)> {
-    let ret = f.ret_var?;
-    let b = &f.body;
-    let mut k = b.len();
-    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
-        k -= 1;
-    }
-    if k < 2 {
-        return None;
-    }
-    let s = match &b[k - 1] {
-        Stmt::Assign {
-            target: Place::Var(r),
-            value: Expr::Var(s),
-            ..
-        } if *r == ret => *s,
-        _ => return None,
-    };
-    let (id, body) = match &b[k - 2] {
+    let (before, s) = returned_after(f)?;
+    let (id, body) = match before {
         Stmt::For { id, body, .. } => (*id, body),
         _ => return None,
     };
@@ -562,28 +568,12 @@ fn only_whole_uses(ts: &TokenStream, name: &syn::Ident) -> bool {
 /// `_value_pullback`, which returns the value and adds the adjoints in one pass over the
 /// events, instead of a value pass now and a pullback pass in the reverse sweep.
 fn fusable_outlined_call<'f>(f: &'f Func, act: &Activity) -> Option<(&'f Expr, VarId)> {
-    let ret = f.ret_var?;
-    let b = &f.body;
-    let mut k = b.len();
-    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
-        k -= 1;
-    }
-    if k < 2 {
-        return None;
-    }
-    let s = match &b[k - 1] {
-        Stmt::Assign {
-            target: Place::Var(r),
-            value: Expr::Var(s),
-            ..
-        } if *r == ret => *s,
-        _ => return None,
-    };
+    let (before, s) = returned_after(f)?;
     let Stmt::Assign {
         target: Place::Var(t),
         value,
         ..
-    } = &b[k - 2]
+    } = before
     else {
         return None;
     };

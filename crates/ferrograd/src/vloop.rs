@@ -362,10 +362,8 @@ pub fn pushforward<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     } else {
         te
     };
-    events(&te);
-    assert_eq!(
-        te.first().map_or(n, |s| s.len()),
-        n,
+    assert!(
+        te.iter().all(|s| s.len() == n),
         "ferrograd: an event tangent of a vectorised loop has the wrong length"
     );
     let blocks = n.div_ceil(BLOCK);
