@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod api;
 pub mod check;
 pub mod ctxt;
+pub mod derive;
 pub mod emit_expr;
 pub mod forward;
 pub mod ir;
@@ -22,6 +23,7 @@ pub mod lower;
 pub mod normalize;
 pub mod prims;
 pub mod reverse;
+pub mod structs;
 pub mod tensor;
 pub mod vectorize;
 
@@ -67,8 +69,13 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
                 o.parallel = true;
             }
             syn::Meta::List(l) if l.path.is_ident("wrt") => {
-                let ids =
-                    l.parse_args_with(Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated)?;
+                // `Ident::parse_any`: `wrt(self)` names a method's receiver.
+                let ids = l.parse_args_with(|input: syn::parse::ParseStream| {
+                    Punctuated::<syn::Ident, syn::Token![,]>::parse_terminated_with(
+                        input,
+                        syn::ext::IdentExt::parse_any,
+                    )
+                })?;
                 o.wrt = Some(ids.into_iter().collect());
             }
             other => return Err(syn::Error::new_spanned(
@@ -234,7 +241,7 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => {
             let e = syn::Error::new_spanned(
                 &item,
-                "`#[differentiable]` applies to free functions (`fn`) only",
+                "`#[differentiable]` applies to functions (`fn`) and methods taking `&self`; for a struct of parameters, use `#[derive(ferrograd::Differentiable)]`",
             );
             let ce = e.to_compile_error();
             return quote!(#item #ce);
@@ -247,45 +254,101 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item_fn #ce);
         }
     };
-    // `simd`: the function is compiled (and emitted) with its reduction loops outlined.
-    let (item_fn, outlined) = if opts.simd {
-        match vectorize::outline(&opts, &item_fn) {
-            Ok(v) => v,
-            Err(e) => {
-                let ce = e.to_compile_error();
-                return quote!(#item_fn #ce);
-            }
-        }
-    } else {
-        (item_fn, TokenStream::new())
-    };
-    match generate(&opts, &item_fn) {
-        Ok(gen) => {
-            let gen = quote!(#outlined #gen);
-            let src = pretty(&gen);
-            if opts.dump {
-                eprintln!(
-                    "// ferrograd: code generated for `{}`\n{}",
-                    item_fn.sig.ident, src
-                );
-            }
-            let konst = format_ident!("{}_GRAD_SOURCE", item_fn.sig.ident);
-            let vis = &item_fn.vis;
-            let doc = format!(
-                "Source of the derivative functions generated for `{}` (like Clad's `.dump()`).",
-                item_fn.sig.ident
-            );
-            quote! {
-                #item_fn
-                #gen
-                #[doc = #doc]
-                #[allow(non_upper_case_globals)]
-                #vis const #konst: &str = #src;
-            }
-        }
+    let method = item_fn
+        .sig
+        .inputs
+        .iter()
+        .any(|a| matches!(a, syn::FnArg::Receiver(_)));
+    // Struct parameters and `&self`: compiled through a flat function (`structs.rs`).
+    let plan = match structs::plan(opts.wrt.as_deref(), opts.hessian, &item_fn) {
+        Ok(p) => p,
         Err(e) => {
             let ce = e.to_compile_error();
-            quote!(#item_fn #ce)
+            return quote!(#item_fn #ce);
         }
+    };
+    let Some(plan) = plan else {
+        return match expand(&opts, &item_fn) {
+            Ok((emitted, gen, src)) => with_source(&opts, &item_fn, quote!(#emitted #gen), &src),
+            Err(e) => {
+                let ce = e.to_compile_error();
+                quote!(#item_fn #ce)
+            }
+        };
+    };
+    let probes = &plan.probes;
+    let Some(flat) = &plan.flat else {
+        // No float field: the function is compiled as written, its constant fields checked.
+        return match expand(&opts, &item_fn) {
+            Ok((emitted, gen, src)) => {
+                with_source(&opts, &item_fn, quote!(#emitted #probes #gen), &src)
+            }
+            Err(e) => {
+                let ce = e.to_compile_error();
+                quote!(#item_fn #probes #ce)
+            }
+        };
+    };
+    let flat_opts = Options {
+        wrt: plan.flat_wrt.clone(),
+        ..opts
+    };
+    let result = expand(&flat_opts, flat).and_then(|(flat, gen, _)| {
+        let wrappers = structs::wrappers(&plan, &item_fn, &gen)?;
+        let flat_item = structs::hide(quote!(#flat), method, item_fn.sig.ident.span())?;
+        let hidden = structs::hide(gen, method, item_fn.sig.ident.span())?;
+        let src = pretty(&quote!(#flat_item #hidden #wrappers));
+        Ok((quote!(#flat_item #hidden #wrappers), src))
+    });
+    match result {
+        Ok((gen, src)) => with_source(&flat_opts, &item_fn, quote!(#item_fn #probes #gen), &src),
+        Err(e) => {
+            let ce = e.to_compile_error();
+            quote!(#item_fn #probes #ce)
+        }
+    }
+}
+
+/// The derivative items of `item_fn` (its `simd` loops outlined first) and their source.
+fn expand(
+    opts: &Options,
+    item_fn: &syn::ItemFn,
+) -> syn::Result<(syn::ItemFn, TokenStream, String)> {
+    // `simd`: the function is compiled (and emitted) with its reduction loops outlined.
+    let (item_fn, outlined) = if opts.simd {
+        vectorize::outline(opts, item_fn)?
+    } else {
+        (item_fn.clone(), TokenStream::new())
+    };
+    let gen = generate(opts, &item_fn)?;
+    let gen = quote!(#outlined #gen);
+    let src = pretty(&gen);
+    Ok((item_fn, gen, src))
+}
+
+/// `items` followed by `f_GRAD_SOURCE` (and the `dump` output).
+fn with_source(
+    opts: &Options,
+    item_fn: &syn::ItemFn,
+    items: TokenStream,
+    src: &str,
+) -> TokenStream {
+    if opts.dump {
+        eprintln!(
+            "// ferrograd: code generated for `{}`\n{}",
+            item_fn.sig.ident, src
+        );
+    }
+    let konst = format_ident!("{}_GRAD_SOURCE", item_fn.sig.ident);
+    let vis = &item_fn.vis;
+    let doc = format!(
+        "Source of the derivative functions generated for `{}` (like Clad's `.dump()`).",
+        item_fn.sig.ident
+    );
+    quote! {
+        #items
+        #[doc = #doc]
+        #[allow(non_upper_case_globals)]
+        #vis const #konst: &str = #src;
     }
 }

@@ -323,6 +323,66 @@ pub struct Generated {
     pub body: String,
     /// Options of `#[differentiable(..)]`: empty, `simd` or `parallel` (see [`simd_program`]).
     pub attr: &'static str,
+    /// How the inputs reach the function: plain parameters, a struct, or `&self`.
+    pub shape: Shape,
+}
+
+/// How a program takes its float inputs. The body is the same; in the struct shapes `x0`,
+/// `x1` and `y` are fields of a `#[derive(Differentiable)]` struct and `x2`, `x3` fields of a
+/// nested one (`s.inner.x2`), so the compiler's struct flattening, nested field paths,
+/// `Vec`/array fields and (for `Method`) `&self` are checked against the same oracle.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Shape {
+    Plain,
+    /// `fn p(s: &p_S, idx, n)`; `vec`: `y` is a `Vec` (else an array).
+    Struct {
+        vec: bool,
+    },
+    /// `impl p_S { fn p(&self, idx, n) }`.
+    Method {
+        vec: bool,
+    },
+}
+
+/// `x0`…`x3` and `y` of a rendered body as fields of `root` (`y` borrowed where it is passed
+/// whole: `&s.y`).
+pub fn as_fields(body: &str, root: &str) -> String {
+    let chars: Vec<char> = body.chars().collect();
+    let mut out = String::with_capacity(body.len() + body.len() / 4);
+    let mut k = 0;
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    while k < chars.len() {
+        let c = chars[k];
+        // Not the tail of an identifier, nor a field (`t.y`; a range `..y` is fine).
+        let field = k >= 2 && chars[k - 1] == '.' && chars[k - 2] != '.';
+        if is_ident(c) && (k == 0 || (!is_ident(chars[k - 1]) && !field)) {
+            let start = k;
+            while k < chars.len() && is_ident(chars[k]) {
+                k += 1;
+            }
+            let word: String = chars[start..k].iter().collect();
+            let next = chars[k..].iter().find(|c| !c.is_whitespace()).copied();
+            match word.as_str() {
+                "x0" | "x1" => {
+                    let _ = write!(out, "{root}.{word}");
+                }
+                "x2" | "x3" => {
+                    let _ = write!(out, "{root}.inner.{word}");
+                }
+                "y" if matches!(next, Some('[' | '.')) => {
+                    let _ = write!(out, "{root}.y");
+                }
+                "y" => {
+                    let _ = write!(out, "&{root}.y");
+                }
+                _ => out.push_str(&word),
+            }
+            continue;
+        }
+        out.push(c);
+        k += 1;
+    }
+    out
 }
 
 impl Generated {
@@ -335,8 +395,12 @@ impl Generated {
         }
     }
 
-    /// The `#[differentiable]` function.
+    /// The `#[differentiable]` function (for the struct shapes: the function, its structs and
+    /// adapters `p_plain`, `p_plain_grad`, `p_plain_pushforward` with the plain signature).
     pub fn native(&self) -> String {
+        if self.shape != Shape::Plain {
+            return self.struct_native();
+        }
         if self.generic {
             return format!(
                 "#[ferrograd::differentiable{}]\npub fn {}<T: ferrograd::Real>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
@@ -352,6 +416,115 @@ impl Generated {
             self.name,
             render(&self.body, Mode::Native(self.precision))
         )
+    }
+
+    /// The name the test harness calls: `p`, or `p_plain` for the struct shapes.
+    pub fn entry(&self) -> String {
+        match self.shape {
+            Shape::Plain => self.name.clone(),
+            _ => format!("{}_plain", self.name),
+        }
+    }
+
+    fn struct_native(&self) -> String {
+        let n = &self.name;
+        let (f, g, gb) = if self.generic {
+            ("T".to_string(), "<T>", "<T: ferrograd::Real>")
+        } else {
+            (self.precision.ty().to_string(), "", "")
+        };
+        let body = render(
+            &self.body,
+            if self.generic {
+                Mode::Real
+            } else {
+                Mode::Native(self.precision)
+            },
+        );
+        let (vec, method) = match self.shape {
+            Shape::Struct { vec } => (vec, false),
+            Shape::Method { vec } => (vec, true),
+            Shape::Plain => unreachable!("plain programs are rendered by `native`"),
+        };
+        let mut out = String::new();
+        let y_ty = if vec {
+            format!("Vec<{f}>")
+        } else {
+            format!("[{f}; {ARR}]")
+        };
+        let y_make = if vec {
+            "y.to_vec()".to_string()
+        } else {
+            let elems: Vec<String> = (0..ARR).map(|k| format!("y[{k}]")).collect();
+            format!("[{}]", elems.join(", "))
+        };
+        if method {
+            let _ = write!(
+                out,
+                "impl {n}_S {{
+#[ferrograd::differentiable{}]
+pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{
+{}}}
+}}
+",
+                self.attr_list(),
+                as_fields(&body, "self")
+            );
+        } else {
+            let _ = write!(
+                out,
+                "#[ferrograd::differentiable{}]
+pub fn {n}{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{
+{}}}
+",
+                self.attr_list(),
+                as_fields(&body, "s")
+            );
+        }
+        let call = |s: &str, suffix: &str, rest: &str| {
+            if method {
+                format!("{s}.{n}{suffix}(idx, n{rest})")
+            } else {
+                format!("{n}{suffix}(&{s}, idx, n{rest})")
+            }
+        };
+        let _ = write!(
+            out,
+            "#[derive(Clone, Debug, ferrograd::Differentiable)]
+pub struct {n}_In{g} {{ pub x2: {f}, pub x3: {f} }}
+             #[derive(Clone, Debug, ferrograd::Differentiable)]
+pub struct {n}_S{g} {{ pub x0: {f}, pub x1: {f}, pub inner: {n}_In{g}, pub y: {y_ty} }}
+             pub fn {n}_mk{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}]) -> {n}_S{g} {{
+    {n}_S {{ x0, x1, inner: {n}_In {{ x2, x3 }}, y: {y_make} }}
+}}
+             pub fn {n}_plain{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{
+    let s = {n}_mk(x0, x1, x2, x3, y);
+    {}
+}}
+             pub fn {n}_plain_grad{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize, d0: &mut {f}, d1: &mut {f}, d2: &mut {f}, d3: &mut {f}, dy: &mut [{f}]) -> {f} {{
+    let s = {n}_mk(x0, x1, x2, x3, y);
+    let mut d = ferrograd::Differentiable::zero_like(&s);
+    let v = {};
+    *d0 += d.x0;
+    *d1 += d.x1;
+    *d2 += d.inner.x2;
+    *d3 += d.inner.x3;
+    for (a, b) in dy.iter_mut().zip(d.y.iter()) {{
+        *a += *b;
+    }}
+    v
+}}
+             pub fn {n}_plain_pushforward{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize, t0: {f}, t1: {f}, t2: {f}, t3: {f}, ty: &[{f}]) -> ({f}, {f}) {{
+    let s = {n}_mk(x0, x1, x2, x3, y);
+    let t = {n}_mk(t0, t1, t2, t3, ty);
+    {}
+}}
+",
+            call("s", "", ""),
+            call("s", "_grad", ", &mut d"),
+            call("s", "_pushforward", ", &t"),
+        );
+        out
     }
 
     fn attr_list(&self) -> String {
@@ -424,12 +597,36 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         *cov.entry(attr).or_default() += 1;
         body = simd_program(&mut rng);
     }
+    // Struct parameters and methods (drawn last too): the same body over struct fields.
+    let mut shape = Shape::Plain;
+    if attr.is_empty() && !weights.exclude.contains(&"struct") {
+        let (r, vec) = (rng.unit(), rng.chance(0.5));
+        if r < 0.15 {
+            shape = Shape::Struct { vec };
+        } else if r < 0.25 && !generic {
+            shape = Shape::Method { vec };
+        }
+        // `wrt(..)` names the struct: a generated body may read every field only as a call
+        // argument, where the compiler cannot tell a float from a size on its own.
+        match shape {
+            Shape::Struct { .. } => {
+                *cov.entry("struct").or_default() += 1;
+                attr = "wrt(s)";
+            }
+            Shape::Method { .. } => {
+                *cov.entry("method").or_default() += 1;
+                attr = "wrt(self)";
+            }
+            Shape::Plain => {}
+        }
+    }
     Generated {
         name: format!("p{index}"),
         precision,
         generic,
         body,
         attr,
+        shape,
     }
 }
 
@@ -556,8 +753,9 @@ pub fn write_module(out: &mut String, module: &str, programs: &[Generated]) {
         for ty in instances {
             let _ = writeln!(
                 table,
-                "            ferrograd_difftest::program!({ty}, {n}, {n}_grad, {n}_pushforward, {n}_g, {native:?}),",
-                n = p.name
+                "            ferrograd_difftest::program!({ty}, {e}, {e}_grad, {e}_pushforward, {n}_g, {native:?}),",
+                n = p.name,
+                e = p.entry()
             );
         }
     }

@@ -10,3 +10,12 @@ use proc_macro::TokenStream;
 pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     ferrograd_ad::differentiable(attr.into(), item.into()).into()
 }
+
+/// Implements `ferrograd::Differentiable` for a struct of parameters, so that it can be a
+/// parameter of a `#[differentiable]` function (its adjoint `d_p: &mut S`, its tangent
+/// `t_p: &S`). Float fields, fixed arrays and `Vec`s of floats and nested `Differentiable`
+/// structs carry derivatives; integer, `bool` and `char` fields are copied as they are.
+#[proc_macro_derive(Differentiable)]
+pub fn derive_differentiable(item: TokenStream) -> TokenStream {
+    ferrograd_ad::derive::derive_differentiable(item.into()).into()
+}

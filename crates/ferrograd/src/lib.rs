@@ -98,6 +98,7 @@ pub mod lanes;
 pub mod real;
 pub mod runtime;
 pub mod simd_math;
+pub mod structs;
 pub mod tape;
 pub mod vloop;
 
@@ -105,9 +106,10 @@ pub use adjoint::{Adjoint, ArrayAdjoint};
 pub use dual::Dual;
 pub use dualn::DualN;
 pub use ferrograd_kernels as kernels;
-pub use ferrograd_macros::differentiable;
+pub use ferrograd_macros::{differentiable, Differentiable};
 pub use ferrograd_prims::ArgMode;
 pub use real::{Partials, Real};
+pub use structs::Differentiable;
 
 /// A buffer passed to a generated `f_jacobian`/`f_hessian` has the wrong length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

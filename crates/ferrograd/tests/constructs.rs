@@ -569,7 +569,9 @@ struct Dims {
     scale: [f64; 2],
 }
 
-#[differentiable]
+// `d.scale` is read in float arithmetic, so `d` is a differentiable struct parameter
+// (structs.rs): `wrt(x)` keeps the gradient over `x` alone, as for any parameter.
+#[differentiable(wrt(x))]
 fn with_dims(x: &[f64], d: &Dims) -> f64 {
     let mut s = 0.0;
     for i in 0..d.n {
@@ -589,4 +591,11 @@ fn struct_parameters_pass_through() {
     let v = with_dims_grad(&x, &d, &mut g);
     assert_eq!(v, with_dims(&x, &d));
     assert_eq!(g, [4.0, 2.0, 12.0]);
+    // The pullback has the struct's adjoint (same type, added into): d/d scale[k].
+    let mut d_d = Dims {
+        n: 3,
+        scale: [0.0; 2],
+    };
+    with_dims_pullback(&x, &d, 1.0, &mut [], &mut d_d);
+    assert_eq!(d_d.scale, [1.0 + 9.0, 4.0]);
 }

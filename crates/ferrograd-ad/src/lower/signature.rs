@@ -120,10 +120,22 @@ impl Lower<'_> {
         if opaque && !mentions_float(ty) {
             return Ty::Unknown;
         }
+        if let syn::Type::Reference(r) = ty {
+            if matches!(&*r.elem, syn::Type::TraitObject(_)) {
+                self.cx.error_spanned(
+                    ty,
+                    "trait objects (`&dyn Trait`) cannot be differentiated: the AD compiler \
+                     transforms the code it sees, and a trait object's methods are chosen at run \
+                     time; take a struct (`p: &S` with `#[derive(ferrograd::Differentiable)]`) \
+                     or make the function generic over `T: Real`",
+                );
+                return Ty::Unknown;
+            }
+        }
         self.cx.error_spanned(
             ty,
             "unsupported parameter type for `#[differentiable]`: use `f64`/`f32`, `&[f64]`, `&mut [f64]` (outputs), \
-             integers, `bool` or integer slices",
+             integers, `bool`, integer slices, or `&S` for a struct with `#[derive(ferrograd::Differentiable)]`",
         );
         Ty::Unknown
     }

@@ -6,8 +6,8 @@ struct Model {
 
 impl Model {
     #[differentiable]
-    fn loss(&self, x: f64) -> f64 {
-        x * x
+    fn loss(&mut self, x: f64) -> f64 {
+        self.w * x * x
     }
 }
 
