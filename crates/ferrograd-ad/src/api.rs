@@ -250,6 +250,10 @@ pub fn emit_generic_aliases(f: &Func) -> TokenStream {
         let d = adjoint_name(p);
         pull_params.push(match p.kind {
             Ty::Float => quote!(#d: &mut #t),
+            Ty::Struct => {
+                let s = crate::reverse::generic_type(&crate::reverse::struct_type(&p.ty));
+                quote!(#d: &mut #s)
+            }
             _ => quote!(#d: &mut [#t]),
         });
         pull_args.push(quote!(#d));

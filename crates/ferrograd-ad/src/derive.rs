@@ -35,6 +35,7 @@ fn expand(item: &syn::DeriveInput) -> syn::Result<TokenStream> {
     };
     let mut bounds = Vec::new();
     let mut inits = Vec::new();
+    let mut adds = Vec::new();
     for (k, field) in data.fields.iter().enumerate() {
         let member = match &field.ident {
             Some(id) => quote!(#id),
@@ -61,6 +62,7 @@ fn expand(item: &syn::DeriveInput) -> syn::Result<TokenStream> {
             inits.push(
                 quote_spanned!(span=> #member: ::ferrograd::Differentiable::zero_like(&self.#member)),
             );
+            adds.push(quote_spanned!(span=> ::ferrograd::Differentiable::add_from(&mut self.#member, &other.#member);));
         }
     }
     if let Some(e) = errors {
@@ -86,6 +88,10 @@ fn expand(item: &syn::DeriveInput) -> syn::Result<TokenStream> {
         impl #impl_g ::ferrograd::Differentiable for #name #ty_g #where_tokens {
             fn zero_like(&self) -> Self {
                 #name { #(#inits),* }
+            }
+            fn add_from(&mut self, other: &Self) {
+                let _ = other;
+                #(#adds)*
             }
         }
     })

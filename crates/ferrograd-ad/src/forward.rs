@@ -58,6 +58,15 @@ pub fn emit(f: &Func) -> TokenStream {
             tparams.push(match p.kind {
                 Ty::Float => quote!(#t: #ft),
                 Ty::FloatSliceMut => quote!(#t: &mut [#ft]),
+                Ty::Struct => {
+                    let s = crate::reverse::struct_type(&p.ty);
+                    let s = if generic {
+                        crate::reverse::generic_type(&s)
+                    } else {
+                        s
+                    };
+                    quote!(#t: &#s)
+                }
                 _ => quote!(#t: &[#ft]),
             });
             if p.kind == Ty::Float && act.is_active(p.var) {

@@ -26,6 +26,11 @@ pub enum Ty {
     Closure(usize),
     /// A local tuple (index into the lowering's tuple table of element variables).
     Tuple(usize),
+    /// A struct parameter (`p: &S`, or `&self`) that `structs.rs` keeps whole because it is
+    /// passed to calls (`g(p)`, `p.m(..)`): its adjoint is `d_p: &mut S` and its tangent
+    /// `t_p: &S`, handed to the callee's derivatives. Its float fields are separate
+    /// parameters; the fields read through it carry no derivative.
+    Struct,
     Unit,
     Unknown,
 }
@@ -38,7 +43,12 @@ impl Ty {
     pub fn is_differentiable(self) -> bool {
         matches!(
             self,
-            Ty::Float | Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::Tensor
+            Ty::Float
+                | Ty::FloatSlice
+                | Ty::FloatSliceMut
+                | Ty::FloatArray
+                | Ty::Tensor
+                | Ty::Struct
         )
     }
     pub fn is_float_buffer(self) -> bool {

@@ -25,6 +25,8 @@ pub enum CallArg {
         /// `&x[lo..hi]`: the bounds (the adjoint and tangent are the same range of `x`'s).
         range: Option<(Option<Expr>, Option<Expr>)>,
     },
+    /// A struct passed whole (`Ty::Struct`): its adjoint `d_p: &mut S`, tangent `t_p: &S`.
+    Struct { expr: Expr, var: VarId },
     /// A non-differentiable argument (integers, bools, labels).
     Other(Expr),
 }
@@ -131,6 +133,11 @@ impl Lin {
                     let t = f.ty_of(a);
                     let ca = if t == Ty::Float {
                         CallArg::Scalar(self.add(f, act, a))
+                    } else if let Some(v) = struct_var(f, a) {
+                        CallArg::Struct {
+                            expr: a.clone(),
+                            var: v,
+                        }
                     } else if t.is_float_buffer() {
                         match buffer_base(a) {
                             Some((v, m, range)) => CallArg::Buffer {
@@ -294,7 +301,9 @@ impl Lin {
                 Nk::Call { args, .. } if self.active[k] => {
                     for a in args {
                         match a {
-                            CallArg::Buffer { expr, .. } | CallArg::Other(expr) => read(expr),
+                            CallArg::Buffer { expr, .. }
+                            | CallArg::Struct { expr, .. }
+                            | CallArg::Other(expr) => read(expr),
                             CallArg::Scalar(_) => {}
                         }
                     }
@@ -381,7 +390,9 @@ impl Lin {
     fn arg_val(&self, cx: &ExprCx, a: &CallArg) -> TokenStream {
         match a {
             CallArg::Scalar(n) => self.val(cx, *n),
-            CallArg::Buffer { expr, .. } | CallArg::Other(expr) => cx.expr(expr),
+            CallArg::Buffer { expr, .. } | CallArg::Struct { expr, .. } | CallArg::Other(expr) => {
+                cx.expr(expr)
+            }
         }
     }
 
@@ -559,6 +570,18 @@ impl Lin {
                                     adjs.push(quote!(&mut []));
                                 }
                             }
+                            CallArg::Struct { expr, var } => {
+                                if self.active_buffer(*var, adj_var) {
+                                    let a = adj_var(*var);
+                                    adjs.push(quote!(&mut *#a));
+                                } else {
+                                    // No derivative wanted: a scratch adjoint of its shape.
+                                    let e = cx.expr(expr);
+                                    adjs.push(
+                                        quote!(&mut ::ferrograd::Differentiable::zero_like(#e)),
+                                    );
+                                }
+                            }
                             CallArg::Other(_) => {}
                         }
                     }
@@ -677,6 +700,15 @@ impl Lin {
                                         quote!(&::ferrograd::runtime::zeros_like(&(#e)[..])[..])
                                     }
                                 });
+                            }
+                            CallArg::Struct { expr, var } => {
+                                let t = tan_var(*var);
+                                if t.is_empty() {
+                                    let e = cx.expr(expr);
+                                    tans.push(quote!(&::ferrograd::Differentiable::zero_like(#e)));
+                                } else {
+                                    tans.push(t);
+                                }
                             }
                             CallArg::Other(_) => {}
                         }
@@ -829,5 +861,14 @@ fn range_tokens(cx: &ExprCx, range: &Range) -> TokenStream {
     match range {
         Some((lo, hi)) => cx.range(lo.as_ref(), hi.as_ref()),
         None => quote!(..),
+    }
+}
+
+/// The variable of a whole-struct argument (`p` or `&p` with `p: Ty::Struct`).
+fn struct_var(f: &Func, a: &Expr) -> Option<VarId> {
+    match a {
+        Expr::Var(v) if f.var_ty(*v) == Ty::Struct => Some(*v),
+        Expr::Ref(inner, false) => struct_var(f, inner),
+        _ => None,
     }
 }

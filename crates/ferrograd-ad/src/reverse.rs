@@ -51,6 +51,14 @@ pub fn adjoint_name(p: &Param) -> syn::Ident {
     format_ident!("d_{}", p.ident)
 }
 
+/// `S` of a struct parameter `p: &S` (the type of its adjoint and tangent).
+pub fn struct_type(ty: &syn::Type) -> syn::Type {
+    match ty {
+        syn::Type::Reference(r) => (*r.elem).clone(),
+        t => t.clone(),
+    }
+}
+
 /// Replaces `f64`/`f32` in a type by the generic scalar.
 pub fn generic_type(ty: &syn::Type) -> syn::Type {
     use syn::visit_mut::VisitMut;
@@ -191,6 +199,14 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         let name = adjoint_name(p);
         adj_params.push(match p.kind {
             Ty::Float => quote!(#name: &mut #ft),
+            Ty::Struct => {
+                let s = if generic {
+                    generic_type(&struct_type(&p.ty))
+                } else {
+                    struct_type(&p.ty)
+                };
+                quote!(#name: &mut #s)
+            }
             _ => quote!(#name: &mut [#ft]),
         });
     }

@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 
+/// The inert attribute that marks, in the flat function, a struct parameter kept whole for
+/// calls (`ir::Ty::Struct`); removed before the flat function is emitted.
+pub const WHOLE_STRUCT: &str = "ferrograd_whole_struct";
+
 /// A struct-typed parameter (`p: &S`) or the receiver (`&self`).
 struct StructParam {
     /// `p`, or `self` for the receiver.
@@ -265,8 +269,8 @@ struct Infer<'a> {
     loop_elems: HashMap<String, Key>,
     uses: BTreeMap<Key, Usage>,
     members: HashMap<Key, Vec<syn::Member>>,
-    /// A struct parameter used whole (called, handed on): (parameter, span).
-    whole: Vec<(usize, Span)>,
+    /// A struct parameter used whole: (parameter, span, as the receiver of a method call).
+    whole: Vec<(usize, Span, bool)>,
 }
 
 impl Infer<'_> {
@@ -469,7 +473,7 @@ impl Infer<'_> {
             return;
         }
         if let Some(r) = root_of(e, self.structs) {
-            self.whole.push((r, e.span()));
+            self.whole.push((r, e.span(), false));
             return;
         }
         match e {
@@ -562,7 +566,7 @@ impl Infer<'_> {
                         self.record_value(&m.receiver, demand);
                     }
                 } else if let Some(r) = root_of(&m.receiver, self.structs) {
-                    self.whole.push((r, m.span()));
+                    self.whole.push((r, m.span(), true));
                 } else {
                     let d = if FLOAT_ONLY_METHODS.contains(&name.as_str()) {
                         Class::Float
@@ -783,6 +787,8 @@ pub struct Plan {
     structs: Vec<StructParam>,
     /// Which struct parameters the flat function keeps (read for their inactive fields).
     kept: Vec<bool>,
+    /// Which of those it keeps as `Ty::Struct` (passed whole to calls, with an adjoint).
+    whole_struct: Vec<bool>,
     receiver: bool,
 }
 
@@ -955,20 +961,16 @@ pub fn plan(
             });
         }
     }
-    let active: HashSet<usize> = fields.iter().map(|f| f.root).collect();
-    for (r, span) in &inf.whole {
-        if active.contains(r) || structs[*r].name == "self" {
-            push_err(syn::Error::new(
-                *span,
-                format!(
-                    "a differentiable struct (`{}`) can only be used through its fields here: \
-                     passing it whole to a call or calling its methods inside differentiable code \
-                     is not supported yet; pass the fields (`g({}.a, &{}.w)`)",
-                    structs[*r].name, structs[*r].name, structs[*r].name
-                ),
-            ));
-        }
-    }
+    // Kept whole for calls (`g(p)`, `p.m(..)`), with an adjoint of its own type: a struct
+    // whose methods are called, the receiver, and a differentiable struct handed on. (A
+    // struct of sizes handed to kernels stays a pass-through value.)
+    let whole_struct: Vec<bool> = (0..structs.len())
+        .map(|r| {
+            inf.whole.iter().any(|(w, _, method)| {
+                *w == r && (*method || structs[r].name == "self" || active_roots.contains(&r))
+            })
+        })
+        .collect();
     if let Some(e) = errors {
         return Err(e);
     }
@@ -980,7 +982,7 @@ pub fn plan(
         ));
     }
     let probes = emit_probes(item, &structs, receiver, probes);
-    if fields.is_empty() && !receiver {
+    if fields.is_empty() && !receiver && !whole_struct.iter().any(|w| *w) {
         return Ok(Some(Plan {
             flat: None,
             flat_wrt: None,
@@ -988,6 +990,7 @@ pub fn plan(
             fields,
             structs,
             kept: Vec::new(),
+            whole_struct,
             receiver,
         }));
     }
@@ -1004,7 +1007,7 @@ pub fn plan(
     let kept: Vec<bool> = (0..structs.len())
         .map(|r| {
             inf.uses.keys().any(|k| k.0 == r && !flat_keys.contains(k))
-                || inf.whole.iter().any(|(w, _)| *w == r)
+                || inf.whole.iter().any(|(w, _, _)| *w == r)
         })
         .collect();
 
@@ -1021,7 +1024,12 @@ pub fn plan(
         if kept[r] {
             let id = flat_root(s);
             let ty = &s.ty;
-            inputs.push(syn::parse_quote!(#id: #ty));
+            if whole_struct[r] {
+                let marker = format_ident!("{}", WHOLE_STRUCT);
+                inputs.push(syn::parse_quote!(#[#marker] #id: #ty));
+            } else {
+                inputs.push(syn::parse_quote!(#id: #ty));
+            }
         }
         for f in fields.iter().filter(|f| f.root == r) {
             let id = &f.ident;
@@ -1037,6 +1045,7 @@ pub fn plan(
     let mut rw = Rewrite {
         structs: &structs,
         fields: &fields,
+        whole_struct: &whole_struct,
     };
     rw.visit_block_mut(&mut flat.block);
 
@@ -1044,12 +1053,17 @@ pub fn plan(
         let mut out = Vec::new();
         for id in ids {
             match structs.iter().position(|s| id == s.name.as_str()) {
-                Some(r) => out.extend(
-                    fields
-                        .iter()
-                        .filter(|f| f.root == r)
-                        .map(|f| f.ident.clone()),
-                ),
+                Some(r) => {
+                    out.extend(
+                        fields
+                            .iter()
+                            .filter(|f| f.root == r)
+                            .map(|f| f.ident.clone()),
+                    );
+                    if whole_struct[r] {
+                        out.push(flat_root(&structs[r]));
+                    }
+                }
                 None => out.push(id.clone()),
             }
         }
@@ -1062,6 +1076,7 @@ pub fn plan(
         fields,
         structs,
         kept,
+        whole_struct,
         receiver,
     }))
 }
@@ -1124,10 +1139,29 @@ fn emit_probes(
     }
 }
 
-/// Replaces float field paths by the flat parameters (and `self` by `__fg_self`).
+/// Replaces float field paths by the flat parameters (and `self` by `__fg_self`), and method
+/// calls on struct parameters by calls of the type's function (`p.m(x)` → `S::m(p, x)`), so
+/// that the callee's generated `S::m_pullback(p, x, d_ret, d_p, d_x)` is found by name.
 struct Rewrite<'a> {
     structs: &'a [StructParam],
     fields: &'a [FlatField],
+    whole_struct: &'a [bool],
+}
+
+/// `S` for `&S` (generic arguments dropped: `Pair<T>` → `Pair`, inferred at the call).
+fn type_path(ty: &syn::Type) -> TokenStream {
+    let elem = match ty {
+        syn::Type::Reference(r) => &*r.elem,
+        t => t,
+    };
+    match elem {
+        syn::Type::Path(p) => {
+            let segs = p.path.segments.iter().map(|s| &s.ident);
+            let lead = p.path.leading_colon;
+            quote!(#lead #(#segs)::*)
+        }
+        t => quote!(#t),
+    }
 }
 
 impl Rewrite<'_> {
@@ -1156,6 +1190,23 @@ impl VisitMut for Rewrite<'_> {
             let id = syn::Ident::new(&f.ident.to_string(), e.span());
             *e = syn::parse_quote!(#id);
             return;
+        }
+        if let syn::Expr::MethodCall(m) = e {
+            if let Some(r) = root_of(&m.receiver, self.structs) {
+                if self.whole_struct[r] {
+                    for a in &mut m.args {
+                        self.visit_expr_mut(a);
+                    }
+                    let mut recv = (*m.receiver).clone();
+                    self.visit_expr_mut(&mut recv);
+                    let path = type_path(&self.structs[r].ty);
+                    let method = &m.method;
+                    let args = &m.args;
+                    let span = m.method.span();
+                    *e = syn::parse_quote_spanned!(span=> #path::#method(#recv, #args));
+                    return;
+                }
+            }
         }
         if let syn::Expr::Path(p) = e {
             if p.qself.is_none() && p.path.is_ident("self") {
@@ -1230,6 +1281,15 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         let mut inputs: Vec<TokenStream> = item.sig.inputs.iter().map(|a| quote!(#a)).collect();
         let mut args = primal_args.clone();
         let mut struct_done = HashSet::new();
+        let (mut before, mut after) = (TokenStream::new(), TokenStream::new());
+        let struct_input = |s: &StructParam, adj: &syn::Ident| {
+            let ty = crate::reverse::struct_type(&s.ty);
+            if mutable {
+                quote!(#adj: &mut #ty)
+            } else {
+                quote!(#adj: &#ty)
+            }
+        };
         for a in gen_fn.sig.inputs.iter().skip(n_flat) {
             let syn::FnArg::Typed(pt) = a else { continue };
             let syn::Pat::Ident(pi) = &*pt.pat else {
@@ -1240,20 +1300,40 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
                 .strip_prefix(prefix_letter)
                 .and_then(|s| s.strip_prefix('_'));
             let field = stripped.and_then(|s| plan.fields.iter().find(|f| f.ident == s));
+            // The adjoint or tangent of a struct kept whole (`d_p`, `d___fg_self`).
+            let whole = stripped.and_then(|n| {
+                (0..plan.structs.len())
+                    .find(|&r| plan.whole_struct[r] && flat_root(&plan.structs[r]) == n)
+            });
+            if let Some(r) = whole {
+                let s = &plan.structs[r];
+                let adj = format_ident!("{}_{}", prefix_letter, s.name);
+                if struct_done.insert(r) {
+                    inputs.push(struct_input(s, &adj));
+                }
+                if mutable {
+                    // Its fields' adjoints are borrowed from `d_p` already: the callees add
+                    // into scratch of the same shape, added into `d_p` after the call.
+                    let scratch = format_ident!("__fg_whole_{}", s.name);
+                    let root = root_tokens(s);
+                    before.extend(quote! {
+                        let mut #scratch = ::ferrograd::Differentiable::zero_like(#root);
+                    });
+                    after.extend(quote! {
+                        ::ferrograd::Differentiable::add_from(#adj, &#scratch);
+                    });
+                    args.push(quote!(&mut #scratch));
+                } else {
+                    args.push(quote!(#adj));
+                }
+                continue;
+            }
             match field {
                 Some(f) => {
                     let s = &plan.structs[f.root];
                     let adj = format_ident!("{}_{}", prefix_letter, s.name);
                     if struct_done.insert(f.root) {
-                        let ty: syn::Type = match &s.ty {
-                            syn::Type::Reference(r) => (*r.elem).clone(),
-                            t => t.clone(),
-                        };
-                        inputs.push(if mutable {
-                            quote!(#adj: &mut #ty)
-                        } else {
-                            quote!(#adj: &#ty)
-                        });
+                        inputs.push(struct_input(s, &adj));
                     }
                     let path = field_tokens(&adj.to_token_stream(), &f.members, f.span);
                     args.push(match (f.slice, mutable) {
@@ -1296,7 +1376,10 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
             #[allow(clippy::too_many_arguments, non_snake_case)]
             #[inline]
             #vis fn #wrapper #generics (#(#inputs),*) #output #where_c {
-                #prefix #gen_name #turbofish (#(#args),*)
+                #before
+                let __fg_result = #prefix #gen_name #turbofish (#(#args),*);
+                #after
+                __fg_result
             }
         });
     }
@@ -1364,6 +1447,11 @@ pub fn hide(tokens: TokenStream, method: bool, span: Span) -> syn::Result<TokenS
             syn::Item::Fn(f) => {
                 f.attrs.retain(|a| !a.path().is_ident("doc"));
                 f.attrs.extend(attrs);
+                for input in &mut f.sig.inputs {
+                    if let syn::FnArg::Typed(pt) = input {
+                        pt.attrs.retain(|a| !a.path().is_ident(WHOLE_STRUCT));
+                    }
+                }
                 out.extend(f.to_token_stream());
             }
             syn::Item::Const(c) if !(method && c.ident == "_") => {

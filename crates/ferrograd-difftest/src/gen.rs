@@ -458,71 +458,77 @@ impl Generated {
             let elems: Vec<String> = (0..ARR).map(|k| format!("y[{k}]")).collect();
             format!("[{}]", elems.join(", "))
         };
+        // The adapters go through `{n}_call`, which hands the struct whole to the program (a
+        // method call on `self`, or a call with `s`), so whole-struct arguments are checked
+        // too.
+        let a = self.attr_list();
         if method {
-            let _ = write!(
+            let _ = writeln!(out, "impl {n}_S {{");
+            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(out, "pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{");
+            let _ = write!(out, "{}}}\n", as_fields(&body, "self"));
+            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(
                 out,
-                "impl {n}_S {{
-#[ferrograd::differentiable{}]
-pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{
-{}}}
-}}
-",
-                self.attr_list(),
-                as_fields(&body, "self")
+                "pub fn {n}_call(&self, idx: &[usize], n: usize) -> {f} {{"
             );
+            let _ = writeln!(out, "    self.{n}(idx, n)\n}}\n}}");
         } else {
-            let _ = write!(
+            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(
                 out,
-                "#[ferrograd::differentiable{}]
-pub fn {n}{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{
-{}}}
-",
-                self.attr_list(),
-                as_fields(&body, "s")
+                "pub fn {n}{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{"
             );
+            let _ = write!(out, "{}}}\n", as_fields(&body, "s"));
+            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(
+                out,
+                "pub fn {n}_call{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{"
+            );
+            let _ = writeln!(out, "    {n}(s, idx, n)\n}}");
         }
         let call = |s: &str, suffix: &str, rest: &str| {
             if method {
-                format!("{s}.{n}{suffix}(idx, n{rest})")
+                format!("{s}.{n}_call{suffix}(idx, n{rest})")
             } else {
-                format!("{n}{suffix}(&{s}, idx, n{rest})")
+                format!("{n}_call{suffix}(&{s}, idx, n{rest})")
             }
         };
-        let _ = write!(
+        let xs = format!("x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize");
+        let derive = "#[derive(Clone, Debug, ferrograd::Differentiable)]";
+        let _ = writeln!(
             out,
-            "#[derive(Clone, Debug, ferrograd::Differentiable)]
-pub struct {n}_In{g} {{ pub x2: {f}, pub x3: {f} }}
-             #[derive(Clone, Debug, ferrograd::Differentiable)]
-pub struct {n}_S{g} {{ pub x0: {f}, pub x1: {f}, pub inner: {n}_In{g}, pub y: {y_ty} }}
-             pub fn {n}_mk{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}]) -> {n}_S{g} {{
-    {n}_S {{ x0, x1, inner: {n}_In {{ x2, x3 }}, y: {y_make} }}
-}}
-             pub fn {n}_plain{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{
-    let s = {n}_mk(x0, x1, x2, x3, y);
-    {}
-}}
-             pub fn {n}_plain_grad{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize, d0: &mut {f}, d1: &mut {f}, d2: &mut {f}, d3: &mut {f}, dy: &mut [{f}]) -> {f} {{
-    let s = {n}_mk(x0, x1, x2, x3, y);
-    let mut d = ferrograd::Differentiable::zero_like(&s);
-    let v = {};
-    *d0 += d.x0;
-    *d1 += d.x1;
-    *d2 += d.inner.x2;
-    *d3 += d.inner.x3;
-    for (a, b) in dy.iter_mut().zip(d.y.iter()) {{
-        *a += *b;
-    }}
-    v
-}}
-             pub fn {n}_plain_pushforward{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize, t0: {f}, t1: {f}, t2: {f}, t3: {f}, ty: &[{f}]) -> ({f}, {f}) {{
-    let s = {n}_mk(x0, x1, x2, x3, y);
-    let t = {n}_mk(t0, t1, t2, t3, ty);
-    {}
-}}
-",
-            call("s", "", ""),
-            call("s", "_grad", ", &mut d"),
-            call("s", "_pushforward", ", &t"),
+            "{derive}\npub struct {n}_In{g} {{ pub x2: {f}, pub x3: {f} }}"
+        );
+        let _ = writeln!(
+            out,
+            "{derive}\npub struct {n}_S{g} {{ pub x0: {f}, pub x1: {f}, pub inner: {n}_In{g}, pub y: {y_ty} }}"
+        );
+        let _ = writeln!(
+            out,
+            "pub fn {n}_mk{gb}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}]) -> {n}_S{g} {{\n    {n}_S {{ x0, x1, inner: {n}_In {{ x2, x3 }}, y: {y_make} }}\n}}"
+        );
+        let _ = writeln!(
+            out,
+            "pub fn {n}_plain{gb}({xs}) -> {f} {{\n    let s = {n}_mk(x0, x1, x2, x3, y);\n    {}\n}}",
+            call("s", "", "")
+        );
+        let _ = writeln!(
+            out,
+            "pub fn {n}_plain_grad{gb}({xs}, d0: &mut {f}, d1: &mut {f}, d2: &mut {f}, d3: &mut {f}, dy: &mut [{f}]) -> {f} {{\n    \
+             let s = {n}_mk(x0, x1, x2, x3, y);\n    \
+             let mut d = ferrograd::Differentiable::zero_like(&s);\n    \
+             let v = {};\n    \
+             *d0 += d.x0;\n    *d1 += d.x1;\n    *d2 += d.inner.x2;\n    *d3 += d.inner.x3;\n    \
+             for (a, b) in dy.iter_mut().zip(d.y.iter()) {{\n        *a += *b;\n    }}\n    v\n}}",
+            call("s", "_grad", ", &mut d")
+        );
+        let _ = writeln!(
+            out,
+            "pub fn {n}_plain_pushforward{gb}({xs}, t0: {f}, t1: {f}, t2: {f}, t3: {f}, ty: &[{f}]) -> ({f}, {f}) {{\n    \
+             let s = {n}_mk(x0, x1, x2, x3, y);\n    \
+             let t = {n}_mk(t0, t1, t2, t3, ty);\n    {}\n}}",
+            call("s", "_pushforward", ", &t")
         );
         out
     }

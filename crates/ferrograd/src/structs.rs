@@ -17,6 +17,10 @@ pub trait Differentiable {
     /// A value of the same shape with every float zero (`Vec` fields sized like `self`;
     /// integer and other inactive fields copied), ready to have adjoints added into it.
     fn zero_like(&self) -> Self;
+
+    /// Adds `other` into `self`, float by float (inactive fields untouched): how the
+    /// adjoints of a struct handed whole to several calls are combined.
+    fn add_from(&mut self, other: &Self);
 }
 
 /// Every scalar (`f64`, `f32`, dual numbers), so that structs generic over `T: Real` are
@@ -25,17 +29,30 @@ impl<T: crate::Real> Differentiable for T {
     fn zero_like(&self) -> Self {
         T::zero()
     }
+    fn add_from(&mut self, other: &Self) {
+        *self += *other;
+    }
 }
 
 impl<T: Differentiable, const N: usize> Differentiable for [T; N] {
     fn zero_like(&self) -> Self {
         self.each_ref().map(Differentiable::zero_like)
     }
+    fn add_from(&mut self, other: &Self) {
+        for (a, b) in self.iter_mut().zip(other) {
+            a.add_from(b);
+        }
+    }
 }
 
 impl<T: Differentiable> Differentiable for Vec<T> {
     fn zero_like(&self) -> Self {
         self.iter().map(Differentiable::zero_like).collect()
+    }
+    fn add_from(&mut self, other: &Self) {
+        for (a, b) in self.iter_mut().zip(other) {
+            a.add_from(b);
+        }
     }
 }
 

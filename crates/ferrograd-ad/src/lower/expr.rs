@@ -219,7 +219,7 @@ impl Lower<'_> {
             syn::Expr::Field(f) => {
                 // Fields of pass-through values (dimension structs) carry no derivative.
                 let base = self.expr(&f.base, out)?;
-                if self.ty_of(&base) != Ty::Unknown {
+                if !matches!(self.ty_of(&base), Ty::Unknown | Ty::Struct) {
                     self.cx.error_spanned(
                         f,
                         "struct fields and tuple fields are not supported on differentiable values: pass the values as parameters",

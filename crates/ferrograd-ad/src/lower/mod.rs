@@ -423,6 +423,15 @@ impl<'a> Lower<'a> {
             (None, Some(Some(v))) => self.ty_of(v),
             _ => Ty::Unknown,
         };
+        if ty == Ty::Struct {
+            if let Some(e) = init {
+                self.cx.error_spanned(
+                    e,
+                    "a differentiable struct cannot be bound to another name: use the \
+                     parameter itself (`g(p, x)`, `p.m(x)`), or bind its fields",
+                );
+            }
+        }
         let v = self.new_var(&ident.to_string(), ident.span(), ty, false);
         if let Some(Some(Expr::Repeat(item, len))) = &value {
             if let Expr::Lit(lit) = &**item {

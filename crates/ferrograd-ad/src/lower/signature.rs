@@ -60,7 +60,15 @@ impl Lower<'_> {
                     continue;
                 }
             };
-            let kind = self.param_kind(&pt.ty);
+            let kind = if pt
+                .attrs
+                .iter()
+                .any(|a| a.path().is_ident(crate::structs::WHOLE_STRUCT))
+            {
+                Ty::Struct
+            } else {
+                self.param_kind(&pt.ty)
+            };
             let v = self.new_var(&ident.to_string(), ident.span(), kind, false);
             self.vars[v].param = Some(out.len());
             self.bind(&ident.to_string(), v);

@@ -14,7 +14,8 @@ fn logpdf(p: &Gauss, x: f64) -> f64 {
 
 #[differentiable]
 fn twice(p: &Gauss, x: f64) -> f64 {
-    2.0 * p.mu + logpdf(p, x)
+    let q = p;
+    2.0 * p.mu + logpdf(q, x)
 }
 
 fn main() {
