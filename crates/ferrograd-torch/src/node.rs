@@ -4,9 +4,9 @@
 //!   [`apply_fn_saving`] also keeps forward intermediates as LibTorch saved variables (the
 //!   AD macro emits calls to exactly this for tensor-level `#[differentiable]` functions).
 //! - [`slice_node`]: a slice-level function (ferrograd kernels, a generated `f` and
-//!   `f_pullback`) run directly on the tensors' storage. Forward writes the output
-//!   tensor in place; backward runs the pullback on the saved inputs and returns the
-//!   gradient tensors it wrote.
+//!   `f_pullback`) run on the tensors' elements (copies of the inputs, see Memory).
+//!   Forward writes the output tensor in place; backward runs the pullback on the saved
+//!   inputs and returns the gradient tensors it wrote.
 //! - [`value_and_grad_node`]: a scalar loss whose generated `f_grad` computes value and
 //!   gradients in one sweep at forward time; backward hands out the gradients scaled by
 //!   the seed (exact, since a gradient is linear in the seed). For training steps this
