@@ -1,28 +1,13 @@
-//! Golden snapshots of the generated code, and the activity analysis seen in that code.
-//! Set `FERROGRAD_BLESS=1` to rewrite the snapshots after an intended change.
+//! Snapshots of the generated code (`insta`, in `tests/snapshots/`), and the activity
+//! analysis seen in that code. After an intended change, review and accept the new
+//! snapshots with `cargo insta review` (or run with `INSTA_UPDATE=always`); in CI
+//! (`CI=true`) a changed or missing snapshot fails the test.
 
 use ferrograd_ad::{generate, pretty, Options};
 use syn::parse_quote;
 
 fn gen(item: syn::ItemFn) -> String {
     pretty(&generate(&Options::default(), &item).expect("generates"))
-}
-
-fn snapshot(name: &str, got: &str) {
-    let path = format!(
-        "{}/tests/snapshots/{name}.rs.snap",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var_os("FERROGRAD_BLESS").is_some() {
-        std::fs::write(&path, got).expect("write snapshot");
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing snapshot {path}: run with FERROGRAD_BLESS=1"));
-    assert_eq!(
-        got, want,
-        "generated code for `{name}` changed; inspect and bless with FERROGRAD_BLESS=1"
-    );
 }
 
 #[test]
@@ -33,7 +18,7 @@ fn straight_line_snapshot() {
             z / y
         }
     });
-    snapshot("straight_line", &code);
+    insta::assert_snapshot!("straight_line", &code);
 }
 
 #[test]
@@ -48,7 +33,7 @@ fn loop_snapshot() {
             s
         }
     });
-    snapshot("loop", &code);
+    insta::assert_snapshot!("loop", &code);
     // A reduction returned directly: forward and reverse run fused in one loop.
     assert!(code.contains("__fg_d_s += d_ret;"), "{code}");
 
@@ -157,7 +142,7 @@ fn tensor_level_functions_get_rule_calls_and_an_autograd_node() {
             logits.cross_entropy_for_logits(y) * 2.0
         }
     });
-    snapshot("tensor_mlp", &code);
+    insta::assert_snapshot!("tensor_mlp", &code);
     for rule in [
         "linear_vjp",
         "relu_vjp",

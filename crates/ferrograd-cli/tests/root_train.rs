@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use ferrograd_testkit::SplitMix64;
+
 /// Entries of the generated tree: half signal (`label` 1), half background.
 const ENTRIES: u64 = 4000;
 
@@ -489,15 +491,8 @@ fn random_root_command_lines_run_or_fail_with_one_line() {
         ("--train-size", &["5"], &["1000"]),
         ("--model", &["mlp"], &["cnn"]),
     ];
-    let mut state = 0x2026_1204_u64;
-    let mut next = move |n: usize| {
-        // SplitMix64
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) % n as u64) as usize
-    };
+    let mut rng = SplitMix64::new(0x2026_1204);
+    let mut next = move |n: usize| rng.below(n);
     let (mut ran, mut failed) = (0, 0);
     for case in 0..CASES {
         let mut args: Vec<String> = ["train", "--epochs", "1", "--hidden", "4", "--no-progress"]

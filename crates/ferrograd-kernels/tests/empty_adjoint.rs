@@ -3,10 +3,8 @@
 //! adjoints come out bit-identical to a full call, and the output adjoint is still zeroed. A
 //! non-empty adjoint of the wrong length is still an `Err` naming it.
 
-mod common;
-
-use common::Rng;
 use ferrograd_kernels::{self as k, Conv1dDims, KernelError, Pool1dDims};
+use ferrograd_testkit::SplitMix64;
 
 fn len_err(r: Result<(), KernelError>, arg: &str) {
     match r {
@@ -23,7 +21,7 @@ type Pullback<'a> = dyn Fn(&mut [f32], &mut [&mut [f32]]) -> Result<(), KernelEr
 /// Then checks that an empty `d_out` (zero seed) leaves every adjoint untouched, and that each
 /// adjoint one element short is an error naming it.
 fn check_pullback(name: &str, seed: &[f32], sizes: &[(&str, usize)], pb: &Pullback<'_>) {
-    let mut rng = Rng::new(0xE4_7E ^ seed.len() as u64);
+    let mut rng = SplitMix64::new(0xE4_7E ^ seed.len() as u64);
     let init: Vec<Vec<f32>> = sizes.iter().map(|&(_, n)| rng.vec(n, -1.0, 1.0)).collect();
 
     let run = |skip: Option<usize>, d_out: &mut Vec<f32>| -> Vec<Vec<f32>> {
@@ -88,7 +86,7 @@ fn check_pullback(name: &str, seed: &[f32], sizes: &[(&str, usize)], pb: &Pullba
 
 #[test]
 fn linear_and_matmuls() {
-    let mut rng = Rng::new(1);
+    let mut rng = SplitMix64::new(1);
     let (batch, in_f, out_f) = (5, 7, 3);
     let x = rng.vec(batch * in_f, -1.0, 1.0);
     let w = rng.vec(out_f * in_f, -1.0, 1.0);
@@ -155,7 +153,7 @@ fn linear_and_matmuls() {
 
 #[test]
 fn elementwise() {
-    let mut rng = Rng::new(2);
+    let mut rng = SplitMix64::new(2);
     let n = 11;
     let x = rng.vec(n, -2.0, 2.0);
     let seed = rng.vec(n, -1.0, 1.0);
@@ -200,7 +198,7 @@ fn elementwise() {
 
 #[test]
 fn conv_and_pools() {
-    let mut rng = Rng::new(3);
+    let mut rng = SplitMix64::new(3);
     let d = Conv1dDims {
         batch: 2,
         c_in: 3,
@@ -255,7 +253,7 @@ fn conv_and_pools() {
 
 #[test]
 fn norm_and_embedding() {
-    let mut rng = Rng::new(4);
+    let mut rng = SplitMix64::new(4);
     let (rows, cols) = (3, 5);
     let x = rng.vec(rows * cols, -1.0, 1.0);
     let g = rng.vec(cols, 0.5, 1.5);
@@ -305,7 +303,7 @@ fn norm_and_embedding() {
 
 #[test]
 fn losses() {
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     let (batch, classes) = (4, 3);
     let logits = rng.vec(batch * classes, -2.0, 2.0);
     let labels = [0usize, 2, 1, 2];

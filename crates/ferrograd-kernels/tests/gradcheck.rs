@@ -2,10 +2,9 @@
 //! differences (f32 forward, step `h`, tolerance stated per test), on random shapes including
 //! odd sizes and batch 1.
 
-mod common;
-
-use common::{assert_close, gradcheck, Rng};
 use ferrograd_kernels as k;
+use ferrograd_testkit::fd::check_pullback;
+use ferrograd_testkit::{assert_close_1p, SplitMix64};
 
 fn matmul_ref(a: &[f32], b: &[f32], m: usize, kk: usize, n: usize, ta: bool, tb: bool) -> Vec<f64> {
     let mut c = vec![0.0f64; m * n];
@@ -25,7 +24,7 @@ fn matmul_ref(a: &[f32], b: &[f32], m: usize, kk: usize, n: usize, ta: bool, tb:
 
 #[test]
 fn matmul_variants() {
-    let mut rng = Rng::new(1);
+    let mut rng = SplitMix64::new(1);
     for &(m, kk, n) in &[(1, 1, 1), (3, 5, 2), (1, 7, 9), (17, 13, 11), (40, 33, 70)] {
         let a = rng.vec(m * kk, -1.0, 1.0);
         let b = rng.vec(kk * n, -1.0, 1.0);
@@ -61,8 +60,8 @@ fn matmul_variants() {
         for (name, f, p, ta, tb) in variants {
             let mut out = vec![0.0; m * n];
             f(&mut out, &a, &b, m, kk, n).unwrap();
-            assert_close(name, &out, &matmul_ref(&a, &b, m, kk, n, ta, tb), 1e-5);
-            gradcheck(
+            assert_close_1p(name, &out, &matmul_ref(&a, &b, m, kk, n, ta, tb), 1e-5);
+            check_pullback(
                 &format!("{name} {m}x{kk}x{n}"),
                 &[a.clone(), b.clone()],
                 m * n,
@@ -85,13 +84,13 @@ fn matmul_variants() {
 fn matmul_large_threaded_matches_reference() {
     // Large enough to be split across threads (both along rows and along columns).
     k::set_num_threads(2);
-    let mut rng = Rng::new(2);
+    let mut rng = SplitMix64::new(2);
     for &(m, kk, n) in &[(301, 67, 45), (13, 129, 517)] {
         let a = rng.vec(m * kk, -1.0, 1.0);
         let b = rng.vec(kk * n, -1.0, 1.0);
         let mut out = vec![0.0; m * n];
         k::matmul(&mut out, &a, &b, m, kk, n).unwrap();
-        assert_close(
+        assert_close_1p(
             "matmul threaded",
             &out,
             &matmul_ref(&a, &b, m, kk, n, false, false),
@@ -102,7 +101,7 @@ fn matmul_large_threaded_matches_reference() {
 
 #[test]
 fn linear_forward_and_pullback() {
-    let mut rng = Rng::new(3);
+    let mut rng = SplitMix64::new(3);
     for &(batch, in_f, out_f) in &[(1, 1, 1), (1, 7, 3), (5, 9, 4), (8, 33, 17)] {
         let x = rng.vec(batch * in_f, -1.0, 1.0);
         let w = rng.vec(out_f * in_f, -1.0, 1.0);
@@ -113,8 +112,8 @@ fn linear_forward_and_pullback() {
         for (i, r) in reference.iter_mut().enumerate() {
             *r += f64::from(b[i % out_f]);
         }
-        assert_close("linear", &out, &reference, 1e-5);
-        gradcheck(
+        assert_close_1p("linear", &out, &reference, 1e-5);
+        check_pullback(
             &format!("linear {batch}x{in_f}->{out_f}"),
             &[x, w, b],
             batch * out_f,
@@ -142,7 +141,7 @@ type ActCase = (&'static str, Act, ActPb, fn(f64) -> f64);
 
 #[test]
 fn activations() {
-    let mut rng = Rng::new(4);
+    let mut rng = SplitMix64::new(4);
     let gelu_ref = |v: f64| {
         0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v * v * v)).tanh())
     };
@@ -174,8 +173,8 @@ fn activations() {
                     }
                 })
                 .collect();
-            assert_close(name, &out, &reference, 1e-6);
-            gradcheck(
+            assert_close_1p(name, &out, &reference, 1e-6);
+            check_pullback(
                 &format!("{name} n={n}"),
                 std::slice::from_ref(&x),
                 n,
@@ -189,7 +188,7 @@ fn activations() {
             );
         }
         let slope = 0.1;
-        gradcheck(
+        check_pullback(
             &format!("leaky_relu n={n}"),
             std::slice::from_ref(&x),
             n,
@@ -215,13 +214,13 @@ fn activations() {
                 }
             })
             .collect();
-        assert_close("leaky_relu", &out, &reference, 1e-6);
+        assert_close_1p("leaky_relu", &out, &reference, 1e-6);
     }
 }
 
 #[test]
 fn softmax_rows() {
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     for &(rows, cols) in &[(1, 1), (1, 5), (3, 10), (7, 13)] {
         let x = rng.vec(rows * cols, -3.0, 3.0);
         let mut out = vec![0.0; rows * cols];
@@ -234,8 +233,8 @@ fn softmax_rows() {
                 reference[r * cols + c] = f64::from(row[c]).exp() / s;
             }
         }
-        assert_close("softmax", &out, &reference, 1e-6);
-        gradcheck(
+        assert_close_1p("softmax", &out, &reference, 1e-6);
+        check_pullback(
             &format!("softmax {rows}x{cols}"),
             &[x],
             rows * cols,
@@ -254,10 +253,10 @@ fn softmax_rows() {
 
 #[test]
 fn softmax_cross_entropy_loss() {
-    let mut rng = Rng::new(6);
+    let mut rng = SplitMix64::new(6);
     for &(batch, classes) in &[(1, 1), (1, 10), (4, 3), (9, 10)] {
         let logits = rng.vec(batch * classes, -4.0, 4.0);
-        let labels: Vec<usize> = (0..batch).map(|_| rng.int(0, classes - 1)).collect();
+        let labels: Vec<usize> = (0..batch).map(|_| rng.range(0, classes - 1)).collect();
         let mut probs = vec![0.0; batch * classes];
         let loss = k::softmax_cross_entropy(&mut probs, &logits, &labels, batch, classes).unwrap();
         let mut reference = 0.0f64;
@@ -267,9 +266,9 @@ fn softmax_cross_entropy_loss() {
             reference += lse - f64::from(row[label]);
         }
         reference /= batch as f64;
-        assert_close("softmax_cross_entropy loss", &[loss], &[reference], 1e-6);
+        assert_close_1p("softmax_cross_entropy loss", &[loss], &[reference], 1e-6);
         // The seed on `probs` exercises the path where the probabilities are used downstream.
-        gradcheck(
+        check_pullback(
             &format!("softmax_cross_entropy {batch}x{classes}"),
             &[logits],
             batch * classes,
@@ -292,7 +291,7 @@ fn softmax_cross_entropy_loss() {
 
 #[test]
 fn mse_loss() {
-    let mut rng = Rng::new(7);
+    let mut rng = SplitMix64::new(7);
     for n in [1usize, 5, 33] {
         let pred = rng.vec(n, -2.0, 2.0);
         let target = rng.vec(n, -2.0, 2.0);
@@ -302,13 +301,13 @@ fn mse_loss() {
             .map(|(&p, &t)| (f64::from(p) - f64::from(t)).powi(2))
             .sum::<f64>()
             / n as f64;
-        assert_close(
+        assert_close_1p(
             "mse",
             &[k::mse(&pred, &target).unwrap()],
             &[reference],
             1e-6,
         );
-        gradcheck(
+        check_pullback(
             &format!("mse n={n}"),
             &[pred, target],
             0,
@@ -370,7 +369,7 @@ fn conv_dims(
 
 #[test]
 fn conv1d_forward_and_pullback() {
-    let mut rng = Rng::new(8);
+    let mut rng = SplitMix64::new(8);
     let cases = [
         conv_dims(1, 1, 5, 1, 1, 1, 0, 1),
         conv_dims(1, 1, 9, 2, 3, 1, 0, 1),
@@ -388,8 +387,8 @@ fn conv1d_forward_and_pullback() {
         let b = rng.vec(d.c_out, -1.0, 1.0);
         let mut out = vec![0.0; d.batch * d.c_out * lo];
         k::conv1d(&mut out, &x, &w, &b, d).unwrap();
-        assert_close("conv1d", &out, &conv_ref(&x, &w, &b, d), 1e-5);
-        gradcheck(
+        assert_close_1p("conv1d", &out, &conv_ref(&x, &w, &b, d), 1e-5);
+        check_pullback(
             &format!("conv1d {d:?}"),
             &[x, w, b],
             out.len(),
@@ -412,7 +411,7 @@ fn conv1d_w2_shapes_threaded() {
     // The W2 layers (shortened input) on two threads: forward against the reference, and the
     // pullback against the directional derivative of the reference.
     k::set_num_threads(2);
-    let mut rng = Rng::new(9);
+    let mut rng = SplitMix64::new(9);
     for d in [
         conv_dims(3, 1, 300, 16, 16, 1, 0, 1),
         conv_dims(2, 16, 70, 32, 8, 1, 0, 1),
@@ -424,7 +423,7 @@ fn conv1d_w2_shapes_threaded() {
         let b = rng.vec(d.c_out, -1.0, 1.0);
         let mut out = vec![0.0; d.batch * d.c_out * lo];
         k::conv1d(&mut out, &x, &w, &b, d).unwrap();
-        assert_close("conv1d (W2 shapes)", &out, &conv_ref(&x, &w, &b, d), 1e-4);
+        assert_close_1p("conv1d (W2 shapes)", &out, &conv_ref(&x, &w, &b, d), 1e-4);
         // <d_out, J·v> == <Jᵀ·d_out, v> with J·v computed exactly (conv is linear in x and in w).
         let seed = rng.vec(out.len(), -1.0, 1.0);
         let vx = rng.vec(x.len(), -1.0, 1.0);
@@ -500,7 +499,7 @@ fn pool_dims(
 
 #[test]
 fn max_pool() {
-    let mut rng = Rng::new(10);
+    let mut rng = SplitMix64::new(10);
     for d in [
         pool_dims(1, 4, 4, 4, 0),
         pool_dims(3, 11, 4, 4, 0),
@@ -511,7 +510,7 @@ fn max_pool() {
         let n = d.rows * d.len_in;
         let mut x: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
         for i in (1..n).rev() {
-            x.swap(i, rng.int(0, i));
+            x.swap(i, rng.range(0, i));
         }
         let lo = d.len_out().unwrap();
         let mut out = vec![0.0; d.rows * lo];
@@ -530,9 +529,9 @@ fn max_pool() {
                 reference[r * lo + l] = m;
             }
         }
-        assert_close("max_pool1d", &out, &reference, 0.0);
+        assert_close_1p("max_pool1d", &out, &reference, 0.0);
         let am = std::cell::RefCell::new(vec![0usize; d.rows * lo]);
-        gradcheck(
+        check_pullback(
             &format!("max_pool1d {d:?}"),
             &[x],
             d.rows * lo,
@@ -554,7 +553,7 @@ fn max_pool() {
 
 #[test]
 fn avg_pool() {
-    let mut rng = Rng::new(11);
+    let mut rng = SplitMix64::new(11);
     for d in [
         pool_dims(1, 4, 4, 4, 0),
         pool_dims(3, 11, 4, 4, 0),
@@ -578,8 +577,8 @@ fn avg_pool() {
                 reference[r * lo + l] = s / d.kernel as f64;
             }
         }
-        assert_close("avg_pool1d", &out, &reference, 1e-6);
-        gradcheck(
+        assert_close_1p("avg_pool1d", &out, &reference, 1e-6);
+        check_pullback(
             &format!("avg_pool1d {d:?}"),
             &[x],
             d.rows * lo,
@@ -596,11 +595,11 @@ fn avg_pool() {
 
 #[test]
 fn flatten_copy() {
-    let x = Rng::new(12).vec(10, -1.0, 1.0);
+    let x = SplitMix64::new(12).vec(10, -1.0, 1.0);
     let mut out = vec![0.0; 10];
     k::flatten(&mut out, &x).unwrap();
     assert_eq!(out, x);
-    gradcheck(
+    check_pullback(
         "flatten",
         &[x],
         10,
@@ -616,7 +615,7 @@ fn flatten_copy() {
 
 #[test]
 fn layer_norm_affine() {
-    let mut rng = Rng::new(13);
+    let mut rng = SplitMix64::new(13);
     let eps = 1e-5;
     for &(rows, cols) in &[(1, 2), (1, 7), (3, 16), (5, 9)] {
         let x = rng.vec(rows * cols, -2.0, 2.0);
@@ -638,8 +637,8 @@ fn layer_norm_affine() {
                     + f64::from(beta[c]);
             }
         }
-        assert_close("layer_norm", &out, &reference, 1e-5);
-        gradcheck(
+        assert_close_1p("layer_norm", &out, &reference, 1e-5);
+        check_pullback(
             &format!("layer_norm {rows}x{cols}"),
             &[x, gamma, beta],
             rows * cols,
@@ -663,7 +662,7 @@ fn layer_norm_affine() {
 #[test]
 fn dropout_seeded() {
     let n = 4000;
-    let x = Rng::new(14).vec(n, -1.0, 1.0);
+    let x = SplitMix64::new(14).vec(n, -1.0, 1.0);
     let p = 0.3;
     let (mut out, mut mask) = (vec![0.0; n], vec![0u8; n]);
     k::dropout(&mut out, &x, &mut mask, p, 42).unwrap();
@@ -687,7 +686,7 @@ fn dropout_seeded() {
     k::dropout(&mut out2, &x, &mut mask2, 1.0, 1).unwrap();
     assert!(out2.iter().all(|&v| v == 0.0));
     let xs = x[..50].to_vec();
-    gradcheck(
+    check_pullback(
         "dropout",
         &[xs],
         50,
@@ -708,7 +707,7 @@ fn dropout_seeded() {
 
 #[test]
 fn embedding_gather() {
-    let mut rng = Rng::new(15);
+    let mut rng = SplitMix64::new(15);
     let (vocab, dim) = (7, 5);
     let table = rng.vec(vocab * dim, -1.0, 1.0);
     let ids = vec![3usize, 0, 6, 3, 3, 1]; // repeated ids must accumulate
@@ -720,7 +719,7 @@ fn embedding_gather() {
             &table[id * dim..(id + 1) * dim]
         );
     }
-    gradcheck(
+    check_pullback(
         "embedding",
         &[table],
         ids.len() * dim,

@@ -57,10 +57,11 @@ pub enum Error {
     #[error("{what}: tensor is undefined")]
     Undefined { what: String },
 
-    /// A mutable view was requested for a tensor whose storage is shared.
+    /// A view (read-only or mutable) was requested for a tensor whose storage is shared:
+    /// another handle could write it while the view lives.
     #[error(
-        "{what}: a mutable view needs exclusive storage, but {handles} handle(s) share the \
-         tensor and {storages} tensor(s) share its storage; use a fresh tensor (e.g. `.copy()`)"
+        "{what}: a view needs exclusive storage, but {handles} handle(s) share the tensor and \
+         {storages} tensor(s) share its storage; use `to_vec` or a fresh tensor (e.g. `.copy()`)"
     )]
     SharedStorage {
         what: String,

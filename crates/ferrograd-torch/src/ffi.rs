@@ -473,7 +473,11 @@ fn checked_data<T: Viewable>(
     Ok((info, len))
 }
 
-pub(crate) fn as_slice<'a, T: Viewable>(t: &'a Tensor, what: &str) -> Result<&'a [T], Error> {
+/// `checked_data` plus: at least one element.
+fn checked_nonempty<T: Viewable>(
+    t: &Tensor,
+    what: &str,
+) -> Result<(sys::fg_tensor_info, usize), Error> {
     let (info, len) = checked_data::<T>(t, what)?;
     if len == 0 {
         return Err(Error::Empty {
@@ -481,29 +485,13 @@ pub(crate) fn as_slice<'a, T: Viewable>(t: &'a Tensor, what: &str) -> Result<&'a
             shape: t.size(),
         });
     }
-    // SAFETY: checked above: a defined, dense, contiguous CPU tensor of dtype T
-    // with `len` elements at an aligned non-null `data`. The storage is kept alive
-    // by `t`, borrowed for 'a. Writes through other handles sharing the storage
-    // while the slice lives are excluded by the documented contract of `as_slice`.
-    Ok(unsafe { std::slice::from_raw_parts(info.data.cast::<T>(), len) })
+    Ok((info, len))
 }
 
-pub(crate) fn as_slice_mut<'a, T: Element>(
-    t: &'a mut Tensor,
-    what: &str,
-) -> Result<&'a mut [T], Error> {
-    let (info, len) = checked_data::<T>(t, what)?;
-    if len == 0 {
-        return Err(Error::Empty {
-            what: what.to_owned(),
-            shape: t.size(),
-        });
-    }
-    if info.requires_grad != 0 {
-        return Err(Error::RequiresGrad {
-            what: what.to_owned(),
-        });
-    }
+/// Errors unless `t` is the only handle to its `TensorImpl` and that `TensorImpl` the only
+/// one on its storage: then, while `t` stays borrowed (mutably), no other handle, Rust or
+/// C++, can exist or be made, so nothing else can read or write the memory.
+fn check_exclusive(info: &sys::fg_tensor_info, what: &str) -> Result<(), Error> {
     if info.impl_use_count != 1 || info.storage_use_count > 1 {
         return Err(Error::SharedStorage {
             what: what.to_owned(),
@@ -511,15 +499,67 @@ pub(crate) fn as_slice_mut<'a, T: Element>(
             storages: info.storage_use_count,
         });
     }
+    Ok(())
+}
+
+/// A read-only view of a tensor that is exclusively this handle's (see [`check_exclusive`]).
+///
+/// The handle is borrowed mutably for the view's lifetime although the view is read-only:
+/// a shared borrow would let other code `shallow_clone` the handle and write the storage in
+/// place while the view lives (every tch handle can mutate shared storage).
+pub(crate) fn as_slice<'a, T: Element>(t: &'a mut Tensor, what: &str) -> Result<&'a [T], Error> {
+    let (info, len) = checked_nonempty::<T>(t, what)?;
+    check_exclusive(&info, what)?;
+    // SAFETY: checked above: a defined, dense, contiguous CPU tensor of dtype T with `len`
+    // elements at an aligned non-null `data`, whose TensorImpl has exactly one handle (this
+    // one) and whose storage exactly one TensorImpl. The storage is kept alive by `t`, which
+    // is borrowed mutably for 'a, so no other handle can be made from it (no `shallow_clone`,
+    // no view, no in-place op) and none exists elsewhere: nothing writes this memory while
+    // the slice lives.
+    Ok(unsafe { std::slice::from_raw_parts(info.data.cast::<T>(), len) })
+}
+
+/// An owned copy of a tensor's elements (row-major), for tensors that may be shared.
+///
+/// Accepts what [`checked_data`] accepts (the exact dtype, contiguous, CPU), plus at least
+/// one element; never converts or gathers implicitly.
+pub(crate) fn to_vec<T: Viewable>(t: &Tensor, what: &str) -> Result<Vec<T>, Error> {
+    let (info, len) = checked_nonempty::<T>(t, what)?;
+    let mut out = Vec::<T>::with_capacity(len);
+    // SAFETY: `info.data` is an aligned, non-null pointer to `len` initialised elements of
+    // type T (a defined, dense, contiguous CPU tensor of dtype T, checked above), kept alive
+    // by `t` for this call; `out` has capacity for `len` elements and does not overlap
+    // LibTorch's storage; `set_len` follows the copy of all `len` elements. No Rust
+    // reference to the (possibly shared) storage is created, and no other code runs on this
+    // thread during the copy. (Another thread writing through another handle at this moment
+    // would race with this copy exactly as with any LibTorch op reading the tensor.)
+    unsafe {
+        std::ptr::copy_nonoverlapping(info.data.cast::<T>(), out.as_mut_ptr(), len);
+        out.set_len(len);
+    }
+    Ok(out)
+}
+
+pub(crate) fn as_slice_mut<'a, T: Element>(
+    t: &'a mut Tensor,
+    what: &str,
+) -> Result<&'a mut [T], Error> {
+    let (info, len) = checked_nonempty::<T>(t, what)?;
+    if info.requires_grad != 0 {
+        return Err(Error::RequiresGrad {
+            what: what.to_owned(),
+        });
+    }
+    check_exclusive(&info, what)?;
     // Autograd must see the write (saved-tensor version checks).
     // SAFETY: `t` is a live handle; the shim catches every exception.
     let err = unsafe { sys::fg_tensor_bump_version(t.as_mut_ptr()) };
     if let Some(m) = take_error(err) {
         return Err(Error::Torch(m));
     }
-    // SAFETY: as in `as_slice`, plus: the TensorImpl has exactly one handle (this
-    // one, borrowed mutably for 'a) and the storage exactly one TensorImpl, so no
-    // other Rust or C++ handle can read or write this memory while the slice lives.
+    // SAFETY: as in `as_slice`: a checked, exclusively held tensor (one handle, borrowed
+    // mutably for 'a; one TensorImpl on the storage), so no other Rust or C++ handle can
+    // read or write this memory while the slice lives.
     Ok(unsafe { std::slice::from_raw_parts_mut(info.data.cast::<T>(), len) })
 }
 

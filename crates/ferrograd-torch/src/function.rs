@@ -168,7 +168,7 @@ impl BackwardContext<'_> {
 /// # Errors
 /// Besides those of `forward`: a wrong number of inputs, and an input that is undefined,
 /// not dense (sparse, mkldnn) or has no elements. Dtype, device and contiguity are
-/// `forward`'s to check ([`check_kind`], [`crate::as_slice`]): LibTorch ops accept them all.
+/// `forward`'s to check ([`check_kind`], [`crate::to_vec`]): LibTorch ops accept them all.
 pub fn apply<F: CustomFunction>(function: F, inputs: &[&Tensor]) -> Result<Vec<Tensor>, Error> {
     if let Some(expected) = function.num_inputs() {
         if expected != inputs.len() {

@@ -4,7 +4,8 @@
 //!   `torch::autograd::Function` node in LibTorch's graph (tch-rs has none).
 //! - [`backward`], [`backward_with`], [`grad`]: fallible autograd entry points.
 //! - [`gradcheck`]: finite-difference and native-autograd gradient checks (f64).
-//! - [`as_slice`], [`as_slice_mut`]: zero-copy views of CPU tensor storage.
+//! - [`as_slice`], [`as_slice_mut`]: zero-copy views of exclusively held CPU tensors;
+//!   [`to_vec`]: a copy of a (possibly shared) tensor's elements.
 //! - [`parallel_for`]: runs ferrograd's kernels on LibTorch's own intra-op threads.
 //!
 //! Errors are [`Error`] values, including errors and panics raised in Rust
@@ -34,7 +35,7 @@ pub use error::Error;
 pub use function::{
     apply, check_kind, check_shape, Apply, BackwardContext, CustomFunction, ForwardContext,
 };
-pub use slice::{as_slice, as_slice_mut, to_meta, Element};
+pub use slice::{as_slice, as_slice_mut, to_meta, to_vec, Element};
 /// The tch version this bridge is built against (generated code names `ferrograd_torch::tch::Tensor`).
 pub use tch;
 pub use threads::parallel_for;

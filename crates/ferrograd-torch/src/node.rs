@@ -4,9 +4,9 @@
 //!   [`apply_fn_saving`] also keeps forward intermediates as LibTorch saved variables (the
 //!   AD macro emits calls to exactly this for tensor-level `#[differentiable]` functions).
 //! - [`slice_node`]: a slice-level function (ferrograd kernels, a generated `f` and
-//!   `f_pullback`) run directly on the tensors' storage. Forward writes the output
-//!   tensor in place; backward runs the pullback on the saved inputs and returns the
-//!   gradient tensors it wrote.
+//!   `f_pullback`) run on the tensors' elements (copies of the inputs, see Memory).
+//!   Forward writes the output tensor in place; backward runs the pullback on the saved
+//!   inputs and returns the gradient tensors it wrote.
 //! - [`value_and_grad_node`]: a scalar loss whose generated `f_grad` computes value and
 //!   gradients in one sweep at forward time; backward hands out the gradients scaled by
 //!   the seed (exact, since a gradient is linear in the seed). For training steps this
@@ -16,13 +16,17 @@
 //! own threads ([`crate::parallel_for`]) so that one team of workers serves both.
 //!
 //! # Memory
-//! Inputs are read **without copying**: they must be dense, contiguous CPU tensors of
-//! the element type `T` (`f32` or `f64`); anything else is **rejected** with an
-//! [`Error`] naming the input (call `.contiguous()` / `.to_kind(..)` first if a copy is
-//! what you want). Outputs and input gradients are fresh tensors whose storage the
-//! closures write through `&mut [T]`. In backward, the output's values and its incoming
-//! gradient are handed over as small owned copies, because generated pullbacks overwrite
-//! both (they recompute the forward, and zero the output's adjoint).
+//! Inputs must be dense, contiguous CPU tensors of the element type `T` (`f32` or `f64`);
+//! anything else is **rejected** with an [`Error`] naming the input (call `.contiguous()` /
+//! `.to_kind(..)` first if a conversion is what you want). The closures get **copies** of
+//! the inputs' elements (one `memcpy` each, [`crate::to_vec`]), never views of their
+//! storage: the caller still holds the input tensors, and tch lets any handle (or a
+//! `shallow_clone` of it) write a tensor's storage in place, which would change a view
+//! under the closure. Outputs and input gradients are fresh tensors, not shared with
+//! anything yet, whose storage the closures write through `&mut [T]`. In backward, the
+//! saved inputs, the output's values and its incoming gradient are handed over as owned
+//! copies too (generated pullbacks overwrite the latter two: they recompute the forward,
+//! and zero the output's adjoint).
 //!
 //! # Errors
 //! Closures return [`NodeResult`], so `?` works on any error type (e.g. `KernelError`);
@@ -65,7 +69,7 @@ use std::sync::Mutex;
 use tch::{Device, Tensor};
 
 use crate::{
-    apply, as_slice, as_slice_mut, BackwardContext, CustomFunction, Element, Error, ForwardContext,
+    apply, as_slice_mut, to_vec, BackwardContext, CustomFunction, Element, Error, ForwardContext,
 };
 
 /// The error type of node closures: anything `?` can convert (`KernelError`,
@@ -188,7 +192,7 @@ where
 
 /// What a [`slice_node`] pullback gets, following ferrograd's pullback contract.
 pub struct Pullback<'a, T, const N: usize> {
-    /// The inputs' values: the saved input tensors' storage (no copy).
+    /// The inputs' values: copies of the saved input tensors' elements.
     pub inputs: [&'a [T]; N],
     /// The output as forward wrote it (an owned copy, which the pullback may
     /// overwrite, e.g. when a generated pullback recomputes the forward).
@@ -205,8 +209,8 @@ pub struct Pullback<'a, T, const N: usize> {
 /// Runs a slice-level function on `inputs` as one autograd node with output shape
 /// `out_shape` (`&[]` for a scalar).
 ///
-/// - `forward(inputs, out)` runs now: `inputs` views the input tensors' storage (see
-///   the module docs for what is accepted), `out` is the zero-filled storage of the
+/// - `forward(inputs, out)` runs now: `inputs` are copies of the input tensors' elements
+///   (see the module docs for what is accepted), `out` is the zero-filled storage of the
 ///   output tensor (`out_shape.iter().product()` elements). It returns a state `S`
 ///   that backward gets back, e.g. intermediate activations (`()` if none).
 /// - `pullback(state, Pullback { inputs, out, d_out, d_inputs })` runs in
@@ -240,7 +244,8 @@ where
     F: FnOnce([&[T]; N], &mut [T]) -> NodeResult<S>,
     B: Fn(&mut S, Pullback<'_, T, N>) -> NodeResult + Send + 'static,
 {
-    let views = input_views::<T, N>(name, inputs)?;
+    let copies = input_copies::<T, N>(name, inputs)?;
+    let views = copies.each_ref().map(Vec::as_slice);
     let mut out = Tensor::f_zeros(out_shape, (T::KIND, Device::Cpu))?;
     let state = {
         let out_slice = as_slice_mut::<T>(&mut out)?;
@@ -303,13 +308,11 @@ where
         let name = self.name;
         let saved = ctx.saved_tensors();
         let (inputs, out) = (&saved[..N], &saved[N]);
-        let views = input_views::<T, N>(name, &inputs.iter().collect::<Vec<_>>())?;
-        let mut out = as_slice::<T>(out)
-            .map_err(|e| named(e, format!("output of `{name}`")))?
-            .to_vec();
-        let mut d_out = as_slice::<T>(&grad_outputs[0])
-            .map_err(|e| named(e, format!("gradient of the output of `{name}`")))?
-            .to_vec();
+        let copies = input_copies::<T, N>(name, &inputs.iter().collect::<Vec<_>>())?;
+        let views = copies.each_ref().map(Vec::as_slice);
+        let mut out = to_vec::<T>(out).map_err(|e| named(e, format!("output of `{name}`")))?;
+        let mut d_out = to_vec::<T>(&grad_outputs[0])
+            .map_err(|e| named(e, format!("gradient of the output of `{name}`")))?;
         let mut grads = new_grads::<T>(inputs, |i, _| ctx.needs_input_grad(i))?;
         let d_inputs = grad_views::<T, N>(name, &mut grads)?;
         let mut state = self
@@ -342,7 +345,7 @@ where
 ///
 /// `d_inputs[i]` is the zeroed storage of input `i`'s gradient when gradients are being
 /// recorded (grad mode on) and input `i` requires grad; otherwise it is empty ("not
-/// wanted"). Inputs are viewed as in [`slice_node`]. The result is a scalar tensor.
+/// wanted"). Inputs are copied as in [`slice_node`]. The result is a scalar tensor.
 ///
 /// # Errors
 /// As [`slice_node`]; here every error of the closure surfaces from this call.
@@ -355,7 +358,8 @@ where
     T: Element,
     F: FnOnce([&[T]; N], [&mut [T]; N]) -> NodeResult<T>,
 {
-    let views = input_views::<T, N>(name, inputs)?;
+    let copies = input_copies::<T, N>(name, inputs)?;
+    let views = copies.each_ref().map(Vec::as_slice);
     let recording = inputs.iter().any(|t| t.requires_grad()) && crate::ffi::grad_mode_enabled();
     let mut grads = new_grads::<T>(inputs.iter().copied(), |_, t| {
         recording && t.requires_grad()
@@ -415,7 +419,7 @@ impl<T: Element> CustomFunction for GradNode<T> {
         let seed = &grad_outputs[0];
         // Read from memory: the seed is a contiguous one-element `T` tensor (the output's
         // dtype), and a dispatched `.item()` would cost a microsecond.
-        let unit = as_slice::<T>(seed).is_ok_and(|s| s == [T::ONE]);
+        let unit = to_vec::<T>(seed).is_ok_and(|s| s == [T::ONE]);
         let mut saved = ctx.saved_tensors().iter();
         mask.iter()
             .enumerate()
@@ -433,11 +437,11 @@ impl<T: Element> CustomFunction for GradNode<T> {
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// Views `inputs` as `N` slices, checking the count first.
-fn input_views<'a, T: Element, const N: usize>(
+/// Copies the elements of `inputs` (`N` of them, checked first) out of their storage.
+fn input_copies<T: Element, const N: usize>(
     name: &str,
-    inputs: &[&'a Tensor],
-) -> Result<[&'a [T]; N], Error> {
+    inputs: &[&Tensor],
+) -> Result<[Vec<T>; N], Error> {
     if inputs.len() != N {
         return Err(Error::InputCount {
             function: name.to_owned(),
@@ -448,7 +452,7 @@ fn input_views<'a, T: Element, const N: usize>(
     let views = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| as_slice::<T>(t).map_err(|e| named(e, format!("input {i} of `{name}`"))))
+        .map(|(i, t)| to_vec::<T>(t).map_err(|e| named(e, format!("input {i} of `{name}`"))))
         .collect::<Result<Vec<_>, _>>()?;
     views
         .try_into()
@@ -520,7 +524,7 @@ fn run<R>(name: &str, phase: &'static str, f: impl FnOnce() -> NodeResult<R>) ->
     }
 }
 
-/// Replaces the generic "as_slice" in a view error with which tensor it was.
+/// Replaces the generic "to_vec"/"as_slice_mut" in a view error with which tensor it was.
 fn named(error: Error, tensor: String) -> Error {
     match error {
         Error::Dtype { expected, got, .. } => Error::Dtype {

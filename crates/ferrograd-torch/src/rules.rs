@@ -847,7 +847,7 @@ fn check_classification(
         format!("one class index per row of `{name}` {:?}", cs.shape)
     })?;
     rule.shape("d", &cd.shape, &[], || "the loss is a scalar".into())?;
-    let Ok(t) = ffi::as_slice::<i64>(targets, "targets") else {
+    let Ok(t) = ffi::to_vec::<i64>(targets, "targets") else {
         return Ok(None);
     };
     if let Some((i, &c)) = t

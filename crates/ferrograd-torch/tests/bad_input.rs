@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use ferrograd_torch::gradcheck::{gradcheck, Options};
-use ferrograd_torch::{apply, as_slice, as_slice_mut, backward, grad, to_meta, Error, GradOptions};
+use ferrograd_torch::{
+    apply, as_slice, as_slice_mut, backward, grad, to_meta, to_vec, Error, GradOptions,
+};
 use tch::{Device, Kind, Tensor};
 
 fn assert_msg(err: &Error, needle: &str) {
@@ -15,7 +17,7 @@ fn assert_msg(err: &Error, needle: &str) {
 
 #[test]
 fn wrong_dtype() {
-    let x = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
+    let mut x = Tensor::from_slice(&[1.0f32, 2.0]).set_requires_grad(true);
     let err = apply(ScaledPow { alpha: 1.0, p: 2.0 }, &[&x]).unwrap_err();
     assert!(
         matches!(
@@ -28,38 +30,52 @@ fn wrong_dtype() {
         "{err:?}"
     );
     assert_msg(&err, "Float");
-    let err = as_slice::<f64>(&x).unwrap_err();
+    let err = as_slice::<f64>(&mut x).unwrap_err();
     assert!(matches!(err, Error::Dtype { .. }), "{err:?}");
-    assert_eq!(as_slice::<f32>(&x).unwrap(), &[1.0f32, 2.0]);
+    let err = to_vec::<f64>(&x).unwrap_err();
+    assert!(matches!(err, Error::Dtype { .. }), "{err:?}");
+    assert_eq!(as_slice::<f32>(&mut x).unwrap(), &[1.0f32, 2.0]);
+    assert_eq!(to_vec::<f32>(&x).unwrap(), [1.0f32, 2.0]);
 }
 
 #[test]
 fn non_contiguous_is_rejected_not_copied() {
     let m = Tensor::from_slice(&[1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]).reshape([2, 3]);
-    let t = m.tr();
-    let err = as_slice::<f64>(&t).unwrap_err();
+    let mut t = m.tr();
+    let err = as_slice::<f64>(&mut t).unwrap_err();
+    assert!(matches!(err, Error::NotContiguous { .. }), "{err:?}");
+    let err = to_vec::<f64>(&t).unwrap_err();
     assert!(matches!(err, Error::NotContiguous { .. }), "{err:?}");
     assert_msg(&err, "contiguous()");
     let err = apply(SliceTanh, &[&t]).unwrap_err();
     assert!(matches!(err, Error::NotContiguous { .. }), "{err:?}");
     // Expanded (stride 0) too.
-    let e = Tensor::from_slice(&[1.0f64]).expand([4], false);
+    let mut e = Tensor::from_slice(&[1.0f64]).expand([4], false);
     assert!(matches!(
-        as_slice::<f64>(&e),
+        as_slice::<f64>(&mut e),
+        Err(Error::NotContiguous { .. })
+    ));
+    assert!(matches!(
+        to_vec::<f64>(&e),
         Err(Error::NotContiguous { .. })
     ));
     // The explicit fix works.
     assert_eq!(
-        as_slice::<f64>(&t.contiguous()).unwrap(),
+        as_slice::<f64>(&mut t.contiguous()).unwrap(),
         &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
     );
 }
 
 #[test]
 fn meta_tensor() -> Result<(), Error> {
-    let x = to_meta(&f64s(&[1.0, 2.0, 3.0]))?;
+    let mut x = to_meta(&f64s(&[1.0, 2.0, 3.0]))?;
     assert_eq!(x.size(), vec![3]);
-    let err = as_slice::<f64>(&x).unwrap_err();
+    let err = to_vec::<f64>(&x).unwrap_err();
+    assert!(
+        matches!(err, Error::Device { device: "meta", .. }),
+        "{err:?}"
+    );
+    let err = as_slice::<f64>(&mut x).unwrap_err();
     assert!(
         matches!(err, Error::Device { device: "meta", .. }),
         "{err:?}"
@@ -218,14 +234,61 @@ fn mutable_view_needs_exclusive_storage() {
         Err(Error::RequiresGrad { .. })
     ));
     // Zero-copy: the slice is the tensor's memory.
-    let x = Tensor::from_slice(&[1.0f32, 2.0]);
+    let mut x = Tensor::from_slice(&[1.0f32, 2.0]);
     assert_eq!(
-        as_slice::<f32>(&x).unwrap().as_ptr() as usize,
+        as_slice::<f32>(&mut x).unwrap().as_ptr() as usize,
         x.data_ptr() as usize
     );
     // A zero-size tensor is an error, not an empty view (issue 10).
     assert!(matches!(
-        as_slice::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu))),
+        as_slice::<f64>(&mut Tensor::zeros([0], (Kind::Double, Device::Cpu))),
         Err(Error::Empty { .. })
     ));
+    assert!(matches!(
+        to_vec::<f64>(&Tensor::zeros([0], (Kind::Double, Device::Cpu))),
+        Err(Error::Empty { .. })
+    ));
+}
+
+/// The read-only view is refused while another handle or tensor shares the storage (any
+/// of them could write it in place while the view lives); `to_vec` copies instead, and the
+/// copy does not see later writes.
+#[test]
+fn read_view_needs_exclusive_storage() {
+    let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]);
+    assert_eq!(as_slice::<f32>(&mut t).unwrap(), &[1.0f32, 2.0, 3.0]);
+    let mut alias = t.shallow_clone();
+    let err = as_slice::<f32>(&mut t).unwrap_err();
+    assert!(
+        matches!(err, Error::SharedStorage { handles: 2, .. }),
+        "{err:?}"
+    );
+    assert_msg(&err, "share");
+    let copy = to_vec::<f32>(&t).unwrap();
+    let _ = alias.f_add_scalar_(1.0).unwrap();
+    assert_eq!(copy, [1.0f32, 2.0, 3.0]);
+    assert_eq!(to_vec::<f32>(&t).unwrap(), [2.0f32, 3.0, 4.0]);
+    drop(alias);
+    // A view (another tensor on the same storage), from either side.
+    let mut view = t.narrow(0, 0, 2);
+    assert!(matches!(
+        as_slice::<f32>(&mut t),
+        Err(Error::SharedStorage { storages: 2, .. })
+    ));
+    assert!(matches!(
+        as_slice::<f32>(&mut view),
+        Err(Error::SharedStorage { .. })
+    ));
+    assert_eq!(to_vec::<f32>(&view).unwrap(), [2.0f32, 3.0]);
+    drop(view);
+    // A tensor saved for backward is shared with the autograd graph.
+    let mut leaf = Tensor::from_slice(&[2.0f64]).set_requires_grad(true);
+    let y = (&leaf * &leaf).sum(Kind::Double);
+    assert!(matches!(
+        as_slice::<f64>(&mut leaf),
+        Err(Error::SharedStorage { .. })
+    ));
+    drop(y);
+    // Exclusive again once the others are gone.
+    assert_eq!(as_slice::<f32>(&mut t).unwrap(), &[2.0f32, 3.0, 4.0]);
 }

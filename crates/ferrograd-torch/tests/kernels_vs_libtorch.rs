@@ -19,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use ferrograd_kernels::{self as k, Conv1dDims, KernelError, Pool1dDims};
+use ferrograd_testkit::SplitMix64;
 use ferrograd_torch::tch::{Device, Kind, Reduction, Tensor};
 use ferrograd_torch::{grad, GradOptions};
 
@@ -28,46 +29,6 @@ const TOL: f64 = 1e-5;
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------------------------
-
-/// SplitMix64: a tiny seeded generator, so every case is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit()
-    }
-
-    fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-
-    /// Uniform in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-}
 
 fn shape_i64(shape: &[usize]) -> Vec<i64> {
     shape.iter().map(|&d| d as i64).collect()
@@ -259,7 +220,7 @@ const MATMULS: [(&str, MatmulFn, MatmulPullbackFn, bool, bool); 3] = [
 
 /// All three matmul variants for `out [m, n] = op(a) · op(b)` against `Tensor::matmul` of the
 /// (transposed) tensors.
-fn matmul_case(tally: &mut Tally, rng: &mut Rng, m: usize, kk: usize, n: usize) {
+fn matmul_case(tally: &mut Tally, rng: &mut SplitMix64, m: usize, kk: usize, n: usize) {
     for (name, forward, pullback, ta, tb) in MATMULS {
         let case = format!("m={m} k={kk} n={n}");
         let a = rng.vec(m * kk, -1.0, 1.0);
@@ -294,7 +255,7 @@ fn matmul_case(tally: &mut Tally, rng: &mut Rng, m: usize, kk: usize, n: usize) 
 
 /// `linear` (+ bias) against `Tensor::linear`; then the input-layer use, `d_x = &mut []`
 /// with `x` a constant in LibTorch's graph too.
-fn linear_case(tally: &mut Tally, rng: &mut Rng, batch: usize, in_f: usize, out_f: usize) {
+fn linear_case(tally: &mut Tally, rng: &mut SplitMix64, batch: usize, in_f: usize, out_f: usize) {
     let case = format!("batch={batch} in={in_f} out={out_f}");
     let x = rng.vec(batch * in_f, -1.0, 1.0);
     let w = rng.vec(out_f * in_f, -0.5, 0.5);
@@ -412,7 +373,7 @@ fn activations() -> Vec<Activation> {
 
 /// Activation inputs in `[-4, 4]`, with exact zeros (ReLU's kink: LibTorch's convention is
 /// gradient 0 at 0) and saturating values of magnitude 10–30 mixed in.
-fn activation_input(rng: &mut Rng, n: usize) -> Vec<f32> {
+fn activation_input(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
     (0..n)
         .map(|_| match rng.below(20) {
             0 | 1 => 0.0,
@@ -423,7 +384,13 @@ fn activation_input(rng: &mut Rng, n: usize) -> Vec<f32> {
         .collect()
 }
 
-fn activation_case(tally: &mut Tally, rng: &mut Rng, act: &Activation, rows: usize, cols: usize) {
+fn activation_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    act: &Activation,
+    rows: usize,
+    cols: usize,
+) {
     let case = format!("[{rows}, {cols}]");
     let n = rows * cols;
     let x = activation_input(rng, n);
@@ -457,7 +424,7 @@ fn activation_case(tally: &mut Tally, rng: &mut Rng, act: &Activation, rows: usi
     );
 }
 
-fn conv1d_case(tally: &mut Tally, rng: &mut Rng, dims: Conv1dDims) {
+fn conv1d_case(tally: &mut Tally, rng: &mut SplitMix64, dims: Conv1dDims) {
     let d = dims;
     let len_out = d.len_out().unwrap();
     let case = format!("{d:?}");
@@ -517,7 +484,13 @@ fn pool_dims(
 }
 
 /// `max_pool1d` against `Tensor::max_pool1d_with_indices` (values, argmax, gradient).
-fn max_pool_case(tally: &mut Tally, rng: &mut Rng, batch: usize, channels: usize, d: Pool1dDims) {
+fn max_pool_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    batch: usize,
+    channels: usize,
+    d: Pool1dDims,
+) {
     let len_out = d.len_out().unwrap();
     let case = format!("batch={batch} channels={channels} {d:?}");
     let x = rng.vec(d.rows * d.len_in, -1.0, 1.0);
@@ -555,7 +528,13 @@ fn max_pool_case(tally: &mut Tally, rng: &mut Rng, batch: usize, channels: usize
 }
 
 /// `avg_pool1d` against `Tensor::avg_pool1d(count_include_pad = true)`.
-fn avg_pool_case(tally: &mut Tally, rng: &mut Rng, batch: usize, channels: usize, d: Pool1dDims) {
+fn avg_pool_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    batch: usize,
+    channels: usize,
+    d: Pool1dDims,
+) {
     let len_out = d.len_out().unwrap();
     let case = format!("batch={batch} channels={channels} {d:?}");
     let x = rng.vec(d.rows * d.len_in, -1.0, 1.0);
@@ -595,7 +574,7 @@ fn avg_pool_case(tally: &mut Tally, rng: &mut Rng, batch: usize, channels: usize
 
 /// Pool windows valid for both: `padding <= kernel / 2` (LibTorch's rule, stricter than the
 /// kernel's `padding < kernel`) and at least one output.
-fn random_pool(rng: &mut Rng) -> (usize, usize, Pool1dDims) {
+fn random_pool(rng: &mut SplitMix64) -> (usize, usize, Pool1dDims) {
     loop {
         let (batch, channels) = (rng.range(1, 3), rng.range(1, 4));
         let kernel = rng.range(1, 6);
@@ -639,7 +618,7 @@ const POOLS: [(usize, usize, usize, usize, usize, usize); 14] = [
 
 #[test]
 fn matmul_variants() {
-    let mut rng = Rng::new(0x6d61_746d);
+    let mut rng = SplitMix64::new(0x6d61_746d);
     let mut tally = Tally::default();
     let mut shapes = vec![
         (1, 1, 1),
@@ -661,7 +640,7 @@ fn matmul_variants() {
 
 #[test]
 fn linear_with_bias() {
-    let mut rng = Rng::new(0x6c69_6e65);
+    let mut rng = SplitMix64::new(0x6c69_6e65);
     let mut tally = Tally::default();
     let mut shapes = vec![
         (1, 1, 1),
@@ -682,7 +661,7 @@ fn linear_with_bias() {
 
 #[test]
 fn elementwise_activations() {
-    let mut rng = Rng::new(0x6163_7469);
+    let mut rng = SplitMix64::new(0x6163_7469);
     let mut tally = Tally::default();
     let mut shapes = vec![(1, 1), (1, 7), (3, 13), (13, 3), (7, 1), (32, 129)];
     for _ in 0..3 {
@@ -714,7 +693,7 @@ fn elementwise_activations() {
 
 #[test]
 fn softmax_rows() {
-    let mut rng = Rng::new(0x736f_6674);
+    let mut rng = SplitMix64::new(0x736f_6674);
     let mut tally = Tally::default();
     let mut shapes = vec![(1, 1), (1, 13), (7, 1), (3, 7), (13, 10), (4, 257)];
     for _ in 0..3 {
@@ -756,7 +735,7 @@ fn softmax_rows() {
 /// for an empty (zero) `d_probs`, an explicit zero one and a random one.
 #[test]
 fn softmax_cross_entropy_mean() {
-    let mut rng = Rng::new(0x7863_6e74);
+    let mut rng = SplitMix64::new(0x7863_6e74);
     let mut tally = Tally::default();
     let mut shapes = vec![(1, 1), (1, 7), (3, 2), (13, 10), (7, 13), (64, 10)];
     for _ in 0..3 {
@@ -857,7 +836,7 @@ fn softmax_cross_entropy_mean() {
 /// `mse = (1/n) Σ (pred − target)²` against `mse_loss(Mean)`, gradients w.r.t. both.
 #[test]
 fn mse_mean() {
-    let mut rng = Rng::new(0x6d73_6531);
+    let mut rng = SplitMix64::new(0x6d73_6531);
     let mut tally = Tally::default();
     let mut shapes = vec![(1, 1), (1, 7), (3, 13), (13, 1), (64, 10)];
     for _ in 0..3 {
@@ -898,7 +877,7 @@ fn mse_mean() {
 
 #[test]
 fn conv1d_stride_padding_dilation() {
-    let mut rng = Rng::new(0x636f_6e76);
+    let mut rng = SplitMix64::new(0x636f_6e76);
     let mut tally = Tally::default();
     // (batch, c_in, len_in, c_out, kernel, stride, padding, dilation)
     let mut cases = vec![
@@ -961,7 +940,7 @@ fn conv_dims(
 
 #[test]
 fn max_pool1d_windows() {
-    let mut rng = Rng::new(0x6d61_7870);
+    let mut rng = SplitMix64::new(0x6d61_7870);
     let mut tally = Tally::default();
     for (batch, channels, len_in, kernel, stride, padding) in POOLS {
         let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
@@ -976,7 +955,7 @@ fn max_pool1d_windows() {
 
 #[test]
 fn avg_pool1d_windows() {
-    let mut rng = Rng::new(0x6176_6770);
+    let mut rng = SplitMix64::new(0x6176_6770);
     let mut tally = Tally::default();
     for (batch, channels, len_in, kernel, stride, padding) in POOLS {
         let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
@@ -992,7 +971,7 @@ fn avg_pool1d_windows() {
 /// `[batch, c, l] → [batch, c·l]` against `Tensor::flatten(1, -1)`.
 #[test]
 fn flatten_copy() {
-    let mut rng = Rng::new(0x666c_6174);
+    let mut rng = SplitMix64::new(0x666c_6174);
     let mut tally = Tally::default();
     for (batch, c, l) in [(1, 1, 1), (1, 3, 7), (13, 1, 3), (3, 7, 13), (2, 16, 5)] {
         let case = format!("[{batch}, {c}, {l}]");
@@ -1032,7 +1011,7 @@ fn flatten_copy() {
 /// tolerance is `TOL·κ`. One column is special (below). Returns κ.
 fn layer_norm_case(
     tally: &mut Tally,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     (rows, cols, eps): (usize, usize, f32),
     offset: f32,
     spread: (f32, f32),
@@ -1118,7 +1097,7 @@ fn layer_norm_case(
 /// offsets, then rows with large offsets and small spreads (see [`layer_norm_case`]).
 #[test]
 fn layer_norm_affine() {
-    let mut rng = Rng::new(0x6c6e_6f72);
+    let mut rng = SplitMix64::new(0x6c6e_6f72);
     let mut tally = Tally::default();
     let mut kappa = 1.0f64;
     let mut shapes = vec![(1, 1), (1, 13), (7, 3), (3, 7), (13, 64), (2, 2)];
@@ -1143,7 +1122,7 @@ fn layer_norm_affine() {
 /// dropout's, and kept elements are scaled by LibTorch's factor.
 #[test]
 fn dropout_semantics() {
-    let mut rng = Rng::new(0x6472_6f70);
+    let mut rng = SplitMix64::new(0x6472_6f70);
     let mut tally = Tally::default();
     for n in [1usize, 7, 13, 1000] {
         for p in [0.0f32, 0.1, 0.5, 0.9] {
@@ -1251,7 +1230,7 @@ fn dropout_semantics() {
 /// Row gather against `Tensor::embedding`; the table's gradient scatter-adds repeated ids.
 #[test]
 fn embedding_lookup() {
-    let mut rng = Rng::new(0x656d_6264);
+    let mut rng = SplitMix64::new(0x656d_6264);
     let mut tally = Tally::default();
     // (vocab, dim, batch, seq)
     let mut shapes = vec![
@@ -1316,7 +1295,7 @@ fn split_across_threads() {
     ];
     tch::set_num_threads(2);
     for (name, backend) in backends {
-        let mut rng = Rng::new(0x7468_7264);
+        let mut rng = SplitMix64::new(0x7468_7264);
         let mut tally = Tally::default();
         k::set_parallel_backend(backend);
         k::set_num_threads(2);
@@ -1352,7 +1331,7 @@ fn split_across_threads() {
 #[test]
 #[should_panic(expected = "relu d_x")]
 fn a_wrong_gradient_is_caught() {
-    let mut rng = Rng::new(1);
+    let mut rng = SplitMix64::new(1);
     let x = rng.vec(13, -1.0, 1.0);
     let xt = leaf(&x, &[13]);
     let yt = xt.relu();

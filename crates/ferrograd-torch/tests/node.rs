@@ -8,7 +8,7 @@ use ferrograd::differentiable;
 use ferrograd_kernels::*;
 use ferrograd_torch::gradcheck::{compare_with_native, gradcheck, Options};
 use ferrograd_torch::node::{apply_fn, slice_node, value_and_grad_node, Pullback};
-use ferrograd_torch::{backward, backward_with, Error, GradOptions};
+use ferrograd_torch::{backward, backward_with, to_vec, Error, GradOptions};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
@@ -716,5 +716,36 @@ fn w1a_tensor_level_node_matches_native() -> Result<(), Error> {
     }
     println!("W1a tensor-level node vs native: max grad diff {max:.2e}");
     assert!(max < 1e-6, "{max}");
+    Ok(())
+}
+
+/// The closures of slice-level nodes get copies of the inputs, not views of storage the
+/// caller still holds: an in-place write through another handle (here from inside the
+/// closure, the case a view could not survive) leaves what the closure reads unchanged.
+#[test]
+fn slice_nodes_read_copies_of_shared_inputs() -> Result<(), Error> {
+    let x = Tensor::from_slice(&[1.0f64, 2.0]).set_requires_grad(true);
+    let mut alias = x.detach();
+    let y = slice_node::<f64, (), _, _, 1>(
+        "probe",
+        &[&x],
+        &[2],
+        |[xs], out| {
+            let before = xs.to_vec();
+            let _ = alias.f_add_scalar_(10.0)?;
+            assert_eq!(xs, before.as_slice());
+            out.copy_from_slice(xs);
+            Ok(())
+        },
+        |_, _| Ok(()),
+    )?;
+    assert_eq!(to_vec::<f64>(&y)?, [1.0, 2.0]);
+    assert_eq!(to_vec::<f64>(&x)?, [11.0, 12.0]);
+    let mut alias = x.detach();
+    let v = value_and_grad_node::<f64, _, 1>("probe_sum", &[&x], |[xs], _| {
+        let _ = alias.f_add_scalar_(10.0)?;
+        Ok(xs.iter().sum())
+    })?;
+    assert_eq!(to_vec::<f64>(&v)?, [23.0]);
     Ok(())
 }

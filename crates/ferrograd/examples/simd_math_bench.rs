@@ -6,6 +6,7 @@
 //! The speed-up over std is the sign that the loop vectorised (std calls libm per lane).
 
 use ferrograd::simd_math;
+use ferrograd_testkit::SplitMix64;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -63,14 +64,8 @@ fn time<T: Copy + Default>(xs: &[T], f: fn(&[T], &mut [T])) -> Timing {
 fn main() {
     const N: usize = 1 << 20;
     // Deterministic inputs (SplitMix64).
-    let mut s = 0u64;
-    let mut unit = || {
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = SplitMix64::new(0);
+    let mut unit = || rng.unit_f64();
     let exp_in: Vec<f64> = (0..N).map(|_| -50.0 + 100.0 * unit()).collect();
     let ln_in: Vec<f64> = (0..N).map(|_| (-30.0 + 60.0 * unit()).exp()).collect();
     let sin_in: Vec<f64> = (0..N).map(|_| -100.0 + 200.0 * unit()).collect();

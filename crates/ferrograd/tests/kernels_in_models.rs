@@ -4,6 +4,7 @@
 use ferrograd::differentiable;
 // Kernels are found with their `_pullback`s by name: import both (a glob does).
 use ferrograd::kernels::*;
+use ferrograd_testkit::fd::central_diff;
 
 #[differentiable(wrt(w, b), reverse_only)]
 #[expect(
@@ -49,22 +50,23 @@ fn kernel_calls_are_differentiated() {
     assert!((f64::from(v) - loss_at(&x, &labels, &w, &b)).abs() < 1e-6);
     // The input `x` is not in `wrt`: the generated code passes an empty adjoint slice.
     assert!(model_loss_GRAD_SOURCE.contains("&mut []"));
-    let eps = 1e-2f32;
+    // Central differences in f32 parameters (step 1e-2, exact in both types).
+    let eps = f64::from(1e-2f32);
     let mut max = 0.0f64;
     for k in 0..12 {
-        let (mut wp, mut wm) = (w.clone(), w.clone());
-        wp[k] += eps;
-        wm[k] -= eps;
-        let fd = (loss_at(&x, &labels, &wp, &b) - loss_at(&x, &labels, &wm, &b))
-            / (2.0 * f64::from(eps));
+        let fd = central_diff(eps, |s| {
+            let mut wq = w.clone();
+            wq[k] += s as f32;
+            loss_at(&x, &labels, &wq, &b)
+        });
         max = max.max((fd - f64::from(dw[k])).abs());
     }
     for k in 0..4 {
-        let (mut bp, mut bm) = (b, b);
-        bp[k] += eps;
-        bm[k] -= eps;
-        let fd = (loss_at(&x, &labels, &w, &bp) - loss_at(&x, &labels, &w, &bm))
-            / (2.0 * f64::from(eps));
+        let fd = central_diff(eps, |s| {
+            let mut bq = b;
+            bq[k] += s as f32;
+            loss_at(&x, &labels, &w, &bq)
+        });
         max = max.max((fd - f64::from(db[k])).abs());
     }
     println!("kernel model: max |reverse - fd| = {max:.2e}");

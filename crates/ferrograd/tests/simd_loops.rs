@@ -2,6 +2,7 @@
 //! threaded reduction loops against the scalar path of the same source, in every mode.
 
 use ferrograd::differentiable;
+use ferrograd_testkit::SplitMix64;
 
 macro_rules! nll_variants {
     ($($name:ident [$($opt:tt)*]),*) => {$(
@@ -31,16 +32,8 @@ nll_variants!(
 
 /// Deterministic events in [0, 10) (SplitMix64).
 fn events(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            10.0 * ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-        })
-        .collect()
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| 10.0 * rng.unit_f64()).collect()
 }
 
 fn rel(a: f64, b: f64) -> f64 {

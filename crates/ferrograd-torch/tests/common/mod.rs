@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use ferrograd_torch::{
-    as_slice, as_slice_mut, check_kind, check_shape, BackwardContext, CustomFunction, Error,
+    as_slice_mut, check_kind, check_shape, to_vec, BackwardContext, CustomFunction, Error,
     ForwardContext,
 };
 use tch::{Kind, Tensor};
@@ -102,7 +102,8 @@ impl CustomFunction for ReluWithMask {
     }
 }
 
-/// Slice-level kernel: y = tanh(x), computed on the tensors' storage without copying.
+/// Slice-level kernel: y = tanh(x), computed on a copy of `x` (an input is shared with the
+/// caller) into the fresh output's storage.
 pub struct SliceTanh;
 
 impl CustomFunction for SliceTanh {
@@ -110,7 +111,7 @@ impl CustomFunction for SliceTanh {
         Some(1)
     }
     fn forward(&mut self, ctx: &mut ForwardContext, i: &[Tensor]) -> Result<Vec<Tensor>, Error> {
-        let x = as_slice::<f64>(&i[0])?;
+        let x = to_vec::<f64>(&i[0])?;
         let mut y = i[0].f_empty_like()?;
         for (yv, xv) in as_slice_mut::<f64>(&mut y)?.iter_mut().zip(x) {
             *yv = xv.tanh();
@@ -120,8 +121,8 @@ impl CustomFunction for SliceTanh {
     }
     // dx = dy · (1 − y²)
     fn backward(&self, ctx: &BackwardContext, g: &[Tensor]) -> Result<Vec<Option<Tensor>>, Error> {
-        let y = as_slice::<f64>(&ctx.saved_tensors()[0])?;
-        let dy = as_slice::<f64>(&g[0])?;
+        let y = to_vec::<f64>(&ctx.saved_tensors()[0])?;
+        let dy = to_vec::<f64>(&g[0])?;
         let mut dx = g[0].f_empty_like()?;
         for ((d, yv), dyv) in as_slice_mut::<f64>(&mut dx)?.iter_mut().zip(y).zip(dy) {
             *d = dyv * (1.0 - yv * yv);
