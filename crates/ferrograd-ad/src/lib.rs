@@ -22,6 +22,7 @@ pub mod linear;
 pub mod lower;
 pub mod normalize;
 pub mod prims;
+pub mod returns;
 pub mod reverse;
 pub mod structs;
 pub mod tensor;
@@ -254,6 +255,12 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item_fn #ce);
         }
     };
+    // `let (a, b) = g(..)` of a tuple-returning `g` (`returns.rs`).
+    let mut item_fn = item_fn;
+    returns::rewrite_tuple_calls(&mut item_fn);
+    if let Some((elem, arity)) = returns::tuple_return(&item_fn.sig) {
+        return tuple_function(&opts, &item_fn, &elem, arity);
+    }
     let method = item_fn
         .sig
         .inputs
@@ -305,6 +312,46 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => {
             let ce = e.to_compile_error();
             quote!(#item_fn #probes #ce)
+        }
+    }
+}
+
+/// A function returning a tuple of floats, compiled as `__fg_f_tuple(params…, out)`.
+fn tuple_function(
+    opts: &Options,
+    item_fn: &syn::ItemFn,
+    elem: &syn::Type,
+    arity: usize,
+) -> TokenStream {
+    let span = item_fn.sig.ident.span();
+    let result = (|| {
+        if opts.hessian || opts.simd {
+            return Err(syn::Error::new_spanned(
+                &item_fn.sig.output,
+                "`hessian` and `simd` are not supported for functions returning tuples",
+            ));
+        }
+        if let Ok(Some(_)) = structs::plan(None, false, item_fn) {
+            return Err(syn::Error::new_spanned(
+                &item_fn.sig.output,
+                "functions returning tuples cannot take struct parameters or `&self` yet: \
+                 return one value per function, or pass the fields",
+            ));
+        }
+        let flat = returns::flat_fn(item_fn, elem, arity)?;
+        let (flat, gen, _) = expand(opts, &flat)?;
+        let wrappers = returns::wrappers(item_fn, elem, arity, &gen)?;
+        let flat_item = structs::hide(quote!(#flat), false, span)?;
+        let hidden = structs::hide(gen, false, span)?;
+        let all = quote!(#flat_item #hidden #wrappers);
+        let src = pretty(&all);
+        Ok((all, src))
+    })();
+    match result {
+        Ok((gen, src)) => with_source(opts, item_fn, quote!(#item_fn #gen), &src),
+        Err(e) => {
+            let ce = e.to_compile_error();
+            quote!(#item_fn #ce)
         }
     }
 }

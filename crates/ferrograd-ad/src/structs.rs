@@ -1412,7 +1412,7 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
 }
 
 /// `__FgT` (the emitters' generic scalar) renamed to the user's type parameter.
-fn rename_generic(tokens: TokenStream, user_t: Option<&syn::Ident>) -> TokenStream {
+pub(crate) fn rename_generic(tokens: TokenStream, user_t: Option<&syn::Ident>) -> TokenStream {
     let Some(t) = user_t else {
         return tokens;
     };

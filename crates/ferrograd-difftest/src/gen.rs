@@ -466,7 +466,7 @@ impl Generated {
             let _ = writeln!(out, "impl {n}_S {{");
             let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
             let _ = writeln!(out, "pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{");
-            let _ = write!(out, "{}}}\n", as_fields(&body, "self"));
+            let _ = writeln!(out, "{}}}", as_fields(&body, "self"));
             let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
             let _ = writeln!(
                 out,
@@ -479,7 +479,7 @@ impl Generated {
                 out,
                 "pub fn {n}{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{"
             );
-            let _ = write!(out, "{}}}\n", as_fields(&body, "s"));
+            let _ = writeln!(out, "{}}}", as_fields(&body, "s"));
             let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
             let _ = writeln!(
                 out,

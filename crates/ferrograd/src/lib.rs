@@ -49,6 +49,55 @@
 //! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
 //!   `#[differentiable(dump)]` also prints it at compile time.
 //!
+//! ## Structs of parameters and methods
+//! A struct with `#[derive(Differentiable)]` (fields `f64`/`f32`, fixed arrays and `Vec`s of
+//! them, nested `Differentiable` structs; integer fields are inactive) can be a parameter
+//! `p: &S`, and `#[differentiable]` works on `&self` methods. The adjoint of `p` is
+//! `d_p: &mut S` (same type, added into; [`Differentiable::zero_like`] makes a zeroed one
+//! with `Vec`s sized like `p`), its tangent `t_p: &S`:
+//!
+//! ```
+//! use ferrograd::{differentiable, Differentiable};
+//!
+//! #[derive(Clone, Differentiable)]
+//! struct Gauss {
+//!     mu: f64,
+//!     sigma: f64,
+//! }
+//!
+//! impl Gauss {
+//!     #[differentiable]
+//!     fn logpdf(&self, x: f64) -> f64 {
+//!         let z = (x - self.mu) / self.sigma;
+//!         -0.5 * z * z - self.sigma.ln()
+//!     }
+//! }
+//!
+//! #[differentiable]
+//! fn nll(p: &Gauss, x: &[f64]) -> f64 {
+//!     let mut s = 0.0;
+//!     for &xi in x.iter() {
+//!         s -= p.logpdf(xi); // the method's generated pullback
+//!     }
+//!     s
+//! }
+//!
+//! let p = Gauss { mu: 0.1, sigma: 1.2 };
+//! let x = [0.3, -0.4, 1.5];
+//! let mut d_p = p.zero_like();
+//! let value = nll_grad(&p, &x, &mut d_p, &mut []);
+//! let (v2, along_mu) = nll_pushforward(&p, &x, &Gauss { mu: 1.0, sigma: 0.0 }, &[0.0; 3]);
+//! assert!((value - v2).abs() < 1e-15 && (along_mu - d_p.mu).abs() < 1e-12);
+//! ```
+//!
+//! The macro sees the function, not `S`: it takes a field for a float where the body uses it
+//! as one (arithmetic, indexing into floats; and, in a struct that has such a field or that
+//! `wrt(p)` names, where it is handed to a call) and for a constant elsewhere (loop bounds,
+//! indices, sizes handed to kernels). rustc checks both guesses: a field taken for a constant
+//! that holds a float is a compile error naming
+//! [`structs::FloatFieldWouldBeTreatedAsAConstant`]; bind it (`let mu: f64 = p.mu;`) or name
+//! the struct in `wrt(..)`.
+//!
 //! ## Vectorised and multi-threaded event loops: `simd`, `parallel`
 //! `#[differentiable(simd)]` runs the reduction loops of `f` on SIMD lanes, in every generated
 //! function (primal included); `#[differentiable(parallel)]` also splits them over rayon's
