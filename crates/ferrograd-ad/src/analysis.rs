@@ -12,8 +12,6 @@ pub struct Activity {
     pub active: Vec<bool>,
     /// Number of static assignments to each variable (parameters count their initial value).
     pub assign_count: Vec<usize>,
-    /// Assigned somewhere inside a loop body.
-    pub assigned_in_loop: Vec<bool>,
 }
 
 impl Activity {
@@ -100,15 +98,13 @@ pub fn analyse(f: &Func, wrt: Option<&[usize]>) -> Activity {
         .map(|v| varied[v] && useful[v] && f.vars[v].ty.is_differentiable())
         .collect();
     let mut assign_count = vec![0; n];
-    let mut assigned_in_loop = vec![false; n];
     for p in &f.params {
         assign_count[p.var] += 1;
     }
-    count_assigns(f, &f.body, false, &mut assign_count, &mut assigned_in_loop);
+    count_assigns(f, &f.body, &mut assign_count);
     Activity {
         active,
         assign_count,
-        assigned_in_loop,
     }
 }
 
@@ -207,39 +203,35 @@ pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
     }
 }
 
-fn count_assigns(f: &Func, b: &Block, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
-    fn note(v: VarId, in_loop: bool, count: &mut [usize], in_loop_v: &mut [bool]) {
+fn count_assigns(f: &Func, b: &Block, count: &mut [usize]) {
+    fn note(v: VarId, count: &mut [usize]) {
         count[v] += 1;
-        if in_loop {
-            in_loop_v[v] = true;
-        }
     }
     for s in b {
         match s {
             Stmt::Assign { target, value, .. } => {
-                note(target.var(), in_loop, count, in_loop_v);
+                note(target.var(), count);
                 // A call that writes `&mut` slices assigns them too.
                 for (_, _, v) in written_buffers(f, value) {
-                    note(v, in_loop, count, in_loop_v);
+                    note(v, count);
                 }
             }
             Stmt::Call(e) => {
                 for (_, _, v) in written_buffers(f, e) {
-                    note(v, in_loop, count, in_loop_v);
+                    note(v, count);
                 }
             }
             Stmt::If { then_b, else_b, .. } => {
-                count_assigns(f, then_b, in_loop, count, in_loop_v);
-                count_assigns(f, else_b, in_loop, count, in_loop_v);
+                count_assigns(f, then_b, count);
+                count_assigns(f, else_b, count);
             }
             Stmt::For { var, body, .. } => {
                 if let Some(v) = var {
                     count[*v] += 1;
-                    in_loop_v[*v] = true;
                 }
-                count_assigns(f, body, true, count, in_loop_v);
+                count_assigns(f, body, count);
             }
-            Stmt::While { body, .. } => count_assigns(f, body, true, count, in_loop_v),
+            Stmt::While { body, .. } => count_assigns(f, body, count),
             _ => {}
         }
     }

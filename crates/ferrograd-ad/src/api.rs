@@ -87,10 +87,10 @@ pub fn emit_jacobian(f: &Func, out: usize) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[allow(unused_mut, unused_variables, non_snake_case, clippy::all)]
-        #vis fn #jname(#(#params,)* jac: &mut [#ft]) -> ::core::result::Result<(), ::ferrograd::ShapeError> {
+        #vis fn #jname(#(#params,)* jac: &mut [#ft]) -> ::core::result::Result<(), ::ferrograd::__private::ShapeError> {
             let __fg_m = #out_id.len();
             let __fg_n: usize = 0usize #(+ #count)*;
-            ::ferrograd::ShapeError::check("jac", jac.len(), __fg_m * __fg_n)?;
+            ::ferrograd::__private::ShapeError::check("jac", jac.len(), __fg_m * __fg_n)?;
             let __fg_out0: ::std::vec::Vec<#ft> = #out_id.to_vec();
             #(#decls)*
             for __fg_i in 0..__fg_m {
@@ -120,7 +120,7 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
     // Directions per sweep: `DualN<_, 4>` carries four tangents, so the primal and every local
     // derivative are computed once per four Hessian columns (each column bit for bit what a
     // one-tangent `Dual` sweep gives).
-    let dn = quote!(::ferrograd::DualN<#ft, 4>);
+    let dn = quote!(::ferrograd::__private::DualN<#ft, 4>);
     let mut params = Vec::new();
     let mut count = Vec::new();
     let mut build = Vec::new();
@@ -170,7 +170,7 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
             Ty::Float => {
                 count.push(quote!(1usize));
                 build.push(quote! {
-                    let #dual = <#dn>::new(#id, ::ferrograd::runtime::hessian_seed(__fg_k0, __fg_off));
+                    let #dual = <#dn>::new(#id, ::ferrograd::__private::hessian_seed(__fg_k0, __fg_off));
                     __fg_off += 1;
                 });
                 dual_args.push(quote!(#dual));
@@ -182,7 +182,7 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
                 count.push(quote!(#id.len()));
                 build.push(quote! {
                     let #dual: ::std::vec::Vec<#dn> = #id.iter().enumerate()
-                        .map(|(__fg_j, __fg_v)| <#dn>::new(*__fg_v, ::ferrograd::runtime::hessian_seed(__fg_k0, __fg_off + __fg_j)))
+                        .map(|(__fg_j, __fg_v)| <#dn>::new(*__fg_v, ::ferrograd::__private::hessian_seed(__fg_k0, __fg_off + __fg_j)))
                         .collect();
                     __fg_off += #id.len();
                 });
@@ -201,9 +201,9 @@ pub fn emit_hessian(f: &Func, wrt: Option<&[usize]>) -> TokenStream {
     quote! {
         #[doc = #doc]
         #[allow(unused_mut, unused_variables, non_snake_case, clippy::all)]
-        #vis fn #hname(#(#params,)* hess: &mut [#ft]) -> ::core::result::Result<#ft, ::ferrograd::ShapeError> {
+        #vis fn #hname(#(#params,)* hess: &mut [#ft]) -> ::core::result::Result<#ft, ::ferrograd::__private::ShapeError> {
             let __fg_n: usize = 0usize #(+ #count)*;
-            ::ferrograd::ShapeError::check("hess", hess.len(), __fg_n * __fg_n)?;
+            ::ferrograd::__private::ShapeError::check("hess", hess.len(), __fg_n * __fg_n)?;
             #(#constants)*
             for __fg_k0 in (0..__fg_n).step_by(4) {
                 let mut __fg_off = 0usize;
@@ -270,13 +270,13 @@ pub fn emit_generic_aliases(f: &Func) -> TokenStream {
         #[doc(hidden)]
         #[inline]
         #[allow(non_snake_case, clippy::all)]
-        #vis fn #prim_alias<__FgT: ::ferrograd::Real>(#(#params),*) #prim_ret {
+        #vis fn #prim_alias<__FgT: ::ferrograd::__private::Real>(#(#params),*) #prim_ret {
             #name(#(#args),*)
         }
         #[doc(hidden)]
         #[inline]
         #[allow(non_snake_case, clippy::all)]
-        #vis fn #pull_alias<__FgT: ::ferrograd::Real>(#(#pull_params),*) #pull_ret {
+        #vis fn #pull_alias<__FgT: ::ferrograd::__private::Real>(#(#pull_params),*) #pull_ret {
             #pull(#(#pull_args),*)
         }
     }

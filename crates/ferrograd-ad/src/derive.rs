@@ -58,11 +58,11 @@ fn expand(item: &syn::DeriveInput) -> syn::Result<TokenStream> {
             inits.push(quote_spanned!(span=> #member: ::core::clone::Clone::clone(&self.#member)));
         } else {
             let ty = &field.ty;
-            bounds.push(quote_spanned!(span=> #ty: ::ferrograd::Differentiable));
+            bounds.push(quote_spanned!(span=> #ty: ::ferrograd::__private::Differentiable));
             inits.push(
-                quote_spanned!(span=> #member: ::ferrograd::Differentiable::zero_like(&self.#member)),
+                quote_spanned!(span=> #member: ::ferrograd::__private::Differentiable::zero_like(&self.#member)),
             );
-            adds.push(quote_spanned!(span=> ::ferrograd::Differentiable::add_from(&mut self.#member, &other.#member);));
+            adds.push(quote_spanned!(span=> ::ferrograd::__private::Differentiable::add_from(&mut self.#member, &other.#member);));
         }
     }
     if let Some(e) = errors {
@@ -85,7 +85,7 @@ fn expand(item: &syn::DeriveInput) -> syn::Result<TokenStream> {
     };
     Ok(quote! {
         #[automatically_derived]
-        impl #impl_g ::ferrograd::Differentiable for #name #ty_g #where_tokens {
+        impl #impl_g ::ferrograd::__private::Differentiable for #name #ty_g #where_tokens {
             fn zero_like(&self) -> Self {
                 #name { #(#inits),* }
             }

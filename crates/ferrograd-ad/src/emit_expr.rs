@@ -23,10 +23,6 @@ pub fn var_ident(f: &Func, v: VarId) -> syn::Ident {
     )
 }
 
-pub fn ident(s: &str) -> syn::Ident {
-    syn::Ident::new(s, Span::call_site())
-}
-
 #[derive(Clone, Copy)]
 pub struct ExprCx<'a> {
     pub f: &'a Func,
@@ -41,7 +37,7 @@ impl ExprCx<'_> {
     pub fn float_const(&self, inner: TokenStream) -> TokenStream {
         if self.generic {
             let t = generic_ty();
-            quote!(<#t as ::ferrograd::Real>::from_f64(#inner))
+            quote!(<#t as ::ferrograd::__private::Real>::from_f64(#inner))
         } else {
             inner
         }

@@ -39,7 +39,7 @@ pub fn emit(f: &Func) -> TokenStream {
     if generic {
         prologue.extend(quote!(
             #[allow(unused_imports)]
-            use ::ferrograd::Real as _;
+            use ::ferrograd::__private::Real as _;
         ));
     }
     let mut params = Vec::new();
@@ -122,7 +122,7 @@ pub fn emit(f: &Func) -> TokenStream {
     );
     params.extend(tparams);
     let generics = if generic {
-        quote!(<#gt: ::ferrograd::Real>)
+        quote!(<#gt: ::ferrograd::__private::Real>)
     } else {
         quote!()
     };
@@ -193,9 +193,9 @@ impl Fwd<'_> {
         let t = self.tan(v);
         let id = var_ident(self.f, v);
         if self.f.var_ty(v) == Ty::FloatArray {
-            quote!(let mut #t = ::ferrograd::ArrayAdjoint::zero_like(&#id);)
+            quote!(let mut #t = ::ferrograd::__private::ArrayAdjoint::zero_like(&#id);)
         } else {
-            quote!(let mut #t = ::ferrograd::Adjoint::zero_like(&#id);)
+            quote!(let mut #t = ::ferrograd::__private::Adjoint::zero_like(&#id);)
         }
     }
 
@@ -266,7 +266,7 @@ impl Fwd<'_> {
                         let d = self.tan_decl(v);
                         quote!(let mut #id = #val; #d)
                     } else {
-                        quote!(#id = #val; #t = ::ferrograd::ArrayAdjoint::zero_like(&#id);)
+                        quote!(#id = #val; #t = ::ferrograd::__private::ArrayAdjoint::zero_like(&#id);)
                     };
                 }
                 let mut pre = TokenStream::new();
@@ -274,7 +274,8 @@ impl Fwd<'_> {
                 let k = self.next();
                 let nv = format_ident!("__fg_nv{}", k);
                 let nt = format_ident!("__fg_nt{}", k);
-                let tan = tan.unwrap_or_else(|| quote!(::ferrograd::Adjoint::zero_like(&#nv)));
+                let tan =
+                    tan.unwrap_or_else(|| quote!(::ferrograd::__private::Adjoint::zero_like(&#nv)));
                 if *decl {
                     let id = var_ident(self.f, v);
                     quote! {
@@ -360,8 +361,9 @@ impl Fwd<'_> {
                         let (val, tan) = self.value_tangent(e, &mut pre);
                         let k = self.next();
                         let nv = format_ident!("__fg_nv{}", k);
-                        let tan =
-                            tan.unwrap_or_else(|| quote!(::ferrograd::Adjoint::zero_like(&#nv)));
+                        let tan = tan.unwrap_or_else(
+                            || quote!(::ferrograd::__private::Adjoint::zero_like(&#nv)),
+                        );
                         let r = ok(quote!((#nv, #tan)));
                         quote!({ #pre let #nv = #val; return #r; })
                     }

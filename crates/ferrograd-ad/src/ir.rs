@@ -31,14 +31,10 @@ pub enum Ty {
     /// `t_p: &S`, handed to the callee's derivatives. Its float fields are separate
     /// parameters; the fields read through it carry no derivative.
     Struct,
-    Unit,
     Unknown,
 }
 
 impl Ty {
-    pub fn is_float_scalar(self) -> bool {
-        self == Ty::Float
-    }
     /// Has an adjoint of its own kind (scalar or buffer).
     pub fn is_differentiable(self) -> bool {
         matches!(
@@ -124,7 +120,6 @@ pub struct Func {
     pub body: Block,
     /// The variable holding the return value (`None` for unit functions).
     pub ret_var: Option<VarId>,
-    pub n_loops: usize,
     /// The scalar type parameter of a generic function (`T` in `fn f<T: Real>`): the IR is
     /// lowered as for `f64`, and every derivative function is emitted generic.
     pub generic_over: Option<syn::Ident>,

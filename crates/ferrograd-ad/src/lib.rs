@@ -10,23 +10,25 @@
 //! derivative rules through traits (`ferrograd::Partials`, `ferrograd::Adjoint`) so that rustc
 //! picks the implementation for `f64`, `f32` or dual numbers.
 
-pub mod analysis;
-pub mod api;
-pub mod check;
-pub mod ctxt;
-pub mod derive;
-pub mod emit_expr;
-pub mod forward;
-pub mod ir;
-pub mod linear;
-pub mod lower;
-pub mod normalize;
-pub mod prims;
-pub mod returns;
-pub mod reverse;
-pub mod structs;
-pub mod tensor;
-pub mod vectorize;
+mod analysis;
+mod api;
+mod check;
+mod ctxt;
+mod derive;
+
+pub use derive::derive_differentiable;
+mod emit_expr;
+mod forward;
+mod ir;
+mod linear;
+mod lower;
+mod normalize;
+mod prims;
+mod returns;
+mod reverse;
+mod structs;
+mod tensor;
+mod vectorize;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -177,11 +179,11 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         let name = format_ident!("{}_ARG_MODES", f.name);
         let modes = f.params.iter().map(|p| {
             if p.kind != ir::Ty::FloatSliceMut {
-                quote!(::ferrograd::ArgMode::In)
+                quote!(::ferrograd::__private::ArgMode::In)
             } else if analysis::reads_incoming(&f, p.var) {
-                quote!(::ferrograd::ArgMode::InOut)
+                quote!(::ferrograd::__private::ArgMode::InOut)
             } else {
-                quote!(::ferrograd::ArgMode::Out)
+                quote!(::ferrograd::__private::ArgMode::Out)
             }
         });
         let vis = &f.item.vis;
@@ -193,7 +195,7 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         out.extend(quote! {
             #[doc = #doc]
             #[allow(non_upper_case_globals)]
-            #vis const #name: &[::ferrograd::ArgMode] = &[#(#modes),*];
+            #vis const #name: &[::ferrograd::__private::ArgMode] = &[#(#modes),*];
         });
     }
     for (path, j) in &nested_mut_args {

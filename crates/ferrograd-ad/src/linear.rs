@@ -210,7 +210,7 @@ impl Lin {
             Nk::Unary(m, a) => {
                 let (va, y) = (self.val(cx, *a), self.val(cx, k));
                 let rule = format_ident!("{}_d", m);
-                quote!(::ferrograd::Partials::#rule(#va, #y))
+                quote!(::ferrograd::__private::Partials::#rule(#va, #y))
             }
             _ => TokenStream::new(),
         }
@@ -472,7 +472,9 @@ impl Lin {
                     let (va, vb, y) = (v(a), v(b), self.val(cx, k));
                     let p = format_ident!("{}_p{}", self.prefix, k);
                     if self.active[*b] {
-                        out.extend(quote!(let #p = ::ferrograd::Partials::div_d(#va, #vb, #y);));
+                        out.extend(
+                            quote!(let #p = ::ferrograd::__private::Partials::div_d(#va, #vb, #y);),
+                        );
                         give(&mut out, *a, quote!(#d * #p.0), "a");
                         give(&mut out, *b, quote!(#d * #p.1), "a");
                     } else {
@@ -500,7 +502,7 @@ impl Lin {
                     give(
                         &mut out,
                         *a,
-                        quote!(#d * ::ferrograd::Partials::#rule(#va, #y)),
+                        quote!(#d * ::ferrograd::__private::Partials::#rule(#va, #y)),
                         "a",
                     );
                 }
@@ -511,7 +513,7 @@ impl Lin {
                     give(
                         &mut out,
                         *a,
-                        quote!(#d * ::ferrograd::Partials::powi_d(#va, #nexp, #y)),
+                        quote!(#d * ::ferrograd::__private::Partials::powi_d(#va, #nexp, #y)),
                         "a",
                     );
                 }
@@ -519,7 +521,9 @@ impl Lin {
                     let (va, vb, y) = (v(a), v(b), self.val(cx, k));
                     let rule = format_ident!("{}_d", m);
                     let p = format_ident!("{}_p{}", self.prefix, k);
-                    out.extend(quote!(let #p = ::ferrograd::Partials::#rule(#va, #vb, #y);));
+                    out.extend(
+                        quote!(let #p = ::ferrograd::__private::Partials::#rule(#va, #vb, #y);),
+                    );
                     give(&mut out, *a, quote!(#d * #p.0), "a");
                     give(&mut out, *b, quote!(#d * #p.1), "a");
                 }
@@ -543,7 +547,7 @@ impl Lin {
                                 let t = format_ident!("{}_c{}_{}", self.prefix, k, j);
                                 let val = self.val(cx, *node);
                                 out.extend(
-                                    quote!(let mut #t = ::ferrograd::Adjoint::zero_like(&#val);),
+                                    quote!(let mut #t = ::ferrograd::__private::Adjoint::zero_like(&#val);),
                                 );
                                 adjs.push(quote!(&mut #t));
                                 after.push((*node, t));
@@ -557,9 +561,9 @@ impl Lin {
                                         // `g(&v[..2], &v[1..])`): the second adjoint goes to
                                         // scratch, added in after the call.
                                         let t = format_ident!("{}_c{}_{}", self.prefix, k, j);
-                                        out.extend(quote!(let mut #t = ::ferrograd::runtime::zeros_like(&#a[#r]);));
+                                        out.extend(quote!(let mut #t = ::ferrograd::__private::zeros_like(&#a[#r]);));
                                         adjs.push(quote!(&mut #t[..]));
-                                        add_back.push(quote!(::ferrograd::runtime::add_into(&mut #a[#r], &#t);));
+                                        add_back.push(quote!(::ferrograd::__private::add_into(&mut #a[#r], &#t);));
                                     } else {
                                         given.push(*var);
                                         adjs.push(quote!(&mut #a[#r]));
@@ -578,7 +582,7 @@ impl Lin {
                                     // No derivative wanted: a scratch adjoint of its shape.
                                     let e = cx.expr(expr);
                                     adjs.push(
-                                        quote!(&mut ::ferrograd::Differentiable::zero_like(#e)),
+                                        quote!(&mut ::ferrograd::__private::Differentiable::zero_like(#e)),
                                     );
                                 }
                             }
@@ -664,13 +668,15 @@ impl Lin {
                     for a in args {
                         prim.push(self.arg_val(cx, a));
                         match a {
-                            CallArg::Scalar(node) => match &tan[*node] {
-                                Some(t) => tans.push(t.clone()),
-                                None => {
-                                    let val = self.val(cx, *node);
-                                    tans.push(quote!(::ferrograd::Adjoint::zero_like(&#val)))
+                            CallArg::Scalar(node) => {
+                                match &tan[*node] {
+                                    Some(t) => tans.push(t.clone()),
+                                    None => {
+                                        let val = self.val(cx, *node);
+                                        tans.push(quote!(::ferrograd::__private::Adjoint::zero_like(&#val)))
+                                    }
                                 }
-                            },
+                            }
                             CallArg::Buffer {
                                 var,
                                 expr,
@@ -694,10 +700,10 @@ impl Lin {
                                     (false, true) => quote!(&mut #t[#r]),
                                     (false, false) => quote!(&#t[#r]),
                                     (true, true) => {
-                                        quote!(&mut ::ferrograd::runtime::zeros_like(&(#e)[..])[..])
+                                        quote!(&mut ::ferrograd::__private::zeros_like(&(#e)[..])[..])
                                     }
                                     (true, false) => {
-                                        quote!(&::ferrograd::runtime::zeros_like(&(#e)[..])[..])
+                                        quote!(&::ferrograd::__private::zeros_like(&(#e)[..])[..])
                                     }
                                 });
                             }
@@ -705,7 +711,7 @@ impl Lin {
                                 let t = tan_var(*var);
                                 if t.is_empty() {
                                     let e = cx.expr(expr);
-                                    tans.push(quote!(&::ferrograd::Differentiable::zero_like(#e)));
+                                    tans.push(quote!(&::ferrograd::__private::Differentiable::zero_like(#e)));
                                 } else {
                                     tans.push(t);
                                 }
@@ -759,7 +765,7 @@ impl Lin {
                             let (va, vb) = (v(a), v(b));
                             let p = format_ident!("{}_p{}", self.prefix, k);
                             out.extend(
-                                quote!(let #p = ::ferrograd::Partials::div_d(#va, #vb, #y);),
+                                quote!(let #p = ::ferrograd::__private::Partials::div_d(#va, #vb, #y);),
                             );
                             sum([
                                 tv(a).map(|x| quote!(#x * #p.0)),
@@ -779,20 +785,22 @@ impl Lin {
                         Nk::Unary(m, a) => {
                             let va = v(a);
                             let rule = format_ident!("{}_d", m);
-                            tv(a).map(|x| quote!(#x * ::ferrograd::Partials::#rule(#va, #y)))
+                            tv(a).map(
+                                |x| quote!(#x * ::ferrograd::__private::Partials::#rule(#va, #y)),
+                            )
                         }
                         Nk::Powi(a, nexp) => {
                             let va = v(a);
                             let nexp = cx.expr(nexp);
                             tv(a)
-                                .map(|x| quote!(#x * ::ferrograd::Partials::powi_d(#va, #nexp, #y)))
+                                .map(|x| quote!(#x * ::ferrograd::__private::Partials::powi_d(#va, #nexp, #y)))
                         }
                         Nk::Binary(m, a, b) => {
                             let (va, vb) = (v(a), v(b));
                             let rule = format_ident!("{}_d", m);
                             let p = format_ident!("{}_p{}", self.prefix, k);
                             out.extend(
-                                quote!(let #p = ::ferrograd::Partials::#rule(#va, #vb, #y);),
+                                quote!(let #p = ::ferrograd::__private::Partials::#rule(#va, #vb, #y);),
                             );
                             sum([
                                 tv(a).map(|x| quote!(#x * #p.0)),

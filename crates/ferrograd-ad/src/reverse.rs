@@ -214,11 +214,11 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     if generic {
         prologue.extend(quote!(
             #[allow(unused_imports)]
-            use ::ferrograd::Real as _;
+            use ::ferrograd::__private::Real as _;
         ));
     }
     if e.uses_tape {
-        prologue.extend(quote!(let mut __fg_tape = ::ferrograd::tape::PooledTape::acquire();));
+        prologue.extend(quote!(let mut __fg_tape = ::ferrograd::__private::PooledTape::acquire();));
     }
     for fl in &norm.flags {
         prologue.extend(quote!(let mut #fl = false;));
@@ -240,7 +240,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
                 prologue.extend(quote! {
                     let mut #scratch = ::std::vec::Vec::new();
                     let #name: &mut [#ft] = if #name.is_empty() && !#id.is_empty() {
-                        #scratch = ::ferrograd::runtime::zeros_like(#id);
+                        #scratch = ::ferrograd::__private::zeros_like(#id);
                         &mut #scratch[..]
                     } else {
                         #name
@@ -253,7 +253,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         if p.kind == Ty::Float && act.is_active(p.var) {
             let a = e.adj(p.var);
             let id = &p.ident;
-            prologue.extend(quote!(let mut #a = ::ferrograd::Adjoint::zero_like(&#id);));
+            prologue.extend(quote!(let mut #a = ::ferrograd::__private::Adjoint::zero_like(&#id);));
         }
     }
     for (v, var) in g.vars.iter().enumerate() {
@@ -322,7 +322,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     }
     let vis = &f.item.vis;
     let user_generics = if f.generic_over.is_some() {
-        quote!(<__FgT: ::ferrograd::Real>)
+        quote!(<__FgT: ::ferrograd::__private::Real>)
     } else {
         quote!()
     };
@@ -358,13 +358,13 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             };
             (
                 format_ident!("__fg_{}_pullback_generic", f.name),
-                quote!(<__FgT: ::ferrograd::Real>),
+                quote!(<__FgT: ::ferrograd::__private::Real>),
                 ret,
             )
         }
         RevKind::GenericPrimal => (
             format_ident!("__fg_{}_generic", f.name),
-            quote!(<__FgT: ::ferrograd::Real>),
+            quote!(<__FgT: ::ferrograd::__private::Real>),
             generic_return(&f.ret_ty),
         ),
     };
@@ -826,9 +826,9 @@ impl Rev<'_> {
         let a = self.adj(v);
         let id = var_ident(self.f, v);
         if self.f.var_ty(v) == Ty::FloatArray {
-            quote!(let mut #a = ::ferrograd::ArrayAdjoint::zero_like(&#id);)
+            quote!(let mut #a = ::ferrograd::__private::ArrayAdjoint::zero_like(&#id);)
         } else {
-            quote!(let mut #a = ::ferrograd::Adjoint::zero_like(&#id);)
+            quote!(let mut #a = ::ferrograd::__private::Adjoint::zero_like(&#id);)
         }
     }
 
@@ -1193,7 +1193,7 @@ impl Rev<'_> {
                 let a = self.adj(v);
                 return (
                     fwd,
-                    quote!({ #a = ::ferrograd::ArrayAdjoint::zero_like(&#a); #restore }),
+                    quote!({ #a = ::ferrograd::__private::ArrayAdjoint::zero_like(&#a); #restore }),
                 );
             }
             return (fwd, restore);
@@ -1216,7 +1216,7 @@ impl Rev<'_> {
         let dv = format_ident!("__fg_dv{}", k);
         let mut rev = quote! {
             let #dv = #adj_place;
-            #adj_place = ::ferrograd::Adjoint::zero_like(&#dv);
+            #adj_place = ::ferrograd::__private::Adjoint::zero_like(&#dv);
             #restore
         };
         if let Some((mut l, root)) = lin {
@@ -1224,7 +1224,7 @@ impl Rev<'_> {
             for j in pre_nodes.iter().rev() {
                 let pj = format_ident!("__fg_r{}_pp{}", k, j);
                 rev.extend(
-                    quote!(let #pj = ::ferrograd::runtime::same_type(__fg_tape.pop(), || #dv);),
+                    quote!(let #pj = ::ferrograd::__private::same_type(__fg_tape.pop(), || #dv);),
                 );
                 l.pre.insert(*j, quote!(#pj));
             }
@@ -1270,7 +1270,7 @@ impl Rev<'_> {
         let fwd = quote! {
             #d_acc += #seed;
             let #dv = #d_acc;
-            #d_acc = ::ferrograd::Adjoint::zero_like(&#dv);
+            #d_acc = ::ferrograd::__private::Adjoint::zero_like(&#dv);
             #values
             #adjoints
             #place = #place #op #fv;
@@ -1327,8 +1327,8 @@ impl Rev<'_> {
             };
             let rev = quote!({
                 let #n: usize = #recall_n;
-                let #lov = ::ferrograd::runtime::same_type(#recall_lo, || #lo_t);
-                for #pat in ::ferrograd::runtime::rev_range(#lov, #n) { #rb }
+                let #lov = ::ferrograd::__private::same_type(#recall_lo, || #lo_t);
+                for #pat in ::ferrograd::__private::rev_range(#lov, #n) { #rb }
             });
             return (fwd, rev);
         }
@@ -1340,7 +1340,7 @@ impl Rev<'_> {
                 let id = var_ident(self.f, v);
                 (
                     quote!(__fg_tape.push(#id);),
-                    quote!(let #id = ::ferrograd::runtime::same_type(__fg_tape.pop(), || #lo_t);),
+                    quote!(let #id = ::ferrograd::__private::same_type(__fg_tape.pop(), || #lo_t);),
                 )
             }
             None => (quote!(), quote!()),

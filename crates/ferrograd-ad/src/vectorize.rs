@@ -574,7 +574,7 @@ fn emit(
         #[doc(hidden)]
         #[inline(always)]
         #[allow(non_snake_case, clippy::all)]
-        #vis fn #body_name<#s: ::ferrograd::Real>(#(#all: #s),*) -> #s {
+        #vis fn #body_name<#s: ::ferrograd::__private::Real>(#(#all: #s),*) -> #s {
             #(#body_stmts)*
             #summand
         }
@@ -616,13 +616,13 @@ fn emit(
         #attrs
         #vis struct #ty_name;
         #attrs
-        impl ::ferrograd::vloop::LoopBody<#np, #ne> for #ty_name {
+        impl ::ferrograd::__private::vloop::LoopBody<#np, #ne> for #ty_name {
             #[inline(always)]
-            fn value<W: ::ferrograd::Real>(&self, p: &[W; #np], e: &[W; #ne]) -> W {
+            fn value<W: ::ferrograd::__private::Real>(&self, p: &[W; #np], e: &[W; #ne]) -> W {
                 #body_name(#(p[#pi],)* #(e[#ei]),*)
             }
             #[inline(always)]
-            fn pullback<W: ::ferrograd::Real>(
+            fn pullback<W: ::ferrograd::__private::Real>(
                 &self, p: &[W; #np], e: &[W; #ne], d: W, dp: &mut [W; #np], de: &mut [W; #ne],
             ) {
                 let [#(#dps),*] = dp;
@@ -630,7 +630,7 @@ fn emit(
                 #pull(#(p[#pi],)* #(e[#ei],)* d, #(#dps,)* #(#des),*)
             }
             #[inline(always)]
-            fn value_grad<W: ::ferrograd::Real>(
+            fn value_grad<W: ::ferrograd::__private::Real>(
                 &self, p: &[W; #np], e: &[W; #ne], dp: &mut [W; #np], de: &mut [W; #ne],
             ) -> W {
                 let [#(#dps),*] = dp;
@@ -638,7 +638,7 @@ fn emit(
                 #grad(#(p[#pi],)* #(e[#ei],)* #(#dps,)* #(#des),*)
             }
             #[inline(always)]
-            fn pushforward<W: ::ferrograd::Real>(
+            fn pushforward<W: ::ferrograd::__private::Real>(
                 &self, p: &[W; #np], e: &[W; #ne], tp: &[W; #np], te: &[W; #ne],
             ) -> (W, W) {
                 #push(#(p[#pi],)* #(e[#ei],)* #(tp[#pi],)* #(te[#ei]),*)
@@ -646,32 +646,32 @@ fn emit(
         }
         #attrs
         #[inline]
-        #vis fn #name<#t: ::ferrograd::Real>(#(#pnames: #t,)* #(#enames: &[#t]),*) -> #t {
-            ::ferrograd::vloop::value(&#ty_name, [#(#pnames),*], [#(#enames),*], #parallel)
+        #vis fn #name<#t: ::ferrograd::__private::Real>(#(#pnames: #t,)* #(#enames: &[#t]),*) -> #t {
+            ::ferrograd::__private::vloop::value(&#ty_name, [#(#pnames),*], [#(#enames),*], #parallel)
         }
         #attrs
         #[inline]
-        #vis fn #pull_name<#t: ::ferrograd::Real>(
+        #vis fn #pull_name<#t: ::ferrograd::__private::Real>(
             #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
             #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
         ) {
-            ::ferrograd::vloop::pullback(
+            ::ferrograd::__private::vloop::pullback(
                 &#ty_name, [#(#pnames),*], [#(#enames),*], d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
             )
         }
         #attrs
         #[inline]
-        #vis fn #vpull_name<#t: ::ferrograd::Real>(
+        #vis fn #vpull_name<#t: ::ferrograd::__private::Real>(
             #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
             #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
         ) -> #t {
-            ::ferrograd::vloop::value_pullback(
+            ::ferrograd::__private::vloop::value_pullback(
                 &#ty_name, [#(#pnames),*], [#(#enames),*], d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
             )
         }
         #attrs
         #[inline]
-        #vis fn #gen_vpull<#t: ::ferrograd::Real>(
+        #vis fn #gen_vpull<#t: ::ferrograd::__private::Real>(
             #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
             #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
         ) -> #t {
@@ -679,23 +679,23 @@ fn emit(
         }
         #attrs
         #[inline]
-        #vis fn #push_name<#t: ::ferrograd::Real>(
+        #vis fn #push_name<#t: ::ferrograd::__private::Real>(
             #(#pnames: #t,)* #(#enames: &[#t],)* #(#t_p: #t,)* #(#t_e: &[#t]),*
         ) -> (#t, #t) {
-            ::ferrograd::vloop::pushforward(
+            ::ferrograd::__private::vloop::pushforward(
                 &#ty_name, [#(#pnames),*], [#(#enames),*], [#(#t_p),*], [#(#t_e),*], #parallel,
             )
         }
         #attrs
-        #vis const #modes_name: &[::ferrograd::ArgMode] = &[::ferrograd::ArgMode::In; #n_args];
+        #vis const #modes_name: &[::ferrograd::__private::ArgMode] = &[::ferrograd::__private::ArgMode::In; #n_args];
         #attrs
         #[inline]
-        #vis fn #gen_name<#t: ::ferrograd::Real>(#(#pnames: #t,)* #(#enames: &[#t]),*) -> #t {
+        #vis fn #gen_name<#t: ::ferrograd::__private::Real>(#(#pnames: #t,)* #(#enames: &[#t]),*) -> #t {
             #name(#(#pnames,)* #(#enames),*)
         }
         #attrs
         #[inline]
-        #vis fn #gen_pull<#t: ::ferrograd::Real>(
+        #vis fn #gen_pull<#t: ::ferrograd::__private::Real>(
             #(#pnames: #t,)* #(#enames: &[#t],)* d_ret: #t,
             #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
         ) {

@@ -50,7 +50,7 @@ fn loop_snapshot() {
     assert!(carried.contains("__fg_tape.push(y)"), "{carried}");
     // The partial of `sin` is computed by the forward sweep and taped, not recomputed.
     assert!(
-        carried.contains("__fg_tape.push(::ferrograd::Partials::sin_d("),
+        carried.contains("__fg_tape.push(::ferrograd::__private::Partials::sin_d("),
         "{carried}"
     );
 

@@ -17,5 +17,5 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// structs carry derivatives; integer, `bool` and `char` fields are copied as they are.
 #[proc_macro_derive(Differentiable)]
 pub fn derive_differentiable(item: TokenStream) -> TokenStream {
-    ferrograd_ad::derive::derive_differentiable(item.into()).into()
+    ferrograd_ad::derive_differentiable(item.into()).into()
 }

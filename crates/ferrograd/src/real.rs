@@ -2,7 +2,7 @@
 //! derivative, for any type implementing [`Real`] (`f32`, `f64` and [`crate::Dual`]).
 //!
 //! The AD compiler never names a concrete type: it emits calls such as
-//! `::ferrograd::Real::sin_d(&x, &y)` and rustc picks the implementation. For `f32`/`f64`
+//! `::ferrograd::__private::Partials::sin_d(x, y)` and rustc picks the implementation. For `f32`/`f64`
 //! everything is `#[inline(always)]`, so the generated derivative compiles to the same
 //! machine code as a hand-written one.
 //!

@@ -116,7 +116,6 @@ fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         vars: l.vars,
         body,
         ret_var,
-        n_loops: l.n_loops,
         generic_over: None,
     })
 }

@@ -27,7 +27,7 @@ pub(super) fn emit_probes(
         #[doc(hidden)]
         #[allow(dead_code, non_snake_case, clippy::all)]
         fn #name #generics (#recv #(#params),*) {
-            use ::ferrograd::structs::{ProbeFloat as _, ProbeOther as _};
+            use ::ferrograd::__private::{ProbeFloat as _, ProbeOther as _};
             #(#probes)*
         }
     }
@@ -211,10 +211,10 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
                     let scratch = format_ident!("__fg_whole_{}", s.name);
                     let root = root_tokens(s);
                     before.extend(quote! {
-                        let mut #scratch = ::ferrograd::Differentiable::zero_like(#root);
+                        let mut #scratch = ::ferrograd::__private::Differentiable::zero_like(#root);
                     });
                     after.extend(quote! {
-                        ::ferrograd::Differentiable::add_from(#adj, &#scratch);
+                        ::ferrograd::__private::Differentiable::add_from(#adj, &#scratch);
                     });
                     args.push(quote!(&mut #scratch));
                 } else {
@@ -289,7 +289,7 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
                     flat_index += 1;
                 }
                 flat_index += plan.fields.iter().filter(|f| f.root == r).count();
-                modes.push(quote!(::ferrograd::ArgMode::In));
+                modes.push(quote!(::ferrograd::__private::ArgMode::In));
             }
             None => {
                 modes.push(quote!(#prefix #flat_modes[#flat_index]));
@@ -300,7 +300,7 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
     out.extend(quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        #vis const #modes_name: &[::ferrograd::ArgMode] = &[#(#modes),*];
+        #vis const #modes_name: &[::ferrograd::__private::ArgMode] = &[#(#modes),*];
     });
     Ok(out)
 }

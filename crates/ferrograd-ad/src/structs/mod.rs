@@ -406,8 +406,8 @@ pub fn plan(
             let root = root_tokens(s);
             let path = field_tokens(&root, &members, span);
             probes.push(quote_spanned! {span=>
-                let _: ::ferrograd::structs::FieldHoldsNoFloat =
-                    (&::ferrograd::structs::field_probe(&#path)).kind();
+                let _: ::ferrograd::__private::FieldHoldsNoFloat =
+                    (&::ferrograd::__private::field_probe(&#path)).kind();
             });
         }
     }
