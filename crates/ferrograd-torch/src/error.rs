@@ -2,7 +2,7 @@
 
 use tch::Kind;
 
-use crate::gradcheck::GradcheckReport;
+use crate::gradcheck::report::GradcheckReport;
 
 /// Everything that can go wrong in this crate. Messages name the function or
 /// tensor involved and, where there is one, the fix.

@@ -20,6 +20,9 @@
 
 mod autograd;
 pub mod batch;
+mod callbacks;
+mod context;
+mod dtype;
 mod error;
 mod ffi;
 mod function;
@@ -31,10 +34,9 @@ mod threads;
 
 pub use autograd::{backward, backward_with, grad, GradOptions};
 pub use batch::RootBatchTensors;
+pub use context::{BackwardContext, CustomFunction, ForwardContext};
 pub use error::Error;
-pub use function::{
-    apply, check_kind, check_shape, Apply, BackwardContext, CustomFunction, ForwardContext,
-};
+pub use function::{apply, check_kind, check_shape, Apply};
 pub use slice::{as_slice, as_slice_mut, to_meta, to_vec, Element};
 /// The tch version this bridge is built against (generated code names `ferrograd_torch::tch::Tensor`).
 pub use tch;
