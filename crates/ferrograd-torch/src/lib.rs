@@ -10,7 +10,8 @@
 //!
 //! Errors are [`Error`] values, including errors and panics raised in Rust
 //! forward/backward code (caught at the FFI boundary). All `unsafe` lives in the
-//! private `ffi` module.
+//! private FFI layer: `ffi` (raw calls, tensor memory) and `callbacks` (the functions
+//! LibTorch calls).
 //!
 //! # Building
 //! `source scripts/env.sh` (creates the torch 2.13.0 venv and sets
