@@ -309,12 +309,22 @@ pub fn wrappers(
 /// array, then `let a = arr[0]; let b = arr[1];` (the tuple function's derivatives are then
 /// found by name).
 pub fn rewrite_tuple_calls(item: &mut syn::ItemFn) {
-    let mut rw = TupleCalls { n: 0 };
+    // The zero the array starts from: `0.0`, or `T::from_f64(0.0)` in a function generic over
+    // `T: Real` (the rewritten function is also the emitted primal).
+    let zero = match item.sig.generics.params.iter().find_map(|g| match g {
+        syn::GenericParam::Type(t) => Some(t.ident.clone()),
+        _ => None,
+    }) {
+        Some(t) => quote!(#t::from_f64(0.0)),
+        None => quote!(0.0),
+    };
+    let mut rw = TupleCalls { n: 0, zero };
     rw.visit_block_mut(&mut item.block);
 }
 
 struct TupleCalls {
     n: usize,
+    zero: TokenStream,
 }
 
 impl VisitMut for TupleCalls {
@@ -353,7 +363,8 @@ impl VisitMut for TupleCalls {
             let k = pat.elems.len();
             let args = &call.args;
             let comma = (!args.is_empty() && !args.trailing_punct()).then(|| quote!(,));
-            out.push(syn::parse_quote!(let mut #arr = [0.0; #k];));
+            let zero = &self.zero;
+            out.push(syn::parse_quote!(let mut #arr = [#zero; #k];));
             out.push(syn::parse_quote!(#path(#args #comma &mut #arr);));
             for (j, p) in pat.elems.iter().enumerate() {
                 if matches!(p, syn::Pat::Wild(_)) {

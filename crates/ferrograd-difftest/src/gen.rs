@@ -342,6 +342,10 @@ pub enum Shape {
     Method {
         vec: bool,
     },
+    /// `p` as written, then `fn p_t(..) -> (F, F)` returning its value halved twice, and
+    /// `fn p_call(..)` adding the two back after `let (a, b) = p_t(..)`: tuple results, one
+    /// seed per element and destructuring in a caller, exactly equal to `p`.
+    TupleCall,
 }
 
 /// `x0`…`x3` and `y` of a rendered body as fields of `root` (`y` borrowed where it is passed
@@ -398,8 +402,16 @@ impl Generated {
     /// The `#[differentiable]` function (for the struct shapes: the function, its structs and
     /// adapters `p_plain`, `p_plain_grad`, `p_plain_pushforward` with the plain signature).
     pub fn native(&self) -> String {
-        if self.shape != Shape::Plain {
-            return self.struct_native();
+        match self.shape {
+            Shape::Plain => {}
+            Shape::TupleCall => {
+                let plain = Generated {
+                    shape: Shape::Plain,
+                    ..self.clone()
+                };
+                return plain.native() + &self.tuple_native();
+            }
+            _ => return self.struct_native(),
         }
         if self.generic {
             return format!(
@@ -422,8 +434,30 @@ impl Generated {
     pub fn entry(&self) -> String {
         match self.shape {
             Shape::Plain => self.name.clone(),
+            Shape::TupleCall => format!("{}_call", self.name),
             _ => format!("{}_plain", self.name),
         }
+    }
+
+    fn tuple_native(&self) -> String {
+        let n = &self.name;
+        let (f, gb, half) = if self.generic {
+            (
+                "T".to_string(),
+                "<T: ferrograd::Real>",
+                "T::from_f64(0.5)".to_string(),
+            )
+        } else {
+            let f = self.precision.ty();
+            (f.to_string(), "", format!("0.5_{f}"))
+        };
+        let xs = format!("x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize");
+        let args = "x0, x1, x2, x3, y, idx, n";
+        let a = self.attr_list();
+        format!(
+            "#[ferrograd::differentiable{a}]\npub fn {n}_t{gb}({xs}) -> ({f}, {f}) {{\n    let v = {n}({args});\n    (v * {half}, v * {half})\n}}\n\
+             #[ferrograd::differentiable{a}]\npub fn {n}_call{gb}({xs}) -> {f} {{\n    let (a, b) = {n}_t({args});\n    a + b\n}}\n"
+        )
     }
 
     fn struct_native(&self) -> String {
@@ -444,7 +478,9 @@ impl Generated {
         let (vec, method) = match self.shape {
             Shape::Struct { vec } => (vec, false),
             Shape::Method { vec } => (vec, true),
-            Shape::Plain => unreachable!("plain programs are rendered by `native`"),
+            Shape::Plain | Shape::TupleCall => {
+                unreachable!("rendered by `native` and `tuple_native`")
+            }
         };
         let mut out = String::new();
         let y_ty = if vec {
@@ -611,6 +647,8 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             shape = Shape::Struct { vec };
         } else if r < 0.25 && !generic {
             shape = Shape::Method { vec };
+        } else if r < 0.33 {
+            shape = Shape::TupleCall;
         }
         // `wrt(..)` names the struct: a generated body may read every field only as a call
         // argument, where the compiler cannot tell a float from a size on its own.
@@ -623,6 +661,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
                 *cov.entry("method").or_default() += 1;
                 attr = "wrt(self)";
             }
+            Shape::TupleCall => *cov.entry("tuple_result").or_default() += 1,
             Shape::Plain => {}
         }
     }

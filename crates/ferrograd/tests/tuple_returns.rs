@@ -117,3 +117,18 @@ fn generic_tuple_functions() {
     sin_cos_pullback(0.3f32, 0.0, 1.0, &mut d32);
     assert!((d32 + 0.3f32.sin()).abs() < 1e-6);
 }
+
+#[differentiable]
+fn sin_plus_cos<T: Real>(x: T) -> T {
+    let (s, c) = sin_cos(x);
+    s + c
+}
+
+#[test]
+fn generic_callers_destructure_tuple_results() {
+    let mut d = 0.0f64;
+    let v = sin_plus_cos_grad(0.7f64, &mut d);
+    assert_eq!(v, sin_plus_cos(0.7f64));
+    assert_close(v, 0.7f64.sin() + 0.7f64.cos(), "value");
+    assert_close(d, 0.7f64.cos() - 0.7f64.sin(), "derivative");
+}
