@@ -134,25 +134,9 @@ fn is_inactive(ty: &syn::Type) -> bool {
                 }
                 return false;
             }
-            p.path.segments.len() == 1
-                && matches!(
-                    name.as_str(),
-                    "usize"
-                        | "isize"
-                        | "u8"
-                        | "u16"
-                        | "u32"
-                        | "u64"
-                        | "u128"
-                        | "i8"
-                        | "i16"
-                        | "i32"
-                        | "i64"
-                        | "i128"
-                        | "bool"
-                        | "char"
-                        | "String"
-                )
+            crate::lower::is_int_ty(ty)
+                || (p.path.segments.len() == 1
+                    && matches!(name.as_str(), "bool" | "char" | "String"))
         }
         _ => false,
     }

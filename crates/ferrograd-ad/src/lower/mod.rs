@@ -163,7 +163,8 @@ fn float_name(ty: &syn::Type) -> Option<&'static str> {
     None
 }
 
-fn is_int_ty(ty: &syn::Type) -> bool {
+/// `usize`, `i32`, … (shared with `structs/` and `derive.rs`).
+pub(crate) fn is_int_ty(ty: &syn::Type) -> bool {
     if let syn::Type::Path(p) = ty {
         if let Some(id) = p.path.get_ident() {
             return matches!(

@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 
+use crate::lower::is_int_ty;
+
 mod emit;
 mod infer;
 
@@ -142,13 +144,6 @@ fn float_type(sig: &syn::Signature) -> Option<syn::Type> {
 fn is_float_ty(ty: &syn::Type, generic: Option<&str>) -> bool {
     matches!(ty, syn::Type::Path(p) if p.qself.is_none()
         && p.path.get_ident().is_some_and(|i| i == "f64" || i == "f32" || Some(i.to_string().as_str()) == generic))
-}
-
-fn is_int_ty(ty: &syn::Type) -> bool {
-    matches!(ty, syn::Type::Path(p) if p.path.get_ident().is_some_and(|i| matches!(
-        i.to_string().as_str(),
-        "usize" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128" | "i8" | "i16" | "i32" | "i64" | "i128"
-    )))
 }
 
 /// `&S` for a struct-like `S`: a path that is not a float, integer, `bool`, `Tensor` or the
