@@ -29,7 +29,8 @@
 
 use ferrograd_torch::node::{slice_node, value_and_grad_node, Pullback};
 use ferrograd_train::init::SplitMix64;
-use ferrograd_train::models::{cnn, mlp};
+use ferrograd_train::models::cnn::{self, CnnActs, CnnParams, PoolArgmax};
+use ferrograd_train::models::mlp::{self, MlpActs, MlpDims, MlpParams};
 use ferrograd_train::{CnnDims, ModelSpec, Network, Optimizer, OptimizerConfig};
 use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
@@ -83,51 +84,6 @@ enum NodeKind {
     Grad,
     /// `slice_node`: `*_loss` forward, the generated `*_loss_pullback` in `backward()`.
     Pullback,
-}
-
-// ---------------------------------------------------------------------------
-// Activation buffers for one bridge call
-
-/// MLP activations `h, a: [rows, hidden]`, `logits, probs: [rows, classes]`.
-struct MlpActs([Vec<f32>; 4]);
-
-impl MlpActs {
-    fn zeros(rows: usize, hidden: usize, classes: usize) -> Self {
-        let z = |n: usize| vec![0.0f32; rows * n];
-        MlpActs([z(hidden), z(hidden), z(classes), z(classes)])
-    }
-}
-
-/// CNN activations (conv, ReLU, pool outputs of the three stages, `f1`, `a1`, logits, probs)
-/// and the pools' argmax.
-struct CnnActs {
-    f: [Vec<f32>; 13],
-    am: [Vec<usize>; 3],
-}
-
-impl CnnActs {
-    fn zeros(d: &CnnDims) -> Result<Self> {
-        let mut lens = Vec::new();
-        let mut am = Vec::new();
-        for p in &d.pool {
-            // `p.rows` is `batch·c_out`, `p.len_in` the convolution's output length.
-            let pooled = p.rows * p.len_out()?;
-            lens.extend([p.rows * p.len_in, p.rows * p.len_in, pooled]);
-            am.push(vec![0usize; pooled]);
-        }
-        let (h, k) = (d.batch * d.hidden, d.batch * d.classes);
-        lens.extend([h, h, k, k]);
-        let f: Vec<Vec<f32>> = lens.into_iter().map(|n| vec![0.0; n]).collect();
-        Ok(CnnActs {
-            f: f.try_into().map_err(|_| "13 activations")?,
-            am: am.try_into().map_err(|_| "3 argmax buffers")?,
-        })
-    }
-
-    /// Zeroed adjoints of the `f32` activations.
-    fn zero_adjoints(&self) -> [Vec<f32>; 13] {
-        self.f.clone().map(|v| vec![0.0; v.len()])
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -194,7 +150,15 @@ impl Bridge {
                 in_features,
                 hidden,
                 classes,
-            } => mlp_node(kind, &inputs, x, labels, rows, in_features, hidden, classes)?,
+            } => {
+                let d = MlpDims {
+                    batch: rows,
+                    in_features,
+                    hidden,
+                    classes,
+                };
+                mlp_node(kind, &inputs, x, labels, d)?
+            }
             ModelSpec::GwCnn { len, classes } => {
                 cnn_node(kind, &inputs, x, labels, &CnnDims::new(len, classes, rows)?)?
             }
@@ -202,25 +166,24 @@ impl Bridge {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "the model's dimensions")]
 fn mlp_node(
     kind: NodeKind,
     inputs: &[&Tensor],
     x: &[f32],
     labels: &[usize],
-    rows: usize,
-    in_f: usize,
-    hidden: usize,
-    classes: usize,
+    d: MlpDims,
 ) -> Result<Tensor, ferrograd_torch::Error> {
     match kind {
-        NodeKind::Grad => value_and_grad_node("mlp_loss", inputs, |[w1, b1, w2, b2], d| {
-            let [dw1, db1, dw2, db2] = d;
-            let MlpActs([mut h, mut a, mut lg, mut pr]) = MlpActs::zeros(rows, hidden, classes);
-            let MlpActs([mut dh, mut da, mut dl, mut dp]) = MlpActs::zeros(rows, hidden, classes);
+        NodeKind::Grad => value_and_grad_node("mlp_loss", inputs, |p, dp| {
+            let (mut acts, mut d_acts) = (MlpActs::zeros(&d), MlpActs::zeros(&d));
             Ok(mlp::mlp_loss_grad(
-                x, labels, w1, b1, w2, b2, &mut h, &mut a, &mut lg, &mut pr, rows, in_f, hidden,
-                classes, dw1, db1, dw2, db2, &mut dh, &mut da, &mut dl, &mut dp,
+                x,
+                labels,
+                &MlpParams::from_regions(p),
+                &mut acts.as_view(),
+                &d,
+                &mut MlpParams::from_regions(dp),
+                &mut d_acts.as_view(),
             )?)
         }),
         NodeKind::Pullback => {
@@ -229,45 +192,24 @@ fn mlp_node(
                 "mlp_loss",
                 inputs,
                 &[],
-                |[w1, b1, w2, b2], out| {
-                    let mut acts = MlpActs::zeros(rows, hidden, classes);
-                    let [h, a, lg, pr] = &mut acts.0;
-                    out[0] = mlp::mlp_loss(
-                        x, labels, w1, b1, w2, b2, h, a, lg, pr, rows, in_f, hidden, classes,
-                    )?;
+                |p, out| {
+                    let mut acts = MlpActs::zeros(&d);
+                    let p = MlpParams::from_regions(p);
+                    out[0] = mlp::mlp_loss(x, labels, &p, &mut acts.as_view(), &d)?;
                     Ok(acts)
                 },
-                move |acts, p: Pullback<f32, 4>| {
-                    let [w1, b1, w2, b2] = p.inputs;
-                    let [dw1, db1, dw2, db2] = p.d_inputs;
-                    let [h, a, lg, pr] = &mut acts.0;
-                    let MlpActs([mut dh, mut da, mut dl, mut dp]) =
-                        MlpActs::zeros(rows, hidden, classes);
+                move |acts, pb: Pullback<f32, 4>| {
+                    let mut d_acts = MlpActs::zeros(&d);
                     mlp::mlp_loss_pullback(
                         &x_bwd,
                         &labels_bwd,
-                        w1,
-                        b1,
-                        w2,
-                        b2,
-                        h,
-                        a,
-                        lg,
-                        pr,
-                        rows,
-                        in_f,
-                        hidden,
-                        classes,
-                        p.d_out[0],
+                        &MlpParams::from_regions(pb.inputs),
+                        &mut acts.as_view(),
+                        &d,
+                        pb.d_out[0],
                         &mut [], // d_x: not wanted
-                        dw1,
-                        db1,
-                        dw2,
-                        db2,
-                        &mut dh,
-                        &mut da,
-                        &mut dl,
-                        &mut dp,
+                        &mut MlpParams::from_regions(pb.d_inputs),
+                        &mut d_acts.as_view(),
                     )?;
                     Ok(())
                 },
@@ -286,18 +228,17 @@ fn cnn_node(
     let d = *d;
     match kind {
         NodeKind::Grad => value_and_grad_node("gw_cnn_loss", inputs, |p, dp| {
-            let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] = p;
-            let [dcw1, dcb1, dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2] = dp;
-            let mut acts = CnnActs::zeros(&d)?;
-            let mut adj = acts.zero_adjoints();
-            let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = &mut acts.f;
-            let [am1, am2, am3] = &mut acts.am;
-            let [dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1, da1, dlg, dpr] = &mut adj;
+            let (mut acts, mut d_acts) = (CnnActs::zeros(&d), CnnActs::zeros(&d));
+            let mut am = PoolArgmax::zeros(&d);
             Ok(cnn::gw_cnn_loss_grad(
-                x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1, c2, r2,
-                p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d, dcw1, dcb1, dcw2, dcb2, dcw3,
-                dcb3, dfw1, dfb1, dfw2, dfb2, dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1,
-                da1, dlg, dpr,
+                x,
+                labels,
+                &CnnParams::from_regions(p),
+                &mut acts.as_view(),
+                &mut am.as_view(),
+                &d,
+                &mut CnnParams::from_regions(dp),
+                &mut d_acts.as_view(),
             )?)
         }),
         NodeKind::Pullback => {
@@ -307,79 +248,31 @@ fn cnn_node(
                 inputs,
                 &[],
                 |p, out| {
-                    let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] = p;
-                    let mut acts = CnnActs::zeros(&d)?;
-                    let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = &mut acts.f;
-                    let [am1, am2, am3] = &mut acts.am;
+                    let (mut acts, mut am) = (CnnActs::zeros(&d), PoolArgmax::zeros(&d));
+                    let p = CnnParams::from_regions(p);
                     out[0] = cnn::gw_cnn_loss(
-                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
-                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d,
+                        x,
+                        labels,
+                        &p,
+                        &mut acts.as_view(),
+                        &mut am.as_view(),
+                        &d,
                     )?;
-                    Ok(acts)
+                    Ok((acts, am))
                 },
-                move |acts, pb: Pullback<f32, 10>| {
-                    let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] = pb.inputs;
-                    let [dcw1, dcb1, dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2] = pb.d_inputs;
-                    let mut adj = acts.zero_adjoints();
-                    let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = &mut acts.f;
-                    let [am1, am2, am3] = &mut acts.am;
-                    let [dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1, da1, dlg, dpr] =
-                        &mut adj;
+                move |(acts, am), pb: Pullback<f32, 10>| {
+                    let mut d_acts = CnnActs::zeros(&d);
                     cnn::gw_cnn_loss_pullback(
                         &x_bwd,
                         &labels_bwd,
-                        cw1,
-                        cb1,
-                        cw2,
-                        cb2,
-                        cw3,
-                        cb3,
-                        fw1,
-                        fb1,
-                        fw2,
-                        fb2,
-                        c1,
-                        r1,
-                        p1,
-                        c2,
-                        r2,
-                        p2,
-                        c3,
-                        r3,
-                        p3,
-                        f1,
-                        a1,
-                        lg,
-                        pr,
-                        am1,
-                        am2,
-                        am3,
+                        &CnnParams::from_regions(pb.inputs),
+                        &mut acts.as_view(),
+                        &mut am.as_view(),
                         &d,
                         pb.d_out[0],
                         &mut [], // d_x: not wanted
-                        dcw1,
-                        dcb1,
-                        dcw2,
-                        dcb2,
-                        dcw3,
-                        dcb3,
-                        dfw1,
-                        dfb1,
-                        dfw2,
-                        dfb2,
-                        dc1,
-                        dr1,
-                        dp1,
-                        dc2,
-                        dr2,
-                        dp2,
-                        dc3,
-                        dr3,
-                        dp3,
-                        df1,
-                        da1,
-                        dlg,
-                        dpr,
+                        &mut CnnParams::from_regions(pb.d_inputs),
+                        &mut d_acts.as_view(),
                     )?;
                     Ok(())
                 },

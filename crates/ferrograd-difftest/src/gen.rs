@@ -342,6 +342,9 @@ pub enum Shape {
     Method {
         vec: bool,
     },
+    /// `fn p(v: &p_V<&[F]>, idx, n)` over a view struct generic over its storage: `x0`…`x3`
+    /// are `v.xs[0]`…`v.xs[3]` and `y` is `v.y`; the adjoint is `&mut p_V<&mut [F]>`.
+    View,
     /// `p` as written, then `fn p_t(..) -> (F, F)` returning its value halved twice, and
     /// `fn p_call(..)` adding the two back after `let (a, b) = p_t(..)`: tuple results, one
     /// seed per element and destructuring in a caller, exactly equal to `p`.
@@ -351,6 +354,28 @@ pub enum Shape {
 /// `x0`…`x3` and `y` of a rendered body as fields of `root` (`y` borrowed where it is passed
 /// whole: `&s.y`).
 pub fn as_fields(body: &str, root: &str) -> String {
+    rename_inputs(body, |word, next| match word {
+        "x0" | "x1" => Some(format!("{root}.{word}")),
+        "x2" | "x3" => Some(format!("{root}.inner.{word}")),
+        "y" if matches!(next, Some('[' | '.')) => Some(format!("{root}.y")),
+        "y" => Some(format!("&{root}.y")),
+        _ => None,
+    })
+}
+
+/// `x0`…`x3` and `y` of a rendered body as the slices of view `root`: `root.xs[k]`, `root.y`
+/// (handed on bare where it is passed whole: a view's field is a slice already).
+pub fn as_view_fields(body: &str, root: &str) -> String {
+    rename_inputs(body, |word, _| match word {
+        "x0" | "x1" | "x2" | "x3" => Some(format!("{root}.xs[{}]", &word[1..])),
+        "y" => Some(format!("{root}.y")),
+        _ => None,
+    })
+}
+
+/// Rewrites the identifiers of a rendered body that `f` (given the word and the next
+/// non-blank character) maps, leaving fields (`t.y`) and identifier tails alone.
+fn rename_inputs(body: &str, f: impl Fn(&str, Option<char>) -> Option<String>) -> String {
     let chars: Vec<char> = body.chars().collect();
     let mut out = String::with_capacity(body.len() + body.len() / 4);
     let mut k = 0;
@@ -366,20 +391,9 @@ pub fn as_fields(body: &str, root: &str) -> String {
             }
             let word: String = chars[start..k].iter().collect();
             let next = chars[k..].iter().find(|c| !c.is_whitespace()).copied();
-            match word.as_str() {
-                "x0" | "x1" => {
-                    let _ = write!(out, "{root}.{word}");
-                }
-                "x2" | "x3" => {
-                    let _ = write!(out, "{root}.inner.{word}");
-                }
-                "y" if matches!(next, Some('[' | '.')) => {
-                    let _ = write!(out, "{root}.y");
-                }
-                "y" => {
-                    let _ = write!(out, "&{root}.y");
-                }
-                _ => out.push_str(&word),
+            match f(&word, next) {
+                Some(w) => out.push_str(&w),
+                None => out.push_str(&word),
             }
             continue;
         }
@@ -411,6 +425,7 @@ impl Generated {
                 };
                 return plain.native() + &self.tuple_native();
             }
+            Shape::View => return self.view_native(),
             _ => return self.struct_native(),
         }
         if self.generic {
@@ -478,8 +493,8 @@ impl Generated {
         let (vec, method) = match self.shape {
             Shape::Struct { vec } => (vec, false),
             Shape::Method { vec } => (vec, true),
-            Shape::Plain | Shape::TupleCall => {
-                unreachable!("rendered by `native` and `tuple_native`")
+            Shape::Plain | Shape::TupleCall | Shape::View => {
+                unreachable!("rendered by `native`, `tuple_native` and `view_native`")
             }
         };
         let mut out = String::new();
@@ -569,6 +584,56 @@ impl Generated {
         out
     }
 
+    fn view_native(&self) -> String {
+        let n = &self.name;
+        let (f, gb) = if self.generic {
+            ("T".to_string(), "<T: ferrograd::Real>")
+        } else {
+            (self.precision.ty().to_string(), "")
+        };
+        let body = render(
+            &self.body,
+            if self.generic {
+                Mode::Real
+            } else {
+                Mode::Native(self.precision)
+            },
+        );
+        let a = self.attr_list();
+        let xs = format!("x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize");
+        let zero = if self.generic {
+            "T::from_f64(0.0)".to_string()
+        } else {
+            format!("0.0_{f}")
+        };
+        format!(
+            "pub struct {n}_V<S> {{ pub xs: S, pub y: S }}
+             #[ferrograd::differentiable{a}]
+             pub fn {n}{gb}(v: &{n}_V<&[{f}]>, idx: &[usize], n: usize) -> {f} {{
+{}}}
+             pub fn {n}_plain{gb}({xs}) -> {f} {{
+                 let xs = [x0, x1, x2, x3];
+    {n}(&{n}_V {{ xs: &xs[..], y }}, idx, n)
+}}
+             pub fn {n}_plain_grad{gb}({xs}, d0: &mut {f}, d1: &mut {f}, d2: &mut {f}, d3: &mut {f}, dy: &mut [{f}]) -> {f} {{
+                 let xs = [x0, x1, x2, x3];
+                 let mut dxs = [{zero}; 4];
+                 let v = {n}_grad(&{n}_V {{ xs: &xs[..], y }}, idx, n, &mut {n}_V {{ xs: &mut dxs[..], y: dy }});
+                 *d0 += dxs[0];
+    *d1 += dxs[1];
+    *d2 += dxs[2];
+    *d3 += dxs[3];
+    v
+}}
+             pub fn {n}_plain_pushforward{gb}({xs}, t0: {f}, t1: {f}, t2: {f}, t3: {f}, ty: &[{f}]) -> ({f}, {f}) {{
+                 let (xs, ts) = ([x0, x1, x2, x3], [t0, t1, t2, t3]);
+                 {n}_pushforward(&{n}_V {{ xs: &xs[..], y }}, idx, n, &{n}_V {{ xs: &ts[..], y: ty }})
+}}
+",
+            as_view_fields(&body, "v")
+        )
+    }
+
     fn attr_list(&self) -> String {
         if self.attr.is_empty() {
             String::new()
@@ -649,6 +714,8 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             shape = Shape::Method { vec };
         } else if r < 0.33 {
             shape = Shape::TupleCall;
+        } else if r < 0.41 {
+            shape = Shape::View;
         }
         // `wrt(..)` names the struct: a generated body may read every field only as a call
         // argument, where the compiler cannot tell a float from a size on its own.
@@ -662,6 +729,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
                 attr = "wrt(self)";
             }
             Shape::TupleCall => *cov.entry("tuple_result").or_default() += 1,
+            Shape::View => *cov.entry("view_struct").or_default() += 1,
             Shape::Plain => {}
         }
     }

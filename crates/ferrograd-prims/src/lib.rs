@@ -176,6 +176,15 @@ impl ArgMode {
     pub const fn writes(self) -> bool {
         !matches!(self, ArgMode::In)
     }
+    /// The stronger of two modes (`In` < `Out` < `InOut`): the mode of a struct of buffers
+    /// is the join of its fields' modes.
+    pub const fn join(self, other: ArgMode) -> ArgMode {
+        match (self, other) {
+            (ArgMode::InOut, _) | (_, ArgMode::InOut) => ArgMode::InOut,
+            (ArgMode::Out, _) | (_, ArgMode::Out) => ArgMode::Out,
+            _ => ArgMode::In,
+        }
+    }
     /// Must the pullback receive the argument as it was before the call?
     pub const fn needs_before(self) -> bool {
         matches!(self, ArgMode::InOut)

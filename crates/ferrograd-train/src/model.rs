@@ -1,14 +1,172 @@
-//! The two model families (DESIGN.md §7) and their memory layouts.
+//! What the arena engine trains: the [`Model`] trait, the built-in models' catalogue
+//! [`ModelSpec`], and the memory layout a model asks for.
 //!
-//! A [`ModelSpec`] says which network; it knows its parameters (PyTorch names, shapes and
-//! `fan_in` for initialisation, in the order the loss function takes them) and the per-example
-//! sizes of its activations, from which [`crate::Network`] lays out its arena once.
+//! A model says which parameters it has (PyTorch names, shapes and `fan_in` for
+//! initialisation), the per-example sizes of its activations and integer scratch, and how to
+//! compute its loss (and gradient) over views of the arena. [`crate::Network`] lays the arena
+//! out once from that and hands each step a [`Workspace`]; the model takes it apart into its
+//! own named view structs ([`crate::models`]) and calls its `#[differentiable]` loss.
 
 use ferrograd::kernels::{Conv1dDims, Pool1dDims};
 
+use crate::arena::{split_mut, split_mut_usize, split_ref};
+use crate::models::{cnn::GwCnn, mlp::Mlp};
 use crate::TrainError;
 
-/// Which network.
+/// A network the arena engine ([`crate::Network`]) can train. Implement it for your own model:
+/// lay out its parameters and buffers, and compute its loss with a `#[differentiable]`
+/// function over view structs (see [`crate::models::mlp`] for the pattern).
+pub trait Model: std::fmt::Debug {
+    /// A short name for messages (the built-in models give their checkpoint tag).
+    fn name(&self) -> String {
+        format!("{self:?}")
+    }
+    /// Values per input example.
+    fn input_len(&self) -> usize;
+    /// Number of output classes (the width of the logits).
+    fn classes(&self) -> usize;
+    /// The parameters, in the order of the arena.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for impossible sizes.
+    fn params(&self) -> Result<Vec<ParamInfo>, TrainError>;
+    /// Per-example lengths of the `f32` activation regions, in the order of the arena.
+    ///
+    /// # Errors
+    /// As [`Model::params`].
+    fn activation_row_lens(&self) -> Result<Vec<usize>, TrainError>;
+    /// Per-example lengths of the integer scratch regions (max-pool argmax); none by default.
+    ///
+    /// # Errors
+    /// As [`Model::params`].
+    fn index_row_lens(&self) -> Result<Vec<usize>, TrainError> {
+        Ok(Vec::new())
+    }
+    /// Which activation region holds the logits `[rows, classes]`.
+    fn logits_region(&self) -> usize;
+    /// Whether [`Model::loss`] accepts event weights.
+    fn supports_weights(&self) -> bool {
+        false
+    }
+    /// The mean loss on `batch`, and, if `ws` has gradients, its gradient (added into them,
+    /// with the activation adjoints as scratch that the pullbacks leave zeroed). Must not
+    /// allocate.
+    ///
+    /// # Errors
+    /// [`TrainError::Kernel`] for a label out of range; [`TrainError::Config`] for weights on
+    /// a model that does not support them.
+    fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError>;
+}
+
+/// One batch: `x: [rows, input_len]`, `labels: [rows]`, optional event weights `[rows]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    pub x: &'a [f32],
+    pub labels: &'a [usize],
+    pub weights: Option<&'a [f32]>,
+}
+
+impl Batch<'_> {
+    /// Number of examples.
+    pub fn rows(&self) -> usize {
+        self.labels.len()
+    }
+}
+
+/// One step's borrow of the arena: flat buffers and their layouts. [`Workspace::split`] cuts
+/// it into fixed-size arrays of disjoint slices (on the stack, no allocation).
+#[derive(Debug)]
+pub struct Workspace<'a> {
+    pub(crate) params: &'a [f32],
+    pub(crate) param_lens: &'a [usize],
+    pub(crate) acts: &'a mut [f32],
+    pub(crate) act_row_lens: &'a [usize],
+    pub(crate) index: &'a mut [usize],
+    pub(crate) index_row_lens: &'a [usize],
+    /// Gradients and activation adjoints, for a gradient step.
+    pub(crate) grads: Option<(&'a mut [f32], &'a mut [f32])>,
+    pub(crate) max_batch: usize,
+    pub(crate) rows: usize,
+}
+
+/// A [`Workspace`] cut into regions: `P` parameters, `A` activations (the rows of this batch),
+/// `I` integer scratch regions, and for a gradient step the matching gradient and adjoint
+/// regions.
+#[derive(Debug)]
+pub struct Regions<'a, const P: usize, const A: usize, const I: usize> {
+    pub params: [&'a [f32]; P],
+    pub acts: [&'a mut [f32]; A],
+    pub index: [&'a mut [usize]; I],
+    pub grads: Option<GradRegions<'a, P, A>>,
+}
+
+/// The gradient regions of `P` parameters and the adjoints of `A` activations.
+pub type GradRegions<'a, const P: usize, const A: usize> = ([&'a mut [f32]; P], [&'a mut [f32]; A]);
+
+impl<'a> Workspace<'a> {
+    /// Rows in this batch.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Cuts the buffers into `P`/`A`/`I` regions (the counts of the model's layout).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] if the counts do not match the layout the arena was made from.
+    pub fn split<const P: usize, const A: usize, const I: usize>(
+        self,
+    ) -> Result<Regions<'a, P, A, I>, TrainError> {
+        let (pl, rl, il) = (
+            fixed::<P>(self.param_lens)?,
+            fixed::<A>(self.act_row_lens)?,
+            fixed::<I>(self.index_row_lens)?,
+        );
+        let (mb, rows) = (self.max_batch, self.rows);
+        let regions = rl.map(|l| l * mb);
+        let acts = prefix(split_mut(self.acts, &regions), rl, rows);
+        let index = prefix(split_mut_usize(self.index, &il.map(|l| l * mb)), il, rows);
+        let grads = self
+            .grads
+            .map(|(g, da)| (split_mut(g, &pl), prefix(split_mut(da, &regions), rl, rows)));
+        Ok(Regions {
+            params: split_ref(self.params, &pl),
+            acts,
+            index,
+            grads,
+        })
+    }
+}
+
+/// The layout as a fixed-size array, or an error if the model's count is another.
+fn fixed<const N: usize>(v: &[usize]) -> Result<[usize; N], TrainError> {
+    v.try_into().map_err(|_| {
+        TrainError::config(
+            "model",
+            format!(
+                "the model splits {N} regions but its layout has {} (a bug in the model)",
+                v.len()
+            ),
+        )
+    })
+}
+
+/// The first `row_lens[i]·rows` elements of each piece (the rows of this batch).
+fn prefix<T, const N: usize>(
+    pieces: [&mut [T]; N],
+    row_lens: [usize; N],
+    rows: usize,
+) -> [&mut [T]; N] {
+    let mut i = 0;
+    pieces.map(|s| {
+        let n = row_lens[i] * rows;
+        i += 1;
+        &mut s[..n]
+    })
+}
+
+/// The built-in models (DESIGN.md §7), by name: what the CLI's `--model`, checkpoints
+/// (`tag`) and the benchmark peers refer to. Each is a [`Model`] (through [`Mlp`] and
+/// [`GwCnn`]); the engine itself trains any [`Model`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelSpec {
     /// W1: `Linear(in→hidden) → ReLU → Linear(hidden→classes)`, softmax cross-entropy.
@@ -135,12 +293,12 @@ impl CnnDims {
     }
 
     /// Output length of convolution `i` (validated in [`CnnDims::new`]).
-    pub(crate) fn conv_len(&self, i: usize) -> usize {
+    pub fn conv_len(&self, i: usize) -> usize {
         self.pool[i].len_in
     }
 
     /// Output length of pool `i`.
-    pub(crate) fn pool_len(&self, i: usize) -> usize {
+    pub fn pool_len(&self, i: usize) -> usize {
         (self.pool[i].len_in - CNN_POOL) / CNN_POOL + 1
     }
 }
@@ -164,143 +322,46 @@ impl ModelSpec {
         classes: 2,
     };
 
+    /// The model this names.
+    fn with<R>(&self, f: impl FnOnce(&dyn Model) -> R) -> R {
+        match *self {
+            ModelSpec::Mlp {
+                in_features,
+                hidden,
+                classes,
+            } => f(&Mlp {
+                in_features,
+                hidden,
+                classes,
+            }),
+            ModelSpec::GwCnn { len, classes } => f(&GwCnn { len, classes }),
+        }
+    }
+
     /// Checks the sizes (all ≥ 1, CNN input long enough).
     ///
     /// # Errors
     /// [`TrainError::Config`] naming the bad field.
     pub fn validate(&self) -> Result<(), TrainError> {
-        match *self {
-            ModelSpec::Mlp {
-                in_features,
-                hidden,
-                classes,
-            } => {
-                for (f, v) in [
-                    ("in_features", in_features),
-                    ("hidden", hidden),
-                    ("classes", classes),
-                ] {
-                    if v == 0 {
-                        return Err(TrainError::config(f, "must be at least 1"));
-                    }
-                }
-                Ok(())
-            }
-            ModelSpec::GwCnn { len, classes } => {
-                if classes == 0 {
-                    return Err(TrainError::config("classes", "must be at least 1"));
-                }
-                CnnDims::new(len, classes, 1).map(|_| ())
-            }
-        }
+        self.params().map(|_| ())
     }
 
     /// Values per input example.
     pub fn input_len(&self) -> usize {
-        match *self {
-            ModelSpec::Mlp { in_features, .. } => in_features,
-            ModelSpec::GwCnn { len, .. } => len,
-        }
+        self.with(|m| m.input_len())
     }
 
     /// Number of output classes.
     pub fn classes(&self) -> usize {
-        match *self {
-            ModelSpec::Mlp { classes, .. } | ModelSpec::GwCnn { classes, .. } => classes,
-        }
+        self.with(|m| m.classes())
     }
 
-    /// The parameters, in the order the loss function takes them.
+    /// The parameters, in the order of the arena.
     ///
     /// # Errors
     /// As [`ModelSpec::validate`].
     pub fn params(&self) -> Result<Vec<ParamInfo>, TrainError> {
-        self.validate()?;
-        let lin = |w: &'static str, b: &'static str, i: usize, o: usize| {
-            [
-                ParamInfo {
-                    name: w,
-                    shape: vec![o, i],
-                    fan_in: i,
-                },
-                ParamInfo {
-                    name: b,
-                    shape: vec![o],
-                    fan_in: i,
-                },
-            ]
-        };
-        Ok(match *self {
-            ModelSpec::Mlp {
-                in_features,
-                hidden,
-                classes,
-            } => {
-                let mut v = lin("fc1.weight", "fc1.bias", in_features, hidden).to_vec();
-                v.extend(lin("fc2.weight", "fc2.bias", hidden, classes));
-                v
-            }
-            ModelSpec::GwCnn { len, classes } => {
-                let d = CnnDims::new(len, classes, 1)?;
-                let names = [
-                    ("conv1.weight", "conv1.bias"),
-                    ("conv2.weight", "conv2.bias"),
-                    ("conv3.weight", "conv3.bias"),
-                ];
-                let mut v = Vec::new();
-                for ((w, b), &(c_in, c_out, k)) in names.iter().zip(&CNN_CONVS) {
-                    v.push(ParamInfo {
-                        name: w,
-                        shape: vec![c_out, c_in, k],
-                        fan_in: c_in * k,
-                    });
-                    v.push(ParamInfo {
-                        name: b,
-                        shape: vec![c_out],
-                        fan_in: c_in * k,
-                    });
-                }
-                v.extend(lin("fc1.weight", "fc1.bias", d.flat, d.hidden));
-                v.extend(lin("fc2.weight", "fc2.bias", d.hidden, classes));
-                v
-            }
-        })
-    }
-
-    /// Per-example lengths of the `f32` activations, in the loss function's order.
-    pub(crate) fn activation_row_lens(&self) -> Result<Vec<usize>, TrainError> {
-        self.validate()?;
-        Ok(match *self {
-            ModelSpec::Mlp {
-                hidden, classes, ..
-            } => vec![hidden, hidden, classes, classes],
-            ModelSpec::GwCnn { len, classes } => {
-                let d = CnnDims::new(len, classes, 1)?;
-                let mut v = Vec::new();
-                for (i, &(_, c_out, _)) in CNN_CONVS.iter().enumerate() {
-                    let lc = c_out * d.conv_len(i);
-                    v.extend([lc, lc, c_out * d.pool_len(i)]);
-                }
-                v.extend([d.hidden, d.hidden, classes, classes]);
-                v
-            }
-        })
-    }
-
-    /// Per-example lengths of the integer scratch (max-pool argmax).
-    pub(crate) fn argmax_row_lens(&self) -> Result<Vec<usize>, TrainError> {
-        self.validate()?;
-        Ok(match *self {
-            ModelSpec::Mlp { .. } => Vec::new(),
-            ModelSpec::GwCnn { len, classes } => {
-                let d = CnnDims::new(len, classes, 1)?;
-                CNN_CONVS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(_, c_out, _))| c_out * d.pool_len(i))
-                    .collect()
-            }
-        })
+        self.with(|m| m.params())
     }
 
     /// A stable text form stored in checkpoints: `mlp:784:128:10`, `gwcnn:2048:2`.
@@ -330,6 +391,57 @@ impl ModelSpec {
             _ => None,
         }
     }
+}
+
+impl Model for ModelSpec {
+    fn name(&self) -> String {
+        self.tag()
+    }
+    fn input_len(&self) -> usize {
+        ModelSpec::input_len(self)
+    }
+    fn classes(&self) -> usize {
+        ModelSpec::classes(self)
+    }
+    fn params(&self) -> Result<Vec<ParamInfo>, TrainError> {
+        ModelSpec::params(self)
+    }
+    fn activation_row_lens(&self) -> Result<Vec<usize>, TrainError> {
+        self.with(|m| m.activation_row_lens())
+    }
+    fn index_row_lens(&self) -> Result<Vec<usize>, TrainError> {
+        self.with(|m| m.index_row_lens())
+    }
+    fn logits_region(&self) -> usize {
+        self.with(|m| m.logits_region())
+    }
+    fn supports_weights(&self) -> bool {
+        self.with(|m| m.supports_weights())
+    }
+    fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
+        self.with(|m| m.loss(batch, ws))
+    }
+}
+
+/// One parameter of a linear layer pair (weight `[out, in]`, bias `[out]`), PyTorch's names.
+pub(crate) fn linear_params(
+    w: &'static str,
+    b: &'static str,
+    i: usize,
+    o: usize,
+) -> [ParamInfo; 2] {
+    [
+        ParamInfo {
+            name: w,
+            shape: vec![o, i],
+            fan_in: i,
+        },
+        ParamInfo {
+            name: b,
+            shape: vec![o],
+            fan_in: i,
+        },
+    ]
 }
 
 #[cfg(test)]

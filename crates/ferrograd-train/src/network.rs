@@ -1,17 +1,16 @@
 //! A model with its workspace arena: parameters, gradients, activations and activation
 //! adjoints, each one flat `Vec<f32>` laid out once for the maximum batch size.
 
-use crate::arena::{split_mut, split_mut_usize, split_ref};
 use crate::init::{kaiming_uniform, SplitMix64};
-use crate::model::{CnnDims, ModelSpec, ParamInfo};
-use crate::models::{cnn, mlp};
+use crate::model::{Batch, Model, ModelSpec, ParamInfo, Workspace};
 use crate::{Optimizer, TrainError};
 
-/// A model and its arena. After construction nothing here allocates: a training step borrows
-/// its pieces of the arena (see [`crate::arena`]) and calls the model's gradient function.
+/// A model and its arena. After construction nothing here allocates: a training step hands the
+/// model a [`Workspace`] over the arena, which the model cuts into its view structs for its
+/// gradient function. `M` is any [`Model`]; the built-in ones are named by [`ModelSpec`].
 #[derive(Debug, Clone)]
-pub struct Network {
-    spec: ModelSpec,
+pub struct Network<M: Model = ModelSpec> {
+    model: M,
     max_batch: usize,
     infos: Vec<ParamInfo>,
     /// Parameter lengths in order (the layout of `params` and `grads`).
@@ -24,7 +23,6 @@ pub struct Network {
     d_acts: Vec<f32>,
     argmax_row_lens: Vec<usize>,
     argmax: Vec<usize>,
-    cnn: Option<CnnDims>,
     /// Set while a gradient call runs; still set afterwards if it failed, so the next call
     /// re-zeroes the activation adjoints (the pullbacks zero them on success).
     dirty: bool,
@@ -35,13 +33,20 @@ pub struct Network {
     last_rows: usize,
 }
 
-impl Network {
+impl Network<ModelSpec> {
+    /// Which built-in model.
+    pub fn spec(&self) -> ModelSpec {
+        self.model
+    }
+}
+
+impl<M: Model> Network<M> {
     /// A network for batches of up to `max_batch` examples, parameters initialised with
     /// PyTorch's defaults from `seed` (see [`crate::init`]).
     ///
     /// # Errors
     /// [`TrainError::Config`] for an invalid spec or `max_batch == 0`.
-    pub fn new(spec: ModelSpec, max_batch: usize, seed: u64) -> Result<Self, TrainError> {
+    pub fn new(spec: M, max_batch: usize, seed: u64) -> Result<Self, TrainError> {
         if max_batch == 0 {
             return Err(TrainError::config("batch size", "must be at least 1"));
         }
@@ -49,7 +54,7 @@ impl Network {
         let param_lens: Vec<usize> = infos.iter().map(ParamInfo::len).collect();
         let n_params: usize = param_lens.iter().sum();
         let act_row_lens = spec.activation_row_lens()?;
-        let argmax_row_lens = spec.argmax_row_lens()?;
+        let argmax_row_lens = spec.index_row_lens()?;
         let too_big = || TrainError::config("batch size", format!("{max_batch} is too large"));
         let n_acts = act_row_lens
             .iter()
@@ -59,13 +64,9 @@ impl Network {
             .iter()
             .try_fold(0usize, |s, &l| s.checked_add(l.checked_mul(max_batch)?))
             .ok_or_else(too_big)?;
-        let cnn = match spec {
-            ModelSpec::GwCnn { len, classes } => Some(CnnDims::new(len, classes, max_batch)?),
-            ModelSpec::Mlp { .. } => None,
-        };
         // Fallible allocations: an impossible size is an error, not an abort.
         let mut net = Network {
-            spec,
+            model: spec,
             max_batch,
             infos,
             param_lens,
@@ -76,7 +77,6 @@ impl Network {
             d_acts: try_zeroed(n_acts, max_batch)?,
             argmax_row_lens,
             argmax: try_zeroed(n_argmax, max_batch)?,
-            cnn,
             dirty: false,
             grads_zero: true,
             last_rows: 0,
@@ -91,13 +91,13 @@ impl Network {
     ///
     /// # Errors
     /// [`TrainError::Config`] for an invalid spec, or a size that does not fit in `u64`.
-    pub fn bytes_needed(spec: ModelSpec, max_batch: usize) -> Result<u64, TrainError> {
+    pub fn bytes_needed(spec: M, max_batch: usize) -> Result<u64, TrainError> {
         let too_big = || {
             TrainError::config(
                 "model size",
                 format!(
                     "{} with batch {max_batch} does not fit in memory",
-                    spec.tag()
+                    spec.name()
                 ),
             )
         };
@@ -116,7 +116,7 @@ impl Network {
             })
         };
         let n_acts = rows(spec.activation_row_lens()?).ok_or_else(too_big)?;
-        let n_argmax = rows(spec.argmax_row_lens()?).ok_or_else(too_big)?;
+        let n_argmax = rows(spec.index_row_lens()?).ok_or_else(too_big)?;
         let floats = n_params
             .checked_add(n_acts)
             .and_then(|n| n.checked_mul(2 * 4))
@@ -140,9 +140,9 @@ impl Network {
         self.grads_zero = true;
     }
 
-    /// Which model.
-    pub fn spec(&self) -> ModelSpec {
-        self.spec
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
     }
 
     /// Largest batch the arena holds.
@@ -218,14 +218,14 @@ impl Network {
                 ),
             ));
         }
-        let want = rows * self.spec.input_len();
+        let want = rows * self.model.input_len();
         if x.len() != want {
             return Err(TrainError::config(
                 "batch input",
                 format!(
                     "{} values for {rows} examples of {} (expected {want})",
                     x.len(),
-                    self.spec.input_len()
+                    self.model.input_len()
                 ),
             ));
         }
@@ -297,7 +297,7 @@ impl Network {
     }
 
     fn check_weights(&self, weights: &[f32], rows: usize) -> Result<(), TrainError> {
-        if let ModelSpec::GwCnn { .. } = self.spec {
+        if !self.model.supports_weights() {
             return Err(TrainError::config(
                 "weights",
                 "event weights are implemented for the MLP only",
@@ -324,10 +324,9 @@ impl Network {
 
     /// The logits of the last forward pass, `[rows, classes]`.
     pub fn logits(&self) -> &[f32] {
-        let k = self.spec.classes();
-        let n = self.act_row_lens.len();
-        // logits are the second-to-last activation region in both models
-        let off: usize = self.act_row_lens[..n - 2]
+        let k = self.model.classes();
+        let region = self.model.logits_region().min(self.act_row_lens.len());
+        let off: usize = self.act_row_lens[..region]
             .iter()
             .map(|l| l * self.max_batch)
             .sum();
@@ -343,168 +342,21 @@ impl Network {
         grad: bool,
     ) -> Result<f32, TrainError> {
         self.last_rows = rows;
-        let mb = self.max_batch;
-        let loss = match self.spec {
-            ModelSpec::Mlp {
-                in_features,
-                hidden,
-                classes,
-            } => {
-                let pl: [usize; 4] = fixed(&self.param_lens);
-                let rl: [usize; 4] = fixed(&self.act_row_lens);
-                let regions = rl.map(|l| l * mb);
-                let [w1, b1, w2, b2] = split_ref(&self.params, &pl);
-                let [h, a, lg, pr] = split_mut(&mut self.acts, &regions);
-                let [h, a, lg, pr] = prefix([h, a, lg, pr], rl, rows);
-                if grad {
-                    let [dw1, db1, dw2, db2] = split_mut(&mut self.grads, &pl);
-                    let [dh, da, dl, dp] = split_mut(&mut self.d_acts, &regions);
-                    let [dh, da, dl, dp] = prefix([dh, da, dl, dp], rl, rows);
-                    if let Some(wt) = weights {
-                        mlp::mlp_weighted_loss_grad(
-                            x,
-                            labels,
-                            wt,
-                            w1,
-                            b1,
-                            w2,
-                            b2,
-                            h,
-                            a,
-                            lg,
-                            pr,
-                            rows,
-                            in_features,
-                            hidden,
-                            classes,
-                            dw1,
-                            db1,
-                            dw2,
-                            db2,
-                            dh,
-                            da,
-                            dl,
-                            dp,
-                        )?
-                    } else {
-                        mlp::mlp_loss_grad(
-                            x,
-                            labels,
-                            w1,
-                            b1,
-                            w2,
-                            b2,
-                            h,
-                            a,
-                            lg,
-                            pr,
-                            rows,
-                            in_features,
-                            hidden,
-                            classes,
-                            dw1,
-                            db1,
-                            dw2,
-                            db2,
-                            dh,
-                            da,
-                            dl,
-                            dp,
-                        )?
-                    }
-                } else if let Some(wt) = weights {
-                    mlp::mlp_weighted_loss(
-                        x,
-                        labels,
-                        wt,
-                        w1,
-                        b1,
-                        w2,
-                        b2,
-                        h,
-                        a,
-                        lg,
-                        pr,
-                        rows,
-                        in_features,
-                        hidden,
-                        classes,
-                    )?
-                } else {
-                    mlp::mlp_loss(
-                        x,
-                        labels,
-                        w1,
-                        b1,
-                        w2,
-                        b2,
-                        h,
-                        a,
-                        lg,
-                        pr,
-                        rows,
-                        in_features,
-                        hidden,
-                        classes,
-                    )?
-                }
-            }
-            ModelSpec::GwCnn { .. } => {
-                let Some(dims) = self.cnn else {
-                    return Err(TrainError::config("model", "CNN shapes missing (bug)"));
-                };
-                let d = dims.with_batch(rows);
-                let pl: [usize; 10] = fixed(&self.param_lens);
-                let rl: [usize; 13] = fixed(&self.act_row_lens);
-                let regions = rl.map(|l| l * mb);
-                let al: [usize; 3] = fixed(&self.argmax_row_lens);
-                let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] =
-                    split_ref(&self.params, &pl);
-                let acts = split_mut(&mut self.acts, &regions);
-                let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = prefix(acts, rl, rows);
-                let am = split_mut_usize(&mut self.argmax, &al.map(|l| l * mb));
-                let [am1, am2, am3] = prefix(am, al, rows);
-                if grad {
-                    let [dcw1, dcb1, dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2] =
-                        split_mut(&mut self.grads, &pl);
-                    let dacts = split_mut(&mut self.d_acts, &regions);
-                    let [dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1, da1, dlg, dpr] =
-                        prefix(dacts, rl, rows);
-                    cnn::gw_cnn_loss_grad(
-                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
-                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d, dcw1, dcb1,
-                        dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2, dc1, dr1, dp1, dc2, dr2,
-                        dp2, dc3, dr3, dp3, df1, da1, dlg, dpr,
-                    )?
-                } else {
-                    cnn::gw_cnn_loss(
-                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
-                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &d,
-                    )?
-                }
-            }
+        let grads = grad.then_some((&mut self.grads[..], &mut self.d_acts[..]));
+        let ws = Workspace {
+            params: &self.params,
+            param_lens: &self.param_lens,
+            acts: &mut self.acts,
+            act_row_lens: &self.act_row_lens,
+            index: &mut self.argmax,
+            index_row_lens: &self.argmax_row_lens,
+            grads,
+            max_batch: self.max_batch,
+            rows,
         };
-        Ok(loss)
+        let batch = Batch { x, labels, weights };
+        self.model.loss(&batch, ws)
     }
-}
-
-/// The first `N` entries of a layout vector (its length is fixed by the model).
-fn fixed<const N: usize>(v: &[usize]) -> [usize; N] {
-    std::array::from_fn(|i| v.get(i).copied().unwrap_or(0))
-}
-
-/// The first `row_lens[i]·rows` elements of each piece (the rows of this batch).
-fn prefix<T, const N: usize>(
-    pieces: [&mut [T]; N],
-    row_lens: [usize; N],
-    rows: usize,
-) -> [&mut [T]; N] {
-    let mut i = 0;
-    pieces.map(|s| {
-        let n = row_lens[i] * rows;
-        i += 1;
-        &mut s[..n]
-    })
 }
 
 /// `n` zeros, or an error (instead of an abort) if the allocation fails.

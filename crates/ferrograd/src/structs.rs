@@ -96,6 +96,7 @@ macro_rules! float_probes {
         impl ProbeFloat for FieldProbe<$t> {}
         impl ProbeFloat for FieldProbe<[$t]> {}
         impl ProbeFloat for FieldProbe<&[$t]> {}
+        impl ProbeFloat for FieldProbe<&mut [$t]> {}
         impl ProbeFloat for FieldProbe<Vec<$t>> {}
         impl<const N: usize> ProbeFloat for FieldProbe<[$t; N]> {}
     )*};

@@ -120,9 +120,8 @@ impl Lower<'_> {
         // derivative is never dropped silently.
         let opaque = match ty {
             syn::Type::Path(_) => true,
-            syn::Type::Reference(r) => {
-                r.mutability.is_none() && matches!(&*r.elem, syn::Type::Path(_))
-            }
+            // `&mut S` too: integer scratch a kernel writes (max-pool argmax).
+            syn::Type::Reference(r) => matches!(&*r.elem, syn::Type::Path(_)),
             _ => false,
         };
         if opaque && !mentions_float(ty) {

@@ -151,7 +151,9 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         }
         for f in plan.fields.iter().filter(|f| f.root == r) {
             let path = field_tokens(&root, &f.members, f.span);
-            primal_args.push(if f.slice {
+            primal_args.push(if f.slice && s.mutable {
+                quote_spanned!(f.span=> &mut #path[..])
+            } else if f.slice {
                 quote_spanned!(f.span=> &#path[..])
             } else {
                 quote_spanned!(f.span=> #path)
@@ -177,8 +179,13 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         let mut struct_done = HashSet::new();
         let (mut before, mut after) = (TokenStream::new(), TokenStream::new());
         let struct_input = |s: &StructParam, adj: &syn::Ident| {
-            let ty = crate::reverse::struct_type(&s.ty);
-            if mutable {
+            // Adjoints, and tangents of output buffers, are written.
+            let ty = if mutable || s.mutable {
+                adjoint_struct_type(s)
+            } else {
+                crate::reverse::struct_type(&s.ty)
+            };
+            if mutable || s.mutable {
                 quote!(#adj: &mut #ty)
             } else {
                 quote!(#adj: &#ty)
@@ -230,7 +237,7 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
                         inputs.push(struct_input(s, &adj));
                     }
                     let path = field_tokens(&adj.to_token_stream(), &f.members, f.span);
-                    args.push(match (f.slice, mutable) {
+                    args.push(match (f.slice, mutable || s.mutable) {
                         (true, true) => quote_spanned!(f.span=> &mut #path[..]),
                         (true, false) => quote_spanned!(f.span=> &#path[..]),
                         (false, true) => quote_spanned!(f.span=> &mut #path),
@@ -288,8 +295,18 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
                 if plan.kept[r] {
                     flat_index += 1;
                 }
-                flat_index += plan.fields.iter().filter(|f| f.root == r).count();
-                modes.push(quote!(::ferrograd::__private::ArgMode::In));
+                let n = plan.fields.iter().filter(|f| f.root == r).count();
+                if plan.structs[r].mutable {
+                    // A struct of output buffers: the strongest mode of its fields.
+                    let mut m = quote!(::ferrograd::__private::ArgMode::In);
+                    for i in flat_index..flat_index + n {
+                        m = quote!(#m.join(#prefix #flat_modes[#i]));
+                    }
+                    modes.push(m);
+                } else {
+                    modes.push(quote!(::ferrograd::__private::ArgMode::In));
+                }
+                flat_index += n;
             }
             None => {
                 modes.push(quote!(#prefix #flat_modes[#flat_index]));
@@ -335,7 +352,8 @@ pub fn hide(tokens: TokenStream, method: bool, span: Span) -> syn::Result<TokenS
     for item in &mut file.items {
         let attrs: Vec<syn::Attribute> = vec![
             syn::parse_quote!(#[doc(hidden)]),
-            syn::parse_quote!(#[allow(dead_code, non_snake_case)]),
+            // The flat function takes every field as a parameter.
+            syn::parse_quote!(#[allow(dead_code, non_snake_case, clippy::too_many_arguments)]),
         ];
         match item {
             syn::Item::Fn(f) => {

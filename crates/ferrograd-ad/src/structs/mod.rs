@@ -45,6 +45,12 @@ struct StructParam {
     ty: syn::Type,
     /// Position in the signature's inputs.
     input: usize,
+    /// `&mut S`: a struct of output buffers (activations a kernel writes).
+    mutable: bool,
+    /// A view struct: generic over its storage and instantiated with slices
+    /// (`&Mlp<&[f32]>`, `&mut Acts<&mut [f32]>`). Its adjoint is the same struct over
+    /// `&mut` slices; it is never kept whole (it has no `zero_like`).
+    view: bool,
 }
 
 /// How the body uses one field path `p.a.b`.
@@ -146,31 +152,86 @@ fn is_float_ty(ty: &syn::Type, generic: Option<&str>) -> bool {
         && p.path.get_ident().is_some_and(|i| i == "f64" || i == "f32" || Some(i.to_string().as_str()) == generic))
 }
 
-/// `&S` for a struct-like `S`: a path that is not a float, integer, `bool`, `Tensor` or the
-/// generic scalar, and mentions no float (those are slices or plain values).
-fn is_struct_ref(ty: &syn::Type, generic: Option<&str>) -> bool {
+/// How a parameter type is a struct: `&S`, `&mut S` (a view over `&mut` slices only), or not.
+#[derive(Clone, Copy)]
+struct StructRef {
+    mutable: bool,
+    view: bool,
+}
+
+/// `&S` or `&mut S` for a struct-like `S`: a path that is not a float, integer, `bool`,
+/// `Tensor` or the generic scalar, and mentions no float except in view arguments
+/// (`&[f32]`, `&mut [f32]`: a struct generic over its storage). A `&mut S` view's fields are
+/// the output buffers (`&mut [f32]`) the body writes; any other `&mut S` must hold no float
+/// the body uses (integer scratch such as max-pool argmax), which the probes check.
+fn struct_ref(ty: &syn::Type, generic: Option<&str>) -> Option<StructRef> {
     let syn::Type::Reference(r) = ty else {
-        return false;
+        return None;
     };
-    if r.mutability.is_some() {
-        return false;
-    }
     let syn::Type::Path(p) = &*r.elem else {
-        return false;
+        return None;
     };
     if p.qself.is_some() || is_float_ty(&r.elem, generic) || is_int_ty(&r.elem) {
-        return false;
+        return None;
     }
-    let Some(last) = p.path.segments.last() else {
-        return false;
-    };
+    let last = p.path.segments.last()?;
     let name = last.ident.to_string();
-    !matches!(name.as_str(), "bool" | "Tensor" | "str" | "String")
-        && !r
-            .elem
-            .to_token_stream()
-            .into_iter()
-            .any(|t| matches!(t, proc_macro2::TokenTree::Ident(i) if i == "f64" || i == "f32"))
+    if matches!(name.as_str(), "bool" | "Tensor" | "str" | "String") {
+        return None;
+    }
+    let mut view = false;
+    let mut other_float = false;
+    for seg in &p.path.segments {
+        match &seg.arguments {
+            syn::PathArguments::AngleBracketed(a) => {
+                for arg in &a.args {
+                    match arg {
+                        syn::GenericArgument::Type(t) if view_slice(t, generic) => view = true,
+                        other => other_float |= mentions_float(&other.to_token_stream()),
+                    }
+                }
+            }
+            other => other_float |= mentions_float(&other.to_token_stream()),
+        }
+    }
+    if other_float {
+        return None;
+    }
+    let mutable = r.mutability.is_some();
+    Some(StructRef { mutable, view })
+}
+
+/// `&[F]` or `&mut [F]` for a float `F`: a view struct's storage argument.
+fn view_slice(t: &syn::Type, generic: Option<&str>) -> bool {
+    matches!(t, syn::Type::Reference(r)
+        if matches!(&*r.elem, syn::Type::Slice(s) if is_float_ty(&s.elem, generic)))
+}
+
+fn mentions_float(t: &TokenStream) -> bool {
+    t.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "f64" || i == "f32",
+        proc_macro2::TokenTree::Group(g) => mentions_float(&g.stream()),
+        _ => false,
+    })
+}
+
+/// The adjoint type of a struct parameter: the struct itself for an owned one, the same
+/// struct over `&mut` slices for a view (`Mlp<&[f32]>` → `Mlp<&mut [f32]>`).
+fn adjoint_struct_type(s: &StructParam) -> syn::Type {
+    let mut t = crate::reverse::struct_type(&s.ty);
+    if s.view {
+        struct Mut;
+        impl VisitMut for Mut {
+            fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+                if matches!(&*r.elem, syn::Type::Slice(_)) {
+                    r.mutability = Some(Default::default());
+                }
+                syn::visit_mut::visit_type_reference_mut(self, r);
+            }
+        }
+        Mut.visit_type_mut(&mut t);
+    }
+    t
 }
 
 /// The field path `p.a.b` of `e`, if `e` is one rooted at a struct parameter.
@@ -266,15 +327,19 @@ pub fn plan(
                     name: "self".into(),
                     ty: syn::parse_quote!(&Self),
                     input: k,
+                    mutable: false,
+                    view: false,
                 });
             }
             syn::FnArg::Typed(pt) => {
                 if let syn::Pat::Ident(pi) = &*pt.pat {
-                    if is_struct_ref(&pt.ty, generic.as_deref()) {
+                    if let Some(sr) = struct_ref(&pt.ty, generic.as_deref()) {
                         structs.push(StructParam {
                             name: pi.ident.to_string(),
                             ty: (*pt.ty).clone(),
                             input: k,
+                            mutable: sr.mutable,
+                            view: sr.view,
                         });
                     }
                 }
@@ -355,6 +420,12 @@ pub fn plan(
         .filter(|(_, u)| u.scalar_float || u.elem_float)
         .map(|(k, _)| k.0)
         .collect();
+    // A view over float slices says it in its type.
+    for (r, sp) in structs.iter().enumerate() {
+        if sp.view {
+            active_roots.insert(r);
+        }
+    }
     // `wrt(p)` says it outright.
     for id in wrt.into_iter().flatten() {
         if let Some(r) = structs.iter().position(|s| id == s.name.as_str()) {
@@ -366,7 +437,12 @@ pub fn plan(
         let span = u.span.unwrap_or_else(Span::call_site);
         let s = &structs[key.0];
         let active = active_roots.contains(&key.0);
-        let float = if u.slice {
+        // Every field of a view is a float slice, also where it is handed on bare
+        // (`linear(acts.h, ..)`).
+        let slice = u.slice || s.view;
+        let float = if s.view {
+            !(u.elem_int || u.scalar_int)
+        } else if u.slice {
             u.elem_float || (active && (u.elem_unknown || u.borrowed || u.iterated) && !u.elem_int)
         } else {
             u.scalar_float || (active && u.scalar_unknown && !u.scalar_int)
@@ -385,7 +461,7 @@ pub fn plan(
             fields.push(FlatField {
                 root: key.0,
                 members,
-                slice: u.slice,
+                slice,
                 ident: syn::Ident::new(&name, span),
                 span,
             });
@@ -456,6 +532,63 @@ pub fn plan(
         })
         .collect();
 
+    // A `&mut S` that is not a view is integer scratch handed to kernels: a float in it
+    // would be state the derivative cannot follow.
+    for (r, sp) in structs.iter().enumerate() {
+        if sp.mutable && !sp.view {
+            if let Some(f) = fields.iter().find(|f| f.root == r) {
+                return Err(syn::Error::new(
+                    f.span,
+                    format!(
+                        "`{}` is a `&mut` struct holding floats: make it a view struct generic \
+                         over its storage (`&mut S<&mut [f64]>`) so its fields are output \
+                         buffers with adjoints, or pass the buffers as `&mut [f64]`",
+                        sp.name
+                    ),
+                ));
+            }
+        }
+    }
+    // A view struct is only ever taken apart: it has no `zero_like` for a whole-struct
+    // adjoint, and its type names floats, so it cannot pass through as an opaque value.
+    for (r, sp) in structs.iter().enumerate() {
+        if !sp.view {
+            continue;
+        }
+        if whole_struct[r] || kept[r] {
+            let span = inf
+                .whole
+                .iter()
+                .find(|(w, _, _)| *w == r)
+                .map(|(_, sp, _)| *sp)
+                .or_else(|| {
+                    inf.uses
+                        .iter()
+                        .find(|(k, _)| k.0 == r && !flat_keys.contains(k))
+                        .and_then(|(_, u)| u.span)
+                })
+                .unwrap_or_else(|| sp.ty.span());
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{}` is a view struct (its storage is `&[float]`/`&mut [float]` slices): \
+                     use each field as a float slice (`&{0}.w`, `{0}.w[i]`, `{0}.w.len()`); \
+                     it cannot be handed on whole or hold fields read as constants",
+                    sp.name
+                ),
+            ));
+        }
+        if sp.mutable {
+            if let Some(f) = fields.iter().find(|f| f.root == r && !f.slice) {
+                return Err(syn::Error::new(
+                    f.span,
+                    "the fields of a `&mut` view struct are output buffers: write them through \
+                     kernels or index assignments (`&mut acts.h`, `acts.h[i] = ..`)",
+                ));
+            }
+        }
+    }
+
     let mut flat = item.clone();
     flat.sig.ident = flat_name(&sig.ident);
     flat.attrs.retain(|a| !a.path().is_ident("doc"));
@@ -478,7 +611,9 @@ pub fn plan(
         }
         for f in fields.iter().filter(|f| f.root == r) {
             let id = &f.ident;
-            let ty: syn::Type = if f.slice {
+            let ty: syn::Type = if f.slice && s.mutable {
+                syn::parse_quote!(&mut [#float_ty])
+            } else if f.slice {
                 syn::parse_quote!(&[#float_ty])
             } else {
                 float_ty.clone()

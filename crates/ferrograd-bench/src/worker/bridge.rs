@@ -8,7 +8,8 @@
 
 use anyhow::{anyhow, ensure, Result};
 use ferrograd_torch::node::value_and_grad_node;
-use ferrograd_train::models::{cnn, mlp};
+use ferrograd_train::models::cnn::{self, CnnActs, CnnParams, PoolArgmax};
+use ferrograd_train::models::mlp::{self, MlpActs, MlpDims, MlpParams};
 use ferrograd_train::{CnnDims, ModelSpec};
 use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
@@ -18,20 +19,15 @@ use crate::workload::{Inputs, Workload, LR};
 
 /// Activation buffers and their adjoints for one model.
 enum Acts {
-    /// `h, a: [batch, hidden]`, `logits, probs: [batch, classes]`, and adjoints.
     Mlp {
-        f: [Vec<f32>; 4],
-        d: [Vec<f32>; 4],
-        in_f: usize,
-        hidden: usize,
-        classes: usize,
+        f: MlpActs<Vec<f32>>,
+        d: MlpActs<Vec<f32>>,
+        dims: MlpDims,
     },
-    /// The three stages' conv, ReLU and pool outputs, `f1`, `a1`, logits, probs; their
-    /// adjoints; the pools' argmax.
     Cnn {
-        f: Box<[Vec<f32>; 13]>,
-        d: Box<[Vec<f32>; 13]>,
-        am: [Vec<usize>; 3],
+        f: Box<CnnActs<Vec<f32>>>,
+        d: Box<CnnActs<Vec<f32>>>,
+        am: PoolArgmax<Vec<usize>>,
         dims: Box<CnnDims>,
     },
 }
@@ -44,32 +40,24 @@ impl Acts {
                 hidden,
                 classes,
             } => {
-                let z = |n: usize| vec![0.0f32; batch * n];
-                Acts::Mlp {
-                    f: [z(hidden), z(hidden), z(classes), z(classes)],
-                    d: [z(hidden), z(hidden), z(classes), z(classes)],
-                    in_f: in_features,
+                let dims = MlpDims {
+                    batch,
+                    in_features,
                     hidden,
                     classes,
+                };
+                Acts::Mlp {
+                    f: MlpActs::zeros(&dims),
+                    d: MlpActs::zeros(&dims),
+                    dims,
                 }
             }
             ModelSpec::GwCnn { len, classes } => {
                 let dims = CnnDims::new(len, classes, batch)?;
-                let mut lens = Vec::new();
-                let mut am = Vec::new();
-                for p in &dims.pool {
-                    let pooled = p.rows * p.len_out()?;
-                    lens.extend([p.rows * p.len_in, p.rows * p.len_in, pooled]);
-                    am.push(vec![0usize; pooled]);
-                }
-                let (h, k) = (dims.batch * dims.hidden, dims.batch * dims.classes);
-                lens.extend([h, h, k, k]);
-                let f: Vec<Vec<f32>> = lens.iter().map(|&n| vec![0.0; n]).collect();
-                let f: [Vec<f32>; 13] = f.try_into().map_err(|_| anyhow!("13 activations"))?;
                 Acts::Cnn {
-                    d: Box::new(f.clone()),
-                    f: Box::new(f),
-                    am: am.try_into().map_err(|_| anyhow!("3 argmax buffers"))?,
+                    f: Box::new(CnnActs::zeros(&dims)),
+                    d: Box::new(CnnActs::zeros(&dims)),
+                    am: PoolArgmax::zeros(&dims),
                     dims: Box::new(dims),
                 }
             }
@@ -93,45 +81,33 @@ impl Bridge {
     fn loss(&mut self) -> Result<Tensor> {
         let inputs: Vec<&Tensor> = self.params.iter().collect();
         let (x, labels) = (self.x.as_slice(), self.labels.as_slice());
-        let rows = labels.len();
         let node = match &mut self.acts {
-            Acts::Mlp {
-                f,
-                d,
-                in_f,
-                hidden,
-                classes,
-            } => {
-                let (in_f, hidden, classes) = (*in_f, *hidden, *classes);
-                for v in d.iter_mut() {
-                    v.fill(0.0);
-                }
-                let [h, a, lg, pr] = f;
-                let [dh, da, dl, dp] = d;
-                value_and_grad_node("mlp_loss", &inputs, |[w1, b1, w2, b2], g| {
-                    let [dw1, db1, dw2, db2] = g;
+            Acts::Mlp { f, d, dims } => {
+                d.zero();
+                value_and_grad_node("mlp_loss", &inputs, |p, g| {
                     Ok(mlp::mlp_loss_grad(
-                        x, labels, w1, b1, w2, b2, h, a, lg, pr, rows, in_f, hidden, classes, dw1,
-                        db1, dw2, db2, dh, da, dl, dp,
+                        x,
+                        labels,
+                        &MlpParams::from_regions(p),
+                        &mut f.as_view(),
+                        dims,
+                        &mut MlpParams::from_regions(g),
+                        &mut d.as_view(),
                     )?)
                 })?
             }
             Acts::Cnn { f, d, am, dims } => {
-                let dims = **dims;
-                for v in d.iter_mut() {
-                    v.fill(0.0);
-                }
-                let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, lg, pr] = &mut **f;
-                let [am1, am2, am3] = am;
-                let [dc1, dr1, dp1, dc2, dr2, dp2, dc3, dr3, dp3, df1, da1, dlg, dpr] = &mut **d;
+                d.zero();
                 value_and_grad_node("gw_cnn_loss", &inputs, |p, g| {
-                    let [cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2] = p;
-                    let [dcw1, dcb1, dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2] = g;
                     Ok(cnn::gw_cnn_loss_grad(
-                        x, labels, cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2, c1, r1, p1,
-                        c2, r2, p2, c3, r3, p3, f1, a1, lg, pr, am1, am2, am3, &dims, dcw1, dcb1,
-                        dcw2, dcb2, dcw3, dcb3, dfw1, dfb1, dfw2, dfb2, dc1, dr1, dp1, dc2, dr2,
-                        dp2, dc3, dr3, dp3, df1, da1, dlg, dpr,
+                        x,
+                        labels,
+                        &CnnParams::from_regions(p),
+                        &mut f.as_view(),
+                        &mut am.as_view(),
+                        dims,
+                        &mut CnnParams::from_regions(g),
+                        &mut d.as_view(),
                     )?)
                 })?
             }

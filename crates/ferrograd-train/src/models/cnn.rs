@@ -1,65 +1,318 @@
-//! W2: the gravitational-wave 1D-CNN (see [`crate::ModelSpec::GwCnn`]) with softmax
-//! cross-entropy.
+//! W2: the gravitational-wave 1D-CNN with softmax cross-entropy, as a [`Model`].
 
 // Kernels are found with their `_pullback`s by name.
 use ferrograd::kernels::*;
 
-use crate::model::CnnDims;
+use crate::model::{linear_params, Batch, CnnDims, Model, ParamInfo, Workspace, CNN_CONVS};
+use crate::TrainError;
 
-/// Mean cross-entropy of W2 on a batch. `x: [batch, 1, len]`; parameters in PyTorch layout
-/// (`cw*: [c_out, c_in, k]`, `fw1: [64, flat]`, `fw2: [classes, 64]`); activations
-/// `c* / r*` (conv / ReLU outputs `[batch, c_out, len_c]`), `p*` (pool outputs), `f1, a1:
-/// [batch, 64]`, `logits, probs: [batch, classes]`; `am*` the pools' argmax. The last pool's
-/// output `[batch, 64, len3]` is read directly as the flattened `[batch, flat]` (row-major, no
-/// copy).
-#[ferrograd::differentiable(wrt(cw1, cb1, cw2, cb2, cw3, cb3, fw1, fb1, fw2, fb2), reverse_only)]
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the kernel-level AD calling convention"
-)]
+/// W2's parameters over any storage: `&[f32]` views of the arena to read, `&mut [f32]` for
+/// their gradients. PyTorch layout: `conv*_w: [c_out, c_in, k]`, `fc1_w: [64, flat]`,
+/// `fc2_w: [classes, 64]`.
+#[derive(Debug)]
+pub struct CnnParams<S> {
+    pub conv1_w: S,
+    pub conv1_b: S,
+    pub conv2_w: S,
+    pub conv2_b: S,
+    pub conv3_w: S,
+    pub conv3_b: S,
+    pub fc1_w: S,
+    pub fc1_b: S,
+    pub fc2_w: S,
+    pub fc2_b: S,
+}
+
+impl<S> CnnParams<S> {
+    /// From the arena's regions, in [`GwCnn::params`] order.
+    pub fn from_regions(r: [S; 10]) -> Self {
+        let [conv1_w, conv1_b, conv2_w, conv2_b, conv3_w, conv3_b, fc1_w, fc1_b, fc2_w, fc2_b] = r;
+        CnnParams {
+            conv1_w,
+            conv1_b,
+            conv2_w,
+            conv2_b,
+            conv3_w,
+            conv3_b,
+            fc1_w,
+            fc1_b,
+            fc2_w,
+            fc2_b,
+        }
+    }
+}
+
+/// W2's activations: convolution and ReLU outputs `c*`, `r*` (`[batch, c_out, len_c]`), pool
+/// outputs `p*`, the hidden layer `f1`/`a1` (`[batch, 64]`), `logits` and `probs`
+/// (`[batch, classes]`). The last pool's output is read as the flattened `[batch, flat]`.
+#[derive(Debug)]
+pub struct CnnActs<S> {
+    pub c1: S,
+    pub r1: S,
+    pub p1: S,
+    pub c2: S,
+    pub r2: S,
+    pub p2: S,
+    pub c3: S,
+    pub r3: S,
+    pub p3: S,
+    pub f1: S,
+    pub a1: S,
+    pub logits: S,
+    pub probs: S,
+}
+
+impl<S> CnnActs<S> {
+    /// From the arena's regions, in [`GwCnn::activation_row_lens`] order.
+    pub fn from_regions(r: [S; 13]) -> Self {
+        let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, logits, probs] = r;
+        CnnActs {
+            c1,
+            r1,
+            p1,
+            c2,
+            r2,
+            p2,
+            c3,
+            r3,
+            p3,
+            f1,
+            a1,
+            logits,
+            probs,
+        }
+    }
+}
+
+impl CnnActs<Vec<f32>> {
+    /// Zeroed buffers for one batch of `d.batch` rows (outside the arena: the LibTorch
+    /// bridge, tests).
+    pub fn zeros(d: &CnnDims) -> Self {
+        let z = |n: usize| vec![0.0f32; n];
+        let (c, p) = (&d.conv, &d.pool);
+        let stage = |i: usize| {
+            let conv = p[i].rows * p[i].len_in;
+            let pooled = p[i].rows * d.pool_len(i);
+            debug_assert_eq!(c[i].c_out * c[i].batch, p[i].rows);
+            [z(conv), z(conv), z(pooled)]
+        };
+        let [[c1, r1, p1], [c2, r2, p2], [c3, r3, p3]] = [stage(0), stage(1), stage(2)];
+        let (h, k) = (d.batch * d.hidden, d.batch * d.classes);
+        CnnActs::from_regions([c1, r1, p1, c2, r2, p2, c3, r3, p3, z(h), z(h), z(k), z(k)])
+    }
+}
+
+impl<S: AsMut<[f32]>> CnnActs<S> {
+    /// Zeroes every buffer (adjoints before a pullback that did not finish).
+    pub fn zero(&mut self) {
+        self.c1.as_mut().fill(0.0);
+        self.r1.as_mut().fill(0.0);
+        self.p1.as_mut().fill(0.0);
+        self.c2.as_mut().fill(0.0);
+        self.r2.as_mut().fill(0.0);
+        self.p2.as_mut().fill(0.0);
+        self.c3.as_mut().fill(0.0);
+        self.r3.as_mut().fill(0.0);
+        self.p3.as_mut().fill(0.0);
+        self.f1.as_mut().fill(0.0);
+        self.a1.as_mut().fill(0.0);
+        self.logits.as_mut().fill(0.0);
+        self.probs.as_mut().fill(0.0);
+    }
+
+    /// The buffers as a view.
+    pub fn as_view(&mut self) -> CnnActs<&mut [f32]> {
+        CnnActs {
+            c1: self.c1.as_mut(),
+            r1: self.r1.as_mut(),
+            p1: self.p1.as_mut(),
+            c2: self.c2.as_mut(),
+            r2: self.r2.as_mut(),
+            p2: self.p2.as_mut(),
+            c3: self.c3.as_mut(),
+            r3: self.r3.as_mut(),
+            p3: self.p3.as_mut(),
+            f1: self.f1.as_mut(),
+            a1: self.a1.as_mut(),
+            logits: self.logits.as_mut(),
+            probs: self.probs.as_mut(),
+        }
+    }
+}
+
+/// The max-pool argmax of each pooling stage (integer scratch the pullbacks read).
+#[derive(Debug)]
+pub struct PoolArgmax<S> {
+    pub am1: S,
+    pub am2: S,
+    pub am3: S,
+}
+
+impl PoolArgmax<Vec<usize>> {
+    /// Zeroed buffers for one batch.
+    pub fn zeros(d: &CnnDims) -> Self {
+        let z = |i: usize| vec![0usize; d.pool[i].rows * d.pool_len(i)];
+        PoolArgmax {
+            am1: z(0),
+            am2: z(1),
+            am3: z(2),
+        }
+    }
+
+    /// The buffers as a view.
+    pub fn as_view(&mut self) -> PoolArgmax<&mut [usize]> {
+        PoolArgmax {
+            am1: &mut self.am1,
+            am2: &mut self.am2,
+            am3: &mut self.am3,
+        }
+    }
+}
+
+/// Mean cross-entropy of W2 on a batch `x: [batch, 1, len]`.
+#[ferrograd::differentiable(wrt(p), reverse_only)]
 pub fn gw_cnn_loss(
     x: &[f32],
     labels: &[usize],
-    cw1: &[f32],
-    cb1: &[f32],
-    cw2: &[f32],
-    cb2: &[f32],
-    cw3: &[f32],
-    cb3: &[f32],
-    fw1: &[f32],
-    fb1: &[f32],
-    fw2: &[f32],
-    fb2: &[f32],
-    c1: &mut [f32],
-    r1: &mut [f32],
-    p1: &mut [f32],
-    c2: &mut [f32],
-    r2: &mut [f32],
-    p2: &mut [f32],
-    c3: &mut [f32],
-    r3: &mut [f32],
-    p3: &mut [f32],
-    f1: &mut [f32],
-    a1: &mut [f32],
-    logits: &mut [f32],
-    probs: &mut [f32],
-    am1: &mut [usize],
-    am2: &mut [usize],
-    am3: &mut [usize],
+    p: &CnnParams<&[f32]>,
+    acts: &mut CnnActs<&mut [f32]>,
+    am: &mut PoolArgmax<&mut [usize]>,
     d: &CnnDims,
 ) -> Result<f32, KernelError> {
-    conv1d(c1, x, cw1, cb1, d.conv[0])?;
-    relu(r1, c1)?;
-    max_pool1d(p1, r1, am1, d.pool[0])?;
-    conv1d(c2, p1, cw2, cb2, d.conv[1])?;
-    relu(r2, c2)?;
-    max_pool1d(p2, r2, am2, d.pool[1])?;
-    conv1d(c3, p2, cw3, cb3, d.conv[2])?;
-    relu(r3, c3)?;
-    max_pool1d(p3, r3, am3, d.pool[2])?;
-    linear(f1, p3, fw1, fb1, d.batch, d.flat, d.hidden)?;
-    relu(a1, f1)?;
-    linear(logits, a1, fw2, fb2, d.batch, d.hidden, d.classes)?;
-    let loss = softmax_cross_entropy(probs, logits, labels, d.batch, d.classes)?;
+    conv1d(acts.c1, x, p.conv1_w, p.conv1_b, d.conv[0])?;
+    relu(acts.r1, acts.c1)?;
+    max_pool1d(acts.p1, acts.r1, am.am1, d.pool[0])?;
+    conv1d(acts.c2, acts.p1, p.conv2_w, p.conv2_b, d.conv[1])?;
+    relu(acts.r2, acts.c2)?;
+    max_pool1d(acts.p2, acts.r2, am.am2, d.pool[1])?;
+    conv1d(acts.c3, acts.p2, p.conv3_w, p.conv3_b, d.conv[2])?;
+    relu(acts.r3, acts.c3)?;
+    max_pool1d(acts.p3, acts.r3, am.am3, d.pool[2])?;
+    linear(
+        acts.f1, acts.p3, p.fc1_w, p.fc1_b, d.batch, d.flat, d.hidden,
+    )?;
+    relu(acts.a1, acts.f1)?;
+    linear(
+        acts.logits,
+        acts.a1,
+        p.fc2_w,
+        p.fc2_b,
+        d.batch,
+        d.hidden,
+        d.classes,
+    )?;
+    let loss = softmax_cross_entropy(acts.probs, acts.logits, labels, d.batch, d.classes)?;
     Ok(loss)
+}
+
+/// W2 on `[B, 1, len]`:
+/// `Conv1d(1→16,k16)→ReLU→MaxPool4 → Conv1d(16→32,k8)→ReLU→MaxPool4 →
+/// Conv1d(32→64,k8)→ReLU→MaxPool4 → Flatten → Linear(→64)→ReLU → Linear(→classes)`.
+/// For `len = 2048` the flattened size is 64·29 = 1856.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GwCnn {
+    pub len: usize,
+    pub classes: usize,
+}
+
+impl GwCnn {
+    fn dims(&self, batch: usize) -> Result<CnnDims, TrainError> {
+        if self.classes == 0 {
+            return Err(TrainError::config("classes", "must be at least 1"));
+        }
+        CnnDims::new(self.len, self.classes, batch)
+    }
+}
+
+impl Model for GwCnn {
+    fn input_len(&self) -> usize {
+        self.len
+    }
+
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    fn params(&self) -> Result<Vec<ParamInfo>, TrainError> {
+        let d = self.dims(1)?;
+        let names = [
+            ("conv1.weight", "conv1.bias"),
+            ("conv2.weight", "conv2.bias"),
+            ("conv3.weight", "conv3.bias"),
+        ];
+        let mut v = Vec::new();
+        for ((w, b), &(c_in, c_out, k)) in names.iter().zip(&CNN_CONVS) {
+            v.push(ParamInfo {
+                name: w,
+                shape: vec![c_out, c_in, k],
+                fan_in: c_in * k,
+            });
+            v.push(ParamInfo {
+                name: b,
+                shape: vec![c_out],
+                fan_in: c_in * k,
+            });
+        }
+        v.extend(linear_params("fc1.weight", "fc1.bias", d.flat, d.hidden));
+        v.extend(linear_params(
+            "fc2.weight",
+            "fc2.bias",
+            d.hidden,
+            self.classes,
+        ));
+        Ok(v)
+    }
+
+    fn activation_row_lens(&self) -> Result<Vec<usize>, TrainError> {
+        let d = self.dims(1)?;
+        let mut v = Vec::new();
+        for (i, &(_, c_out, _)) in CNN_CONVS.iter().enumerate() {
+            let lc = c_out * d.conv_len(i);
+            v.extend([lc, lc, c_out * d.pool_len(i)]);
+        }
+        v.extend([d.hidden, d.hidden, self.classes, self.classes]);
+        Ok(v)
+    }
+
+    fn index_row_lens(&self) -> Result<Vec<usize>, TrainError> {
+        let d = self.dims(1)?;
+        Ok(CNN_CONVS
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, c_out, _))| c_out * d.pool_len(i))
+            .collect())
+    }
+
+    fn logits_region(&self) -> usize {
+        11
+    }
+
+    fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
+        if batch.weights.is_some() {
+            return Err(TrainError::config(
+                "weights",
+                "event weights are implemented for the MLP only",
+            ));
+        }
+        let d = self.dims(ws.rows())?;
+        let r = ws.split::<10, 13, 3>()?;
+        let p = CnnParams::from_regions(r.params);
+        let mut acts = CnnActs::from_regions(r.acts);
+        let [am1, am2, am3] = r.index;
+        let mut am = PoolArgmax { am1, am2, am3 };
+        let (x, labels) = (batch.x, batch.labels);
+        Ok(match r.grads {
+            Some((g, da)) => gw_cnn_loss_grad(
+                x,
+                labels,
+                &p,
+                &mut acts,
+                &mut am,
+                &d,
+                &mut CnnParams::from_regions(g),
+                &mut CnnActs::from_regions(da),
+            )?,
+            None => gw_cnn_loss(x, labels, &p, &mut acts, &mut am, &d)?,
+        })
+    }
 }
