@@ -31,7 +31,7 @@
 //!
 //! # The tensor table
 //! ```text
-//! methods { name(arg: kind, …) => rule(param, …) -> (grad, …) [| rule_params -> (grad, …)]; … }
+//! methods { name(arg: kind, …) => rule(param, …) -> (grad, …) [| rule_without_x -> (grad, …)]; … }
 //! ```
 //! One line per op `y = x.name(arg, …)`, run forward as tch's `x.f_name(arg, …)?`.
 //! - `kind` says how an argument is passed, to the forward op and to the rule: `tensor` (an
@@ -44,7 +44,7 @@
 //! - `-> (grad, …)`: what it returns, in order: the adjoint of `x` or of a `tensor`/`bias`
 //!   argument (`Tensor`; `Option<Tensor>` for a `bias`). One gradient is returned bare, several
 //!   as a tuple.
-//! - `| rule_params -> (…)`: a cheaper rule on the same parameters for when the receiver's
+//! - `| rule_without_x -> (…)`: a cheaper rule on the same parameters for when the receiver's
 //!   gradient is not needed (a parameter that does not require grad, decided at run time); it
 //!   returns the other gradients.
 //!
