@@ -257,34 +257,8 @@ pub fn is_arith(op: &syn::BinOp) -> bool {
 /// Float methods with a rule in `ferrograd::Partials` (from `ferrograd-prims`).
 pub use crate::prims::{BINARY_METHODS, UNARY_METHODS};
 
-/// `tch::Tensor` methods with a rule in `ferrograd_torch::rules`, with their argument counts.
-pub const TENSOR_METHODS: &[(&str, usize)] = &[
-    ("relu", 0),
-    ("tanh", 0),
-    ("sigmoid", 0),
-    ("exp", 0),
-    ("log", 0),
-    ("sqrt", 0),
-    ("sin", 0),
-    ("cos", 0),
-    ("matmul", 1),
-    ("sum", 1),
-    ("mean", 1),
-    ("sum_dim_intlist", 3),
-    ("mean_dim", 3),
-    ("view", 1),
-    ("reshape", 1),
-    ("flatten", 2),
-    ("transpose", 2),
-    ("log_softmax", 2),
-    ("softmax", 2),
-    ("cross_entropy_for_logits", 1),
-    ("nll_loss", 1),
-    ("mse_loss", 2),
-    ("linear", 2),
-    ("conv1d", 6),
-    ("max_pool1d", 5),
-];
+/// `tch::Tensor` methods with a rule in `ferrograd_torch::rules` (from `ferrograd-prims`).
+pub use crate::prims::{tensor_op, ArgKind, TensorOp, TENSOR_OPS};
 
 impl Func {
     pub fn var_ty(&self, v: VarId) -> Ty {

@@ -3,6 +3,11 @@
 //! `f_autograd`, which runs the function as ONE LibTorch autograd node whose backward is the
 //! generated code (forward by LibTorch, backward by ferrograd).
 //!
+//! Which methods have rules, how their arguments are passed and what their rules take and
+//! return comes from the op table in `ferrograd-prims` (`crate::prims::TENSOR_OPS`); the
+//! exceptions (`cross_entropy_for_logits` split in two nodes, `nll_loss`'s forward) are
+//! commented where they are handled.
+//!
 //! Values are kept as named temporaries (three-address form); adjoints are `Option<Tensor>`
 //! slots (`None` = symbolic zero), accumulated with `rules::acc`.
 //!
@@ -195,22 +200,22 @@ impl<'a> Graph<'a> {
         Some(k)
     }
 
-    /// Arguments that carry tensors: matmul's operand, linear/conv1d weight and bias, mse target.
+    /// Argument `j` of method `m`, as the op table declares it: a `tensor` operand becomes a
+    /// node, so does a `bias` written `Some(t)`; anything else is passed as written.
     fn method_arg(&mut self, cx: &Ctxt, m: &str, j: usize, a: &Expr) -> Option<Arg> {
-        let tensor_pos = matches!(
-            (m, j),
-            ("matmul", 0) | ("linear", 0) | ("conv1d", 0) | ("mse_loss", 0)
-        );
-        let bias_pos = matches!((m, j), ("linear", 1) | ("conv1d", 1));
-        if tensor_pos {
-            return Some(Arg::Tensor(self.tensor_arg(cx, a)?));
-        }
-        if bias_pos {
-            if let Expr::Call { path, args, .. } = a {
-                if path.is_ident("Some") && args.len() == 1 {
-                    return Some(Arg::SomeTensor(self.tensor_arg(cx, &args[0])?));
+        match tensor_op(m)
+            .and_then(|op| op.args.get(j))
+            .map(|(_, kind)| *kind)
+        {
+            Some(ArgKind::Tensor) => return Some(Arg::Tensor(self.tensor_arg(cx, a)?)),
+            Some(ArgKind::Bias) => {
+                if let Expr::Call { path, args, .. } = a {
+                    if path.is_ident("Some") && args.len() == 1 {
+                        return Some(Arg::SomeTensor(self.tensor_arg(cx, &args[0])?));
+                    }
                 }
             }
+            _ => {}
         }
         Some(Arg::Other(a.clone()))
     }
@@ -324,133 +329,14 @@ impl<'a> Graph<'a> {
             }
             Node::Neg(a) => self.give(&mut body, *a, quote!(#rl::neg_vjp(&__fg_d)?)),
             Node::Method(m, x, args) => {
-                let rx = self.r(*x);
-                let t = |j: usize| self.arg_tokens(&args[j]);
-                let list = |j: usize| {
-                    let a = self.arg_tokens(&args[j]);
-                    quote!(&(#a)[..])
+                let Some(op) = tensor_op(m) else {
+                    cx.error_at(
+                        self.f.item.sig.ident.span(),
+                        format!("internal: no reverse rule for `{m}`"),
+                    );
+                    return TokenStream::new();
                 };
-                match m.as_str() {
-                    "relu" | "tanh" | "sigmoid" | "exp" | "log" | "sqrt" | "sin" | "cos" => {
-                        let rule = format_ident!("{}_vjp", m);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #y, &__fg_d)?));
-                    }
-                    "matmul" => {
-                        let Arg::Tensor(b) = &args[0] else {
-                            return TokenStream::new();
-                        };
-                        let rb = self.r(*b);
-                        body.extend(
-                            quote!(let (__fg_ga, __fg_gb) = #rl::matmul_vjp(#rx, #rb, &__fg_d)?;),
-                        );
-                        self.give(&mut body, *x, quote!(__fg_ga));
-                        self.give(&mut body, *b, quote!(__fg_gb));
-                    }
-                    "sum" => self.give(&mut body, *x, quote!(#rl::sum_vjp(#rx, &__fg_d)?)),
-                    "mean" => self.give(&mut body, *x, quote!(#rl::mean_vjp(#rx, &__fg_d)?)),
-                    "sum_dim_intlist" | "mean_dim" => {
-                        let rule = if m == "mean_dim" {
-                            quote!(mean_dim_vjp)
-                        } else {
-                            quote!(sum_dim_vjp)
-                        };
-                        let (dims, keep) = (list(0), t(1));
-                        self.give(
-                            &mut body,
-                            *x,
-                            quote!(#rl::#rule(#rx, #dims, #keep, &__fg_d)?),
-                        );
-                    }
-                    "view" | "reshape" => {
-                        self.give(&mut body, *x, quote!(#rl::reshape_vjp(#rx, &__fg_d)?))
-                    }
-                    "flatten" => self.give(&mut body, *x, quote!(#rl::flatten_vjp(#rx, &__fg_d)?)),
-                    "transpose" => {
-                        let (d0, d1) = (t(0), t(1));
-                        self.give(
-                            &mut body,
-                            *x,
-                            quote!(#rl::transpose_vjp(&__fg_d, #d0, #d1)?),
-                        );
-                    }
-                    "log_softmax" | "softmax" => {
-                        let rule = format_ident!("{}_vjp", m);
-                        let dim = t(0);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#y, #dim, &__fg_d)?));
-                    }
-                    "cross_entropy_for_logits" | "nll_loss" => {
-                        let rule = format_ident!("{}_vjp", m);
-                        let tg = t(0);
-                        self.give(&mut body, *x, quote!(#rl::#rule(#rx, #tg, &__fg_d)?));
-                    }
-                    "mse_loss" => {
-                        let Arg::Tensor(b) = &args[0] else {
-                            return TokenStream::new();
-                        };
-                        let rb = self.r(*b);
-                        body.extend(
-                            quote!(let (__fg_ga, __fg_gb) = #rl::mse_loss_vjp(#rx, #rb, &__fg_d)?;),
-                        );
-                        self.give(&mut body, *x, quote!(__fg_ga));
-                        self.give(&mut body, *b, quote!(__fg_gb));
-                    }
-                    "linear" | "conv1d" => {
-                        let Arg::Tensor(w) = &args[0] else {
-                            return TokenStream::new();
-                        };
-                        let rw = self.r(*w);
-                        let (bias_tokens, bias_node) = match &args[1] {
-                            Arg::SomeTensor(b) => {
-                                let rb = self.r(*b);
-                                (quote!(::core::option::Option::Some(#rb)), Some(*b))
-                            }
-                            _ => (quote!(::core::option::Option::None), None),
-                        };
-                        if m == "linear" {
-                            match &self.nodes[*x] {
-                                // A parameter input may not need its gradient (data): decided
-                                // at run time (`__fg_need_<p>`), saving the `d·w` product.
-                                Node::Var(v) if self.f.vars[*v].param.is_some() => {
-                                    let need = format_ident!("__fg_need_{}", self.f.vars[*v].name);
-                                    body.extend(quote! {
-                                        let (__fg_ga, __fg_gw, __fg_gb) = if #need {
-                                            #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)?
-                                        } else {
-                                            let (__fg_gw, __fg_gb) = #rl::linear_vjp_params(#rx, #rw, #bias_tokens, &__fg_d)?;
-                                            (::ferrograd_torch::tch::Tensor::new(), __fg_gw, __fg_gb)
-                                        };
-                                    });
-                                }
-                                _ => body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::linear_vjp(#rx, #rw, #bias_tokens, &__fg_d)?;)),
-                            }
-                        } else {
-                            let (s, p, d, g) = (list(2), list(3), list(4), t(5));
-                            body.extend(quote!(let (__fg_ga, __fg_gw, __fg_gb) = #rl::conv1d_vjp(#rx, #rw, #bias_tokens, #s, #p, #d, #g, &__fg_d)?;));
-                        }
-                        self.give(&mut body, *x, quote!(__fg_ga));
-                        self.give(&mut body, *w, quote!(__fg_gw));
-                        if let Some(b) = bias_node {
-                            if self.active[b] {
-                                let s = self.slot(b);
-                                body.extend(quote!(if let ::core::option::Option::Some(__fg_g) = __fg_gb { #rl::acc(&mut #s, __fg_g)?; }));
-                            }
-                        }
-                    }
-                    "max_pool1d" => {
-                        let (k_, s, p, d, c) = (list(0), list(1), list(2), list(3), t(4));
-                        self.give(
-                            &mut body,
-                            *x,
-                            quote!(#rl::max_pool1d_vjp(#rx, #k_, #s, #p, #d, #c, &__fg_d)?),
-                        );
-                    }
-                    other => {
-                        cx.error_at(
-                            self.f.item.sig.ident.span(),
-                            format!("internal: no reverse rule for `{other}`"),
-                        );
-                    }
-                }
+                self.method_reverse(op, *x, args, &y, &mut body);
             }
             Node::Call(path, args) => {
                 let p = crate::emit_expr::callee(path, "_pullback", false);
@@ -475,6 +361,94 @@ impl<'a> Graph<'a> {
         }
         let slot = self.slot(k);
         quote!(if let ::core::option::Option::Some(__fg_d) = #slot.take() { #body })
+    }
+
+    /// Reverse code of method node `y = x.m(args)` as its line in the op table says: the rule
+    /// called on what it takes, its gradients given to the operands they belong to.
+    fn method_reverse(
+        &self,
+        op: &TensorOp,
+        x: usize,
+        args: &[Arg],
+        y: &TokenStream,
+        body: &mut TokenStream,
+    ) {
+        let rl = quote!(::ferrograd_torch::rules);
+        let rx = self.r(x);
+        let arg = |name: &str| {
+            let (j, kind) = op
+                .arg(name)
+                .expect("the table's names are checked by its tests");
+            (kind, &args[j])
+        };
+        let params: Vec<TokenStream> = op
+            .params
+            .iter()
+            .map(|p| match *p {
+                "x" => rx.clone(),
+                "y" => y.clone(),
+                "d" => quote!(&__fg_d),
+                name => match arg(name) {
+                    (ArgKind::List, a) => {
+                        let a = self.arg_tokens(a);
+                        quote!(&(#a)[..])
+                    }
+                    (ArgKind::Bias, Arg::Other(_)) => quote!(::core::option::Option::None),
+                    (_, a) => self.arg_tokens(a),
+                },
+            })
+            .collect();
+        let call = |rule: &str| {
+            let rule = format_ident!("{}", rule);
+            quote!(#rl::#rule(#(#params),*)?)
+        };
+        if op.grads.len() == 1 {
+            // A lone gradient is the receiver's (checked by the table's tests).
+            self.give(body, x, call(op.rule));
+            return;
+        }
+        // Several: bound to `__fg_ga` (the receiver) and `__fg_g<argument>`.
+        let bind = |g: &str| match g {
+            "x" => format_ident!("__fg_ga"),
+            g => format_ident!("__fg_g{}", g),
+        };
+        let binds: Vec<_> = op.grads.iter().map(|g| bind(g)).collect();
+        let main = call(op.rule);
+        match (op.without_x, &self.nodes[x]) {
+            // A parameter input may not need its gradient (data): decided at run time
+            // (`__fg_need_<p>`), calling the rule that skips it (for `linear`: the `d·w` product).
+            (Some((rule, grads)), Node::Var(v)) if self.f.vars[*v].param.is_some() => {
+                let need = format_ident!("__fg_need_{}", self.f.vars[*v].name);
+                let rest: Vec<_> = grads.iter().map(|g| bind(g)).collect();
+                let all = op.grads.iter().map(|g| match *g {
+                    "x" => quote!(::ferrograd_torch::tch::Tensor::new()),
+                    g => bind(g).to_token_stream(),
+                });
+                let other = call(rule);
+                body.extend(quote! {
+                    let (#(#binds),*) = if #need {
+                        #main
+                    } else {
+                        let (#(#rest),*) = #other;
+                        (#(#all),*)
+                    };
+                });
+            }
+            _ => body.extend(quote!(let (#(#binds),*) = #main;)),
+        }
+        let receiver = Arg::Tensor(x);
+        for (g, id) in op.grads.iter().zip(&binds) {
+            let operand = if *g == "x" { &receiver } else { arg(g).1 };
+            match operand {
+                Arg::Tensor(k) => self.give(body, *k, id.to_token_stream()),
+                Arg::SomeTensor(b) if self.active[*b] => {
+                    let s = self.slot(*b);
+                    body.extend(quote!(if let ::core::option::Option::Some(__fg_g) = #id { #rl::acc(&mut #s, __fg_g)?; }));
+                }
+                // An inactive bias, or none.
+                _ => {}
+            }
+        }
     }
 }
 

@@ -1,13 +1,19 @@
-//! Every scalar primitive of ferrograd, declared once (JAX's discipline: a primitive and its
+//! Every primitive of ferrograd, declared once (JAX's discipline: a primitive and its
 //! derivative live together, and nothing else lists them).
 //!
-//! [`scalar_primitives!`] hands the table to a callback macro. The runtime crate `ferrograd`
-//! generates from it the `Real` trait (and its `f32`/`f64` impls), the `Partials` derivative
-//! rules and the dual numbers; the AD compiler `ferrograd-ad` generates its op tables (which
-//! method names have rules, which rules read their result, which are worth taping). Adding a
-//! primitive is one line here.
+//! [`scalar_primitives!`] hands the scalar table to a callback macro. The runtime crate
+//! `ferrograd` generates from it the `Real` trait (and its `f32`/`f64` impls), the `Partials`
+//! derivative rules and the dual numbers; the AD compiler `ferrograd-ad` generates its op tables
+//! (which method names have rules, which rules read their result, which are worth taping).
+//! Adding a scalar primitive is one line here.
 //!
-//! # The table
+//! [`tensor_primitives!`] does the same for the tensor-level ops (`tch::Tensor` methods in
+//! tensor-level `#[differentiable]` functions): `ferrograd-ad` generates from it which methods
+//! it accepts, how it passes their arguments and the calls to their rules; `ferrograd-torch`
+//! checks that every rule it names exists in its `rules` module with the signature the table
+//! gives it. Adding a tensor op is one line there plus its rule function.
+//!
+//! # The scalar table
 //! ```text
 //! unary  { name name_d (x, y) cost => rule; … }      // y = x.name()
 //! binary { name name_d (a, b, y) => rule; … }        // y = a.name(b); rule gives (∂a, ∂b)
@@ -22,6 +28,28 @@
 //!
 //! `powi` (integer exponent) and `mul_add` (three arguments) have signatures of their own and
 //! are written next to the generated code in `ferrograd/src/real.rs` and `dual.rs`.
+//!
+//! # The tensor table
+//! ```text
+//! methods { name(arg: kind, …) => rule(param, …) -> (grad, …) [| rule_without_x -> (grad, …)]; … }
+//! ```
+//! One line per op `y = x.name(arg, …)`, run forward as tch's `x.f_name(arg, …)?`.
+//! - `kind` says how an argument is passed, to the forward op and to the rule: `tensor` (an
+//!   operand: differentiated, passed as `&Tensor`), `bias` (an optional operand written
+//!   `Some(t)`, passed as `Option<&Tensor>`; anything else is passed to the rule as `None`),
+//!   `list` (integers, passed to the rule as `&[i64]`), `value(T)` (passed as written; `T` is
+//!   the rule's type for it) or `value` (not passed to the rule).
+//! - `rule(param, …)`: the function in `ferrograd_torch::rules` and what it takes, in order:
+//!   `x` (the receiver), `y` (the result), `d` (the seed, `y`'s adjoint) or an argument's name.
+//! - `-> (grad, …)`: what it returns, in order: the adjoint of `x` or of a `tensor`/`bias`
+//!   argument (`Tensor`; `Option<Tensor>` for a `bias`). One gradient is returned bare, several
+//!   as a tuple.
+//! - `| rule_without_x -> (…)`: a cheaper rule on the same parameters for when the receiver's
+//!   gradient is not needed (a parameter that does not require grad, decided at run time); it
+//!   returns the other gradients.
+//!
+//! Tensor arithmetic (`+ - * /`, unary minus, float scalars) is not a method: its rules
+//! (`add_vjp`, `scale_vjp`, …) are called from `ferrograd-ad/src/tensor.rs` directly.
 
 /// Calls `$callback! { unary { … } binary { … } }` with the table (see the crate docs);
 /// `scalar_primitives!(cb, extra…)` calls `cb! { extra…; unary { … } binary { … } }`.
@@ -126,6 +154,56 @@ macro_rules! scalar_primitives {
                     let lb = b.ln();
                     ((a * lb).recip(), -y / (b * lb))
                 };
+            }
+        }
+    };
+}
+
+/// Calls `$callback! { methods { … } }` with the tensor-level op table (see the crate docs).
+#[macro_export]
+macro_rules! tensor_primitives {
+    ($callback:ident) => {
+        $callback! {
+            methods {
+                // pointwise y = f(x)
+                relu() => relu_vjp(x, y, d) -> (x);
+                tanh() => tanh_vjp(x, y, d) -> (x);
+                sigmoid() => sigmoid_vjp(x, y, d) -> (x);
+                exp() => exp_vjp(x, y, d) -> (x);
+                log() => log_vjp(x, y, d) -> (x);
+                sqrt() => sqrt_vjp(x, y, d) -> (x);
+                sin() => sin_vjp(x, y, d) -> (x);
+                cos() => cos_vjp(x, y, d) -> (x);
+                // y = x·b (torch.matmul)
+                matmul(b: tensor) => matmul_vjp(x, b, d) -> (x, b);
+                // reductions
+                sum(dtype: value) => sum_vjp(x, d) -> (x);
+                mean(dtype: value) => mean_vjp(x, d) -> (x);
+                sum_dim_intlist(dims: list, keepdim: value(bool), dtype: value)
+                    => sum_dim_vjp(x, dims, keepdim, d) -> (x);
+                mean_dim(dims: list, keepdim: value(bool), dtype: value)
+                    => mean_dim_vjp(x, dims, keepdim, d) -> (x);
+                // shape
+                view(shape: value) => reshape_vjp(x, d) -> (x);
+                reshape(shape: value) => reshape_vjp(x, d) -> (x);
+                flatten(start_dim: value, end_dim: value) => flatten_vjp(x, d) -> (x);
+                transpose(dim0: value(i64), dim1: value(i64)) => transpose_vjp(d, dim0, dim1) -> (x);
+                // softmax and losses (class `targets` carry no derivative: passed as written)
+                log_softmax(dim: value(i64), dtype: value) => log_softmax_vjp(y, dim, d) -> (x);
+                softmax(dim: value(i64), dtype: value) => softmax_vjp(y, dim, d) -> (x);
+                // the compiler splits it into `log_softmax` + `nll_loss` nodes (see tensor.rs)
+                cross_entropy_for_logits(targets: value(&Tensor))
+                    => cross_entropy_for_logits_vjp(x, targets, d) -> (x);
+                nll_loss(targets: value(&Tensor)) => nll_loss_vjp(x, targets, d) -> (x);
+                // y = mean((x − b)²), `b` the target
+                mse_loss(b: tensor, reduction: value) => mse_loss_vjp(x, b, d) -> (x, b);
+                // layers
+                linear(w: tensor, b: bias)
+                    => linear_vjp(x, w, b, d) -> (x, w, b) | linear_vjp_params -> (w, b);
+                conv1d(w: tensor, b: bias, stride: list, padding: list, dilation: list, groups: value(i64))
+                    => conv1d_vjp(x, w, b, stride, padding, dilation, groups, d) -> (x, w, b);
+                max_pool1d(kernel: list, stride: list, padding: list, dilation: list, ceil_mode: value(bool))
+                    => max_pool1d_vjp(x, kernel, stride, padding, dilation, ceil_mode, d) -> (x);
             }
         }
     };

@@ -5,6 +5,12 @@
 //! function over `&Tensor` calls these by path: one `<op>_vjp` per forward op,
 //! and [`acc`] / [`acc_into`] to sum adjoints, each followed by `?`.
 //!
+//! Which rule each tensor method has, and what it takes and returns, is
+//! declared once, in `ferrograd_prims::tensor_primitives!`: the compiler
+//! generates its calls from that table, and this module checks at compile
+//! time that every rule the table names is here with the table's signature.
+//! Adding an op is one table line plus its rule here.
+//!
 //! Conventions, shared by every rule:
 //! - `d` is the adjoint of the op's output `y`; a rule returns the adjoint of
 //!   each differentiable operand, already reduced to that operand's shape
@@ -1229,3 +1235,80 @@ pub fn max_pool1d_vjp(
     let d = to_kind_of(d.shallow_clone(), x)?;
     Ok(x.f_zeros_like()?.f_scatter_add(-1, &indices, &d)?)
 }
+
+// ---------------------------------------------------------------- the op table
+
+/// The rule's type for a parameter of kind `$kind` (see `ferrograd_prims`), as an alias named
+/// after the parameter; a `value` the rule does not take has none.
+macro_rules! param_ty {
+    ($name:ident tensor) => {
+        pub type $name<'a> = &'a Tensor;
+    };
+    ($name:ident bias) => {
+        pub type $name<'a> = Option<&'a Tensor>;
+    };
+    ($name:ident list) => {
+        pub type $name<'a> = &'a [i64];
+    };
+    ($name:ident value (& $($ty:tt)+)) => {
+        pub type $name<'a> = &'a $($ty)+;
+    };
+    ($name:ident value ($ty:ty)) => {
+        pub type $name<'a> = $ty;
+    };
+    ($name:ident value) => {};
+}
+
+/// The type of a rule's gradient for an argument of kind `$kind`.
+macro_rules! grad_ty {
+    ($name:ident tensor) => {
+        pub type $name = Tensor;
+    };
+    ($name:ident bias) => {
+        pub type $name = Option<Tensor>;
+    };
+    ($name:ident $other:ident $($ty:tt)?) => {};
+}
+
+/// What a rule returns: one gradient bare, several as a tuple.
+macro_rules! grads_ty {
+    ($g:ident) => {
+        g::$g
+    };
+    ($($g:ident),*) => {
+        ($(g::$g),*)
+    };
+}
+
+/// For every line of the table: its rule(s) coerced to the signature the line gives them, so
+/// a line whose rule is missing here or has another signature does not compile. Parameter
+/// names resolve to types through one alias per name (modules `p` and `g`).
+macro_rules! check_rules {
+    (methods { $(
+        $m:ident ( $( $arg:ident : $kind:ident $( ( $($vty:tt)* ) )? ),* )
+            => $rule:ident ( $($p:ident),* ) -> ( $($g:ident),* )
+            $( | $rule2:ident -> ( $($g2:ident),* ) )? ;
+    )* }) => { $(
+        const _: () = {
+            // Not every rule reads every alias.
+            #[allow(non_camel_case_types, dead_code)]
+            mod p {
+                use tch::Tensor;
+                pub type x<'a> = &'a Tensor;
+                pub type y<'a> = &'a Tensor;
+                pub type d<'a> = &'a Tensor;
+                $( param_ty!($arg $kind $( ( $($vty)* ) )?); )*
+            }
+            #[allow(non_camel_case_types, dead_code)]
+            mod g {
+                use tch::Tensor;
+                pub type x = Tensor;
+                $( grad_ty!($arg $kind); )*
+            }
+            type Rule<R> = fn($(p::$p<'_>),*) -> Result<R>;
+            let _: Rule<grads_ty!($($g),*)> = $rule;
+            $( let _: Rule<grads_ty!($($g2),*)> = $rule2; )?
+        };
+    )* };
+}
+ferrograd_prims::tensor_primitives!(check_rules);

@@ -286,13 +286,11 @@ impl Lower<'_> {
             return Some(Expr::Method(Box::new(recv), m.method.clone(), args));
         }
         if rt == Ty::Tensor {
-            let ok = TENSOR_METHODS
-                .iter()
-                .any(|(n, a)| *n == name && *a == args.len());
+            let ok = tensor_op(&name).is_some_and(|op| op.args.len() == args.len());
             if !ok {
-                let list: Vec<String> = TENSOR_METHODS
+                let list: Vec<String> = TENSOR_OPS
                     .iter()
-                    .map(|(n, a)| format!("{n}/{a}"))
+                    .map(|op| format!("{}/{}", op.method, op.args.len()))
                     .collect();
                 self.cx.error_spanned(
                     m,
