@@ -45,7 +45,8 @@
 //! - `f_hessian(params…, hess: &mut [f64]) -> Result<f64, ShapeError>` — with
 //!   `#[differentiable(hessian)]`: the `n × n` Hessian (row-major) by forward-over-reverse on
 //!   dual numbers with four tangents ([`DualN`]: four columns per sweep); every differentiable
-//!   function it calls must also be marked `hessian`.
+//!   function it calls must also be marked `hessian`. With struct parameters the rows are their
+//!   float fields and the other inputs, named in order by `f_HESSIAN_INPUTS` (`["p.mu", …]`).
 //! - `f_GRAD_SOURCE: &str` — the generated code, pretty-printed (Clad's `.dump()`);
 //!   `#[differentiable(dump)]` also prints it at compile time.
 //!
@@ -97,6 +98,15 @@
 //! that holds a float is a compile error naming
 //! [`structs::FloatFieldWouldBeTreatedAsAConstant`]; bind it (`let mu: f64 = p.mu;`) or name
 //! the struct in `wrt(..)`.
+//!
+//! **View structs** are structs generic over their storage, passed as slices: `p: &Mlp<&[f32]>`
+//! for inputs, `acts: &mut Acts<&mut [f32]>` for buffers the body writes (kernel outputs).
+//! Every field of a view is a float slice; the adjoint (and an output's tangent) is the same
+//! struct over `&mut` slices, `d_p: &mut Mlp<&mut [f32]>`, added into like every adjoint. A
+//! model's many buffers then travel as a few named arguments, borrowed from one arena without
+//! allocating (`ferrograd-train`'s models are written this way). A view is only taken apart:
+//! it cannot be handed whole to a call. Any other `&mut S` must hold no float the body uses
+//! (integer scratch such as max-pool argmax buffers).
 //!
 //! ## Vectorised and multi-threaded event loops: `simd`, `parallel`
 //! `#[differentiable(simd)]` runs the reduction loops of `f` on SIMD lanes, in every generated

@@ -454,3 +454,43 @@ fn methods_and_whole_structs_in_calls() {
     let (_, ft) = p.nll_events_pushforward(&x, &t, &[0.0; 4]);
     assert_close(ft, want_d.sigma, "method tangent along sigma");
 }
+
+// ---- the Hessian of an NLL over a parameter struct (what a fit needs for its errors)
+
+#[differentiable(hessian, wrt(p))]
+fn nll_h(p: &Gauss, x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for &xi in x.iter() {
+        let z = (xi - p.mu) / p.sigma;
+        s += 0.5 * z * z + p.sigma.ln();
+    }
+    s
+}
+
+#[test]
+fn struct_parameter_hessian_against_hand_derivative() {
+    let p = Gauss {
+        mu: 0.3,
+        sigma: 1.7,
+    };
+    let x = [0.1, -1.2, 2.5, 0.7, 1.1];
+    assert_eq!(nll_h_HESSIAN_INPUTS, &["p.mu", "p.sigma"]);
+    let mut h = [0.0; 4];
+    let v = nll_h_hessian(&p, &x, &mut h).unwrap();
+    assert_close(v, nll(&p, &x), "value");
+    // ∂²/∂μ² = n/σ², ∂²/∂μ∂σ = Σ 2z/σ², ∂²/∂σ² = Σ (3z² − 1)/σ².
+    let s2 = p.sigma * p.sigma;
+    let (mut mm, mut ms, mut ss) = (0.0, 0.0, 0.0);
+    for &xi in &x {
+        let z = (xi - p.mu) / p.sigma;
+        mm += 1.0 / s2;
+        ms += 2.0 * z / s2;
+        ss += (3.0 * z * z - 1.0) / s2;
+    }
+    assert_close(h[0], mm, "d2/dmu2");
+    assert_close(h[1], ms, "d2/dmu dsigma");
+    assert_close(h[2], ms, "d2/dsigma dmu");
+    assert_close(h[3], ss, "d2/dsigma2");
+    // A wrong-sized output is an error, not a panic.
+    assert!(nll_h_hessian(&p, &x, &mut [0.0; 3]).is_err());
+}

@@ -165,6 +165,8 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         ("_pullback", "d", true),
         ("_grad", "d", true),
         ("_pushforward", "t", false),
+        // `hess` is not a field's: passed on as it is.
+        ("_hessian", "h", false),
     ] {
         let gen_name = format_ident!("{}{}", flat_name, suffix);
         let Some(gen_fn) = file.items.iter().find_map(|i| match i {
@@ -284,6 +286,25 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
             }
         });
     }
+    // `f_HESSIAN_INPUTS`: what the rows and columns of `f_hessian` are, in order.
+    let hessian_fn = format_ident!("{}_hessian", flat_name);
+    if file
+        .items
+        .iter()
+        .any(|i| matches!(i, syn::Item::Fn(f) if f.sig.ident == hessian_fn))
+    {
+        let names = hessian_inputs(plan, flat);
+        let const_name = format_ident!("{}_HESSIAN_INPUTS", name);
+        let doc = format!(
+            "The inputs along the rows and columns of `{name}_hessian`, in order (a slice \
+             field or parameter spans its length)."
+        );
+        out.extend(quote! {
+            #[doc = #doc]
+            #[allow(non_upper_case_globals)]
+            #vis const #const_name: &[&str] = &[#(#names),*];
+        });
+    }
     // `f_ARG_MODES` over the user's parameters (struct parameters are inputs).
     let modes_name = format_ident!("{}_ARG_MODES", name);
     let flat_modes = format_ident!("{}_ARG_MODES", flat_name);
@@ -320,6 +341,48 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         #vis const #modes_name: &[::ferrograd::__private::ArgMode] = &[#(#modes),*];
     });
     Ok(out)
+}
+
+/// The differentiable inputs of the flat function in its order (the Hessian's), named as the
+/// user wrote them: `p.mu`, `p.inner.w`, `x`.
+fn hessian_inputs(plan: &Plan, flat: &syn::ItemFn) -> Vec<String> {
+    let generic = flat.sig.generics.params.iter().find_map(|g| match g {
+        syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+        _ => None,
+    });
+    let mut out = Vec::new();
+    for a in &flat.sig.inputs {
+        let syn::FnArg::Typed(pt) = a else { continue };
+        let syn::Pat::Ident(pi) = &*pt.pat else {
+            continue;
+        };
+        let id = &pi.ident;
+        if let Some(w) = &plan.flat_wrt {
+            if !w.iter().any(|x| x == id) {
+                continue;
+            }
+        }
+        if let Some(f) = plan.fields.iter().find(|f| f.ident == *id) {
+            let mut path = plan.structs[f.root].name.clone();
+            for m in &f.members {
+                path.push('.');
+                path.push_str(&member_name(m));
+            }
+            out.push(path);
+            continue;
+        }
+        let float = match &*pt.ty {
+            syn::Type::Reference(r) => match &*r.elem {
+                syn::Type::Slice(sl) => is_float_ty(&sl.elem, generic.as_deref()),
+                _ => false,
+            },
+            t => is_float_ty(t, generic.as_deref()),
+        };
+        if float {
+            out.push(id.to_string());
+        }
+    }
+    out
 }
 
 /// `__FgT` (the emitters' generic scalar) renamed to the user's type parameter.

@@ -495,11 +495,13 @@ pub fn plan(
     if let Some(e) = errors {
         return Err(e);
     }
-    if hessian && !fields.is_empty() {
+    // The Hessian sweeps dual numbers through the flat function: fine for fields, but a
+    // struct handed whole (or `self`) would have to hold dual numbers itself.
+    if hessian && (receiver || whole_struct.iter().any(|w| *w)) {
         return Err(syn::Error::new_spanned(
             &sig.ident,
-            "`hessian` with struct parameters is not supported yet: pass the parameters as `f64`s \
-             or a slice",
+            "`hessian` with a struct handed whole to a call, or on a method, is not supported: \
+             use the struct's fields in this function, or write it as a free function",
         ));
     }
     let probes = emit_probes(item, &structs, receiver, probes);
