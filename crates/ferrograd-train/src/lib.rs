@@ -8,6 +8,13 @@
 //! one fused pass; [`Trainer`] runs seeded, resumable epochs with [`checkpoint`]s in
 //! safetensors; [`metrics`] has accuracy, ROC AUC and efficiency at a fixed false-alarm rate.
 //!
+//! **Your own model**: view structs of its parameters and activations (structs generic over
+//! their storage), a `#[ferrograd::differentiable(wrt(p), reverse_only)]` loss over kernels
+//! taking `p: &Params<&[f32]>, acts: &mut Acts<&mut [f32]>`, and an `impl` [`Model`] that
+//! gives the layout and cuts a [`Workspace`] into the views; `Network::new(my_model, batch,
+//! seed)` then trains it with the same arena and optimizers. `tests/custom_model.rs` is a
+//! complete example (`Linear → tanh → Linear`), [`models::mlp`] the built-in pattern.
+//!
 //! A steady-state training step ([`Trainer::train_step`]) performs **zero heap allocations**
 //! (`tests/allocations.rs`); with more than one kernel thread run the loop inside a rayon
 //! pool's `install` ([`with_threads`]).
