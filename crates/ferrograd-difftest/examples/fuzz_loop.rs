@@ -113,6 +113,11 @@ fn program_at(src: &[&str], line: usize) -> Option<String> {
         let rest = l
             .split("program!(")
             .nth(1)
+            // `hessian p_hessian, ` first for a program also checked in its Hessian.
+            .map(|r| match r.strip_prefix("hessian ") {
+                Some(h) => h.split_once(", ").map_or(h, |(_, rest)| rest),
+                None => r,
+            })
             .and_then(|r| r.split(", ").nth(1))
             .or_else(|| l.trim_start().strip_prefix("pub fn "))?;
         let name: String = rest

@@ -325,6 +325,9 @@ pub struct Generated {
     pub attr: &'static str,
     /// How the inputs reach the function: plain parameters, a struct, or `&self`.
     pub shape: Shape,
+    /// Also `hessian` (then `attr` is `hessian`): `p_hessian` is checked against the oracle
+    /// on nested dual numbers (`f64` programs).
+    pub hessian: bool,
 }
 
 /// How a program takes its float inputs. The body is the same; in the struct shapes `x0`,
@@ -733,6 +736,20 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             Shape::Plain => {}
         }
     }
+    // Every third plain `f64` program is also compiled with `hessian` (not those calling the
+    // helpers that write `&mut` outputs: a Hessian needs none; generic functions have none).
+    let hessian = shape == Shape::Plain
+        && attr.is_empty()
+        && !generic
+        && precision == Precision::F64
+        && index % 3 == 0
+        && !body.contains("hout")
+        && !body.contains("hacc")
+        && !weights.exclude.contains(&"hessian");
+    if hessian {
+        attr = "hessian";
+        *cov.entry("hessian").or_default() += 1;
+    }
     Generated {
         name: format!("p{index}"),
         precision,
@@ -740,6 +757,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         body,
         attr,
         shape,
+        hessian,
     }
 }
 
@@ -864,9 +882,14 @@ pub fn write_module(out: &mut String, module: &str, programs: &[Generated]) {
             &[p.precision.ty()]
         };
         for ty in instances {
+            let hess = if p.hessian && ty.ends_with("f64") {
+                format!("hessian {}_hessian, ", p.entry())
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 table,
-                "            ferrograd_difftest::program!({ty}, {e}, {e}_grad, {e}_pushforward, {n}_g, {native:?}),",
+                "            ferrograd_difftest::program!({hess}{ty}, {e}, {e}_grad, {e}_pushforward, {n}_g, {native:?}),",
                 n = p.name,
                 e = p.entry()
             );

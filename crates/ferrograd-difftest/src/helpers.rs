@@ -13,13 +13,13 @@ use crate::oracle::Num;
 macro_rules! helpers {
     ($F:ident, $helper:ident, $hsum:ident, $hout:ident, $hacc:ident, $hiter:ident) => {
         /// Scalar helper: `sin(ab) + a/(1 + b²)`.
-        #[ferrograd::differentiable]
+        #[ferrograd::differentiable(hessian)]
         pub fn $helper(a: $F, b: $F) -> $F {
             (a * b).sin() + a / (1.0 + b * b)
         }
 
         /// Two slices (often the same array twice) and a scalar; `|result| ≤ max(|x|, 2)`.
-        #[ferrograd::differentiable]
+        #[ferrograd::differentiable(hessian)]
         pub fn $hsum(a: &[$F], b: &[$F], x: $F) -> $F {
             let mut s = x;
             for i in 0..a.len() {
@@ -45,7 +45,7 @@ macro_rules! helpers {
         }
 
         /// `.iter().enumerate()`, `break`, an integer-slice index; `|result| < 1`.
-        #[ferrograd::differentiable]
+        #[ferrograd::differentiable(hessian)]
         pub fn $hiter(a: &[$F], idx: &[usize], n: usize) -> $F {
             let mut s = 0.0;
             for (k, &v) in a.iter().enumerate() {

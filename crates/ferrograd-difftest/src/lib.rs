@@ -61,6 +61,11 @@ pub type Grad = fn(&Point, &mut [f64; DIM]) -> f64;
 /// Value and directional derivative along a direction of `DIM` inputs.
 pub type Directional = fn(&Point, &[f64; DIM]) -> (f64, f64);
 
+/// The Hessian `DIM × DIM` (row-major) and the value.
+pub type Hess = fn(&Point, &mut [f64; DIM * DIM]) -> f64;
+/// The oracle's second derivative `∂²f/∂i∂j` by nested dual numbers.
+pub type Second = fn(&Point, usize, usize) -> f64;
+
 /// One generated program and adapters to its derivatives.
 pub struct Program {
     pub name: &'static str,
@@ -78,12 +83,41 @@ pub struct Program {
     /// `p_g` on plain `f64` (for finite differences) and on `Dual<f64>`.
     pub eval64: Eval,
     pub dual64: Directional,
+    /// With `#[differentiable(hessian)]`: `p_hessian`, and the oracle on `Dual<Dual<f64>>`.
+    pub hessian: Option<(Hess, Second)>,
 }
 
 /// A [`Program`] for the generated `fn $p` (precision `$F`), `$p_grad`, `$p_pushforward` and
 /// the generic primal `$p_g`; `generic $F` for a `fn $p<T: Real>` run at `$F`.
 #[macro_export]
 macro_rules! program {
+    // A program also marked `hessian` (`$hess` is `p_hessian`).
+    (hessian $hess:ident, $($rest:tt)*) => {
+        $crate::Program {
+            hessian: Some((
+                |pt, h| {
+                    let v = $crate::program!(@hessian_call $hess, pt, h, $($rest)*);
+                    v
+                },
+                |pt, i, j| $crate::eval_second(pt, i, j, $crate::program!(@gen $($rest)*)),
+            )),
+            ..$crate::program!($($rest)*)
+        }
+    };
+    (@gen $F:ident, $p:ident, $grad:ident, $fwd:ident, $gen:ident, $src:expr) => {
+        $gen::<$crate::oracle::Dual<$crate::oracle::Dual<f64>>>
+    };
+    (@hessian_call $hess:ident, $pt:ident, $h:ident, $F:ident, $($rest:tt)*) => {{
+        let y = $pt.y.map(|v| v as $F);
+        let x = $pt.x.map(|v| v as $F);
+        let mut hh = [0.0 as $F; $crate::DIM * $crate::DIM];
+        let v = $hess(x[0], x[1], x[2], x[3], &y, &$pt.idx, $pt.n, &mut hh)
+            .expect("a DIM × DIM buffer");
+        for (o, g) in $h.iter_mut().zip(hh) {
+            *o = g as f64;
+        }
+        v as f64
+    }};
     // A `Real`-generic program instantiated at `$F` (inferred from the arguments' type).
     (generic $F:ident, $p:ident, $grad:ident, $fwd:ident, $gen:ident, $src:expr) => {
         $crate::Program {
@@ -128,6 +162,7 @@ macro_rules! program {
             dual: |pt, t| $crate::eval_dual::<$F>(pt, t, $gen::<$crate::oracle::Dual<$F>>),
             eval64: |pt| $gen::<f64>(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &pt.y, &pt.idx, pt.n),
             dual64: |pt, t| $crate::eval_dual::<f64>(pt, t, $gen::<$crate::oracle::Dual<f64>>),
+            hessian: None,
         }
     };
     (@precision f64) => {
@@ -162,6 +197,30 @@ pub fn eval_dual<S: oracle::Num>(
     (r.v.value(), r.t.value())
 }
 
+/// Runs the generic primal on nested dual numbers (`f64`): `∂²f/∂i∂j`, the outer tangent
+/// along input `i`, the inner along `j`.
+pub fn eval_second(
+    pt: &Point,
+    i: usize,
+    j: usize,
+    f: GenericFn<oracle::Dual<oracle::Dual<f64>>>,
+) -> f64 {
+    use oracle::Dual;
+    let e = |k: usize, at: usize| if k == at { 1.0 } else { 0.0 };
+    let d = |v: f64, k: usize| Dual::new(Dual::new(v, e(k, j)), Dual::new(e(k, i), 0.0));
+    let y: [Dual<Dual<f64>>; ARR] = std::array::from_fn(|k| d(pt.y[k], 4 + k));
+    let r = f(
+        d(pt.x[0], 0),
+        d(pt.x[1], 1),
+        d(pt.x[2], 2),
+        d(pt.x[3], 3),
+        &y,
+        &pt.idx,
+        pt.n,
+    );
+    r.t.t
+}
+
 /// Largest differences seen (absolute, and relative to the tolerance: `<= 1` agrees).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
@@ -182,6 +241,10 @@ pub struct Stats {
     /// max |oracle − finite difference| and its ratio to the tolerance.
     pub max_fd: f64,
     pub max_fd_ratio: f64,
+    /// Programs whose Hessian was checked, and the largest |hessian − oracle| over its
+    /// tolerance.
+    pub hessians: usize,
+    pub max_hess: f64,
 }
 
 /// `diff <= tol`, false for NaN (a NaN derivative is a disagreement).
@@ -315,6 +378,32 @@ pub fn check_program(p: &Program, seed: u64, stats: &mut Stats) -> Result<(), St
             }
         }
     }
+    if let Some((hess, second)) = p.hessian {
+        // Second derivatives at one more point: the generated Hessian against the oracle on
+        // nested dual numbers (the same tolerances as first derivatives, on `f64`).
+        let pt = point(&mut rng, p.precision);
+        let mut h = [0.0; DIM * DIM];
+        let v = hess(&pt, &mut h);
+        let f = (p.eval)(&pt);
+        if v != f {
+            errors.push(format!("  p_hessian returned {v}, primal {f}"));
+        }
+        stats.hessians += 1;
+        for i in 0..DIM {
+            for j in 0..DIM {
+                let want = second(&pt, i, j);
+                let got = h[i * DIM + j];
+                let tol = tol_ad(p.precision, got, want) * 10.0;
+                stats.max_hess = stats.max_hess.max((got - want).abs() / tol);
+                if !within((got - want).abs(), tol) {
+                    errors.push(format!(
+                        "  at x = {:?}, y = {:?}, idx = {:?}, n = {}: ∂²f/∂{}∂{}: hessian {got:e}, oracle {want:e}",
+                        pt.x, pt.y, pt.idx, pt.n, input_name(i), input_name(j)
+                    ));
+                }
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -349,7 +438,8 @@ pub fn check_batch(batch: &str, seed: u64, programs: &[Program]) -> Result<Stats
         "{batch} (seed {seed:#x}): {} programs × {POINTS} points, {}/{} derivatives non-zero; \
          f64: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
          f32: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
-         max |oracle − finite difference| = {:.2e} ({:.1e} of tolerance)",
+         max |oracle − finite difference| = {:.2e} ({:.1e} of tolerance); \
+         {} Hessians, max |hessian − oracle| {:.1e} of tolerance",
         stats.programs,
         stats.nonzero,
         stats.components,
@@ -360,7 +450,9 @@ pub fn check_batch(batch: &str, seed: u64, programs: &[Program]) -> Result<Stats
         stats.max_rev_dual32,
         stats.max_ad_ratio32,
         stats.max_fd,
-        stats.max_fd_ratio
+        stats.max_fd_ratio,
+        stats.hessians,
+        stats.max_hess
     );
     if failures.is_empty() {
         Ok(stats)

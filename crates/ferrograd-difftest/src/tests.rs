@@ -41,7 +41,23 @@ fn program() -> Program {
         dual: sq_dual,
         eval64: sq,
         dual64: sq_dual,
+        hessian: Some((sq_hessian, sq_second)),
     }
+}
+
+/// `sq`'s Hessian by hand: ∂²/∂x0² = 2 sin x1, ∂²/∂x0∂x1 = 2 x0 cos x1, ∂²/∂x1² = −x0² sin x1.
+fn sq_hessian(pt: &Point, h: &mut [f64; DIM * DIM]) -> f64 {
+    *h = [0.0; DIM * DIM];
+    let (x0, x1) = (pt.x[0], pt.x[1]);
+    h[0] = 2.0 * x1.sin();
+    h[1] = 2.0 * x0 * x1.cos();
+    h[DIM] = h[1];
+    h[DIM + 1] = -x0 * x0 * x1.sin();
+    sq(pt)
+}
+
+fn sq_second(pt: &Point, i: usize, j: usize) -> f64 {
+    eval_second(pt, i, j, sq_g)
 }
 
 #[test]
@@ -52,6 +68,21 @@ fn harness_accepts_a_correct_program() {
         s.max_fd_ratio < 1.0 && s.max_ad_ratio <= 1.0 && s.nonzero > 0,
         "{s:?}"
     );
+}
+
+#[test]
+fn harness_rejects_a_wrong_hessian() {
+    fn wrong(pt: &Point, h: &mut [f64; DIM * DIM]) -> f64 {
+        let v = sq_hessian(pt, h);
+        h[DIM + 1] *= 1.0 + 1e-9;
+        v
+    }
+    let p = Program {
+        hessian: Some((wrong, sq_second)),
+        ..program()
+    };
+    let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
+    assert!(err.contains("∂²f/∂x1∂x1: hessian"), "{err}");
 }
 
 #[test]
