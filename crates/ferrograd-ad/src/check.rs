@@ -9,6 +9,7 @@
 use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
 use crate::ir::*;
+use crate::visit::each_stmt;
 use proc_macro2::Span;
 use std::cell::RefCell;
 
@@ -29,47 +30,35 @@ pub fn check(cx: &Ctxt, f: &Func) -> Vec<(syn::Path, usize)> {
 type Asserts = RefCell<Vec<(syn::Path, usize)>>;
 
 fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span, asserts: &Asserts) {
-    for s in b {
-        match s {
-            Stmt::Assign {
-                target,
-                value,
-                span,
-                ..
-            } => {
-                let whole_array = matches!(target, Place::Var(v) if f.var_ty(*v) == Ty::FloatArray);
-                if whole_array {
-                    if act.is_active(target.var())
-                        && act.expr_active(f, value)
-                        && !matches!(value, Expr::Var(_))
-                    {
-                        cx.error_at(
-                            *span,
-                            "internal error: a whole-array assignment with a derivative-carrying \
-                             value reached the emitters; assign the elements instead (`v[i] = …`)",
-                        );
-                    }
-                } else {
-                    check_expr(cx, f, act, value, *span, asserts);
+    each_stmt(b, &mut |s| match s {
+        Stmt::Assign {
+            target,
+            value,
+            span,
+            ..
+        } => {
+            let whole_array = matches!(target, Place::Var(v) if f.var_ty(*v) == Ty::FloatArray);
+            if whole_array {
+                if act.is_active(target.var())
+                    && act.expr_active(f, value)
+                    && !matches!(value, Expr::Var(_))
+                {
+                    cx.error_at(
+                        *span,
+                        "internal error: a whole-array assignment with a derivative-carrying \
+                         value reached the emitters; assign the elements instead (`v[i] = …`)",
+                    );
                 }
+            } else {
+                check_expr(cx, f, act, value, *span, asserts);
             }
-            Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
-            Stmt::Return(Some(e)) => check_expr(cx, f, act, e, fallback, asserts),
-            Stmt::If {
-                cond,
-                then_b,
-                else_b,
-            } => {
-                check_expr(cx, f, act, cond, fallback, asserts);
-                check_block(cx, f, act, then_b, fallback, asserts);
-                check_block(cx, f, act, else_b, fallback, asserts);
-            }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                check_block(cx, f, act, body, fallback, asserts)
-            }
-            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
         }
-    }
+        Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
+        Stmt::Return(Some(e)) | Stmt::If { cond: e, .. } => {
+            check_expr(cx, f, act, e, fallback, asserts)
+        }
+        _ => {}
+    });
 }
 
 fn call_span(e: &Expr) -> Option<Span> {

@@ -140,24 +140,16 @@ pub fn emit(f: &Func) -> TokenStream {
 
 fn declared_vars(b: &Block) -> Vec<VarId> {
     let mut out = Vec::new();
-    fn walk(b: &Block, out: &mut Vec<VarId>) {
-        for s in b {
-            match s {
-                Stmt::Assign {
-                    target: Place::Var(v),
-                    decl: true,
-                    ..
-                } => out.push(*v),
-                Stmt::If { then_b, else_b, .. } => {
-                    walk(then_b, out);
-                    walk(else_b, out);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, out),
-                _ => {}
-            }
+    crate::visit::each_stmt(b, &mut |s| {
+        if let Stmt::Assign {
+            target: Place::Var(v),
+            decl: true,
+            ..
+        } = s
+        {
+            out.push(*v);
         }
-    }
-    walk(b, &mut out);
+    });
     out
 }
 

@@ -29,6 +29,7 @@ mod reverse;
 mod structs;
 mod tensor;
 mod vectorize;
+mod visit;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};

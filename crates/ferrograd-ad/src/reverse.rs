@@ -13,6 +13,7 @@ use crate::emit_expr::{callee, generic_ty, var_ident, ExprCx};
 use crate::ir::*;
 use crate::linear::Lin;
 use crate::normalize::{normalize, LoopFlags};
+use crate::visit::{any_expr, each_stmt, each_stmt_in_loops};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
 use std::collections::{HashMap, HashSet};
@@ -414,15 +415,9 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
 }
 
 fn count_stmts(b: &Block) -> usize {
-    b.iter()
-        .map(|s| {
-            1 + match s {
-                Stmt::If { then_b, else_b, .. } => count_stmts(then_b) + count_stmts(else_b),
-                Stmt::For { body, .. } | Stmt::While { body, .. } => count_stmts(body),
-                _ => 0,
-            }
-        })
-        .sum()
+    let mut n = 0;
+    each_stmt(b, &mut |_| n += 1);
+    n
 }
 
 /// Loop-local values recomputed at the start of each reverse iteration instead of taped:
@@ -439,51 +434,38 @@ fn recomputable(f: &Func, act: &Activity) -> Recompute {
         per_loop: HashMap::new(),
         vars: HashSet::new(),
     };
-    fn walk(f: &Func, act: &Activity, b: &Block, r: &mut Recompute) {
-        for s in b {
-            match s {
-                Stmt::If { then_b, else_b, .. } => {
-                    walk(f, act, then_b, r);
-                    walk(f, act, else_b, r);
+    each_stmt(&f.body, &mut |s| {
+        let (Stmt::For { id, body, .. } | Stmt::While { id, body, .. }) = s else {
+            return;
+        };
+        let mut assigned = HashSet::new();
+        assigned_in(body, &mut assigned);
+        let mut list: Vec<(VarId, Expr)> = Vec::new();
+        for st in body {
+            if let Stmt::Assign {
+                target: Place::Var(v),
+                value,
+                decl: true,
+                ..
+            } = st
+            {
+                if act.assign_count[*v] != 1 || f.vars[*v].param.is_some() || has_call(value) {
+                    continue;
                 }
-                Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
-                    let mut assigned = HashSet::new();
-                    assigned_in(body, &mut assigned);
-                    let mut list: Vec<(VarId, Expr)> = Vec::new();
-                    for st in body {
-                        if let Stmt::Assign {
-                            target: Place::Var(v),
-                            value,
-                            decl: true,
-                            ..
-                        } = st
-                        {
-                            if act.assign_count[*v] != 1
-                                || f.vars[*v].param.is_some()
-                                || has_call(value)
-                            {
-                                continue;
-                            }
-                            let mut ok = true;
-                            Func::for_each_read(value, &mut |u| {
-                                if assigned.contains(&u) && !list.iter().any(|(w, _)| *w == u) {
-                                    ok = false;
-                                }
-                            });
-                            if ok {
-                                list.push((*v, value.clone()));
-                                r.vars.insert(*v);
-                            }
-                        }
+                let mut ok = true;
+                Func::for_each_read(value, &mut |u| {
+                    if assigned.contains(&u) && !list.iter().any(|(w, _)| *w == u) {
+                        ok = false;
                     }
-                    r.per_loop.insert(*id, list);
-                    walk(f, act, body, r);
+                });
+                if ok {
+                    list.push((*v, value.clone()));
+                    r.vars.insert(*v);
                 }
-                _ => {}
             }
         }
-    }
-    walk(f, act, &f.body, &mut r);
+        r.per_loop.insert(*id, list);
+    });
     r
 }
 
@@ -623,73 +605,36 @@ fn fusable_outlined_call<'f>(f: &'f Func, act: &Activity) -> Option<(&'f Expr, V
 
 /// Variables assigned anywhere in `b` (targets, nested loop variables, `&mut` call arguments).
 fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
-    for s in b {
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                out.insert(target.var());
-                // `let l = loss(probs, …)?` also writes `probs`.
-                if let Expr::Call { args, .. } = value {
-                    for a in args {
-                        if let Expr::Ref(inner, true) = a {
-                            if let Expr::Var(v) = &**inner {
-                                out.insert(*v);
-                            }
-                        }
-                    }
-                }
+    let mut_ref = |a: &Expr| match a {
+        Expr::Ref(inner, true) => match &**inner {
+            Expr::Var(v) => Some(*v),
+            _ => None,
+        },
+        _ => None,
+    };
+    each_stmt(b, &mut |s| match s {
+        Stmt::Assign { target, value, .. } => {
+            out.insert(target.var());
+            // `let l = loss(probs, …)?` also writes `probs`.
+            if let Expr::Call { args, .. } = value {
+                out.extend(args.iter().filter_map(mut_ref));
             }
-            Stmt::Call(Expr::Call { args, .. }) => {
-                for a in args {
-                    match a {
-                        Expr::SubSlice { var, .. } => {
-                            out.insert(*var);
-                        }
-                        Expr::Ref(inner, true) => {
-                            if let Expr::Var(v) = &**inner {
-                                out.insert(*v);
-                            }
-                        }
-                        Expr::Var(v) => {
-                            out.insert(*v);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Stmt::If { then_b, else_b, .. } => {
-                assigned_in(then_b, out);
-                assigned_in(else_b, out);
-            }
-            Stmt::For { var, body, .. } => {
-                if let Some(v) = var {
-                    out.insert(*v);
-                }
-                assigned_in(body, out);
-            }
-            Stmt::While { body, .. } => assigned_in(body, out),
-            _ => {}
         }
-    }
+        Stmt::Call(Expr::Call { args, .. }) => {
+            out.extend(args.iter().filter_map(|a| match a {
+                Expr::SubSlice { var, .. } | Expr::Var(var) => Some(*var),
+                _ => mut_ref(a),
+            }));
+        }
+        Stmt::For { var: Some(v), .. } => {
+            out.insert(*v);
+        }
+        _ => {}
+    });
 }
 
 fn has_call(e: &Expr) -> bool {
-    match e {
-        Expr::Call { .. } => true,
-        Expr::SliceOf(a) | Expr::Field(a, _) => has_call(a),
-        Expr::SubSlice { lo, hi, .. } => [lo, hi].into_iter().flatten().any(|b| has_call(b)),
-        Expr::IndexOf(a, i) => has_call(a) || has_call(i),
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _) => has_call(a),
-        Expr::Index(_, i) => has_call(i),
-        Expr::Binary(_, a, b) => has_call(a) || has_call(b),
-        Expr::Method(r, _, args) => has_call(r) || args.iter().any(has_call),
-        Expr::Array(items) => items.iter().any(has_call),
-        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => false,
-    }
+    any_expr(e, &mut |e| matches!(e, Expr::Call { .. }))
 }
 
 /// Where the reverse sweep reads each variable: (pre-order statement position, enclosing loops).
@@ -699,74 +644,38 @@ type Readers = Vec<Vec<(usize, Vec<LoopId>)>>;
 
 fn reverse_readers(f: &Func, act: &Activity, rc: &Recompute) -> Readers {
     let mut r: Readers = vec![Vec::new(); f.vars.len()];
-    let mut pos = 0;
-    let mut loops = Vec::new();
-    mark_readers(f, act, rc, &f.body, &mut r, &mut pos, &mut loops);
-    r
-}
-
-fn mark_readers(
-    f: &Func,
-    act: &Activity,
-    rc: &Recompute,
-    b: &Block,
-    r: &mut Readers,
-    pos: &mut usize,
-    loops: &mut Vec<LoopId>,
-) {
-    for s in b {
-        let here = *pos;
-        *pos += 1;
-        let read = |v: VarId, r: &mut Readers| r[v].push((here, loops.clone()));
+    let mut here = 0;
+    each_stmt_in_loops(&f.body, &mut |s, loops| {
+        let mut read = |v: VarId| r[v].push((here, loops.to_vec()));
         match s {
             Stmt::Assign { target, value, .. } => {
                 let t = target.var();
                 if rc.vars.contains(&t) {
-                    let mut vs = Vec::new();
-                    Func::for_each_read(value, &mut |v| vs.push(v));
-                    for v in vs {
-                        read(v, r);
-                    }
+                    Func::for_each_read(value, &mut read);
                 }
                 if let Place::Index(_, i) = target {
                     // Index of an element adjoint or of an element restore.
-                    let mut vs = Vec::new();
-                    Func::for_each_read(i, &mut |v| vs.push(v));
-                    for v in vs {
-                        read(v, r);
-                    }
+                    Func::for_each_read(i, &mut read);
                 }
                 if act.is_active(t) && act.expr_active(f, value) {
-                    let (lin, _) = Lin::build(f, act, value, String::new());
-                    let nv = lin.needed_values();
-                    let mut vars = Vec::new();
-                    lin.needed_vars(&nv, &mut vars);
-                    for v in vars {
-                        read(v, r);
-                    }
+                    lin_reads(f, act, value, &mut read);
                 }
             }
-            Stmt::Call(e) if act.expr_active(f, e) => {
-                let (lin, _) = Lin::build(f, act, e, String::new());
-                let nv = lin.needed_values();
-                let mut vars = Vec::new();
-                lin.needed_vars(&nv, &mut vars);
-                for v in vars {
-                    read(v, r);
-                }
-            }
-            Stmt::If { then_b, else_b, .. } => {
-                mark_readers(f, act, rc, then_b, r, pos, loops);
-                mark_readers(f, act, rc, else_b, r, pos, loops);
-            }
-            Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
-                loops.push(*id);
-                mark_readers(f, act, rc, body, r, pos, loops);
-                loops.pop();
-            }
+            Stmt::Call(e) if act.expr_active(f, e) => lin_reads(f, act, e, &mut read),
             _ => {}
         }
-    }
+        here += 1;
+    });
+    r
+}
+
+/// The variables whose values the reverse code of the active expression `e` reads.
+fn lin_reads(f: &Func, act: &Activity, e: &Expr, read: &mut dyn FnMut(VarId)) {
+    let (lin, _) = Lin::build(f, act, e, String::new());
+    let nv = lin.needed_values();
+    let mut vars = Vec::new();
+    lin.needed_vars(&nv, &mut vars);
+    vars.into_iter().for_each(read);
 }
 
 struct Rev<'a> {

@@ -321,7 +321,7 @@ impl Lower<'_> {
                 return;
             }
         }
-        for_each_child_mut(e, &mut |c| self.hoist_array_literals(c, out, span));
+        crate::visit::children_mut(e, &mut |c| self.hoist_array_literals(c, out, span));
     }
 
     /// Float array literals in an index, which is evaluated after the value.
@@ -337,53 +337,13 @@ impl Lower<'_> {
 
 /// Does `e` contain an array literal of floats?
 pub(super) fn has_float_array_literal(vars: &[Var], e: &Expr) -> bool {
-    if let Expr::Array(_) | Expr::Repeat(..) = e {
-        if ty_of(vars, e) == Ty::FloatArray {
-            return true;
-        }
-    }
-    let mut found = false;
-    let mut e = e.clone();
-    for_each_child_mut(&mut e, &mut |c| found |= has_float_array_literal(vars, c));
-    found
+    crate::visit::any_expr(e, &mut |c| {
+        matches!(c, Expr::Array(_) | Expr::Repeat(..)) && ty_of(vars, c) == Ty::FloatArray
+    })
 }
 
 fn reads_var(e: &Expr, v: VarId) -> bool {
     let mut found = false;
     Func::for_each_read(e, &mut |r| found |= r == v);
     found
-}
-
-/// Calls `f` on each direct sub-expression of `e`.
-fn for_each_child_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    match e {
-        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => {}
-        Expr::Index(_, i) => f(i),
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _)
-        | Expr::SliceOf(a)
-        | Expr::Field(a, _) => f(a),
-        Expr::IndexOf(a, i) => {
-            f(a);
-            f(i);
-        }
-        Expr::SubSlice { lo, hi, .. } => {
-            for b in [lo, hi].into_iter().flatten() {
-                f(b);
-            }
-        }
-        Expr::Binary(_, a, b) => {
-            f(a);
-            f(b);
-        }
-        Expr::Method(r, _, args) => {
-            f(r);
-            args.iter_mut().for_each(f);
-        }
-        Expr::Call { args, .. } | Expr::Array(args) => args.iter_mut().for_each(f),
-    }
 }

@@ -314,11 +314,9 @@ fn iterates_by_ref(e: &syn::Expr) -> bool {
 /// Does a statement of `b` (nested blocks included) write variable `v` or an element of it,
 /// directly or through a `&mut` call argument?
 fn writes_var(b: &Block, v: VarId) -> bool {
-    b.iter().any(|s| match s {
+    crate::visit::any_stmt(b, &mut |s| match s {
         Stmt::Assign { target, value, .. } => target.var() == v || call_writes(value, v),
         Stmt::Call(e) => call_writes(e, v),
-        Stmt::If { then_b, else_b, .. } => writes_var(then_b, v) || writes_var(else_b, v),
-        Stmt::For { body, .. } | Stmt::While { body, .. } => writes_var(body, v),
         _ => false,
     })
 }
