@@ -300,7 +300,10 @@ fn scalar_view_struct_against_hand_derivative() {
     // The primal as written, and forward mode: the tangent of the output view is written
     // like the output, and each directional derivative is a component of the gradient.
     let mut y2 = [0.0; 3];
-    assert_eq!(squares(&Lin { w: &w, c: &c }, &x, &mut Out { y: &mut y2 }), v);
+    assert_eq!(
+        squares(&Lin { w: &w, c: &c }, &x, &mut Out { y: &mut y2 }),
+        v
+    );
     for k in 0..4 {
         let (mut tw, mut tc) = ([0.0; 3], [0.0; 1]);
         if k < 3 {
@@ -319,6 +322,9 @@ fn scalar_view_struct_against_hand_derivative() {
         );
         let want = if k < 3 { dw[k] } else { dc[0] };
         assert_eq!(val, v);
-        assert!((tan - want).abs() <= 1e-12 * want.abs().max(1.0), "{k}: {tan} vs {want}");
+        assert!(
+            (tan - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "{k}: {tan} vs {want}"
+        );
     }
 }
