@@ -117,7 +117,7 @@ fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
             float_reads(f, value, &mut src);
             out.push((vec![target.var()], src));
         }
-        Stmt::Call(e) => {
+        Stmt::Call(_, e) => {
             // A call writes its `&mut` float-buffer arguments and reads all float arguments.
             let mut src = Vec::new();
             float_reads(f, e, &mut src);
@@ -142,7 +142,7 @@ fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
             }
             out.push((tgt, src));
         }
-        Stmt::Return(Some(e)) => {
+        Stmt::Return(_, Some(e)) => {
             if let Some(r) = f.ret_var {
                 let mut src = Vec::new();
                 float_reads(f, e, &mut src);
@@ -206,7 +206,7 @@ fn count_assigns(f: &Func, b: &Block, count: &mut [usize]) {
                 count[v] += 1;
             }
         }
-        Stmt::Call(e) => {
+        Stmt::Call(_, e) => {
             for (_, _, v) in written_buffers(f, e) {
                 count[v] += 1;
             }

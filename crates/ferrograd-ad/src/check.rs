@@ -53,8 +53,8 @@ fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span, a
                 check_expr(cx, f, act, value, *span, asserts);
             }
         }
-        Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
-        Stmt::Return(Some(e)) | Stmt::If { cond: e, .. } => {
+        Stmt::Call(_, e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
+        Stmt::Return(_, Some(e)) | Stmt::If { cond: e, .. } => {
             check_expr(cx, f, act, e, fallback, asserts)
         }
         _ => {}

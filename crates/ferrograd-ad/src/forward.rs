@@ -279,7 +279,7 @@ impl Fwd<'_> {
                     }
                 }
             }
-            Stmt::Call(e) => {
+            Stmt::Call(_, e) => {
                 if !self.act.expr_active(self.f, e) {
                     let t = cx.expr(e);
                     return quote!(#t;);
@@ -331,7 +331,7 @@ impl Fwd<'_> {
             }
             Stmt::Break(_) => quote!(break;),
             Stmt::Continue(_) => quote!(continue;),
-            Stmt::Return(e) => {
+            Stmt::Return(_, e) => {
                 let ok = |t: TokenStream| {
                     if self.f.ret.is_result() {
                         quote!(::core::result::Result::Ok(#t))

@@ -5,6 +5,9 @@ use proc_macro2::{Span, TokenStream};
 
 pub type VarId = usize;
 pub type LoopId = usize;
+/// Names an assignment, call or `return` statement, given once by `lower`: the analyses key
+/// their decisions on it and the emitters look them up (`analysis::Plan`).
+pub type StmtId = usize;
 
 /// What the light type inference knows about a value. Float precision is left to rustc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,13 +174,14 @@ pub enum Stmt {
     /// `target = value` (compound assignments are lowered to this form). `decl` marks the
     /// `let` that introduces the variable.
     Assign {
+        id: StmtId,
         target: Place,
         value: Expr,
         decl: bool,
         span: Span,
     },
     /// A call evaluated for its effect on `&mut` slice arguments (kernels, `out` writers).
-    Call(Expr),
+    Call(StmtId, Expr),
     If {
         cond: Expr,
         then_b: Block,
@@ -196,7 +200,9 @@ pub enum Stmt {
     },
     Break(LoopId),
     Continue(LoopId),
-    Return(Option<Expr>),
+    /// `return e`; the reverse-mode normalisation makes it the assignment of the return
+    /// variable under the same id.
+    Return(StmtId, Option<Expr>),
     /// Forward-only bookkeeping inserted by the reverse-mode normalisation (exit flags).
     Raw(TokenStream),
 }

@@ -533,7 +533,7 @@ fn fusable_reduction(
                 }
             }
             Stmt::Assign { target: Place::Index(t, _), .. } => !act.is_active(*t),
-            Stmt::Call(e) => !act.expr_active(f, e),
+            Stmt::Call(_, e) => !act.expr_active(f, e),
             Stmt::If { cond, then_b, else_b } => {
                 let mut reads_s = false;
                 Func::for_each_read(cond, &mut |v| reads_s |= v == s);
@@ -620,7 +620,7 @@ fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
                 out.extend(args.iter().filter_map(mut_ref));
             }
         }
-        Stmt::Call(Expr::Call { args, .. }) => {
+        Stmt::Call(_, Expr::Call { args, .. }) => {
             out.extend(args.iter().filter_map(|a| match a {
                 Expr::SubSlice { var, .. } | Expr::Var(var) => Some(*var),
                 _ => mut_ref(a),
@@ -661,7 +661,7 @@ fn reverse_readers(f: &Func, act: &Activity, rc: &Recompute) -> Readers {
                     lin_reads(f, act, value, &mut read);
                 }
             }
-            Stmt::Call(e) if act.expr_active(f, e) => lin_reads(f, act, e, &mut read),
+            Stmt::Call(_, e) if act.expr_active(f, e) => lin_reads(f, act, e, &mut read),
             _ => {}
         }
         here += 1;
@@ -920,7 +920,7 @@ impl Rev<'_> {
                 decl,
                 ..
             } => self.assign(target, value, *decl, in_loop, here),
-            Stmt::Call(e) => {
+            Stmt::Call(_, e) => {
                 let fwd = {
                     let t = cx.expr(e);
                     quote!(#t;)
@@ -1011,7 +1011,7 @@ impl Rev<'_> {
                 (fwd, rev)
             }
             Stmt::Raw(t) => (t.clone(), TokenStream::new()),
-            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => {
+            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_, _) => {
                 // Removed by `normalize`.
                 (TokenStream::new(), TokenStream::new())
             }

@@ -480,6 +480,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 value,
                 decl: true,
                 span,
+                ..
             } => {
                 if f.var_ty(*v) != Ty::Tensor {
                     // Non-tensor locals (sizes, scalars) are plain primal code.
@@ -499,7 +500,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 let _ = span;
                 stmts.push((Some(*v), root));
             }
-            Stmt::Return(Some(e)) => {
+            Stmt::Return(_, Some(e)) => {
                 ret_node = g.node(cx, e);
             }
             _ => {

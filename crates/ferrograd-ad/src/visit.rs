@@ -88,7 +88,7 @@ pub fn stmt_exprs(s: &Stmt, f: &mut dyn FnMut(&Expr)) {
             }
             f(value);
         }
-        Stmt::Call(e) | Stmt::Return(Some(e)) => f(e),
+        Stmt::Call(_, e) | Stmt::Return(_, Some(e)) => f(e),
         Stmt::If { cond, .. } => f(cond),
         Stmt::For { iter, .. } => {
             let Iter::Range {
@@ -107,7 +107,7 @@ pub fn stmt_exprs(s: &Stmt, f: &mut dyn FnMut(&Expr)) {
                 f(c);
             }
         }
-        Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
+        Stmt::Return(_, None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
     }
 }
 

@@ -99,6 +99,7 @@ impl Lower<'_> {
                         let ty = self.ty_of(&value);
                         let t = self.fresh_tmp(ty);
                         out.push(Stmt::Assign {
+                            id: self.stmt_id(),
                             target: Place::Var(t),
                             value,
                             decl: true,
@@ -146,6 +147,7 @@ impl Lower<'_> {
                             self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
                         self.bind(&pi.ident.to_string(), kv);
                         body.push(Stmt::Assign {
+                            id: self.stmt_id(),
                             target: Place::Var(kv),
                             value: Expr::Var(idx),
                             decl: true,
@@ -168,6 +170,7 @@ impl Lower<'_> {
                     let ev = self.new_var(&pi.ident.to_string(), pi.ident.span(), elem_ty, false);
                     self.bind(&pi.ident.to_string(), ev);
                     body.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Var(ev),
                         value: Expr::Index(bv, Box::new(Expr::Var(idx))),
                         decl: true,
@@ -189,6 +192,7 @@ impl Lower<'_> {
             let bv = if by_value && writes_var(&body, bv) {
                 let snap = self.fresh_tmp(Ty::FloatArray);
                 out.push(Stmt::Assign {
+                    id: self.stmt_id(),
                     target: Place::Var(snap),
                     value: Expr::Var(bv),
                     decl: true,
@@ -316,7 +320,7 @@ fn iterates_by_ref(e: &syn::Expr) -> bool {
 fn writes_var(b: &Block, v: VarId) -> bool {
     crate::visit::any_stmt(b, &mut |s| match s {
         Stmt::Assign { target, value, .. } => target.var() == v || call_writes(value, v),
-        Stmt::Call(e) => call_writes(e, v),
+        Stmt::Call(_, e) => call_writes(e, v),
         _ => false,
     })
 }
