@@ -113,7 +113,7 @@ pub fn stmt_exprs(s: &Stmt, f: &mut dyn FnMut(&Expr)) {
 
 /// Calls `f` on every statement of `b`, nested blocks included, each before the statements
 /// inside it (the order in which the emitters meet them).
-pub fn each_stmt(b: &Block, f: &mut dyn FnMut(&Stmt)) {
+pub fn each_stmt<'b>(b: &'b Block, f: &mut dyn FnMut(&'b Stmt)) {
     each_stmt_in_loops(b, &mut |s, _| f(s));
 }
 
@@ -125,8 +125,8 @@ pub fn any_stmt(b: &Block, pred: &mut dyn FnMut(&Stmt) -> bool) -> bool {
 }
 
 /// [`each_stmt`], also handing over the loops enclosing each statement, outermost first.
-pub fn each_stmt_in_loops(b: &Block, f: &mut dyn FnMut(&Stmt, &[LoopId])) {
-    fn walk(b: &Block, loops: &mut Vec<LoopId>, f: &mut dyn FnMut(&Stmt, &[LoopId])) {
+pub fn each_stmt_in_loops<'b>(b: &'b Block, f: &mut dyn FnMut(&'b Stmt, &[LoopId])) {
+    fn walk<'b>(b: &'b Block, loops: &mut Vec<LoopId>, f: &mut dyn FnMut(&'b Stmt, &[LoopId])) {
         for s in b {
             f(s, loops);
             match s {

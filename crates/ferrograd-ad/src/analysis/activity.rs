@@ -1,5 +1,5 @@
-//! Activity analysis (which variables carry derivatives) and the facts the to-be-recorded
-//! analysis needs (how often and where each variable is assigned).
+//! Activity analysis (which variables carry derivatives), and how often each variable is
+//! assigned (which `recompute.rs` reads).
 //!
 //! A variable is *varied* if its value depends on a differentiable input, *useful* if it can
 //! affect an output, and *active* if both. Only active values get adjoints or tangents: an
