@@ -3,7 +3,8 @@
 //! Each statement yields a (forward, reverse) pair (Clad's scheme). The forward sweep runs the
 //! primal code and records what the reverse sweep needs: branch decisions, trip counts, loop
 //! variables of non-trivial iterators, and the old values of overwritten variables that the
-//! reverse sweep reads (to-be-recorded analysis). Inside loops records go on the pooled tape;
+//! reverse sweep reads. What to record, recompute and fuse is decided beforehand, in the
+//! `analysis::Plan` this emitter reads. Inside loops records go on the pooled tape;
 //! elsewhere into plain locals. The reverse sweep walks the statements backwards, restoring
 //! overwritten values, recomputing intermediate values from restored state, and accumulating
 //! adjoints with `+=`.
