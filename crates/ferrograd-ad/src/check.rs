@@ -9,6 +9,7 @@
 use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
 use crate::ir::*;
+use crate::visit::each_stmt;
 use proc_macro2::Span;
 use std::cell::RefCell;
 
@@ -29,47 +30,35 @@ pub fn check(cx: &Ctxt, f: &Func) -> Vec<(syn::Path, usize)> {
 type Asserts = RefCell<Vec<(syn::Path, usize)>>;
 
 fn check_block(cx: &Ctxt, f: &Func, act: &Activity, b: &Block, fallback: Span, asserts: &Asserts) {
-    for s in b {
-        match s {
-            Stmt::Assign {
-                target,
-                value,
-                span,
-                ..
-            } => {
-                let whole_array = matches!(target, Place::Var(v) if f.var_ty(*v) == Ty::FloatArray);
-                if whole_array {
-                    if act.is_active(target.var())
-                        && act.expr_active(f, value)
-                        && !matches!(value, Expr::Var(_))
-                    {
-                        cx.error_at(
-                            *span,
-                            "internal error: a whole-array assignment with a derivative-carrying \
-                             value reached the emitters; assign the elements instead (`v[i] = …`)",
-                        );
-                    }
-                } else {
-                    check_expr(cx, f, act, value, *span, asserts);
+    each_stmt(b, &mut |s| match s {
+        Stmt::Assign {
+            target,
+            value,
+            span,
+            ..
+        } => {
+            let whole_array = matches!(target, Place::Var(v) if f.var_ty(*v) == Ty::FloatArray);
+            if whole_array {
+                if act.is_active(target.var())
+                    && act.expr_active(f, value)
+                    && !matches!(value, Expr::Var(_))
+                {
+                    cx.error_at(
+                        *span,
+                        "internal error: a whole-array assignment with a derivative-carrying \
+                         value reached the emitters; assign the elements instead (`v[i] = …`)",
+                    );
                 }
+            } else {
+                check_expr(cx, f, act, value, *span, asserts);
             }
-            Stmt::Call(e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
-            Stmt::Return(Some(e)) => check_expr(cx, f, act, e, fallback, asserts),
-            Stmt::If {
-                cond,
-                then_b,
-                else_b,
-            } => {
-                check_expr(cx, f, act, cond, fallback, asserts);
-                check_block(cx, f, act, then_b, fallback, asserts);
-                check_block(cx, f, act, else_b, fallback, asserts);
-            }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                check_block(cx, f, act, body, fallback, asserts)
-            }
-            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
         }
-    }
+        Stmt::Call(_, e) => check_expr(cx, f, act, e, call_span(e).unwrap_or(fallback), asserts),
+        Stmt::Return(_, Some(e)) | Stmt::If { cond: e, .. } => {
+            check_expr(cx, f, act, e, fallback, asserts)
+        }
+        _ => {}
+    });
 }
 
 fn call_span(e: &Expr) -> Option<Span> {
@@ -182,6 +171,134 @@ fn check_expr_at(
             for a in args {
                 check_expr_at(cx, f, act, a, span, false, asserts);
             }
+        }
+    }
+}
+
+/// Tensor-level functions (`tensor.rs`): straight-line tensor `let`s and a final tensor
+/// expression, built from `+ - * /`, unary minus, ops with a rule in the tensor table and
+/// calls of other tensor-level functions. Reports what `tensor::emit` could not build, in the
+/// order it meets it (the first problem of each expression).
+pub fn check_tensor(cx: &Ctxt, f: &Func) {
+    let act = analyse(f, None);
+    let mut ends_with_tensor = false;
+    for s in &f.body {
+        match s {
+            Stmt::Assign {
+                target: Place::Var(v),
+                value,
+                decl: true,
+                ..
+            } => {
+                if f.var_ty(*v) == Ty::Tensor {
+                    tensor_node(cx, f, &act, value);
+                }
+            }
+            Stmt::Return(_, Some(e)) => ends_with_tensor = tensor_node(cx, f, &act, e),
+            _ => {
+                cx.error_spanned(
+                    &f.item.sig.ident,
+                    "tensor-level `#[differentiable]` functions must be straight-line: `let` bindings and a final tensor \
+                     expression (no loops, branches or reassignment; write loops over slices with ferrograd kernels instead)",
+                );
+                return;
+            }
+        }
+    }
+    if !ends_with_tensor {
+        cx.error_spanned(
+            &f.item.sig.ident,
+            "a tensor-level `#[differentiable]` function must end with a tensor expression",
+        );
+    } else if f.ret != RetKind::Tensor {
+        cx.error_spanned(
+            &f.item.sig.output,
+            "a tensor-level `#[differentiable]` function must return `Tensor`",
+        );
+    }
+}
+
+/// Can `tensor::Graph::node` build `e`? Reports the first reason it cannot.
+fn tensor_node(cx: &Ctxt, f: &Func, act: &Activity, e: &Expr) -> bool {
+    let arg = |e: &Expr| match e {
+        Expr::Ref(inner, false) => tensor_node(cx, f, act, inner),
+        e => tensor_node(cx, f, act, e),
+    };
+    match e {
+        Expr::Var(v) if f.var_ty(*v) == Ty::Tensor => true,
+        Expr::Ref(inner, false) => tensor_node(cx, f, act, inner),
+        _ if !act.expr_active(f, e) => true,
+        Expr::Neg(a) => tensor_node(cx, f, act, a),
+        Expr::Binary(op, a, b) => {
+            if !matches!(
+                op,
+                syn::BinOp::Add(_) | syn::BinOp::Sub(_) | syn::BinOp::Mul(_) | syn::BinOp::Div(_)
+            ) {
+                cx.error_spanned(op, "tensor-level functions support `+ - * /` on tensors");
+                return false;
+            }
+            let (ta, tb) = (f.ty_of(a), f.ty_of(b));
+            if ta == Ty::Tensor && tb == Ty::Tensor {
+                arg(a) && arg(b)
+            } else if ta == Ty::Tensor {
+                arg(a)
+            } else if matches!(op, syn::BinOp::Div(_)) {
+                cx.error_spanned(op, "`scalar / tensor` is not supported: write `x.reciprocal()`-free code, e.g. `(&x * (1.0 / s))`");
+                false
+            } else {
+                arg(b)
+            }
+        }
+        Expr::Method(recv, m, args) if m == "cross_entropy_for_logits" => tensor_node(
+            cx,
+            f,
+            act,
+            &crate::tensor::cross_entropy_as_nll(recv, m, args),
+        ),
+        Expr::Method(recv, m, args) => {
+            let name = m.to_string();
+            let ok = arg(recv)
+                && args.iter().enumerate().all(|(j, a)| {
+                    match tensor_op(&name)
+                        .and_then(|op| op.args.get(j))
+                        .map(|(_, kind)| *kind)
+                    {
+                        Some(ArgKind::Tensor) => arg(a),
+                        Some(ArgKind::Bias) => match a {
+                            Expr::Call { path, args, .. }
+                                if path.is_ident("Some") && args.len() == 1 =>
+                            {
+                                arg(&args[0])
+                            }
+                            _ => true,
+                        },
+                        _ => true,
+                    }
+                });
+            if ok && tensor_op(&name).is_none() {
+                cx.error_at(
+                    f.item.sig.ident.span(),
+                    format!("internal: no reverse rule for `{name}`"),
+                );
+                return false;
+            }
+            ok
+        }
+        Expr::Call {
+            args, try_, span, ..
+        } => {
+            if *try_ {
+                cx.error_at(*span, "`?` is not supported in tensor-level functions");
+                return false;
+            }
+            args.iter().all(|a| f.ty_of(a) != Ty::Tensor || arg(a))
+        }
+        _ => {
+            cx.error_at(
+                f.item.sig.ident.span(),
+                "unsupported tensor expression: use tensor methods with rules, `+ - * /`, unary minus and calls to other tensor-level `#[differentiable]` functions",
+            );
+            false
         }
     }
 }

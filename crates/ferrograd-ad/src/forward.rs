@@ -140,24 +140,16 @@ pub fn emit(f: &Func) -> TokenStream {
 
 fn declared_vars(b: &Block) -> Vec<VarId> {
     let mut out = Vec::new();
-    fn walk(b: &Block, out: &mut Vec<VarId>) {
-        for s in b {
-            match s {
-                Stmt::Assign {
-                    target: Place::Var(v),
-                    decl: true,
-                    ..
-                } => out.push(*v),
-                Stmt::If { then_b, else_b, .. } => {
-                    walk(then_b, out);
-                    walk(else_b, out);
-                }
-                Stmt::For { body, .. } | Stmt::While { body, .. } => walk(body, out),
-                _ => {}
-            }
+    crate::visit::each_stmt(b, &mut |s| {
+        if let Stmt::Assign {
+            target: Place::Var(v),
+            decl: true,
+            ..
+        } = s
+        {
+            out.push(*v);
         }
-    }
-    walk(b, &mut out);
+    });
     out
 }
 
@@ -287,7 +279,7 @@ impl Fwd<'_> {
                     }
                 }
             }
-            Stmt::Call(e) => {
+            Stmt::Call(_, e) => {
                 if !self.act.expr_active(self.f, e) {
                     let t = cx.expr(e);
                     return quote!(#t;);
@@ -339,7 +331,7 @@ impl Fwd<'_> {
             }
             Stmt::Break(_) => quote!(break;),
             Stmt::Continue(_) => quote!(continue;),
-            Stmt::Return(e) => {
+            Stmt::Return(_, e) => {
                 let ok = |t: TokenStream| {
                     if self.f.ret.is_result() {
                         quote!(::core::result::Result::Ok(#t))

@@ -5,6 +5,9 @@ use proc_macro2::{Span, TokenStream};
 
 pub type VarId = usize;
 pub type LoopId = usize;
+/// Names an assignment, call or `return` statement, given once by `lower`: the analyses key
+/// their decisions on it and the emitters look them up (`analysis::Plan`).
+pub type StmtId = usize;
 
 /// What the light type inference knows about a value. Float precision is left to rustc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,13 +174,14 @@ pub enum Stmt {
     /// `target = value` (compound assignments are lowered to this form). `decl` marks the
     /// `let` that introduces the variable.
     Assign {
+        id: StmtId,
         target: Place,
         value: Expr,
         decl: bool,
         span: Span,
     },
     /// A call evaluated for its effect on `&mut` slice arguments (kernels, `out` writers).
-    Call(Expr),
+    Call(StmtId, Expr),
     If {
         cond: Expr,
         then_b: Block,
@@ -196,7 +200,9 @@ pub enum Stmt {
     },
     Break(LoopId),
     Continue(LoopId),
-    Return(Option<Expr>),
+    /// `return e`; the reverse-mode normalisation makes it the assignment of the return
+    /// variable under the same id.
+    Return(StmtId, Option<Expr>),
     /// Forward-only bookkeeping inserted by the reverse-mode normalisation (exit flags).
     Raw(TokenStream),
 }
@@ -386,56 +392,19 @@ pub fn ty_of(vars: &[Var], e: &Expr) -> Ty {
 impl Func {
     /// Calls `f` for every variable read by `e` (including those in index expressions).
     pub fn for_each_read(e: &Expr, f: &mut dyn FnMut(VarId)) {
-        match e {
-            Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) => {}
-            Expr::Var(v) => f(*v),
-            Expr::Index(v, i) => {
-                f(*v);
-                Self::for_each_read(i, f);
-            }
-            Expr::Neg(a) | Expr::Not(a) | Expr::Cast(a, _, _) | Expr::Ref(a, _) => {
-                Self::for_each_read(a, f)
-            }
-            Expr::Repeat(a, _) | Expr::Matches(a, _) | Expr::SliceOf(a) | Expr::Field(a, _) => {
-                Self::for_each_read(a, f)
-            }
-            Expr::IndexOf(a, i) => {
-                Self::for_each_read(a, f);
-                Self::for_each_read(i, f);
-            }
-            Expr::SubSlice { var, lo, hi, .. } => {
-                f(*var);
-                for b in [lo, hi].into_iter().flatten() {
-                    Self::for_each_read(b, f);
-                }
-            }
-            Expr::Binary(_, a, b) => {
-                Self::for_each_read(a, f);
-                Self::for_each_read(b, f);
-            }
-            Expr::Method(r, _, args) => {
-                Self::for_each_read(r, f);
-                for a in args {
-                    Self::for_each_read(a, f);
-                }
-            }
-            Expr::Call { args, .. } | Expr::Array(args) => {
-                for a in args {
-                    Self::for_each_read(a, f);
-                }
-            }
-        }
+        crate::visit::each_expr(e, &mut |e| match e {
+            Expr::Var(v) | Expr::Index(v, _) | Expr::SubSlice { var: v, .. } => f(*v),
+            _ => {}
+        });
     }
 }
 
 /// Is `v` the variable of a `for` loop somewhere in `b` (bound by the loop, never declared)?
 pub fn is_loop_var(b: &Block, v: VarId) -> bool {
-    b.iter().any(|s| match s {
-        Stmt::For { var, body, .. } => *var == Some(v) || is_loop_var(body, v),
-        Stmt::While { body, .. } => is_loop_var(body, v),
-        Stmt::If { then_b, else_b, .. } => is_loop_var(then_b, v) || is_loop_var(else_b, v),
-        _ => false,
-    })
+    crate::visit::any_stmt(
+        b,
+        &mut |s| matches!(s, Stmt::For { var, .. } if *var == Some(v)),
+    )
 }
 
 /// The float buffers the call at the root of `e` may write (`g(out, …)` with `out: &mut [f64]`,

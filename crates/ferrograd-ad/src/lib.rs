@@ -29,6 +29,7 @@ mod reverse;
 mod structs;
 mod tensor;
 mod vectorize;
+mod visit;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -159,11 +160,11 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             ));
         }
         let tcx = ctxt::Ctxt::default();
-        let t = tensor::emit(&tcx, &f);
+        check::check_tensor(&tcx, &f);
         if let Some(e) = tcx.take() {
             return Err(e);
         }
-        return Ok(t);
+        return Ok(tensor::emit(&f));
     }
     out.extend(reverse::emit(&f, reverse::RevKind::Pullback, None));
     out.extend(reverse::emit(

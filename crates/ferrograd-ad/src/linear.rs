@@ -61,7 +61,7 @@ pub struct Lin {
     pub pre: std::collections::HashMap<usize, TokenStream>,
     /// Unique prefix of this expression's temporaries.
     pub prefix: String,
-    /// Reduction fusion of an outlined loop (`reverse.rs`): its call's pullback is emitted as
+    /// Reduction fusion of an outlined loop (`analysis/fusion.rs`): its call's pullback is emitted as
     /// `let <ident> = <callee>_value_pullback(…)`, which also returns the call's value.
     pub fused_value: Option<syn::Ident>,
 }

@@ -93,11 +93,12 @@ impl Norm {
     fn stmt(&mut self, s: Stmt) -> (Block, BTreeSet<Exit>) {
         let one = |e: Exit| -> BTreeSet<Exit> { [e].into_iter().collect() };
         match s {
-            Stmt::Return(e) => {
+            Stmt::Return(id, e) => {
                 self.flags.insert(Exit::Ret);
                 let mut out = Vec::new();
                 if let (Some(e), Some(r)) = (e, self.ret_var) {
                     out.push(Stmt::Assign {
+                        id,
                         target: Place::Var(r),
                         value: e,
                         decl: false,

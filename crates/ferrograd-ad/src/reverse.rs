@@ -3,19 +3,20 @@
 //! Each statement yields a (forward, reverse) pair (Clad's scheme). The forward sweep runs the
 //! primal code and records what the reverse sweep needs: branch decisions, trip counts, loop
 //! variables of non-trivial iterators, and the old values of overwritten variables that the
-//! reverse sweep reads (to-be-recorded analysis). Inside loops records go on the pooled tape;
+//! reverse sweep reads. What to record, recompute and fuse is decided beforehand, in the
+//! `analysis::Plan` this emitter reads. Inside loops records go on the pooled tape;
 //! elsewhere into plain locals. The reverse sweep walks the statements backwards, restoring
 //! overwritten values, recomputing intermediate values from restored state, and accumulating
 //! adjoints with `+=`.
 
-use crate::analysis::{analyse, Activity};
+use crate::analysis::{Activity, Plan};
 use crate::emit_expr::{callee, generic_ty, var_ident, ExprCx};
 use crate::ir::*;
 use crate::linear::Lin;
 use crate::normalize::{normalize, LoopFlags};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum RevKind {
@@ -116,11 +117,8 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         RevKind::GenericPrimal => Some(&[][..]),
         _ => None,
     };
-    let act = analyse(&g, act_wrt);
-    let recompute = recomputable(&g, &act);
-    let readers = reverse_readers(&g, &act, &recompute);
-    let fuse = fusable_reduction(&g, &act, &recompute, &norm.loops);
-    let fuse_call = fusable_outlined_call(&g, &act);
+    let plan = Plan::new(&g, act_wrt, &norm.loops);
+    let act = &plan.act;
     // Generic scalar code: the Hessian's pullback over dual numbers, and every derivative of a
     // function generic over `T: Real`.
     let generic_kind = matches!(kind, RevKind::GenericPullback | RevKind::GenericPrimal);
@@ -136,32 +134,13 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         quote!(d_ret)
     };
     let sig_adj = adjoint_params(f, kind, wrt);
-    let unhoisted: HashSet<VarId> = g
-        .body
-        .iter()
-        .filter_map(|s| match s {
-            Stmt::Assign {
-                target: Place::Var(v),
-                decl: true,
-                ..
-            } if f.vars[*v].param.is_none() => Some(*v),
-            _ => None,
-        })
-        .collect();
     let mut e = Rev {
         f: &g,
         cx,
-        act: &act,
-        readers,
-        recompute: &recompute,
-        fuse,
-        fuse_call,
+        act,
+        plan: &plan,
         seed_val: seed_val.clone(),
-        saves: 0,
         fusing: false,
-        pos: 0,
-        loop_stack: Vec::new(),
-        unhoisted: &unhoisted,
         loops: &norm.loops,
         slots: Vec::new(),
         uses_tape: false,
@@ -258,7 +237,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     }
     for (v, var) in g.vars.iter().enumerate() {
         if var.param.is_some()
-            || unhoisted.contains(&v)
+            || plan.records.unhoisted.contains(&v)
             || is_loop_var(&g.body, v)
             || matches!(var.ty, Ty::Closure(_) | Ty::Tuple(_))
         {
@@ -413,156 +392,6 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     }
 }
 
-fn count_stmts(b: &Block) -> usize {
-    b.iter()
-        .map(|s| {
-            1 + match s {
-                Stmt::If { then_b, else_b, .. } => count_stmts(then_b) + count_stmts(else_b),
-                Stmt::For { body, .. } | Stmt::While { body, .. } => count_stmts(body),
-                _ => 0,
-            }
-        })
-        .sum()
-}
-
-/// Loop-local values recomputed at the start of each reverse iteration instead of taped:
-/// a `let` at the top level of a loop body, assigned nowhere else, whose expression has no
-/// calls and reads only variables the loop never assigns (or earlier recomputable locals).
-/// This is the store-vs-recompute trade-off decided for the cheap case: no tape traffic.
-pub struct Recompute {
-    pub per_loop: HashMap<LoopId, Vec<(VarId, Expr)>>,
-    pub vars: HashSet<VarId>,
-}
-
-fn recomputable(f: &Func, act: &Activity) -> Recompute {
-    let mut r = Recompute {
-        per_loop: HashMap::new(),
-        vars: HashSet::new(),
-    };
-    fn walk(f: &Func, act: &Activity, b: &Block, r: &mut Recompute) {
-        for s in b {
-            match s {
-                Stmt::If { then_b, else_b, .. } => {
-                    walk(f, act, then_b, r);
-                    walk(f, act, else_b, r);
-                }
-                Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
-                    let mut assigned = HashSet::new();
-                    assigned_in(body, &mut assigned);
-                    let mut list: Vec<(VarId, Expr)> = Vec::new();
-                    for st in body {
-                        if let Stmt::Assign {
-                            target: Place::Var(v),
-                            value,
-                            decl: true,
-                            ..
-                        } = st
-                        {
-                            if act.assign_count[*v] != 1
-                                || f.vars[*v].param.is_some()
-                                || has_call(value)
-                            {
-                                continue;
-                            }
-                            let mut ok = true;
-                            Func::for_each_read(value, &mut |u| {
-                                if assigned.contains(&u) && !list.iter().any(|(w, _)| *w == u) {
-                                    ok = false;
-                                }
-                            });
-                            if ok {
-                                list.push((*v, value.clone()));
-                                r.vars.insert(*v);
-                            }
-                        }
-                    }
-                    r.per_loop.insert(*id, list);
-                    walk(f, act, body, r);
-                }
-                _ => {}
-            }
-        }
-    }
-    walk(f, act, &f.body, &mut r);
-    r
-}
-
-/// `(stmt, s)` when the function ends with `stmt` directly followed by `return s` (trailing
-/// raw statements aside): where both reduction fusions look for their loop.
-fn returned_after(f: &Func) -> Option<(&Stmt, VarId)> {
-    let ret = f.ret_var?;
-    let b = &f.body;
-    let mut k = b.len();
-    while k > 0 && matches!(b[k - 1], Stmt::Raw(_)) {
-        k -= 1;
-    }
-    if k < 2 {
-        return None;
-    }
-    match &b[k - 1] {
-        Stmt::Assign {
-            target: Place::Var(r),
-            value: Expr::Var(s),
-            ..
-        } if *r == ret => Some((&b[k - 2], *s)),
-        _ => None,
-    }
-}
-
-/// Reduction-loop fusion: a top-level loop that only accumulates `s = s ± e` (with `e` not
-/// reading `s`, everything else loop-local) directly followed by `return s`. The adjoint of `s`
-/// is then the output seed during the whole loop, known before it runs, so each iteration's
-/// reverse runs right after its forward: one loop, no tape, no recomputation.
-fn fusable_reduction(
-    f: &Func,
-    act: &Activity,
-    rc: &Recompute,
-    loops: &HashMap<LoopId, LoopFlags>,
-) -> Option<(LoopId, VarId)> {
-    let (before, s) = returned_after(f)?;
-    let (id, body) = match before {
-        Stmt::For { id, body, .. } => (*id, body),
-        _ => return None,
-    };
-    let lf = loops.get(&id)?;
-    if lf.brk.is_some()
-        || lf.cont.is_some()
-        || !lf.check.is_empty()
-        || !act.is_active(s)
-        || f.var_ty(s) != Ty::Float
-    {
-        return None;
-    }
-    fn ok_block(f: &Func, act: &Activity, rc: &Recompute, b: &Block, s: VarId) -> bool {
-        b.iter().all(|st| match st {
-            Stmt::Assign { target: Place::Var(t), value, .. } => {
-                let mut reads_s = false;
-                if *t == s {
-                    match value {
-                        Expr::Binary(syn::BinOp::Add(_) | syn::BinOp::Sub(_), a, e) if matches!(**a, Expr::Var(v) if v == s) => {
-                            Func::for_each_read(e, &mut |v| reads_s |= v == s);
-                            !reads_s
-                        }
-                        _ => false,
-                    }
-                } else {
-                    Func::for_each_read(value, &mut |v| reads_s |= v == s);
-                    !reads_s && (!act.is_active(*t) || rc.vars.contains(t))
-                }
-            }
-            Stmt::Assign { target: Place::Index(t, _), .. } => !act.is_active(*t),
-            Stmt::Call(e) => !act.expr_active(f, e),
-            Stmt::If { cond, then_b, else_b } => {
-                let mut reads_s = false;
-                Func::for_each_read(cond, &mut |v| reads_s |= v == s);
-                !reads_s && ok_block(f, act, rc, then_b, s) && ok_block(f, act, rc, else_b, s)
-            }
-            _ => false,
-        })
-    }
-    ok_block(f, act, rc, body, s).then_some((id, s))
-}
-
 /// Does every use of the adjoint `name` in `ts` read it whole (`name[..]`)?
 fn only_whole_uses(ts: &TokenStream, name: &syn::Ident) -> bool {
     use proc_macro2::{Delimiter, TokenTree};
@@ -578,216 +407,14 @@ fn only_whole_uses(ts: &TokenStream, name: &syn::Ident) -> bool {
     })
 }
 
-/// Reduction fusion for a loop that `#[differentiable(simd)]` outlined (`vectorize.rs`):
-/// `s = s ± __fg_f_loopN(…)` directly followed by `return s`. As for `fusable_reduction`, the
-/// adjoint of `s` is the output seed there, so the forward sweep calls the loop's
-/// `_value_pullback`, which returns the value and adds the adjoints in one pass over the
-/// events, instead of a value pass now and a pullback pass in the reverse sweep.
-fn fusable_outlined_call<'f>(f: &'f Func, act: &Activity) -> Option<(&'f Expr, VarId)> {
-    let (before, s) = returned_after(f)?;
-    let Stmt::Assign {
-        target: Place::Var(t),
-        value,
-        ..
-    } = before
-    else {
-        return None;
-    };
-    let Expr::Binary(syn::BinOp::Add(_) | syn::BinOp::Sub(_), a, c) = value else {
-        return None;
-    };
-    let Expr::Call {
-        path, args, try_, ..
-    } = &**c
-    else {
-        return None;
-    };
-    let name = path.segments.last()?.ident.to_string();
-    let outlined = name.starts_with("__fg_")
-        && name
-            .rsplit_once("_loop")
-            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()));
-    let mut reads_s = false;
-    for a in args {
-        Func::for_each_read(a, &mut |v| reads_s |= v == s);
-    }
-    (*t == s
-        && matches!(**a, Expr::Var(v) if v == s)
-        && outlined
-        && !try_
-        && !reads_s
-        && act.is_active(s)
-        && f.var_ty(s) == Ty::Float)
-        .then_some((value, s))
-}
-
-/// Variables assigned anywhere in `b` (targets, nested loop variables, `&mut` call arguments).
-fn assigned_in(b: &Block, out: &mut HashSet<VarId>) {
-    for s in b {
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                out.insert(target.var());
-                // `let l = loss(probs, …)?` also writes `probs`.
-                if let Expr::Call { args, .. } = value {
-                    for a in args {
-                        if let Expr::Ref(inner, true) = a {
-                            if let Expr::Var(v) = &**inner {
-                                out.insert(*v);
-                            }
-                        }
-                    }
-                }
-            }
-            Stmt::Call(Expr::Call { args, .. }) => {
-                for a in args {
-                    match a {
-                        Expr::SubSlice { var, .. } => {
-                            out.insert(*var);
-                        }
-                        Expr::Ref(inner, true) => {
-                            if let Expr::Var(v) = &**inner {
-                                out.insert(*v);
-                            }
-                        }
-                        Expr::Var(v) => {
-                            out.insert(*v);
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            Stmt::If { then_b, else_b, .. } => {
-                assigned_in(then_b, out);
-                assigned_in(else_b, out);
-            }
-            Stmt::For { var, body, .. } => {
-                if let Some(v) = var {
-                    out.insert(*v);
-                }
-                assigned_in(body, out);
-            }
-            Stmt::While { body, .. } => assigned_in(body, out),
-            _ => {}
-        }
-    }
-}
-
-fn has_call(e: &Expr) -> bool {
-    match e {
-        Expr::Call { .. } => true,
-        Expr::SliceOf(a) | Expr::Field(a, _) => has_call(a),
-        Expr::SubSlice { lo, hi, .. } => [lo, hi].into_iter().flatten().any(|b| has_call(b)),
-        Expr::IndexOf(a, i) => has_call(a) || has_call(i),
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _) => has_call(a),
-        Expr::Index(_, i) => has_call(i),
-        Expr::Binary(_, a, b) => has_call(a) || has_call(b),
-        Expr::Method(r, _, args) => has_call(r) || args.iter().any(has_call),
-        Expr::Array(items) => items.iter().any(has_call),
-        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => false,
-    }
-}
-
-/// Where the reverse sweep reads each variable: (pre-order statement position, enclosing loops).
-/// To-be-recorded analysis: an assignment must save the old value only if some reader runs
-/// before it in the forward sweep (earlier position, or a loop shared with it).
-type Readers = Vec<Vec<(usize, Vec<LoopId>)>>;
-
-fn reverse_readers(f: &Func, act: &Activity, rc: &Recompute) -> Readers {
-    let mut r: Readers = vec![Vec::new(); f.vars.len()];
-    let mut pos = 0;
-    let mut loops = Vec::new();
-    mark_readers(f, act, rc, &f.body, &mut r, &mut pos, &mut loops);
-    r
-}
-
-fn mark_readers(
-    f: &Func,
-    act: &Activity,
-    rc: &Recompute,
-    b: &Block,
-    r: &mut Readers,
-    pos: &mut usize,
-    loops: &mut Vec<LoopId>,
-) {
-    for s in b {
-        let here = *pos;
-        *pos += 1;
-        let read = |v: VarId, r: &mut Readers| r[v].push((here, loops.clone()));
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                let t = target.var();
-                if rc.vars.contains(&t) {
-                    let mut vs = Vec::new();
-                    Func::for_each_read(value, &mut |v| vs.push(v));
-                    for v in vs {
-                        read(v, r);
-                    }
-                }
-                if let Place::Index(_, i) = target {
-                    // Index of an element adjoint or of an element restore.
-                    let mut vs = Vec::new();
-                    Func::for_each_read(i, &mut |v| vs.push(v));
-                    for v in vs {
-                        read(v, r);
-                    }
-                }
-                if act.is_active(t) && act.expr_active(f, value) {
-                    let (lin, _) = Lin::build(f, act, value, String::new());
-                    let nv = lin.needed_values();
-                    let mut vars = Vec::new();
-                    lin.needed_vars(&nv, &mut vars);
-                    for v in vars {
-                        read(v, r);
-                    }
-                }
-            }
-            Stmt::Call(e) if act.expr_active(f, e) => {
-                let (lin, _) = Lin::build(f, act, e, String::new());
-                let nv = lin.needed_values();
-                let mut vars = Vec::new();
-                lin.needed_vars(&nv, &mut vars);
-                for v in vars {
-                    read(v, r);
-                }
-            }
-            Stmt::If { then_b, else_b, .. } => {
-                mark_readers(f, act, rc, then_b, r, pos, loops);
-                mark_readers(f, act, rc, else_b, r, pos, loops);
-            }
-            Stmt::For { id, body, .. } | Stmt::While { id, body, .. } => {
-                loops.push(*id);
-                mark_readers(f, act, rc, body, r, pos, loops);
-                loops.pop();
-            }
-            _ => {}
-        }
-    }
-}
-
 struct Rev<'a> {
     f: &'a Func,
     cx: ExprCx<'a>,
     act: &'a Activity,
-    readers: Readers,
-    recompute: &'a Recompute,
-    /// The reduction loop run fused, and its accumulator.
-    fuse: Option<(LoopId, VarId)>,
-    /// The value (`s ± call(…)`) of an outlined loop's call run fused, and its accumulator
-    /// (see `fusable_outlined_call`).
-    fuse_call: Option<(&'a Expr, VarId)>,
+    plan: &'a Plan,
     seed_val: TokenStream,
-    /// Number of save/restore pairs emitted so far.
-    saves: usize,
     /// Emitting the body of a fused reduction loop (values are live: nothing to tape).
     fusing: bool,
-    pos: usize,
-    loop_stack: Vec<LoopId>,
-    unhoisted: &'a HashSet<VarId>,
     loops: &'a HashMap<LoopId, LoopFlags>,
     slots: Vec<TokenStream>,
     uses_tape: bool,
@@ -860,33 +487,19 @@ impl Rev<'_> {
         (fwd, rev)
     }
 
-    /// A fused reduction loop (see `fusable_reduction`): `None` if the body turned out to need
-    /// saved values, then the caller emits the ordinary two-sweep loop.
+    /// A fused reduction loop (see `analysis::fusion`): each iteration's reverse code runs
+    /// right after its forward code.
     fn fused_loop(
         &mut self,
         acc: VarId,
         var: Option<VarId>,
         iter: &Iter,
         body: &Block,
-        in_loop: bool,
-    ) -> Option<(TokenStream, TokenStream)> {
+    ) -> (TokenStream, TokenStream) {
         let cx = self.cx;
-        let (saves, counter, slots, tape) =
-            (self.saves, self.counter, self.slots.len(), self.uses_tape);
         self.fusing = true;
         let (fb, rb) = self.block(body, true);
         self.fusing = false;
-        let _ = in_loop;
-        if self.saves != saves {
-            // Roll back what the attempt registered; positions are replayed by the caller.
-            self.saves = saves;
-            self.counter = counter;
-            self.slots.truncate(slots);
-            self.uses_tape = tape;
-            self.pos -= count_stmts(body);
-            self.fuse = None;
-            return None;
-        }
         let Iter::Range {
             lo,
             hi,
@@ -905,7 +518,7 @@ impl Rev<'_> {
             #d_acc += #seed;
             for #pat in #it { #fb #rb }
         };
-        Some((fwd, TokenStream::new()))
+        (fwd, TokenStream::new())
     }
 
     /// Prepends the recomputation of the loop's recomputable locals to a reverse iteration.
@@ -914,7 +527,7 @@ impl Rev<'_> {
             return rb;
         }
         let mut out = TokenStream::new();
-        for (v, e) in self.recompute.per_loop.get(&id).into_iter().flatten() {
+        for (v, e) in self.plan.recompute.per_loop.get(&id).into_iter().flatten() {
             let id = var_ident(self.f, *v);
             let e = self.cx.expr(e);
             out.extend(quote!(#id = #e;));
@@ -935,8 +548,8 @@ impl Rev<'_> {
     /// for the common case (a kernel writing a fresh output) the code folds away.
     fn written_buffer_saves(
         &mut self,
+        id: StmtId,
         e: &Expr,
-        here: usize,
     ) -> (TokenStream, TokenStream, TokenStream) {
         let bufs = written_buffers(self.f, e);
         if bufs.is_empty() {
@@ -946,7 +559,6 @@ impl Rev<'_> {
         // function's own readers can need the old contents.
         let active = self.act.expr_active(self.f, e);
         self.uses_tape = true;
-        self.saves += 1;
         let mut conds = Vec::new();
         for (path, j, v) in bufs.iter() {
             let modes = callee(path, "_ARG_MODES", false);
@@ -957,7 +569,7 @@ impl Rev<'_> {
             } else {
                 quote!(false)
             };
-            let caller = self.must_save_before(*v, here);
+            let caller = self.plan.records.buffers_read_before.contains(&(id, *v));
             let keep = quote!(((#writes && #caller) || #needs));
             if let Some(k) = self.f.vars[*v].param {
                 if self.f.params[k].kind == Ty::FloatSliceMut {
@@ -985,38 +597,22 @@ impl Rev<'_> {
         (push_a, before, after)
     }
 
-    /// Does the reverse sweep read `v` before position `here` (or anywhere in an enclosing
-    /// loop), so that a write at `here` must be undone?
-    fn must_save_before(&self, v: VarId, here: usize) -> bool {
-        self.readers[v]
-            .iter()
-            .any(|(p, loops)| *p < here || loops.iter().any(|l| self.loop_stack.contains(l)))
-    }
-
-    /// Must an assignment to `v` at the current position save the old value?
-    fn must_save(&self, v: VarId, here: usize) -> bool {
-        self.readers[v]
-            .iter()
-            .any(|(p, loops)| *p <= here || loops.iter().any(|l| self.loop_stack.contains(l)))
-    }
-
     fn stmt(&mut self, s: &Stmt, in_loop: bool) -> (TokenStream, TokenStream) {
         let cx = self.cx;
-        let here = self.pos;
-        self.pos += 1;
         match s {
             Stmt::Assign {
+                id,
                 target,
                 value,
                 decl,
                 ..
-            } => self.assign(target, value, *decl, in_loop, here),
-            Stmt::Call(e) => {
+            } => self.assign(*id, target, value, *decl, in_loop),
+            Stmt::Call(id, e) => {
                 let fwd = {
                     let t = cx.expr(e);
                     quote!(#t;)
                 };
-                let (save, before, after) = self.written_buffer_saves(e, here);
+                let (save, before, after) = self.written_buffer_saves(*id, e);
                 if !self.act.expr_active(self.f, e) {
                     return (quote!(#save #fwd), quote!(#before #after));
                 }
@@ -1057,20 +653,12 @@ impl Rev<'_> {
                 var,
                 iter,
                 body,
-            } => {
-                self.loop_stack.push(*id);
-                let fused = match self.fuse {
-                    Some((l, acc)) if l == *id => self.fused_loop(acc, *var, iter, body, in_loop),
-                    _ => None,
-                };
-                let r = fused.unwrap_or_else(|| self.for_loop(*id, *var, iter, body, in_loop));
-                self.loop_stack.pop();
-                r
-            }
+            } => match self.plan.fusion.reduction {
+                Some((l, acc)) if l == *id => self.fused_loop(acc, *var, iter, body),
+                _ => self.for_loop(*id, *var, iter, body, in_loop),
+            },
             Stmt::While { id, cond, body } => {
-                self.loop_stack.push(*id);
                 let (fb, rb) = self.block(body, true);
-                self.loop_stack.pop();
                 let rb = self.with_recompute(*id, rb);
                 let lf = self.loops.get(id).cloned().unwrap_or_default();
                 let (brk_reset, cont_reset, check) = flag_code(&lf);
@@ -1102,7 +690,7 @@ impl Rev<'_> {
                 (fwd, rev)
             }
             Stmt::Raw(t) => (t.clone(), TokenStream::new()),
-            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_) => {
+            Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(_, _) => {
                 // Removed by `normalize`.
                 (TokenStream::new(), TokenStream::new())
             }
@@ -1111,21 +699,22 @@ impl Rev<'_> {
 
     fn assign(
         &mut self,
+        id: StmtId,
         target: &Place,
         value: &Expr,
         decl: bool,
         in_loop: bool,
-        here: usize,
     ) -> (TokenStream, TokenStream) {
         let cx = self.cx;
         let v = target.var();
-        if let Some((fv, acc)) = self.fuse_call {
-            if std::ptr::eq(fv, value) {
+        if let Some((fused, acc)) = self.plan.fusion.outlined_call {
+            if fused == id {
                 return self.fused_call(target, value, acc);
             }
         }
-        let unhoisted_decl = decl && self.unhoisted.contains(&v) && matches!(target, Place::Var(_));
-        let save = !unhoisted_decl && !self.recompute.vars.contains(&v) && self.must_save(v, here);
+        let unhoisted_decl =
+            decl && self.plan.records.unhoisted.contains(&v) && matches!(target, Place::Var(_));
+        let save = self.plan.records.saves.contains(&id);
         let place = cx.place(target);
         let target_active = self.act.is_active(v)
             && match target {
@@ -1138,7 +727,7 @@ impl Rev<'_> {
         // Inside a two-sweep loop, the local partials of transcendental functions are computed
         // by the forward sweep (next to the primal value, so `sin`/`cos` of one argument become
         // one `sincos`) and taped, instead of recomputed by the reverse sweep (JAX's linearize).
-        let (buf_save, buf_before, buf_after) = self.written_buffer_saves(value, here);
+        let (buf_save, buf_before, buf_after) = self.written_buffer_saves(id, value);
         let lin =
             (target_active && value_active).then(|| Lin::build(self.f, self.act, value, prefix));
         let pre_nodes: Vec<usize> = match &lin {
@@ -1161,7 +750,6 @@ impl Rev<'_> {
         };
         let mut restore = TokenStream::new();
         if save {
-            self.saves += 1;
             let (rec, recall) = self.record(place.clone(), in_loop);
             fwd.extend(rec);
             restore = quote!(#place = #recall;);
@@ -1198,8 +786,9 @@ impl Rev<'_> {
             }
             return (fwd, restore);
         }
-        let fused_acc = self.fuse.map(|(_, a)| a).or(self.fuse_call.map(|(_, a)| a));
-        if let (Some(acc), Some(r), Expr::Var(src)) = (fused_acc, self.f.ret_var, value) {
+        if let (Some(acc), Some(r), Expr::Var(src)) =
+            (self.plan.fusion.accumulator(), self.f.ret_var, value)
+        {
             if v == r && *src == acc && (buf_before.is_empty() && buf_after.is_empty()) {
                 // Seeded before the fused reduction loop instead.
                 return (fwd, restore);
@@ -1240,7 +829,7 @@ impl Rev<'_> {
         (fwd, quote!({ #rev }))
     }
 
-    /// `s = s ± loop(…)` run fused (see `fusable_outlined_call`): the seed goes into `s`'s
+    /// `s = s ± loop(…)` run fused (see `analysis::fusion`): the seed goes into `s`'s
     /// adjoint, then the statement's reverse code runs in the forward sweep with the loop's
     /// pullback call returning the value too; nothing is left for the reverse sweep.
     fn fused_call(

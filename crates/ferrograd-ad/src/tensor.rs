@@ -19,11 +19,28 @@
 //! `ferrograd_torch::Error: From<E>`.
 
 use crate::analysis::{analyse, Activity};
-use crate::ctxt::Ctxt;
 use crate::emit_expr::{var_ident, ExprCx};
 use crate::ir::*;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, ToTokens};
+
+/// `x.cross_entropy_for_logits(t)` as tch defines it, `x.log_softmax(-1, Kind::Float)
+/// .nll_loss(t)`: two nodes, so the backward reuses the saved log-probabilities.
+pub fn cross_entropy_as_nll(recv: &Expr, m: &syn::Ident, args: &[Expr]) -> Expr {
+    let ls = Expr::Method(
+        Box::new(recv.clone()),
+        syn::Ident::new("log_softmax", m.span()),
+        vec![
+            Expr::Neg(Box::new(Expr::Lit(syn::parse_quote!(1i64)))),
+            Expr::Const(syn::parse_quote!(::ferrograd_torch::tch::Kind::Float)),
+        ],
+    );
+    Expr::Method(
+        Box::new(ls),
+        syn::Ident::new("nll_loss", m.span()),
+        args.to_vec(),
+    )
+}
 
 /// Does `f` use tensors (then this emitter handles it)?
 pub fn is_tensor_fn(f: &Func) -> bool {
@@ -85,30 +102,31 @@ impl<'a> Graph<'a> {
         }
     }
 
-    fn tensor_arg(&mut self, cx: &Ctxt, e: &Expr) -> Option<usize> {
+    fn tensor_arg(&mut self, e: &Expr) -> usize {
         match e {
-            Expr::Ref(inner, false) => self.node(cx, inner),
-            e => self.node(cx, e),
+            Expr::Ref(inner, false) => self.node(inner),
+            e => self.node(e),
         }
     }
 
-    /// Builds the node of a tensor expression, emitting its forward computation.
-    fn node(&mut self, cx: &Ctxt, e: &Expr) -> Option<usize> {
+    /// Builds the node of a tensor expression, emitting its forward computation. `e` passed
+    /// `check::check_tensor`.
+    fn node(&mut self, e: &Expr) -> usize {
         let active = self.act.expr_active(self.f, e);
         let k = match e {
             Expr::Var(v) if self.f.var_ty(*v) == Ty::Tensor => {
-                return Some(self.push(Node::Var(*v), self.act.is_active(*v)))
+                return self.push(Node::Var(*v), self.act.is_active(*v))
             }
-            Expr::Ref(inner, false) => return self.node(cx, inner),
+            Expr::Ref(inner, false) => return self.node(inner),
             _ if !active => {
                 let k = self.push(Node::Const, false);
                 let t = format_ident!("__fg_t{}", k);
                 let v = self.cx.expr(e);
                 self.fwd.extend(quote!(let #t = #v;));
-                return Some(k);
+                return k;
             }
             Expr::Neg(a) => {
-                let a = self.node(cx, a)?;
+                let a = self.node(a);
                 self.push(Node::Neg(a), true)
             }
             Expr::Binary(op, a, b) => {
@@ -117,107 +135,69 @@ impl<'a> Graph<'a> {
                     syn::BinOp::Sub(_) => '-',
                     syn::BinOp::Mul(_) => '*',
                     syn::BinOp::Div(_) => '/',
-                    _ => {
-                        cx.error_spanned(op, "tensor-level functions support `+ - * /` on tensors");
-                        return None;
-                    }
+                    _ => unreachable!("other operators are rejected by check::check_tensor"),
                 };
                 let (ta, tb) = (self.f.ty_of(a), self.f.ty_of(b));
                 if ta == Ty::Tensor && tb == Ty::Tensor {
-                    let (a, b) = (self.tensor_arg(cx, a)?, self.tensor_arg(cx, b)?);
+                    let (a, b) = (self.tensor_arg(a), self.tensor_arg(b));
                     self.push(Node::Bin(c, a, b), true)
                 } else if ta == Ty::Tensor {
-                    let a = self.tensor_arg(cx, a)?;
+                    let a = self.tensor_arg(a);
                     self.push(Node::Scalar(c, a, (**b).clone(), false), true)
                 } else {
-                    if c == '/' {
-                        cx.error_spanned(op, "`scalar / tensor` is not supported: write `x.reciprocal()`-free code, e.g. `(&x * (1.0 / s))`");
-                        return None;
-                    }
-                    let bn = self.tensor_arg(cx, b)?;
+                    let bn = self.tensor_arg(b);
                     self.push(Node::Scalar(c, bn, (**a).clone(), true), true)
                 }
             }
             Expr::Method(recv, m, args) if m == "cross_entropy_for_logits" => {
-                // tch defines it as `log_softmax(-1, Kind::Float).nll_loss(t)`: two nodes, so
-                // the backward reuses the saved log-probabilities.
-                let ls = Expr::Method(
-                    recv.clone(),
-                    syn::Ident::new("log_softmax", m.span()),
-                    vec![
-                        Expr::Neg(Box::new(Expr::Lit(syn::parse_quote!(1i64)))),
-                        Expr::Const(syn::parse_quote!(::ferrograd_torch::tch::Kind::Float)),
-                    ],
-                );
-                let nll = Expr::Method(
-                    Box::new(ls),
-                    syn::Ident::new("nll_loss", m.span()),
-                    args.clone(),
-                );
-                return self.node(cx, &nll);
+                return self.node(&cross_entropy_as_nll(recv, m, args));
             }
             Expr::Method(recv, m, args) => {
-                let recv = self.tensor_arg(cx, recv)?;
+                let recv = self.tensor_arg(recv);
                 let name = m.to_string();
                 let mut out = Vec::new();
                 for (j, a) in args.iter().enumerate() {
-                    out.push(self.method_arg(cx, &name, j, a)?);
+                    out.push(self.method_arg(&name, j, a));
                 }
                 self.push(Node::Method(name, recv, out), true)
             }
-            Expr::Call {
-                path,
-                args,
-                try_,
-                span,
-            } => {
-                if *try_ {
-                    cx.error_at(*span, "`?` is not supported in tensor-level functions");
-                    return None;
-                }
+            Expr::Call { path, args, .. } => {
                 let mut out = Vec::new();
                 for a in args {
                     if self.f.ty_of(a) == Ty::Tensor {
-                        out.push(Arg::Tensor(self.tensor_arg(cx, a)?));
+                        out.push(Arg::Tensor(self.tensor_arg(a)));
                     } else {
                         out.push(Arg::Other(a.clone()));
                     }
                 }
                 self.push(Node::Call(path.clone(), out), true)
             }
-            other => {
-                let msg = "unsupported tensor expression: use tensor methods with rules, `+ - * /`, unary minus and calls to other tensor-level `#[differentiable]` functions";
-                match other {
-                    Expr::Call { span, .. } => cx.error_at(*span, msg),
-                    _ => cx.error_at(self.f.item.sig.ident.span(), msg),
-                }
-                return None;
-            }
+            _ => unreachable!("other expressions are rejected by check::check_tensor"),
         };
         let t = format_ident!("__fg_t{}", k);
         let v = self.forward_tokens(k);
         self.fwd.extend(quote!(let #t = #v;));
-        Some(k)
+        k
     }
 
     /// Argument `j` of method `m`, as the op table declares it: a `tensor` operand becomes a
     /// node, so does a `bias` written `Some(t)`; anything else is passed as written.
-    fn method_arg(&mut self, cx: &Ctxt, m: &str, j: usize, a: &Expr) -> Option<Arg> {
+    fn method_arg(&mut self, m: &str, j: usize, a: &Expr) -> Arg {
         match tensor_op(m)
             .and_then(|op| op.args.get(j))
             .map(|(_, kind)| *kind)
         {
-            Some(ArgKind::Tensor) => return Some(Arg::Tensor(self.tensor_arg(cx, a)?)),
+            Some(ArgKind::Tensor) => return Arg::Tensor(self.tensor_arg(a)),
             Some(ArgKind::Bias) => {
                 if let Expr::Call { path, args, .. } = a {
                     if path.is_ident("Some") && args.len() == 1 {
-                        return Some(Arg::SomeTensor(self.tensor_arg(cx, &args[0])?));
+                        return Arg::SomeTensor(self.tensor_arg(&args[0]));
                     }
                 }
             }
             _ => {}
         }
-        Some(Arg::Other(a.clone()))
+        Arg::Other(a.clone())
     }
 
     fn arg_tokens(&self, a: &Arg) -> TokenStream {
@@ -295,7 +275,7 @@ impl<'a> Graph<'a> {
     }
 
     /// Reverse code of the computed node `k` (its adjoint is taken from its slot).
-    fn reverse(&self, cx: &Ctxt, k: usize) -> TokenStream {
+    fn reverse(&self, k: usize) -> TokenStream {
         let rl = quote!(::ferrograd_torch::rules);
         let mut body = TokenStream::new();
         let y = self.r(k);
@@ -330,11 +310,7 @@ impl<'a> Graph<'a> {
             Node::Neg(a) => self.give(&mut body, *a, quote!(#rl::neg_vjp(&__fg_d)?)),
             Node::Method(m, x, args) => {
                 let Some(op) = tensor_op(m) else {
-                    cx.error_at(
-                        self.f.item.sig.ident.span(),
-                        format!("internal: no reverse rule for `{m}`"),
-                    );
-                    return TokenStream::new();
+                    unreachable!("methods without a rule are rejected by check::check_tensor")
                 };
                 self.method_reverse(op, *x, args, &y, &mut body);
             }
@@ -452,8 +428,9 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// Emits `f_pullback`, `f_grad` and `f_autograd` for a tensor-level function.
-pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
+/// Emits `f_pullback`, `f_grad` and `f_autograd` for a tensor-level function that passed
+/// `check::check_tensor`.
+pub fn emit(f: &Func) -> TokenStream {
     let act = analyse(f, None);
     let ecx = ExprCx {
         f,
@@ -480,6 +457,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 value,
                 decl: true,
                 span,
+                ..
             } => {
                 if f.var_ty(*v) != Ty::Tensor {
                     // Non-tensor locals (sizes, scalars) are plain primal code.
@@ -489,9 +467,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                     scalar_lets.extend(quote!(let #id = #e;));
                     continue;
                 }
-                let Some(root) = g.node(cx, value) else {
-                    continue;
-                };
+                let root = g.node(value);
                 let id = var_ident(f, *v);
                 let r = g.r(root);
                 g.fwd.extend(quote!(let #id = #r.shallow_clone();));
@@ -499,33 +475,11 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
                 let _ = span;
                 stmts.push((Some(*v), root));
             }
-            Stmt::Return(Some(e)) => {
-                ret_node = g.node(cx, e);
-            }
-            _ => {
-                cx.error_spanned(
-                    &f.item.sig.ident,
-                    "tensor-level `#[differentiable]` functions must be straight-line: `let` bindings and a final tensor \
-                     expression (no loops, branches or reassignment; write loops over slices with ferrograd kernels instead)",
-                );
-                return TokenStream::new();
-            }
+            Stmt::Return(_, Some(e)) => ret_node = Some(g.node(e)),
+            _ => unreachable!("rejected by check::check_tensor"),
         }
     }
-    let Some(root) = ret_node else {
-        cx.error_spanned(
-            &f.item.sig.ident,
-            "a tensor-level `#[differentiable]` function must end with a tensor expression",
-        );
-        return TokenStream::new();
-    };
-    if f.ret != RetKind::Tensor {
-        cx.error_spanned(
-            &f.item.sig.output,
-            "a tensor-level `#[differentiable]` function must return `Tensor`",
-        );
-        return TokenStream::new();
-    }
+    let root = ret_node.expect("check::check_tensor: a final tensor expression");
     // Reverse sweep: the root's nodes, then each statement's nodes, last first.
     let mut rev = TokenStream::new();
     let mut node_owner = vec![usize::MAX; g.nodes.len()];
@@ -555,7 +509,7 @@ pub fn emit(cx: &Ctxt, f: &Func) -> TokenStream {
         }
         for k in (*lo..=*hi).rev() {
             if g.active[k] {
-                rev.extend(g.reverse(cx, k));
+                rev.extend(g.reverse(k));
             }
         }
     }

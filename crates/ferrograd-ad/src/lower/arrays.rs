@@ -20,6 +20,7 @@ impl Lower<'_> {
         for s in b {
             match s {
                 Stmt::Assign {
+                    id,
                     target,
                     mut value,
                     decl,
@@ -51,6 +52,7 @@ impl Lower<'_> {
                             t => t,
                         };
                         out.push(Stmt::Assign {
+                            id,
                             target,
                             value,
                             decl,
@@ -58,13 +60,13 @@ impl Lower<'_> {
                         });
                     }
                 }
-                Stmt::Call(mut e) => {
+                Stmt::Call(id, mut e) => {
                     self.hoist_array_literals(&mut e, &mut out, Span::call_site());
-                    out.push(Stmt::Call(e));
+                    out.push(Stmt::Call(id, e));
                 }
-                Stmt::Return(Some(mut e)) => {
+                Stmt::Return(id, Some(mut e)) => {
                     self.hoist_array_literals(&mut e, &mut out, Span::call_site());
-                    out.push(Stmt::Return(Some(e)));
+                    out.push(Stmt::Return(id, Some(e)));
                 }
                 Stmt::If {
                     mut cond,
@@ -138,6 +140,7 @@ impl Lower<'_> {
                         .map(|it| {
                             let t = self.fresh_tmp(Ty::Float);
                             out.push(Stmt::Assign {
+                                id: self.stmt_id(),
                                 target: Place::Var(t),
                                 value: it,
                                 decl: true,
@@ -154,6 +157,7 @@ impl Lower<'_> {
                 for (k, it) in items.into_iter().enumerate() {
                     let idx = Expr::Lit(syn::Lit::Int(syn::LitInt::new(&format!("{k}usize"), span)));
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Index(v, idx),
                         value: it,
                         decl: false,
@@ -169,6 +173,7 @@ impl Lower<'_> {
                 if constant && decl {
                     // `let v = [0.0; N]`: a constant declaration, kept as written.
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Var(v),
                         value: Expr::Repeat(item, len_syn),
                         decl,
@@ -181,6 +186,7 @@ impl Lower<'_> {
                 } else {
                     let t = self.fresh_tmp(Ty::Float);
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Var(t),
                         value: *item,
                         decl: true,
@@ -196,6 +202,7 @@ impl Lower<'_> {
                     // The primal copy gives `v` its length and values; the loop below gives
                     // each element its derivative.
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Var(v),
                         value: Expr::Var(src),
                         decl: true,
@@ -242,6 +249,7 @@ impl Lower<'_> {
         if decl {
             let len_syn = len_syn.unwrap_or_else(|| syn::parse_quote!(0));
             out.push(Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Var(v),
                 value: Expr::Repeat(Box::new(zero), len_syn),
                 decl: true,
@@ -272,6 +280,7 @@ impl Lower<'_> {
                 adaptors: vec![],
             },
             body: vec![Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Index(v, Expr::Var(k)),
                 value: elem(k),
                 decl: false,
@@ -321,7 +330,7 @@ impl Lower<'_> {
                 return;
             }
         }
-        for_each_child_mut(e, &mut |c| self.hoist_array_literals(c, out, span));
+        crate::visit::children_mut(e, &mut |c| self.hoist_array_literals(c, out, span));
     }
 
     /// Float array literals in an index, which is evaluated after the value.
@@ -337,53 +346,13 @@ impl Lower<'_> {
 
 /// Does `e` contain an array literal of floats?
 pub(super) fn has_float_array_literal(vars: &[Var], e: &Expr) -> bool {
-    if let Expr::Array(_) | Expr::Repeat(..) = e {
-        if ty_of(vars, e) == Ty::FloatArray {
-            return true;
-        }
-    }
-    let mut found = false;
-    let mut e = e.clone();
-    for_each_child_mut(&mut e, &mut |c| found |= has_float_array_literal(vars, c));
-    found
+    crate::visit::any_expr(e, &mut |c| {
+        matches!(c, Expr::Array(_) | Expr::Repeat(..)) && ty_of(vars, c) == Ty::FloatArray
+    })
 }
 
 fn reads_var(e: &Expr, v: VarId) -> bool {
     let mut found = false;
     Func::for_each_read(e, &mut |r| found |= r == v);
     found
-}
-
-/// Calls `f` on each direct sub-expression of `e`.
-fn for_each_child_mut(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    match e {
-        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => {}
-        Expr::Index(_, i) => f(i),
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _)
-        | Expr::SliceOf(a)
-        | Expr::Field(a, _) => f(a),
-        Expr::IndexOf(a, i) => {
-            f(a);
-            f(i);
-        }
-        Expr::SubSlice { lo, hi, .. } => {
-            for b in [lo, hi].into_iter().flatten() {
-                f(b);
-            }
-        }
-        Expr::Binary(_, a, b) => {
-            f(a);
-            f(b);
-        }
-        Expr::Method(r, _, args) => {
-            f(r);
-            args.iter_mut().for_each(f);
-        }
-        Expr::Call { args, .. } | Expr::Array(args) => args.iter_mut().for_each(f),
-    }
 }

@@ -111,6 +111,7 @@ impl Lower<'_> {
             };
             let v = self.new_var(&ident.to_string(), ident.span(), ty, false);
             out.push(Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Var(v),
                 value: arg,
                 decl: true,

@@ -478,6 +478,7 @@ impl Lower<'_> {
             let t = self.fresh_tmp(Ty::Float);
             let value = std::mem::replace(a, Expr::Var(t));
             out.push(Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Var(t),
                 value,
                 decl: true,

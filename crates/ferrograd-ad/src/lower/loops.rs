@@ -99,6 +99,7 @@ impl Lower<'_> {
                         let ty = self.ty_of(&value);
                         let t = self.fresh_tmp(ty);
                         out.push(Stmt::Assign {
+                            id: self.stmt_id(),
                             target: Place::Var(t),
                             value,
                             decl: true,
@@ -146,6 +147,7 @@ impl Lower<'_> {
                             self.new_var(&pi.ident.to_string(), pi.ident.span(), Ty::Int, false);
                         self.bind(&pi.ident.to_string(), kv);
                         body.push(Stmt::Assign {
+                            id: self.stmt_id(),
                             target: Place::Var(kv),
                             value: Expr::Var(idx),
                             decl: true,
@@ -168,6 +170,7 @@ impl Lower<'_> {
                     let ev = self.new_var(&pi.ident.to_string(), pi.ident.span(), elem_ty, false);
                     self.bind(&pi.ident.to_string(), ev);
                     body.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: Place::Var(ev),
                         value: Expr::Index(bv, Box::new(Expr::Var(idx))),
                         decl: true,
@@ -189,6 +192,7 @@ impl Lower<'_> {
             let bv = if by_value && writes_var(&body, bv) {
                 let snap = self.fresh_tmp(Ty::FloatArray);
                 out.push(Stmt::Assign {
+                    id: self.stmt_id(),
                     target: Place::Var(snap),
                     value: Expr::Var(bv),
                     decl: true,
@@ -314,11 +318,9 @@ fn iterates_by_ref(e: &syn::Expr) -> bool {
 /// Does a statement of `b` (nested blocks included) write variable `v` or an element of it,
 /// directly or through a `&mut` call argument?
 fn writes_var(b: &Block, v: VarId) -> bool {
-    b.iter().any(|s| match s {
+    crate::visit::any_stmt(b, &mut |s| match s {
         Stmt::Assign { target, value, .. } => target.var() == v || call_writes(value, v),
-        Stmt::Call(e) => call_writes(e, v),
-        Stmt::If { then_b, else_b, .. } => writes_var(then_b, v) || writes_var(else_b, v),
-        Stmt::For { body, .. } | Stmt::While { body, .. } => writes_var(body, v),
+        Stmt::Call(_, e) => call_writes(e, v),
         _ => false,
     })
 }

@@ -42,6 +42,7 @@ fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         name_count: HashMap::new(),
         loops: Vec::new(),
         n_loops: 0,
+        n_stmts: 0,
         ret: RetKind::Unit,
         float_ty: None,
         tmp: 0,
@@ -138,6 +139,8 @@ struct Lower<'a> {
     name_count: HashMap<String, usize>,
     loops: Vec<LoopId>,
     n_loops: usize,
+    /// Statement ids handed out so far.
+    n_stmts: StmtId,
     ret: RetKind,
     float_ty: Option<syn::Type>,
     tmp: usize,
@@ -442,6 +445,7 @@ impl<'a> Lower<'a> {
         self.bind(&ident.to_string(), v);
         if let Some(Some(value)) = value {
             out.push(Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Var(v),
                 value,
                 decl: true,
@@ -481,6 +485,7 @@ impl<'a> Lower<'a> {
                         self.join_ty(*id, t);
                     }
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: place,
                         value: v,
                         decl: false,
@@ -503,6 +508,7 @@ impl<'a> Lower<'a> {
                         Place::Index(id, i) => Expr::Index(*id, Box::new(i.clone())),
                     };
                     out.push(Stmt::Assign {
+                        id: self.stmt_id(),
                         target: place,
                         value: Expr::Binary(op, Box::new(cur), Box::new(v)),
                         decl: false,
@@ -517,7 +523,7 @@ impl<'a> Lower<'a> {
             }
             syn::Expr::Call(_) | syn::Expr::Try(_) => {
                 if let Some(c) = self.expr(e, out) {
-                    out.push(Stmt::Call(c));
+                    out.push(Stmt::Call(self.stmt_id(), c));
                 }
             }
             syn::Expr::MethodCall(m) => {
@@ -584,6 +590,11 @@ impl<'a> Lower<'a> {
         id
     }
 
+    fn stmt_id(&mut self) -> StmtId {
+        self.n_stmts += 1;
+        self.n_stmts - 1
+    }
+
     fn ret_stmt(&mut self, e: Option<&syn::Expr>, span: Span, out: &mut Block) {
         if self.closure_depth > 0 {
             self.cx.error_at(
@@ -600,7 +611,7 @@ impl<'a> Lower<'a> {
                         "`return` without a value in a function returning a float",
                     );
                 }
-                out.push(Stmt::Return(None));
+                out.push(Stmt::Return(self.stmt_id(), None));
                 return;
             }
             Some(e) => e,
@@ -622,16 +633,16 @@ impl<'a> Lower<'a> {
         match (e, self.ret.has_value()) {
             (Some(e), true) => {
                 if let Some(v) = self.expr(e, out) {
-                    out.push(Stmt::Return(Some(v)));
+                    out.push(Stmt::Return(self.stmt_id(), Some(v)));
                 }
             }
-            (None, false) => out.push(Stmt::Return(None)),
+            (None, false) => out.push(Stmt::Return(self.stmt_id(), None)),
             (Some(e), false) => {
                 if !matches!(e, syn::Expr::Tuple(t) if t.elems.is_empty()) {
                     self.cx
                         .error_spanned(e, "this function returns `()`: `return` takes no value");
                 }
-                out.push(Stmt::Return(None));
+                out.push(Stmt::Return(self.stmt_id(), None));
             }
             (None, true) => self
                 .cx
@@ -680,7 +691,7 @@ impl<'a> Lower<'a> {
                         if let Place::Var(id) = &p {
                             self.join_ty(*id, t);
                         }
-                        out.push(Stmt::Assign { target: p, value: v, decl: false, span: e.span() });
+                        out.push(Stmt::Assign { id: self.stmt_id(), target: p, value: v, decl: false, span: e.span() });
                     }
                 }
                 Sink::Discard => self.expr_stmt(e, out),
@@ -697,6 +708,7 @@ impl<'a> Lower<'a> {
             other => {
                 let t = self.fresh_tmp(Ty::Int);
                 out.push(Stmt::Assign {
+                    id: self.stmt_id(),
                     target: Place::Var(t),
                     value: other,
                     decl: true,

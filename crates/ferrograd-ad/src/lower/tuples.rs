@@ -23,6 +23,7 @@ impl Lower<'_> {
                         let v =
                             self.new_var(&format!("{}__{k}", pi.ident), pi.ident.span(), ty, false);
                         out.push(Stmt::Assign {
+                            id: self.stmt_id(),
                             target: Place::Var(v),
                             value: item,
                             decl: true,
@@ -56,6 +57,7 @@ impl Lower<'_> {
                             let ty = self.ty_of(&item);
                             let v = self.new_var(&pi.ident.to_string(), pi.ident.span(), ty, false);
                             out.push(Stmt::Assign {
+                                id: self.stmt_id(),
                                 target: Place::Var(v),
                                 value: item,
                                 decl: true,
@@ -152,6 +154,7 @@ impl Lower<'_> {
                 let ty = self.ty_of(&item);
                 let t = self.fresh_tmp(ty);
                 out.push(Stmt::Assign {
+                    id: self.stmt_id(),
                     target: Place::Var(t),
                     value: item,
                     decl: true,
@@ -162,6 +165,7 @@ impl Lower<'_> {
             .collect();
         for (v, t) in elems.into_iter().zip(temps) {
             out.push(Stmt::Assign {
+                id: self.stmt_id(),
                 target: Place::Var(v),
                 value: t,
                 decl: false,

@@ -1,5 +1,5 @@
-//! Activity analysis (which variables carry derivatives) and the facts the to-be-recorded
-//! analysis needs (how often and where each variable is assigned).
+//! Activity analysis (which variables carry derivatives), and how often each variable is
+//! assigned (which `recompute.rs` reads).
 //!
 //! A variable is *varied* if its value depends on a differentiable input, *useful* if it can
 //! affect an output, and *active* if both. Only active values get adjoints or tangents: an
@@ -7,6 +7,7 @@
 //! The analysis is flow-insensitive (a fixpoint over all assignments), which is conservative.
 
 use crate::ir::*;
+use crate::visit::{children, each_stmt, stmt_exprs};
 
 pub struct Activity {
     pub active: Vec<bool>,
@@ -110,53 +111,46 @@ pub fn analyse(f: &Func, wrt: Option<&[usize]>) -> Activity {
 
 /// Float data flow of each statement: the variables it writes and the ones it reads.
 fn collect_flows(f: &Func, b: &Block, out: &mut Vec<(Vec<VarId>, Vec<VarId>)>) {
-    for s in b {
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                let mut src = Vec::new();
-                float_reads(f, value, &mut src);
-                out.push((vec![target.var()], src));
-            }
-            Stmt::Call(e) => {
-                // A call writes its `&mut` float-buffer arguments and reads all float arguments.
-                let mut src = Vec::new();
-                float_reads(f, e, &mut src);
-                let mut tgt = Vec::new();
-                if let Expr::Call { args, .. } = e {
-                    for a in args {
-                        if let Expr::Ref(inner, true) = a {
-                            if let Expr::Var(v) = &**inner {
-                                tgt.push(*v);
-                            }
-                        } else if let Expr::SubSlice {
-                            var, mutable: true, ..
-                        } = a
-                        {
-                            tgt.push(*var);
-                        } else if let Expr::Var(v) = a {
-                            if f.var_ty(*v) == Ty::FloatSliceMut {
-                                tgt.push(*v);
-                            }
+    each_stmt(b, &mut |s| match s {
+        Stmt::Assign { target, value, .. } => {
+            let mut src = Vec::new();
+            float_reads(f, value, &mut src);
+            out.push((vec![target.var()], src));
+        }
+        Stmt::Call(_, e) => {
+            // A call writes its `&mut` float-buffer arguments and reads all float arguments.
+            let mut src = Vec::new();
+            float_reads(f, e, &mut src);
+            let mut tgt = Vec::new();
+            if let Expr::Call { args, .. } = e {
+                for a in args {
+                    if let Expr::Ref(inner, true) = a {
+                        if let Expr::Var(v) = &**inner {
+                            tgt.push(*v);
+                        }
+                    } else if let Expr::SubSlice {
+                        var, mutable: true, ..
+                    } = a
+                    {
+                        tgt.push(*var);
+                    } else if let Expr::Var(v) = a {
+                        if f.var_ty(*v) == Ty::FloatSliceMut {
+                            tgt.push(*v);
                         }
                     }
                 }
-                out.push((tgt, src));
             }
-            Stmt::If { then_b, else_b, .. } => {
-                collect_flows(f, then_b, out);
-                collect_flows(f, else_b, out);
-            }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => collect_flows(f, body, out),
-            Stmt::Return(Some(e)) => {
-                if let Some(r) = f.ret_var {
-                    let mut src = Vec::new();
-                    float_reads(f, e, &mut src);
-                    out.push((vec![r], src));
-                }
-            }
-            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
+            out.push((tgt, src));
         }
-    }
+        Stmt::Return(_, Some(e)) => {
+            if let Some(r) = f.ret_var {
+                let mut src = Vec::new();
+                float_reads(f, e, &mut src);
+                out.push((vec![r], src));
+            }
+        }
+        _ => {}
+    });
 }
 
 /// Variables whose (float) values flow into `e` — index expressions and conditions excluded.
@@ -204,37 +198,22 @@ pub fn float_reads(f: &Func, e: &Expr, out: &mut Vec<VarId>) {
 }
 
 fn count_assigns(f: &Func, b: &Block, count: &mut [usize]) {
-    fn note(v: VarId, count: &mut [usize]) {
-        count[v] += 1;
-    }
-    for s in b {
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                note(target.var(), count);
-                // A call that writes `&mut` slices assigns them too.
-                for (_, _, v) in written_buffers(f, value) {
-                    note(v, count);
-                }
+    each_stmt(b, &mut |s| match s {
+        Stmt::Assign { target, value, .. } => {
+            count[target.var()] += 1;
+            // A call that writes `&mut` slices assigns them too.
+            for (_, _, v) in written_buffers(f, value) {
+                count[v] += 1;
             }
-            Stmt::Call(e) => {
-                for (_, _, v) in written_buffers(f, e) {
-                    note(v, count);
-                }
-            }
-            Stmt::If { then_b, else_b, .. } => {
-                count_assigns(f, then_b, count);
-                count_assigns(f, else_b, count);
-            }
-            Stmt::For { var, body, .. } => {
-                if let Some(v) = var {
-                    count[*v] += 1;
-                }
-                count_assigns(f, body, count);
-            }
-            Stmt::While { body, .. } => count_assigns(f, body, count),
-            _ => {}
         }
-    }
+        Stmt::Call(_, e) => {
+            for (_, _, v) in written_buffers(f, e) {
+                count[v] += 1;
+            }
+        }
+        Stmt::For { var: Some(v), .. } => count[*v] += 1,
+        _ => {}
+    });
 }
 
 /// Does `f` read the incoming contents of its `&mut` float parameter `param` (an element read,
@@ -250,93 +229,18 @@ pub fn reads_incoming(f: &Func, param: VarId) -> bool {
 
 /// Every variable whose *value* a statement reads (`.len()` receivers excluded).
 fn walk_value_reads(b: &Block, f: &mut dyn FnMut(VarId)) {
-    for s in b {
-        match s {
-            Stmt::Assign { target, value, .. } => {
-                if let Place::Index(_, i) = target {
-                    value_reads(i, f);
-                }
-                value_reads(value, f);
-            }
-            Stmt::Call(e) | Stmt::Return(Some(e)) => value_reads(e, f),
-            Stmt::If {
-                cond,
-                then_b,
-                else_b,
-            } => {
-                value_reads(cond, f);
-                walk_value_reads(then_b, f);
-                walk_value_reads(else_b, f);
-            }
-            Stmt::For { iter, body, .. } => {
-                let Iter::Range {
-                    lo, hi, adaptors, ..
-                } = iter;
-                value_reads(lo, f);
-                value_reads(hi, f);
-                for a in adaptors {
-                    if let Adaptor::StepBy(k) = a {
-                        value_reads(k, f);
-                    }
-                }
-                walk_value_reads(body, f);
-            }
-            Stmt::While { cond, body, .. } => {
-                if let Some(c) = cond {
-                    value_reads(c, f);
-                }
-                walk_value_reads(body, f);
-            }
-            Stmt::Return(None) | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Raw(_) => {}
-        }
-    }
+    each_stmt(b, &mut |s| stmt_exprs(s, &mut |e| value_reads(e, f)));
 }
 
 fn value_reads(e: &Expr, f: &mut dyn FnMut(VarId)) {
     match e {
-        Expr::Method(r, m, args) if m == "len" && args.is_empty() => {
-            if !matches!(**r, Expr::Var(_)) {
-                value_reads(r, f);
-            }
+        Expr::Method(r, m, args)
+            if m == "len" && args.is_empty() && matches!(**r, Expr::Var(_)) =>
+        {
+            return;
         }
-        Expr::Method(r, _, args) => {
-            value_reads(r, f);
-            for a in args {
-                value_reads(a, f);
-            }
-        }
-        Expr::Var(v) => f(*v),
-        Expr::Index(v, i) => {
-            f(*v);
-            value_reads(i, f);
-        }
-        Expr::Lit(_) | Expr::Const(_) | Expr::Raw(_) => {}
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _)
-        | Expr::SliceOf(a)
-        | Expr::Field(a, _) => value_reads(a, f),
-        Expr::IndexOf(a, i) => {
-            value_reads(a, f);
-            value_reads(i, f);
-        }
-        Expr::SubSlice { var, lo, hi, .. } => {
-            f(*var);
-            for b in [lo, hi].into_iter().flatten() {
-                value_reads(b, f);
-            }
-        }
-        Expr::Binary(_, a, b) => {
-            value_reads(a, f);
-            value_reads(b, f);
-        }
-        Expr::Call { args, .. } | Expr::Array(args) => {
-            for a in args {
-                value_reads(a, f);
-            }
-        }
+        Expr::Var(v) | Expr::Index(v, _) | Expr::SubSlice { var: v, .. } => f(*v),
+        _ => {}
     }
+    children(e, &mut |c| value_reads(c, f));
 }
