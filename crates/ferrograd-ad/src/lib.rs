@@ -270,7 +270,13 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
         .iter()
         .any(|a| matches!(a, syn::FnArg::Receiver(_)));
     // Struct parameters and `&self`: compiled through a flat function (`structs.rs`).
-    let plan = match structs::plan(opts.wrt.as_deref(), opts.hessian, &item_fn) {
+    let impl_scalar = structs::impl_scalar(&item_fn.sig);
+    let plan = match structs::plan(
+        opts.wrt.as_deref(),
+        opts.hessian,
+        &item_fn,
+        impl_scalar.as_ref(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             let ce = e.to_compile_error();
@@ -305,8 +311,9 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let result = expand(&flat_opts, flat).and_then(|(flat, gen, _)| {
         let wrappers = structs::wrappers(&plan, &item_fn, &gen)?;
-        let flat_item = structs::hide(quote!(#flat), method, item_fn.sig.ident.span())?;
-        let hidden = structs::hide(gen, method, item_fn.sig.ident.span())?;
+        let span = item_fn.sig.ident.span();
+        let flat_item = structs::hide(quote!(#flat), method, impl_scalar.as_ref(), span)?;
+        let hidden = structs::hide(gen, method, impl_scalar.as_ref(), span)?;
         let src = pretty(&quote!(#flat_item #hidden #wrappers));
         Ok((quote!(#flat_item #hidden #wrappers), src))
     });
@@ -334,7 +341,7 @@ fn tuple_function(
                 "`hessian` and `simd` are not supported for functions returning tuples",
             ));
         }
-        if let Ok(Some(_)) = structs::plan(None, false, item_fn) {
+        if let Ok(Some(_)) = structs::plan(None, false, item_fn, None) {
             return Err(syn::Error::new_spanned(
                 &item_fn.sig.output,
                 "functions returning tuples cannot take struct parameters or `&self` yet: \
@@ -344,8 +351,8 @@ fn tuple_function(
         let flat = returns::flat_fn(item_fn, elem, arity)?;
         let (flat, gen, _) = expand(opts, &flat)?;
         let wrappers = returns::wrappers(item_fn, elem, arity, &gen)?;
-        let flat_item = structs::hide(quote!(#flat), false, span)?;
-        let hidden = structs::hide(gen, false, span)?;
+        let flat_item = structs::hide(quote!(#flat), false, None, span)?;
+        let hidden = structs::hide(gen, false, None, span)?;
         let all = quote!(#flat_item #hidden #wrappers);
         let src = pretty(&all);
         Ok((all, src))

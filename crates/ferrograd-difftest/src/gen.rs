@@ -517,7 +517,12 @@ impl Generated {
         // too.
         let a = self.attr_list();
         if method {
-            let _ = writeln!(out, "impl {n}_S {{");
+            if self.generic {
+                // A generic `impl` block: its methods use the block's scalar.
+                let _ = writeln!(out, "impl<T: ferrograd::Real> {n}_S<T> {{");
+            } else {
+                let _ = writeln!(out, "impl {n}_S {{");
+            }
             let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
             let _ = writeln!(out, "pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{");
             let _ = writeln!(out, "{}}}", as_fields(&body, "self"));
@@ -713,7 +718,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         let (r, vec) = (rng.unit(), rng.chance(0.5));
         if r < 0.15 {
             shape = Shape::Struct { vec };
-        } else if r < 0.25 && !generic {
+        } else if r < 0.25 {
             shape = Shape::Method { vec };
         } else if r < 0.33 {
             shape = Shape::TupleCall;
@@ -729,6 +734,9 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             }
             Shape::Method { .. } => {
                 *cov.entry("method").or_default() += 1;
+                if generic {
+                    *cov.entry("generic_method").or_default() += 1;
+                }
                 attr = "wrt(self)";
             }
             Shape::TupleCall => *cov.entry("tuple_result").or_default() += 1,

@@ -53,7 +53,8 @@
 //! ## Structs of parameters and methods
 //! A struct with `#[derive(Differentiable)]` (fields `f64`/`f32`, fixed arrays and `Vec`s of
 //! them, nested `Differentiable` structs; integer fields are inactive) can be a parameter
-//! `p: &S`, and `#[differentiable]` works on `&self` methods. The adjoint of `p` is
+//! `p: &S`, and `#[differentiable]` works on `&self` methods (also in a generic
+//! `impl<T: Real> S<T>` block, whose methods then serve every scalar). The adjoint of `p` is
 //! `d_p: &mut S` (same type, added into; [`Differentiable::zero_like`] makes a zeroed one
 //! with `Vec`s sized like `p`), its tangent `t_p: &S`:
 //!

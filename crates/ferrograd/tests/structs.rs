@@ -494,3 +494,73 @@ fn struct_parameter_hessian_against_hand_derivative() {
     // A wrong-sized output is an error, not a panic.
     assert!(nll_h_hessian(&p, &x, &mut [0.0; 3]).is_err());
 }
+
+// ---- methods of a generic `impl<T: Real>` block: one definition at f64 and f32
+
+#[derive(Clone, Debug, PartialEq, Differentiable)]
+struct GaussT<T> {
+    mu: T,
+    sigma: T,
+}
+
+impl<T: Real> GaussT<T> {
+    #[differentiable]
+    fn logpdf(&self, x: T) -> T {
+        let z = (x - self.mu) / self.sigma;
+        -T::from_f64(0.5) * z * z - self.sigma.ln()
+    }
+
+    #[differentiable]
+    fn nll(&self, xs: &[T]) -> T {
+        let mut s = T::zero();
+        for &x in xs.iter() {
+            s -= self.logpdf(x);
+        }
+        s
+    }
+}
+
+#[test]
+fn methods_of_a_generic_impl_block() {
+    let x = [0.1, -1.2, 2.5, 0.7];
+    let p = GaussT {
+        mu: 0.3,
+        sigma: 1.7,
+    };
+    let mut d = p.zero_like();
+    let mut dx = [0.0; 4];
+    let v = p.nll_grad(&x, &mut d, &mut dx);
+    let (want, dw, dxw) = nll_by_hand(
+        &Gauss {
+            mu: p.mu,
+            sigma: p.sigma,
+        },
+        &x,
+    );
+    assert_close(v, want, "value");
+    assert_close(d.mu, dw.mu, "d mu");
+    assert_close(d.sigma, dw.sigma, "d sigma");
+    for (a, b) in dx.iter().zip(&dxw) {
+        assert_close(*a, *b, "d x");
+    }
+    let (v2, t) = p.nll_pushforward(
+        &x,
+        &GaussT {
+            mu: 0.0,
+            sigma: 1.0,
+        },
+        &[0.0; 4],
+    );
+    assert_close(v2, want, "forward value");
+    assert_close(t, dw.sigma, "forward d sigma");
+    // The same definition at f32.
+    let p32 = GaussT {
+        mu: 0.3f32,
+        sigma: 1.7f32,
+    };
+    let x32 = x.map(|v| v as f32);
+    let mut d32 = p32.zero_like();
+    let v32 = p32.nll_grad(&x32, &mut d32, &mut [0.0f32; 4]);
+    assert!((f64::from(v32) - want).abs() < 1e-5 * want.abs());
+    assert!((f64::from(d32.sigma) - dw.sigma).abs() < 1e-4 * dw.sigma.abs().max(1.0));
+}

@@ -255,9 +255,11 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
         }
         // Generic functions: the generated ones are over `__FgT`; the wrappers keep the
         // user's generics and name their parameter.
-        let user_t = item.sig.generics.params.iter().find_map(|g| match g {
-            syn::GenericParam::Type(t) => Some(t.ident.clone()),
-            _ => None,
+        let user_t = plan.impl_scalar.clone().or_else(|| {
+            item.sig.generics.params.iter().find_map(|g| match g {
+                syn::GenericParam::Type(t) => Some(t.ident.clone()),
+                _ => None,
+            })
         });
         let generics = &item.sig.generics;
         let where_c = &item.sig.generics.where_clause;
@@ -266,8 +268,11 @@ pub fn wrappers(plan: &Plan, item: &syn::ItemFn, gen: &TokenStream) -> syn::Resu
             .into_iter()
             .map(|t| rename_generic(t, user_t.as_ref()))
             .collect();
+        // A generic `impl` block's methods are not generic themselves (see `hide`).
         let turbofish = match &user_t {
-            Some(t) if !gen_fn.sig.generics.params.is_empty() => quote!(::<#t>),
+            Some(t) if !gen_fn.sig.generics.params.is_empty() && plan.impl_scalar.is_none() => {
+                quote!(::<#t>)
+            }
             _ => TokenStream::new(),
         };
         let doc = format!(
@@ -408,10 +413,43 @@ pub(crate) fn rename_generic(tokens: TokenStream, user_t: Option<&syn::Ident>) -
 }
 
 /// The flat function's own items, hidden and allowed to go unused; for methods, checked to
-/// be items an `impl` block can hold.
-pub fn hide(tokens: TokenStream, method: bool, span: Span) -> syn::Result<TokenStream> {
+/// be items an `impl` block can hold. In a generic `impl<T: Real>` block (`impl_scalar`), the
+/// generated functions use the block's `T` instead of a generic scalar of their own, so that
+/// they and the block's other methods agree on it; the forwarding aliases that only
+/// `hessian` callers use are left out.
+pub fn hide(
+    tokens: TokenStream,
+    method: bool,
+    impl_scalar: Option<&syn::Ident>,
+    span: Span,
+) -> syn::Result<TokenStream> {
     let mut file: syn::File = syn::parse2(tokens)?;
     let mut out = TokenStream::new();
+    if let Some(t) = impl_scalar {
+        file.items.retain(
+            |i| !matches!(i, syn::Item::Fn(f) if f.sig.ident.to_string().ends_with("_generic")),
+        );
+        for item in &mut file.items {
+            if let syn::Item::Fn(f) = item {
+                let own = |g: &syn::GenericParam| matches!(g, syn::GenericParam::Type(tp) if tp.ident == "__FgT" || tp.ident == "__FgS");
+                f.sig.generics.params = f
+                    .sig
+                    .generics
+                    .params
+                    .iter()
+                    .filter(|g| !own(g))
+                    .cloned()
+                    .collect();
+                for from in ["__FgT", "__FgS"] {
+                    RenameIdent {
+                        from: &format_ident!("{}", from),
+                        to: t.clone(),
+                    }
+                    .visit_item_fn_mut(f);
+                }
+            }
+        }
+    }
     for item in &mut file.items {
         let attrs: Vec<syn::Attribute> = vec![
             syn::parse_quote!(#[doc(hidden)]),

@@ -296,6 +296,65 @@ pub struct Plan {
     /// Which of those it keeps as `Ty::Struct` (passed whole to calls, with an adjoint).
     whole_struct: Vec<bool>,
     receiver: bool,
+    /// The scalar of a method in a generic `impl<T: Real>` block (`T`), which the method
+    /// itself does not declare.
+    impl_scalar: Option<syn::Ident>,
+}
+
+/// The scalar of a method in a generic `impl<T: Real>` block: a receiver, no generics of its
+/// own, and a return type (`T` or `Result<T, _>`) that is a bare type parameter-like name
+/// (not `f64`/`f32`/`Self`). The generated code is generic over it; were the guess wrong, the
+/// type would not implement `ferrograd::Real` and rustc would say so.
+pub fn impl_scalar(sig: &syn::Signature) -> Option<syn::Ident> {
+    if !sig.generics.params.is_empty()
+        || !sig
+            .inputs
+            .iter()
+            .any(|a| matches!(a, syn::FnArg::Receiver(_)))
+    {
+        return None;
+    }
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let bare = |t: &syn::Type| match t {
+        syn::Type::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+        _ => None,
+    };
+    let mut id = bare(ty);
+    if id.is_none() {
+        if let syn::Type::Path(p) = &**ty {
+            let last = p.path.segments.last()?;
+            if last.ident == "Result" {
+                if let syn::PathArguments::AngleBracketed(a) = &last.arguments {
+                    if let Some(syn::GenericArgument::Type(t)) = a.args.first() {
+                        id = bare(t);
+                    }
+                }
+            }
+        }
+    }
+    let id = id?;
+    let name = id.to_string();
+    let known = matches!(
+        name.as_str(),
+        "f64" | "f32" | "Self" | "bool" | "Tensor" | "String" | "usize" | "isize"
+    ) || is_int_ty(&syn::parse_quote!(#id));
+    (!known && name.chars().next().is_some_and(char::is_uppercase)).then_some(id)
+}
+
+/// Renames the type parameter `from` to `to` everywhere in an item.
+pub(super) struct RenameIdent<'a> {
+    pub(super) from: &'a syn::Ident,
+    pub(super) to: syn::Ident,
+}
+
+impl VisitMut for RenameIdent<'_> {
+    fn visit_ident_mut(&mut self, i: &mut syn::Ident) {
+        if i == self.from {
+            *i = syn::Ident::new(&self.to.to_string(), i.span());
+        }
+    }
 }
 
 /// Finds struct parameters and plans the flat function; `Ok(None)` for a function without
@@ -304,7 +363,20 @@ pub fn plan(
     wrt: Option<&[syn::Ident]>,
     hessian: bool,
     item: &syn::ItemFn,
+    impl_scalar: Option<&syn::Ident>,
 ) -> syn::Result<Option<Plan>> {
+    // A method of a generic `impl<T: Real>` block is analysed as if it declared `T` itself.
+    let user_item = item;
+    let with_scalar;
+    let item = match impl_scalar {
+        Some(t) => {
+            let mut f = item.clone();
+            f.sig.generics = syn::parse_quote!(<#t: ::ferrograd::Real>);
+            with_scalar = f;
+            &with_scalar
+        }
+        None => item,
+    };
     let sig = &item.sig;
     let generic = sig.generics.params.iter().find_map(|g| match g {
         syn::GenericParam::Type(t) => Some(t.ident.to_string()),
@@ -504,7 +576,7 @@ pub fn plan(
              use the struct's fields in this function, or write it as a free function",
         ));
     }
-    let probes = emit_probes(item, &structs, receiver, probes);
+    let probes = emit_probes(user_item, &structs, receiver, probes);
     if fields.is_empty() && !receiver && !whole_struct.iter().any(|w| *w) {
         return Ok(Some(Plan {
             flat: None,
@@ -515,6 +587,7 @@ pub fn plan(
             kept: Vec::new(),
             whole_struct,
             receiver,
+            impl_scalar: impl_scalar.cloned(),
         }));
     }
     let Some(float_ty) = float_type(sig) else {
@@ -630,6 +703,14 @@ pub fn plan(
         whole_struct: &whole_struct,
     };
     rw.visit_block_mut(&mut flat.block);
+    if let Some(t) = impl_scalar {
+        // Its own name: in the `impl` block, a method's `T` would shadow the block's.
+        RenameIdent {
+            from: t,
+            to: format_ident!("__FgS"),
+        }
+        .visit_item_fn_mut(&mut flat);
+    }
 
     let flat_wrt = wrt.map(|ids| {
         let mut out = Vec::new();
@@ -660,6 +741,7 @@ pub fn plan(
         kept,
         whole_struct,
         receiver,
+        impl_scalar: impl_scalar.cloned(),
     }))
 }
 
