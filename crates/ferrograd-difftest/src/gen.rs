@@ -750,7 +750,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         && attr.is_empty()
         && !generic
         && precision == Precision::F64
-        && index % 3 == 0
+        && index.is_multiple_of(3)
         && !body.contains("hout")
         && !body.contains("hacc")
         && !weights.exclude.contains(&"hessian");

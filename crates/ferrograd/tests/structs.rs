@@ -478,6 +478,7 @@ fn struct_parameter_hessian_against_hand_derivative() {
     let mut h = [0.0; 4];
     let v = nll_h_hessian(&p, &x, &mut h).unwrap();
     assert_close(v, nll(&p, &x), "value");
+    assert_eq!(nll_h(&p, &x), v);
     // ∂²/∂μ² = n/σ², ∂²/∂μ∂σ = Σ 2z/σ², ∂²/∂σ² = Σ (3z² − 1)/σ².
     let s2 = p.sigma * p.sigma;
     let (mut mm, mut ms, mut ss) = (0.0, 0.0, 0.0);
