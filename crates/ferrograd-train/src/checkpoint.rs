@@ -36,18 +36,19 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::model::ParamInfo;
 use crate::train::EpochAccum;
-use crate::{ModelSpec, OptimizerConfig, TrainError};
+use crate::{Model, ModelSpec, OptimizerConfig, TrainError};
 
 const FORMAT: &str = "ferrograd-train/2";
 /// Prefix of the caller's entries in the metadata.
 const ARG_PREFIX: &str = "arg.";
 
-/// Everything needed to continue a run bit-for-bit.
+/// Everything needed to continue a run bit-for-bit. `M` is the model (stored by its
+/// [`Model::name`]: a built-in [`ModelSpec`]'s tag, from which [`load`] rebuilds it).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint {
+pub struct Checkpoint<M = ModelSpec> {
     /// The run this checkpoint belongs to (kept across resumes).
     pub run_id: String,
-    pub spec: ModelSpec,
+    pub spec: M,
     /// The optimizer as configured (the learning rate in use is `lr · lr_scale`).
     pub optimizer: OptimizerConfig,
     /// Factor on the configured learning rate (1 unless rollbacks lowered it).
@@ -322,7 +323,11 @@ pub fn check_writable(path: &Path) -> Result<(), TrainError> {
 /// # Errors
 /// [`TrainError::Checkpoint`] if the parameter layout does not match `infos`,
 /// [`TrainError::Io`] if writing fails.
-pub fn save(path: &Path, ck: &Checkpoint, infos: &[ParamInfo]) -> Result<(), TrainError> {
+pub fn save<M: Model>(
+    path: &Path,
+    ck: &Checkpoint<M>,
+    infos: &[ParamInfo],
+) -> Result<(), TrainError> {
     let total: usize = infos.iter().map(ParamInfo::len).sum();
     if total != ck.params.len() {
         return Err(err(path, "parameter layout does not match the model"));
@@ -365,7 +370,7 @@ pub fn save(path: &Path, ck: &Checkpoint, infos: &[ParamInfo]) -> Result<(), Tra
     };
     put("format", FORMAT.into());
     put("run_id", ck.run_id.clone());
-    put("model", ck.spec.tag());
+    put("model", ck.spec.name());
     put("optimizer", ck.optimizer.kind().into());
     match ck.optimizer {
         OptimizerConfig::Sgd {
@@ -450,6 +455,20 @@ fn sync_dir(_dir: &Path) -> Result<(), TrainError> {
 /// ferrograd-train safetensors file, a field is missing or malformed, the checksum does not
 /// match, or a tensor holds NaN or infinity.
 pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
+    load_with(path, |tag| {
+        ModelSpec::from_tag(tag).ok_or_else(|| err(path, format!("unknown model {tag:?}")))
+    })
+}
+
+/// [`load`] for any [`Model`]: `model` gets the stored model name and gives the model (or
+/// the error that it is not the one expected); its parameter shapes then check the tensors.
+///
+/// # Errors
+/// As [`load`], and whatever `model` returns.
+pub fn load_with<M: Model>(
+    path: &Path,
+    model: impl FnOnce(&str) -> Result<M, TrainError>,
+) -> Result<Checkpoint<M>, TrainError> {
     if path.is_dir() {
         return Err(err(path, "is a directory, not a checkpoint file"));
     }
@@ -494,8 +513,7 @@ pub fn load(path: &Path) -> Result<Checkpoint, TrainError> {
         ));
     }
 
-    let spec = ModelSpec::from_tag(get("model")?)
-        .ok_or_else(|| err(path, format!("unknown model {:?}", meta.get("model"))))?;
+    let spec = model(get("model")?)?;
     let optimizer = match get("optimizer")? {
         "sgd" => OptimizerConfig::Sgd {
             lr: flt("lr")?,

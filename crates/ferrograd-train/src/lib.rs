@@ -12,8 +12,10 @@
 //! their storage), a `#[ferrograd::differentiable(wrt(p), reverse_only)]` loss over kernels
 //! taking `p: &Params<&[f32]>, acts: &mut Acts<&mut [f32]>`, and an `impl` [`Model`] that
 //! gives the layout and cuts a [`Workspace`] into the views; `Network::new(my_model, batch,
-//! seed)` then trains it with the same arena and optimizers. `tests/custom_model.rs` is a
-//! complete example (`Linear → tanh → Linear`), [`models::mlp`] the built-in pattern.
+//! seed)` then trains it with the same arena and optimizers, and `Trainer::new(my_model, ..)`
+//! runs it in epochs with checkpoints (which record [`Model::name`]; resuming checks it).
+//! `tests/custom_model.rs` is a complete example (`Linear → tanh → Linear`), [`models::mlp`]
+//! the built-in pattern.
 //!
 //! A steady-state training step ([`Trainer::train_step`]) performs **zero heap allocations**
 //! (`tests/allocations.rs`); with more than one kernel thread run the loop inside a rayon

@@ -9,7 +9,7 @@ use ferrograd_data::EpochOrder;
 
 use crate::checkpoint::{self, Checkpoint, Owner};
 use crate::metrics::{count_correct, efficiency_at_far, roc_auc};
-use crate::{ModelSpec, Network, Optimizer, OptimizerConfig, TrainError};
+use crate::{Model, ModelSpec, Network, Optimizer, OptimizerConfig, TrainError};
 
 /// A borrowed labelled data set `x: [n, row_len]`, `y: [n]`, optionally with event weights
 /// `w: [n]` (then the loss is the weighted mean, [`crate::weighted`]; MLP only).
@@ -212,10 +212,12 @@ pub enum Event<'a> {
     },
 }
 
-/// A model, its optimizer, the batch order and the bookkeeping of a run.
+/// A model, its optimizer, the batch order and the bookkeeping of a run. `M` is any
+/// [`Model`] (by default the built-in ones, [`ModelSpec`]); its checkpoints record the model's
+/// [`Model::name`], and resuming checks it against the model given.
 #[derive(Debug)]
-pub struct Trainer {
-    net: Network,
+pub struct Trainer<M: Model + Clone = ModelSpec> {
+    net: Network<M>,
     opt: Optimizer,
     order: EpochOrder,
     cfg: TrainConfig,
@@ -235,7 +237,7 @@ pub struct Trainer {
     lr_scale: f32,
     rollbacks: u32,
     /// The last finite state (kept only with [`NonFinitePolicy::Rollback`]).
-    last_good: Option<Checkpoint>,
+    last_good: Option<Checkpoint<M>>,
     /// May the next save replace a file that is not this run's checkpoint?
     may_replace: bool,
     /// Identity of the checkpoint file this run wrote or resumed from last ([`file_id`]).
@@ -303,12 +305,12 @@ fn sum_sq(v: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
-impl Trainer {
+impl<M: Model + Clone> Trainer<M> {
     /// A fresh run of `spec` on a training set of `n_train` examples.
     ///
     /// # Errors
     /// [`TrainError::Config`] for invalid settings.
-    pub fn new(spec: ModelSpec, cfg: TrainConfig, n_train: usize) -> Result<Self, TrainError> {
+    pub fn new(spec: M, cfg: TrainConfig, n_train: usize) -> Result<Self, TrainError> {
         check_batch_size(cfg.batch_size, n_train)?;
         let net = Network::new(spec, cfg.batch_size, cfg.seed)?;
         Self::with_network(net, cfg, n_train)
@@ -320,7 +322,7 @@ impl Trainer {
     /// [`TrainError::Config`] for invalid settings or a batch size different from the
     /// network's.
     pub fn with_network(
-        net: Network,
+        net: Network<M>,
         cfg: TrainConfig,
         n_train: usize,
     ) -> Result<Self, TrainError> {
@@ -346,7 +348,7 @@ impl Trainer {
         let batches = order.batches_per_epoch() as u64;
         let capacity =
             usize::try_from(cfg.epochs.saturating_mul(batches).min(1 << 24)).unwrap_or(0);
-        let row = net.spec().input_len();
+        let row = net.model().input_len();
         if let NonFinitePolicy::Rollback { lr_factor, .. } = cfg.on_non_finite {
             if !(lr_factor > 0.0 && lr_factor < 1.0) {
                 return Err(TrainError::config(
@@ -401,7 +403,7 @@ impl Trainer {
     /// [`TrainError::Checkpoint`] for an unreadable, damaged or mismatching checkpoint.
     pub fn resume(
         path: &Path,
-        spec: ModelSpec,
+        spec: M,
         cfg: TrainConfig,
         n_train: usize,
     ) -> Result<Self, TrainError> {
@@ -415,7 +417,7 @@ impl Trainer {
     /// As [`Trainer::resume`].
     pub fn resume_with_optimizer(
         path: &Path,
-        spec: ModelSpec,
+        spec: M,
         cfg: TrainConfig,
         n_train: usize,
     ) -> Result<Self, TrainError> {
@@ -424,21 +426,24 @@ impl Trainer {
 
     fn resume_impl(
         path: &Path,
-        spec: ModelSpec,
+        spec: M,
         mut cfg: TrainConfig,
         n_train: usize,
         new_optimizer: bool,
     ) -> Result<Self, TrainError> {
-        let ck = checkpoint::load(path)?;
         let mismatch = |what: &str, saved: String, now: String| TrainError::Checkpoint {
             path: path.to_owned(),
             reason: format!(
                 "it was saved with {what} {saved}, this run uses {now}; use the checkpoint's value"
             ),
         };
-        if ck.spec != spec {
-            return Err(mismatch("model", ck.spec.tag(), spec.tag()));
-        }
+        let ck = checkpoint::load_with(path, |saved| {
+            if saved == spec.name() {
+                Ok(spec.clone())
+            } else {
+                Err(mismatch("model", saved.to_owned(), spec.name()))
+            }
+        })?;
         if ck.batch_size != cfg.batch_size {
             return Err(mismatch(
                 "batch size",
@@ -499,7 +504,7 @@ impl Trainer {
     }
 
     /// Puts the run in the state `ck` describes (same model and optimizer kind).
-    fn restore(&mut self, ck: &Checkpoint) -> Result<(), TrainError> {
+    fn restore(&mut self, ck: &Checkpoint<M>) -> Result<(), TrainError> {
         self.net.params_mut().copy_from_slice(&ck.params);
         self.opt.restore(&ck.state1, &ck.state2, ck.opt_steps)?;
         self.order.seek(ck.epoch, ck.batch_in_epoch)?;
@@ -523,11 +528,11 @@ impl Trainer {
     }
 
     /// The current parameters and optimizer state as a checkpoint at `at` (a copy).
-    fn snapshot(&self, at: Position) -> Checkpoint {
+    fn snapshot(&self, at: Position) -> Checkpoint<M> {
         let (s1, s2) = self.opt.state();
         Checkpoint {
             run_id: self.run_id.clone(),
-            spec: self.net.spec(),
+            spec: self.net.model().clone(),
             optimizer: self.cfg.optimizer,
             lr_scale: self.lr_scale,
             rollbacks: self.rollbacks,
@@ -557,12 +562,12 @@ impl Trainer {
     }
 
     /// The network (parameters, spec).
-    pub fn network(&self) -> &Network {
+    pub fn network(&self) -> &Network<M> {
         &self.net
     }
 
     /// Mutable network (e.g. for evaluation).
-    pub fn network_mut(&mut self) -> &mut Network {
+    pub fn network_mut(&mut self) -> &mut Network<M> {
         &mut self.net
     }
 
@@ -614,7 +619,7 @@ impl Trainer {
     /// [`TrainError::NonFiniteLoss`] (the parameters are not updated), kernel or data errors,
     /// or a failed checkpoint write.
     pub fn train_step(&mut self, data: &Dataset<'_>) -> Result<Option<StepInfo>, TrainError> {
-        if data.row_len != self.net.spec().input_len() || data.len() != self.order.n_examples() {
+        if data.row_len != self.net.model().input_len() || data.len() != self.order.n_examples() {
             return Err(TrainError::config(
                 "training set",
                 format!(
@@ -622,7 +627,7 @@ impl Trainer {
                     data.len(),
                     data.row_len,
                     self.order.n_examples(),
-                    self.net.spec().input_len()
+                    self.net.model().input_len()
                 ),
             ));
         }
@@ -677,7 +682,7 @@ impl Trainer {
                 last_checkpoint: self.last_checkpoint.clone(),
             });
         }
-        let correct = count_correct(self.net.logits(), y, self.net.spec().classes());
+        let correct = count_correct(self.net.logits(), y, self.net.model().classes());
         if self.pending {
             // The state before this update produced a finite loss and gradient: save it.
             self.pending = false;
@@ -938,15 +943,19 @@ pub fn median_ms(seconds: &[f64], warmup: usize) -> Option<f64> {
 ///
 /// # Errors
 /// [`TrainError::Config`] if the rows do not match the model, kernel errors for bad labels.
-pub fn evaluate(net: &mut Network, data: &Dataset<'_>, far: f64) -> Result<EvalReport, TrainError> {
-    let row = net.spec().input_len();
+pub fn evaluate<M: Model>(
+    net: &mut Network<M>,
+    data: &Dataset<'_>,
+    far: f64,
+) -> Result<EvalReport, TrainError> {
+    let row = net.model().input_len();
     if data.row_len != row {
         return Err(TrainError::config(
             "evaluation set",
             format!("rows of {} values; the model takes {row}", data.row_len),
         ));
     }
-    let classes = net.spec().classes();
+    let classes = net.model().classes();
     let bs = net.max_batch();
     let mut labels = vec![0usize; bs];
     let binary = classes == 2;

@@ -1,11 +1,12 @@
 //! A model the library does not know: `Linear → tanh → Linear` with softmax cross-entropy,
 //! written by a user as view structs and a `#[differentiable]` loss, with a [`Model`] impl.
 //! The arena engine trains it like the built-in ones: its gradient matches central finite
-//! differences, a step allocates nothing, and the loss falls on a separable problem.
+//! differences, a step allocates nothing, the loss falls on a separable problem, and the
+//! `Trainer` runs it in epochs with checkpoints that resume bit for bit.
 
 use ferrograd::kernels::*;
-use ferrograd_train::Workspace;
 use ferrograd_train::{Batch, Model, Network, Optimizer, OptimizerConfig, ParamInfo, TrainError};
+use ferrograd_train::{Dataset, TrainConfig, Trainer, Workspace};
 
 /// Parameters over any storage.
 struct Params<S> {
@@ -214,4 +215,42 @@ fn user_model_trains_without_allocating() {
     println!("user model: loss {first:.3} -> {last:.3}, {correct}/{batch} correct");
     assert!(last < 0.5 * first, "{first} -> {last}");
     assert!(correct >= batch * 8 / 10);
+}
+
+#[test]
+fn user_model_runs_in_the_trainer_and_resumes_bit_for_bit() {
+    let (x, y) = data(200, 5);
+    let y: Vec<u8> = y.iter().map(|&l| l as u8).collect();
+    let ds = Dataset::new(&x, &y, MODEL.input).unwrap();
+    let opt = OptimizerConfig::adam(1e-2);
+    let cfg = |epochs: u64, ck: Option<std::path::PathBuf>| {
+        let mut c = TrainConfig::new(epochs, 20, 9, opt);
+        c.checkpoint = ck;
+        c
+    };
+    let mut straight = Trainer::new(MODEL, cfg(2, None), ds.len()).unwrap();
+    let reports = straight.fit(&ds, Some(&ds), &mut |_| {}).unwrap();
+    let (first, last) = (&reports[0], &reports[1]);
+    println!(
+        "user model in the Trainer: epoch losses {:.3} -> {:.3}, test accuracy {:.2}",
+        first.train_loss,
+        last.train_loss,
+        last.test.as_ref().map_or(0.0, |t| t.accuracy)
+    );
+    assert!(last.train_loss < first.train_loss);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tanh.safetensors");
+    let mut a = Trainer::new(MODEL, cfg(1, Some(path.clone())), ds.len()).unwrap();
+    a.fit(&ds, None, &mut |_| {}).unwrap();
+    drop(a);
+    let mut b = Trainer::resume(&path, MODEL, cfg(2, Some(path.clone())), ds.len()).unwrap();
+    b.fit(&ds, None, &mut |_| {}).unwrap();
+    assert!(b.network().params() == straight.network().params());
+    assert_eq!(b.optimizer(), straight.optimizer());
+
+    // Another model cannot resume this file.
+    let other = TanhMlp { hidden: 9, ..MODEL };
+    let e = Trainer::resume(&path, other, cfg(2, None), ds.len()).unwrap_err();
+    assert!(e.to_string().contains("saved with model"), "{e}");
 }
