@@ -309,11 +309,12 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
         wrt: plan.flat_wrt.clone(),
         ..opts
     };
+    let flat_ident = flat.sig.ident.clone();
     let result = expand(&flat_opts, flat).and_then(|(flat, gen, _)| {
         let wrappers = structs::wrappers(&plan, &item_fn, &gen)?;
         let span = item_fn.sig.ident.span();
-        let flat_item = structs::hide(quote!(#flat), method, impl_scalar.as_ref(), span)?;
-        let hidden = structs::hide(gen, method, impl_scalar.as_ref(), span)?;
+        let flat_item = structs::hide(quote!(#flat), method, impl_scalar.as_ref(), span, None)?;
+        let hidden = structs::hide(gen, method, impl_scalar.as_ref(), span, Some(&flat_ident))?;
         let src = pretty(&quote!(#flat_item #hidden #wrappers));
         Ok((quote!(#flat_item #hidden #wrappers), src))
     });
@@ -351,8 +352,8 @@ fn tuple_function(
         let flat = returns::flat_fn(item_fn, elem, arity)?;
         let (flat, gen, _) = expand(opts, &flat)?;
         let wrappers = returns::wrappers(item_fn, elem, arity, &gen)?;
-        let flat_item = structs::hide(quote!(#flat), false, None, span)?;
-        let hidden = structs::hide(gen, false, None, span)?;
+        let flat_item = structs::hide(quote!(#flat), false, None, span, None)?;
+        let hidden = structs::hide(gen, false, None, span, None)?;
         let all = quote!(#flat_item #hidden #wrappers);
         let src = pretty(&all);
         Ok((all, src))

@@ -325,8 +325,9 @@ pub struct Generated {
     pub attr: &'static str,
     /// How the inputs reach the function: plain parameters, a struct, or `&self`.
     pub shape: Shape,
-    /// Also `hessian` (then `attr` is `hessian`): `p_hessian` is checked against the oracle
-    /// on nested dual numbers (`f64` programs).
+    /// Also `hessian` (a plain program's `attr` is then `hessian`; a struct or method program
+    /// adds it to its own): `p_hessian` is checked against the oracle on nested dual numbers
+    /// (`f64` programs).
     pub hessian: bool,
 }
 
@@ -516,6 +517,12 @@ impl Generated {
         // method call on `self`, or a call with `s`), so whole-struct arguments are checked
         // too.
         let a = self.attr_list();
+        // The program itself is also `hessian` (not `{n}_call`, which hands the struct whole).
+        let ah = if self.hessian {
+            format!("({}, hessian)", self.attr)
+        } else {
+            a.clone()
+        };
         if method {
             if self.generic {
                 // A generic `impl` block: its methods use the block's scalar.
@@ -523,7 +530,7 @@ impl Generated {
             } else {
                 let _ = writeln!(out, "impl {n}_S {{");
             }
-            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(out, "#[ferrograd::differentiable{ah}]");
             let _ = writeln!(out, "pub fn {n}(&self, idx: &[usize], n: usize) -> {f} {{");
             let _ = writeln!(out, "{}}}", as_fields(&body, "self"));
             let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
@@ -533,7 +540,7 @@ impl Generated {
             );
             let _ = writeln!(out, "    self.{n}(idx, n)\n}}\n}}");
         } else {
-            let _ = writeln!(out, "#[ferrograd::differentiable{a}]");
+            let _ = writeln!(out, "#[ferrograd::differentiable{ah}]");
             let _ = writeln!(
                 out,
                 "pub fn {n}{gb}(s: &{n}_S{g}, idx: &[usize], n: usize) -> {f} {{"
@@ -589,6 +596,32 @@ impl Generated {
              let t = {n}_mk(t0, t1, t2, t3, ty);\n    {}\n}}",
             call("s", "_pushforward", ", &t")
         );
+        if self.hessian {
+            // The rows of `{n}_hessian` are the fields the body uses, named by
+            // `{n}_HESSIAN_INPUTS`; the harness's are x0…x3, y.
+            let (names, call) = if method {
+                (
+                    format!("{n}_S::{n}_HESSIAN_INPUTS"),
+                    format!("s.{n}_hessian(idx, n, &mut h)"),
+                )
+            } else {
+                (
+                    format!("{n}_HESSIAN_INPUTS"),
+                    format!("{n}_hessian(&s, idx, n, &mut h)"),
+                )
+            };
+            let _ = writeln!(
+                out,
+                "pub fn {n}_plain_hessian({xs}, hess: &mut [{f}]) -> Result<{f}, ferrograd::ShapeError> {{
+                     let s = {n}_mk(x0, x1, x2, x3, y);
+                     let w = ferrograd_difftest::hessian_width({names});
+                     let mut h = vec![0.0; w * w];
+                     let v = {call}?;
+                     ferrograd_difftest::scatter_hessian({names}, &h, hess);
+    Ok(v)
+}}"
+            );
+        }
         out
     }
 
@@ -744,10 +777,13 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
             Shape::Plain => {}
         }
     }
-    // Every third plain `f64` program is also compiled with `hessian` (not those calling the
-    // helpers that write `&mut` outputs: a Hessian needs none; generic functions have none).
-    let hessian = shape == Shape::Plain
-        && attr.is_empty()
+    // Every third plain, struct or method `f64` program is also compiled with `hessian` (not
+    // those calling the helpers that write `&mut` outputs: a Hessian needs none; generic
+    // functions have none).
+    let hessian = matches!(
+        shape,
+        Shape::Plain | Shape::Struct { .. } | Shape::Method { .. }
+    ) && (attr.is_empty() || shape != Shape::Plain)
         && !generic
         && precision == Precision::F64
         && index.is_multiple_of(3)
@@ -755,8 +791,15 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         && !body.contains("hacc")
         && !weights.exclude.contains(&"hessian");
     if hessian {
-        attr = "hessian";
-        *cov.entry("hessian").or_default() += 1;
+        if shape == Shape::Plain {
+            attr = "hessian";
+        }
+        let what = match shape {
+            Shape::Plain => "hessian",
+            Shape::Method { .. } => "hessian_method",
+            _ => "hessian_struct",
+        };
+        *cov.entry(what).or_default() += 1;
     }
     Generated {
         name: format!("p{index}"),

@@ -221,6 +221,38 @@ pub fn eval_second(
     r.t.t
 }
 
+/// Where an input of a struct program sits among the harness's `DIM` inputs: `s.x0` → 0,
+/// `self.inner.x3` → 3, `s.y` → `4..4 + ARR`.
+fn harness_inputs(name: &str) -> std::ops::Range<usize> {
+    let field = name.split_once('.').map_or(name, |(_, f)| f);
+    match field {
+        "x0" => 0..1,
+        "x1" => 1..2,
+        "inner.x2" => 2..3,
+        "inner.x3" => 3..4,
+        "y" => 4..4 + ARR,
+        other => panic!("generator bug: unknown input {other:?}"),
+    }
+}
+
+/// The side of the Hessian a struct program's `p_hessian` writes (its inputs, in order).
+pub fn hessian_width(names: &[&str]) -> usize {
+    names.iter().map(|n| harness_inputs(n).len()).sum()
+}
+
+/// Spreads a struct program's Hessian (rows and columns in the order of `names`) over the
+/// harness's `DIM × DIM` one; inputs the program does not differentiate stay zero.
+pub fn scatter_hessian<F: Copy + Default>(names: &[&str], h: &[F], out: &mut [F]) {
+    let index: Vec<usize> = names.iter().flat_map(|n| harness_inputs(n)).collect();
+    let w = index.len();
+    out.fill(F::default());
+    for (i, &ri) in index.iter().enumerate() {
+        for (j, &cj) in index.iter().enumerate() {
+            out[ri * DIM + cj] = h[i * w + j];
+        }
+    }
+}
+
 /// Largest differences seen (absolute, and relative to the tolerance: `<= 1` agrees).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {

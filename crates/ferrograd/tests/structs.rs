@@ -565,3 +565,38 @@ fn methods_of_a_generic_impl_block() {
     assert!((f64::from(v32) - want).abs() < 1e-5 * want.abs());
     assert!((f64::from(d32.sigma) - dw.sigma).abs() < 1e-4 * dw.sigma.abs().max(1.0));
 }
+
+// ---- the Hessian of a method (a PDF's NLL as a method, as a fit calls it)
+
+impl Gauss {
+    #[differentiable(hessian, wrt(self))]
+    fn nll_method(&self, x: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for &xi in x.iter() {
+            let z = (xi - self.mu) / self.sigma;
+            s += 0.5 * z * z + self.sigma.ln();
+        }
+        s
+    }
+}
+
+#[test]
+fn method_hessian_equals_the_free_function_hessian() {
+    let p = Gauss {
+        mu: -0.4,
+        sigma: 0.9,
+    };
+    let x = [0.1, -1.2, 2.5, 0.7, 1.1, -0.3];
+    assert_eq!(Gauss::nll_method_HESSIAN_INPUTS, &["self.mu", "self.sigma"]);
+    let (mut hm, mut hf) = ([0.0; 4], [0.0; 4]);
+    let vm = p.nll_method_hessian(&x, &mut hm).unwrap();
+    let vf = nll_h_hessian(&p, &x, &mut hf).unwrap();
+    assert_eq!(vm, p.nll_method(&x));
+    assert_close(vm, vf, "value");
+    for k in 0..4 {
+        assert_close(hm[k], hf[k], "hessian entry");
+    }
+    let mut d = p.zero_like();
+    let g = p.nll_method_grad(&x, &mut d);
+    assert_close(g, vm, "grad value");
+}

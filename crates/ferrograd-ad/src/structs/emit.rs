@@ -390,6 +390,30 @@ fn hessian_inputs(plan: &Plan, flat: &syn::ItemFn) -> Vec<String> {
     out
 }
 
+/// Calls of the functions generated next to each other (`__fg_f_…(..)`, with or without a
+/// turbofish) made associated: `Self::__fg_f_…(..)`. Calls of other functions' generated code
+/// (`__fg_g_pullback_generic` of a free `g`) are left as they are.
+struct SelfCalls {
+    names: HashSet<String>,
+}
+
+impl VisitMut for SelfCalls {
+    fn visit_expr_call_mut(&mut self, c: &mut syn::ExprCall) {
+        if let syn::Expr::Path(p) = &mut *c.func {
+            let own = p.qself.is_none()
+                && p.path.leading_colon.is_none()
+                && p.path.segments.len() == 1
+                && self.names.contains(&p.path.segments[0].ident.to_string());
+            if own {
+                p.path
+                    .segments
+                    .insert(0, syn::PathSegment::from(format_ident!("Self")));
+            }
+        }
+        syn::visit_mut::visit_expr_call_mut(self, c);
+    }
+}
+
 /// `__FgT` (the emitters' generic scalar) renamed to the user's type parameter.
 pub(crate) fn rename_generic(tokens: TokenStream, user_t: Option<&syn::Ident>) -> TokenStream {
     let Some(t) = user_t else {
@@ -422,6 +446,7 @@ pub fn hide(
     method: bool,
     impl_scalar: Option<&syn::Ident>,
     span: Span,
+    flat: Option<&syn::Ident>,
 ) -> syn::Result<TokenStream> {
     let mut file: syn::File = syn::parse2(tokens)?;
     let mut out = TokenStream::new();
@@ -447,6 +472,25 @@ pub fn hide(
                     }
                     .visit_item_fn_mut(f);
                 }
+            }
+        }
+    }
+    if method {
+        // Inside an `impl` block, the generated functions reach each other (and the flat
+        // function) as associated functions.
+        let mut names: HashSet<String> = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                syn::Item::Fn(f) => Some(f.sig.ident.to_string()),
+                _ => None,
+            })
+            .collect();
+        names.extend(flat.map(|f| f.to_string()));
+        let mut calls = SelfCalls { names };
+        for item in &mut file.items {
+            if let syn::Item::Fn(f) = item {
+                calls.visit_item_fn_mut(f);
             }
         }
     }

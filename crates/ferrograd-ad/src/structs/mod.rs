@@ -568,12 +568,12 @@ pub fn plan(
         return Err(e);
     }
     // The Hessian sweeps dual numbers through the flat function: fine for fields, but a
-    // struct handed whole (or `self`) would have to hold dual numbers itself.
-    if hessian && (receiver || whole_struct.iter().any(|w| *w)) {
+    // struct handed whole (`self.m(..)` included) would have to hold dual numbers itself.
+    if hessian && whole_struct.iter().any(|w| *w) {
         return Err(syn::Error::new_spanned(
             &sig.ident,
-            "`hessian` with a struct handed whole to a call, or on a method, is not supported: \
-             use the struct's fields in this function, or write it as a free function",
+            "`hessian` with a struct handed whole to a call (`g(p)`, `self.m(..)`) is not \
+             supported: use the struct's fields in this function",
         ));
     }
     let probes = emit_probes(user_item, &structs, receiver, probes);
