@@ -9,7 +9,7 @@
 use crate::analysis::{analyse, Activity};
 use crate::ctxt::Ctxt;
 use crate::ir::*;
-use crate::visit::each_stmt;
+use crate::visit::{children, each_stmt};
 use proc_macro2::Span;
 use std::cell::RefCell;
 
@@ -137,42 +137,9 @@ fn check_expr_at(
         _ => {}
     }
     let span = call_span(e).unwrap_or(span);
-    match e {
-        Expr::Lit(_) | Expr::Const(_) | Expr::Var(_) | Expr::Raw(_) => {}
-        Expr::Index(_, i) => check_expr_at(cx, f, act, i, span, false, asserts),
-        Expr::Neg(a)
-        | Expr::Not(a)
-        | Expr::Cast(a, _, _)
-        | Expr::Ref(a, _)
-        | Expr::Repeat(a, _)
-        | Expr::Matches(a, _)
-        | Expr::SliceOf(a)
-        | Expr::Field(a, _) => check_expr_at(cx, f, act, a, span, false, asserts),
-        Expr::IndexOf(a, i) => {
-            check_expr_at(cx, f, act, a, span, false, asserts);
-            check_expr_at(cx, f, act, i, span, false, asserts);
-        }
-        Expr::SubSlice { lo, hi, .. } => {
-            for b in [lo, hi].into_iter().flatten() {
-                check_expr_at(cx, f, act, b, span, false, asserts);
-            }
-        }
-        Expr::Binary(_, a, b) => {
-            check_expr_at(cx, f, act, a, span, false, asserts);
-            check_expr_at(cx, f, act, b, span, false, asserts);
-        }
-        Expr::Method(r, _, args) => {
-            check_expr_at(cx, f, act, r, span, false, asserts);
-            for a in args {
-                check_expr_at(cx, f, act, a, span, false, asserts);
-            }
-        }
-        Expr::Call { args, .. } | Expr::Array(args) => {
-            for a in args {
-                check_expr_at(cx, f, act, a, span, false, asserts);
-            }
-        }
-    }
+    children(e, &mut |c| {
+        check_expr_at(cx, f, act, c, span, false, asserts)
+    });
 }
 
 /// Tensor-level functions (`tensor.rs`): straight-line tensor `let`s and a final tensor
