@@ -193,6 +193,20 @@ pub fn optimizer(vs: &nn::VarStore, cfg: &OptimizerConfig) -> Result<nn::Optimiz
             amsgrad: false,
         }
         .build(vs, f64::from(lr))?,
+        OptimizerConfig::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => nn::AdamW {
+            beta1: f64::from(beta1),
+            beta2: f64::from(beta2),
+            wd: f64::from(weight_decay),
+            eps: f64::from(eps),
+            amsgrad: false,
+        }
+        .build(vs, f64::from(lr))?,
     })
 }
 
@@ -389,6 +403,22 @@ mod tests {
                 beta2: 0.99,
                 eps: 1e-6,
                 weight_decay: 0.05,
+            },
+            1e-5,
+        );
+    }
+
+    /// AdamW: decoupled weight decay (`torch.optim.AdamW`, tch's `nn::AdamW`).
+    #[test]
+    fn adamw_matches_tch() {
+        optimizer_matches(OptimizerConfig::adamw(1e-2, 0.1), 1e-5);
+        optimizer_matches(
+            OptimizerConfig::AdamW {
+                lr: 3e-3,
+                beta1: 0.9,
+                beta2: 0.95,
+                eps: 1e-6,
+                weight_decay: 0.5,
             },
             1e-5,
         );

@@ -73,7 +73,7 @@ const GRAD_TOL: f64 = 1e-5;
 fn param_tol(cfg: OptimizerConfig) -> f64 {
     match cfg {
         OptimizerConfig::Sgd { .. } => 1e-6,
-        OptimizerConfig::Adam { .. } => 1e-4,
+        OptimizerConfig::Adam { .. } | OptimizerConfig::AdamW { .. } => 1e-4,
     }
 }
 

@@ -27,6 +27,8 @@
 //! parameters can be shared with LibTorch without transposing.
 
 mod activation;
+mod attention;
+mod combine;
 mod conv;
 mod dropout;
 mod embedding;
@@ -44,6 +46,8 @@ pub use activation::{
     gelu, gelu_pullback, leaky_relu, leaky_relu_pullback, relu, relu_pullback, sigmoid,
     sigmoid_pullback, tanh, tanh_pullback,
 };
+pub use attention::{causal_attention, causal_attention_pullback};
+pub use combine::{add, add_positions, add_positions_pullback, add_pullback};
 pub use conv::{conv1d, conv1d_pullback, conv1d_scratch_len, Conv1dDims};
 pub use dropout::{dropout, dropout_pullback};
 pub use embedding::{embedding, embedding_pullback};
@@ -84,6 +88,8 @@ macro_rules! arg_modes {
 arg_modes!(
     output_first:
     relu_ARG_MODES = 2,
+    add_ARG_MODES = 3,
+    add_positions_ARG_MODES = 6,
     leaky_relu_ARG_MODES = 3,
     gelu_ARG_MODES = 2,
     tanh_ARG_MODES = 2,
@@ -104,3 +110,19 @@ arg_modes!(
     inputs:
     mse_ARG_MODES = 2,
 );
+
+/// Parameter modes of [`causal_attention`]: two outputs (`out`, and `att`, the probabilities
+/// its pullback reads), then inputs.
+#[expect(
+    non_upper_case_globals,
+    reason = "named after the kernel, by the macro's convention"
+)]
+pub const causal_attention_ARG_MODES: &[ArgMode] = &[
+    ArgMode::Out,
+    ArgMode::Out,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+];

@@ -19,9 +19,10 @@ pub struct Sgd {
     pub nesterov: bool,
 }
 
-/// One Adam step with LibTorch's semantics (L2 weight decay, not AdamW), the bias corrections
-/// already folded in by the caller: `g += wd·p`; `m = β₁m + (1−β₁)g`; `v = β₂v + (1−β₂)g²`;
-/// `p −= step_size · m / (√v / bc2_sqrt + ε)`.
+/// One Adam or AdamW step with LibTorch's semantics, the bias corrections already folded in by
+/// the caller: `p ·= decay` (AdamW's decoupled weight decay, `decay = 1 − lr·wd`; 1 for
+/// Adam); `g += weight_decay·p` (Adam's L2 decay; 0 for AdamW); `m = β₁m + (1−β₁)g`;
+/// `v = β₂v + (1−β₂)g²`; `p −= step_size · m / (√v / bc2_sqrt + ε)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
     pub step_size: f32,
@@ -31,6 +32,8 @@ pub struct AdamStep {
     pub weight_decay: f32,
     /// `√(1 − β₂ᵗ)`.
     pub bc2_sqrt: f32,
+    /// AdamW's `1 − lr·wd`, applied to the parameter before the step; 1 for Adam.
+    pub decay: f32,
 }
 
 /// Element-ops per parameter charged when deciding to split (memory-bound updates).
@@ -146,17 +149,18 @@ pub fn adam_update(
         par::Mut(v, c),
     );
     par::for_each_chunk(chunks, |_, (p, g, m, v)| {
-        if h.weight_decay != 0.0 {
-            adam_chunk::<true>(p.0, g.0, m.0, v.0, h, zero_grads);
-        } else {
-            adam_chunk::<false>(p.0, g.0, m.0, v.0, h, zero_grads);
+        match (h.weight_decay != 0.0, h.decay != 1.0) {
+            (false, false) => adam_chunk::<false, false>(p.0, g.0, m.0, v.0, h, zero_grads),
+            (true, false) => adam_chunk::<true, false>(p.0, g.0, m.0, v.0, h, zero_grads),
+            (false, true) => adam_chunk::<false, true>(p.0, g.0, m.0, v.0, h, zero_grads),
+            (true, true) => adam_chunk::<true, true>(p.0, g.0, m.0, v.0, h, zero_grads),
         }
     });
     Ok(())
 }
 
 #[multiversion::multiversion(targets = "simd")]
-fn adam_chunk<const WD: bool>(
+fn adam_chunk<const WD: bool, const DECOUPLED: bool>(
     params: &mut [f32],
     grads: &mut [f32],
     m: &mut [f32],
@@ -171,6 +175,9 @@ fn adam_chunk<const WD: bool>(
         .zip(m.iter_mut())
         .zip(v.iter_mut())
     {
+        if DECOUPLED {
+            *p *= h.decay;
+        }
         let gv = if WD { *g + *p * h.weight_decay } else { *g };
         *m = *m * h.beta1 + a1 * gv;
         *v = *v * h.beta2 + a2 * gv * gv;
@@ -218,6 +225,7 @@ mod tests {
             eps: 1e-8,
             weight_decay: 0.01,
             bc2_sqrt: 0.0316,
+            decay: 0.999,
         };
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()

@@ -390,6 +390,13 @@ pub fn save<M: Model>(
             beta2,
             eps,
             weight_decay,
+        }
+        | OptimizerConfig::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
         } => {
             put("lr", lr.to_string());
             put("beta1", beta1.to_string());
@@ -528,6 +535,13 @@ pub fn load_with<M: Model>(
             eps: flt("eps")?,
             weight_decay: flt("weight_decay")?,
         },
+        "adamw" => OptimizerConfig::AdamW {
+            lr: flt("lr")?,
+            beta1: flt("beta1")?,
+            beta2: flt("beta2")?,
+            eps: flt("eps")?,
+            weight_decay: flt("weight_decay")?,
+        },
         other => return Err(err(path, format!("unknown optimizer {other:?}"))),
     };
     optimizer
@@ -581,9 +595,10 @@ pub fn load_with<M: Model>(
         params.extend(read(p.name, Some(&p.shape))?);
     }
     let state1 = read("optim.state1", Some(&[params.len()]))?;
-    let state2 = match optimizer {
-        OptimizerConfig::Adam { .. } => read("optim.state2", Some(&[params.len()]))?,
-        OptimizerConfig::Sgd { .. } => Vec::new(),
+    let state2 = if optimizer.has_second_moment() {
+        read("optim.state2", Some(&[params.len()]))?
+    } else {
+        Vec::new()
     };
     let run_args = meta
         .iter()

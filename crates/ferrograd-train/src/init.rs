@@ -26,6 +26,15 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Normal with mean `mean` and standard deviation `std` (Box–Muller, one of the pair).
+    pub fn normal(&mut self, mean: f32, std: f32) -> f32 {
+        // u1 in (0, 1], so ln(u1) is finite.
+        let u1 = ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
+        let u2 = (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        mean + std * z as f32
+    }
+
     /// Uniform in `[lo, hi)` (24 random bits).
     pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
         let u = (self.next_u64() >> 40) as f32 * (1.0 / (1u64 << 24) as f32);

@@ -25,6 +25,22 @@ pub trait Model: std::fmt::Debug {
     fn input_len(&self) -> usize;
     /// Number of output classes (the width of the logits).
     fn classes(&self) -> usize;
+    /// Labels (and rows of logits) per input example: 1 for a classifier, the sequence length
+    /// for a language model that predicts every next token.
+    fn labels_per_example(&self) -> usize {
+        1
+    }
+    /// Fills `params` (laid out as `infos`) from `seed`. The default is PyTorch's for
+    /// `Linear`/`Conv1d` ([`crate::init::kaiming_uniform`] with each tensor's `fan_in`).
+    fn init_params(&self, infos: &[ParamInfo], params: &mut [f32], seed: u64) {
+        let mut rng = crate::init::SplitMix64::new(seed);
+        let mut off = 0;
+        for p in infos {
+            let n = p.len();
+            crate::init::kaiming_uniform(&mut rng, &mut params[off..off + n], p.fan_in);
+            off += n;
+        }
+    }
     /// The parameters, in the order of the arena.
     ///
     /// # Errors
@@ -58,7 +74,8 @@ pub trait Model: std::fmt::Debug {
     fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError>;
 }
 
-/// One batch: `x: [rows, input_len]`, `labels: [rows]`, optional event weights `[rows]`.
+/// One batch: `x: [rows, input_len]`, `labels: [rows·labels_per_example]`, optional event
+/// weights `[rows]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {
     pub x: &'a [f32],
@@ -67,7 +84,8 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    /// Number of examples.
+    /// Number of labels (the number of examples for a classifier; [`Workspace::rows`] is the
+    /// number of examples in every case).
     pub fn rows(&self) -> usize {
         self.labels.len()
     }

@@ -1,7 +1,6 @@
 //! A model with its workspace arena: parameters, gradients, activations and activation
 //! adjoints, each one flat `Vec<f32>` laid out once for the maximum batch size.
 
-use crate::init::{kaiming_uniform, SplitMix64};
 use crate::model::{Batch, Model, ModelSpec, ParamInfo, Workspace};
 use crate::{Optimizer, TrainError};
 
@@ -129,13 +128,7 @@ impl<M: Model> Network<M> {
 
     /// Re-initialises the parameters from `seed` (PyTorch defaults) and clears the gradients.
     pub fn init(&mut self, seed: u64) {
-        let mut rng = SplitMix64::new(seed);
-        let mut off = 0;
-        for p in &self.infos {
-            let n = p.len();
-            kaiming_uniform(&mut rng, &mut self.params[off..off + n], p.fan_in);
-            off += n;
-        }
+        self.model.init_params(&self.infos, &mut self.params, seed);
         self.grads.fill(0.0);
         self.grads_zero = true;
     }
@@ -208,7 +201,14 @@ impl<M: Model> Network<M> {
     }
 
     fn check_batch(&self, x: &[f32], labels: &[usize]) -> Result<usize, TrainError> {
-        let rows = labels.len();
+        let per = self.model.labels_per_example().max(1);
+        if labels.len() % per != 0 {
+            return Err(TrainError::config(
+                "batch labels",
+                format!("{} labels; the model takes {per} per example", labels.len()),
+            ));
+        }
+        let rows = labels.len() / per;
         if rows == 0 || rows > self.max_batch {
             return Err(TrainError::config(
                 "batch",
@@ -322,9 +322,9 @@ impl<M: Model> Network<M> {
         self.run(x, labels, None, rows, false)
     }
 
-    /// The logits of the last forward pass, `[rows, classes]`.
+    /// The logits of the last forward pass, `[rows·labels_per_example, classes]`.
     pub fn logits(&self) -> &[f32] {
-        let k = self.model.classes();
+        let k = self.model.classes() * self.model.labels_per_example();
         let region = self.model.logits_region().min(self.act_row_lens.len());
         let off: usize = self.act_row_lens[..region]
             .iter()

@@ -27,6 +27,15 @@ pub enum OptimizerConfig {
         eps: f32,
         weight_decay: f32,
     },
+    /// AdamW (decoupled weight decay, `torch.optim.AdamW`): `p ·= 1 − lr·wd`, then the Adam
+    /// step above without the L2 term.
+    AdamW {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
 }
 
 impl OptimizerConfig {
@@ -51,11 +60,29 @@ impl OptimizerConfig {
         }
     }
 
+    /// AdamW with PyTorch's defaults for β and ε (β = (0.9, 0.999), ε = 1e-8).
+    pub fn adamw(lr: f32, weight_decay: f32) -> Self {
+        OptimizerConfig::AdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+        }
+    }
+
     /// The learning rate.
     pub fn lr(&self) -> f32 {
         match *self {
-            OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adam { lr, .. } => lr,
+            OptimizerConfig::Sgd { lr, .. }
+            | OptimizerConfig::Adam { lr, .. }
+            | OptimizerConfig::AdamW { lr, .. } => lr,
         }
+    }
+
+    /// Whether the optimizer keeps a second moment (Adam and AdamW).
+    pub fn has_second_moment(&self) -> bool {
+        !matches!(self, OptimizerConfig::Sgd { .. })
     }
 
     /// Checks the hyper-parameters.
@@ -90,6 +117,13 @@ impl OptimizerConfig {
                 beta2,
                 eps,
                 weight_decay,
+            }
+            | OptimizerConfig::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
             } => {
                 finite_nonneg("learning rate", lr)?;
                 finite_nonneg("weight decay", weight_decay)?;
@@ -109,6 +143,7 @@ impl OptimizerConfig {
         match self {
             OptimizerConfig::Sgd { .. } => "sgd",
             OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::AdamW { .. } => "adamw",
         }
     }
 }
@@ -132,10 +167,7 @@ impl Optimizer {
     /// [`TrainError::Config`] for invalid hyper-parameters.
     pub fn new(cfg: OptimizerConfig, n: usize) -> Result<Self, TrainError> {
         cfg.validate()?;
-        let n2 = match cfg {
-            OptimizerConfig::Adam { .. } => n,
-            OptimizerConfig::Sgd { .. } => 0,
-        };
+        let n2 = if cfg.has_second_moment() { n } else { 0 };
         Ok(Optimizer {
             cfg,
             state1: vec![0.0; n],
@@ -152,7 +184,9 @@ impl Optimizer {
     /// Sets the learning rate (the other hyper-parameters and the state are kept).
     pub fn set_lr(&mut self, lr: f32) {
         match &mut self.cfg {
-            OptimizerConfig::Sgd { lr: l, .. } | OptimizerConfig::Adam { lr: l, .. } => *l = lr,
+            OptimizerConfig::Sgd { lr: l, .. }
+            | OptimizerConfig::Adam { lr: l, .. }
+            | OptimizerConfig::AdamW { lr: l, .. } => *l = lr,
         }
     }
 
@@ -241,6 +275,28 @@ impl Optimizer {
                     eps,
                     weight_decay,
                     bc2_sqrt: bc2.sqrt() as f32,
+                    decay: 1.0,
+                };
+                kernels::adam_update(params, grads, &mut self.state1, &mut self.state2, h, true)?;
+            }
+            OptimizerConfig::AdamW {
+                lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => {
+                let t = self.step as f64;
+                let bc1 = 1.0 - f64::from(beta1).powf(t);
+                let bc2 = 1.0 - f64::from(beta2).powf(t);
+                let h = kernels::AdamStep {
+                    step_size: (f64::from(lr) / bc1) as f32,
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay: 0.0,
+                    bc2_sqrt: bc2.sqrt() as f32,
+                    decay: 1.0 - lr * weight_decay,
                 };
                 kernels::adam_update(params, grads, &mut self.state1, &mut self.state2, h, true)?;
             }

@@ -9,4 +9,5 @@
 //! checked against finite differences in `tests/gradients.rs`.
 
 pub mod cnn;
+pub mod gpt;
 pub mod mlp;

@@ -1,0 +1,251 @@
+//! Causal multi-head self-attention with the softmax fused in (GPT's attention core, after the
+//! `qkv` projection and before the output projection), llm.c style: the forward keeps the
+//! attention probabilities, so the pullback needs no other scratch.
+
+use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use crate::par;
+use crate::softmax::exp;
+
+/// The sizes of one call: `batch` sequences of `seq` tokens, `dim = heads·head_dim`.
+#[derive(Clone, Copy)]
+struct Dims {
+    seq: usize,
+    heads: usize,
+    dim: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+fn check(
+    kernel: &'static str,
+    out: usize,
+    att: usize,
+    qkv: usize,
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    dim: usize,
+) -> Result<Dims, KernelError> {
+    check_positive(kernel, "heads", heads)?;
+    if dim % heads != 0 {
+        return Err(KernelError::Dim {
+            kernel,
+            arg: "dim",
+            value: dim,
+            requirement: "a multiple of heads",
+        });
+    }
+    check_len(
+        kernel,
+        "out",
+        out,
+        size(kernel, &[batch, seq, dim])?,
+        "[batch, seq, dim]",
+    )?;
+    check_len(
+        kernel,
+        "att",
+        att,
+        size(kernel, &[batch, heads, seq, seq])?,
+        "[batch, heads, seq, seq]",
+    )?;
+    check_len(
+        kernel,
+        "qkv",
+        qkv,
+        size(kernel, &[batch, seq, 3, dim])?,
+        "[batch, seq, 3·dim]",
+    )?;
+    let head_dim = dim / heads;
+    Ok(Dims {
+        seq,
+        heads,
+        dim,
+        head_dim,
+        scale: 1.0 / (head_dim.max(1) as f32).sqrt(),
+    })
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o += a * v;
+    }
+}
+
+/// `qkv: [batch, seq, 3·dim]` holds, per token, the query, key and value vectors (`q | k | v`,
+/// each `dim = heads·head_dim` wide, head `h` in columns `h·head_dim..`). For every sequence,
+/// head and position `t`:
+/// `att[b, h, t, j] = softmax_j(q_t·k_j / √head_dim)` over `j ≤ t` (0 for `j > t`), and
+/// `out[b, t, h·head_dim..] = Σ_j att[b, h, t, j]·v_j`.
+/// `out: [batch, seq, dim]`, `att: [batch, heads, seq, seq]` (kept for the pullback).
+#[allow(clippy::too_many_arguments)]
+pub fn causal_attention(
+    out: &mut [f32],
+    att: &mut [f32],
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    dim: usize,
+) -> Result<(), KernelError> {
+    let d = check(
+        "causal_attention",
+        out.len(),
+        att.len(),
+        qkv.len(),
+        batch,
+        seq,
+        heads,
+        dim,
+    )?;
+    if out.is_empty() {
+        att.fill(0.0);
+        return Ok(());
+    }
+    let chunks = (
+        par::Mut(out, seq * dim),
+        par::Mut(att, heads * seq * seq),
+        par::Ref(qkv, seq * 3 * dim),
+    );
+    par::for_each_chunk(chunks, |_, (o, a, q)| sequence_forward(o.0, a.0, q.0, d));
+    Ok(())
+}
+
+/// One sequence of [`causal_attention`].
+#[multiversion::multiversion(targets = "simd")]
+fn sequence_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], d: Dims) {
+    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
+    let row = 3 * dim;
+    for h in 0..d.heads {
+        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
+        for t in 0..seq {
+            let q = &qkv[t * row + qo..t * row + qo + hd];
+            let p = &mut att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in p[..=t].iter_mut().enumerate() {
+                *s = dot(q, &qkv[j * row + ko..j * row + ko + hd]) * d.scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0.0f32;
+            for s in p[..=t].iter_mut() {
+                *s = exp(*s - max);
+                sum += *s;
+            }
+            let inv = 1.0 / sum;
+            p[..=t].iter_mut().for_each(|s| *s *= inv);
+            p[t + 1..].fill(0.0);
+            let o = &mut out[t * dim + qo..t * dim + qo + hd];
+            o.fill(0.0);
+            for (j, &pj) in p[..=t].iter().enumerate() {
+                axpy(o, pj, &qkv[j * row + vo..j * row + vo + hd]);
+            }
+        }
+    }
+}
+
+/// Pullback of [`causal_attention`], with `p = att` and `dp_tj = d_out_t·v_j + d_att_tj`:
+/// `d_v_j += Σ_t p_tj·d_out_t`, `ds_tj = p_tj·(dp_tj − Σ_j' p_tj'·dp_tj')`,
+/// `d_q_t += Σ_j ds_tj·k_j/√hd`, `d_k_j += Σ_t ds_tj·q_t/√hd` (into `d_qkv`); zeroes `d_out`
+/// and `d_att`. An empty `d_qkv` is not computed; an empty `d_out` or `d_att` is a zero seed.
+#[allow(clippy::too_many_arguments)]
+pub fn causal_attention_pullback(
+    out: &mut [f32],
+    att: &mut [f32],
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    dim: usize,
+    d_out: &mut [f32],
+    d_att: &mut [f32],
+    d_qkv: &mut [f32],
+) -> Result<(), KernelError> {
+    const K: &str = "causal_attention_pullback";
+    let d = check(K, out.len(), att.len(), qkv.len(), batch, seq, heads, dim)?;
+    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[batch, seq, dim]")?;
+    let need_att = check_adj(
+        K,
+        "d_att",
+        d_att.len(),
+        att.len(),
+        "[batch, heads, seq, seq]",
+    )?;
+    let need_qkv = check_adj(K, "d_qkv", d_qkv.len(), qkv.len(), "[batch, seq, 3·dim]")?;
+    if need_qkv && (need_out || need_att) && !out.is_empty() {
+        let chunks = (
+            par::Mut(d_qkv, seq * 3 * dim),
+            par::Ref(qkv, seq * 3 * dim),
+            par::Ref(att, heads * seq * seq),
+            par::Ref(d_out, seq * dim),
+            par::Ref(d_att, heads * seq * seq),
+        );
+        par::for_each_chunk(chunks, |_, (g, q, a, dy, da)| {
+            sequence_pullback(g.0, q.0, a.0, dy.0, da.0, d)
+        });
+    }
+    d_out.fill(0.0);
+    d_att.fill(0.0);
+    Ok(())
+}
+
+/// One sequence of [`causal_attention_pullback`]. An empty `d_out`/`d_att` is a zero seed.
+#[multiversion::multiversion(targets = "simd")]
+fn sequence_pullback(
+    d_qkv: &mut [f32],
+    qkv: &[f32],
+    att: &[f32],
+    d_out: &[f32],
+    d_att: &[f32],
+    d: Dims,
+) {
+    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
+    let row = 3 * dim;
+    for h in 0..d.heads {
+        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
+        for t in 0..seq {
+            let p = &att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
+            let da = if d_att.is_empty() {
+                &[][..]
+            } else {
+                &d_att[(h * seq + t) * seq..(h * seq + t + 1) * seq]
+            };
+            let dy = if d_out.is_empty() {
+                &[][..]
+            } else {
+                &d_out[t * dim + qo..t * dim + qo + hd]
+            };
+            // dp_tj, recomputed in the second pass instead of kept (no scratch).
+            let dp = |j: usize| {
+                let v = if dy.is_empty() {
+                    0.0
+                } else {
+                    dot(dy, &qkv[j * row + vo..j * row + vo + hd])
+                };
+                if da.is_empty() {
+                    v
+                } else {
+                    v + da[j]
+                }
+            };
+            let mean: f32 = (0..=t).map(|j| p[j] * dp(j)).sum();
+            for j in 0..=t {
+                let ds = p[j] * (dp(j) - mean) * d.scale;
+                if !dy.is_empty() {
+                    axpy(&mut d_qkv[j * row + vo..j * row + vo + hd], p[j], dy);
+                }
+                if ds != 0.0 {
+                    let (kj, qt) = (
+                        &qkv[j * row + ko..j * row + ko + hd],
+                        &qkv[t * row + qo..t * row + qo + hd],
+                    );
+                    axpy(&mut d_qkv[t * row + qo..t * row + qo + hd], ds, kj);
+                    axpy(&mut d_qkv[j * row + ko..j * row + ko + hd], ds, qt);
+                }
+            }
+        }
+    }
+}
