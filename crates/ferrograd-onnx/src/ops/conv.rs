@@ -1,0 +1,507 @@
+//! Conv, MaxPool and AveragePool over 1-D (`[N, C, L]`) and 2-D (`[N, C, H, W]`) inputs, and
+//! GlobalAveragePool over any spatial rank. 1-D runs as 2-D with `H = 1`.
+
+use super::{f32_input, Attrs};
+use crate::tensor::{Data, Tensor};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AutoPad {
+    NotSet,
+    Valid,
+    SameUpper,
+    SameLower,
+}
+
+fn auto_pad(a: &Attrs<'_>) -> Result<AutoPad, String> {
+    Ok(match a.string("auto_pad", "NOTSET")?.as_str() {
+        "NOTSET" => AutoPad::NotSet,
+        "VALID" => AutoPad::Valid,
+        "SAME_UPPER" => AutoPad::SameUpper,
+        "SAME_LOWER" => AutoPad::SameLower,
+        other => return Err(format!("auto_pad=\"{other}\" is not an ONNX padding mode")),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConvAttrs {
+    auto_pad: AutoPad,
+    kernel_shape: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    dilations: Option<Vec<i64>>,
+    pads: Option<Vec<i64>>,
+    group: i64,
+}
+
+impl ConvAttrs {
+    pub(crate) fn parse(a: &Attrs<'_>) -> Result<Self, String> {
+        Ok(Self {
+            auto_pad: auto_pad(a)?,
+            kernel_shape: a.ints("kernel_shape")?,
+            strides: a.ints("strides")?,
+            dilations: a.ints("dilations")?,
+            pads: a.ints("pads")?,
+            group: a.int("group", 1)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PoolAttrs {
+    auto_pad: AutoPad,
+    kernel_shape: Option<Vec<i64>>,
+    strides: Option<Vec<i64>>,
+    dilations: Option<Vec<i64>>,
+    pads: Option<Vec<i64>>,
+    ceil_mode: bool,
+    count_include_pad: bool,
+}
+
+impl PoolAttrs {
+    pub(crate) fn parse(a: &Attrs<'_>) -> Result<Self, String> {
+        let kernel_shape = a.ints("kernel_shape")?;
+        if kernel_shape.is_none() {
+            return Err("kernel_shape is required".into());
+        }
+        Ok(Self {
+            auto_pad: auto_pad(a)?,
+            kernel_shape,
+            strides: a.ints("strides")?,
+            dilations: a.ints("dilations")?,
+            pads: a.ints("pads")?,
+            ceil_mode: a.int("ceil_mode", 0)? != 0,
+            count_include_pad: a.int("count_include_pad", 0)? != 0,
+        })
+    }
+}
+
+/// Geometry along one spatial axis.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    len: usize,
+    k: usize,
+    stride: usize,
+    dil: usize,
+    pad0: usize,
+    pad1: usize,
+    out: usize,
+}
+
+impl Axis {
+    /// Input position of output `o`, tap `t` (may be outside `[0, len)`: padding).
+    fn pos(&self, o: usize, t: usize) -> isize {
+        (o * self.stride + t * self.dil) as isize - self.pad0 as isize
+    }
+    fn inside(&self, p: isize) -> bool {
+        p >= 0 && (p as usize) < self.len
+    }
+}
+
+/// Per-axis settings from attributes: `get(v, i, default)` with checks.
+fn setting(v: &Option<Vec<i64>>, i: usize, n: usize, default: usize, what: &str) -> Result<usize, String> {
+    match v {
+        None => Ok(default),
+        Some(v) if v.len() != n => Err(format!("{what} has {} values, {n} expected", v.len())),
+        Some(v) => usize::try_from(v[i])
+            .ok()
+            .filter(|&x| x > 0 || what == "pads")
+            .ok_or_else(|| format!("{what} value {} is invalid", v[i])),
+    }
+}
+
+/// The spatial geometry (`[H, W]`; `H` is a unit axis for 1-D).
+fn geometry(
+    spatial: &[usize],
+    kernel: &[usize],
+    auto: &AutoPad,
+    strides: &Option<Vec<i64>>,
+    dilations: &Option<Vec<i64>>,
+    pads: &Option<Vec<i64>>,
+    ceil_mode: bool,
+) -> Result<[Axis; 2], String> {
+    let n = spatial.len();
+    let mut axes = Vec::with_capacity(2);
+    for i in 0..n {
+        let stride = setting(strides, i, n, 1, "strides")?;
+        let dil = setting(dilations, i, n, 1, "dilations")?;
+        let (len, k) = (spatial[i], kernel[i]);
+        let span = dil * (k.max(1) - 1) + 1;
+        let (pad0, pad1) = match auto {
+            AutoPad::NotSet => (
+                setting(pads, i, 2 * n, 0, "pads")?,
+                setting(pads, i + n, 2 * n, 0, "pads")?,
+            ),
+            AutoPad::Valid => (0, 0),
+            AutoPad::SameUpper | AutoPad::SameLower => {
+                let out = len.div_ceil(stride);
+                let total = ((out.max(1) - 1) * stride + span).saturating_sub(len);
+                let small = total / 2;
+                if *auto == AutoPad::SameUpper {
+                    (small, total - small)
+                } else {
+                    (total - small, small)
+                }
+            }
+        };
+        let padded = len + pad0 + pad1;
+        if k == 0 || padded < span {
+            return Err(format!(
+                "kernel {k} (dilation {dil}) does not fit spatial size {len} with pads ({pad0}, {pad1})"
+            ));
+        }
+        let mut out = if ceil_mode {
+            (padded - span).div_ceil(stride) + 1
+        } else {
+            (padded - span) / stride + 1
+        };
+        // With ceil_mode the last window must start inside the input or its left padding.
+        if ceil_mode && (out - 1) * stride >= len + pad0 {
+            out -= 1;
+        }
+        axes.push(Axis {
+            len,
+            k,
+            stride,
+            dil,
+            pad0,
+            pad1,
+            out,
+        });
+    }
+    let unit = Axis {
+        len: 1,
+        k: 1,
+        stride: 1,
+        dil: 1,
+        pad0: 0,
+        pad1: 0,
+        out: 1,
+    };
+    match axes[..] {
+        [w] => Ok([unit, w]),
+        [h, w] => Ok([h, w]),
+        _ => Err(format!("{n}-D spatial input: only 1-D and 2-D are supported")),
+    }
+}
+
+fn spatial_of(x: &Tensor) -> Result<(usize, usize, &[usize]), String> {
+    match x.shape() {
+        [n, c, rest @ ..] if (1..=2).contains(&rest.len()) => Ok((*n, *c, rest)),
+        s => Err(format!(
+            "input must be [N, C, L] or [N, C, H, W], got {s:?}"
+        )),
+    }
+}
+
+fn out_shape(n: usize, c: usize, g: &[Axis; 2], rank: usize) -> Vec<usize> {
+    if rank == 1 {
+        vec![n, c, g[1].out]
+    } else {
+        vec![n, c, g[0].out, g[1].out]
+    }
+}
+
+struct ConvPlan {
+    n: usize,
+    c: usize,
+    m: usize,
+    group: usize,
+    g: [Axis; 2],
+    rank: usize,
+}
+
+fn conv_plan(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<ConvPlan, String> {
+    let (x, _) = f32_input(ins, 0)?;
+    let (w, _) = f32_input(ins, 1)?;
+    let (n, c, spatial) = spatial_of(x)?;
+    let ws = w.shape();
+    if ws.len() != spatial.len() + 2 {
+        return Err(format!("weight {ws:?} does not match input {:?}", x.shape()));
+    }
+    let group = usize::try_from(at.group).ok().filter(|&g| g > 0).ok_or("group must be positive")?;
+    let m = ws[0];
+    if c % group != 0 || m % group != 0 || ws[1] * group != c {
+        return Err(format!(
+            "weight {ws:?} (group {group}) does not match {c} input channels"
+        ));
+    }
+    let kernel: Vec<usize> = ws[2..].to_vec();
+    if let Some(ks) = &at.kernel_shape {
+        if ks.iter().map(|&k| k as usize).ne(kernel.iter().copied()) {
+            return Err(format!("kernel_shape {ks:?} does not match weight {ws:?}"));
+        }
+    }
+    if let Some(Some(b)) = ins.get(2) {
+        if b.shape() != [m] {
+            return Err(format!("bias {:?} must be [{m}]", b.shape()));
+        }
+    }
+    let g = geometry(spatial, &kernel, &at.auto_pad, &at.strides, &at.dilations, &at.pads, false)?;
+    Ok(ConvPlan {
+        n,
+        c,
+        m,
+        group,
+        g,
+        rank: spatial.len(),
+    })
+}
+
+/// Visits every (output element, input element, weight element) triple of the convolution:
+/// `f(out_idx, x_idx, w_idx)`. Forward and pullback share it.
+fn conv_visit(p: &ConvPlan, mut f: impl FnMut(usize, usize, usize)) {
+    let [gh, gw] = p.g;
+    let (cg, mg) = (p.c / p.group, p.m / p.group);
+    for b in 0..p.n {
+        for m in 0..p.m {
+            let grp = m / mg;
+            for oh in 0..gh.out {
+                for ow in 0..gw.out {
+                    let o = ((b * p.m + m) * gh.out + oh) * gw.out + ow;
+                    for ci in 0..cg {
+                        let c = grp * cg + ci;
+                        for th in 0..gh.k {
+                            let ih = gh.pos(oh, th);
+                            if !gh.inside(ih) {
+                                continue;
+                            }
+                            let xrow = ((b * p.c + c) * gh.len + ih as usize) * gw.len;
+                            let wrow = ((m * cg + ci) * gh.k + th) * gw.k;
+                            for tw in 0..gw.k {
+                                let iw = gw.pos(ow, tw);
+                                if gw.inside(iw) {
+                                    f(o, xrow + iw as usize, wrow + tw);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y[b, m, o] = bias[m] + Σ_{c, t} w[m, c, t]·x[b, c, o·s + t·d − p]`.
+pub(crate) fn conv(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<Tensor, String> {
+    let p = conv_plan(ins, at)?;
+    let (_, x) = f32_input(ins, 0)?;
+    let (_, w) = f32_input(ins, 1)?;
+    let shape = out_shape(p.n, p.m, &p.g, p.rank);
+    let plane = p.g[0].out * p.g[1].out;
+    let mut y = vec![0.0f32; p.n * p.m * plane];
+    if let Some(Some(b)) = ins.get(2) {
+        let b = b.as_f32().ok_or("bias must be float32")?;
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = b[(i / plane) % p.m];
+        }
+    }
+    conv_visit(&p, |o, xi, wi| y[o] += w[wi] * x[xi]);
+    Ok(Tensor::from_parts(shape, Data::F32(y)))
+}
+
+/// `dx[xi] += w[wi]·dy[o]`, `dw[wi] += x[xi]·dy[o]`, `db[m] += Σ dy[b, m, ·]`.
+pub(crate) fn conv_pullback(
+    ins: &[Option<&Tensor>],
+    at: &ConvAttrs,
+    d_y: &[f32],
+    d_ins: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let p = conv_plan(ins, at)?;
+    let (_, x) = f32_input(ins, 0)?;
+    let (_, w) = f32_input(ins, 1)?;
+    let (dx, rest) = d_ins.split_at_mut(1);
+    let (dw, db) = rest.split_at_mut(1);
+    let (dx, dw) = (&mut dx[0], &mut dw[0]);
+    match (dx.is_empty(), dw.is_empty()) {
+        (false, false) => conv_visit(&p, |o, xi, wi| {
+            dx[xi] += w[wi] * d_y[o];
+            dw[wi] += x[xi] * d_y[o];
+        }),
+        (false, true) => conv_visit(&p, |o, xi, wi| dx[xi] += w[wi] * d_y[o]),
+        (true, false) => conv_visit(&p, |o, xi, wi| dw[wi] += x[xi] * d_y[o]),
+        (true, true) => {}
+    }
+    if let Some(db) = db.first_mut().filter(|d| !d.is_empty()) {
+        let plane = p.g[0].out * p.g[1].out;
+        for (i, g) in d_y.iter().enumerate() {
+            db[(i / plane) % p.m] += g;
+        }
+    }
+    Ok(())
+}
+
+struct PoolPlan {
+    n: usize,
+    c: usize,
+    g: [Axis; 2],
+    rank: usize,
+}
+
+fn pool_plan(x: &Tensor, at: &PoolAttrs) -> Result<PoolPlan, String> {
+    let (n, c, spatial) = spatial_of(x)?;
+    let ks = at.kernel_shape.as_deref().unwrap_or(&[]);
+    if ks.len() != spatial.len() {
+        return Err(format!(
+            "kernel_shape {ks:?} does not match input {:?}",
+            x.shape()
+        ));
+    }
+    let kernel: Vec<usize> = ks
+        .iter()
+        .map(|&k| usize::try_from(k).map_err(|_| format!("kernel size {k} is invalid")))
+        .collect::<Result<_, _>>()?;
+    let g = geometry(spatial, &kernel, &at.auto_pad, &at.strides, &at.dilations, &at.pads, at.ceil_mode)?;
+    Ok(PoolPlan {
+        n,
+        c,
+        g,
+        rank: spatial.len(),
+    })
+}
+
+/// Visits every pooling window: `f(out_idx, window input indices)`, padding skipped.
+fn pool_visit(p: &PoolPlan, mut f: impl FnMut(usize, &[usize], usize)) {
+    let [gh, gw] = p.g;
+    let mut window = Vec::with_capacity(gh.k * gw.k);
+    for plane in 0..p.n * p.c {
+        for oh in 0..gh.out {
+            for ow in 0..gw.out {
+                window.clear();
+                // Taps inside the padded extent, for count_include_pad.
+                let mut padded_count = 0;
+                for th in 0..gh.k {
+                    let ih = gh.pos(oh, th);
+                    let h_in_pad = ih >= -(gh.pad0 as isize) && ih < (gh.len + gh.pad1) as isize;
+                    for tw in 0..gw.k {
+                        let iw = gw.pos(ow, tw);
+                        let w_in_pad = iw >= -(gw.pad0 as isize) && iw < (gw.len + gw.pad1) as isize;
+                        if h_in_pad && w_in_pad {
+                            padded_count += 1;
+                        }
+                        if gh.inside(ih) && gw.inside(iw) {
+                            window.push((plane * gh.len + ih as usize) * gw.len + iw as usize);
+                        }
+                    }
+                }
+                let o = (plane * gh.out + oh) * gw.out + ow;
+                f(o, &window, padded_count);
+            }
+        }
+    }
+}
+
+/// The first maximum of the window (PyTorch's choice on ties), or `None` for an empty window.
+fn argmax(x: &[f32], window: &[usize]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for &i in window {
+        match best {
+            Some(b) if !(x[i] > x[b] || x[i].is_nan()) => {}
+            _ => best = Some(i),
+        }
+    }
+    best
+}
+
+pub(crate) fn max_pool(ins: &[Option<&Tensor>], at: &PoolAttrs) -> Result<Tensor, String> {
+    let (t, x) = f32_input(ins, 0)?;
+    let p = pool_plan(t, at)?;
+    let mut y = vec![0.0; p.n * p.c * p.g[0].out * p.g[1].out];
+    pool_visit(&p, |o, win, _| {
+        y[o] = argmax(x, win).map_or(f32::NEG_INFINITY, |i| x[i]);
+    });
+    Ok(Tensor::from_parts(out_shape(p.n, p.c, &p.g, p.rank), Data::F32(y)))
+}
+
+/// The adjoint goes to each window's maximum.
+pub(crate) fn max_pool_pullback(
+    ins: &[Option<&Tensor>],
+    at: &PoolAttrs,
+    d_y: &[f32],
+    d_ins: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let (t, x) = f32_input(ins, 0)?;
+    let p = pool_plan(t, at)?;
+    let dx = &mut d_ins[0];
+    if dx.is_empty() {
+        return Ok(());
+    }
+    pool_visit(&p, |o, win, _| {
+        if let Some(i) = argmax(x, win) {
+            dx[i] += d_y[o];
+        }
+    });
+    Ok(())
+}
+
+fn divisor(at: &PoolAttrs, window: &[usize], padded_count: usize) -> f32 {
+    let n = if at.count_include_pad { padded_count } else { window.len() };
+    n.max(1) as f32
+}
+
+pub(crate) fn avg_pool(ins: &[Option<&Tensor>], at: &PoolAttrs) -> Result<Tensor, String> {
+    let (t, x) = f32_input(ins, 0)?;
+    let p = pool_plan(t, at)?;
+    let mut y = vec![0.0; p.n * p.c * p.g[0].out * p.g[1].out];
+    pool_visit(&p, |o, win, pc| {
+        y[o] = win.iter().map(|&i| x[i]).sum::<f32>() / divisor(at, win, pc);
+    });
+    Ok(Tensor::from_parts(out_shape(p.n, p.c, &p.g, p.rank), Data::F32(y)))
+}
+
+/// `dx[i] += dy[o] / count` for every `i` of window `o`.
+pub(crate) fn avg_pool_pullback(
+    ins: &[Option<&Tensor>],
+    at: &PoolAttrs,
+    d_y: &[f32],
+    d_ins: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let (t, _) = f32_input(ins, 0)?;
+    let p = pool_plan(t, at)?;
+    let dx = &mut d_ins[0];
+    if dx.is_empty() {
+        return Ok(());
+    }
+    pool_visit(&p, |o, win, pc| {
+        let g = d_y[o] / divisor(at, win, pc);
+        for &i in win {
+            dx[i] += g;
+        }
+    });
+    Ok(())
+}
+
+fn global_dims(t: &Tensor) -> Result<(usize, usize, Vec<usize>), String> {
+    match t.shape() {
+        [n, c, rest @ ..] if !rest.is_empty() => {
+            let mut shape = vec![*n, *c];
+            shape.extend(std::iter::repeat_n(1, rest.len()));
+            Ok((n * c, rest.iter().product(), shape))
+        }
+        s => Err(format!("input must be [N, C, spatial…], got {s:?}")),
+    }
+}
+
+/// `y[b, c] = mean over the spatial dimensions of x[b, c, …]` (kept as size-1 dimensions).
+pub(crate) fn global_avg_pool(ins: &[Option<&Tensor>]) -> Result<Tensor, String> {
+    let (t, x) = f32_input(ins, 0)?;
+    let (planes, size, shape) = global_dims(t)?;
+    let y = (0..planes)
+        .map(|i| x[i * size..(i + 1) * size].iter().sum::<f32>() / size.max(1) as f32)
+        .collect();
+    Ok(Tensor::from_parts(shape, Data::F32(y)))
+}
+
+pub(crate) fn global_avg_pool_pullback(
+    ins: &[Option<&Tensor>],
+    d_y: &[f32],
+    d_ins: &mut [Vec<f32>],
+) -> Result<(), String> {
+    let (t, _) = f32_input(ins, 0)?;
+    let (_, size, _) = global_dims(t)?;
+    let dx = &mut d_ins[0];
+    if !dx.is_empty() {
+        for (i, d) in dx.iter_mut().enumerate() {
+            *d += d_y[i / size] / size as f32;
+        }
+    }
+    Ok(())
+}
