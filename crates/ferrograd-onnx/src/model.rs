@@ -14,6 +14,9 @@ use crate::tensor::{Data, Tensor};
 /// Opsets of the default domain the runtime implements.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 13..=21;
 
+/// Largest input the load-time shape check feeds (dynamic dimensions at 1): 2²⁶ elements.
+const MAX_CHECK_ELEMS: usize = 1 << 26;
+
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dim {
@@ -303,14 +306,22 @@ impl Model {
                         Dim::Dynamic(_) => 1,
                     })
                     .collect();
-                let n = shape.iter().product();
+                let n = crate::tensor::numel(&shape)
+                    .filter(|&n| n <= MAX_CHECK_ELEMS)
+                    .ok_or_else(|| {
+                        OnnxError::Graph(format!(
+                            "input `{}` declares shape {} (over {MAX_CHECK_ELEMS} elements)",
+                            v.name,
+                            v.shape_text()
+                        ))
+                    })?;
                 let data = match v.elem {
                     ElemType::F32 => Data::F32(vec![0.0; n]),
                     ElemType::I64 => Data::I64(vec![0; n]),
                 };
-                (v.name.clone(), Tensor::from_parts(shape, data))
+                Ok((v.name.clone(), Tensor::from_parts(shape, data)))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let fwd = self.forward(feed)?;
         for ((v, _), (_, t)) in self.outputs.iter().zip(fwd.outputs()) {
             if !v.accepts(t.shape()) {

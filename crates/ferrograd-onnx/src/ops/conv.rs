@@ -96,6 +96,10 @@ impl Axis {
     }
 }
 
+/// Largest stride, dilation, pad or pooling kernel accepted: far beyond real models, small
+/// enough that no index arithmetic can overflow.
+const MAX_ATTR: usize = 1 << 20;
+
 /// Per-axis settings from attributes: `get(v, i, default)` with checks.
 fn setting(v: &Option<Vec<i64>>, i: usize, n: usize, default: usize, what: &str) -> Result<usize, String> {
     match v {
@@ -103,7 +107,7 @@ fn setting(v: &Option<Vec<i64>>, i: usize, n: usize, default: usize, what: &str)
         Some(v) if v.len() != n => Err(format!("{what} has {} values, {n} expected", v.len())),
         Some(v) => usize::try_from(v[i])
             .ok()
-            .filter(|&x| x > 0 || what == "pads")
+            .filter(|&x| (x > 0 || what == "pads") && x <= MAX_ATTR)
             .ok_or_else(|| format!("{what} value {} is invalid", v[i])),
     }
 }
@@ -347,7 +351,12 @@ fn pool_plan(x: &Tensor, at: &PoolAttrs) -> Result<PoolPlan, String> {
     }
     let kernel: Vec<usize> = ks
         .iter()
-        .map(|&k| usize::try_from(k).map_err(|_| format!("kernel size {k} is invalid")))
+        .map(|&k| {
+            usize::try_from(k)
+                .ok()
+                .filter(|&k| k <= MAX_ATTR)
+                .ok_or_else(|| format!("kernel size {k} is invalid"))
+        })
         .collect::<Result<_, _>>()?;
     let g = geometry(spatial, &kernel, &at.auto_pad, &at.strides, &at.dilations, &at.pads, at.ceil_mode)?;
     Ok(PoolPlan {
@@ -361,7 +370,7 @@ fn pool_plan(x: &Tensor, at: &PoolAttrs) -> Result<PoolPlan, String> {
 /// Visits every pooling window: `f(out_idx, window input indices)`, padding skipped.
 fn pool_visit(p: &PoolPlan, mut f: impl FnMut(usize, &[usize], usize)) {
     let [gh, gw] = p.g;
-    let mut window = Vec::with_capacity(gh.k * gw.k);
+    let mut window = Vec::new();
     for plane in 0..p.n * p.c {
         for oh in 0..gh.out {
             for ow in 0..gw.out {

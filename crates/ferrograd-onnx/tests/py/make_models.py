@@ -146,7 +146,8 @@ def make(out, name, model, inputs, opset, dynamic_batch=False):
     y.sum().backward()
     for n, x in zip(in_names, xs):
         np.save(os.path.join(d, "grad", safe(n) + ".npy"), x.grad.numpy())
-    grads = {n: p.grad for n, p in model.named_parameters()}
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
     # BatchNorm's running statistics: torch refuses them as differentiable arguments, so a
     # second pass computes eval-mode BN by its formula, the same function of the buffers.
     bufs = {n: b for n, b in model.named_buffers() if b.is_floating_point()}
