@@ -25,7 +25,7 @@ pub enum OnnxError {
     },
     #[error("not a valid ONNX model: protobuf decoding failed ({0}); is the file complete and an .onnx model?")]
     Decode(#[from] prost::DecodeError),
-    #[error("the model has no graph")]
+    #[error("the model has no graph: an empty file, or not an ONNX model")]
     NoGraph,
     #[error("the model imports no opset of the default ONNX domain")]
     NoOpset,

@@ -124,6 +124,9 @@ pub(crate) fn parse_nodes(
 /// Decodes the protobuf and finds the default-domain opset.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(proto::ModelProto, i64)> {
     let m = proto::ModelProto::decode(bytes)?;
+    if m.graph.is_none() {
+        return Err(OnnxError::NoGraph);
+    }
     let opset = m
         .opset_import
         .iter()

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use ferrograd_onnx::Tensor;
 
-pub const MODELS: [&str; 4] = ["mlp", "w2cnn", "cnn2d", "block"];
+pub const MODELS: [&str; 5] = ["mlp", "w2cnn", "cnn2d", "block", "misc"];
 
 /// The Python of the project venv (torch, onnx, onnxruntime); a clear failure when it is not
 /// set up.

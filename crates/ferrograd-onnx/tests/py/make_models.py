@@ -115,15 +115,21 @@ def bn_formula(m):
     return forward
 
 
-def make(out, name, model, inputs, opset, dynamic_batch=False):
+def total(y):
+    """sum(all outputs): what the gradients are of."""
+    return sum(t.sum() for t in y) if isinstance(y, tuple) else y.sum()
+
+
+def make(out, name, model, inputs, opset, dynamic_batch=False, n_out=1):
     model.eval()
     in_names = list(inputs)
+    out_names = ["y"] if n_out == 1 else [f"y{i}" for i in range(n_out)]
     args = tuple(torch.from_numpy(a) for a in inputs.values())
     path = os.path.join(out, name + ".onnx")
-    dyn = {n: {0: "N"} for n in in_names + ["y"]} if dynamic_batch else None
+    dyn = {n: {0: "N"} for n in in_names + out_names} if dynamic_batch else None
     torch.onnx.export(
         model, args, path, dynamo=False, opset_version=opset, input_names=in_names,
-        output_names=["y"], dynamic_axes=dyn,
+        output_names=out_names, dynamic_axes=dyn,
     )
     proto = onnx.load(path)
     onnx.checker.check_model(proto)
@@ -140,12 +146,14 @@ def make(out, name, model, inputs, opset, dynamic_batch=False):
         np.save(os.path.join(d, "ort", o.name + ".npy"), v)
 
     # Autograd on the original model: d sum(outputs) / d inputs and parameters.
-    xs = [a.clone().requires_grad_(True) for a in args]
+    xs = [a.clone().requires_grad_(a.is_floating_point()) for a in args]
     y = model(*xs)
-    np.save(os.path.join(d, "torch", "y.npy"), y.detach().numpy())
-    y.sum().backward()
+    for n, t in zip(out_names, y if isinstance(y, tuple) else (y,)):
+        np.save(os.path.join(d, "torch", n + ".npy"), t.detach().numpy())
+    total(y).backward()
     for n, x in zip(in_names, xs):
-        np.save(os.path.join(d, "grad", safe(n) + ".npy"), x.grad.numpy())
+        if x.is_floating_point():
+            np.save(os.path.join(d, "grad", safe(n) + ".npy"), x.grad.numpy())
     grads = {n: p.grad.clone() for n, p in model.named_parameters()}
     model.zero_grad()
     # BatchNorm's running statistics: torch refuses them as differentiable arguments, so a
@@ -157,7 +165,7 @@ def make(out, name, model, inputs, opset, dynamic_batch=False):
         patched = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         for m in patched:
             m.forward = bn_formula(m)
-        model(*args).sum().backward()
+        total(model(*args)).backward()
         grads.update({n: b.grad for n, b in bufs.items()})
     for n, g in grads.items():
         if n not in inits:
@@ -165,6 +173,55 @@ def make(out, name, model, inputs, opset, dynamic_batch=False):
         np.save(os.path.join(d, "grad", safe(n) + ".npy"), g.numpy())
     ops = sorted({n.op_type for n in proto.graph.node})
     print(f"{name}: opset {opset}, ops {ops}")
+
+
+class Misc(nn.Module):
+    """The remaining ops: grouped/strided/dilated/padded Conv1d, padded AveragePool, Sigmoid,
+    Sqrt, Log, Exp, Neg, Sub, Pow, tanh-GELU (opset 20 `Gelu`), ReduceMean, ReduceSum,
+    Unsqueeze, Squeeze, Gather on a weight with an int64 input, two outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2)
+        self.emb = nn.Parameter(torch.randn(10, 5))
+
+    def forward(self, x, idx):
+        h = self.conv(x)
+        h = F.avg_pool1d(h, 3, stride=2, padding=1)
+        sq = h * h + 1.0
+        a = torch.sigmoid(h) - torch.sqrt(sq) + torch.log(sq) + 0.1 * torch.exp(-h) + 0.01 * h**3
+        a = F.gelu(a, approximate="tanh")
+        m = a.mean(dim=2, keepdim=True)
+        s = ((a - m) * a).sum(dim=1)
+        e = self.emb[idx].unsqueeze(0)
+        t = (e * e).sum(dim=2).squeeze(0)
+        return s, t * torch.softmax(t, dim=0)  # not softmax alone: its sum has no gradient
+
+
+def error_models(out):
+    """Models that must be refused with a clear error."""
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="relu0"),
+        helper.make_node("Einsum", ["a"], ["b"], name="einsum0", equation="ij->ji"),
+        helper.make_node("Relu", ["b"], ["c"], name="relu1"),
+        helper.make_node("NonZero", ["c"], ["y"], name="nonzero0"),
+    ]
+    g = helper.make_graph(nodes, "unknown_ops", [x], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, os.path.join(out, "unknown_ops.onnx"))
+
+    mlp = onnx.load(os.path.join(out, "mlp.onnx"))
+    for version in (12, 22):
+        m = onnx.ModelProto()
+        m.CopyFrom(mlp)
+        m.opset_import[0].version = version
+        onnx.save(m, os.path.join(out, f"opset{version}.onnx"))
+    onnx.save(mlp, os.path.join(out, "external.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="external.bin", size_threshold=0)
 
 
 def main():
@@ -186,6 +243,9 @@ def main():
             bn.bias.copy_(torch.randn_like(bn.bias) * 0.1)
     make(out, "cnn2d", cnn, {"x": randn(2, 3, 12, 12)}, 17)
     make(out, "block", Block(), {"x": randn(2, 5, 8)}, 17)
+    idx = np.array([3, 0, 9, 3], dtype=np.int64)
+    make(out, "misc", Misc(), {"x": randn(2, 4, 21), "idx": idx}, 20, n_out=2)
+    error_models(out)
 
 
 if __name__ == "__main__":
