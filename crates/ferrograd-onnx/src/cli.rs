@@ -10,7 +10,13 @@ use crate::npy::{read_npy, write_npy};
 /// A name as a file name: characters outside `[A-Za-z0-9._-]` become `_`.
 pub fn file_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -27,11 +33,20 @@ pub fn ops_report(path: impl AsRef<Path>) -> Result<String> {
     let mut out = format!(
         "model: {} (producer {} {}, opset {opset}{})\n",
         path.display(),
-        if m.producer_name.is_empty() { "?" } else { &m.producer_name },
+        if m.producer_name.is_empty() {
+            "?"
+        } else {
+            &m.producer_name
+        },
         m.producer_version,
-        if OPSETS.contains(&opset) { "" } else { ", UNSUPPORTED: opsets 13 to 21 are" }
+        if OPSETS.contains(&opset) {
+            ""
+        } else {
+            ", UNSUPPORTED: opsets 13 to 21 are"
+        }
     );
-    let inits: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inits: std::collections::HashSet<&str> =
+        g.initializer.iter().map(|t| t.name.as_str()).collect();
     for v in g.input.iter().filter(|v| !inits.contains(v.name.as_str())) {
         out += &format!("input: {}\n", v.name);
     }
@@ -47,9 +62,15 @@ pub fn ops_report(path: impl AsRef<Path>) -> Result<String> {
     }
     out += "ops:\n";
     for (op, (n, ok)) in &counts {
-        out += &format!("  {op:<24} {n:>5}{}\n", if *ok { "" } else { "  UNSUPPORTED" });
+        out += &format!(
+            "  {op:<24} {n:>5}{}\n",
+            if *ok { "" } else { "  UNSUPPORTED" }
+        );
     }
-    let bad: Vec<_> = nodes.iter().filter_map(|(n, t, op)| op.as_ref().err().map(|e| (n, t, e))).collect();
+    let bad: Vec<_> = nodes
+        .iter()
+        .filter_map(|(n, t, op)| op.as_ref().err().map(|e| (n, t, e)))
+        .collect();
     if !bad.is_empty() {
         out += "unsupported nodes:\n";
         for (n, t, e) in &bad {
@@ -76,7 +97,12 @@ pub struct RunSummary {
 /// `out_dir/<output>.npy` per graph output and, with `grad`, `out_dir/grad/<name>.npy`: the
 /// gradient of the sum of all outputs w.r.t. every float input and initializer. Names pass
 /// through [`file_name`].
-pub fn run(model: impl AsRef<Path>, inputs: &[(String, PathBuf)], out_dir: impl AsRef<Path>, grad: bool) -> Result<RunSummary> {
+pub fn run(
+    model: impl AsRef<Path>,
+    inputs: &[(String, PathBuf)],
+    out_dir: impl AsRef<Path>,
+    grad: bool,
+) -> Result<RunSummary> {
     let model = Model::load(model)?;
     let feed = inputs
         .iter()
@@ -95,21 +121,22 @@ pub fn run(model: impl AsRef<Path>, inputs: &[(String, PathBuf)], out_dir: impl 
         outputs: Vec::new(),
         gradients: Vec::new(),
     };
-    let write_all = |dir: &Path, items: Vec<(&str, &crate::Tensor)>, paths: &mut Vec<PathBuf>| -> Result<()> {
-        let mut seen = std::collections::HashMap::new();
-        for (name, t) in items {
-            let f = file_name(name);
-            if let Some(prev) = seen.insert(f.clone(), name.to_string()) {
-                return Err(OnnxError::Graph(format!(
-                    "`{prev}` and `{name}` would both be written to {f}.npy"
-                )));
+    let write_all =
+        |dir: &Path, items: Vec<(&str, &crate::Tensor)>, paths: &mut Vec<PathBuf>| -> Result<()> {
+            let mut seen = std::collections::HashMap::new();
+            for (name, t) in items {
+                let f = file_name(name);
+                if let Some(prev) = seen.insert(f.clone(), name.to_string()) {
+                    return Err(OnnxError::Graph(format!(
+                        "`{prev}` and `{name}` would both be written to {f}.npy"
+                    )));
+                }
+                let p = dir.join(format!("{f}.npy"));
+                write_npy(&p, t)?;
+                paths.push(p);
             }
-            let p = dir.join(format!("{f}.npy"));
-            write_npy(&p, t)?;
-            paths.push(p);
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     write_all(out_dir, fwd.outputs(), &mut summary.outputs)?;
     if grad {
         let g = fwd.backward_sum()?;

@@ -11,7 +11,11 @@ pub struct UnsupportedOp {
 
 impl std::fmt::Display for UnsupportedOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "node `{}` ({}): {}", self.node, self.op_type, self.reason)
+        write!(
+            f,
+            "node `{}` ({}): {}",
+            self.node, self.op_type, self.reason
+        )
     }
 }
 

@@ -57,7 +57,10 @@ impl ValueInfo {
             None => "[?]".into(),
             Some(d) => format!(
                 "[{}]",
-                d.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -216,7 +219,9 @@ impl Model {
         let mut init = Vec::new();
         let mut define = |name: &str, what: &str, names: &mut Vec<String>| -> Result<usize> {
             if slots.contains_key(name) {
-                return Err(OnnxError::Graph(format!("`{name}` is defined twice ({what})")));
+                return Err(OnnxError::Graph(format!(
+                    "`{name}` is defined twice ({what})"
+                )));
             }
             slots.insert(name.to_string(), names.len());
             names.push(name.to_string());
@@ -372,7 +377,9 @@ impl Model {
             .position(|n| n == name)
             .filter(|&i| self.init[i].is_some())
             .ok_or_else(|| err("no initializer has this name".into()))?;
-        let old = self.init[i].as_ref().ok_or_else(|| err("not an initializer".into()))?;
+        let old = self.init[i]
+            .as_ref()
+            .ok_or_else(|| err("not an initializer".into()))?;
         if old.shape() != value.shape() || old.is_f32() != value.is_f32() {
             return Err(err(format!(
                 "expected {:?} {}, got {:?} {}",
@@ -396,7 +403,10 @@ impl Model {
 
     /// Runs the graph on named inputs (every input, each with its declared type and a shape
     /// that matches the declared one; dynamic dimensions take any size).
-    pub fn forward<S: AsRef<str>>(&self, inputs: impl IntoIterator<Item = (S, Tensor)>) -> Result<Forward<'_>> {
+    pub fn forward<S: AsRef<str>>(
+        &self,
+        inputs: impl IntoIterator<Item = (S, Tensor)>,
+    ) -> Result<Forward<'_>> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.names.len()];
         for (name, t) in inputs {
             let name = name.as_ref();
@@ -414,7 +424,11 @@ impl Model {
                     expected: format!(
                         "{} {}",
                         v.shape_text(),
-                        if v.elem == ElemType::F32 { "float32" } else { "int64" }
+                        if v.elem == ElemType::F32 {
+                            "float32"
+                        } else {
+                            "int64"
+                        }
                     ),
                     got: t.shape().to_vec(),
                 });
@@ -433,7 +447,10 @@ impl Model {
                 .iter()
                 .map(|i| i.and_then(|i| self.init[i].as_ref().or(values[i].as_ref())))
                 .collect();
-            let y = node.op.forward(&ins).map_err(|msg| self.node_error(node, msg))?;
+            let y = node
+                .op
+                .forward(&ins)
+                .map_err(|msg| self.node_error(node, msg))?;
             values[node.output] = Some(y);
         }
         Ok(Forward {
@@ -550,7 +567,10 @@ impl Forward<'_> {
             .filter(|(_, t)| t.is_f32())
             .map(|(n, t)| {
                 let ones = vec![1.0; t.len()];
-                (n.to_string(), Tensor::from_parts(t.shape().to_vec(), Data::F32(ones)))
+                (
+                    n.to_string(),
+                    Tensor::from_parts(t.shape().to_vec(), Data::F32(ones)),
+                )
             })
             .collect();
         self.backward(seeds)
@@ -558,7 +578,10 @@ impl Forward<'_> {
 
     /// Reverse pass from given output adjoints (seeds, named by output, shaped like it):
     /// each node's pullback in reverse order, adjoints accumulated.
-    pub fn backward<S: AsRef<str>>(&self, seeds: impl IntoIterator<Item = (S, Tensor)>) -> Result<Gradients> {
+    pub fn backward<S: AsRef<str>>(
+        &self,
+        seeds: impl IntoIterator<Item = (S, Tensor)>,
+    ) -> Result<Gradients> {
         let m = self.model;
         let mut adj: Vec<Option<Vec<f32>>> = vec![None; m.names.len()];
         for (name, seed) in seeds {

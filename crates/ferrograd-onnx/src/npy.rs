@@ -22,9 +22,13 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
         path: path.to_path_buf(),
         source,
     })?;
-    let file = npyz::NpyFile::new(&bytes[..]).map_err(|e| err(path, format!("not a .npy file: {e}")))?;
+    let file =
+        npyz::NpyFile::new(&bytes[..]).map_err(|e| err(path, format!("not a .npy file: {e}")))?;
     if file.order() != npyz::Order::C {
-        return Err(err(path, "Fortran-order arrays are not supported: save with np.ascontiguousarray"));
+        return Err(err(
+            path,
+            "Fortran-order arrays are not supported: save with np.ascontiguousarray",
+        ));
     }
     let shape = file
         .shape()
@@ -37,7 +41,11 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
         "<f4" => Tensor::f32(shape, file.into_vec::<f32>().map_err(bad)?),
         "<f8" => Tensor::f32(
             shape,
-            file.into_vec::<f64>().map_err(bad)?.into_iter().map(|x| x as f32).collect(),
+            file.into_vec::<f64>()
+                .map_err(bad)?
+                .into_iter()
+                .map(|x| x as f32)
+                .collect(),
         ),
         "<i8" => Tensor::i64(shape, file.into_vec::<i64>().map_err(bad)?),
         other => {

@@ -161,7 +161,9 @@ impl Tensor {
                 check_len(raw.len(), n, 8).map_err(err)?;
                 Data::I64(
                     raw.chunks_exact(8)
-                        .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                        .map(|c| {
+                            i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                        })
                         .collect(),
                 )
             }
@@ -202,6 +204,8 @@ fn check_len(bytes: usize, n: usize, size: usize) -> std::result::Result<(), Str
     if Some(bytes) == n.checked_mul(size) {
         Ok(())
     } else {
-        Err(format!("raw_data has {bytes} bytes, {n} elements of {size} bytes expected"))
+        Err(format!(
+            "raw_data has {bytes} bytes, {n} elements of {size} bytes expected"
+        ))
     }
 }

@@ -20,7 +20,10 @@ fn truncated_files_are_errors() {
         }
     }
     let half = Model::from_bytes(&bytes[..bytes.len() / 2]).expect_err("half a model");
-    println!("{errs} of {} prefixes refused; half: {half}", bytes.len().div_ceil(7));
+    println!(
+        "{errs} of {} prefixes refused; half: {half}",
+        bytes.len().div_ceil(7)
+    );
     assert!(matches!(half, OnnxError::Decode(_)), "{half}");
     assert!(half.to_string().contains("is the file complete"), "{half}");
     let empty = Model::from_bytes(&[]).expect_err("empty file");
@@ -94,10 +97,16 @@ fn unknown_ops_are_all_listed() {
     let OnnxError::Unsupported(list) = &err else {
         panic!("expected Unsupported, got {err}");
     };
-    let got: Vec<(&str, &str)> = list.iter().map(|u| (u.node.as_str(), u.op_type.as_str())).collect();
+    let got: Vec<(&str, &str)> = list
+        .iter()
+        .map(|u| (u.node.as_str(), u.op_type.as_str()))
+        .collect();
     assert_eq!(got, [("einsum0", "Einsum"), ("nonzero0", "NonZero")]);
     let msg = err.to_string();
-    assert!(msg.contains("2 unsupported op(s)") && msg.contains("einsum0") && msg.contains("NonZero"), "{msg}");
+    assert!(
+        msg.contains("2 unsupported op(s)") && msg.contains("einsum0") && msg.contains("NonZero"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -105,7 +114,10 @@ fn unsupported_opsets_are_refused() {
     for v in [12, 22] {
         let err = Model::load(models().join(format!("opset{v}.onnx"))).expect_err("opset");
         println!("{err}");
-        assert!(matches!(err, OnnxError::Opset { version, .. } if version == v), "{err}");
+        assert!(
+            matches!(err, OnnxError::Opset { version, .. } if version == v),
+            "{err}"
+        );
         assert!(err.to_string().contains("13 to 21"));
     }
 }
@@ -114,7 +126,10 @@ fn unsupported_opsets_are_refused() {
 fn external_data_is_a_clear_error() {
     let err = Model::load(models().join("external.onnx")).expect_err("external data");
     println!("{err}");
-    assert!(err.to_string().contains("external data in external.bin"), "{err}");
+    assert!(
+        err.to_string().contains("external data in external.bin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -123,24 +138,42 @@ fn wrong_inputs_are_refused() {
     let wrong = Tensor::f32(vec![2, 1, 1000], vec![0.0; 2000]).expect("tensor");
     let err = model.forward([("x", wrong)]).err().expect("wrong shape");
     println!("{err}");
-    assert!(matches!(&err, OnnxError::InputShape { name, got, .. } if name == "x" && got == &[2, 1, 1000]), "{err}");
+    assert!(
+        matches!(&err, OnnxError::InputShape { name, got, .. } if name == "x" && got == &[2, 1, 1000]),
+        "{err}"
+    );
     assert!(err.to_string().contains("[2, 1, 2048]"), "{err}");
 
     let ints = Tensor::i64(vec![2, 1, 2048], vec![0; 4096]).expect("tensor");
-    assert!(matches!(model.forward([("x", ints)]), Err(OnnxError::InputShape { .. })));
+    assert!(matches!(
+        model.forward([("x", ints)]),
+        Err(OnnxError::InputShape { .. })
+    ));
     let none: [(&str, Tensor); 0] = [];
-    assert!(matches!(model.forward(none), Err(OnnxError::MissingInput { .. })));
+    assert!(matches!(
+        model.forward(none),
+        Err(OnnxError::MissingInput { .. })
+    ));
     let x = Tensor::f32(vec![1, 1, 2048], vec![0.0; 2048]).expect("tensor");
-    assert!(matches!(model.forward([("z", x)]), Err(OnnxError::UnknownInput { .. })));
+    assert!(matches!(
+        model.forward([("z", x)]),
+        Err(OnnxError::UnknownInput { .. })
+    ));
 
     // Gather indices out of range: an error from the node, with its name and op.
     let model = Model::load(model_path("misc")).expect("load");
     let mut inputs = npys("misc", "inputs");
     inputs.retain(|(n, _)| n != "idx");
-    inputs.push(("idx".into(), Tensor::i64(vec![4], vec![0, 1, 10, 2]).expect("tensor")));
+    inputs.push((
+        "idx".into(),
+        Tensor::i64(vec![4], vec![0, 1, 10, 2]).expect("tensor"),
+    ));
     let err = model.forward(inputs).err().expect("index out of range");
     println!("{err}");
-    assert!(matches!(&err, OnnxError::Node { op, .. } if op == "Gather"), "{err}");
+    assert!(
+        matches!(&err, OnnxError::Node { op, .. } if op == "Gather"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -17,7 +17,10 @@ fn check(name: &str) {
     let outs = fwd.outputs();
     let mut worst_out = 0f64;
     for (oname, want) in npys(name, "ort") {
-        let (_, got) = outs.iter().find(|(n, _)| file_name(n) == oname).expect("output");
+        let (_, got) = outs
+            .iter()
+            .find(|(n, _)| file_name(n) == oname)
+            .expect("output");
         let e = rel_err(&format!("{name} output {oname}"), got, &want);
         worst_out = worst_out.max(e);
     }
@@ -45,10 +48,22 @@ fn check(name: &str) {
         worst.1,
         want_grads.len()
     );
-    assert!(worst_out <= OUT_TOL, "{name}: outputs differ from onnxruntime by {worst_out:e}");
-    assert!(worst.0 <= GRAD_TOL, "{name}: gradient {} differs from torch by {:e}", worst.1, worst.0);
+    assert!(
+        worst_out <= OUT_TOL,
+        "{name}: outputs differ from onnxruntime by {worst_out:e}"
+    );
+    assert!(
+        worst.0 <= GRAD_TOL,
+        "{name}: gradient {} differs from torch by {:e}",
+        worst.1,
+        worst.0
+    );
     // Every float initializer has a gradient, and each one has a torch reference.
-    let names: Vec<String> = grads.initializers.iter().map(|(n, _)| file_name(n)).collect();
+    let names: Vec<String> = grads
+        .initializers
+        .iter()
+        .map(|(n, _)| file_name(n))
+        .collect();
     for n in &names {
         assert!(
             want_grads.iter().any(|(g, _)| g == n),
@@ -88,7 +103,10 @@ fn dynamic_batch_runs_other_sizes() {
     big.extend(big.clone());
     let n = x.shape()[0] * 2;
     let big = model
-        .forward([("x", Tensor::f32(vec![n, x.shape()[1]], big).expect("tensor"))])
+        .forward([(
+            "x",
+            Tensor::f32(vec![n, x.shape()[1]], big).expect("tensor"),
+        )])
         .expect("forward, batch x2");
     let (s, b) = (small.outputs()[0].1, big.outputs()[0].1);
     assert_eq!(b.shape()[0], n);

@@ -72,7 +72,10 @@ impl Attrs<'_> {
             return Ok(Tensor::from_parts(vec![], Data::I64(vec![a.i])));
         }
         if let Some(a) = self.typed("value_ints", INTS, "ints")? {
-            return Ok(Tensor::from_parts(vec![a.ints.len()], Data::I64(a.ints.clone())));
+            return Ok(Tensor::from_parts(
+                vec![a.ints.len()],
+                Data::I64(a.ints.clone()),
+            ));
         }
         Err("a Constant needs `value`, `value_float(s)` or `value_int(s)` (sparse and string values are not supported)".into())
     }

@@ -101,7 +101,13 @@ impl Axis {
 const MAX_ATTR: usize = 1 << 20;
 
 /// Per-axis settings from attributes: `get(v, i, default)` with checks.
-fn setting(v: &Option<Vec<i64>>, i: usize, n: usize, default: usize, what: &str) -> Result<usize, String> {
+fn setting(
+    v: &Option<Vec<i64>>,
+    i: usize,
+    n: usize,
+    default: usize,
+    what: &str,
+) -> Result<usize, String> {
     match v {
         None => Ok(default),
         Some(v) if v.len() != n => Err(format!("{what} has {} values, {n} expected", v.len())),
@@ -183,7 +189,9 @@ fn geometry(
     match axes[..] {
         [w] => Ok([unit, w]),
         [h, w] => Ok([h, w]),
-        _ => Err(format!("{n}-D spatial input: only 1-D and 2-D are supported")),
+        _ => Err(format!(
+            "{n}-D spatial input: only 1-D and 2-D are supported"
+        )),
     }
 }
 
@@ -219,9 +227,15 @@ fn conv_plan(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<ConvPlan, String
     let (n, c, spatial) = spatial_of(x)?;
     let ws = w.shape();
     if ws.len() != spatial.len() + 2 {
-        return Err(format!("weight {ws:?} does not match input {:?}", x.shape()));
+        return Err(format!(
+            "weight {ws:?} does not match input {:?}",
+            x.shape()
+        ));
     }
-    let group = usize::try_from(at.group).ok().filter(|&g| g > 0).ok_or("group must be positive")?;
+    let group = usize::try_from(at.group)
+        .ok()
+        .filter(|&g| g > 0)
+        .ok_or("group must be positive")?;
     let m = ws[0];
     if c % group != 0 || m % group != 0 || ws[1] * group != c {
         return Err(format!(
@@ -239,7 +253,15 @@ fn conv_plan(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<ConvPlan, String
             return Err(format!("bias {:?} must be [{m}]", b.shape()));
         }
     }
-    let g = geometry(spatial, &kernel, &at.auto_pad, &at.strides, &at.dilations, &at.pads, false)?;
+    let g = geometry(
+        spatial,
+        &kernel,
+        &at.auto_pad,
+        &at.strides,
+        &at.dilations,
+        &at.pads,
+        false,
+    )?;
     Ok(ConvPlan {
         n,
         c,
@@ -358,7 +380,15 @@ fn pool_plan(x: &Tensor, at: &PoolAttrs) -> Result<PoolPlan, String> {
                 .ok_or_else(|| format!("kernel size {k} is invalid"))
         })
         .collect::<Result<_, _>>()?;
-    let g = geometry(spatial, &kernel, &at.auto_pad, &at.strides, &at.dilations, &at.pads, at.ceil_mode)?;
+    let g = geometry(
+        spatial,
+        &kernel,
+        &at.auto_pad,
+        &at.strides,
+        &at.dilations,
+        &at.pads,
+        at.ceil_mode,
+    )?;
     Ok(PoolPlan {
         n,
         c,
@@ -382,7 +412,8 @@ fn pool_visit(p: &PoolPlan, mut f: impl FnMut(usize, &[usize], usize)) {
                     let h_in_pad = ih >= -(gh.pad0 as isize) && ih < (gh.len + gh.pad1) as isize;
                     for tw in 0..gw.k {
                         let iw = gw.pos(ow, tw);
-                        let w_in_pad = iw >= -(gw.pad0 as isize) && iw < (gw.len + gw.pad1) as isize;
+                        let w_in_pad =
+                            iw >= -(gw.pad0 as isize) && iw < (gw.len + gw.pad1) as isize;
                         if h_in_pad && w_in_pad {
                             padded_count += 1;
                         }
@@ -417,7 +448,10 @@ pub(crate) fn max_pool(ins: &[Option<&Tensor>], at: &PoolAttrs) -> Result<Tensor
     pool_visit(&p, |o, win, _| {
         y[o] = argmax(x, win).map_or(f32::NEG_INFINITY, |i| x[i]);
     });
-    Ok(Tensor::from_parts(out_shape(p.n, p.c, &p.g, p.rank), Data::F32(y)))
+    Ok(Tensor::from_parts(
+        out_shape(p.n, p.c, &p.g, p.rank),
+        Data::F32(y),
+    ))
 }
 
 /// The adjoint goes to each window's maximum.
@@ -442,7 +476,11 @@ pub(crate) fn max_pool_pullback(
 }
 
 fn divisor(at: &PoolAttrs, window: &[usize], padded_count: usize) -> f32 {
-    let n = if at.count_include_pad { padded_count } else { window.len() };
+    let n = if at.count_include_pad {
+        padded_count
+    } else {
+        window.len()
+    };
     n.max(1) as f32
 }
 
@@ -453,7 +491,10 @@ pub(crate) fn avg_pool(ins: &[Option<&Tensor>], at: &PoolAttrs) -> Result<Tensor
     pool_visit(&p, |o, win, pc| {
         y[o] = win.iter().map(|&i| x[i]).sum::<f32>() / divisor(at, win, pc);
     });
-    Ok(Tensor::from_parts(out_shape(p.n, p.c, &p.g, p.rank), Data::F32(y)))
+    Ok(Tensor::from_parts(
+        out_shape(p.n, p.c, &p.g, p.rank),
+        Data::F32(y),
+    ))
 }
 
 /// `dx[i] += dy[o] / count` for every `i` of window `o`.

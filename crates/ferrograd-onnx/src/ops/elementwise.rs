@@ -35,8 +35,16 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, St
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -211,7 +219,8 @@ fn unary_derivative(op: UnOp, x: f32, y: f32) -> f32 {
         // d[x·Φ(x)] = Φ(x) + x·φ(x)
         UnOp::Gelu => {
             let cdf = 0.5 * (1.0 + libm::erf(xd * FRAC_1_SQRT_2));
-            let pdf = (-0.5 * xd * xd).exp() * 0.5 * std::f64::consts::FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
+            let pdf =
+                (-0.5 * xd * xd).exp() * 0.5 * std::f64::consts::FRAC_2_SQRT_PI * FRAC_1_SQRT_2;
             (cdf + xd * pdf) as f32
         }
         UnOp::GeluTanh => {

@@ -20,17 +20,33 @@ fn plan(a: &[usize], b: &[usize]) -> Result<MatMulPlan, String> {
         return Err("MatMul of a scalar".into());
     }
     // 1-D operands: a [K] → [1, K], b [K] → [K, 1]; the added dimension is dropped after.
-    let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
-    let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
+    let a2: Vec<usize> = if a.len() == 1 {
+        vec![1, a[0]]
+    } else {
+        a.to_vec()
+    };
+    let b2: Vec<usize> = if b.len() == 1 {
+        vec![b[0], 1]
+    } else {
+        b.to_vec()
+    };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
-        return Err(format!("shapes {a:?} and {b:?} cannot be multiplied ({k} ≠ {k2})"));
+        return Err(format!(
+            "shapes {a:?} and {b:?} cannot be multiplied ({k} ≠ {k2})"
+        ));
     }
     let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
     let batch = broadcast_shape(ab, bb)?;
-    let a_off = broadcast_index(&batch, ab).into_iter().map(|i| i * m * k).collect();
-    let b_off = broadcast_index(&batch, bb).into_iter().map(|i| i * k * n).collect();
+    let a_off = broadcast_index(&batch, ab)
+        .into_iter()
+        .map(|i| i * m * k)
+        .collect();
+    let b_off = broadcast_index(&batch, bb)
+        .into_iter()
+        .map(|i| i * k * n)
+        .collect();
     let mut out_shape = batch;
     if a.len() > 1 {
         out_shape.push(m);
@@ -84,8 +100,16 @@ pub(crate) fn matmul_pullback(
     for (i, (&ao, &bo)) in p.a_off.iter().zip(&p.b_off).enumerate() {
         seed.copy_from_slice(&d_y[i * m * n..(i + 1) * m * n]);
         // dA += dC·Bᵀ, dB += Aᵀ·dC (accumulated over broadcast batches).
-        let da: &mut [f32] = if d_a.is_empty() { &mut [] } else { &mut d_a[ao..ao + m * k] };
-        let db: &mut [f32] = if d_b.is_empty() { &mut [] } else { &mut d_b[bo..bo + k * n] };
+        let da: &mut [f32] = if d_a.is_empty() {
+            &mut []
+        } else {
+            &mut d_a[ao..ao + m * k]
+        };
+        let db: &mut [f32] = if d_b.is_empty() {
+            &mut []
+        } else {
+            &mut d_b[bo..bo + k * n]
+        };
         ferrograd_kernels::matmul_pullback(
             &mut out,
             &a[ao..ao + m * k],
@@ -149,7 +173,10 @@ fn gemm_parts(ins: &[Option<&Tensor>], trans_a: bool, trans_b: bool) -> Result<G
     }
     if let Some(Some(c)) = ins.get(2) {
         if broadcast_shape(c.shape(), &[m, n])? != [m, n] {
-            return Err(format!("C {:?} does not broadcast to [{m}, {n}]", c.shape()));
+            return Err(format!(
+                "C {:?} does not broadcast to [{m}, {n}]",
+                c.shape()
+            ));
         }
     }
     Ok(GemmParts { a, b, m, k, n })
@@ -192,8 +219,16 @@ pub(crate) fn gemm_pullback(
     let (m, k, n) = (g.m, g.k, g.n);
     // dA' = alpha·dY·B'ᵀ, dB' = alpha·A'ᵀ·dY; transposed back into A's and B's layout.
     let mut seed: Vec<f32> = d_y.iter().map(|v| v * alpha).collect();
-    let mut da = if d_ins[0].is_empty() { vec![] } else { vec![0.0; m * k] };
-    let mut db = if d_ins[1].is_empty() { vec![] } else { vec![0.0; k * n] };
+    let mut da = if d_ins[0].is_empty() {
+        vec![]
+    } else {
+        vec![0.0; m * k]
+    };
+    let mut db = if d_ins[1].is_empty() {
+        vec![]
+    } else {
+        vec![0.0; k * n]
+    };
     let mut out = vec![0.0; m * n];
     ferrograd_kernels::matmul_pullback(&mut out, &g.a, &g.b, m, k, n, &mut seed, &mut da, &mut db)
         .map_err(|e| e.to_string())?;

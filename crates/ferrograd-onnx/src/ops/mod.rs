@@ -263,7 +263,13 @@ impl Op {
                 axes,
                 keepdims,
                 noop_with_empty_axes,
-            } => shape::reduce(ins, *mean, axes.as_deref(), *keepdims, *noop_with_empty_axes),
+            } => shape::reduce(
+                ins,
+                *mean,
+                axes.as_deref(),
+                *keepdims,
+                *noop_with_empty_axes,
+            ),
             Op::Shape { start, end } => shape::shape(ins, *start, *end),
         }
     }
@@ -295,7 +301,11 @@ impl Op {
             Op::BatchNorm { eps } => norm::batch_norm_pullback(ins, *eps, d_y, d_ins),
             Op::LayerNorm { axis, eps } => norm::layer_norm_pullback(ins, *axis, *eps, d_y, d_ins),
             // Same elements in another shape: d_x += d_y.
-            Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze | Op::Unsqueeze | Op::Identity => {
+            Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze
+            | Op::Unsqueeze
+            | Op::Identity => {
                 add_into(&mut d_ins[0], d_y);
                 Ok(())
             }

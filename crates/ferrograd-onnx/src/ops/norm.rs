@@ -25,7 +25,11 @@ pub(crate) fn softmax(ins: &[Option<&Tensor>], axis: i64, log: bool) -> Result<T
             let sum: f64 = (0..len).map(|j| f64::from(x[at(j)] - max).exp()).sum();
             for j in 0..len {
                 let z = f64::from(x[at(j)] - max);
-                y[at(j)] = if log { (z - sum.ln()) as f32 } else { (z.exp() / sum) as f32 };
+                y[at(j)] = if log {
+                    (z - sum.ln()) as f32
+                } else {
+                    (z.exp() / sum) as f32
+                };
             }
         }
     }
@@ -148,7 +152,12 @@ fn ln_dims(ins: &[Option<&Tensor>], axis: i64) -> Result<(usize, usize), String>
     let d: usize = norm.iter().product();
     for i in 1..3 {
         if let Some(Some(p)) = ins.get(i) {
-            let ok = p.len() == d && p.shape().iter().rev().zip(norm.iter().rev()).all(|(a, b)| a == b);
+            let ok = p.len() == d
+                && p.shape()
+                    .iter()
+                    .rev()
+                    .zip(norm.iter().rev())
+                    .all(|(a, b)| a == b);
             if !ok {
                 return Err(format!(
                     "{} {:?} does not match the normalized shape {norm:?}",
@@ -165,7 +174,11 @@ fn ln_dims(ins: &[Option<&Tensor>], axis: i64) -> Result<(usize, usize), String>
 fn row_stats(row: &[f32], eps: f32) -> (f64, f64) {
     let n = row.len() as f64;
     let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let var = row
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     (mean, 1.0 / (var + f64::from(eps)).sqrt())
 }
 

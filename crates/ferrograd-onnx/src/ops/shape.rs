@@ -34,7 +34,11 @@ pub(crate) fn flatten(ins: &[Option<&Tensor>], axis: i64) -> Result<Tensor, Stri
     let x = input(ins, 0)?;
     let r = x.shape().len();
     // Flatten's axis may equal the rank.
-    let ax = if axis == r as i64 || axis == 0 && r == 0 { r } else { norm_axis(axis, r)? };
+    let ax = if axis == r as i64 || axis == 0 && r == 0 {
+        r
+    } else {
+        norm_axis(axis, r)?
+    };
     let outer = x.shape()[..ax].iter().product();
     let inner = x.shape()[ax..].iter().product();
     Ok(x.reshaped(vec![outer, inner]))
@@ -51,10 +55,12 @@ pub(crate) fn reshape(ins: &[Option<&Tensor>], allowzero: bool) -> Result<Tensor
                 infer = Some(i);
                 1
             }
-            0 if !allowzero => *x
-                .shape()
-                .get(i)
-                .ok_or_else(|| format!("shape {spec:?}: 0 at {i} copies a dimension the input {:?} lacks", x.shape()))?,
+            0 if !allowzero => *x.shape().get(i).ok_or_else(|| {
+                format!(
+                    "shape {spec:?}: 0 at {i} copies a dimension the input {:?} lacks",
+                    x.shape()
+                )
+            })?,
             d if d >= 0 => d as usize,
             _ => return Err(format!("shape {spec:?} is invalid")),
         });
@@ -76,7 +82,10 @@ pub(crate) fn reshape(ins: &[Option<&Tensor>], allowzero: bool) -> Result<Tensor
 fn perm_of(perm: Option<&[i64]>, rank: usize) -> Result<Vec<usize>, String> {
     let p: Vec<usize> = match perm {
         None => (0..rank).rev().collect(),
-        Some(p) => p.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_, _>>()?,
+        Some(p) => p
+            .iter()
+            .map(|&a| norm_axis(a, rank))
+            .collect::<Result<_, _>>()?,
     };
     let mut seen = vec![false; rank];
     if p.len() != rank || p.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
@@ -130,7 +139,10 @@ pub(crate) fn transpose_pullback(
 }
 
 /// Output shape, concatenation axis, and `(outer, per-input block length)`.
-fn concat_plan(ins: &[Option<&Tensor>], axis: i64) -> Result<(Vec<usize>, usize, Vec<usize>), String> {
+fn concat_plan(
+    ins: &[Option<&Tensor>],
+    axis: i64,
+) -> Result<(Vec<usize>, usize, Vec<usize>), String> {
     let first = input(ins, 0)?;
     if axis == i64::MIN {
         return Err("the `axis` attribute is required".into());
@@ -143,7 +155,10 @@ fn concat_plan(ins: &[Option<&Tensor>], axis: i64) -> Result<(Vec<usize>, usize,
         let t = input(ins, i)?;
         let s = t.shape();
         let same = s.len() == shape.len()
-            && s.iter().zip(&shape).enumerate().all(|(j, (a, b))| j == ax || a == b);
+            && s.iter()
+                .zip(&shape)
+                .enumerate()
+                .all(|(j, (a, b))| j == ax || a == b);
         if !same || t.is_f32() != first.is_f32() {
             return Err(format!(
                 "input {i} {:?} ({}) does not match input 0 {:?} ({}) outside axis {ax}",
@@ -248,20 +263,33 @@ pub(crate) fn unsqueeze(ins: &[Option<&Tensor>]) -> Result<Tensor, String> {
     let x = input(ins, 0)?;
     let raw = i64_input(ins, 1)?;
     let rank = x.shape().len() + raw.len();
-    let mut axes: Vec<usize> = raw.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_, _>>()?;
+    let mut axes: Vec<usize> = raw
+        .iter()
+        .map(|&a| norm_axis(a, rank))
+        .collect::<Result<_, _>>()?;
     axes.sort_unstable();
     if axes.windows(2).any(|w| w[0] == w[1]) {
         return Err(format!("axes {raw:?} repeat an axis"));
     }
     let mut dims = x.shape().iter();
     let shape = (0..rank)
-        .map(|i| if axes.contains(&i) { 1 } else { dims.next().copied().unwrap_or(1) })
+        .map(|i| {
+            if axes.contains(&i) {
+                1
+            } else {
+                dims.next().copied().unwrap_or(1)
+            }
+        })
         .collect();
     Ok(x.reshaped(shape))
 }
 
 /// Output shape and, per output element, its source element of `data`.
-fn gather_index(data: &Tensor, idx: &Tensor, axis: i64) -> Result<(Vec<usize>, Vec<usize>), String> {
+fn gather_index(
+    data: &Tensor,
+    idx: &Tensor,
+    axis: i64,
+) -> Result<(Vec<usize>, Vec<usize>), String> {
     let s = data.shape();
     let ax = norm_axis(axis, s.len())?;
     let ind = idx.as_i64().ok_or("indices must be int64")?;
@@ -273,7 +301,9 @@ fn gather_index(data: &Tensor, idx: &Tensor, axis: i64) -> Result<(Vec<usize>, V
             if (0..n).contains(&j) {
                 Ok(j as usize)
             } else {
-                Err(format!("index {i} is out of range for axis {ax} of size {n}"))
+                Err(format!(
+                    "index {i} is out of range for axis {ax} of size {n}"
+                ))
             }
         })
         .collect::<Result<_, _>>()?;
@@ -323,7 +353,11 @@ fn reduce_plan(
     let (x, _) = f32_input(ins, 0)?;
     let s = x.shape();
     let axes = match attr_axes {
-        Some(a) => Some(a.iter().map(|&a| norm_axis(a, s.len())).collect::<Result<Vec<_>, _>>()?),
+        Some(a) => Some(
+            a.iter()
+                .map(|&a| norm_axis(a, s.len()))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
         None => axes_input(ins, s.len())?,
     };
     let axes = match axes {
@@ -343,14 +377,25 @@ fn reduce_plan(
             out_shape.push(d);
         }
     }
-    let count = s.iter().enumerate().filter(|(i, _)| axes.contains(i)).map(|(_, &d)| d).product();
+    let count = s
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| axes.contains(i))
+        .map(|(_, &d)| d)
+        .product();
     // Index of each input element in the output: broadcast of the kept shape, inverted.
     let ks = strides(&kept);
     let st = strides(s);
     let map = (0..x.len())
         .map(|flat| {
             (0..s.len())
-                .map(|d| if kept[d] == 1 { 0 } else { (flat / st[d]) % s[d] * ks[d] })
+                .map(|d| {
+                    if kept[d] == 1 {
+                        0
+                    } else {
+                        (flat / st[d]) % s[d] * ks[d]
+                    }
+                })
                 .sum()
         })
         .collect();
@@ -405,7 +450,11 @@ pub(crate) fn reduce_pullback(
 }
 
 /// The input's shape as an int64 tensor, sliced by `start`/`end` (opset 15).
-pub(crate) fn shape(ins: &[Option<&Tensor>], start: i64, end: Option<i64>) -> Result<Tensor, String> {
+pub(crate) fn shape(
+    ins: &[Option<&Tensor>],
+    start: i64,
+    end: Option<i64>,
+) -> Result<Tensor, String> {
     let x = input(ins, 0)?;
     let r = x.shape().len() as i64;
     let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;

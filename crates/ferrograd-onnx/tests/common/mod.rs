@@ -22,7 +22,11 @@ pub fn python() -> PathBuf {
         )
     });
     let py = Path::new(&venv).join("bin/python");
-    assert!(py.exists(), "no python at {} (FERROGRAD_TORCH_VENV)", py.display());
+    assert!(
+        py.exists(),
+        "no python at {} (FERROGRAD_TORCH_VENV)",
+        py.display()
+    );
     py
 }
 
@@ -30,7 +34,9 @@ pub fn python() -> PathBuf {
 pub fn models() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/make_models.py");
+        // Through the parent so that ferrograd-cli's tests can include this module too.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ferrograd-onnx/tests/py/make_models.py");
         let src = std::fs::read(&script).expect("read make_models.py");
         // Keyed by the script's contents, so an edited script regenerates.
         let key = src.iter().fold(0xcbf29ce484222325u64, |h, &b| {
@@ -84,7 +90,11 @@ pub fn npys(name: &str, sub: &str) -> Vec<(String, Tensor)> {
 pub fn rel_err(what: &str, got: &Tensor, want: &Tensor) -> f64 {
     assert_eq!(got.shape(), want.shape(), "{what}: shapes differ");
     let (g, w) = (got.as_f32().expect("f32"), want.as_f32().expect("f32"));
-    let diff: f64 = g.iter().zip(w).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum();
+    let diff: f64 = g
+        .iter()
+        .zip(w)
+        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+        .sum();
     let norm: f64 = w.iter().map(|b| f64::from(*b).powi(2)).sum();
     if norm == 0.0 {
         diff.sqrt()
