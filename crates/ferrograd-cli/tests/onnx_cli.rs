@@ -30,7 +30,7 @@ fn onnx_ops_lists_ops_and_flags_unsupported_ones() {
     for line in [
         "input: x",
         "output: y",
-        "summary: 12 nodes, 5 op types, 0 unsupported",
+        "summary: 13 nodes, 5 op types, 0 unsupported",
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");
     }

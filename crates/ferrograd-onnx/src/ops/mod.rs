@@ -377,3 +377,6 @@ pub(crate) fn norm_axis(axis: i64, rank: usize) -> Result<usize, String> {
         Err(format!("axis {axis} is out of range for rank {rank}"))
     }
 }
+
+#[cfg(test)]
+mod tests;
