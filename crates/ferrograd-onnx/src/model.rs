@@ -344,6 +344,37 @@ impl Model {
         Ok(())
     }
 
+    /// The output shapes for the given input shapes (checked against the declared ones), by
+    /// running the graph once on zeros: the load-time check for other input shapes.
+    pub fn infer_shapes(&self, shapes: &[(&str, Vec<usize>)]) -> Result<Vec<(String, Vec<usize>)>> {
+        let mut feed = Vec::with_capacity(shapes.len());
+        for (name, shape) in shapes {
+            let v = self
+                .inputs
+                .iter()
+                .find(|(v, _)| v.name == *name)
+                .map(|(v, _)| v);
+            let n = crate::tensor::numel(shape)
+                .filter(|&n| n <= MAX_CHECK_ELEMS)
+                .ok_or_else(|| OnnxError::InputShape {
+                    name: name.to_string(),
+                    expected: format!("at most {MAX_CHECK_ELEMS} elements"),
+                    got: shape.clone(),
+                })?;
+            let data = match v.map(|v| v.elem) {
+                Some(ElemType::I64) => Data::I64(vec![0; n]),
+                _ => Data::F32(vec![0.0; n]),
+            };
+            feed.push((name.to_string(), Tensor::from_parts(shape.clone(), data)));
+        }
+        let fwd = self.forward(feed)?;
+        Ok(fwd
+            .outputs()
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+            .collect())
+    }
+
     pub fn opset(&self) -> i64 {
         self.opset
     }
