@@ -39,3 +39,6 @@ pub use model::{Dim, ElemType, Forward, Gradients, Model, ValueInfo, OPSETS};
 pub use npy::{read_npy, write_npy};
 pub use ops::SUPPORTED;
 pub use tensor::{Data, Tensor};
+
+#[cfg(test)]
+mod fuzz_tests;
