@@ -1,6 +1,8 @@
 //! Conv, MaxPool and AveragePool over 1-D (`[N, C, L]`) and 2-D (`[N, C, H, W]`) inputs, and
 //! GlobalAveragePool over any spatial rank. 1-D runs as 2-D with `H = 1`.
 
+use ferrograd_kernels::Conv1dDims;
+
 use super::{f32_input, Attrs};
 use crate::tensor::{Data, Tensor};
 
@@ -306,6 +308,37 @@ fn conv_visit(p: &ConvPlan, mut f: impl FnMut(usize, usize, usize)) {
     }
 }
 
+/// The convolutions `ferrograd_kernels::conv1d` (im2col + GEMM) covers: 1-D, one group,
+/// symmetric padding, no zero dimension. The others take the direct loops below.
+fn kernel_dims(p: &ConvPlan) -> Option<Conv1dDims> {
+    let g = p.g[1];
+    let d = Conv1dDims {
+        batch: p.n,
+        c_in: p.c,
+        len_in: g.len,
+        c_out: p.m,
+        kernel: g.k,
+        stride: g.stride,
+        padding: g.pad0,
+        dilation: g.dil,
+    };
+    let positive = [d.batch, d.c_in, d.len_in, d.c_out, d.kernel]
+        .iter()
+        .all(|&v| v > 0);
+    (p.rank == 1 && p.group == 1 && g.pad0 == g.pad1 && positive).then_some(d)
+}
+
+/// The bias, or zeros of length `m` when the node has none.
+fn bias_or_zeros<'a>(
+    ins: &[Option<&'a Tensor>],
+    m: usize,
+) -> Result<std::borrow::Cow<'a, [f32]>, String> {
+    match ins.get(2) {
+        Some(Some(_)) => Ok(std::borrow::Cow::Borrowed(f32_input(ins, 2)?.1)),
+        _ => Ok(std::borrow::Cow::Owned(vec![0.0; m])),
+    }
+}
+
 /// `y[b, m, o] = bias[m] + Σ_{c, t} w[m, c, t]·x[b, c, o·s + t·d − p]`.
 pub(crate) fn conv(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<Tensor, String> {
     let p = conv_plan(ins, at)?;
@@ -314,6 +347,11 @@ pub(crate) fn conv(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<Tensor, St
     let shape = out_shape(p.n, p.m, &p.g, p.rank);
     let plane = p.g[0].out * p.g[1].out;
     let mut y = vec![0.0f32; p.n * p.m * plane];
+    if let Some(d) = kernel_dims(&p) {
+        let b = bias_or_zeros(ins, p.m)?;
+        ferrograd_kernels::conv1d(&mut y, x, w, &b, d).map_err(|e| e.to_string())?;
+        return Ok(Tensor::from_parts(shape, Data::F32(y)));
+    }
     if let Some(Some(b)) = ins.get(2) {
         let b = b.as_f32().ok_or("bias must be float32")?;
         for (i, v) in y.iter_mut().enumerate() {
@@ -337,6 +375,17 @@ pub(crate) fn conv_pullback(
     let (dx, rest) = d_ins.split_at_mut(1);
     let (dw, db) = rest.split_at_mut(1);
     let (dx, dw) = (&mut dx[0], &mut dw[0]);
+    if let Some(d) = kernel_dims(&p) {
+        let b = bias_or_zeros(ins, p.m)?;
+        // The kernel reads the forward's output buffer only for its length, and zeroes its seed.
+        let (mut out, mut seed) = (vec![0.0; d_y.len()], d_y.to_vec());
+        let db: &mut [f32] = match db.first_mut() {
+            Some(db) => db,
+            None => &mut [],
+        };
+        return ferrograd_kernels::conv1d_pullback(&mut out, x, w, &b, d, &mut seed, dx, dw, db)
+            .map_err(|e| e.to_string());
+    }
     match (dx.is_empty(), dw.is_empty()) {
         (false, false) => conv_visit(&p, |o, xi, wi| {
             dx[xi] += w[wi] * d_y[o];

@@ -192,6 +192,24 @@ fn conv_and_pool_pullbacks() {
         ("dilations", A::Is(&[1, 2])),
     ];
     check("Conv 2-D groups", node("Conv", 3, &attrs), vec![x, w, b]);
+    let x = rand(&mut r, &[2, 3, 11], -1.0, 1.0);
+    let w = rand(&mut r, &[4, 3, 3], -1.0, 1.0);
+    let b = rand(&mut r, &[4], -1.0, 1.0);
+    let attrs = [
+        ("strides", A::Is(&[2])),
+        ("pads", A::Is(&[2, 2])),
+        ("dilations", A::Is(&[2])),
+    ];
+    check(
+        "Conv 1-D (ferrograd-kernels)",
+        node("Conv", 3, &attrs),
+        vec![x.clone(), w.clone(), b],
+    );
+    check(
+        "Conv 1-D no bias (ferrograd-kernels)",
+        node("Conv", 2, &[]),
+        vec![x, w],
+    );
     let x = rand(&mut r, &[1, 2, 9], -1.0, 1.0);
     let w = rand(&mut r, &[3, 2, 3], -1.0, 1.0);
     check(
