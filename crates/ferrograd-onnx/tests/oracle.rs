@@ -120,3 +120,11 @@ fn dynamic_batch_runs_other_sizes() {
 fn remaining_ops_match_onnxruntime_and_torch() {
     check("misc");
 }
+
+/// Exported with a dynamic batch dimension (run at batch 3): the block's reshape is computed
+/// from the input's shape on int64 tensors (Shape, Gather, Unsqueeze, Concat).
+#[test]
+fn dynamic_batch_exports_match_onnxruntime_and_torch() {
+    check("block_dyn");
+    check("w2cnn_dyn");
+}

@@ -243,6 +243,9 @@ def main():
             bn.bias.copy_(torch.randn_like(bn.bias) * 0.1)
     make(out, "cnn2d", cnn, {"x": randn(2, 3, 12, 12)}, 17)
     make(out, "block", Block(), {"x": randn(2, 5, 8)}, 17)
+    # Dynamic batch: the reshape goes through Shape → Gather → Unsqueeze → Concat on int64.
+    make(out, "block_dyn", Block(), {"x": randn(3, 5, 8)}, 17, dynamic_batch=True)
+    make(out, "w2cnn_dyn", W2Cnn(), {"x": randn(3, 1, 2048)}, 18, dynamic_batch=True)
     idx = np.array([3, 0, 9, 3], dtype=np.int64)
     make(out, "misc", Misc(), {"x": randn(2, 4, 21), "idx": idx}, 20, n_out=2)
     error_models(out)
