@@ -274,38 +274,41 @@ fn conv_plan(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<ConvPlan, String
     })
 }
 
-/// Visits every (output element, input element, weight element) triple of the convolution:
-/// `f(out_idx, x_idx, w_idx)`. Forward and pullback share it.
-fn conv_visit(p: &ConvPlan, mut f: impl FnMut(usize, usize, usize)) {
+/// Visits the in-bounds entries of the im2col matrix of batch element `b`, group `grp`:
+/// `f(col_idx, x_idx)` where the matrix is `[cg·kh·kw, oh·ow]` (row `(ci, th, tw)`, column
+/// `(oh, ow)`) and its entry is `x[b, grp·cg + ci, oh·s + th·d − p, …]`; padding stays 0.
+fn cols_visit(p: &ConvPlan, b: usize, grp: usize, mut f: impl FnMut(usize, usize)) {
     let [gh, gw] = p.g;
-    let (cg, mg) = (p.c / p.group, p.m / p.group);
-    for b in 0..p.n {
-        for m in 0..p.m {
-            let grp = m / mg;
-            for oh in 0..gh.out {
-                for ow in 0..gw.out {
-                    let o = ((b * p.m + m) * gh.out + oh) * gw.out + ow;
-                    for ci in 0..cg {
-                        let c = grp * cg + ci;
-                        for th in 0..gh.k {
-                            let ih = gh.pos(oh, th);
-                            if !gh.inside(ih) {
-                                continue;
-                            }
-                            let xrow = ((b * p.c + c) * gh.len + ih as usize) * gw.len;
-                            let wrow = ((m * cg + ci) * gh.k + th) * gw.k;
-                            for tw in 0..gw.k {
-                                let iw = gw.pos(ow, tw);
-                                if gw.inside(iw) {
-                                    f(o, xrow + iw as usize, wrow + tw);
-                                }
-                            }
+    let cg = p.c / p.group;
+    let l = gh.out * gw.out;
+    let mut row = 0;
+    for ci in 0..cg {
+        let plane = (b * p.c + grp * cg + ci) * gh.len;
+        for th in 0..gh.k {
+            for tw in 0..gw.k {
+                for oh in 0..gh.out {
+                    let ih = gh.pos(oh, th);
+                    if !gh.inside(ih) {
+                        continue;
+                    }
+                    let xrow = (plane + ih as usize) * gw.len;
+                    for ow in 0..gw.out {
+                        let iw = gw.pos(ow, tw);
+                        if gw.inside(iw) {
+                            f(row * l + oh * gw.out + ow, xrow + iw as usize);
                         }
                     }
                 }
+                row += 1;
             }
         }
     }
+}
+
+/// Per group: `(K = cg·kh·kw, L = oh·ow, mg)`.
+fn gemm_dims(p: &ConvPlan) -> (usize, usize, usize) {
+    let [gh, gw] = p.g;
+    (p.c / p.group * gh.k * gw.k, gh.out * gw.out, p.m / p.group)
 }
 
 /// The convolutions `ferrograd_kernels::conv1d` (im2col + GEMM) covers: 1-D, one group,
@@ -352,13 +355,25 @@ pub(crate) fn conv(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Result<Tensor, St
         ferrograd_kernels::conv1d(&mut y, x, w, &b, d).map_err(|e| e.to_string())?;
         return Ok(Tensor::from_parts(shape, Data::F32(y)));
     }
+    // im2col + GEMM per batch element and group: Y_bg [mg, L] = W_g [mg, K] · cols [K, L].
+    let (k, l, mg) = gemm_dims(&p);
+    let mut cols = vec![0.0f32; k * l];
+    for b in 0..p.n {
+        for grp in 0..p.group {
+            cols.fill(0.0);
+            cols_visit(&p, b, grp, |ci, xi| cols[ci] = x[xi]);
+            let y0 = (b * p.m + grp * mg) * l;
+            let wg = &w[grp * mg * k..(grp + 1) * mg * k];
+            ferrograd_kernels::matmul(&mut y[y0..y0 + mg * l], wg, &cols, mg, k, l)
+                .map_err(|e| e.to_string())?;
+        }
+    }
     if let Some(Some(b)) = ins.get(2) {
         let b = b.as_f32().ok_or("bias must be float32")?;
         for (i, v) in y.iter_mut().enumerate() {
-            *v = b[(i / plane) % p.m];
+            *v += b[(i / plane) % p.m];
         }
     }
-    conv_visit(&p, |o, xi, wi| y[o] += w[wi] * x[xi]);
     Ok(Tensor::from_parts(shape, Data::F32(y)))
 }
 
@@ -386,14 +401,27 @@ pub(crate) fn conv_pullback(
         return ferrograd_kernels::conv1d_pullback(&mut out, x, w, &b, d, &mut seed, dx, dw, db)
             .map_err(|e| e.to_string());
     }
-    match (dx.is_empty(), dw.is_empty()) {
-        (false, false) => conv_visit(&p, |o, xi, wi| {
-            dx[xi] += w[wi] * d_y[o];
-            dw[wi] += x[xi] * d_y[o];
-        }),
-        (false, true) => conv_visit(&p, |o, xi, wi| dx[xi] += w[wi] * d_y[o]),
-        (true, false) => conv_visit(&p, |o, xi, wi| dw[wi] += x[xi] * d_y[o]),
-        (true, true) => {}
+    // dW_g += dY_bg · colsᵀ, dcols = W_gᵀ · dY_bg scattered back into dx (col2im).
+    let (k, l, mg) = gemm_dims(&p);
+    let mut cols = vec![0.0f32; k * l];
+    let mut tmp = vec![0.0f32; if dw.is_empty() { 0 } else { mg * k }];
+    for b in 0..p.n {
+        for grp in 0..p.group {
+            let dy = &d_y[(b * p.m + grp * mg) * l..][..mg * l];
+            let wg = &w[grp * mg * k..(grp + 1) * mg * k];
+            if !dw.is_empty() {
+                cols.fill(0.0);
+                cols_visit(&p, b, grp, |ci, xi| cols[ci] = x[xi]);
+                ferrograd_kernels::matmul_nt(&mut tmp, dy, &cols, mg, l, k)
+                    .map_err(|e| e.to_string())?;
+                super::add_into(&mut dw[grp * mg * k..(grp + 1) * mg * k], &tmp);
+            }
+            if !dx.is_empty() {
+                ferrograd_kernels::matmul_tn(&mut cols, wg, dy, k, mg, l)
+                    .map_err(|e| e.to_string())?;
+                cols_visit(&p, b, grp, |ci, xi| dx[xi] += cols[ci]);
+            }
+        }
     }
     if let Some(db) = db.first_mut().filter(|d| !d.is_empty()) {
         let plane = p.g[0].out * p.g[1].out;
