@@ -39,6 +39,8 @@ pub enum OnnxError {
     Unsupported(Vec<UnsupportedOp>),
     #[error("tensor `{name}`: {msg}")]
     Tensor { name: String, msg: String },
+    #[error("a tensor of shape {shape:?} cannot hold {len} elements")]
+    Shape { shape: Vec<usize>, len: usize },
     #[error("invalid graph: {0}")]
     Graph(String),
     #[error("input `{name}`: expected shape {expected}, got {got:?}")]

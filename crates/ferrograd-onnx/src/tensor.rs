@@ -39,10 +39,7 @@ impl Tensor {
             Data::I64(v) => v.len(),
         };
         if numel(&shape) != Some(len) {
-            return Err(OnnxError::Tensor {
-                name: String::new(),
-                msg: format!("shape {shape:?} does not hold {len} elements"),
-            });
+            return Err(OnnxError::Shape { shape, len });
         }
         Ok(Self { shape, data })
     }

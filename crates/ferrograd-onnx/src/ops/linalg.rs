@@ -2,7 +2,7 @@
 //! Gemm, on `ferrograd_kernels::matmul` and its pullback.
 
 use super::elementwise::{broadcast_index, broadcast_shape};
-use super::{f32_input, input};
+use super::f32_input;
 use crate::tensor::{Data, Tensor};
 
 /// The batched product's geometry: batch shape, m, k, n and per-batch element offsets.
@@ -243,7 +243,6 @@ pub(crate) fn gemm_pullback(
     // dC += beta·dY, summed over C's broadcast dimensions.
     if let (Some(Some(c)), Some(d_c)) = (ins.get(2), d_ins.get_mut(2)) {
         if !d_c.is_empty() {
-            let _ = input(ins, 2)?;
             for (g, i) in d_y.iter().zip(broadcast_index(&[m, n], c.shape())) {
                 d_c[i] += beta * g;
             }

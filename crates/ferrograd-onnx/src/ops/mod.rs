@@ -185,7 +185,9 @@ impl Op {
                 perm: a.ints("perm")?,
             },
             "Concat" => Op::Concat {
-                axis: a.int("axis", i64::MIN)?,
+                axis: a
+                    .opt_int("axis")?
+                    .ok_or("the `axis` attribute is required")?,
             },
             "Squeeze" => Op::Squeeze,
             "Unsqueeze" => Op::Unsqueeze,
