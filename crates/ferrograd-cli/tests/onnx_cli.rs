@@ -28,8 +28,8 @@ fn onnx_ops_lists_ops_and_flags_unsupported_ones() {
     let out = text(&o.stdout);
     println!("{out}");
     for line in [
-        "input: x",
-        "output: y",
+        "input: x [2, 1, 2048] float32",
+        "output: y [2, 2] float32",
         "summary: 13 nodes, 5 op types, 0 unsupported",
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in\n{out}");

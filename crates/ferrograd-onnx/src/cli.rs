@@ -47,11 +47,16 @@ pub fn ops_report(path: impl AsRef<Path>) -> Result<String> {
     );
     let inits: std::collections::HashSet<&str> =
         g.initializer.iter().map(|t| t.name.as_str()).collect();
+    // `input: x [N, 1, 2048] float32`; what cannot be read is left out, not an error here.
+    let describe = |v: &crate::proto::ValueInfoProto| match model::value_info(v) {
+        Ok(i) => format!("{} {} {}", v.name, i.shape_text(), i.elem.name()),
+        Err(_) => v.name.clone(),
+    };
     for v in g.input.iter().filter(|v| !inits.contains(v.name.as_str())) {
-        out += &format!("input: {}\n", v.name);
+        out += &format!("input: {}\n", describe(v));
     }
     for v in &g.output {
-        out += &format!("output: {}\n", v.name);
+        out += &format!("output: {}\n", describe(v));
     }
     let nodes = model::parse_nodes(g, opset);
     let mut counts: BTreeMap<&str, (usize, bool)> = BTreeMap::new();

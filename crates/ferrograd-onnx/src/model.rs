@@ -42,6 +42,15 @@ pub enum ElemType {
     I64,
 }
 
+impl ElemType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ElemType::F32 => "float32",
+            ElemType::I64 => "int64",
+        }
+    }
+}
+
 /// A graph input or output as declared: name, element type, shape (`None`: not declared).
 #[derive(Debug, Clone)]
 pub struct ValueInfo {
@@ -139,7 +148,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(proto::ModelProto, i64)> {
     Ok((m, opset))
 }
 
-fn value_info(v: &proto::ValueInfoProto) -> Result<ValueInfo> {
+pub(crate) fn value_info(v: &proto::ValueInfoProto) -> Result<ValueInfo> {
     let err = |msg: String| OnnxError::Graph(format!("value `{}`: {msg}", v.name));
     let t = v
         .r#type
