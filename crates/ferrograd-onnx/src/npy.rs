@@ -36,6 +36,17 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
         .map(|&d| usize::try_from(d).map_err(|_| err(path, "dimension too large")))
         .collect::<Result<Vec<_>>>()?;
     let descr = file.dtype().descr();
+    // Before reading: a header may claim more elements than the file holds (no huge allocation).
+    let item = if descr.contains("f4") { 4 } else { 8 };
+    let fits = crate::tensor::numel(&shape)
+        .and_then(|n| n.checked_mul(item))
+        .is_some_and(|b| b <= bytes.len());
+    if !fits {
+        return Err(err(
+            path,
+            format!("the header's shape {shape:?} is larger than the file"),
+        ));
+    }
     let bad = |e: std::io::Error| err(path, format!("truncated or corrupt data: {e}"));
     let t = match descr.trim_matches('\'') {
         "<f4" => Tensor::f32(shape, file.into_vec::<f32>().map_err(bad)?),

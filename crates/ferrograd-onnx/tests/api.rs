@@ -121,3 +121,48 @@ fn sgd_step_through_set_initializer() {
         .expect_err("shape");
     assert!(err.to_string().contains("expected [16, 8]"), "{err}");
 }
+
+/// `.npy` round trips (float32, int64), float64 read as float32, and bad files as errors.
+#[test]
+fn npy_files_round_trip_and_bad_ones_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = Tensor::f32(vec![2, 3], vec![1.5, -2.0, 0.0, 3.25, 1e-7, -1e7]).unwrap();
+    let i = Tensor::i64(vec![4], vec![3, -1, 0, i64::MAX]).unwrap();
+    for (name, t) in [("f.npy", &f), ("i.npy", &i)] {
+        let p = dir.path().join(name);
+        ferrograd_onnx::write_npy(&p, t).expect("write");
+        assert_eq!(&ferrograd_onnx::read_npy(&p).expect("read"), t);
+    }
+    // numpy's default float64, as `np.save("d.npy", np.array([[0.5, 2.0]]))` writes it.
+    let d = npy_f64("(1, 2)", &[0.5, 2.0]);
+    let p = dir.path().join("d.npy");
+    std::fs::write(&p, &d).unwrap();
+    assert_eq!(
+        ferrograd_onnx::read_npy(&p).expect("float64"),
+        Tensor::f32(vec![1, 2], vec![0.5, 2.0]).unwrap()
+    );
+    std::fs::write(&p, &d[..d.len() - 3]).unwrap();
+    let err = ferrograd_onnx::read_npy(&p).expect_err("truncated");
+    println!("{err}");
+    std::fs::write(&p, npy_f64("(1000000000000,)", &[0.5, 2.0])).unwrap();
+    let err = ferrograd_onnx::read_npy(&p).expect_err("shape larger than the file");
+    assert!(err.to_string().contains("larger than the file"), "{err}");
+    std::fs::write(&p, b"not an npy file").unwrap();
+    let err = ferrograd_onnx::read_npy(&p).expect_err("garbage");
+    assert!(matches!(err, OnnxError::Npy { .. }), "{err}");
+    println!("{err}");
+}
+
+/// A version-1 `.npy` of float64 with the given shape text and values.
+fn npy_f64(shape: &str, values: &[f64]) -> Vec<u8> {
+    let mut d = b"\x93NUMPY\x01\x00".to_vec();
+    let header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let header = format!("{header}{}\n", " ".repeat(pad));
+    d.extend((header.len() as u16).to_le_bytes());
+    d.extend(header.as_bytes());
+    for v in values {
+        d.extend(v.to_le_bytes());
+    }
+    d
+}
