@@ -256,3 +256,15 @@ pub(crate) fn unary_pullback(
     }
     Ok(())
 }
+
+/// Cast between float32 and int64 (float → int truncates toward zero, as ONNX).
+pub(crate) fn cast(ins: &[Option<&Tensor>], to_f32: bool) -> Result<Tensor, String> {
+    let x = super::input(ins, 0)?;
+    let data = match (x.data(), to_f32) {
+        (Data::F32(v), true) => Data::F32(v.clone()),
+        (Data::I64(v), true) => Data::F32(v.iter().map(|&i| i as f32).collect()),
+        (Data::F32(v), false) => Data::I64(v.iter().map(|&f| f as i64).collect()),
+        (Data::I64(v), false) => Data::I64(v.clone()),
+    };
+    Ok(Tensor::from_parts(x.shape().to_vec(), data))
+}

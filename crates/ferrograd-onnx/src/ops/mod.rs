@@ -21,6 +21,7 @@ pub const SUPPORTED: &[&str] = &[
     "Add",
     "AveragePool",
     "BatchNormalization",
+    "Cast",
     "Concat",
     "Constant",
     "Conv",
@@ -103,6 +104,10 @@ pub(crate) enum Op {
         axis: i64,
     },
     Constant(Tensor),
+    /// Cast to float32 (`true`) or int64 (`false`); float64 and int32 map onto these.
+    Cast {
+        to_f32: bool,
+    },
     /// Identity, and Dropout in inference.
     Identity,
     Reduce {
@@ -195,6 +200,14 @@ impl Op {
                 axis: a.int("axis", 0)?,
             },
             "Constant" => Op::Constant(a.constant_value()?),
+            "Cast" => Op::Cast {
+                to_f32: match a.opt_int("to")? {
+                    Some(1 | 11) => true,
+                    Some(6 | 7) => false,
+                    Some(t) => return Err(format!("casting to element type {t} is not supported (float, double, int32, int64 are)")),
+                    None => return Err("the `to` attribute is required".into()),
+                },
+            },
             "Identity" => Op::Identity,
             "Dropout" => Op::Identity,
             "ReduceMean" | "ReduceSum" => {
@@ -259,6 +272,7 @@ impl Op {
             Op::Unsqueeze => shape::unsqueeze(ins),
             Op::Gather { axis } => shape::gather(ins, *axis),
             Op::Constant(t) => Ok(t.clone()),
+            Op::Cast { to_f32 } => elementwise::cast(ins, *to_f32),
             Op::Identity => Ok(input(ins, 0)?.clone()),
             Op::Reduce {
                 mean,
@@ -302,12 +316,14 @@ impl Op {
             Op::GlobalAveragePool => conv::global_avg_pool_pullback(ins, d_y, d_ins),
             Op::BatchNorm { eps } => norm::batch_norm_pullback(ins, *eps, d_y, d_ins),
             Op::LayerNorm { axis, eps } => norm::layer_norm_pullback(ins, *axis, *eps, d_y, d_ins),
-            // Same elements in another shape: d_x += d_y.
+            // Same elements in another shape (or a float-to-float Cast): d_x += d_y; an int64
+            // input has an empty adjoint and gets nothing.
             Op::Flatten { .. }
             | Op::Reshape { .. }
             | Op::Squeeze
             | Op::Unsqueeze
-            | Op::Identity => {
+            | Op::Identity
+            | Op::Cast { to_f32: true } => {
                 add_into(&mut d_ins[0], d_y);
                 Ok(())
             }
@@ -328,7 +344,7 @@ impl Op {
                 d_y,
                 d_ins,
             ),
-            Op::Constant(_) | Op::Shape { .. } => Ok(()),
+            Op::Constant(_) | Op::Shape { .. } | Op::Cast { to_f32: false } => Ok(()),
         }
     }
 }

@@ -151,7 +151,17 @@ fn elementwise_pullbacks() {
         vec![x.clone()],
     );
     check("Identity", node("Identity", 1, &[]), vec![x.clone()]);
+    check(
+        "Cast to float",
+        node("Cast", 1, &[("to", A::I(1))]),
+        vec![x.clone()],
+    );
     check("Dropout", node("Dropout", 1, &[]), vec![x]);
+    let cast = Op::parse(&node("Cast", 1, &[("to", A::I(7))]), 20).unwrap();
+    let y = cast
+        .forward(&[Some(&Tensor::f32(vec![3], vec![-1.7, 0.2, 2.9]).unwrap())])
+        .unwrap();
+    assert_eq!(y, ints(&[3], &[-1, 0, 2]));
 }
 
 #[test]
