@@ -137,3 +137,37 @@ fn onnx_run_errors_are_one_line_with_exit_codes() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 }
+
+/// Names with characters outside `[A-Za-z0-9._-]` (Keras style, `dense/kernel:0`) become file
+/// names with `_`: outputs and gradients alike.
+#[test]
+fn onnx_run_sanitizes_names() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let m = models().join("keras_names.onnx");
+    let input = format!(
+        "input:0={}",
+        models().join("keras_names_input.npy").display()
+    );
+    let o = ferrograd(&[
+        "onnx",
+        "run",
+        m.to_str().unwrap(),
+        "--input",
+        &input,
+        "--out",
+        out.to_str().unwrap(),
+        "--grad",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(out.join("dense_Sigmoid_0.npy").exists());
+    let mut grads: Vec<String> = std::fs::read_dir(out.join("grad"))
+        .expect("grad dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    grads.sort();
+    assert_eq!(
+        grads,
+        ["dense_bias_0.npy", "dense_kernel_0.npy", "input_0.npy"]
+    );
+}

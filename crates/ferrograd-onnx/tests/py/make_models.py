@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 import torch
 from torch import nn
@@ -213,6 +214,21 @@ def error_models(out):
     g = helper.make_graph(nodes, "unknown_ops", [x], [y])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     onnx.save(model, os.path.join(out, "unknown_ops.onnx"))
+
+    # Keras-style names (`dense/kernel:0`): the CLI writes them as `dense_kernel_0.npy`.
+    rng = np.random.default_rng(3)
+    inp = helper.make_tensor_value_info("input:0", TensorProto.FLOAT, ["batch", 4])
+    outp = helper.make_tensor_value_info("dense/Sigmoid:0", TensorProto.FLOAT, ["batch", 2])
+    kernel = onnx.numpy_helper.from_array(rng.standard_normal((4, 2)).astype(np.float32), "dense/kernel:0")
+    bias = onnx.numpy_helper.from_array(rng.standard_normal(2).astype(np.float32), "dense/bias:0")
+    nodes = [
+        helper.make_node("MatMul", ["input:0", "dense/kernel:0"], ["dense/MatMul:0"], name="dense/MatMul"),
+        helper.make_node("Add", ["dense/MatMul:0", "dense/bias:0"], ["dense/BiasAdd:0"], name="dense/BiasAdd"),
+        helper.make_node("Sigmoid", ["dense/BiasAdd:0"], ["dense/Sigmoid:0"], name="dense/Sigmoid"),
+    ]
+    g = helper.make_graph(nodes, "keras_names", [inp], [outp], initializer=[kernel, bias])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), os.path.join(out, "keras_names.onnx"))
+    np.save(os.path.join(out, "keras_names_input.npy"), rng.standard_normal((3, 4)).astype(np.float32))
 
     mlp = onnx.load(os.path.join(out, "mlp.onnx"))
     for version in (12, 22):
