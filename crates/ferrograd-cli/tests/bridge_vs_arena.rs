@@ -311,6 +311,20 @@ fn tch_optimizer(vs: &nn::VarStore, cfg: OptimizerConfig) -> Result<nn::Optimize
             amsgrad: false,
         }
         .build(vs, f64::from(lr))?,
+        OptimizerConfig::AdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } => nn::AdamW {
+            beta1: f64::from(beta1),
+            beta2: f64::from(beta2),
+            wd: f64::from(weight_decay),
+            eps: f64::from(eps),
+            amsgrad: false,
+        }
+        .build(vs, f64::from(lr))?,
     })
 }
 
