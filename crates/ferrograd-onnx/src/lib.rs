@@ -25,8 +25,11 @@
 //! # Ok::<(), ferrograd_onnx::OnnxError>(())
 //! ```
 
+pub mod build;
 mod cli;
+pub mod codegen;
 mod error;
+pub mod kernels;
 mod model;
 mod npy;
 mod ops;
