@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `(model, batch)`: each is generated for the batch of its exported test inputs.
-const MODELS: [(&str, usize); 6] = [
+const MODELS: [(&str, usize); 7] = [
+    ("square", 4),
     ("mlp", 4),
     ("w2cnn", 2),
     ("w2cnn_dyn", 3),

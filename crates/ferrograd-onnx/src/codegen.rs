@@ -68,7 +68,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// A value name as a snake_case identifier (`/fc1/Gemm_output_0` → `fc1_gemm_output_0`).
-fn ident(name: &str) -> String {
+pub(crate) fn ident(name: &str) -> String {
     let mut s = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
@@ -239,7 +239,9 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
         dynamic[*s] = true;
     }
     for (s, t) in model.init.iter().enumerate() {
-        dynamic[s] = t.as_ref().is_some_and(Tensor::is_f32);
+        if t.as_ref().is_some_and(Tensor::is_f32) {
+            dynamic[s] = true;
+        }
     }
     for n in &model.nodes {
         dynamic[n.output] =

@@ -299,6 +299,7 @@ fn run_pullback(
 macro_rules! op_kernels {
     ($($name:ident, $pullback:ident, $modes:ident, $n:literal: $($x:ident $d:ident),+;)*) => {$(
         #[doc = concat!("Node `node` of `plan` with ", stringify!($n), " f32 input(s): `out = op(", $(stringify!($x), " ",)+ ")`, shapes as planned.")]
+        #[allow(clippy::too_many_arguments, reason = "the kernel contract: one slice per input")]
         pub fn $name(
             out: &mut [f32],
             $($x: &[f32],)+
@@ -309,7 +310,7 @@ macro_rules! op_kernels {
         }
 
         #[doc = concat!("Pullback of [`", stringify!($name), "`]: accumulates into the inputs' adjoints, zeroes `d_out`.")]
-        #[allow(clippy::too_many_arguments)]
+        #[allow(clippy::too_many_arguments, reason = "the kernel contract: one adjoint per slice")]
         pub fn $pullback(
             out: &mut [f32],
             $($x: &[f32],)+

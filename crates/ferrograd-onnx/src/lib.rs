@@ -44,4 +44,6 @@ pub use ops::SUPPORTED;
 pub use tensor::{Data, Tensor};
 
 #[cfg(test)]
+mod codegen_tests;
+#[cfg(test)]
 mod fuzz_tests;

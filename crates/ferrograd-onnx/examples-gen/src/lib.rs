@@ -18,4 +18,4 @@ macro_rules! generated {
     )*};
 }
 
-generated!(mlp, w2cnn, w2cnn_dyn, cnn2d, block, block_dyn);
+generated!(mlp, w2cnn, w2cnn_dyn, cnn2d, block, block_dyn, square);

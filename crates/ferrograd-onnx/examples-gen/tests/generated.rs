@@ -202,3 +202,8 @@ fn block_layernorm_attention_generated_matches_runtime_and_torch() {
 fn block_dynamic_batch_generated_for_batch_3() {
     check("block_dyn", |x| run_generated!(block_dyn, x));
 }
+
+#[test]
+fn repeated_operand_and_constants_generated_match_runtime_and_torch() {
+    check("square", |x| run_generated!(square, x));
+}
