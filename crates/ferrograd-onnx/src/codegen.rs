@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use crate::error::{OnnxError, Result};
 use crate::model::{Dim, ElemType, Model};
-use crate::ops::Op;
+use crate::ops::{conv1d_dims, norm_axis, BinOp, Op, UnOp};
 use crate::proto::AttributeProto;
 use crate::tensor::{Data, Tensor};
 
@@ -64,8 +64,101 @@ const KEYWORDS: &[&str] = &[
 
 /// Names the generated function uses itself: inputs and seeds must not shadow them.
 const RESERVED: &[&str] = &[
-    "w", "acts", "plan", "loss", "op1", "op2", "op3", "op4", "op5", "seed_dot", "forward",
+    "w",
+    "acts",
+    "plan",
+    "loss",
+    "op1",
+    "op2",
+    "op3",
+    "op4",
+    "op5",
+    "seed_dot",
+    "forward",
+    "add",
+    "conv1d",
+    "gelu",
+    "layer_norm",
+    "linear",
+    "relu",
+    "sigmoid",
+    "softmax",
+    "tanh",
 ];
+
+/// A `ferrograd_kernels` call for a node whose f32 inputs `ins` (all present, no int64 ones)
+/// that kernel computes exactly: the kernel's name, its arguments after the slices, and an
+/// item to define (a `Conv1dDims` constant, named `CONV<index>`).
+fn direct_kernel(
+    op: &Op,
+    ins: &[&Tensor],
+    y: &Tensor,
+    index: usize,
+) -> Option<(&'static str, Vec<String>, Option<String>)> {
+    let s = |i: usize| ins.get(i).map(|t| t.shape());
+    let rows_cols = |t: &Tensor| {
+        let cols = *t.shape().last()?;
+        (cols > 0).then(|| (t.len() / cols, cols))
+    };
+    let plain = |k: &'static str| Some((k, Vec::new(), None));
+    match (op, ins.len()) {
+        (Op::Unary(UnOp::Relu), 1) => plain("relu"),
+        (Op::Unary(UnOp::Tanh), 1) => plain("tanh"),
+        (Op::Unary(UnOp::Sigmoid), 1) => plain("sigmoid"),
+        (Op::Unary(UnOp::GeluTanh), 1) => plain("gelu"),
+        (Op::Binary(BinOp::Add), 2) if s(0) == s(1) => plain("add"),
+        (
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a: false,
+                trans_b: true,
+            },
+            3,
+        ) if *alpha == 1.0 && *beta == 1.0 => {
+            let (&[b, i], &[o, i2], &[o2]) = (s(0)?, s(1)?, s(2)?) else {
+                return None;
+            };
+            (i == i2 && o == o2 && b * i * o > 0).then(|| {
+                (
+                    "linear",
+                    vec![b.to_string(), i.to_string(), o.to_string()],
+                    None,
+                )
+            })
+        }
+        (Op::Conv(at), 3) => {
+            let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| Some(*t)).collect();
+            let d = conv1d_dims(&refs, at)?;
+            let name = format!("CONV{index}");
+            let item = format!(
+                "const {name}: Conv1dDims = Conv1dDims {{\n    batch: {},\n    c_in: {},\n    len_in: {},\n    c_out: {},\n    kernel: {},\n    stride: {},\n    padding: {},\n    dilation: {},\n}};\n",
+                d.batch, d.c_in, d.len_in, d.c_out, d.kernel, d.stride, d.padding, d.dilation
+            );
+            Some(("conv1d", vec![name], Some(item)))
+        }
+        (Op::Softmax { axis, log: false }, 1)
+            if norm_axis(*axis, y.shape().len()).ok()? + 1 == y.shape().len() =>
+        {
+            let (r, c) = rows_cols(y)?;
+            Some(("softmax", vec![r.to_string(), c.to_string()], None))
+        }
+        (Op::LayerNorm { axis, eps }, 3) => {
+            let (r, c) = rows_cols(ins[0])?;
+            let last = norm_axis(*axis, ins[0].shape().len()).ok()? + 1 == ins[0].shape().len();
+            // A named constant: the AD compiler gives a float literal argument an adjoint.
+            let name = format!("EPS{index}");
+            (last && s(1)? == [c] && s(2)? == [c]).then(|| {
+                (
+                    "layer_norm",
+                    vec![r.to_string(), c.to_string(), name.clone()],
+                    Some(format!("const {name}: f32 = {};\n", f32_lit(*eps))),
+                )
+            })
+        }
+        _ => None,
+    }
+}
 
 /// A value name as a snake_case identifier (`/fc1/Gemm_output_0` → `fc1_gemm_output_0`).
 pub(crate) fn ident(name: &str) -> String {
@@ -182,7 +275,8 @@ struct Call {
     kernel: String,
     out: String,
     args: Vec<String>,
-    plan: String,
+    /// The arguments after the slices: `plan, <index>` or a ferrograd kernel's sizes.
+    rest: String,
 }
 
 /// Writes `model` as Rust for batch size `batch` (every dynamic dimension of the inputs;
@@ -273,6 +367,7 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
 
     let mut plan = Vec::new();
     let mut calls = Vec::new();
+    let mut items: Vec<String> = Vec::new();
     let mut acts: Vec<(String, Vec<usize>)> = Vec::new();
     let mut act_names = Names::default();
     for node in &model.nodes {
@@ -330,7 +425,7 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
                             kernel: "op1".into(),
                             out: format!("acts.{copy}"),
                             args: vec![e.clone()],
-                            plan: plan.len().to_string(),
+                            rest: format!("plan, {}", plan.len()),
                         });
                         plan.push(format!(
                             "    // {}: a copy of `{}`\n    p.push(\"Identity\", &[], &[Input::F32({})], {})?;\n",
@@ -357,6 +452,56 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
         let out = act_names.fresh(ident(&model.names[node.output]));
         acts.push((out.clone(), y.shape().to_vec()));
         places.insert(node.output, Place::Act(out.clone()));
+        let comment = format!(
+            "{} `{}`: {} -> {:?}",
+            node.op_type,
+            node.name,
+            node.inputs
+                .iter()
+                .flatten()
+                .filter_map(|&i| value(i)
+                    .ok()
+                    .filter(|t| t.is_f32())
+                    .map(|t| format!("{:?}", t.shape())))
+                .collect::<Vec<_>>()
+                .join(" "),
+            y.shape()
+        );
+        // Every input present and f32: maybe a ferrograd kernel computes the node.
+        let f32_ins: Vec<&Tensor> = node
+            .inputs
+            .iter()
+            .filter_map(|i| i.and_then(|i| value(i).ok()))
+            .filter(|t| t.is_f32())
+            .collect();
+        // Ops that only reshape (their int64 inputs folded) are a copy: `flatten`.
+        let copy = matches!(
+            node.op,
+            Op::Flatten { .. }
+                | Op::Reshape { .. }
+                | Op::Squeeze
+                | Op::Unsqueeze
+                | Op::Identity
+                | Op::Cast { to_f32: true }
+        );
+        let direct = if copy && args.len() == 1 {
+            Some(("flatten", Vec::new(), None))
+        } else if f32_ins.len() == node.inputs.len() {
+            direct_kernel(&node.op, &f32_ins, y, calls.len())
+        } else {
+            None
+        };
+        if let Some((kernel, extra, item)) = direct {
+            items.extend(item);
+            calls.push(Call {
+                comment,
+                kernel: kernel.into(),
+                out: format!("acts.{out}"),
+                args,
+                rest: extra.join(", "),
+            });
+            continue;
+        }
         let attrs = node
             .attrs
             .iter()
@@ -373,25 +518,11 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
             shape_lit(y.shape())
         ));
         calls.push(Call {
-            comment: format!(
-                "{} `{}`: {} -> {:?}",
-                node.op_type,
-                node.name,
-                node.inputs
-                    .iter()
-                    .flatten()
-                    .filter_map(|&i| value(i)
-                        .ok()
-                        .filter(|t| t.is_f32())
-                        .map(|t| format!("{:?}", t.shape())))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                y.shape()
-            ),
+            comment,
             kernel: format!("op{}", args.len()),
             out: format!("acts.{out}"),
             args,
-            plan: (plan.len() - 1).to_string(),
+            rest: format!("plan, {}", plan.len() - 1),
         });
     }
 
@@ -556,13 +687,18 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
     // Plan.
     let _ = writeln!(
         w,
-        "/// Every node's op, attributes, folded int64 inputs and shapes, by index.\npub fn plan() -> Result<Plan, ferrograd_onnx::OnnxError> {{\n    let mut p = Plan::new({});",
+        "/// Every node's op, attributes, folded int64 inputs and shapes, by index.\npub fn plan() -> Result<Plan, ferrograd_onnx::OnnxError> {{\n    let {}p = Plan::new({});",
+        if plan.is_empty() { "" } else { "mut " },
         model.opset()
     );
     for p in &plan {
         w.push_str(p);
     }
     let _ = writeln!(w, "    Ok(p)\n}}\n");
+
+    for item in &items {
+        let _ = writeln!(w, "{item}");
+    }
 
     // Forward.
     let mut wrt = vec!["w".to_string()];
@@ -584,17 +720,22 @@ pub fn generate(model: &Model, batch: Option<usize>, source: &str) -> Result<Gen
     }
     let _ = writeln!(
         w,
-        "    w: &Weights<&[f32]>,\n    acts: &mut Acts<&mut [f32]>,\n    plan: &Plan,\n) -> Result<f32, KernelError> {{"
+        "    w: &Weights<&[f32]>,\n    acts: &mut Acts<&mut [f32]>,\n    {}plan: &Plan,\n) -> Result<f32, KernelError> {{",
+        // Every node on a ferrograd kernel: the plan is empty, kept for one signature.
+        if plan.is_empty() { "_" } else { "" }
     );
     for call in &calls {
+        let mut args = vec![call.out.clone()];
+        args.extend(call.args.iter().cloned());
+        if !call.rest.is_empty() {
+            args.push(call.rest.clone());
+        }
         let _ = writeln!(
             w,
-            "    // {}\n    {}({}, {}, plan, {})?;",
+            "    // {}\n    {}({})?;",
             call.comment,
             call.kernel,
-            call.out,
-            call.args.join(", "),
-            call.plan
+            args.join(", ")
         );
     }
     let mut terms = Vec::new();

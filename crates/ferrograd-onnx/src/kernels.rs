@@ -2,7 +2,9 @@
 //! ([`crate::codegen`]): the generated function imports this module with a glob (kernels are
 //! found with their `_pullback` by name) and calls one kernel per node.
 //!
-//! Every op goes through the same run-time implementation as [`crate::Model::forward`] and
+//! Relu, Tanh, Sigmoid, tanh-GELU, Gemm as a linear layer, 1-D Conv, last-axis Softmax and
+//! LayerNormalization, same-shape Add, and the ops that only reshape (`flatten`) call the `ferrograd_kernels` kernel (re-exported
+//! here). Every other op goes through the same run-time implementation as [`crate::Model::forward`] and
 //! [`crate::Forward::backward`], so the build-time and run-time paths compute the same numbers.
 //! A node's attributes, its int64 inputs (folded at generation time) and its shapes live in
 //! a [`Plan`], built once by the generated `plan()`; the kernels `op1`…`op5` (by the number of
@@ -15,6 +17,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use ferrograd_kernels::{ArgMode, KernelError};
+// The ferrograd kernels the generated code calls where one computes exactly what the op does.
+pub use ferrograd_kernels::{
+    add, add_ARG_MODES, add_pullback, conv1d, conv1d_ARG_MODES, conv1d_pullback, flatten,
+    flatten_ARG_MODES, flatten_pullback, gelu, gelu_ARG_MODES, gelu_pullback, layer_norm,
+    layer_norm_ARG_MODES, layer_norm_pullback, linear, linear_ARG_MODES, linear_pullback, relu,
+    relu_ARG_MODES, relu_pullback, sigmoid, sigmoid_ARG_MODES, sigmoid_pullback, softmax,
+    softmax_ARG_MODES, softmax_pullback, tanh, tanh_ARG_MODES, tanh_pullback, Conv1dDims,
+};
 
 use crate::error::{OnnxError, Result};
 use crate::ops::Op;

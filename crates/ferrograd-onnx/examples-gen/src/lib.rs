@@ -11,7 +11,6 @@ pub fn weights_path(name: &str) -> String {
 
 macro_rules! generated {
     ($($name:ident),*) => {$(
-        #[allow(clippy::all, missing_docs)]
         pub mod $name {
             include!(concat!(env!("OUT_DIR"), "/", stringify!($name), ".rs"));
         }
