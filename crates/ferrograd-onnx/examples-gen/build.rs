@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `(model, batch)`: each is generated for the batch of its exported test inputs.
-const MODELS: [(&str, usize); 7] = [
+const MODELS: [(&str, usize); 8] = [
     ("square", 4),
+    ("two_io", 3),
     ("mlp", 4),
     ("w2cnn", 2),
     ("w2cnn_dyn", 3),

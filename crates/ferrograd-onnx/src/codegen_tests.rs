@@ -234,3 +234,11 @@ fn op_kernels_follow_the_kernel_contract() {
     assert_eq!((d_x, d_s), ([1.0, -2.0, 4.0], [2.0, 4.0, 6.0]));
     assert!(seed_dot(&a, &b).is_err());
 }
+
+#[test]
+fn build_helper_reports_a_missing_model() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = crate::build::generate(dir.path().join("none.onnx"), dir.path(), None).unwrap_err();
+    assert!(matches!(e, OnnxError::Io { .. }), "{e}");
+    assert!(!dir.path().join("none.rs").exists());
+}

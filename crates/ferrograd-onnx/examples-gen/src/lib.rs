@@ -17,4 +17,4 @@ macro_rules! generated {
     )*};
 }
 
-generated!(mlp, w2cnn, w2cnn_dyn, cnn2d, block, block_dyn, square);
+generated!(mlp, w2cnn, w2cnn_dyn, cnn2d, block, block_dyn, square, two_io);

@@ -207,3 +207,85 @@ fn block_dynamic_batch_generated_for_batch_3() {
 fn repeated_operand_and_constants_generated_match_runtime_and_torch() {
     check("square", |x| run_generated!(square, x));
 }
+
+/// Two float inputs and two outputs: `forward_grad` with seeds of ones against torch (the
+/// gradient of the sum of both outputs), and with other seeds against the run-time
+/// `Forward::backward` (a vector-Jacobian product).
+#[test]
+fn two_inputs_two_outputs_with_seeds() {
+    use ferrograd_onnx_gen::two_io as g;
+    let name = "two_io";
+    let dir = Path::new(MODELS_DIR);
+    let model = Model::load(dir.join(format!("{name}.onnx"))).expect("load");
+    let input =
+        |n: &str| read_npy(dir.join(name).join("inputs").join(format!("{n}.npy"))).expect("npy");
+    let (ta, tb) = (input("a"), input("b"));
+    let (a, b) = (
+        ta.as_f32().expect("f32").to_vec(),
+        tb.as_f32().expect("f32").to_vec(),
+    );
+    let fwd = model
+        .forward([("a", ta.clone()), ("b", tb.clone())])
+        .expect("forward");
+    let w = g::Weights::load(weights_path(name)).expect("weights");
+    let plan = g::plan().expect("plan");
+    let n = |i: usize| g::OUTPUTS[i].1.iter().product::<usize>();
+    let wavy = |len: usize, k: f32| (0..len).map(|i| (i as f32 * k).sin()).collect::<Vec<f32>>();
+    let mut worst = 0f64;
+    for (s0, s1, torch) in [
+        (vec![1.0; n(0)], vec![1.0; n(1)], true),
+        (wavy(n(0), 0.7), wavy(n(1), 1.3), false),
+    ] {
+        let mut acts = g::Acts::zeros();
+        let (mut d_a, mut d_b) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+        let mut d_w = g::Weights::zeros();
+        let mut d_acts = g::Acts::zeros();
+        g::forward_grad(
+            &a,
+            &b,
+            &s0,
+            &s1,
+            &w.as_view(),
+            &mut acts.as_view(),
+            &plan,
+            &mut d_a,
+            &mut d_b,
+            &mut d_w.as_mut_view(),
+            &mut d_acts.as_view(),
+        )
+        .expect("forward_grad");
+        for ((oname, got), (rname, want)) in acts.outputs().into_iter().zip(fwd.outputs()) {
+            assert_eq!(oname, rname);
+            let e = rel_err(got, want.as_f32().expect("f32"));
+            assert!(e <= SAME_TOL, "{oname}: {e:e}");
+        }
+        let seeds = [
+            (
+                "y0",
+                Tensor::f32(g::OUTPUTS[0].1.to_vec(), s0.clone()).expect("seed"),
+            ),
+            (
+                "y1",
+                Tensor::f32(g::OUTPUTS[1].1.to_vec(), s1.clone()).expect("seed"),
+            ),
+        ];
+        let rt = fwd.backward(seeds).expect("run-time backward");
+        let mut grads = vec![("a", d_a), ("b", d_b)];
+        grads.extend(d_w.tensors().into_iter().map(|(n, v)| (n, v.to_vec())));
+        assert_eq!(grads.len(), 4);
+        for (gname, v) in &grads {
+            let e = rel_err(v, rt.get(gname).expect("grad").as_f32().expect("f32"));
+            assert!(e <= SAME_TOL, "{gname} vs run-time: {e:e}");
+            if torch {
+                let want = npy(&dir
+                    .join(name)
+                    .join("grad")
+                    .join(format!("{}.npy", file_name(gname))));
+                let e = rel_err(v, &want);
+                worst = worst.max(e);
+                assert!(e <= TORCH_TOL, "{gname} vs torch: {e:e}");
+            }
+        }
+    }
+    println!("{name}: max rel err gradients vs torch autograd {worst:.2e}");
+}

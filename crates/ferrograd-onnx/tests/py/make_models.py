@@ -210,6 +210,16 @@ class Square(nn.Module):
         return self.fc(h * h) * 2.0 + torch.sigmoid(x)
 
 
+class TwoIo(nn.Module):
+    """For onnx2rs: two float inputs, two outputs."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, a, b):
+        return self.fc(a) * b, torch.tanh(a - b)
+
+
 def error_models(out):
     """Models that must be refused with a clear error."""
     from onnx import TensorProto, helper
@@ -276,6 +286,7 @@ def main():
     idx = np.array([3, 0, 9, 3], dtype=np.int64)
     make(out, "misc", Misc(), {"x": randn(2, 4, 21), "idx": idx}, 20, n_out=2)
     make(out, "square", Square(), {"x": randn(4, 3)}, 17)
+    make(out, "two_io", TwoIo(), {"a": randn(3, 4), "b": randn(3, 4)}, 17, n_out=2)
     error_models(out)
 
 
