@@ -115,6 +115,22 @@ fn generator_errors_are_clear() {
         generate(&m, Some(0), "t"),
         Err(OnnxError::Codegen(msg)) if msg.contains("at least 1")
     ));
+    // A batch whose input would not fit: an error, not an abort.
+    let e = generate(&m, Some(usize::MAX / 2), "t")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("choose a smaller --batch"), "{e}");
+    // Names that are not Rust stay in comments and string literals, escaped.
+    let name = "x\n} fn evil() {";
+    let m = model(
+        vec![node("Relu", &[name], "y", vec![])],
+        vec![value(name, FLOAT, &[None, Some(3)])],
+        "y",
+    );
+    let c = generate(&m, None, "t").expect("generate").code;
+    assert!(!c.contains("\n} fn evil"), "{c}");
+    assert!(c.contains("(\"x\\n} fn evil() {\", &[1, 3])"), "{c}");
+    assert!(c.contains("pub fn forward(\n    x_fn_evil: &[f32],"), "{c}");
     // An int64 input.
     let m = model(
         vec![node(

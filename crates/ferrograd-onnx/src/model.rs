@@ -15,7 +15,7 @@ use crate::tensor::{Data, Tensor};
 pub const OPSETS: std::ops::RangeInclusive<i64> = 13..=21;
 
 /// Largest input the load-time shape check feeds (dynamic dimensions at 1): 2²⁶ elements.
-const MAX_CHECK_ELEMS: usize = 1 << 26;
+pub(crate) const MAX_CHECK_ELEMS: usize = 1 << 26;
 
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
