@@ -106,6 +106,11 @@ fn direct_kernel(
         (Op::Unary(UnOp::Tanh), 1) => plain("tanh"),
         (Op::Unary(UnOp::Sigmoid), 1) => plain("sigmoid"),
         (Op::Unary(UnOp::GeluTanh), 1) => plain("gelu"),
+        (Op::Unary(UnOp::LeakyRelu(slope)), 1) if slope.is_finite() => {
+            let name = format!("SLOPE{index}");
+            let item = format!("const {name}: f32 = {};\n", f32_lit(*slope));
+            Some(("leaky_relu", vec![name], Some(item)))
+        }
         (Op::Binary(BinOp::Add), 2) if s(0) == s(1) => plain("add"),
         (
             Op::Gemm {

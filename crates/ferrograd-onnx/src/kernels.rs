@@ -2,7 +2,7 @@
 //! ([`crate::codegen`]): the generated function imports this module with a glob (kernels are
 //! found with their `_pullback` by name) and calls one kernel per node.
 //!
-//! Relu, Tanh, Sigmoid, tanh-GELU, Gemm as a linear layer, 1-D Conv, last-axis Softmax and
+//! Relu, LeakyRelu, Tanh, Sigmoid, tanh-GELU, Gemm as a linear layer, 1-D Conv, last-axis Softmax and
 //! LayerNormalization, same-shape Add, and the ops that only reshape (`flatten`) call the `ferrograd_kernels` kernel (re-exported
 //! here). Every other op goes through the same run-time implementation as [`crate::Model::forward`] and
 //! [`crate::Forward::backward`], so the build-time and run-time paths compute the same numbers.
@@ -21,9 +21,10 @@ pub use ferrograd_kernels::{ArgMode, KernelError};
 pub use ferrograd_kernels::{
     add, add_ARG_MODES, add_pullback, conv1d, conv1d_ARG_MODES, conv1d_pullback, flatten,
     flatten_ARG_MODES, flatten_pullback, gelu, gelu_ARG_MODES, gelu_pullback, layer_norm,
-    layer_norm_ARG_MODES, layer_norm_pullback, linear, linear_ARG_MODES, linear_pullback, relu,
-    relu_ARG_MODES, relu_pullback, sigmoid, sigmoid_ARG_MODES, sigmoid_pullback, softmax,
-    softmax_ARG_MODES, softmax_pullback, tanh, tanh_ARG_MODES, tanh_pullback, Conv1dDims,
+    layer_norm_ARG_MODES, layer_norm_pullback, leaky_relu, leaky_relu_ARG_MODES,
+    leaky_relu_pullback, linear, linear_ARG_MODES, linear_pullback, relu, relu_ARG_MODES,
+    relu_pullback, sigmoid, sigmoid_ARG_MODES, sigmoid_pullback, softmax, softmax_ARG_MODES,
+    softmax_pullback, tanh, tanh_ARG_MODES, tanh_pullback, Conv1dDims,
 };
 
 use crate::error::{OnnxError, Result};
