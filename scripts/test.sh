@@ -18,7 +18,7 @@ fi
 scripts/fetch-mnist.sh >/dev/null
 scripts/setup-root.sh   # real ROOT + uproot for ferrograd-root's tests (same venv)
 scripts/setup-python.sh # the `ferrograd` Python module (maturin, release) for ferrograd-py's tests
-scripts/setup-onnx.sh   # onnx + onnxruntime (pinned, no deps) for ferrograd-onnx's oracle tests
+scripts/setup-onnx.sh   # onnx + onnxruntime: ferrograd-onnx's oracles, ferrograd-onnx-gen's build.rs
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -13,6 +13,7 @@
 //! ferrograd root ls|dump ...
 //! ferrograd onnx ops MODEL
 //! ferrograd onnx run MODEL --input NAME=FILE.npy ... --out DIR [--grad]
+//! ferrograd onnx2rs MODEL --out FILE.rs --weights FILE.safetensors [--batch N]
 //! ```
 //! Per-epoch lines go to stdout, a progress bar to stderr; the run ends with one
 //! `name: value` line per metric (`test accuracy: 97.83%`, `test AUC: 0.973`,
@@ -57,6 +58,8 @@ enum Command {
     GwDemo(Box<gw_demo_cmd::GwDemoArgs>),
     /// Run ONNX models forward and backward: list their ops, write outputs and gradients.
     Onnx(onnx_cmd::OnnxArgs),
+    /// Write an ONNX model as a #[differentiable] Rust function and its weights as safetensors.
+    Onnx2rs(onnx_cmd::Onnx2rsArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Root(a) => root_cmd::run(a),
         Command::GwDemo(a) => gw_demo_cmd::run(*a),
         Command::Onnx(a) => onnx_cmd::run(a),
+        Command::Onnx2rs(a) => onnx_cmd::onnx2rs(a),
     };
     args::finish(result)
 }

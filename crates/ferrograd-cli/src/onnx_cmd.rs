@@ -1,9 +1,11 @@
-//! `ferrograd onnx ops|run`: ONNX models from the shell. The report and the run live in
-//! `ferrograd_onnx` (`ops_report`, `run`, tested there); this file only parses arguments.
+//! `ferrograd onnx ops|run` and `ferrograd onnx2rs`: ONNX models from the shell. The report,
+//! the run and the generator live in `ferrograd_onnx` (`ops_report`, `run`,
+//! `build::write_files`, tested there); this file only parses arguments.
 //!
 //! ```text
 //! ferrograd onnx ops MODEL
 //! ferrograd onnx run MODEL --input NAME=FILE.npy ... --out DIR [--grad]
+//! ferrograd onnx2rs MODEL --out FILE.rs --weights FILE.safetensors [--batch N]
 //! ```
 
 use std::path::PathBuf;
@@ -77,5 +79,40 @@ pub fn run(args: OnnxArgs) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `ferrograd onnx2rs`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example: ferrograd onnx2rs model.onnx --out src/model.rs --weights model.safetensors --batch 32\n\
+                  The file defines Weights, Acts, plan() and `forward`, a #[differentiable] function whose \
+                  generated `forward_grad` gives gradients w.r.t. the weights and the inputs; include it in a \
+                  module of its own in a crate that depends on ferrograd and ferrograd-onnx."
+)]
+pub struct Onnx2rsArgs {
+    /// The .onnx model (float32 inputs).
+    model: PathBuf,
+    /// The Rust file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// The safetensors file to write the weights into (what `Weights::load` reads).
+    #[arg(long)]
+    weights: PathBuf,
+    /// The batch size every dynamic input dimension is fixed to (default 1).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    batch: Option<u64>,
+}
+
+pub fn onnx2rs(a: Onnx2rsArgs) -> Result<()> {
+    let batch = a
+        .batch
+        .map(usize::try_from)
+        .transpose()
+        .context("--batch is too large")?;
+    ferrograd_onnx::build::write_files(&a.model, &a.out, &a.weights, batch)
+        .with_context(|| format!("generating Rust for {}", a.model.display()))?;
+    println!("wrote: {}", a.out.display());
+    println!("wrote: {}", a.weights.display());
     Ok(())
 }

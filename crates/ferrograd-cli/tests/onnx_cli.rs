@@ -171,3 +171,71 @@ fn onnx_run_sanitizes_names() {
         ["dense_bias_0.npy", "dense_kernel_0.npy", "input_0.npy"]
     );
 }
+
+/// `ferrograd onnx2rs`: the Rust file (a `#[differentiable]` forward for the asked batch) and
+/// the weights, which hold the model's initializers; the generated code itself is compiled
+/// and checked against PyTorch by ferrograd-onnx-gen.
+#[test]
+fn onnx2rs_writes_rust_and_weights() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rs = dir.path().join("model.rs");
+    let st = dir.path().join("model.safetensors");
+    let m = model_path("w2cnn_dyn");
+    let o = ferrograd(&[
+        "onnx2rs",
+        m.to_str().unwrap(),
+        "--out",
+        rs.to_str().unwrap(),
+        "--weights",
+        st.to_str().unwrap(),
+        "--batch",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let code = std::fs::read_to_string(&rs).expect("model.rs");
+    for want in [
+        "pub const BATCH: usize = 3;",
+        "pub const INPUTS: &[(&str, &[usize])] = &[(\"x\", &[3, 1, 2048])];",
+        "#[ferrograd::differentiable(wrt(w, x), reverse_only)]",
+        "pub fn forward(",
+    ] {
+        assert!(code.contains(want), "missing {want:?} in\n{code}");
+    }
+    let model = ferrograd_onnx::Model::load(&m).expect("load");
+    let shapes: Vec<(&str, &[usize])> = model
+        .initializers()
+        .filter(|(_, t)| t.is_f32())
+        .map(|(n, t)| (n, t.shape()))
+        .collect();
+    let w = ferrograd_onnx::kernels::load_weights(&st, &shapes).expect("weights");
+    for (n, t) in model.initializers().filter(|(_, t)| t.is_f32()) {
+        assert_eq!(Some(&w[n][..]), t.as_f32(), "{n}");
+    }
+}
+
+#[test]
+fn onnx2rs_errors_are_one_line_with_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rs = dir.path().join("m.rs");
+    let st = dir.path().join("m.safetensors");
+    // An int64 input (token indices) is not supported by the generator.
+    let m = model_path("misc");
+    let args = [
+        "onnx2rs",
+        m.to_str().unwrap(),
+        "--out",
+        rs.to_str().unwrap(),
+        "--weights",
+        st.to_str().unwrap(),
+    ];
+    let o = ferrograd(&args);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("input `idx` is int64"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!rs.exists());
+    let mut zero = args.to_vec();
+    zero.extend(["--batch", "0"]);
+    let o = ferrograd(&zero);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+}

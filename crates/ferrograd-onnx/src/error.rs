@@ -63,6 +63,11 @@ pub enum OnnxError {
     Npy { path: PathBuf, msg: String },
     #[error("seed for output `{name}`: {msg}")]
     Seed { name: String, msg: String },
+    /// `onnx2rs`: the model loads but cannot be written as Rust (e.g. an int64 input).
+    #[error("cannot generate Rust: {0}")]
+    Codegen(String),
+    #[error("weights {path}: {msg}")]
+    Weights { path: PathBuf, msg: String },
 }
 
 pub type Result<T, E = OnnxError> = std::result::Result<T, E>;

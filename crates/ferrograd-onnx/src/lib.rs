@@ -16,6 +16,10 @@
 //!
 //! [`ops_report`] and [`run`] are the `ferrograd onnx ops|run` subcommands.
 //!
+//! At build time, [`codegen::generate`] writes a model as Rust whose `forward` is a
+//! `#[differentiable]` function calling [`kernels`], so the AD compiler writes its backward
+//! (`ferrograd onnx2rs`, and [`build::generate`] for a `build.rs`).
+//!
 //! ```no_run
 //! let model = ferrograd_onnx::Model::load("model.onnx")?;
 //! let x = ferrograd_onnx::Tensor::f32(vec![2, 8], vec![0.5; 16])?;
@@ -25,8 +29,11 @@
 //! # Ok::<(), ferrograd_onnx::OnnxError>(())
 //! ```
 
+pub mod build;
 mod cli;
+pub mod codegen;
 mod error;
+pub mod kernels;
 mod model;
 mod npy;
 mod ops;
@@ -40,5 +47,7 @@ pub use npy::{read_npy, write_npy};
 pub use ops::SUPPORTED;
 pub use tensor::{Data, Tensor};
 
+#[cfg(test)]
+mod codegen_tests;
 #[cfg(test)]
 mod fuzz_tests;

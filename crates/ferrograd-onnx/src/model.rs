@@ -15,7 +15,7 @@ use crate::tensor::{Data, Tensor};
 pub const OPSETS: std::ops::RangeInclusive<i64> = 13..=21;
 
 /// Largest input the load-time shape check feeds (dynamic dimensions at 1): 2²⁶ elements.
-const MAX_CHECK_ELEMS: usize = 1 << 26;
+pub(crate) const MAX_CHECK_ELEMS: usize = 1 << 26;
 
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,8 @@ pub(crate) struct Node {
     pub name: String,
     pub op_type: String,
     pub op: Op,
+    /// The node's attributes as read (`onnx2rs` writes them into the generated plan).
+    pub attrs: Vec<proto::AttributeProto>,
     /// `None`: an absent optional input (empty name).
     pub inputs: Vec<Option<usize>>,
     pub output: usize,
@@ -100,12 +102,12 @@ pub(crate) struct Node {
 #[derive(Debug, Clone)]
 pub struct Model {
     opset: i64,
-    names: Vec<String>,
-    nodes: Vec<Node>,
-    inputs: Vec<(ValueInfo, usize)>,
-    outputs: Vec<(ValueInfo, usize)>,
+    pub(crate) names: Vec<String>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) inputs: Vec<(ValueInfo, usize)>,
+    pub(crate) outputs: Vec<(ValueInfo, usize)>,
     /// Initializers by slot (`None` for the other slots).
-    init: Vec<Option<Tensor>>,
+    pub(crate) init: Vec<Option<Tensor>>,
 }
 
 /// The graph's ops in file order, each with `Ok(op)` or why it is unsupported: what
@@ -256,9 +258,16 @@ impl Model {
             let Some(out) = n.output.first().filter(|o| !o.is_empty()) else {
                 return Err(OnnxError::Graph(format!("node `{name}` has no output")));
             };
-            nodes.push((name, op_type, op, n.input.clone(), out.clone()));
+            nodes.push((
+                name,
+                op_type,
+                op,
+                n.attribute.clone(),
+                n.input.clone(),
+                out.clone(),
+            ));
         }
-        for (name, _, _, _, out) in &nodes {
+        for (name, _, _, _, _, out) in &nodes {
             define(out, &format!("output of node `{name}`"), &mut names)?;
         }
         init.resize(names.len(), None);
@@ -270,7 +279,7 @@ impl Model {
             })
         };
         let mut resolved = Vec::with_capacity(nodes.len());
-        for (name, op_type, op, ins, out) in nodes {
+        for (name, op_type, op, attrs, ins, out) in nodes {
             let inputs = ins
                 .iter()
                 .map(|i| {
@@ -286,6 +295,7 @@ impl Model {
                 name,
                 op_type,
                 op,
+                attrs,
                 inputs,
                 output,
             });
@@ -558,7 +568,7 @@ fn toposort(
 /// A forward pass: every intermediate value, kept for [`Forward::backward`].
 pub struct Forward<'m> {
     model: &'m Model,
-    values: Vec<Option<Tensor>>,
+    pub(crate) values: Vec<Option<Tensor>>,
 }
 
 /// Gradients by name: every float graph input, then every float initializer.

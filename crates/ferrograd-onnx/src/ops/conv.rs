@@ -313,6 +313,12 @@ fn gemm_dims(p: &ConvPlan) -> (usize, usize, usize) {
 
 /// The convolutions `ferrograd_kernels::conv1d` (im2col + GEMM) covers: 1-D, one group,
 /// symmetric padding, no zero dimension. The others take the direct loops below.
+/// The `ferrograd_kernels::conv1d` dimensions of a Conv node, when that kernel computes it
+/// (what `onnx2rs` then calls directly).
+pub(crate) fn conv1d_dims(ins: &[Option<&Tensor>], at: &ConvAttrs) -> Option<Conv1dDims> {
+    conv_plan(ins, at).ok().and_then(|p| kernel_dims(&p))
+}
+
 fn kernel_dims(p: &ConvPlan) -> Option<Conv1dDims> {
     let g = p.g[1];
     let d = Conv1dDims {

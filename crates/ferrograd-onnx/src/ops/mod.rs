@@ -13,7 +13,7 @@ mod shape;
 use crate::proto::NodeProto;
 use crate::tensor::Tensor;
 pub(crate) use attrs::Attrs;
-pub(crate) use conv::{ConvAttrs, PoolAttrs};
+pub(crate) use conv::{conv1d_dims, ConvAttrs, PoolAttrs};
 pub(crate) use elementwise::{BinOp, UnOp};
 
 /// The op types the runtime executes (opsets 13–21 of the default domain).

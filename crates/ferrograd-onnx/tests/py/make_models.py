@@ -199,6 +199,27 @@ class Misc(nn.Module):
         return s, t * torch.softmax(t, dim=0)  # not softmax alone: its sum has no gradient
 
 
+class Square(nn.Module):
+    """For onnx2rs: a first node that reads only the input, one value read twice by a node
+    (`Mul(h, h)`), scalar constants."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+    def forward(self, x):
+        h = torch.relu(x)
+        return self.fc(h * h) * 2.0 + torch.sigmoid(x)
+
+
+class TwoIo(nn.Module):
+    """For onnx2rs: two float inputs, two outputs."""
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, a, b):
+        return self.fc(a) * b, torch.tanh(a - b)
+
+
 def error_models(out):
     """Models that must be refused with a clear error."""
     from onnx import TensorProto, helper
@@ -264,6 +285,8 @@ def main():
     make(out, "w2cnn_dyn", W2Cnn(), {"x": randn(3, 1, 2048)}, 18, dynamic_batch=True)
     idx = np.array([3, 0, 9, 3], dtype=np.int64)
     make(out, "misc", Misc(), {"x": randn(2, 4, 21), "idx": idx}, 20, n_out=2)
+    make(out, "square", Square(), {"x": randn(4, 3)}, 17)
+    make(out, "two_io", TwoIo(), {"a": randn(3, 4), "b": randn(3, 4)}, 17, n_out=2)
     error_models(out)
 
 
