@@ -9,10 +9,13 @@
 //!    ferrograd head of `examples/ts_head`, one autograd node running a generated `_grad`,
 //!    initialised with the pretrained classifier) is fine-tuned with tch's Adam on the next
 //!    `--finetune` training images: LibTorch's autograd carries the head node's feature
-//!    gradient into the convolutions. `--frozen` trains the head only.
+//!    gradient into the convolutions. `--frozen` trains the head only. `--whole` also
+//!    fine-tunes the whole scripted CNN as a [`TrainableTorchScript`] (LibTorch's own
+//!    cross-entropy, no ferrograd node) on the same images, for comparison.
 //! 3. ONNX route: `ferrograd-onnx` runs `cnn.onnx` forward and backward at run time;
 //!    plain SGD on its initializers (`Model::set_initializer`) fine-tunes it on
-//!    `--onnx-finetune` images.
+//!    `--onnx-finetune` images. Before that, its logits are compared with the TorchScript
+//!    module's on the same test images.
 //! 4. FGSM: the input gradient of the loss (through the bridge for the mixed model, through
 //!    the ONNX backward for the ONNX model) perturbs `--fgsm` test images by
 //!    `eps·sign(∂loss/∂x)` (`--eps` in pixel units of [0, 1], clamped to the pixel range).
@@ -25,7 +28,7 @@
 //! source scripts/env.sh && scripts/fetch-mnist.sh
 //! cargo run --release -p ferrograd-torch --example finetune_mnist -- [--data DIR]
 //!     [--out DIR] [--pretrain 2000] [--finetune 8000] [--onnx-finetune 2000]
-//!     [--onnx-eval 2000] [--fgsm 1000] [--eps 0.1] [--frozen] [--threads 2]
+//!     [--onnx-eval 10000] [--fgsm 1000] [--eps 0.1] [--frozen] [--whole] [--threads 2]
 //! ```
 
 mod ts_head;
@@ -57,6 +60,7 @@ struct Args {
     fgsm: usize,
     eps: f32,
     frozen: bool,
+    whole: bool,
     threads: usize,
 }
 
@@ -66,17 +70,19 @@ fn parse_args() -> Result<Args> {
         out: std::env::temp_dir().join("ferrograd-finetune-mnist"),
         pretrain: 2000,
         finetune: 8000,
-        onnx_finetune: 2000,
-        onnx_eval: 2000,
+        onnx_finetune: 8000,
+        onnx_eval: 10000,
         fgsm: 1000,
         eps: 0.1,
         frozen: false,
+        whole: false,
         threads: 2,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--frozen" {
-            a.frozen = true;
+        if flag == "--frozen" || flag == "--whole" {
+            a.frozen |= flag == "--frozen";
+            a.whole |= flag == "--whole";
             continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -123,8 +129,12 @@ fn pretrain(args: &Args, mnist_dir: &Path) -> Result<()> {
 
 /// Images `range` of a split as `[n, 1, 28, 28]` and their labels.
 fn images(images: &[f32], labels: &[u8], range: std::ops::Range<usize>) -> (Tensor, Vec<usize>) {
-    let x = Tensor::from_slice(&images[range.start * PIXELS..range.end * PIXELS])
-        .view([range.len() as i64, 1, 28, 28]);
+    let x = Tensor::from_slice(&images[range.start * PIXELS..range.end * PIXELS]).view([
+        range.len() as i64,
+        1,
+        28,
+        28,
+    ]);
     let y = labels[range].iter().map(|&l| usize::from(l)).collect();
     (x, y)
 }
@@ -160,7 +170,10 @@ fn torchscript_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
 
     let cnn = TorchScript::load(args.out.join("cnn.pt"))?.with_inputs(spec());
     let before = accuracy_of(&cnn.forward(&[&xt])?, &yt);
-    println!("  TorchScript cnn.pt (inference): test accuracy {:.2}%", 100.0 * before);
+    println!(
+        "  TorchScript cnn.pt (inference): test accuracy {:.2}%",
+        100.0 * before
+    );
 
     let vs = VarStore::new(Device::Cpu);
     let mut backbone =
@@ -168,7 +181,11 @@ fn torchscript_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
             .with_inputs(spec());
     backbone.set_trainable(!args.frozen);
     let read = |f: &str| Tensor::read_npy(args.out.join(f));
-    let head = LinearHead::from_tensors(&(vs.root() / "head"), &read("fc_w.npy")?, &read("fc_b.npy")?)?;
+    let head = LinearHead::from_tensors(
+        &(vs.root() / "head"),
+        &read("fc_w.npy")?,
+        &read("fc_b.npy")?,
+    )?;
     let mixed_before = accuracy_of(&mixed_logits(&backbone, &head, &xt)?, &yt);
     let mut opt = nn::Adam::default().build(&vs, 5e-4)?;
     let start = Instant::now();
@@ -196,6 +213,10 @@ fn torchscript_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
         100.0 * after
     );
 
+    if args.whole {
+        whole_model(args, data, &xt, &yt)?;
+    }
+
     // FGSM through the bridge: d loss / d x through the head node and the script.
     let n = args.fgsm.min(test.len());
     let (x, y) = images(&test.images, &test.labels, 0..n);
@@ -207,7 +228,10 @@ fn torchscript_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
         .ok_or("no input gradient")?;
     let x = x.detach();
     let clean = accuracy_of(&mixed_logits(&backbone, &head, &x)?, &y);
-    let adv = accuracy_of(&mixed_logits(&backbone, &head, &fgsm_step(&x, &g, args.eps))?, &y);
+    let adv = accuracy_of(
+        &mixed_logits(&backbone, &head, &fgsm_step(&x, &g, args.eps))?,
+        &y,
+    );
     println!(
         "  FGSM (bridge input gradient), eps {} on {n} test images: accuracy {:.2}% -> {:.2}%",
         args.eps,
@@ -215,6 +239,37 @@ fn torchscript_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
         100.0 * adv
     );
     Ok((before, after, clean - adv))
+}
+
+/// Fine-tunes the whole scripted CNN, its parameters in a `VarStore` (tch's Adam, LibTorch's
+/// cross-entropy), on the same images as the mixed model.
+fn whole_model(args: &Args, data: &Mnist, xt: &Tensor, yt: &[usize]) -> Result<()> {
+    let train = &data.train;
+    let vs = VarStore::new(Device::Cpu);
+    let cnn = TrainableTorchScript::load(args.out.join("cnn.pt"), vs.root())?;
+    let mut opt = nn::Adam::default().build(&vs, 5e-4)?;
+    let start = Instant::now();
+    let first = args.pretrain.min(train.len());
+    let last = (first + args.finetune).min(train.len());
+    for b in (first..last).step_by(BATCH) {
+        let (x, y) = images(&train.images, &train.labels, b..(b + BATCH).min(last));
+        let y: Vec<i64> = y.iter().map(|&l| l as i64).collect();
+        opt.zero_grad();
+        let loss = cnn
+            .forward(&[&x])?
+            .cross_entropy_for_logits(&Tensor::from_slice(&y));
+        ferrograd_torch::backward(&loss)?;
+        opt.step();
+    }
+    let after = accuracy_of(&tch::no_grad(|| cnn.forward(&[xt]))?, yt);
+    println!(
+        "  whole scripted CNN (TrainableTorchScript, LibTorch loss), Adam on {} images: {:.1} s\n    \
+         test accuracy -> {:.2}%",
+        last - first,
+        start.elapsed().as_secs_f64(),
+        100.0 * after
+    );
+    Ok(())
 }
 
 /// d mean-CE / d logits = (softmax − onehot) / batch, and the batch's accuracy.
@@ -238,7 +293,10 @@ fn ce_seed(logits: &[f32], labels: &[usize]) -> (Vec<f32>, f64) {
 
 fn onnx_batch(images: &[f32], range: std::ops::Range<usize>) -> Result<ferrograd_onnx::Tensor> {
     let x = images[range.start * PIXELS..range.end * PIXELS].to_vec();
-    Ok(ferrograd_onnx::Tensor::f32(vec![range.len(), 1, 28, 28], x)?)
+    Ok(ferrograd_onnx::Tensor::f32(
+        vec![range.len(), 1, 28, 28],
+        x,
+    )?)
 }
 
 fn onnx_logits(model: &ferrograd_onnx::Model, x: ferrograd_onnx::Tensor) -> Result<Vec<f32>> {
@@ -281,6 +339,23 @@ fn onnx_grads(
 
 fn onnx_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
     let mut model = ferrograd_onnx::Model::load(args.out.join("cnn.onnx"))?;
+    {
+        // The same network through two engines: ferrograd-onnx vs LibTorch's TorchScript.
+        let test = &data.test;
+        let n = 500.min(test.len());
+        let ours = onnx_logits(&model, onnx_batch(&test.images, 0..n)?)?;
+        let (x, _) = images(&test.images, &test.labels, 0..n);
+        let theirs = TorchScript::load(args.out.join("cnn.pt"))?.forward(&[&x])?;
+        let diff = (Tensor::from_slice(&ours).view([n as i64, CLASSES as i64]) - &theirs)
+            .abs()
+            .max()
+            .double_value(&[]);
+        let scale = theirs.abs().max().double_value(&[]);
+        println!(
+            "  ONNX (ferrograd-onnx) vs TorchScript (LibTorch) logits on {n} test images: max abs \
+             difference {diff:.2e} (max |logit| {scale:.1})"
+        );
+    }
     let n_eval = args.onnx_eval.min(data.test.len());
     let before = onnx_accuracy(&model, data, n_eval)?;
     let train = &data.train;
@@ -327,7 +402,11 @@ fn onnx_route(args: &Args, data: &Mnist) -> Result<(f64, f64, f64)> {
     let x = Tensor::from_slice(&test.images[..n * PIXELS]);
     let adv = fgsm_step(&x, &Tensor::from_slice(g), args.eps);
     let adv = Vec::<f32>::try_from(&adv)?;
-    let clean = ce_seed(&onnx_logits(&model, onnx_batch(&test.images, 0..n)?)?, &labels).1;
+    let clean = ce_seed(
+        &onnx_logits(&model, onnx_batch(&test.images, 0..n)?)?,
+        &labels,
+    )
+    .1;
     let adv_x = ferrograd_onnx::Tensor::f32(vec![n, 1, 28, 28], adv)?;
     let attacked = ce_seed(&onnx_logits(&model, adv_x)?, &labels).1;
     println!(

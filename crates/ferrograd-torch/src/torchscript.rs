@@ -77,7 +77,11 @@ fn script_problem(e: &tch::TchError) -> String {
         tch::TchError::Torch(m) => m.clone(),
         other => other.to_string(),
     };
-    let lines: Vec<&str> = full.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = full
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     lines
         .iter()
         .rev()

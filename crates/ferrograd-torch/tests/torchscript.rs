@@ -7,7 +7,8 @@
 //! - one SGD step of a [`TrainableTorchScript`] with tch's optimizer equals PyTorch's step;
 //! - a mixed model (the scripted backbone + the ferrograd head of `examples/ts_head`, one
 //!   autograd node running a generated `_grad`) has PyTorch autograd's gradients for the
-//!   head and, when trainable, the backbone; frozen, the backbone gets none;
+//!   head and, when trainable, the backbone and the input (FGSM's gradient); frozen, the
+//!   backbone gets none;
 //! - missing/corrupt files and wrong inputs are clear errors.
 
 #[path = "../examples/ts_head/mod.rs"]
@@ -43,8 +44,7 @@ fn python() -> PathBuf {
 fn models() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/make_torchscript.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/make_torchscript.py");
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("torchscript-models-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -108,7 +108,10 @@ fn one_sgd_step_matches_pytorch() {
     let x = npy("x.npy");
     let y = npy("labels.npy");
     opt.zero_grad();
-    let loss = m.forward(&[&x]).expect("forward").cross_entropy_for_logits(&y);
+    let loss = m
+        .forward(&[&x])
+        .expect("forward")
+        .cross_entropy_for_logits(&y);
     ferrograd_torch::backward(&loss).expect("backward");
     opt.step();
     let vars = vs.variables();
@@ -125,29 +128,30 @@ fn one_sgd_step_matches_pytorch() {
     assert!((after - npy("logits.npy")).abs().max().double_value(&[]) > 1e-4);
 }
 
-/// Gradients of CE(head(backbone(x))) through the ferrograd head node.
-fn mixed_grads(trainable: bool) -> (TrainableTorchScript, LinearHead) {
+/// Gradients of CE(head(backbone(x))) through the ferrograd head node; with a trainable
+/// backbone also w.r.t. the input `x` (returned), as FGSM needs.
+fn mixed_grads(trainable: bool) -> (TrainableTorchScript, LinearHead, Tensor) {
     let vs_backbone = VarStore::new(Device::Cpu);
     let vs_head = VarStore::new(Device::Cpu);
-    let mut backbone =
-        TrainableTorchScript::load(models().join("backbone.pt"), vs_backbone.root())
-            .expect("load")
-            .with_inputs(vec![InputSpec::new(Kind::Float, &[-1, 1, 8, 8])]);
+    let mut backbone = TrainableTorchScript::load(models().join("backbone.pt"), vs_backbone.root())
+        .expect("load")
+        .with_inputs(vec![InputSpec::new(Kind::Float, &[-1, 1, 8, 8])]);
     backbone.set_trainable(trainable);
     assert_eq!(backbone.is_trainable(), trainable);
-    let head =
-        LinearHead::from_tensors(&vs_head.root(), &npy("head_w.npy"), &npy("head_b.npy"))
-            .expect("head");
-    let features = backbone.forward(&[&npy("x.npy")]).expect("backbone");
+    let head = LinearHead::from_tensors(&vs_head.root(), &npy("head_w.npy"), &npy("head_b.npy"))
+        .expect("head");
+    let x = npy("x.npy").set_requires_grad(trainable);
+    let features = backbone.forward(&[&x]).expect("backbone");
     assert_eq!(features.requires_grad(), trainable);
     let loss = head.loss(&features, &labels()).expect("head loss");
     ferrograd_torch::backward(&loss).expect("backward");
-    (backbone, head)
+    (backbone, head, x)
 }
 
 #[test]
 fn mixed_model_gradients_match_pytorch_trainable_backbone() {
-    let (backbone, head) = mixed_grads(true);
+    let (backbone, head, x) = mixed_grads(true);
+    assert_close("d x", &x.grad(), &npy("mixed/d_x.npy"), 1e-4);
     assert_close("d head w", &head.w.grad(), &npy("mixed/d_head_w.npy"), 1e-4);
     assert_close("d head b", &head.b.grad(), &npy("mixed/d_head_b.npy"), 1e-4);
     for (name, p) in backbone.parameters() {
@@ -162,19 +166,22 @@ fn mixed_model_gradients_match_pytorch_trainable_backbone() {
 
 #[test]
 fn mixed_model_frozen_backbone_gets_no_gradient() {
-    let (backbone, head) = mixed_grads(false);
+    let (mut backbone, head, _) = mixed_grads(false);
     assert_close("d head w", &head.w.grad(), &npy("mixed/d_head_w.npy"), 1e-4);
     assert_close("d head b", &head.b.grad(), &npy("mixed/d_head_b.npy"), 1e-4);
     for (name, p) in backbone.parameters() {
         assert!(!p.grad().defined(), "{name} is frozen but got a gradient");
     }
+    backbone.set_trainable(true);
+    assert!(backbone.parameters().iter().all(|(_, p)| p.requires_grad()));
 }
 
 #[test]
 fn clear_errors() {
     let missing = TorchScript::load("/nonexistent/model.pt").unwrap_err();
     assert!(
-        matches!(missing, Error::TorchScript { .. }) && missing.to_string().contains("no such file"),
+        matches!(missing, Error::TorchScript { .. })
+            && missing.to_string().contains("no such file"),
         "{missing}"
     );
 
@@ -205,5 +212,8 @@ fn clear_errors() {
     let msg = e.to_string();
     println!("{msg}");
     assert!(matches!(e, Error::TorchScript { .. }), "{msg}");
-    assert!(msg.contains("cnn_scripted.pt") && !msg.contains('\n'), "{msg}");
+    assert!(
+        msg.contains("cnn_scripted.pt") && !msg.contains('\n'),
+        "{msg}"
+    );
 }

@@ -73,10 +73,12 @@ def main():
     save(f"{out}/head_b.npy", head_b)
     hw = head_w.clone().requires_grad_(True)
     hb = head_b.clone().requires_grad_(True)
-    loss = F.cross_entropy(F.linear(cnn.features(x), hw, hb), labels)
+    xg = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(F.linear(cnn.features(xg), hw, hb), labels)
     loss.backward()
     save(f"{out}/mixed/d_head_w.npy", hw.grad)
     save(f"{out}/mixed/d_head_b.npy", hb.grad)
+    save(f"{out}/mixed/d_x.npy", xg.grad)
     for name, p in cnn.features.named_parameters():
         save(f"{out}/mixed/d_{name.replace('.', '_')}.npy", p.grad)
     cnn.zero_grad()
