@@ -83,6 +83,21 @@ def main():
         save(f"{out}/mixed/d_{name.replace('.', '_')}.npy", p.grad)
     cnn.zero_grad()
 
+    # Mixed-model training: 5 SGD steps (lr 0.1) of backbone and head together on (x,
+    # labels), on copies (the originals feed the checks below).
+    bb = torch.jit.load(f"{out}/backbone.pt")
+    hw = head_w.clone().requires_grad_(True)
+    hb = head_b.clone().requires_grad_(True)
+    opt = torch.optim.SGD(list(bb.parameters()) + [hw, hb], lr=0.1)
+    for _ in range(5):
+        opt.zero_grad()
+        F.cross_entropy(F.linear(bb(x), hw, hb), labels).backward()
+        opt.step()
+    save(f"{out}/trained/head_w.npy", hw)
+    save(f"{out}/trained/head_b.npy", hb)
+    for name, p in bb.named_parameters():
+        save(f"{out}/trained/{name.replace('.', '_')}.npy", p)
+
     # One SGD step of the whole CNN (done last: it changes the parameters).
     opt = torch.optim.SGD(cnn.parameters(), lr=0.1)
     opt.zero_grad()
