@@ -21,13 +21,15 @@
 //!    `eps·sign(∂loss/∂x)` (`--eps` in pixel units of [0, 1], clamped to the pixel range).
 //!
 //! Test accuracy is reported before and after each fine-tuning (on all 10 000 test images;
-//! `--onnx-eval` of them for the slower ONNX interpreter); the example fails if fine-tuning
-//! lowers it or FGSM does not.
+//! the first `--onnx-eval` of them for the ONNX model); the example fails if fine-tuning
+//! lowers it or FGSM does not. Pretrained files are reused from `--out` when its stamp
+//! `pretrained-<n>` exists (the script is deterministic); delete the directory to redo it.
+//! About a minute in release on 2 cores, most of it PyTorch's start-up and pretraining.
 //!
 //! ```text
 //! source scripts/env.sh && scripts/fetch-mnist.sh
 //! cargo run --release -p ferrograd-torch --example finetune_mnist -- [--data DIR]
-//!     [--out DIR] [--pretrain 2000] [--finetune 8000] [--onnx-finetune 2000]
+//!     [--out DIR] [--pretrain 2000] [--finetune 8000] [--onnx-finetune 8000]
 //!     [--onnx-eval 10000] [--fgsm 1000] [--eps 0.1] [--frozen] [--whole] [--threads 2]
 //! ```
 
