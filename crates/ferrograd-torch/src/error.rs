@@ -120,6 +120,11 @@ pub enum Error {
     #[error("LibTorch: {}", one_line(.0))]
     Tch(#[from] tch::TchError),
 
+    /// A TorchScript file that is missing, unreadable, or whose script failed; `problem` is
+    /// the one informative line of LibTorch's message (see [`crate::torchscript`]).
+    #[error("TorchScript `{path}`: {problem}")]
+    TorchScript { path: String, problem: String },
+
     /// An error raised by user code, e.g. `Error::msg("x must be positive")`.
     #[error("{0}")]
     Msg(String),

@@ -7,6 +7,9 @@
 //! - [`as_slice`], [`as_slice_mut`]: zero-copy views of exclusively held CPU tensors;
 //!   [`to_vec`]: a copy of a (possibly shared) tensor's elements.
 //! - [`parallel_for`]: runs ferrograd's kernels on LibTorch's own intra-op threads.
+//! - [`torchscript`]: TorchScript files for inference ([`TorchScript`]) and fine-tuning
+//!   ([`TrainableTorchScript`], parameters in a `VarStore`), e.g. as the backbone of a model
+//!   whose head is a ferrograd node.
 //!
 //! Errors are [`Error`] values, including errors and panics raised in Rust
 //! forward/backward code (caught at the FFI boundary). All `unsafe` lives in the
@@ -32,6 +35,7 @@ pub mod node;
 pub mod rules;
 mod slice;
 mod threads;
+pub mod torchscript;
 
 pub use autograd::{backward, backward_with, grad, GradOptions};
 pub use batch::RootBatchTensors;
@@ -42,3 +46,4 @@ pub use slice::{as_slice, as_slice_mut, to_meta, to_vec, Element};
 /// The tch version this bridge is built against (generated code names `ferrograd_torch::tch::Tensor`).
 pub use tch;
 pub use threads::parallel_for;
+pub use torchscript::{InputSpec, TorchScript, TrainableTorchScript};
