@@ -295,7 +295,7 @@ impl MiniGpt {
                 return Err(TrainError::config(f, "must be at least 1"));
             }
         }
-        if self.dim % self.heads != 0 {
+        if !self.dim.is_multiple_of(self.heads) {
             return Err(TrainError::config(
                 "dim",
                 format!("{} is not a multiple of heads = {}", self.dim, self.heads),
