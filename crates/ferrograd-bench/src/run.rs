@@ -39,13 +39,16 @@ impl Plan {
         }
     }
 
+    /// The smoke run (`--quick`, what CI runs): 1 s per warm-up and per round (1.5 s before
+    /// W4, whose six processes and ~0.1–3 s steps added ~80 s under load; see bench/README.md,
+    /// method point 8).
     pub fn quick() -> Plan {
         Plan {
             warmup: 3,
             rounds: 3,
             steps_per_round: 10,
             peak_reps: 8,
-            budget_ms: Some(1500.0),
+            budget_ms: Some(1000.0),
         }
     }
 

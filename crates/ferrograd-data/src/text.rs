@@ -294,7 +294,7 @@ impl TextSampler {
     /// [`DataError::BadLength`] if `x.len()` is not a multiple of `seq` or `labels` differs
     /// from `x` in length.
     pub fn fill(&mut self, x: &mut [f32], labels: &mut [usize]) -> Result<(), DataError> {
-        if x.len() % self.seq != 0 {
+        if !x.len().is_multiple_of(self.seq) {
             return Err(DataError::BadLength {
                 what: "x (a multiple of seq)",
                 expected: x.len() / self.seq * self.seq,

@@ -27,7 +27,7 @@ fn check(
     dim: usize,
 ) -> Result<Dims, KernelError> {
     check_positive(kernel, "heads", heads)?;
-    if dim % heads != 0 {
+    if !dim.is_multiple_of(heads) {
         return Err(KernelError::Dim {
             kernel,
             arg: "dim",

@@ -202,7 +202,7 @@ impl<M: Model> Network<M> {
 
     fn check_batch(&self, x: &[f32], labels: &[usize]) -> Result<usize, TrainError> {
         let per = self.model.labels_per_example().max(1);
-        if labels.len() % per != 0 {
+        if !labels.len().is_multiple_of(per) {
             return Err(TrainError::config(
                 "batch labels",
                 format!("{} labels; the model takes {per} per example", labels.len()),
