@@ -147,6 +147,7 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
         counter: 0,
         sig_adj: sig_adj.iter().map(|k| f.params[*k].var).collect(),
         restore_conds: Vec::new(),
+        restored_flag: false,
     };
     let (fwd, rev) = e.block(&g.body, false);
 
@@ -201,6 +202,15 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     }
     for fl in &norm.flags {
         prologue.extend(quote!(let mut #fl = false;));
+    }
+    let mut hulls: Vec<VarId> = plan.records.hulls.iter().copied().collect();
+    hulls.sort_unstable();
+    for v in hulls {
+        let hull = hull_ident(var_ident(&g, v));
+        prologue.extend(quote!(let mut #hull = ::ferrograd::__private::Hull::EMPTY;));
+    }
+    if e.restored_flag {
+        prologue.extend(quote!(let mut __fg_restored = false;));
     }
     // Local accumulators for scalar parameters, hoisted locals and their adjoints.
     // An empty adjoint slice means "this derivative is not wanted" (what a caller passes for
@@ -423,6 +433,8 @@ struct Rev<'a> {
     /// Conditions under which the reverse sweep leaves a `&mut` parameter restored to its
     /// input (then the pullback runs the primal once more, see `emit`).
     restore_conds: Vec<TokenStream>,
+    /// Whether a run-time-decided record may restore a `&mut` parameter (`__fg_restored`).
+    restored_flag: bool,
 }
 
 impl Rev<'_> {
@@ -551,15 +563,26 @@ impl Rev<'_> {
         id: StmtId,
         e: &Expr,
     ) -> (TokenStream, TokenStream, TokenStream) {
+        let hull_adds = self.hull_adds(e);
         let bufs = written_buffers(self.f, e);
         if bufs.is_empty() {
-            return Default::default();
+            return (hull_adds, TokenStream::new(), TokenStream::new());
         }
+        let args: &[Expr] = match e {
+            Expr::Call { args, .. } => args,
+            _ => &[],
+        };
         // Without a derivative through the call its pullback is not called: only this
         // function's own readers can need the old contents.
         let active = self.act.expr_active(self.f, e);
         self.uses_tape = true;
-        let mut conds = Vec::new();
+        let (mut push_a, mut push_b, mut before, mut after) = (
+            TokenStream::new(),
+            TokenStream::new(),
+            TokenStream::new(),
+            TokenStream::new(),
+        );
+        let mut pops = Vec::new();
         for (path, j, v) in bufs.iter() {
             let modes = callee(path, "_ARG_MODES", false);
             let mode = quote!(#modes[#j]);
@@ -569,32 +592,98 @@ impl Rev<'_> {
             } else {
                 quote!(false)
             };
+            // A call can only change the range it was lent, so that range is all it records.
+            let range = match args.get(*j) {
+                Some(Expr::SubSlice { lo, hi, .. }) => self.cx.range(lo.as_deref(), hi.as_deref()),
+                _ => quote!(..),
+            };
+            let buf = var_ident(self.f, *v);
+            let restores_param = self.f.vars[*v]
+                .param
+                .is_some_and(|k| self.f.params[k].kind == Ty::FloatSliceMut);
             let caller = self.plan.records.buffers_read_before.contains(&(id, *v));
-            let keep = quote!(((#writes && #caller) || #needs));
-            if let Some(k) = self.f.vars[*v].param {
-                if self.f.params[k].kind == Ty::FloatSliceMut {
-                    self.restore_conds.push(keep.clone());
+            let keep = if caller && self.plan.records.hulls.contains(v) {
+                // Decided at run time (`analysis::record`): the forward sweep tapes the
+                // decision, which the reverse sweep pops before the range.
+                let flag = format_ident!("__fg_keep{}", self.next());
+                let hull = hull_ident(buf.clone());
+                push_a.extend(quote! {
+                    let #flag = (#writes && #hull.overlaps(#buf.len(), #range)) || #needs;
+                    if #flag { __fg_tape.push_slice(&#buf[#range]); }
+                    __fg_tape.push(#flag);
+                });
+                if restores_param {
+                    self.restored_flag = true;
+                    self.restore_conds.push(quote!(__fg_restored));
+                    push_a.extend(quote!(__fg_restored |= #flag;));
                 }
+                pops.push((
+                    quote!({
+                        let #flag: bool = __fg_tape.pop();
+                        if #flag { __fg_tape.pop_slice_into(&mut #buf[#range]); }
+                    }),
+                    needs.clone(),
+                    buf,
+                    range,
+                ));
+                continue;
+            } else {
+                quote!(((#writes && #caller) || #needs))
+            };
+            if restores_param {
+                self.restore_conds.push(keep.clone());
             }
-            conds.push((var_ident(self.f, *v), keep, needs));
+            push_a.extend(quote!(if #keep { __fg_tape.push_slice(&#buf[#range]); }));
+            pops.push((
+                quote!(if #keep { __fg_tape.pop_slice_into(&mut #buf[#range]); }),
+                needs,
+                buf,
+                range,
+            ));
         }
-        let (mut push_a, mut push_b, mut before, mut after) = (
-            TokenStream::new(),
-            TokenStream::new(),
-            TokenStream::new(),
-            TokenStream::new(),
-        );
-        for (id, keep, needs) in &conds {
-            push_a.extend(quote!(if #keep { __fg_tape.push_slice(&#id[..]); }));
-            push_b.extend(quote!(if #needs { __fg_tape.push_slice(&#id[..]); }));
+        for (_, needs, buf, range) in &pops {
+            push_b.extend(quote!(if #needs { __fg_tape.push_slice(&#buf[#range]); }));
         }
         // Pops mirror the pushes: all second copies (the callee's inputs), then all first ones.
-        for (id, keep, needs) in conds.iter().rev() {
-            before.extend(quote!(if #needs { __fg_tape.pop_slice_into(&mut #id[..]); }));
-            after.extend(quote!(if #keep { __fg_tape.pop_slice_into(&mut #id[..]); }));
+        for (pop_keep, needs, buf, range) in pops.iter().rev() {
+            before.extend(quote!(if #needs { __fg_tape.pop_slice_into(&mut #buf[#range]); }));
+            after.extend(pop_keep.clone());
         }
         push_a.extend(push_b);
+        push_a.extend(hull_adds);
         (push_a, before, after)
+    }
+
+    /// Widens the hull of every run-time-checked buffer (`analysis::record`) by the ranges
+    /// that the calls in `e` hand on: their pullbacks read them in the reverse sweep.
+    fn hull_adds(&self, e: &Expr) -> TokenStream {
+        let hulls = &self.plan.records.hulls;
+        let mut out = TokenStream::new();
+        if hulls.is_empty() {
+            return out;
+        }
+        crate::visit::each_expr(e, &mut |x| {
+            let Expr::Call { args, .. } = x else { return };
+            for a in args {
+                let (v, range) = match a {
+                    Expr::Var(v) => (*v, quote!(..)),
+                    Expr::Ref(inner, _) => match **inner {
+                        Expr::Var(v) => (v, quote!(..)),
+                        _ => continue,
+                    },
+                    Expr::SubSlice { var, lo, hi, .. } => {
+                        (*var, self.cx.range(lo.as_deref(), hi.as_deref()))
+                    }
+                    _ => continue,
+                };
+                if hulls.contains(&v) {
+                    let buf = var_ident(self.f, v);
+                    let hull = hull_ident(buf.clone());
+                    out.extend(quote!(#hull.add(#buf.len(), #range);));
+                }
+            }
+        });
+        out
     }
 
     fn stmt(&mut self, s: &Stmt, in_loop: bool) -> (TokenStream, TokenStream) {
@@ -987,4 +1076,9 @@ fn flag_code(lf: &LoopFlags) -> (TokenStream, TokenStream, TokenStream) {
         quote!(if #(#c)||* { break; })
     };
     (brk, cont, check)
+}
+
+/// The run-time hull of buffer `buf` (`analysis::record`).
+fn hull_ident(buf: syn::Ident) -> syn::Ident {
+    format_ident!("__fg_hull_{}", buf)
 }

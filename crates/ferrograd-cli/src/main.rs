@@ -10,6 +10,9 @@
 //! ferrograd gw-demo [--out DIR] [--train N] [--test N] [--epochs N] [--batch B] [--threads T]
 //!                   [--seed S] [--snr-min A] [--snr-max B] [--optimizer adam|sgd] [--lr LR]
 //!                   [--compression zlib|lz4|zstd|lzma|none] [--snr-bins K]
+//! ferrograd root ls|dump ...
+//! ferrograd onnx ops MODEL
+//! ferrograd onnx run MODEL --input NAME=FILE.npy ... --out DIR [--grad]
 //! ```
 //! Per-epoch lines go to stdout, a progress bar to stderr; the run ends with one
 //! `name: value` line per metric (`test accuracy: 97.83%`, `test AUC: 0.973`,
@@ -21,6 +24,7 @@
 mod args;
 mod data;
 mod gw_demo_cmd;
+mod onnx_cmd;
 mod root_cmd;
 mod torch_engine;
 mod train_cmd;
@@ -51,6 +55,8 @@ enum Command {
     /// The gravitational-wave analysis: simulate strain into ROOT files, train the W2 CNN from
     /// them, report ROC AUC and efficiencies at fixed false-alarm probability, draw plots.
     GwDemo(Box<gw_demo_cmd::GwDemoArgs>),
+    /// Run ONNX models forward and backward: list their ops, write outputs and gradients.
+    Onnx(onnx_cmd::OnnxArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train_cmd::train(*a, matches.subcommand_matches("train")),
         Command::Root(a) => root_cmd::run(a),
         Command::GwDemo(a) => gw_demo_cmd::run(*a),
+        Command::Onnx(a) => onnx_cmd::run(a),
     };
     args::finish(result)
 }

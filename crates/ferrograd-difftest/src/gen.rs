@@ -165,6 +165,7 @@ pub const TOP: &[(&str, u32)] = &[
     ("tuple_copy", 3),
     ("slice_call", 4),
     ("slice_call_out", 3),
+    ("stacked_calls", 3),
 ];
 
 /// Statements inside a loop body (`acc` is the loop's accumulator).
@@ -239,6 +240,8 @@ pub const EXPRS: &[&str] = &[
     "sub_slice:local_array",
     "sub_slice:mut_existing",
     "call_out_reads_output",
+    "stacked:disjoint",
+    "stacked:overlap",
     "index:const",
     "index:var",
     "index:var+1",
@@ -1663,6 +1666,7 @@ impl Gen<'_> {
                 self.push_float(name, true);
             }
             "slice_call_out" => self.slice_call_out(depth),
+            "stacked_calls" => self.stacked_calls(depth),
             "int_local" => {
                 let name = self.fresh("k");
                 let i = self.index(1);
@@ -2661,6 +2665,36 @@ impl Gen<'_> {
             "hacc"
         };
         self.line(&format!("{f}§({input}, {x}, &mut {o}[{r2}]);"));
+    }
+
+    /// Layers stacked in one fresh array that only calls ever see: a loop writes one
+    /// sub-slice per iteration (`hout`/`hacc(&y[k..k + 2], x, &mut s[k * 2..k * 2 + 2])`,
+    /// disjoint, or `&mut s[k..k + 2]`, overlapping the previous iteration's), then `hsum`
+    /// reads it whole. The reverse sweep decides at run time whether a write must be recorded
+    /// (`analysis::record`): both outcomes are exercised.
+    fn stacked_calls(&mut self, depth: usize) {
+        let s = self.fresh("a");
+        let k = self.fresh("k");
+        let x = self.bounded(depth.min(1));
+        let f = if self.rng.chance(0.5) { "hout" } else { "hacc" };
+        let out = if self.rng.chance(0.5) {
+            self.cover("stacked:disjoint");
+            format!("{k} * 2..{k} * 2 + 2")
+        } else {
+            self.cover("stacked:overlap");
+            format!("{k}..{k} + 2")
+        };
+        self.line(&format!("let mut {s} = [⟪0.0⟫; {ARR}];"));
+        self.line(&format!("for {k} in 0..2 {{"));
+        self.line(&format!(
+            "    {f}§(&y[{k}..{k} + 2], {x}, &mut {s}[{out}]);"
+        ));
+        self.line("}");
+        let v = self.fresh("v");
+        let x2 = self.bounded(depth.min(1));
+        self.cover("call:hsum");
+        self.line(&format!("let mut {v} = hsum§(&{s}[..], y, {x2});"));
+        self.push_float(v, true);
     }
 
     fn program(&mut self) {

@@ -734,3 +734,138 @@ fn embedding_gather() {
         },
     );
 }
+
+/// f64 reference of `causal_attention`: `(out, att)`.
+fn attention_ref(
+    qkv: &[f32],
+    batch: usize,
+    seq: usize,
+    heads: usize,
+    dim: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let hd = dim / heads;
+    let at = |b: usize, t: usize, c: usize| f64::from(qkv[(b * seq + t) * 3 * dim + c]);
+    let mut out = vec![0.0; batch * seq * dim];
+    let mut att = vec![0.0; batch * heads * seq * seq];
+    for b in 0..batch {
+        for h in 0..heads {
+            for t in 0..seq {
+                let s: Vec<f64> = (0..=t)
+                    .map(|j| {
+                        (0..hd)
+                            .map(|e| at(b, t, h * hd + e) * at(b, j, dim + h * hd + e))
+                            .sum::<f64>()
+                            / (hd as f64).sqrt()
+                    })
+                    .collect();
+                let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let z: f64 = s.iter().map(|v| (v - max).exp()).sum();
+                for (j, v) in s.iter().enumerate() {
+                    let p = (v - max).exp() / z;
+                    att[((b * heads + h) * seq + t) * seq + j] = p;
+                    for e in 0..hd {
+                        out[(b * seq + t) * dim + h * hd + e] += p * at(b, j, 2 * dim + h * hd + e);
+                    }
+                }
+            }
+        }
+    }
+    (out, att)
+}
+
+/// Causal attention fused with its softmax: the forward against an f64 reference, the
+/// pullback against finite differences of both outputs (the attention output and the kept
+/// probabilities, whose adjoint seeds the softmax's pullback directly).
+#[test]
+fn causal_attention_fused_softmax() {
+    let mut rng = SplitMix64::new(41);
+    for &(batch, seq, heads, dim) in &[(1, 1, 1, 2), (2, 5, 2, 6), (1, 7, 3, 9), (3, 4, 1, 4)] {
+        let qkv = rng.vec(batch * seq * 3 * dim, -1.5, 1.5);
+        let (n, na) = (batch * seq * dim, batch * heads * seq * seq);
+        let (mut out, mut att) = (vec![0.0; n], vec![7.0; na]);
+        k::causal_attention(&mut out, &mut att, &qkv, batch, seq, heads, dim).unwrap();
+        let (want_out, want_att) = attention_ref(&qkv, batch, seq, heads, dim);
+        assert_close_1p("causal_attention out", &out, &want_out, 1e-5);
+        assert_close_1p("causal_attention att", &att, &want_att, 1e-5);
+        check_pullback(
+            &format!("causal_attention b{batch} t{seq} h{heads} d{dim}"),
+            &[qkv],
+            n + na,
+            1e-2,
+            5e-3,
+            &|x, both| {
+                let (o, a) = both.split_at_mut(n);
+                k::causal_attention(o, a, &x[0], batch, seq, heads, dim).unwrap();
+                0.0
+            },
+            &|x, both, _, d_both, g| {
+                let (o, a) = both.split_at_mut(n);
+                let (d_o, d_a) = d_both.split_at_mut(n);
+                k::causal_attention_pullback(
+                    o, a, &x[0], batch, seq, heads, dim, d_o, d_a, &mut g[0],
+                )
+                .unwrap();
+            },
+        );
+    }
+    // Shapes that do not fit are errors.
+    let (mut o, mut a) = (vec![0.0; 2 * 6], vec![0.0; 2 * 2 * 2]);
+    let qkv = vec![0.0; 2 * 18];
+    assert!(k::causal_attention(&mut o, &mut a, &qkv, 1, 2, 4, 6).is_err());
+    assert!(k::causal_attention(&mut o, &mut a, &qkv[1..], 1, 2, 2, 6).is_err());
+    assert!(k::causal_attention(&mut o, &mut a, &qkv, 1, 2, 0, 6).is_err());
+}
+
+#[test]
+fn residual_and_position_adds() {
+    let mut rng = SplitMix64::new(43);
+    let (a, b) = (rng.vec(11, -2.0, 2.0), rng.vec(11, -2.0, 2.0));
+    let mut out = vec![0.0; 11];
+    k::add(&mut out, &a, &b).unwrap();
+    let want: Vec<f64> = a.iter().zip(&b).map(|(x, y)| f64::from(x + y)).collect();
+    assert_close_1p("add", &out, &want, 0.0);
+    check_pullback(
+        "add",
+        &[a, b],
+        11,
+        1e-2,
+        1e-3,
+        &|x, out| {
+            k::add(out, &x[0], &x[1]).unwrap();
+            0.0
+        },
+        &|x, out, _, d_out, g| {
+            let [da, db] = g else { unreachable!() };
+            k::add_pullback(out, &x[0], &x[1], d_out, da, db).unwrap();
+        },
+    );
+    for &(batch, seq, dim) in &[(1, 1, 1), (3, 4, 5), (2, 7, 3)] {
+        let x = rng.vec(batch * seq * dim, -2.0, 2.0);
+        let pos = rng.vec(seq * dim, -2.0, 2.0);
+        let mut out = vec![0.0; batch * seq * dim];
+        k::add_positions(&mut out, &x, &pos, batch, seq, dim).unwrap();
+        let want: Vec<f64> = (0..out.len())
+            .map(|i| f64::from(x[i] + pos[i % (seq * dim)]))
+            .collect();
+        assert_close_1p("add_positions", &out, &want, 0.0);
+        check_pullback(
+            &format!("add_positions {batch}x{seq}x{dim}"),
+            &[x, pos],
+            batch * seq * dim,
+            1e-2,
+            1e-3,
+            &|x, out| {
+                k::add_positions(out, &x[0], &x[1], batch, seq, dim).unwrap();
+                0.0
+            },
+            &|x, out, _, d_out, g| {
+                let [dx, dp] = g else { unreachable!() };
+                k::add_positions_pullback(out, &x[0], &x[1], batch, seq, dim, d_out, dx, dp)
+                    .unwrap();
+            },
+        );
+    }
+    let mut out = vec![0.0; 6];
+    assert!(k::add(&mut out, &[0.0; 5], &[0.0; 6]).is_err());
+    assert!(k::add_positions(&mut out, &[0.0; 6], &[0.0; 4], 2, 1, 3).is_err());
+}

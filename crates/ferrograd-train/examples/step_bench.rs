@@ -7,10 +7,13 @@
 //! the step (forward, weight gradients, input gradients except the data's), not the
 //! element-wise work.
 //!
-//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1b W2]`
+//! W4 (the GPT) steps with AdamW instead, on a fixed batch of token ids.
+//!
+//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1b W2 W4]`
 
+use ferrograd_train::models::gpt::MiniGpt;
 use ferrograd_train::{
-    with_threads, CnnDims, ModelSpec, Network, Optimizer, OptimizerConfig, TrainError,
+    with_threads, CnnDims, Model, ModelSpec, Network, Optimizer, OptimizerConfig, TrainError,
 };
 use std::time::Instant;
 
@@ -76,22 +79,58 @@ fn sgemm_peak() -> Result<f64, TrainError> {
     Ok(2.0 * (N * N * N) as f64 / t[0] / 1e9)
 }
 
+/// Flops of the matrix products in one GPT step: per layer the four linear layers
+/// (`qkv`, attention output, MLP in and out: 12·dim² weights) and the attention's two
+/// products over the causal half; the tied output projection; forward, weight gradients and
+/// input gradients (3×), none for the embeddings' gathers.
+fn gpt_flops(m: MiniGpt, batch: usize) -> f64 {
+    let (b, t, c, v) = (batch as f64, m.seq as f64, m.dim as f64, m.vocab as f64);
+    let linears = 2.0 * b * t * 12.0 * c * c;
+    // QKᵀ and PV over j ≤ t: about t²/2 pairs per head, head_dim each, all heads: c·t²/2.
+    let attention = 2.0 * 2.0 * b * c * t * (t + 1.0) / 2.0;
+    3.0 * (m.layers as f64 * (linears + attention) + 2.0 * b * t * c * v)
+}
+
 /// One workload's result: (name, median ms, peak RSS MiB so far, GFLOP/s).
 type Row = (String, f64, f64, f64);
 
 fn bench(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
-    let mut net = Network::new(spec, batch, 0)?;
-    let mut opt = Optimizer::new(OptimizerConfig::sgd(0.01, 0.0), net.params().len())?;
     let n_in = spec.input_len();
     let classes = spec.classes();
     let x: Vec<f32> = (0..batch * n_in)
         .map(|i| ((i * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
         .collect();
     let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % classes).collect();
+    let opt = OptimizerConfig::sgd(0.01, 0.0);
+    let ms = time_steps(spec, batch, opt, &x, &labels)?;
+    let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
+    Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+}
+
+fn bench_gpt(name: &str, m: MiniGpt, batch: usize) -> Result<Row, TrainError> {
+    let x: Vec<f32> = (0..batch * m.seq)
+        .map(|i| ((i * 2_654_435_761) % m.vocab) as f32)
+        .collect();
+    let labels: Vec<usize> = (0..batch * m.seq).map(|i| (i * 7 + 3) % m.vocab).collect();
+    let ms = time_steps(m, batch, OptimizerConfig::adamw(1e-3, 0.1), &x, &labels)?;
+    let gflops = gpt_flops(m, batch) / (ms * 1e-3) / 1e9;
+    Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+}
+
+/// Median ms of a training step (loss, gradient, optimizer update).
+fn time_steps<M: Model>(
+    model: M,
+    batch: usize,
+    opt: OptimizerConfig,
+    x: &[f32],
+    labels: &[usize],
+) -> Result<f64, TrainError> {
+    let mut net = Network::new(model, batch, 0)?;
+    let mut opt = Optimizer::new(opt, net.params().len())?;
     let mut times = Vec::with_capacity(STEPS);
     for k in 0..WARMUP + STEPS {
         let t0 = Instant::now();
-        let loss = net.loss_and_grad(&x, &labels)?;
+        let loss = net.loss_and_grad(x, labels)?;
         net.step(&mut opt)?;
         std::hint::black_box(loss);
         if k >= WARMUP {
@@ -99,9 +138,7 @@ fn bench(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
         }
     }
     times.sort_by(f64::total_cmp);
-    let ms = times[STEPS / 2];
-    let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
-    Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+    Ok(times[STEPS / 2])
 }
 
 fn main() -> Result<(), TrainError> {
@@ -141,6 +178,7 @@ fn main() -> Result<(), TrainError> {
                     },
                     32,
                 )?,
+                "W4" => bench_gpt(w, MiniGpt::W4, 8)?,
                 other => {
                     eprintln!("unknown workload {other}");
                     continue;

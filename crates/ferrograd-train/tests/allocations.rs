@@ -107,3 +107,37 @@ fn mlp_weighted_step_does_not_allocate() {
         "weighted MLP: {info:?} in {steps} steps"
     );
 }
+
+/// W4's model (smaller): the GPT's step loops over its stacked layers, and its gradient tapes
+/// only the run-time record decisions (no buffer: the layers' ranges are disjoint), on the
+/// pooled tape; AdamW's update is fused. No allocation after the first steps.
+#[test]
+fn gpt_adamw_step_does_not_allocate() {
+    use ferrograd_train::models::gpt::MiniGpt;
+    use ferrograd_train::{Network, Optimizer};
+    ferrograd::kernels::set_num_threads(1);
+    let model = MiniGpt {
+        vocab: 65,
+        seq: 16,
+        dim: 32,
+        heads: 4,
+        layers: 2,
+    };
+    let mut net = Network::new(model, 4, 0).unwrap();
+    let mut opt = Optimizer::new(OptimizerConfig::adamw(1e-3, 0.1), net.params().len()).unwrap();
+    let x: Vec<f32> = (0..4 * 16).map(|i| ((i * 7) % 65) as f32).collect();
+    let labels: Vec<usize> = (0..4 * 16).map(|i| (i * 7 + 7) % 65).collect();
+    let mut step = |net: &mut Network<MiniGpt>| {
+        net.loss_and_grad(&x, &labels).unwrap();
+        net.step(&mut opt).unwrap();
+    };
+    for _ in 0..3 {
+        step(&mut net);
+    }
+    let info = allocation_counter::measure(|| {
+        for _ in 0..5 {
+            step(&mut net);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}

@@ -181,7 +181,7 @@ pub mod __private {
     pub use crate::structs::{
         field_probe, FieldHoldsNoFloat, FloatFieldWouldBeTreatedAsAConstant, ProbeFloat, ProbeOther,
     };
-    pub use crate::tape::PooledTape;
+    pub use crate::tape::{Hull, PooledTape};
     pub use crate::vloop;
     pub use crate::{
         Adjoint, ArgMode, ArrayAdjoint, Differentiable, DualN, Partials, Real, ShapeError,

@@ -212,3 +212,80 @@ mod tests {
         assert!(t.capacity() >= 1000);
     }
 }
+
+/// The smallest interval holding every range of a buffer that calls executed so far in a
+/// forward sweep handed on: their pullbacks read those ranges in the reverse sweep, so a later
+/// call that writes into the hull must record what it overwrites (and one that writes outside
+/// it need not). Generated code keeps one per buffer that is only ever passed to calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hull {
+    lo: usize,
+    hi: usize,
+}
+
+impl Hull {
+    /// No range yet.
+    pub const EMPTY: Hull = Hull { lo: 0, hi: 0 };
+
+    /// The range `r` of a buffer of `len` elements, as indices `[lo, hi)`.
+    fn bounds(len: usize, r: impl core::ops::RangeBounds<usize>) -> (usize, usize) {
+        use core::ops::Bound;
+        let lo = match r.start_bound() {
+            Bound::Included(&a) => a,
+            Bound::Excluded(&a) => a.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let hi = match r.end_bound() {
+            Bound::Included(&b) => b.saturating_add(1),
+            Bound::Excluded(&b) => b,
+            Bound::Unbounded => len,
+        };
+        (lo, hi)
+    }
+
+    /// Widens the hull by the range `r` of a buffer of `len` elements.
+    #[inline]
+    pub fn add(&mut self, len: usize, r: impl core::ops::RangeBounds<usize>) {
+        let (lo, hi) = Self::bounds(len, r);
+        if lo >= hi {
+            return;
+        }
+        if self.lo >= self.hi {
+            *self = Hull { lo, hi };
+        } else {
+            self.lo = self.lo.min(lo);
+            self.hi = self.hi.max(hi);
+        }
+    }
+
+    /// Does the range `r` of a buffer of `len` elements meet the hull?
+    #[inline]
+    pub fn overlaps(&self, len: usize, r: impl core::ops::RangeBounds<usize>) -> bool {
+        let (lo, hi) = Self::bounds(len, r);
+        lo < hi && self.lo < self.hi && lo < self.hi && self.lo < hi
+    }
+}
+
+#[cfg(test)]
+mod hull_tests {
+    use super::Hull;
+
+    #[test]
+    fn hull_grows_and_meets_only_overlapping_ranges() {
+        let mut h = Hull::EMPTY;
+        assert!(!h.overlaps(10, ..));
+        h.add(10, 2..4);
+        assert!(h.overlaps(10, 3..9) && h.overlaps(10, ..) && h.overlaps(10, 0..=2));
+        assert!(!h.overlaps(10, 4..) && !h.overlaps(10, ..2) && !h.overlaps(10, 3..3));
+        h.add(10, 6..=6);
+        assert_eq!(h, Hull { lo: 2, hi: 7 });
+        assert!(
+            h.overlaps(10, 5..6),
+            "the hull covers the gap between ranges"
+        );
+        h.add(10, 5..5);
+        assert_eq!(h, Hull { lo: 2, hi: 7 });
+        h.add(10, ..);
+        assert_eq!(h, Hull { lo: 0, hi: 10 });
+    }
+}

@@ -600,3 +600,39 @@ fn method_hessian_equals_the_free_function_hessian() {
     let g = p.nll_method_grad(&x, &mut d);
     assert_close(g, vm, "grad value");
 }
+
+#[derive(Clone, Debug, PartialEq, Differentiable)]
+struct Counted {
+    a: f64,
+    /// Only its length is used.
+    ys: Vec<f64>,
+}
+
+/// A field used only through `.len()` (found by the random-program generator: the field is no
+/// float the body reads, so it stays a pass-through value, and its length is an integer).
+#[differentiable(wrt(p))]
+fn counted(p: &Counted, x: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..p.ys.len() {
+        s = 0.5 * s + (p.a * x).sin() + i as f64;
+    }
+    s
+}
+
+#[test]
+fn length_of_a_field_that_is_not_read() {
+    let p = Counted {
+        a: 0.7,
+        ys: vec![0.0; 3],
+    };
+    let x = 1.3;
+    // s = c·(1 + 0.5 + 0.25) + (0.5·1 + 2) with c = sin(a·x): ∂s/∂a = 1.75·x·cos(a·x).
+    let mut d = Counted {
+        a: 0.0,
+        ys: vec![0.0; 3],
+    };
+    let v = counted_grad(&p, x, &mut d);
+    assert_close(v, 1.75 * (p.a * x).sin() + 2.5, "value");
+    assert_close(v, counted(&p, x), "value of the primal");
+    assert_close(d.a, 1.75 * x * (p.a * x).cos(), "d/da");
+}

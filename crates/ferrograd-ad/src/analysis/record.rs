@@ -6,6 +6,15 @@
 //! value only if a reader of it runs before the write in the forward sweep (at or before its
 //! position in the body, or anywhere in a loop shared with it, whose later iterations come
 //! first in the reverse sweep).
+//!
+//! That rule sees whole buffers. A model that stacks its layers in one buffer and hands each
+//! iteration of a loop its own sub-slice (`&mut acts[l * n..(l + 1) * n]`) writes the buffer in
+//! every iteration while earlier iterations' pullbacks read it, so the rule records it at every
+//! call, although the ranges never meet. For a buffer that the body only ever hands to calls
+//! (whole or as a sub-slice), such a write is decided at run time instead ([`Records::hulls`]):
+//! the forward sweep keeps the hull of the ranges that calls executed so far handed on (their
+//! pullbacks read those ranges later), and a call records the range it writes only when it
+//! meets that hull. The hull is an over-approximation, so a needed record is never skipped.
 
 use super::{Activity, Recompute};
 use crate::ir::*;
@@ -22,6 +31,10 @@ pub struct Records {
     /// `(call, buffer)`: the reverse sweep reads contents of `buffer` from before the call,
     /// which may write it (`reverse::Rev::written_buffer_saves`).
     pub buffers_read_before: HashSet<(StmtId, VarId)>,
+    /// Buffers of `buffers_read_before` that occur only as call arguments (whole or
+    /// sub-slices): their records are decided at run time against the hull of the ranges read
+    /// so far (`reverse::Rev::written_buffer_saves`).
+    pub hulls: HashSet<VarId>,
 }
 
 pub fn records(f: &Func, act: &Activity, rc: &Recompute) -> Records {
@@ -80,11 +93,50 @@ pub fn records(f: &Func, act: &Activity, rc: &Recompute) -> Records {
             }
         }
     }
+    let hulls = buffers_read_before
+        .iter()
+        .map(|(_, v)| *v)
+        .filter(|&v| only_call_arguments(&f.body, v))
+        .collect();
     Records {
         unhoisted,
         saves,
         buffers_read_before,
+        hulls,
     }
+}
+
+/// Is every read of `v` in `body` an argument of a call, whole (`x`, `&mut x`) or a sub-slice
+/// (`&x[a..b]`), never an element read, a length or part of another expression? Assignments
+/// *to* `v` (a local array's `let a = [0.0; N]`, `a[i] = e`) are allowed: they read nothing of
+/// `v` in the reverse sweep, and record what they overwrite themselves (`saves`).
+fn only_call_arguments(body: &Block, v: VarId) -> bool {
+    fn expr_ok(e: &Expr, v: VarId) -> bool {
+        match e {
+            Expr::Call { args, .. } => args.iter().all(|a| match a {
+                Expr::Var(w) if *w == v => true,
+                Expr::Ref(inner, _) if matches!(**inner, Expr::Var(w) if w == v) => true,
+                Expr::SubSlice { var, lo, hi, .. } if *var == v => {
+                    [lo, hi].into_iter().flatten().all(|b| expr_ok(b, v))
+                }
+                other => expr_ok(other, v),
+            }),
+            Expr::Var(w) | Expr::Index(w, _) | Expr::SubSlice { var: w, .. } if *w == v => false,
+            _ => {
+                let mut ok = true;
+                crate::visit::children(e, &mut |c| ok &= expr_ok(c, v));
+                ok
+            }
+        }
+    }
+    let mut ok = true;
+    crate::visit::each_stmt(body, &mut |s| {
+        if let Stmt::For { var: Some(w), .. } = s {
+            ok &= *w != v;
+        }
+        crate::visit::stmt_exprs(s, &mut |e| ok &= expr_ok(e, v));
+    });
+    ok
 }
 
 /// Calls `read` for every variable whose value the reverse code of `s` reads.

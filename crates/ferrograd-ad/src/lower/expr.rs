@@ -275,10 +275,15 @@ impl Lower<'_> {
         let name = m.method.to_string();
         let rt = self.ty_of(&recv);
         if name == "len" && args.is_empty() {
-            if !matches!(
-                rt,
-                Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice
-            ) {
+            // Also the length of a pass-through value's field (`s.y.len()` where no float of
+            // `s.y` is read): an integer, which carries no derivative whatever the elements are.
+            let pass_through = matches!(recv, Expr::Field(..) | Expr::IndexOf(..));
+            if !pass_through
+                && !matches!(
+                    rt,
+                    Ty::FloatSlice | Ty::FloatSliceMut | Ty::FloatArray | Ty::IntSlice
+                )
+            {
                 self.cx
                     .error_spanned(m, "`.len()` is supported on slices and arrays");
                 return None;
