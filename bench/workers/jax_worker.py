@@ -2,7 +2,10 @@
 
 `python jax_worker.py DATA WORKLOAD`. Training workloads: `jit` of value_and_grad plus the SGD
 update inside the jit, f32. W3: x64; W3-grad `jit(value_and_grad(nll))`, W3-hess
-`jit(hessian(nll))`.
+`jit(hessian(nll))`. W4: the mini-GPT (stacked per-layer parameters, causal softmax
+attention, tanh-approximated GELU, tied output projection) with `jit` of value_and_grad and a
+hand-written AdamW update (torch.optim.AdamW's: decoupled decay, bias corrections) inside the
+jit.
 """
 
 import math
@@ -94,6 +97,80 @@ def training(m, a):
     return check, step
 
 
+def layer_norm(x, w, b, eps=1e-5):
+    mu = x.mean(-1, keepdims=True)
+    var = jnp.square(x - mu).mean(-1, keepdims=True)
+    return (x - mu) * jax.lax.rsqrt(var + eps) * w + b
+
+
+def gpt_loss(m, p, ids, y):
+    (wte, wpe, ln1w, ln1b, qkvw, qkvb, projw, projb,
+     ln2w, ln2b, fcw, fcb, fcpw, fcpb, lnfw, lnfb) = p
+    b, t = ids.shape
+    c, h = m["dim"], m["heads"]
+    hd = c // h
+    mask = jnp.tril(jnp.ones((t, t), dtype=bool))
+    x = wte[ids] + wpe[:t]
+    for l in range(m["layers"]):
+        a = layer_norm(x, ln1w[l], ln1b[l])
+        q, k, v = jnp.split(linear(a, qkvw[l], qkvb[l]), 3, axis=-1)
+        q, k, v = (z.reshape(b, t, h, hd) for z in (q, k, v))
+        s = jnp.einsum("bthd,bshd->bhts", q, k) / math.sqrt(hd)
+        att = jax.nn.softmax(jnp.where(mask, s, -jnp.inf), axis=-1)
+        o = jnp.einsum("bhts,bshd->bthd", att, v).reshape(b, t, c)
+        x = x + linear(o, projw[l], projb[l])
+        mm = layer_norm(x, ln2w[l], ln2b[l])
+        x = x + linear(jax.nn.gelu(linear(mm, fcw[l], fcb[l]), approximate=True), fcpw[l], fcpb[l])
+    logits = layer_norm(x, lnfw, lnfb) @ wte.T
+    logp = jax.nn.log_softmax(logits.reshape(-1, m["vocab"]))
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+def gpt(m, a):
+    flat = a["params"]
+    params, off = [], 0
+    for s in m["param_shapes"]:
+        n = int(np.prod(s))
+        params.append(jnp.asarray(flat[off:off + n].reshape(s)))
+        off += n
+    assert off == flat.size, f"{off} parameters in the model, {flat.size} in the file"
+    ids = jnp.asarray(a["x"].astype(np.int32))
+    y = jnp.asarray(a["y"].astype(np.int32))
+    lr, (b1, b2), eps, wd = m["lr"], m["betas"], m["eps"], m["weight_decay"]
+
+    def loss(p):
+        return gpt_loss(m, p, ids, y)
+
+    vg = jax.jit(jax.value_and_grad(loss))
+
+    def train_step(p, m1, m2, t):
+        v, g = jax.value_and_grad(loss)(p)
+        t = t + 1
+        bc1 = 1 - b1 ** t
+        bc2 = 1 - b2 ** t
+        m1 = [b1 * mi + (1 - b1) * gi for mi, gi in zip(m1, g)]
+        m2 = [b2 * vi + (1 - b2) * gi * gi for vi, gi in zip(m2, g)]
+        p = [pi * (1 - lr * wd) - (lr / bc1) * mi / (jnp.sqrt(vi) / jnp.sqrt(bc2) + eps)
+             for pi, mi, vi in zip(p, m1, m2)]
+        return v, p, m1, m2, t
+
+    train_step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    zeros = [jnp.zeros_like(pi) for pi in params]
+    state = {"p": [jnp.array(pi) for pi in params], "m1": zeros,
+             "m2": [jnp.zeros_like(pi) for pi in params], "t": jnp.asarray(0.0, jnp.float32)}
+
+    def check():
+        v, g = vg(params)
+        return np.concatenate([[float(v)]] + [np.asarray(gi, dtype=np.float64).reshape(-1) for gi in g])
+
+    def step():
+        v, state["p"], state["m1"], state["m2"], state["t"] = train_step(
+            state["p"], state["m1"], state["m2"], state["t"])
+        v.block_until_ready()
+
+    return check, step
+
+
 def w3(m, a):
     lo, hi = m["lo"], m["hi"]
     x = jnp.asarray(a["x"])
@@ -135,7 +212,7 @@ def main():
     m, a = load(data, workload)
     if m["kind"] == "nll":
         jax.config.update("jax_enable_x64", True)
-    check, step = (w3 if m["kind"] == "nll" else training)(m, a)
+    check, step = {"nll": w3, "gpt": gpt}.get(m["kind"], training)(m, a)
     serve(data, workload, "jax", check, step)
 
 

@@ -3,6 +3,9 @@
 `python torch_worker.py DATA WORKLOAD {eager,compile}`. Training workloads: one step =
 zero_grad + forward + cross-entropy (mean) + backward + SGD update, f32, 2 threads (or FERROGRAD_BENCH_THREADS). W3: the NLL
 as vectorised f64 tensor code; W3-grad one value+gradient, W3-hess one Hessian (torch.func).
+W4: a GPT module over the stacked parameters (scaled_dot_product_attention with is_causal,
+gelu(approximate="tanh"), layer_norm, tied output projection), torch.optim.AdamW on every
+parameter; torch.compile compiles the module's forward (loss included).
 """
 
 import math
@@ -27,6 +30,70 @@ def cnn(m):
         torch.nn.Conv1d(32, 64, 8), torch.nn.ReLU(), torch.nn.MaxPool1d(4),
         torch.nn.Flatten(), torch.nn.Linear(1856, 64), torch.nn.ReLU(), torch.nn.Linear(64, m["classes"]),
     )
+
+
+class Gpt(torch.nn.Module):
+    """The mini-GPT with per-layer tensors stacked over the layers, as the manifest lays them
+    out (ferrograd_train::models::gpt::MiniGpt::params): forward returns the mean
+    next-token cross-entropy."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+        self.ps = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.empty(s)) for s in m["param_shapes"]])
+
+    def forward(self, ids, y):
+        m = self.m
+        (wte, wpe, ln1w, ln1b, qkvw, qkvb, projw, projb,
+         ln2w, ln2b, fcw, fcb, fcpw, fcpb, lnfw, lnfb) = self.ps
+        b, t = ids.shape
+        c, h = m["dim"], m["heads"]
+        F = torch.nn.functional
+        x = F.embedding(ids, wte) + wpe[:t]
+        for l in range(m["layers"]):
+            a = F.layer_norm(x, (c,), ln1w[l], ln1b[l], 1e-5)
+            q, k, v = F.linear(a, qkvw[l], qkvb[l]).split(c, dim=-1)
+            q, k, v = (z.view(b, t, h, c // h).transpose(1, 2) for z in (q, k, v))
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + F.linear(att.transpose(1, 2).reshape(b, t, c), projw[l], projb[l])
+            mm = F.layer_norm(x, (c,), ln2w[l], ln2b[l], 1e-5)
+            x = x + F.linear(F.gelu(F.linear(mm, fcw[l], fcb[l]), approximate="tanh"), fcpw[l], fcpb[l])
+        logits = F.linear(F.layer_norm(x, (c,), lnfw, lnfb, 1e-5), wte)
+        return F.cross_entropy(logits.view(-1, m["vocab"]), y)
+
+
+def gpt(m, a, compiled):
+    model = Gpt(m)
+    flat = torch.from_numpy(a["params"].copy())
+    off = 0
+    with torch.no_grad():
+        for p in model.parameters():
+            n = p.numel()
+            p.copy_(flat[off:off + n].view_as(p))
+            off += n
+    assert off == flat.numel(), f"{off} parameters in the model, {flat.numel()} in the file"
+    ids = torch.from_numpy(a["x"].copy())
+    y = torch.from_numpy(a["y"].copy())
+    fwd = torch.compile(model) if compiled else model
+    b1, b2 = m["betas"]
+    opt = torch.optim.AdamW(model.parameters(), lr=m["lr"], betas=(b1, b2), eps=m["eps"],
+                            weight_decay=m["weight_decay"])
+
+    def check():
+        opt.zero_grad(set_to_none=True)
+        loss = fwd(ids, y)
+        loss.backward()
+        g = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+        return np.concatenate([[loss.item()], g.double().numpy()])
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = fwd(ids, y)
+        loss.backward()
+        opt.step()
+
+    return check, step
 
 
 def training(m, a, compiled):
@@ -106,7 +173,7 @@ def main():
     m, a = load(data, workload)
     compiled = variant == "compile"
     framework = "torch-compile" if compiled else "torch-eager"
-    check, step = (w3 if m["kind"] == "nll" else training)(m, a, compiled)
+    check, step = {"nll": w3, "gpt": gpt}.get(m["kind"], training)(m, a, compiled)
     if compiled:
         check()  # compiles here, so that a failing compiler is reported as unavailable
     serve(data, workload, framework, check, step)

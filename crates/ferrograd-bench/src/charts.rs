@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use crate::framework::Framework;
-use crate::report::Report;
+use crate::report::{Report, Sweep};
 
 /// System TTF fonts tried in order (as ferrograd-gw's plots).
 const FONT_CANDIDATES: [&str; 4] = [
@@ -209,9 +209,13 @@ pub fn draw(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
         },
     )?;
     let mut paths = vec![p1, p2];
-    if report.sweep.is_some() {
-        let p3 = dir.join(format!("{}-sweep.png", report.date));
-        draw_sweep(report, &p3)?;
+    for sweep in &report.sweeps {
+        let p3 = dir.join(format!(
+            "{}-sweep-{}.png",
+            report.date,
+            sweep.workload.name()
+        ));
+        draw_sweep(sweep, &p3)?;
         paths.push(p3);
     }
     Ok(paths)
@@ -220,12 +224,9 @@ pub fn draw(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
 /// One line of the sweep chart: framework, threads, [(batch, µs per example)].
 type SweepLine = (Framework, usize, Vec<(f64, f64)>);
 
-/// `<date>-sweep.png`: µs per example against batch size (both log), one line per framework
-/// and thread count (solid: 2 threads, dashed: 1 thread).
-fn draw_sweep(report: &Report, path: &Path) -> Result<()> {
-    let Some(sweep) = &report.sweep else {
-        return Ok(());
-    };
+/// `<date>-sweep-<workload>.png`: µs per example against batch size (both log), one line per
+/// framework and thread count (solid: 2 threads, dashed: 1 thread).
+fn draw_sweep(sweep: &Sweep, path: &Path) -> Result<()> {
     let mut lines: Vec<SweepLine> = Vec::new();
     for p in &sweep.points {
         for r in &p.report.results {
@@ -265,7 +266,10 @@ fn draw_sweep(report: &Report, path: &Path) -> Result<()> {
     let mut chart = ChartBuilder::on(&root)
         .margin(20)
         .caption(
-            "W1a model (MLP 784-128-10): µs per example vs batch size (log-log; solid 2 threads, dashed 1)",
+            format!(
+                "{} model: µs per example vs batch size (log-log; solid 2 threads, dashed 1)",
+                sweep.workload.name()
+            ),
             ("sans-serif", 20),
         )
         .x_label_area_size(45)

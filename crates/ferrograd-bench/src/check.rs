@@ -27,9 +27,21 @@ pub fn check_report(json: &Path) -> Result<Vec<String>> {
             problems.push(format!("missing {f}"));
         }
     }
-    let sweep_chart = format!("{date}-sweep.png");
-    if !v["sweep"].is_null() && !dir.join(&sweep_chart).is_file() {
-        problems.push(format!("missing {sweep_chart}"));
+    // Reports before W4 had one `sweep` (W1a's) and `<date>-sweep.png`.
+    let mut charts = Vec::new();
+    if !v["sweep"].is_null() {
+        charts.push(format!("{date}-sweep.png"));
+    }
+    for s in v["sweeps"].as_array().into_iter().flatten() {
+        charts.push(format!(
+            "{date}-sweep-{}.png",
+            s["workload"].as_str().unwrap_or("?")
+        ));
+    }
+    for chart in charts {
+        if !dir.join(&chart).is_file() {
+            problems.push(format!("missing {chart}"));
+        }
     }
     Ok(problems)
 }
@@ -60,17 +72,21 @@ fn check_result(r: &Value, at: &str, tol: f64, p: &mut Vec<String>) {
     }
 }
 
-/// The sweep section, when present: every batch size x thread count of the sweep, each with
-/// every framework's result as in the main table (and µs per example for the timed ones).
+/// A sweep section: every batch size x thread count of the sweep, each with every
+/// framework's result as in the main table (and µs per example for the timed ones).
 pub fn check_sweep(sweep: &Value) -> Vec<String> {
     let mut p = Vec::new();
+    // Messages name the workload when the sweep does (reports since W4 sweep several).
+    let name = sweep["workload"]
+        .as_str()
+        .map_or_else(String::new, |w| format!(" {w}"));
     let Some(points) = sweep["points"].as_array() else {
-        return vec!["sweep: no points".into()];
+        return vec![format!("sweep{name}: no points")];
     };
     let tol = sweep["tolerance"].as_f64().unwrap_or(0.0);
     for threads in crate::run::SWEEP_THREADS {
         for batch in crate::run::SWEEP_BATCHES {
-            let here = format!("sweep batch {batch} threads {threads}");
+            let here = format!("sweep{name} batch {batch} threads {threads}");
             let Some(pt) = points
                 .iter()
                 .find(|x| x["batch"] == batch && x["threads"] == threads)
@@ -124,6 +140,16 @@ pub fn check_value(v: &Value) -> Vec<String> {
     }
     if !v["sweep"].is_null() {
         p.extend(check_sweep(&v["sweep"]));
+    }
+    if !v["sweeps"].is_null() {
+        match v["sweeps"].as_array() {
+            Some(sweeps) if !sweeps.is_empty() => {
+                for s in sweeps {
+                    p.extend(check_sweep(s));
+                }
+            }
+            _ => p.push("sweeps: not a non-empty list".into()),
+        }
     }
     p
 }
@@ -187,6 +213,36 @@ mod tests {
         );
         // Without a sweep (--quick), nothing is asked of it.
         assert!(check_value(&complete()).is_empty());
+    }
+
+    #[test]
+    fn every_sweep_of_a_multi_workload_report_is_checked() {
+        let mut v = complete();
+        let mut w1a = sweep();
+        w1a["workload"] = json!("W1a");
+        let mut w4 = sweep();
+        w4["workload"] = json!("W4");
+        v["sweeps"] = json!([w1a, w4]);
+        assert_eq!(check_value(&v), Vec::<String>::new());
+        if let Some(points) = v["sweeps"][1]["points"].as_array_mut() {
+            points.remove(0);
+        }
+        v["sweeps"][0]["points"][3]["results"][1]["status"] = json!("crashed");
+        let p = check_value(&v);
+        assert_eq!(p.len(), 2, "{p:#?}");
+        assert!(
+            p.contains(&"sweep W4 batch 1 threads 1: missing".to_string()),
+            "{p:#?}"
+        );
+        assert!(
+            p.contains(&"sweep W1a batch 256 threads 1 ferrograd-torch: crashed".to_string()),
+            "{p:#?}"
+        );
+        v["sweeps"] = json!([]);
+        assert_eq!(
+            check_value(&v),
+            vec!["sweeps: not a non-empty list".to_string()]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
-//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess] [--frameworks ferrograd,tch,…] [--sweep]
+//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess,W4] [--frameworks ferrograd,tch,…] [--sweep]
 //!                     [--repeat N]
 //! ferrograd-bench check-report bench/results/<date>.json
 //! ferrograd-bench worker --framework ferrograd|ferrograd-torch|tch --workload W1a --data DIR   (internal)
@@ -86,9 +86,11 @@ enum Cmd {
         /// Comma-separated frameworks (default: all; the first is the agreement reference).
         #[arg(long, value_delimiter = ',')]
         frameworks: Vec<String>,
-        /// Also run the scaling sweep: W1a's model at batch 1, 8, 64, 256 x threads 1, 2, for
+        /// Also run the scaling sweep of the selected swept workloads (W1a, W4): each one's
+        /// model at batch 1, 8, 64, 256 x threads 1, 2, for
         /// every selected framework (agreement checked at each setting, interleaved timing);
-        /// a `sweep` section in the JSON and Markdown and a chart. Not part of `--quick`.
+        /// a `sweeps` section in the JSON and Markdown and a chart per workload. Not part of
+        /// `--quick`.
         #[arg(long)]
         sweep: bool,
         /// Run the whole suite this many times (each run writes and checks its own report),

@@ -101,15 +101,16 @@ impl WorkloadReport {
     }
 }
 
-/// One setting of the scaling sweep: W1a's model at `batch`, on `threads` threads.
+/// One setting of the scaling sweep: a workload's model at `batch`, on `threads` threads.
 pub struct SweepPoint {
     pub batch: usize,
     pub threads: usize,
     pub report: WorkloadReport,
 }
 
-/// The scaling sweep (`--sweep`).
+/// The scaling sweep (`--sweep`) of one workload's model.
 pub struct Sweep {
+    pub workload: Workload,
     pub plan: Plan,
     pub points: Vec<SweepPoint>,
 }
@@ -150,11 +151,11 @@ impl Sweep {
             })
             .collect();
         json!({
-            "workload": Workload::W1a.name(),
-            "model": "MLP 784-128-10, f32: one SGD step",
+            "workload": self.workload.name(),
+            "model": self.workload.describe(),
             "batches": crate::run::SWEEP_BATCHES,
             "threads": crate::run::SWEEP_THREADS,
-            "tolerance": Workload::W1a.tolerance(),
+            "tolerance": self.workload.tolerance(),
             "plan": {
                 "warmup": self.plan.warmup,
                 "rounds": self.plan.rounds,
@@ -167,9 +168,12 @@ impl Sweep {
 
     fn markdown(&self) -> String {
         let mut s = format!(
-            "\n### Scaling sweep: W1a's model (MLP 784-128-10) by batch size and threads\n\n\
+            "\n### Scaling sweep: {}'s model ({}) by batch size and threads\n\n\
              {} warm-up steps, then {} rounds x {} steps per framework and setting (each round \
-             stops after {} ms), interleaved; agreement checked at every setting.\n\n",
+             stops after {} ms, at least one step), interleaved; agreement checked at every \
+             setting.\n\n",
+            self.workload.name(),
+            self.workload.describe(),
             self.plan.warmup,
             self.plan.rounds,
             self.plan.steps_per_round,
@@ -225,8 +229,8 @@ pub struct Report {
     pub load_before: String,
     pub load_after: String,
     pub wall_s: f64,
-    /// The scaling sweep, with `--sweep`.
-    pub sweep: Option<Sweep>,
+    /// The scaling sweeps (one per swept workload), with `--sweep`.
+    pub sweeps: Vec<Sweep>,
 }
 
 fn loadavg() -> String {
@@ -273,7 +277,7 @@ impl Report {
             load_before: String::new(),
             load_after: loadavg(),
             wall_s: 0.0,
-            sweep: None,
+            sweeps: Vec::new(),
         }
     }
 
@@ -295,7 +299,7 @@ impl Report {
                 }
             }
         }
-        for p in self.sweep.iter().flat_map(|s| &s.points) {
+        for p in self.sweeps.iter().flat_map(|s| &s.points) {
             for r in &p.report.results {
                 if let Status::Failed(why) = &r.status {
                     v.push(format!(
@@ -366,8 +370,8 @@ impl Report {
             "wall_s": self.wall_s,
             "workloads": workloads,
         });
-        if let Some(sweep) = &self.sweep {
-            out["sweep"] = sweep.to_json();
+        if !self.sweeps.is_empty() {
+            out["sweeps"] = Value::Array(self.sweeps.iter().map(Sweep::to_json).collect());
         }
         out
     }
@@ -425,7 +429,7 @@ impl Report {
         s += "\n`peer / ferrograd` is the peer's median step time over ferrograd's (above 1: ferrograd is faster). \
               GFLOP/s counts the matrix products of a step only. allocs/step: Rust heap allocations on the \
               stepping thread (LibTorch's C++ allocations are not visible to the counter, so none for tch).\n";
-        if let Some(sweep) = &self.sweep {
+        for sweep in &self.sweeps {
             s += &sweep.markdown();
         }
         s

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ferrograd_data::text;
 use ferrograd_fit::{Model, Params};
+use ferrograd_train::models::gpt::MiniGpt;
 use ferrograd_train::{CnnDims, ModelSpec, Network};
 use serde_json::{json, Value};
 
@@ -28,6 +30,28 @@ pub const W3_AT: Params = Params {
     frac: 0.5,
 };
 
+/// W4's batch (sequences of [`MiniGpt::W4`]'s 64 tokens).
+pub const W4_BATCH: usize = 8;
+/// W4's AdamW (issue 14): learning rate, β₁, β₂, ε and the decoupled weight decay, applied
+/// to every parameter (embeddings, biases and layer-norm weights included).
+pub const W4_LR: f32 = 1e-3;
+pub const W4_BETAS: (f32, f32) = (0.9, 0.95);
+pub const W4_EPS: f32 = 1e-8;
+pub const W4_WEIGHT_DECAY: f32 = 0.1;
+/// Characters of generated corpus W4's batch windows are drawn from (`ferrograd_data::text`).
+pub const W4_CORPUS_CHARS: usize = 100_000;
+
+/// W4's optimizer for the arena engine.
+pub fn w4_adamw() -> ferrograd_train::OptimizerConfig {
+    ferrograd_train::OptimizerConfig::AdamW {
+        lr: W4_LR,
+        beta1: W4_BETAS.0,
+        beta2: W4_BETAS.1,
+        eps: W4_EPS,
+        weight_decay: W4_WEIGHT_DECAY,
+    }
+}
+
 /// One workload of the suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workload {
@@ -41,16 +65,22 @@ pub enum Workload {
     W3Grad,
     /// W3 NLL: the 4×4 Hessian.
     W3Hess,
+    /// Mini-GPT ([`MiniGpt::W4`]) on a generated character corpus, batch 8: one AdamW step.
+    W4,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::W1a,
         Workload::W1b,
         Workload::W2,
         Workload::W3Grad,
         Workload::W3Hess,
+        Workload::W4,
     ];
+
+    /// The workloads `--sweep` sweeps over batch size and threads (when selected).
+    pub const SWEPT: [Workload; 2] = [Workload::W1a, Workload::W4];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +89,7 @@ impl Workload {
             Workload::W2 => "W2",
             Workload::W3Grad => "W3-grad",
             Workload::W3Hess => "W3-hess",
+            Workload::W4 => "W4",
         }
     }
 
@@ -74,6 +105,17 @@ impl Workload {
             Workload::W2 => "1D-CNN on [32,1,2048], f32: one SGD step",
             Workload::W3Grad => "unbinned NLL, 100k f64 events: value + gradient",
             Workload::W3Hess => "unbinned NLL, 100k f64 events: 4x4 Hessian",
+            Workload::W4 => {
+                "mini-GPT (4 layers, 4 heads, d 128, context 64, vocab 65), batch 8, f32: one AdamW step"
+            }
+        }
+    }
+
+    /// The workload's own batch size (`None` for W3, which has events, not a batch).
+    pub fn own_batch(self) -> Option<usize> {
+        match self {
+            Workload::W4 => Some(W4_BATCH),
+            w => w.network().map(|(_, b)| b),
         }
     }
 
@@ -103,11 +145,13 @@ impl Workload {
                 },
                 32,
             )),
-            Workload::W3Grad | Workload::W3Hess => None,
+            Workload::W3Grad | Workload::W3Hess | Workload::W4 => None,
         }
     }
 
     /// Float precision: the agreement tolerance (max relative difference) follows from it.
+    /// W4 (f32, ~0.8M parameters) keeps the f32 tolerance: the peers agree with ferrograd
+    /// within 2e-6 on it (bench/README.md, "Agreement on W4").
     pub fn tolerance(self) -> f64 {
         match self {
             Workload::W3Grad | Workload::W3Hess => 1e-9,
@@ -119,6 +163,12 @@ impl Workload {
     /// forward, weight gradients, input gradients except the data's), as in `step_bench`;
     /// `None` for W3 (no products).
     pub fn step_flops_at(self, batch: Option<usize>) -> Result<Option<f64>> {
+        if self == Workload::W4 {
+            return Ok(Some(gpt_step_flops(
+                &MiniGpt::W4,
+                batch.unwrap_or(W4_BATCH),
+            )));
+        }
         let Some((spec, own)) = self.network() else {
             return Ok(None);
         };
@@ -154,6 +204,52 @@ impl Workload {
         let name = self.name();
         let file = |suffix: &str| format!("{name}.{suffix}.bin");
         let manifest = match self.network() {
+            None if self == Workload::W4 => {
+                let batch = batch.unwrap_or(W4_BATCH);
+                anyhow::ensure!(batch > 0, "batch size 0");
+                let g = MiniGpt::W4;
+                // GPT-2's initialisation (`MiniGpt::init_params`, seeded), in the order and
+                // layouts of `MiniGpt::params` (PyTorch's, per-layer tensors stacked).
+                let net = Network::new(g, 1, SEED)?;
+                let params = net.params();
+                // The batch: seeded windows of the generated corpus; the first `batch`
+                // windows are the same at every batch size (the sampler draws in order).
+                let tokens = text::encode(&text::generate_corpus(W4_CORPUS_CHARS, SEED))?;
+                let mut sampler = text::TextSampler::new(tokens, g.seq, SEED)?;
+                let mut x = vec![0.0f32; batch * g.seq];
+                let mut y = vec![0usize; batch * g.seq];
+                sampler.fill(&mut x, &mut y)?;
+                let x: Vec<i64> = x.iter().map(|&v| v as i64).collect();
+                let y: Vec<i64> = y.iter().map(|&v| v as i64).collect();
+                write_raw(
+                    dir,
+                    &file("params"),
+                    params.iter().flat_map(|v| v.to_le_bytes()),
+                )?;
+                write_raw(dir, &file("x"), x.iter().flat_map(|v| v.to_le_bytes()))?;
+                write_raw(dir, &file("y"), y.iter().flat_map(|v| v.to_le_bytes()))?;
+                json!({
+                    "workload": name,
+                    "kind": "gpt",
+                    "batch": batch,
+                    "vocab": g.vocab,
+                    "seq": g.seq,
+                    "dim": g.dim,
+                    "heads": g.heads,
+                    "layers": g.layers,
+                    "lr": W4_LR,
+                    "betas": [W4_BETAS.0, W4_BETAS.1],
+                    "eps": W4_EPS,
+                    "weight_decay": W4_WEIGHT_DECAY,
+                    "param_names": net.param_infos().iter().map(|p| p.name).collect::<Vec<_>>(),
+                    "param_shapes": net.param_infos().iter().map(|p| p.shape.clone()).collect::<Vec<_>>(),
+                    "files": {
+                        "params": {"file": file("params"), "dtype": "<f4", "shape": [params.len()]},
+                        "x": {"file": file("x"), "dtype": "<i8", "shape": [batch, g.seq]},
+                        "y": {"file": file("y"), "dtype": "<i8", "shape": [batch * g.seq]},
+                    },
+                })
+            }
             Some((spec, own)) => {
                 let batch = batch.unwrap_or(own);
                 anyhow::ensure!(batch > 0, "batch size 0");
@@ -227,6 +323,26 @@ impl Workload {
     }
 }
 
+/// Flops of the matrix products in one W4-style training step at `batch`: per layer the
+/// four projections (`qkv`, attention output, MLP in and out: `24·rows·dim²` forward) and the
+/// attention's two products (`q·kᵀ` and `att·v`) over the causal pairs `j ≤ t` only
+/// (`2·batch·dim·seq·(seq+1)` forward: the work the masked half does not need is not
+/// counted), plus the tied output projection (`2·rows·dim·vocab`). Backward does two products
+/// per forward one (no product takes the data: the ids enter through an embedding), so the
+/// step is 3× the forward.
+pub fn gpt_step_flops(g: &MiniGpt, batch: usize) -> f64 {
+    let (b, t, c, v, l) = (
+        batch as f64,
+        g.seq as f64,
+        g.dim as f64,
+        g.vocab as f64,
+        g.layers as f64,
+    );
+    let rows = b * t;
+    let per_layer = 24.0 * rows * c * c + 2.0 * b * c * t * (t + 1.0);
+    3.0 * (l * per_layer + 2.0 * rows * c * v)
+}
+
 fn write_raw(dir: &Path, name: &str, bytes: impl Iterator<Item = u8>) -> Result<()> {
     let path = dir.join(name);
     std::fs::write(&path, bytes.collect::<Vec<u8>>())
@@ -243,18 +359,28 @@ impl Inputs {
     /// The training network as the manifest sets it up: the workload's model at the manifest's
     /// batch size (the sweep's differ from the workload's own); `None` for W3.
     pub fn network(&self, workload: Workload) -> Result<Option<(ModelSpec, usize)>> {
-        let Some((spec, own)) = workload.network() else {
+        let Some((spec, _)) = workload.network() else {
             return Ok(None);
         };
-        let batch = match self.manifest.get("batch") {
-            None => own,
-            Some(b) => b
-                .as_u64()
-                .and_then(|b| usize::try_from(b).ok())
-                .filter(|&b| b > 0)
-                .with_context(|| format!("manifest batch `{b}` is not a positive integer"))?,
-        };
+        let batch = self.batch(workload)?.with_context(|| "no batch")?;
         Ok(Some((spec, batch)))
+    }
+
+    /// The batch size the manifest sets (the sweep's differ from the workload's own);
+    /// `None` for W3.
+    pub fn batch(&self, workload: Workload) -> Result<Option<usize>> {
+        let Some(own) = workload.own_batch() else {
+            return Ok(None);
+        };
+        match self.manifest.get("batch") {
+            None => Ok(Some(own)),
+            Some(b) => Ok(Some(
+                b.as_u64()
+                    .and_then(|b| usize::try_from(b).ok())
+                    .filter(|&b| b > 0)
+                    .with_context(|| format!("manifest batch `{b}` is not a positive integer"))?,
+            )),
+        }
     }
 
     pub fn load(dir: &Path, workload: Workload) -> Result<Inputs> {
@@ -318,6 +444,7 @@ impl Inputs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrograd_train::Model as _;
 
     #[test]
     fn the_sweep_batch_travels_in_the_manifest() -> Result<()> {
@@ -340,6 +467,43 @@ mod tests {
             assert!((flops - per_example * want as f64).abs() < 1.0);
         }
         assert!(Workload::W1a.write_inputs_at(&dir, Some(0)).is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn w4_inputs_are_corpus_windows_and_the_same_first_rows_at_every_batch() -> Result<()> {
+        let dir =
+            std::env::temp_dir().join(format!("ferrograd-bench-test-w4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let g = MiniGpt::W4;
+        Workload::W4.write_inputs_at(&dir, Some(2))?;
+        let small = Inputs::load(&dir, Workload::W4)?;
+        let (x2, y2) = (small.i64s("x")?, small.i64s("y")?);
+        Workload::W4.write_inputs_at(&dir, None)?;
+        let own = Inputs::load(&dir, Workload::W4)?;
+        assert_eq!(own.batch(Workload::W4)?, Some(W4_BATCH));
+        let (x, y) = (own.i64s("x")?, own.i64s("y")?);
+        assert_eq!((x.len(), y.len()), (W4_BATCH * g.seq, W4_BATCH * g.seq));
+        assert_eq!((&x[..2 * g.seq], &y[..2 * g.seq]), (&x2[..], &y2[..]));
+        // Labels are the next token: within a window, label t is input t + 1.
+        for (xs, ys) in x.chunks_exact(g.seq).zip(y.chunks_exact(g.seq)) {
+            assert_eq!(&xs[1..], &ys[..g.seq - 1]);
+            assert!(xs.iter().chain(ys).all(|&t| (0..65).contains(&t)));
+        }
+        // The parameters are MiniGpt's GPT-2 initialisation in its layout.
+        let n: usize = g.params()?.iter().map(|p| p.len()).sum();
+        let params = own.f32s("params")?;
+        assert_eq!(params.len(), n);
+        let ln_f_weight = &params[n - 2 * g.dim..n - g.dim];
+        assert!(ln_f_weight.iter().all(|&w| w == 1.0));
+        // Flops: 3x the forward products; the attention counts causal pairs only.
+        let f = Workload::W4.step_flops_at(None)?.context("flops")?;
+        let rows = (W4_BATCH * g.seq) as f64;
+        let dense = 3.0
+            * (4.0 * (24.0 * rows * 128.0 * 128.0 + 2.0 * 8.0 * 128.0 * 64.0 * 65.0)
+                + 2.0 * rows * 128.0 * 65.0);
+        assert!((f - dense).abs() < 1.0, "{f} vs {dense}");
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }

@@ -116,6 +116,24 @@ pub enum DataError {
         found: usize,
     },
 
+    /// A character outside the text vocabulary (`text::VOCAB`, tinyshakespeare's 65).
+    #[error("character {ch:?} at position {at} is not in the 65-character vocabulary")]
+    UnknownChar {
+        /// The character.
+        ch: char,
+        /// Its position (in characters) in the text.
+        at: usize,
+    },
+
+    /// A token id outside the text vocabulary (ids are below 65).
+    #[error("token id {token} at position {at} is not below the vocabulary size 65")]
+    UnknownToken {
+        /// The id.
+        token: usize,
+        /// Its position in the token sequence.
+        at: usize,
+    },
+
     /// An FFT reported an error. This is a bug in ferrograd-data, not a problem with the input.
     #[error("FFT failed: {reason} (a bug in ferrograd-data; please report it)")]
     Fft {

@@ -13,6 +13,9 @@
 //!   signal-vs-noise 1D CNN, `x: [N, 1, 2048]`, `y: [N]`. The example
 //!   `cargo run --release -p ferrograd-data --example gw_generate -- 2000 0 --png gw.png`
 //!   reports the generation rate and plots one example.
+//! - [`text`]: a seeded, generated character corpus (play-like English over tinyshakespeare's
+//!   65 characters; no download), encode/decode and a seeded sampler of next-token windows,
+//!   for W4's character-level GPT.
 //!
 //! Every fallible function returns [`DataError`]; nothing panics on bad input.
 
@@ -21,6 +24,7 @@ mod error;
 pub mod gw;
 pub mod idx;
 mod mnist;
+pub mod text;
 
 pub use batch::{gather_batch, Batches, EpochOrder};
 pub use error::DataError;

@@ -1282,6 +1282,205 @@ fn embedding_lookup() {
     tally.print("embedding_lookup");
 }
 
+/// One causal-attention case against LibTorch: `q·kᵀ/√head_dim`, the causal mask
+/// (`masked_fill` with −∞ above the diagonal), `softmax`, `·v`, heads split from and merged
+/// back into `[batch, seq, dim]`. Checks both outputs (`out` and the probabilities `att`, 0
+/// above the diagonal), then the pullback into `d_qkv` with a seed on `out` only (the
+/// `att` adjoint empty, i.e. zero) and with seeds on both outputs (`att`'s seed non-zero
+/// everywhere, above the diagonal too, where it must have no effect).
+fn attention_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    (batch, seq, heads, dim): (usize, usize, usize, usize),
+) {
+    let case = format!("batch={batch} seq={seq} heads={heads} dim={dim}");
+    let hd = dim / heads;
+    let qkv = rng.vec(batch * seq * 3 * dim, -1.0, 1.0);
+    let qt = leaf(&qkv, &[batch, seq, 3 * dim]);
+    let (b, t, h, hdi, c) = (
+        batch as i64,
+        seq as i64,
+        heads as i64,
+        hd as i64,
+        dim as i64,
+    );
+    // LibTorch's graph, built afresh for each autograd call (`grad` frees it).
+    let torch_attention = || {
+        let parts = qt.split(c, -1);
+        let split = |z: &Tensor| z.reshape([b, t, h, hdi]).transpose(1, 2);
+        let (q, kk, v) = (split(&parts[0]), split(&parts[1]), split(&parts[2]));
+        let scores = q.matmul(&kk.transpose(-2, -1)) * (1.0 / (hd as f64).sqrt());
+        let above = Tensor::ones([t, t], (Kind::Bool, Device::Cpu)).triu(1);
+        let att_t = scores
+            .masked_fill(&above, f64::NEG_INFINITY)
+            .softmax(-1, Kind::Float);
+        let out_t = att_t.matmul(&v).transpose(1, 2).reshape([b, t, c]);
+        (out_t, att_t)
+    };
+    let (out_t, att_t) = torch_attention();
+
+    let mut out = vec![0.0; batch * seq * dim];
+    let mut att = vec![0.0; batch * heads * seq * seq];
+    k::causal_attention(&mut out, &mut att, &qkv, batch, seq, heads, dim).unwrap();
+    tally.check("causal_attention out", &case, &out, &values(&out_t), TOL);
+    tally.check("causal_attention att", &case, &att, &values(&att_t), TOL);
+    for (i, &p) in att.iter().enumerate() {
+        let (row, col) = ((i / seq) % seq, i % seq);
+        if col > row {
+            assert_eq!(
+                p, 0.0,
+                "causal_attention att [{case}]: ({row}, {col}) above the diagonal"
+            );
+        }
+    }
+
+    let seed_out = rng.vec(out.len(), -1.0, 1.0);
+    let seed_att = rng.vec(att.len(), -1.0, 1.0);
+    let upstream_out = tensor(&seed_out, &[batch, seq, dim]);
+    let upstream_att = tensor(&seed_att, &[batch, heads, seq, seq]);
+
+    // Seed on `out` only.
+    let want = torch_grads(&[&out_t], &[&upstream_out], &[&qt]);
+    check_pullback(
+        tally,
+        "causal_attention (d_out)",
+        &case,
+        &seed_out,
+        &["d_qkv"],
+        &want,
+        TOL,
+        |d, g| {
+            let [dq] = g else { unreachable!() };
+            k::causal_attention_pullback(
+                &mut out,
+                &mut att,
+                &qkv,
+                batch,
+                seq,
+                heads,
+                dim,
+                d,
+                &mut [],
+                dq,
+            )
+        },
+    );
+
+    // Seeds on `out` and on `att`: one seed buffer, `d_out` then `d_att`.
+    let (out_t, att_t) = torch_attention();
+    let want = torch_grads(&[&out_t, &att_t], &[&upstream_out, &upstream_att], &[&qt]);
+    let seed: Vec<f32> = seed_out.iter().chain(&seed_att).copied().collect();
+    let n_out = out.len();
+    check_pullback(
+        tally,
+        "causal_attention (d_out, d_att)",
+        &case,
+        &seed,
+        &["d_qkv"],
+        &want,
+        TOL,
+        |d, g| {
+            let [dq] = g else { unreachable!() };
+            let (d_out, d_att) = d.split_at_mut(n_out);
+            k::causal_attention_pullback(
+                &mut out, &mut att, &qkv, batch, seq, heads, dim, d_out, d_att, dq,
+            )
+        },
+    );
+}
+
+/// Causal multi-head attention (GPT's core, softmax fused) against LibTorch's composed ops,
+/// including W4's shape (64 positions, 4 heads of 32).
+#[test]
+fn causal_attention_heads() {
+    let mut rng = SplitMix64::new(0x6174_746e);
+    let mut tally = Tally::default();
+    // (batch, seq, heads, dim)
+    let mut shapes = vec![
+        (1, 1, 1, 1),
+        (1, 7, 1, 3),
+        (3, 5, 2, 8),
+        (2, 13, 3, 9),
+        (2, 64, 4, 128),
+    ];
+    for _ in 0..3 {
+        let heads = rng.range(1, 5);
+        shapes.push((
+            rng.range(1, 4),
+            rng.range(1, 20),
+            heads,
+            heads * rng.range(1, 9),
+        ));
+    }
+    for dims in shapes {
+        attention_case(&mut tally, &mut rng, dims);
+    }
+    tally.print("causal_attention_heads");
+}
+
+/// Residual sums `out = a + b` and position embeddings added to every sequence
+/// (`out[b, t, :] = x[b, t, :] + pos[t, :]`) against LibTorch's broadcasting `+`.
+#[test]
+fn add_and_add_positions() {
+    let mut rng = SplitMix64::new(0x6164_6470);
+    let mut tally = Tally::default();
+    for n in [1, 7, 13, 1000, 40_001] {
+        let case = format!("n={n}");
+        let (a, b) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+        let (at, bt) = (leaf(&a, &[n]), leaf(&b, &[n]));
+        let yt = &at + &bt;
+        let mut out = vec![0.0; n];
+        k::add(&mut out, &a, &b).unwrap();
+        tally.check("add value", &case, &out, &values(&yt), 0.0);
+        let seed = rng.vec(n, -1.0, 1.0);
+        let want = torch_grads(&[&yt], &[&tensor(&seed, &[n])], &[&at, &bt]);
+        check_pullback(
+            &mut tally,
+            "add",
+            &case,
+            &seed,
+            &["d_a", "d_b"],
+            &want,
+            TOL,
+            |d, g| {
+                let [da, db] = g else { unreachable!() };
+                k::add_pullback(&mut out, &a, &b, d, da, db)
+            },
+        );
+    }
+    // (batch, seq, dim)
+    let mut shapes = vec![(1, 1, 1), (3, 7, 1), (1, 13, 5), (4, 3, 13), (8, 64, 128)];
+    for _ in 0..3 {
+        shapes.push((rng.range(1, 6), rng.range(1, 20), rng.range(1, 20)));
+    }
+    for (batch, seq, dim) in shapes {
+        let case = format!("[{batch}, {seq}, {dim}]");
+        let x = rng.vec(batch * seq * dim, -1.0, 1.0);
+        let pos = rng.vec(seq * dim, -1.0, 1.0);
+        let (xt, pt) = (leaf(&x, &[batch, seq, dim]), leaf(&pos, &[seq, dim]));
+        let yt = &xt + &pt;
+        let mut out = vec![0.0; x.len()];
+        k::add_positions(&mut out, &x, &pos, batch, seq, dim).unwrap();
+        tally.check("add_positions value", &case, &out, &values(&yt), 0.0);
+        let seed = rng.vec(x.len(), -1.0, 1.0);
+        let want = torch_grads(&[&yt], &[&tensor(&seed, &[batch, seq, dim])], &[&xt, &pt]);
+        check_pullback(
+            &mut tally,
+            "add_positions",
+            &case,
+            &seed,
+            &["d_x", "d_pos"],
+            &want,
+            TOL,
+            |d, g| {
+                let [dx, dp] = g else { unreachable!() };
+                k::add_positions_pullback(&mut out, &x, &pos, batch, seq, dim, d, dx, dp)
+            },
+        );
+    }
+    tally.print("add_and_add_positions");
+}
+
 /// The kernels split large work across threads (`set_num_threads`); the split paths must
 /// agree with LibTorch too, on rayon's pool and on LibTorch's own intra-op threads
 /// (`ferrograd_torch::parallel_for` as the kernels' backend). Thread count and backend are
@@ -1321,6 +1520,7 @@ fn split_across_threads() {
             16,
             pool_dims(17, 16, 517, 3, 2, 1),
         );
+        attention_case(&mut tally, &mut rng, (5, 33, 4, 64));
         k::set_num_threads(1);
         k::set_parallel_backend(None);
         tally.print(&format!("split_across_threads ({name})"));

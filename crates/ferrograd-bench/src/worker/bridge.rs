@@ -4,13 +4,16 @@
 //! computes the value and every gradient in one sweep), `backward()` hands the gradients to the
 //! variables and `tch::nn::Sgd` updates them, as `crates/ferrograd-cli/tests/bridge_vs_arena.rs`
 //! trains W1 and W2. The activation buffers are allocated once and reused (zeroed per step).
+//! W4: the node runs the generated `gpt_loss_grad` over the 16 stacked GPT parameters, and
+//! `tch::nn::AdamW` (configured as the tch worker's) updates them.
 //! W3 does not apply: the NLL is not a `tch` model (ferrograd's row covers it).
 
 use anyhow::{anyhow, ensure, Result};
 use ferrograd_torch::node::value_and_grad_node;
 use ferrograd_train::models::cnn::{self, CnnActs, CnnParams, PoolArgmax};
+use ferrograd_train::models::gpt::{self, GptActs, GptDims, GptParams, MiniGpt};
 use ferrograd_train::models::mlp::{self, MlpActs, MlpDims, MlpParams};
-use ferrograd_train::{CnnDims, ModelSpec};
+use ferrograd_train::{CnnDims, Model as _, ModelSpec};
 use tch::nn::{self, OptimizerConfig as _};
 use tch::{Device, Tensor};
 
@@ -29,6 +32,16 @@ enum Acts {
         d: Box<CnnActs<Vec<f32>>>,
         am: PoolArgmax<Vec<usize>>,
         dims: Box<CnnDims>,
+    },
+    /// W4: the 15 activation regions of `MiniGpt::activation_row_lens` at the batch, their
+    /// adjoints (which the pullbacks leave zeroed; re-zeroed only after a failed call), the
+    /// token ids.
+    Gpt {
+        f: Box<[Vec<f32>; 15]>,
+        d: Box<[Vec<f32>; 15]>,
+        dirty: bool,
+        ids: Vec<usize>,
+        dims: GptDims,
     },
 }
 
@@ -96,6 +109,31 @@ impl Bridge {
                     )?)
                 })?
             }
+            Acts::Gpt {
+                f,
+                d,
+                dirty,
+                ids,
+                dims,
+            } => {
+                if *dirty {
+                    d.iter_mut().for_each(|v| v.fill(0.0));
+                }
+                *dirty = true;
+                let node = value_and_grad_node("gpt_loss", &inputs, |p, g| {
+                    Ok(gpt::gpt_loss_grad(
+                        ids,
+                        labels,
+                        &GptParams::from_regions(p),
+                        &mut GptActs::from_regions(f.each_mut().map(Vec::as_mut_slice)),
+                        dims,
+                        &mut GptParams::from_regions(g),
+                        &mut GptActs::from_regions(d.each_mut().map(Vec::as_mut_slice)),
+                    )?)
+                })?;
+                *dirty = false;
+                node
+            }
             Acts::Cnn { f, d, am, dims } => {
                 d.zero();
                 value_and_grad_node("gw_cnn_loss", &inputs, |p, g| {
@@ -150,7 +188,57 @@ impl Engine for Bridge {
 /// Why the bridge has no W3 row.
 pub const NO_W3: &str = "the bridge carries ferrograd's training models (W1, W2) as one LibTorch autograd node; the W3 NLL is not a tch model (see ferrograd's row)";
 
+/// W4's bridge: the `VarStore` and AdamW as the tch worker's, the arena model's buffers.
+fn gpt_engine(inputs: &Inputs) -> Result<Box<dyn Engine>> {
+    let g = MiniGpt::W4;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let params = super::torch::gpt_vars(&vs, &g, &inputs.f32s("params")?)?;
+    let opt = super::torch::gpt_adamw(&vs)?;
+    let batch = inputs
+        .batch(Workload::W4)?
+        .unwrap_or(crate::workload::W4_BATCH);
+    let to_usize = |v: Vec<i64>| -> Result<Vec<usize>> {
+        v.into_iter()
+            .map(|t| {
+                usize::try_from(t)
+                    .ok()
+                    .filter(|&t| t < g.vocab)
+                    .ok_or_else(|| anyhow!("token id {t} outside 0..{}", g.vocab))
+            })
+            .collect()
+    };
+    let ids = to_usize(inputs.i64s("x")?)?;
+    let labels = to_usize(inputs.i64s("y")?)?;
+    ensure!(
+        ids.len() == batch * g.seq && labels.len() == ids.len(),
+        "{} tokens and {} labels for batch {batch}",
+        ids.len(),
+        labels.len()
+    );
+    let lens = g.activation_row_lens()?;
+    ensure!(lens.len() == 15, "{} GPT activation regions", lens.len());
+    let bufs =
+        || -> Box<[Vec<f32>; 15]> { Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch])) };
+    Ok(Box::new(Bridge {
+        _vs: vs,
+        params,
+        opt,
+        acts: Acts::Gpt {
+            f: bufs(),
+            d: bufs(),
+            dirty: false,
+            ids,
+            dims: g.dims(batch),
+        },
+        x: Vec::new(),
+        labels,
+    }))
+}
+
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
+    if workload == Workload::W4 {
+        return gpt_engine(inputs);
+    }
     let Some((spec, batch)) = inputs.network(workload)? else {
         return Err(anyhow!("unavailable: {NO_W3}"));
     };

@@ -1,22 +1,23 @@
 //! The ferrograd engine: the arena training engine for W1a/W1b/W2 (`Network::loss_and_grad`,
-//! generated backward, fused SGD), and ferrograd-fit's `#[differentiable(hessian, wrt(p))]` NLL
+//! generated backward, fused SGD) and W4 (`Network<MiniGpt>`, fused AdamW), and ferrograd-fit's `#[differentiable(hessian, wrt(p))]` NLL
 //! for W3 (`nll_grad`, and `Model::hessian` over event chunks).
 
 use anyhow::{ensure, Result};
 use ferrograd_fit::{model, Model};
-use ferrograd_train::{Network, Optimizer, OptimizerConfig};
+use ferrograd_train::models::gpt::MiniGpt;
+use ferrograd_train::{Model as TrainModel, Network, Optimizer, OptimizerConfig};
 
 use super::Engine;
 use crate::workload::{Inputs, Workload, LR, W3_RANGE};
 
-struct Train {
-    net: Network,
+struct Train<M: TrainModel> {
+    net: Network<M>,
     opt: Optimizer,
     x: Vec<f32>,
     labels: Vec<usize>,
 }
 
-impl Engine for Train {
+impl<M: TrainModel + Send> Engine for Train<M> {
     fn check(&mut self) -> Result<Vec<f64>> {
         let loss = self.net.loss_and_grad(&self.x, &self.labels)?;
         let mut v = vec![f64::from(loss)];
@@ -74,7 +75,45 @@ impl Engine for Nll {
     }
 }
 
+/// W4: the arena engine on [`MiniGpt::W4`] with AdamW; the token ids go in as `f32` (exact).
+fn gpt(inputs: &Inputs) -> Result<Box<dyn Engine>> {
+    let batch = inputs
+        .batch(Workload::W4)?
+        .unwrap_or(crate::workload::W4_BATCH);
+    let mut net = Network::new(MiniGpt::W4, batch, 0)?;
+    let params = inputs.f32s("params")?;
+    ensure!(
+        params.len() == net.params().len(),
+        "{} parameters in the file, {} in the network",
+        params.len(),
+        net.params().len()
+    );
+    net.params_mut().copy_from_slice(&params);
+    let opt = Optimizer::new(crate::workload::w4_adamw(), net.params().len())?;
+    let x: Vec<f32> = inputs.i64s("x")?.into_iter().map(|t| t as f32).collect();
+    let labels = inputs
+        .i64s("y")?
+        .into_iter()
+        .map(|y| usize::try_from(y).map_err(|_| anyhow::anyhow!("label {y}")))
+        .collect::<Result<Vec<_>>>()?;
+    ensure!(
+        x.len() == batch * MiniGpt::W4.seq && labels.len() == x.len(),
+        "{} tokens and {} labels for batch {batch}",
+        x.len(),
+        labels.len()
+    );
+    Ok(Box::new(Train {
+        net,
+        opt,
+        x,
+        labels,
+    }))
+}
+
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
+    if workload == Workload::W4 {
+        return gpt(inputs);
+    }
     match inputs.network(workload)? {
         Some((spec, batch)) => {
             let mut net = Network::new(spec, batch, 0)?;

@@ -1,10 +1,15 @@
 //! tch autograd from Rust: the same models written with LibTorch ops (what a Rust user would
-//! write without ferrograd), autograd backward, SGD update under `no_grad`. W3 as vectorised
+//! write without ferrograd), autograd backward, SGD update under `no_grad`; W4 a GPT written
+//! with LibTorch ops (`scaled_dot_product_attention`, `gelu("tanh")`, `layer_norm`) over the
+//! stacked parameters of a `VarStore`, stepped by `tch::nn::AdamW`. W3 as vectorised
 //! f64 tensor code; its Hessian by differentiating each gradient component again
 //! (`create_graph`), four extra backward passes.
 
-use anyhow::{ensure, Result};
-use tch::{Kind, Reduction, Tensor};
+use anyhow::{anyhow, ensure, Result};
+use ferrograd_train::models::gpt::MiniGpt;
+use ferrograd_train::Model as _;
+use tch::nn::{self, OptimizerConfig as _};
+use tch::{Device, Kind, Reduction, Tensor};
 
 use super::Engine;
 use crate::workload::{Inputs, Workload, LR};
@@ -157,7 +162,165 @@ impl Engine for Nll {
     }
 }
 
+/// Loads the flat parameter file into `vs` in `MiniGpt::params` order and layouts; the
+/// variables' paths are the PyTorch names (`h.attn.c_attn.weight` → `h / attn / c_attn`,
+/// `weight`). Returns them in that order.
+pub fn gpt_vars(vs: &nn::VarStore, g: &MiniGpt, flat: &[f32]) -> Result<Vec<Tensor>> {
+    let mut params = Vec::new();
+    let mut off = 0;
+    for info in g.params()? {
+        let n = info.len();
+        ensure!(off + n <= flat.len(), "parameter file too short");
+        let shape: Vec<i64> = info.shape.iter().map(|&d| d as i64).collect();
+        let init = Tensor::f_from_slice(&flat[off..off + n])?.f_view(shape.as_slice())?;
+        let (path, leaf) = info
+            .name
+            .rsplit_once('.')
+            .ok_or_else(|| anyhow!("parameter name `{}`", info.name))?;
+        let mut p = vs.root();
+        for seg in path.split('.') {
+            p = p / seg;
+        }
+        params.push(p.f_var_copy(leaf, &init)?);
+        off += n;
+    }
+    ensure!(off == flat.len(), "{} parameters, {off} used", flat.len());
+    Ok(params)
+}
+
+/// W4's AdamW as `tch::nn::AdamW` (LibTorch's `torch::optim::AdamW`: decoupled decay on every
+/// variable of the store, as `torch.optim.AdamW` and ferrograd's).
+pub fn gpt_adamw(vs: &nn::VarStore) -> Result<nn::Optimizer> {
+    use crate::workload::{W4_BETAS, W4_EPS, W4_LR, W4_WEIGHT_DECAY};
+    let cfg = nn::AdamW {
+        beta1: f64::from(W4_BETAS.0),
+        beta2: f64::from(W4_BETAS.1),
+        wd: f64::from(W4_WEIGHT_DECAY),
+        eps: f64::from(W4_EPS),
+        amsgrad: false,
+    };
+    Ok(cfg.build(vs, f64::from(W4_LR))?)
+}
+
+/// W4's token ids `[batch, seq]` and labels `[batch·seq]` as `i64` tensors.
+pub fn gpt_batch(inputs: &Inputs, g: &MiniGpt) -> Result<(Tensor, Tensor, usize)> {
+    let batch = inputs
+        .batch(Workload::W4)?
+        .unwrap_or(crate::workload::W4_BATCH);
+    let x = inputs.i64s("x")?;
+    let y = inputs.i64s("y")?;
+    ensure!(
+        x.len() == batch * g.seq && y.len() == x.len(),
+        "{} tokens and {} labels for batch {batch}",
+        x.len(),
+        y.len()
+    );
+    ensure!(
+        x.iter()
+            .chain(&y)
+            .all(|&t| (0..g.vocab as i64).contains(&t)),
+        "a token id outside 0..{}",
+        g.vocab
+    );
+    Ok((
+        Tensor::f_from_slice(&x)?.f_view([batch as i64, g.seq as i64])?,
+        Tensor::f_from_slice(&y)?,
+        batch,
+    ))
+}
+
+/// The mini-GPT's mean next-token cross-entropy with LibTorch ops (the math of
+/// `ferrograd_train::models::gpt::gpt_loss`): `p` in `MiniGpt::params` order.
+fn gpt_loss(p: &[Tensor], ids: &Tensor, y: &Tensor, g: &MiniGpt) -> Result<Tensor> {
+    const EPS: f64 = 1e-5;
+    ensure!(p.len() == 16, "{} GPT parameters, 16 expected", p.len());
+    let (b, t, c, h) = (ids.size()[0], g.seq as i64, g.dim as i64, g.heads as i64);
+    let hd = c / h;
+    let mut x = Tensor::f_embedding(&p[0], ids, -1, false, false)?.f_add(&p[1])?;
+    let heads = |z: &Tensor| -> Result<Tensor> { Ok(z.f_view([b, t, h, hd])?.f_transpose(1, 2)?) };
+    for l in 0..g.layers as i64 {
+        let at = |k: usize| p[k].f_select(0, l);
+        let a = x.f_layer_norm([c], Some(&at(2)?), Some(&at(3)?), EPS, false)?;
+        let qkv = a.f_linear(&at(4)?, Some(&at(5)?))?;
+        let parts = qkv.f_split(c, -1)?;
+        let y_att = Tensor::f_scaled_dot_product_attention(
+            &heads(&parts[0])?,
+            &heads(&parts[1])?,
+            &heads(&parts[2])?,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            false,
+        )?
+        .f_transpose(1, 2)?
+        .f_reshape([b, t, c])?;
+        x = x.f_add(&y_att.f_linear(&at(6)?, Some(&at(7)?))?)?;
+        let m = x.f_layer_norm([c], Some(&at(8)?), Some(&at(9)?), EPS, false)?;
+        let f = m
+            .f_linear(&at(10)?, Some(&at(11)?))?
+            .f_gelu("tanh")?
+            .f_linear(&at(12)?, Some(&at(13)?))?;
+        x = x.f_add(&f)?;
+    }
+    let logits = x
+        .f_layer_norm([c], Some(&p[14]), Some(&p[15]), EPS, false)?
+        .f_linear(&p[0], None::<Tensor>)?;
+    Ok(logits
+        .f_view([-1, g.vocab as i64])?
+        .f_cross_entropy_loss::<Tensor>(y, None, Reduction::Mean, -100, 0.0)?)
+}
+
+struct Gpt {
+    /// Owns the variables that `params` and `opt` use.
+    _vs: nn::VarStore,
+    params: Vec<Tensor>,
+    opt: nn::Optimizer,
+    ids: Tensor,
+    y: Tensor,
+}
+
+impl Engine for Gpt {
+    fn check(&mut self) -> Result<Vec<f64>> {
+        self.opt.zero_grad();
+        let loss = gpt_loss(&self.params, &self.ids, &self.y, &MiniGpt::W4)?;
+        loss.f_backward()?;
+        let mut v = to_f64s(&loss)?;
+        for p in &self.params {
+            v.extend(to_f64s(&p.grad())?);
+        }
+        Ok(v)
+    }
+
+    fn step(&mut self) -> Result<()> {
+        self.opt.zero_grad();
+        let loss = gpt_loss(&self.params, &self.ids, &self.y, &MiniGpt::W4)?;
+        loss.f_backward()?;
+        self.opt.step();
+        std::hint::black_box(&loss);
+        Ok(())
+    }
+
+    fn counts_allocations(&self) -> bool {
+        false
+    }
+}
+
 pub fn engine(workload: Workload, inputs: &Inputs) -> Result<Box<dyn Engine>> {
+    if workload == Workload::W4 {
+        let g = MiniGpt::W4;
+        let vs = nn::VarStore::new(Device::Cpu);
+        let params = gpt_vars(&vs, &g, &inputs.f32s("params")?)?;
+        let opt = gpt_adamw(&vs)?;
+        let (ids, y, _) = gpt_batch(inputs, &g)?;
+        return Ok(Box::new(Gpt {
+            _vs: vs,
+            params,
+            opt,
+            ids,
+            y,
+        }));
+    }
     match inputs.network(workload)? {
         Some((spec, batch)) => {
             let flat = inputs.f32s("params")?;
