@@ -97,6 +97,9 @@ fn w4_gpt_loss_falls_on_the_generated_corpus() {
     );
     assert!(after < 0.6 * before, "held-out loss {before} -> {after}");
     assert!(last < 0.6 * first, "training loss {first} -> {last}");
-    let distinct = sample.chars().collect::<std::collections::BTreeSet<_>>().len();
+    let distinct = sample
+        .chars()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     assert!(distinct >= 5, "a degenerate continuation: {sample:?}");
 }
