@@ -11,13 +11,16 @@
 mod common;
 use common::{assert_close, fd_grad};
 use ferrograd::{differentiable, ArgMode};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
-static MIX_CALLS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Forward calls of [`mix`] on this thread (the tests run in parallel, each on its own).
+    static MIX_CALLS: Cell<usize> = const { Cell::new(0) };
+}
 
 /// A hand-written kernel: `out[i] = tanh(w[i]·x[i] + 0.3·x[(i + 1) % n])`.
 fn mix(out: &mut [f64], x: &[f64], w: &[f64]) {
-    MIX_CALLS.fetch_add(1, Ordering::Relaxed);
+    MIX_CALLS.with(|c| c.set(c.get() + 1));
     let n = out.len();
     for i in 0..n {
         out[i] = (w[i] * x[i] + 0.3 * x[(i + 1) % n]).tanh();
@@ -128,11 +131,11 @@ fn check(name: &str, f: Primal, grad: Grad, buf_len: usize) -> usize {
     let want = f(&x, &w, &mut zp, &mut hp, n, layers);
     let (mut dx, mut dw) = (vec![0.0; n], vec![0.0; n * layers]);
     let (mut dz, mut dh) = (vec![0.0; buf_len], vec![0.0; buf_len]);
-    MIX_CALLS.store(0, Ordering::Relaxed);
+    MIX_CALLS.with(|c| c.set(0));
     let v = grad(
         &x, &w, &mut z, &mut h, n, layers, &mut dx, &mut dw, &mut dz, &mut dh,
     );
-    let calls = MIX_CALLS.load(Ordering::Relaxed);
+    let calls = MIX_CALLS.with(Cell::get);
     assert!((v - want).abs() < 1e-12, "{name}: value {v} vs {want}");
     let mut got = dx;
     got.extend_from_slice(&dw);
