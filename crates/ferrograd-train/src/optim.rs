@@ -264,28 +264,16 @@ impl Optimizer {
                 beta2,
                 eps,
                 weight_decay,
-            } => {
-                let t = self.step as f64;
-                let bc1 = 1.0 - f64::from(beta1).powf(t);
-                let bc2 = 1.0 - f64::from(beta2).powf(t);
-                let h = kernels::AdamStep {
-                    step_size: (f64::from(lr) / bc1) as f32,
-                    beta1,
-                    beta2,
-                    eps,
-                    weight_decay,
-                    bc2_sqrt: bc2.sqrt() as f32,
-                    decay: 1.0,
-                };
-                kernels::adam_update(params, grads, &mut self.state1, &mut self.state2, h, true)?;
             }
-            OptimizerConfig::AdamW {
+            | OptimizerConfig::AdamW {
                 lr,
                 beta1,
                 beta2,
                 eps,
                 weight_decay,
             } => {
+                // Adam adds `wd·p` to the gradient (L2); AdamW decays the parameter itself.
+                let decoupled = matches!(self.cfg, OptimizerConfig::AdamW { .. });
                 let t = self.step as f64;
                 let bc1 = 1.0 - f64::from(beta1).powf(t);
                 let bc2 = 1.0 - f64::from(beta2).powf(t);
@@ -294,9 +282,13 @@ impl Optimizer {
                     beta1,
                     beta2,
                     eps,
-                    weight_decay: 0.0,
+                    weight_decay: if decoupled { 0.0 } else { weight_decay },
                     bc2_sqrt: bc2.sqrt() as f32,
-                    decay: 1.0 - lr * weight_decay,
+                    decay: if decoupled {
+                        1.0 - lr * weight_decay
+                    } else {
+                        1.0
+                    },
                 };
                 kernels::adam_update(params, grads, &mut self.state1, &mut self.state2, h, true)?;
             }
