@@ -208,7 +208,7 @@ pub fn causal_attention_pullback(
             par::Ref(qkv, seq * 3 * dim),
             par::Ref(att, heads * seq * seq),
             par::Ref(d_out, seq * dim),
-            par::Ref(d_att, heads * seq * seq),
+            par::Mut(d_att, heads * seq * seq),
         );
         par::for_each_chunk(chunks, |_, (g, q, a, dy, da)| {
             sequence_pullback(g.0, q.0, a.0, dy.0, da.0, d)
@@ -220,13 +220,69 @@ pub fn causal_attention_pullback(
 }
 
 /// One sequence of [`causal_attention_pullback`]. An empty `d_out`/`d_att` is a zero seed.
+/// A non-empty `d_att` (zeroed by the caller afterwards) holds `dp_tj` once computed, so each
+/// `d_out_t·v_j` is computed once; without it, `dp_tj` is recomputed in the second pass.
 #[multiversion::multiversion(targets = "simd")]
 fn sequence_pullback(
     d_qkv: &mut [f32],
     qkv: &[f32],
     att: &[f32],
     d_out: &[f32],
-    d_att: &[f32],
+    d_att: &mut [f32],
+    d: Dims,
+) {
+    if !d_att.is_empty() {
+        sequence_pullback_in_place(d_qkv, qkv, att, d_out, d_att, d);
+        return;
+    }
+    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
+    let row = 3 * dim;
+    for h in 0..d.heads {
+        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
+        for t in 0..seq {
+            let p = &att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
+            let dy = if d_out.is_empty() {
+                &[][..]
+            } else {
+                &d_out[t * dim + qo..t * dim + qo + hd]
+            };
+            // dp_tj (d_att is empty: a zero seed), recomputed in the second pass instead of
+            // kept (no scratch).
+            let dp = |j: usize| {
+                if dy.is_empty() {
+                    0.0
+                } else {
+                    dot(dy, &qkv[j * row + vo..j * row + vo + hd])
+                }
+            };
+            let mean: f32 = (0..=t).map(|j| p[j] * dp(j)).sum();
+            for j in 0..=t {
+                let ds = p[j] * (dp(j) - mean) * d.scale;
+                if !dy.is_empty() {
+                    axpy(&mut d_qkv[j * row + vo..j * row + vo + hd], p[j], dy);
+                }
+                if ds != 0.0 {
+                    let (kj, qt) = (
+                        &qkv[j * row + ko..j * row + ko + hd],
+                        &qkv[t * row + qo..t * row + qo + hd],
+                    );
+                    axpy(&mut d_qkv[t * row + qo..t * row + qo + hd], ds, kj);
+                    axpy(&mut d_qkv[j * row + ko..j * row + ko + hd], ds, qt);
+                }
+            }
+        }
+    }
+}
+
+/// [`sequence_pullback`] with a `d_att` to overwrite: `dp_tj = d_out_t·v_j + d_att_tj` is
+/// stored in `d_att_tj`, then read twice (for the row's mean and for `ds_tj`).
+#[inline(always)]
+fn sequence_pullback_in_place(
+    d_qkv: &mut [f32],
+    qkv: &[f32],
+    att: &[f32],
+    d_out: &[f32],
+    d_att: &mut [f32],
     d: Dims,
 ) {
     let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
@@ -235,32 +291,20 @@ fn sequence_pullback(
         let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
         for t in 0..seq {
             let p = &att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
-            let da = if d_att.is_empty() {
-                &[][..]
-            } else {
-                &d_att[(h * seq + t) * seq..(h * seq + t + 1) * seq]
-            };
+            let dp = &mut d_att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
             let dy = if d_out.is_empty() {
                 &[][..]
             } else {
                 &d_out[t * dim + qo..t * dim + qo + hd]
             };
-            // dp_tj, recomputed in the second pass instead of kept (no scratch).
-            let dp = |j: usize| {
-                let v = if dy.is_empty() {
-                    0.0
-                } else {
-                    dot(dy, &qkv[j * row + vo..j * row + vo + hd])
-                };
-                if da.is_empty() {
-                    v
-                } else {
-                    v + da[j]
+            if !dy.is_empty() {
+                for (j, v) in dp[..=t].iter_mut().enumerate() {
+                    *v += dot(dy, &qkv[j * row + vo..j * row + vo + hd]);
                 }
-            };
-            let mean: f32 = (0..=t).map(|j| p[j] * dp(j)).sum();
+            }
+            let mean: f32 = (0..=t).map(|j| p[j] * dp[j]).sum();
             for j in 0..=t {
-                let ds = p[j] * (dp(j) - mean) * d.scale;
+                let ds = p[j] * (dp[j] - mean) * d.scale;
                 if !dy.is_empty() {
                     axpy(&mut d_qkv[j * row + vo..j * row + vo + hd], p[j], dy);
                 }

@@ -42,9 +42,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     // 2ⁿ with n in [-126, 128]: build 2^(n/2) twice so that n = 128 does not overflow the
     // exponent field.
     let half = (n * 0.5).floor();
-    let s1 = f32::from_bits(((half as i32 + 127) as u32) << 23);
-    let s2 = f32::from_bits((((n - half) as i32 + 127) as u32) << 23);
-    let y = er * s1 * s2;
+    let y = er * pow2(half) * pow2(n - half);
     if x < MIN {
         0.0
     } else if x > MAX {
@@ -52,6 +50,22 @@ pub(crate) fn exp(x: f32) -> f32 {
     } else {
         y
     }
+}
+
+/// `2^k` for an integer-valued `k` in [-126, 127], read off the bits of `k + 1.5·2²³` (the
+/// magic-number trick) rather than through `k as i32`: Rust's saturating float-to-int cast
+/// does not vectorise (LLVM emits it lane by lane with NaN checks), and it made every loop
+/// calling [`exp`] (GELU, softmax, attention) run partly scalar. A NaN `k` gives some finite
+/// power of two; `exp` multiplies it into a NaN, so NaN still propagates.
+#[inline(always)]
+fn pow2(k: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5·2²³: k + MAGIC holds k in its low mantissa bits
+    let t = (k + MAGIC).to_bits();
+    f32::from_bits(
+        t.wrapping_sub(MAGIC.to_bits())
+            .wrapping_add(127)
+            .wrapping_shl(23),
+    )
 }
 
 /// `out[i] = e^(x[i] − shift)` and returns `Σ out`; cloned for AVX-512 / AVX2.
@@ -319,5 +333,35 @@ mod exp_tests {
         assert_eq!(super::exp(f32::NEG_INFINITY), 0.0);
         assert_eq!(super::exp(100.0), f32::INFINITY);
         assert!(super::exp(f32::NAN).is_nan());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{exp, pow2};
+
+    #[test]
+    fn pow2_is_exact_over_its_range() {
+        for k in -126..=127 {
+            assert_eq!(pow2(k as f32), 2f32.powi(k), "2^{k}");
+        }
+    }
+
+    #[test]
+    fn exp_matches_std_and_keeps_special_values() {
+        let mut worst = 0u32;
+        let mut x = -87.0f32;
+        while x < 88.7 {
+            let (got, want) = (exp(x), x.exp());
+            worst = worst.max(got.to_bits().abs_diff(want.to_bits()));
+            x += 1e-3;
+        }
+        assert!(worst <= 2, "{worst} ulp");
+        assert!(exp(f32::NAN).is_nan());
+        assert_eq!(exp(f32::INFINITY), f32::INFINITY);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(100.0), f32::INFINITY);
+        assert_eq!(exp(0.0), 1.0);
     }
 }
