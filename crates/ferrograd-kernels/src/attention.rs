@@ -2,7 +2,10 @@
 //! `qkv` projection and before the output projection), llm.c style: the forward keeps the
 //! attention probabilities, so the pullback needs no other scratch.
 
+use faer::{MatMut, MatRef};
+
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use crate::gemm::gemm_seq;
 use crate::par;
 use crate::softmax::exp;
 
@@ -142,35 +145,73 @@ pub fn causal_attention(
     Ok(())
 }
 
-/// One sequence of [`causal_attention`].
+/// Head `h`'s `(seq, head_dim)` block of the `q`, `k` or `v` columns (`offset` = `0`, `dim` or
+/// `2·dim`) of one sequence's `qkv` rows: a strided view, no copy.
+fn head_view(qkv: &[f32], d: Dims, offset: usize, h: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice_with_stride(
+        &qkv[offset + h * d.head_dim..],
+        d.seq,
+        d.head_dim,
+        3 * d.dim,
+    )
+}
+
+/// [`head_view`] of a mutable buffer (`d_qkv`).
+fn head_view_mut(qkv: &mut [f32], d: Dims, offset: usize, h: usize) -> MatMut<'_, f32> {
+    row_major_mut(
+        &mut qkv[offset + h * d.head_dim..],
+        d.seq,
+        d.head_dim,
+        3 * d.dim,
+    )
+}
+
+/// A row-major `(rows, cols)` view whose rows start `row_stride` elements apart. Built as the
+/// transpose of a column-major view: faer 0.24.4's `from_row_major_slice_with_stride_mut`
+/// gives the strides the wrong way round (a column-major view; its `MatRef` twin is right),
+/// which `tests` below pins down.
+fn row_major_mut(s: &mut [f32], rows: usize, cols: usize, row_stride: usize) -> MatMut<'_, f32> {
+    MatMut::from_column_major_slice_with_stride_mut(s, cols, rows, row_stride).transpose_mut()
+}
+
+/// One sequence of [`causal_attention`], per head: `S = Q·Kᵀ` and `O = P·V` as two small
+/// matrix products over strided views of `qkv` (faer's microkernels; per-pair dot products
+/// and axpys took a fifth of W4's step), with the scaling, the causal mask and the softmax
+/// row by row in between. The products compute the masked upper triangle too (twice the
+/// flops of the causal half, still far cheaper than the loops).
 #[multiversion::multiversion(targets = "simd")]
 fn sequence_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], d: Dims) {
-    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
-    let row = 3 * dim;
+    let seq = d.seq;
     for h in 0..d.heads {
-        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
+        let p = &mut att[h * seq * seq..(h + 1) * seq * seq];
+        gemm_seq(
+            MatMut::from_row_major_slice_mut(p, seq, seq),
+            head_view(qkv, d, 0, h),
+            head_view(qkv, d, d.dim, h).transpose(),
+            false,
+        );
         for t in 0..seq {
-            let q = &qkv[t * row + qo..t * row + qo + hd];
-            let p = &mut att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
+            let row = &mut p[t * seq..(t + 1) * seq];
             let mut max = f32::NEG_INFINITY;
-            for (j, s) in p[..=t].iter_mut().enumerate() {
-                *s = dot(q, &qkv[j * row + ko..j * row + ko + hd]) * d.scale;
+            for s in row[..=t].iter_mut() {
+                *s *= d.scale;
                 max = max.max(*s);
             }
             let mut sum = 0.0f32;
-            for s in p[..=t].iter_mut() {
+            for s in row[..=t].iter_mut() {
                 *s = exp(*s - max);
                 sum += *s;
             }
             let inv = 1.0 / sum;
-            p[..=t].iter_mut().for_each(|s| *s *= inv);
-            p[t + 1..].fill(0.0);
-            let o = &mut out[t * dim + qo..t * dim + qo + hd];
-            o.fill(0.0);
-            for (j, &pj) in p[..=t].iter().enumerate() {
-                axpy(o, pj, &qkv[j * row + vo..j * row + vo + hd]);
-            }
+            row[..=t].iter_mut().for_each(|s| *s *= inv);
+            row[t + 1..].fill(0.0);
         }
+        gemm_seq(
+            row_major_mut(&mut out[h * d.head_dim..], seq, d.head_dim, d.dim),
+            MatRef::from_row_major_slice(p, seq, seq),
+            head_view(qkv, d, 2 * d.dim, h),
+            false,
+        );
     }
 }
 
@@ -274,8 +315,10 @@ fn sequence_pullback(
     }
 }
 
-/// [`sequence_pullback`] with a `d_att` to overwrite: `dp_tj = d_out_t·v_j + d_att_tj` is
-/// stored in `d_att_tj`, then read twice (for the row's mean and for `ds_tj`).
+/// [`sequence_pullback`] with a `d_att` to overwrite, per head, as matrix products over
+/// strided views (see [`sequence_forward`]): `dP = d_att + dO·Vᵀ` (in `d_att`),
+/// `dV += Pᵀ·dO`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))/√hd` (in place), `dQ += dS·K`,
+/// `dK += dSᵀ·Q`. Above the diagonal `P` is 0, so `dS` is too.
 #[inline(always)]
 fn sequence_pullback_in_place(
     d_qkv: &mut [f32],
@@ -285,37 +328,66 @@ fn sequence_pullback_in_place(
     d_att: &mut [f32],
     d: Dims,
 ) {
-    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
-    let row = 3 * dim;
+    let seq = d.seq;
     for h in 0..d.heads {
-        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
+        let p = &att[h * seq * seq..(h + 1) * seq * seq];
+        let dp = &mut d_att[h * seq * seq..(h + 1) * seq * seq];
+        if !d_out.is_empty() {
+            let dy = MatRef::from_row_major_slice_with_stride(
+                &d_out[h * d.head_dim..],
+                seq,
+                d.head_dim,
+                d.dim,
+            );
+            gemm_seq(
+                MatMut::from_row_major_slice_mut(dp, seq, seq),
+                dy,
+                head_view(qkv, d, 2 * d.dim, h).transpose(),
+                true,
+            );
+            gemm_seq(
+                head_view_mut(d_qkv, d, 2 * d.dim, h),
+                MatRef::from_row_major_slice(p, seq, seq).transpose(),
+                dy,
+                true,
+            );
+        }
         for t in 0..seq {
-            let p = &att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
-            let dp = &mut d_att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
-            let dy = if d_out.is_empty() {
-                &[][..]
-            } else {
-                &d_out[t * dim + qo..t * dim + qo + hd]
-            };
-            if !dy.is_empty() {
-                for (j, v) in dp[..=t].iter_mut().enumerate() {
-                    *v += dot(dy, &qkv[j * row + vo..j * row + vo + hd]);
-                }
+            let (pr, dr) = (&p[t * seq..(t + 1) * seq], &mut dp[t * seq..(t + 1) * seq]);
+            let mean: f32 = pr[..=t].iter().zip(&dr[..=t]).map(|(a, b)| a * b).sum();
+            for (v, &pj) in dr[..=t].iter_mut().zip(&pr[..=t]) {
+                *v = pj * (*v - mean) * d.scale;
             }
-            let mean: f32 = (0..=t).map(|j| p[j] * dp[j]).sum();
-            for j in 0..=t {
-                let ds = p[j] * (dp[j] - mean) * d.scale;
-                if !dy.is_empty() {
-                    axpy(&mut d_qkv[j * row + vo..j * row + vo + hd], p[j], dy);
-                }
-                if ds != 0.0 {
-                    let (kj, qt) = (
-                        &qkv[j * row + ko..j * row + ko + hd],
-                        &qkv[t * row + qo..t * row + qo + hd],
-                    );
-                    axpy(&mut d_qkv[t * row + qo..t * row + qo + hd], ds, kj);
-                    axpy(&mut d_qkv[j * row + ko..j * row + ko + hd], ds, qt);
-                }
+            dr[t + 1..].fill(0.0);
+        }
+        let ds = MatRef::from_row_major_slice(dp, seq, seq);
+        gemm_seq(
+            head_view_mut(d_qkv, d, 0, h),
+            ds,
+            head_view(qkv, d, d.dim, h),
+            true,
+        );
+        gemm_seq(
+            head_view_mut(d_qkv, d, d.dim, h),
+            ds.transpose(),
+            head_view(qkv, d, 0, h),
+            true,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_major_mut;
+
+    /// Element (i, j) of a strided row-major view is `s[i·stride + j]`.
+    #[test]
+    fn row_major_mut_is_row_major() {
+        let mut s: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let m = row_major_mut(&mut s[1..], 3, 2, 4);
+        for i in 0..3 {
+            for j in 0..2 {
+                assert_eq!(m[(i, j)], (1 + i * 4 + j) as f32);
             }
         }
     }
