@@ -259,10 +259,11 @@ pub fn exp_m1(x: f64) -> f64 {
 #[inline(always)]
 pub fn ln(x: f64) -> f64 {
     let sub = x < f64::MIN_POSITIVE;
-    let xs = if sub { x * 18_014_398_509_481_984.0 } else { x }; // 2^54
-                                                                 // musl's reduction: adding 1 - √2/2 to the exponent field's view of x carries into the
-                                                                 // exponent exactly when the mantissa is ≥ √2, so k and m ∈ [√2/2, √2) come out of
-                                                                 // integer arithmetic without a compare and select.
+    // Subnormal x scaled by 2^54 first.
+    let xs = if sub { x * 18_014_398_509_481_984.0 } else { x };
+    // musl's reduction: adding 1 - √2/2 to the exponent field's view of x carries into the
+    // exponent exactly when the mantissa is ≥ √2, so k and m ∈ [√2/2, √2) come out of
+    // integer arithmetic without a compare and select.
     let ix = xs
         .to_bits()
         .wrapping_add(0x3ff0_0000_0000_0000 - 0x3fe6_a09e_0000_0000);
@@ -270,7 +271,14 @@ pub fn ln(x: f64) -> f64 {
     let e = f64::from_bits(0x4330_0000_0000_0000 | ((ix >> 52) & 0xfff)) - 4_503_599_627_370_496.0;
     let m = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + 0x3fe6_a09e_0000_0000);
     let k = e - if sub { 1077.0 } else { 1023.0 };
-    let y = ln_kernel(k, m);
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let r = z * poly(z, &LN_R);
+    let hfsq = 0.5 * f * f;
+    // Contracted by hand (LLVM does not fuse without fast-math): fewer instructions, and
+    // each FMA rounds once where the product and sum rounded twice.
+    let y = k.mul_add(LN2_HI, f - (hfsq - s.mul_add(hfsq + r, k * LN2_LO)));
     // Special lanes: +∞ and NaN give x itself, ±0 gives -∞, x < 0 gives NaN.
     let y = if x < f64::INFINITY { y } else { x };
     let neg = if x == 0.0 {
@@ -283,20 +291,6 @@ pub fn ln(x: f64) -> f64 {
     } else {
         neg
     }
-}
-
-/// k·ln 2 + ln m for m ∈ [√2/2, √2): f = m - 1, s = f/(2 + f), ln m = 2·atanh(s) by its
-/// series in s², assembled as k·ln2_hi + (f - (f²/2 - (s·(f²/2 + R) + k·ln2_lo))).
-#[inline(always)]
-fn ln_kernel(k: f64, m: f64) -> f64 {
-    let f = m - 1.0;
-    let s = f / (2.0 + f);
-    let z = s * s;
-    let r = z * poly(z, &LN_R);
-    let hfsq = 0.5 * f * f;
-    // Contracted by hand (LLVM does not fuse without fast-math): fewer instructions, and
-    // each FMA rounds once where the product and sum rounded twice.
-    k.mul_add(LN2_HI, f - (hfsq - s.mul_add(hfsq + r, k * LN2_LO)))
 }
 
 /// x = q·π/2 + r with |r| ≲ π/4, by Cody–Waite with a three-part π/2 (exact for
@@ -407,19 +401,6 @@ pub fn exp_f32(x: f32) -> f32 {
 pub fn ln_f32(x: f32) -> f32 {
     let sub = x < f32::MIN_POSITIVE;
     let xs = if sub { x * 33_554_432.0 } else { x }; // 2^25
-    let y = ln_f32_finite(xs, sub);
-    let y = if x == f32::INFINITY { x } else { y };
-    let y = if x == 0.0 { f32::NEG_INFINITY } else { y };
-    if x >= 0.0 {
-        y
-    } else {
-        f32::NAN
-    }
-}
-
-/// ln of a positive normal finite `xs` that is x·2²⁵ when `sub`.
-#[inline(always)]
-fn ln_f32_finite(xs: f32, sub: bool) -> f32 {
     let bits = xs.to_bits();
     let e = f32::from_bits(0x4b00_0000 | ((bits >> 23) & 0xff)) - 8_388_608.0;
     let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
@@ -431,7 +412,14 @@ fn ln_f32_finite(xs: f32, sub: bool) -> f32 {
     let z = s * s;
     let r = z * poly_f32(z, &LN_R_F32);
     let hfsq = 0.5 * f * f;
-    k * LN2_HI_F32 + (f - (hfsq - (s * (hfsq + r) + k * LN2_LO_F32)))
+    let y = k * LN2_HI_F32 + (f - (hfsq - (s * (hfsq + r) + k * LN2_LO_F32)));
+    let y = if x == f32::INFINITY { x } else { y };
+    let y = if x == 0.0 { f32::NEG_INFINITY } else { y };
+    if x >= 0.0 {
+        y
+    } else {
+        f32::NAN
+    }
 }
 
 /// Sine of an f32, computed as [`sin`] of the value widened to f64 and rounded back (twice
