@@ -6,7 +6,7 @@ use crate::par;
 
 /// Element-ops per element charged to the cheap maps when deciding to split (they are
 /// memory-bound: a split pays once the arrays no longer fit one core's cache).
-const CHEAP: usize = 2;
+const CHEAP: usize = 8;
 /// The same for maps that evaluate a transcendental function per element.
 const TRANSCENDENTAL: usize = 16;
 

@@ -6,6 +6,7 @@ use faer::{MatMut, MatRef};
 
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 use crate::gemm::gemm_seq;
+use crate::lanes;
 use crate::par;
 use crate::softmax::exp;
 
@@ -190,21 +191,23 @@ fn sequence_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], d: Dims) {
             head_view(qkv, d, d.dim, h).transpose(),
             false,
         );
-        for t in 0..seq {
-            let row = &mut p[t * seq..(t + 1) * seq];
-            let mut max = f32::NEG_INFINITY;
-            for s in row[..=t].iter_mut() {
-                *s *= d.scale;
-                max = max.max(*s);
+        // Whole rows, the masked tail set to −∞ (whose `exp` is exactly 0): fixed-length
+        // loops that vectorise, where rows cut at the diagonal left the exponentials scalar.
+        for (t, row) in p.chunks_exact_mut(seq).enumerate() {
+            for (j, s) in row.iter_mut().enumerate() {
+                *s = if j <= t {
+                    *s * d.scale
+                } else {
+                    f32::NEG_INFINITY
+                };
             }
-            let mut sum = 0.0f32;
-            for s in row[..=t].iter_mut() {
+            let max = lanes::max(row);
+            for s in row.iter_mut() {
                 *s = exp(*s - max);
-                sum += *s;
             }
-            let inv = 1.0 / sum;
-            row[..=t].iter_mut().for_each(|s| *s *= inv);
-            row[t + 1..].fill(0.0);
+            let inv = 1.0 / lanes::sum(row);
+            row.iter_mut().for_each(|s| *s *= inv);
+            row[t + 1..].fill(0.0); // exact zeros even where a NaN row made `exp` NaN
         }
         gemm_seq(
             row_major_mut(&mut out[h * d.head_dim..], seq, d.head_dim, d.dim),
@@ -354,7 +357,7 @@ fn sequence_pullback_in_place(
         }
         for t in 0..seq {
             let (pr, dr) = (&p[t * seq..(t + 1) * seq], &mut dp[t * seq..(t + 1) * seq]);
-            let mean: f32 = pr[..=t].iter().zip(&dr[..=t]).map(|(a, b)| a * b).sum();
+            let mean = lanes::dot(&pr[..=t], &dr[..=t]);
             for (v, &pj) in dr[..=t].iter_mut().zip(&pr[..=t]) {
                 *v = pj * (*v - mean) * d.scale;
             }

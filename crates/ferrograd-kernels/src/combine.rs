@@ -5,7 +5,7 @@ use crate::error::{check_adj, check_len, size, KernelError};
 use crate::par;
 
 /// Element-ops per element charged when deciding to split (memory-bound).
-const COST: usize = 2;
+const COST: usize = 8;
 
 /// `out = a + b` element-wise; `out, a, b: [n]`.
 pub fn add(out: &mut [f32], a: &[f32], b: &[f32]) -> Result<(), KernelError> {
@@ -26,8 +26,9 @@ fn add_chunk(out: &mut [f32], a: &[f32], b: &[f32]) {
     }
 }
 
+/// `into += from`; runtime-dispatched for AVX-512 / AVX2.
 #[multiversion::multiversion(targets = "simd")]
-fn accumulate(into: &mut [f32], from: &[f32]) {
+pub(crate) fn accumulate(into: &mut [f32], from: &[f32]) {
     for (g, &d) in into.iter_mut().zip(from) {
         *g += d;
     }

@@ -34,6 +34,7 @@ mod dropout;
 mod embedding;
 mod error;
 mod gemm;
+mod lanes;
 mod linear;
 mod norm;
 mod par;

@@ -1,6 +1,9 @@
 //! Layer normalisation over the last axis with an affine transform.
 
+use crate::combine::accumulate;
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use crate::lanes;
+use crate::par;
 
 fn check(
     kernel: &'static str,
@@ -23,16 +26,112 @@ fn check(
     check_len(kernel, "beta", beta, cols, "[cols]")
 }
 
-/// Mean and `1/sqrt(var + eps)` (biased variance) of a row, accumulated in f64.
+/// Lanes of the f64 row statistics (one AVX-512 register): independent partial sums that
+/// vectorise, where a plain `iter().sum()` is one serial chain of dependent additions
+/// (~4 cycles each) and made layer norm ~3× slower (see [`crate::lanes`]).
+const LANES: usize = 8;
+
+/// Stack room, in floats, for the pullback's per-thread partial sums of `d_gamma` and `d_beta`
+/// (16 KiB: two threads up to 1024 columns, eight up to 256).
+const PARTIAL_FLOATS: usize = 4096;
+
+/// Mean and `1/sqrt(var + eps)` (biased variance) of a row, accumulated in f64 lanes.
+#[inline(always)]
 fn stats(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f64;
-    let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = row
+    let (chunks, rest) = row.as_chunks::<LANES>();
+    let mut acc = [0.0f64; LANES];
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f64::from(v);
+        }
+    }
+    let mean = (acc.iter().sum::<f64>() + rest.iter().map(|&v| f64::from(v)).sum::<f64>()) / n;
+    let mut acc = [0.0f64; LANES];
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += (f64::from(v) - mean).powi(2);
+        }
+    }
+    let rest_sq = rest
         .iter()
         .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / n;
+        .sum::<f64>();
+    let var = (acc.iter().sum::<f64>() + rest_sq) / n;
     (mean as f32, (1.0 / (var + f64::from(eps)).sqrt()) as f32)
+}
+
+/// Normalises whole rows; cloned for AVX-512 / AVX2 and picked at run time.
+#[multiversion::multiversion(targets = "simd")]
+fn forward_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], cols: usize, eps: f32) {
+    for (orow, xrow) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
+        let (mean, rstd) = stats(xrow, eps);
+        for (((o, &v), &g), &b) in orow.iter_mut().zip(xrow).zip(gamma).zip(beta) {
+            *o = (v - mean) * rstd * g + b;
+        }
+    }
+}
+
+/// `Σ a ⊙ b ⊙ (x − shift)` over a row, in lanes like [`lanes::dot`].
+#[inline(always)]
+fn dot_centered(a: &[f32], b: &[f32], x: &[f32], shift: f32) -> f32 {
+    const L: usize = 16;
+    let (ac, ar) = a.as_chunks::<L>();
+    let (bc, br) = b.as_chunks::<L>();
+    let (xc, xr) = x.as_chunks::<L>();
+    let mut acc = [0.0f32; L];
+    for ((p, q), r) in ac.iter().zip(bc).zip(xc) {
+        for (((s, &u), &v), &w) in acc.iter_mut().zip(p).zip(q).zip(r) {
+            *s += u * v * (w - shift);
+        }
+    }
+    let tail = ar.iter().zip(br).zip(xr);
+    acc.iter().sum::<f32>() + tail.map(|((&u, &v), &w)| u * v * (w - shift)).sum::<f32>()
+}
+
+/// The pullback over whole rows (see [`layer_norm_pullback`]); an empty `d_x`, `d_gamma` or
+/// `d_beta` is skipped. Runtime-dispatched like [`forward_rows`].
+#[multiversion::multiversion(targets = "simd")]
+#[allow(clippy::too_many_arguments)]
+fn pullback_rows(
+    x: &[f32],
+    gamma: &[f32],
+    cols: usize,
+    eps: f32,
+    d_out: &[f32],
+    d_x: &mut [f32],
+    d_gamma: &mut [f32],
+    d_beta: &mut [f32],
+) {
+    let inv_n = 1.0 / cols as f32;
+    for (r, (dyrow, xrow)) in d_out
+        .chunks_exact(cols)
+        .zip(x.chunks_exact(cols))
+        .enumerate()
+    {
+        let (mean, rstd) = stats(xrow, eps);
+        if !d_gamma.is_empty() {
+            for ((dg, &dy), &v) in d_gamma.iter_mut().zip(dyrow).zip(xrow) {
+                *dg += dy * (v - mean) * rstd;
+            }
+        }
+        if !d_beta.is_empty() {
+            for (db, &dy) in d_beta.iter_mut().zip(dyrow) {
+                *db += dy;
+            }
+        }
+        if d_x.is_empty() {
+            continue;
+        }
+        // mean(g) and mean(g ⊙ x̂) with g = d_out ⊙ gamma.
+        let mean_g = lanes::dot(dyrow, gamma) * inv_n;
+        let mean_gx = dot_centered(dyrow, gamma, xrow, mean) * rstd * inv_n;
+        let dxrow = &mut d_x[r * cols..(r + 1) * cols];
+        for (((dx, &dy), &v), &gm) in dxrow.iter_mut().zip(dyrow).zip(xrow).zip(gamma) {
+            let xhat = (v - mean) * rstd;
+            *dx += rstd * (dy * gm - mean_g - xhat * mean_gx);
+        }
+    }
 }
 
 /// `out[r, c] = (x[r,c] − μ_r)·rstd_r·gamma[c] + beta[c]`, `rstd_r = 1/√(var_r + eps)` with
@@ -57,12 +156,12 @@ pub fn layer_norm(
         cols,
         eps,
     )?;
-    for (orow, xrow) in out.chunks_exact_mut(cols).zip(x.chunks_exact(cols)) {
-        let (mean, rstd) = stats(xrow, eps);
-        for (((o, &v), &g), &b) in orow.iter_mut().zip(xrow).zip(gamma).zip(beta) {
-            *o = (v - mean) * rstd * g + b;
-        }
-    }
+    // Rows are independent: split them across the kernel threads (~8 element-ops each).
+    let rows_per_piece = par::units_per_piece(rows, cols * 8);
+    let c = rows_per_piece * cols;
+    par::for_each_chunk((par::Mut(out, c), par::Ref(x, c)), |_, (o, x)| {
+        forward_rows(o.0, x.0, gamma, beta, cols, eps)
+    });
     Ok(())
 }
 
@@ -101,41 +200,45 @@ pub fn layer_norm_pullback(
     if !need_out {
         return Ok(());
     }
-    let inv_n = 1.0 / cols as f32;
-    for (r, (dyrow, xrow)) in d_out
-        .chunks_exact(cols)
-        .zip(x.chunks_exact(cols))
-        .enumerate()
-    {
-        let (mean, rstd) = stats(xrow, eps);
-        if need_gamma || need_beta {
-            for (c, (&dy, &v)) in dyrow.iter().zip(xrow).enumerate() {
-                if need_gamma {
-                    d_gamma[c] += dy * (v - mean) * rstd;
-                }
-                if need_beta {
-                    d_beta[c] += dy;
-                }
+    let d_gamma = if need_gamma { d_gamma } else { &mut [] };
+    let d_beta = if need_beta { d_beta } else { &mut [] };
+    let d_x = if need_x { d_x } else { &mut [] };
+    // Rows are split across the threads; each piece sums its rows' `d_gamma` and `d_beta`
+    // into its own partial on the stack, added in piece order afterwards (deterministic for a
+    // given thread count). Without room for the partials the pullback runs on one thread.
+    let sums = usize::from(need_gamma || need_beta) * 2 * cols;
+    let pieces = par::pieces(rows, cols * 16).min(PARTIAL_FLOATS / sums.max(1));
+    if pieces <= 1 {
+        pullback_rows(x, gamma, cols, eps, d_out, d_x, d_gamma, d_beta);
+        d_out.fill(0.0);
+    } else {
+        let c = rows.div_ceil(pieces) * cols;
+        let mut partial = [0.0f32; PARTIAL_FLOATS];
+        let partial = &mut partial[..pieces * sums];
+        par::for_each_chunk(
+            (
+                par::Mut(&mut *d_out, c),
+                par::Ref(x, c),
+                par::Mut(&mut *d_x, c),
+                par::Mut(&mut *partial, sums),
+            ),
+            |_, (dy, x, dx, part)| {
+                let (pg, pb) = part.0.split_at_mut(part.0.len() / 2);
+                let pg = if need_gamma { pg } else { &mut [] };
+                let pb = if need_beta { pb } else { &mut [] };
+                pullback_rows(x.0, gamma, cols, eps, dy.0, dx.0, pg, pb);
+                dy.0.fill(0.0);
+            },
+        );
+        for part in partial.chunks_exact(sums.max(1)) {
+            let (pg, pb) = part.split_at(cols);
+            if need_gamma {
+                accumulate(d_gamma, pg);
+            }
+            if need_beta {
+                accumulate(d_beta, pb);
             }
         }
-        if !need_x {
-            continue;
-        }
-        let mut mean_g = 0.0f32;
-        let mut mean_gx = 0.0f32;
-        for ((&dy, &v), &gm) in dyrow.iter().zip(xrow).zip(gamma) {
-            let g = dy * gm;
-            mean_g += g;
-            mean_gx += g * (v - mean) * rstd;
-        }
-        mean_g *= inv_n;
-        mean_gx *= inv_n;
-        let dxrow = &mut d_x[r * cols..(r + 1) * cols];
-        for (((dx, &dy), &v), &gm) in dxrow.iter_mut().zip(dyrow).zip(xrow).zip(gamma) {
-            let xhat = (v - mean) * rstd;
-            *dx += rstd * (dy * gm - mean_g - xhat * mean_gx);
-        }
     }
-    d_out.fill(0.0);
     Ok(())
 }

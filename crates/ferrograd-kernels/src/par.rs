@@ -35,18 +35,10 @@ pub fn num_threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// `Σ x` with 16 independent partial sums: a plain `iter().sum()` is one serial chain of
-/// dependent additions (~4 cycles each), 10× slower on long rows. Cloned for AVX-512 / AVX2.
+/// `Σ x` in 16 lanes ([`crate::lanes::sum`]), cloned for AVX-512 / AVX2.
 #[multiversion::multiversion(targets = "simd")]
 pub(crate) fn sum(x: &[f32]) -> f32 {
-    let (chunks, rest) = x.as_chunks::<16>();
-    let mut acc = [0.0f32; 16];
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += v;
-        }
-    }
-    acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+    crate::lanes::sum(x)
 }
 
 /// Minimum work (in flops or element-ops) per thread before a split pays.

@@ -1,6 +1,7 @@
 //! Row-wise softmax, the fused softmax + cross-entropy loss, and the mean squared error.
 
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
+use crate::lanes;
 
 fn check_rows(
     kernel: &'static str,
@@ -68,16 +69,14 @@ fn pow2(k: f32) -> f32 {
     )
 }
 
-/// `out[i] = e^(x[i] − shift)` and returns `Σ out`; cloned for AVX-512 / AVX2.
+/// `out[i] = e^(x[i] − shift)` and returns `Σ out` (summed apart, in lanes: a running sum in
+/// the same loop kept the exponentials scalar); cloned for AVX-512 / AVX2.
 #[multiversion::multiversion(targets = "simd")]
 fn exp_shifted(out: &mut [f32], x: &[f32], shift: f32) -> f32 {
-    let mut sum = 0.0f32;
     for (o, &v) in out.iter_mut().zip(x) {
-        let e = exp(v - shift);
-        *o = e;
-        sum += e;
+        *o = exp(v - shift);
     }
-    sum
+    lanes::sum(out)
 }
 
 /// `x[i] = e^x[i]`; cloned for AVX-512 / AVX2.
@@ -90,7 +89,7 @@ fn exp_in_place(x: &mut [f32]) {
 
 /// Numerically stable softmax of one row into `out`; returns the row's max and `Σ e^(x−max)`.
 fn softmax_row(out: &mut [f32], x: &[f32]) -> (f32, f32) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = lanes::max(x);
     let sum = exp_shifted(out, x, max);
     let inv = 1.0 / sum;
     for o in out.iter_mut() {
@@ -101,7 +100,7 @@ fn softmax_row(out: &mut [f32], x: &[f32]) -> (f32, f32) {
 
 /// `d_x += y ⊙ (d_y − ⟨d_y, y⟩)` for one row.
 fn softmax_row_pullback(y: &[f32], d_y: &[f32], d_x: &mut [f32]) {
-    let dot: f32 = y.iter().zip(d_y).map(|(a, b)| a * b).sum();
+    let dot = lanes::dot(y, d_y);
     for ((g, &p), &dy) in d_x.iter_mut().zip(y).zip(d_y) {
         *g += p * (dy - dot);
     }
@@ -203,7 +202,7 @@ pub fn softmax_cross_entropy(
         .zip(logits.chunks_exact(classes))
         .zip(labels)
     {
-        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = lanes::max(x);
         for (o, &v) in p.iter_mut().zip(x) {
             *o = v - max;
         }
@@ -211,7 +210,7 @@ pub fn softmax_cross_entropy(
     }
     exp_in_place(probs);
     for p in probs.chunks_exact_mut(classes) {
-        let sum: f32 = p.iter().sum();
+        let sum = lanes::sum(p);
         let inv = 1.0 / sum;
         for o in p.iter_mut() {
             *o *= inv;

@@ -1501,6 +1501,13 @@ fn split_across_threads() {
         matmul_case(&mut tally, &mut rng, 131, 97, 67);
         matmul_case(&mut tally, &mut rng, 9, 300, 201);
         linear_case(&mut tally, &mut rng, 67, 200, 101);
+        // Bias rows, bias gradient (by column bands) and seed zeroing split too.
+        linear_case(&mut tally, &mut rng, 517, 64, 200);
+        // Rows split, with per-thread partial sums of d_gamma and d_beta; an uneven split;
+        // and rows too wide for the partials' stack room (one thread).
+        layer_norm_case(&mut tally, &mut rng, (517, 96, 1e-5), 0.5, (1.0, 2.0));
+        layer_norm_case(&mut tally, &mut rng, (301, 131, 1e-5), 3.0, (0.2, 0.5));
+        layer_norm_case(&mut tally, &mut rng, (40, 2100, 1e-5), 0.5, (1.0, 2.0));
         conv1d_case(&mut tally, &mut rng, conv_dims((9, 4, 203, 16, 5, 1, 2, 1)));
         conv1d_case(&mut tally, &mut rng, conv_dims((5, 3, 301, 8, 3, 2, 1, 2)));
         for act in &activations() {
