@@ -7,9 +7,12 @@
 //! the step (forward, weight gradients, input gradients except the data's), not the
 //! element-wise work.
 //!
-//! W4 (the GPT) steps with AdamW instead, on a fixed batch of token ids.
+//! W4 (the GPT) steps with AdamW instead, on a fixed batch of token ids. `W4-products` times
+//! only the matrix products of a W4 step (the same shapes, kernels and threads, each layer on
+//! buffers of its own, back to back): the floor that the step's products set, against which
+//! issue 14's W4 targets are weighed.
 //!
-//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1b W2 W4]`
+//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1b W2 W4 W4-products]`
 
 use ferrograd_train::models::gpt::MiniGpt;
 use ferrograd_train::{
@@ -117,6 +120,75 @@ fn bench_gpt(name: &str, m: MiniGpt, batch: usize) -> Result<Row, TrainError> {
     Ok((name.to_string(), ms, peak_rss_mib(), gflops))
 }
 
+/// Median ms of the matrix products alone of a GPT step (see the crate docs): per layer the
+/// four linear layers' forward, input-gradient and weight-gradient products, and per
+/// sequence and head the attention's six `seq × seq × head_dim` products; then the tied
+/// output projection's three. GFLOP/s uses the same count as the step ([`gpt_flops`]).
+fn bench_gpt_products(name: &str, m: MiniGpt, batch: usize) -> Result<Row, TrainError> {
+    use ferrograd::kernels::{matmul, matmul_nt, matmul_tn};
+    let fill = |n: usize, salt: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + salt) * 2_654_435_761 % 1000) as f32) / 1000.0 - 0.5)
+            .collect()
+    };
+    let (r, c, v, t) = (batch * m.seq, m.dim, m.vocab, m.seq);
+    let (hd, bh) = (m.dim / m.heads, batch * m.heads);
+    // (in_f, out_f) of qkv, the attention's output projection, the MLP's two layers.
+    let shapes = [(c, 3 * c), (c, c), (c, 4 * c), (4 * c, c)];
+    // Per layer and linear: the input x, the weight w, the output's seed dy.
+    let bufs: Vec<Vec<[Vec<f32>; 3]>> = (0..m.layers)
+        .map(|l| {
+            shapes
+                .iter()
+                .enumerate()
+                .map(|(j, &(i, o))| {
+                    let salt = 10 * l + j;
+                    [
+                        fill(r * i, salt),
+                        fill(o * i, salt + 1),
+                        fill(r * o, salt + 2),
+                    ]
+                })
+                .collect()
+        })
+        .collect();
+    let (wte, lnf, dlogits) = (fill(v * c, 7), fill(r * c, 8), fill(r * v, 9));
+    let (q, p) = (fill(t * hd, 11), fill(t * t, 12));
+    let big = 4 * c * r.max(4 * c);
+    let (mut out, mut dx, mut dw) = (vec![0.0; big], vec![0.0; big], vec![0.0; big]);
+    let (mut s, mut o) = (vec![0.0; t * t], vec![0.0; t * hd]);
+    let mut times = Vec::with_capacity(STEPS);
+    for k in 0..WARMUP + STEPS {
+        let t0 = Instant::now();
+        for layer in &bufs {
+            for (&(i, n), [x, w, dy]) in shapes.iter().zip(layer) {
+                matmul_nt(&mut out[..r * n], x, w, r, i, n)?; // y = x·wᵀ
+                matmul(&mut dx[..r * i], dy, w, r, n, i)?; // dx = dy·w
+                matmul_tn(&mut dw[..n * i], dy, x, n, r, i)?; // dw = dyᵀ·x
+            }
+            for _ in 0..bh {
+                matmul_nt(&mut s, &q, &q, t, hd, t)?; // S = Q·Kᵀ
+                matmul(&mut o, &p, &q, t, t, hd)?; // O = P·V
+                matmul_nt(&mut s, &q, &q, t, hd, t)?; // dP = dO·Vᵀ
+                matmul_tn(&mut o, &p, &q, t, t, hd)?; // dV = Pᵀ·dO
+                matmul(&mut o, &p, &q, t, t, hd)?; // dQ = dS·K
+                matmul_tn(&mut o, &p, &q, t, t, hd)?; // dK = dSᵀ·Q
+            }
+        }
+        matmul_nt(&mut out[..r * v], &lnf, &wte, r, c, v)?;
+        matmul(&mut dx[..r * c], &dlogits, &wte, r, v, c)?;
+        matmul_tn(&mut dw[..v * c], &dlogits, &lnf, v, r, c)?;
+        if k >= WARMUP {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    std::hint::black_box((&out, &dx, &dw, &s, &o));
+    times.sort_by(f64::total_cmp);
+    let ms = times[STEPS / 2];
+    let gflops = gpt_flops(m, batch) / (ms * 1e-3) / 1e9;
+    Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+}
+
 /// Median ms of a training step (loss, gradient, optimizer update).
 fn time_steps<M: Model>(
     model: M,
@@ -179,6 +251,7 @@ fn main() -> Result<(), TrainError> {
                     32,
                 )?,
                 "W4" => bench_gpt(w, MiniGpt::W4, 8)?,
+                "W4-products" => bench_gpt_products(w, MiniGpt::W4, 8)?,
                 other => {
                     eprintln!("unknown workload {other}");
                     continue;
