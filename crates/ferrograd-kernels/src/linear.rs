@@ -4,11 +4,11 @@ use crate::combine::accumulate;
 use crate::error::{check_adj, check_len, size, KernelError};
 use crate::gemm::gemm_view;
 use crate::par;
+use faer::{MatMut, MatRef};
 
 /// Element-ops per element charged to the bias copy, the bias gradient's sum and the seed's
 /// zeroing when deciding to split them (memory-bound, but long: a row per batch element).
 const BIAS_COST: usize = 4;
-use faer::{MatMut, MatRef};
 
 fn check(
     kernel: &'static str,
