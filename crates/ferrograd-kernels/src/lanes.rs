@@ -1,4 +1,4 @@
-//! Row reductions (sum, max, dot product) in 16 independent lanes.
+//! Row reductions (sum, max, dot products) in 16 independent lanes.
 //!
 //! A plain `iter().sum()` or `fold(f32::max)` is one serial chain of dependent operations
 //! (~4 cycles each) that LLVM may not reorder, and it keeps everything else in the loop
@@ -52,6 +52,24 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + ar.iter().zip(br).map(|(u, v)| u * v).sum::<f32>()
 }
 
+/// `Σ a ⊙ b ⊙ (x − shift)` over the shortest of the three (layer norm's pullback: the
+/// centred form, which does not cancel when `shift` is large against the row's spread).
+#[inline(always)]
+pub(crate) fn dot_centered(a: &[f32], b: &[f32], x: &[f32], shift: f32) -> f32 {
+    let n = a.len().min(b.len()).min(x.len());
+    let (ac, ar) = a[..n].as_chunks::<LANES>();
+    let (bc, br) = b[..n].as_chunks::<LANES>();
+    let (xc, xr) = x[..n].as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for ((p, q), r) in ac.iter().zip(bc).zip(xc) {
+        for (((s, &u), &v), &w) in acc.iter_mut().zip(p).zip(q).zip(r) {
+            *s += u * v * (w - shift);
+        }
+    }
+    let tail = ar.iter().zip(br).zip(xr);
+    acc.iter().sum::<f32>() + tail.map(|((&u, &v), &w)| u * v * (w - shift)).sum::<f32>()
+}
+
 #[cfg(test)]
 mod tests {
     /// Lengths around the lane count, against f64 references.
@@ -62,6 +80,11 @@ mod tests {
             let y: Vec<f32> = (0..n).map(|i| ((i * 13) % 7) as f32 * 0.25).collect();
             let s: f64 = x.iter().map(|&v| f64::from(v)).sum();
             let d: f64 = x.iter().zip(&y).map(|(&a, &b)| f64::from(a * b)).sum();
+            let dc: f64 = x
+                .iter()
+                .zip(&y)
+                .map(|(&a, &b)| f64::from(a * b * (a - 0.5)))
+                .sum();
             let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             assert!((f64::from(super::sum(&x)) - s).abs() < 1e-4, "sum n={n}");
             assert!(
@@ -69,6 +92,8 @@ mod tests {
                 "dot n={n}"
             );
             assert_eq!(super::max(&x), m, "max n={n}");
+            let got = f64::from(super::dot_centered(&x, &y, &x, 0.5));
+            assert!((got - dc).abs() < 1e-3, "dot_centered n={n}");
         }
     }
 

@@ -10,6 +10,11 @@ use faer::{MatMut, MatRef};
 /// zeroing when deciding to split them (memory-bound, but long: a row per batch element).
 const BIAS_COST: usize = 4;
 
+/// Chunk length, in elements of `[batch, out_f]`, of the bias rows' split across threads.
+fn bias_rows_chunk(batch: usize, out_f: usize) -> usize {
+    par::units_per_piece(batch, out_f * BIAS_COST) * out_f
+}
+
 fn check(
     kernel: &'static str,
     out: usize,
@@ -68,8 +73,7 @@ pub fn linear(
         return Ok(());
     }
     // The bias rows, split across the threads: as one serial copy this was ~5% of a GPT step.
-    let c = par::units_per_piece(batch, out_f * BIAS_COST) * out_f;
-    par::for_each_chunk(par::Mut(out, c), |_, o| {
+    par::for_each_chunk(par::Mut(out, bias_rows_chunk(batch, out_f)), |_, o| {
         for row in o.0.chunks_exact_mut(out_f) {
             row.copy_from_slice(b);
         }
@@ -139,7 +143,8 @@ pub fn linear_pullback(
             }
         });
     }
-    let c = par::units_per_piece(batch, out_f * BIAS_COST) * out_f;
-    par::for_each_chunk(par::Mut(d_out, c), |_, dy| dy.0.fill(0.0));
+    par::for_each_chunk(par::Mut(d_out, bias_rows_chunk(batch, out_f)), |_, dy| {
+        dy.0.fill(0.0)
+    });
     Ok(())
 }

@@ -72,23 +72,6 @@ fn forward_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], cols: u
     }
 }
 
-/// `Σ a ⊙ b ⊙ (x − shift)` over a row, in lanes like [`lanes::dot`].
-#[inline(always)]
-fn dot_centered(a: &[f32], b: &[f32], x: &[f32], shift: f32) -> f32 {
-    const L: usize = 16;
-    let (ac, ar) = a.as_chunks::<L>();
-    let (bc, br) = b.as_chunks::<L>();
-    let (xc, xr) = x.as_chunks::<L>();
-    let mut acc = [0.0f32; L];
-    for ((p, q), r) in ac.iter().zip(bc).zip(xc) {
-        for (((s, &u), &v), &w) in acc.iter_mut().zip(p).zip(q).zip(r) {
-            *s += u * v * (w - shift);
-        }
-    }
-    let tail = ar.iter().zip(br).zip(xr);
-    acc.iter().sum::<f32>() + tail.map(|((&u, &v), &w)| u * v * (w - shift)).sum::<f32>()
-}
-
 /// The pullback over whole rows (see [`layer_norm_pullback`]); an empty `d_x`, `d_gamma` or
 /// `d_beta` is skipped. Runtime-dispatched like [`forward_rows`].
 #[multiversion::multiversion(targets = "simd")]
@@ -125,7 +108,7 @@ fn pullback_rows(
         }
         // mean(g) and mean(g ⊙ x̂) with g = d_out ⊙ gamma.
         let mean_g = lanes::dot(dyrow, gamma) * inv_n;
-        let mean_gx = dot_centered(dyrow, gamma, xrow, mean) * rstd * inv_n;
+        let mean_gx = lanes::dot_centered(dyrow, gamma, xrow, mean) * rstd * inv_n;
         let dxrow = &mut d_x[r * cols..(r + 1) * cols];
         for (((dx, &dy), &v), &gm) in dxrow.iter_mut().zip(dyrow).zip(xrow).zip(gamma) {
             let xhat = (v - mean) * rstd;
