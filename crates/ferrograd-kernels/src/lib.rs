@@ -59,7 +59,10 @@ pub use gemm::{
 pub use linear::{linear, linear_pullback};
 pub use norm::{layer_norm, layer_norm_pullback};
 pub use par::{keep_warm, num_threads, set_num_threads, set_parallel_backend, ForkFn};
-pub use pool::{avg_pool1d, avg_pool1d_pullback, max_pool1d, max_pool1d_pullback, Pool1dDims};
+pub use pool::{
+    avg_pool1d, avg_pool1d_pullback, max_pool1d, max_pool1d_pullback, relu_max_pool1d,
+    relu_max_pool1d_pullback, Pool1dDims,
+};
 pub use shape::{flatten, flatten_pullback};
 pub use softmax::{
     mse, mse_pullback, softmax, softmax_cross_entropy, softmax_cross_entropy_pullback,
@@ -104,6 +107,7 @@ arg_modes!(
     linear_ARG_MODES = 7,
     layer_norm_ARG_MODES = 7,
     max_pool1d_ARG_MODES = 4,
+    relu_max_pool1d_ARG_MODES = 4,
     avg_pool1d_ARG_MODES = 3,
     flatten_ARG_MODES = 2,
     softmax_ARG_MODES = 4,

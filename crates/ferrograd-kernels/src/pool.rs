@@ -168,8 +168,14 @@ fn max_pool_row_k<const K: usize>(orow: &mut [f32], arow: &mut [usize], xrow: &[
 /// first maximum. The selects are bit masks, so random data costs no branch mispredictions.
 #[inline(always)]
 fn window_max(win: &[f32]) -> (usize, f32) {
-    let (mut best, mut bv) = (0u32, win[0].to_bits());
-    for (j, &v) in win.iter().enumerate().skip(1) {
+    window_max_of(win, |v| v)
+}
+
+/// [`window_max`] of `f` applied to each element of the window.
+#[inline(always)]
+fn window_max_of(win: &[f32], f: impl Fn(f32) -> f32) -> (usize, f32) {
+    let (mut best, mut bv) = (0u32, f(win[0]).to_bits());
+    for (j, v) in win.iter().map(|&v| f(v)).enumerate().skip(1) {
         let cur = f32::from_bits(bv);
         let take = (v > cur) | (v.is_nan() & !cur.is_nan());
         let mask = u32::from(take).wrapping_neg();
@@ -212,11 +218,36 @@ pub fn max_pool1d_pullback(
     d_out: &mut [f32],
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
-    const K: &str = "max_pool1d_pullback";
-    let len_out = dims.check(K, out.len(), x.len())?;
-    check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
-    let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
-    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
+    pool_scatter(
+        "max_pool1d_pullback",
+        out,
+        x,
+        argmax,
+        dims,
+        d_out,
+        d_x,
+        false,
+    )
+}
+
+/// The max-pool pullbacks' scatter, `d_x[r, argmax[r, l]] += d_out[r, l]`, masked by
+/// `x > 0` at the target when `relu` (see [`relu_max_pool1d_pullback`]).
+#[allow(clippy::too_many_arguments)]
+fn pool_scatter(
+    kernel: &'static str,
+    out: &mut [f32],
+    x: &[f32],
+    argmax: &mut [usize],
+    dims: Pool1dDims,
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+    relu: bool,
+) -> Result<(), KernelError> {
+    let k = kernel;
+    let len_out = dims.check(k, out.len(), x.len())?;
+    check_len(k, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
+    let need_out = check_adj(k, "d_out", d_out.len(), out.len(), "[rows, len_out]")?;
+    let need_x = check_adj(k, "d_x", d_x.len(), x.len(), "[rows, len_in]")?;
     let d = dims;
     // A scatter with a bounds check per element, ~4 element-ops each (at 1 the W2 pooling
     // pullback, 260k elements, stayed on one thread: ~4% of its step's samples).
@@ -232,7 +263,7 @@ pub fn max_pool1d_pullback(
     let bad = Some(first_bad.into_inner()).filter(|&b| b != usize::MAX);
     if let Some(position) = bad {
         return Err(KernelError::Index {
-            kernel: K,
+            kernel: k,
             arg: "argmax",
             position,
             value: argmax[position],
@@ -247,17 +278,21 @@ pub fn max_pool1d_pullback(
             par::Mut(d_out, rp * len_out),
             par::Ref(argmax, rp * len_out),
             par::Mut(d_x, rp * d.len_in),
+            par::Ref(x, rp * d.len_in),
         );
         par::for_each_chunk(
             chunks,
-            |_, (par::Mut(dy, _), par::Ref(am, _), par::Mut(dx, _))| {
-                for ((dyrow, arow), dxrow) in dy
+            |_, (par::Mut(dy, _), par::Ref(am, _), par::Mut(dx, _), par::Ref(xs, _))| {
+                for (((dyrow, arow), dxrow), xrow) in dy
                     .chunks_exact_mut(len_out)
                     .zip(am.chunks_exact(len_out))
                     .zip(dx.chunks_exact_mut(d.len_in))
+                    .zip(xs.chunks_exact(d.len_in))
                 {
                     for (g, &j) in dyrow.iter_mut().zip(arow) {
-                        dxrow[j] += *g;
+                        if !relu || xrow[j] > 0.0 {
+                            dxrow[j] += *g;
+                        }
                         *g = 0.0;
                     }
                 }
@@ -267,6 +302,114 @@ pub fn max_pool1d_pullback(
         d_out.fill(0.0);
     }
     Ok(())
+}
+
+/// `max_pool1d(relu(x))` in one pass: `out[r, l] = max(0, max over the window)`, with
+/// `argmax[r, l]` the winning column as [`max_pool1d`] records it for `relu(x)` (a NaN in `x`
+/// counts as 0, as [`crate::relu`] makes it).
+///
+/// Why fused: a convolution → ReLU → max-pool stage (W2) otherwise writes and reads the ReLU's
+/// output once more in each direction, and the ReLU's map and pullback were ~8% of W2's step.
+/// The results are those of [`crate::relu`] followed by [`max_pool1d`], bit for bit.
+pub fn relu_max_pool1d(
+    out: &mut [f32],
+    x: &[f32],
+    argmax: &mut [usize],
+    dims: Pool1dDims,
+) -> Result<(), KernelError> {
+    const K: &str = "relu_max_pool1d";
+    let len_out = dims.check(K, out.len(), x.len())?;
+    check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
+    let d = dims;
+    let rp = par::units_per_piece(d.rows, 2 * d.len_in);
+    let chunks = (
+        par::Mut(out, rp * len_out),
+        par::Mut(argmax, rp * len_out),
+        par::Ref(x, rp * d.len_in),
+    );
+    par::for_each_chunk(
+        chunks,
+        |_, (par::Mut(o, _), par::Mut(am, _), par::Ref(x, _))| {
+            for ((orow, arow), xrow) in o
+                .chunks_exact_mut(len_out)
+                .zip(am.chunks_exact_mut(len_out))
+                .zip(x.chunks_exact(d.len_in))
+            {
+                relu_max_pool_row(orow, arow, xrow, &d);
+            }
+        },
+    );
+    Ok(())
+}
+
+/// One row of [`relu_max_pool1d`]; cloned for AVX-512 and AVX2 and picked at run time.
+#[multiversion::multiversion(targets = "simd")]
+fn relu_max_pool_row(orow: &mut [f32], arow: &mut [usize], xrow: &[f32], d: &Pool1dDims) {
+    let mut done = 0;
+    if d.tiles() && d.kernel == 4 {
+        // W2's windows, 16 at a time, lane by lane so that LLVM vectorises across windows.
+        // The ReLU's values are never NaN, so a strict `>` keeps the first maximum, as
+        // `window_max` does.
+        let (xs, _) = xrow.as_chunks::<64>();
+        let (os, _) = orow.as_chunks_mut::<16>();
+        let (ams, _) = arow.as_chunks_mut::<16>();
+        for (b, ((o, am), x)) in os.iter_mut().zip(ams.iter_mut()).zip(xs).enumerate() {
+            let mut best = [0.0f32; 16];
+            let mut at = [0usize; 16];
+            for l in 0..16 {
+                best[l] = relu1(x[4 * l]);
+            }
+            for j in 1..4 {
+                for l in 0..16 {
+                    let v = relu1(x[4 * l + j]);
+                    let take = v > best[l];
+                    best[l] = if take { v } else { best[l] };
+                    at[l] = if take { j } else { at[l] };
+                }
+            }
+            for l in 0..16 {
+                o[l] = best[l];
+                am[l] = 64 * b + 4 * l + at[l];
+            }
+        }
+        done = os.len() * 16;
+    }
+    for (l, (o, am)) in orow.iter_mut().zip(arow.iter_mut()).enumerate().skip(done) {
+        let (a, b) = d.window(l);
+        let (best, bv) = window_max_of(&xrow[a..b], relu1);
+        *o = bv;
+        *am = a + best;
+    }
+}
+
+/// The ReLU of one element, as [`crate::relu`] computes it (NaN → 0).
+#[inline(always)]
+fn relu1(v: f32) -> f32 {
+    v.max(0.0)
+}
+
+/// Pullback of [`relu_max_pool1d`]: `d_x[r, j] += d_out[r, l]·[x[r, j] > 0]` at
+/// `j = argmax[r, l]`; zeroes `d_out`. Errors, empty adjoints and the order of the additions
+/// are those of [`max_pool1d_pullback`] (followed by [`crate::relu_pullback`]: the same sums
+/// when windows do not overlap, as in W2).
+pub fn relu_max_pool1d_pullback(
+    out: &mut [f32],
+    x: &[f32],
+    argmax: &mut [usize],
+    dims: Pool1dDims,
+    d_out: &mut [f32],
+    d_x: &mut [f32],
+) -> Result<(), KernelError> {
+    pool_scatter(
+        "relu_max_pool1d_pullback",
+        out,
+        x,
+        argmax,
+        dims,
+        d_out,
+        d_x,
+        true,
+    )
 }
 
 /// Average pooling: `out[r, l] = (1/kernel) Σ_window x[r, j]` (zero padding counted).

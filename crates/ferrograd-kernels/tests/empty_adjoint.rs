@@ -244,6 +244,17 @@ fn conv_and_pools() {
         k::max_pool1d_pullback(&mut out.clone(), &xp, &mut argmax.clone(), p, d_out, dx)
     });
     let mut out = vec![0.0; p.rows * lo];
+    k::relu_max_pool1d(&mut out, &xp, &mut argmax, p).unwrap();
+    check_pullback(
+        "relu_max_pool1d",
+        &seed,
+        &[("d_x", xp.len())],
+        &|d_out, adj| {
+            let [dx] = adj else { unreachable!() };
+            k::relu_max_pool1d_pullback(&mut out.clone(), &xp, &mut argmax.clone(), p, d_out, dx)
+        },
+    );
+    let mut out = vec![0.0; p.rows * lo];
     k::avg_pool1d(&mut out, &xp, p).unwrap();
     check_pullback("avg_pool1d", &seed, &[("d_x", xp.len())], &|d_out, adj| {
         let [dx] = adj else { unreachable!() };

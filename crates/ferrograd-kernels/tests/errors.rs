@@ -190,6 +190,22 @@ fn conv_and_pool_dims() {
             bound: 9
         }
     );
+    // The fused ReLU and max-pool checks the same, and leaves `d_x` untouched.
+    is_len_err(k::relu_max_pool1d(&mut po, &px, &mut am[..3], pd), "argmax");
+    is_len_err(k::relu_max_pool1d(&mut po, &px[..17], &mut am, pd), "x");
+    dpx.fill(0.25);
+    let e = k::relu_max_pool1d_pullback(&mut po, &px, &mut am, pd, &mut dpo, &mut dpx).unwrap_err();
+    assert_eq!(
+        e,
+        KernelError::Index {
+            kernel: "relu_max_pool1d_pullback",
+            arg: "argmax",
+            position: 2,
+            value: 9,
+            bound: 9
+        }
+    );
+    assert!(dpx.iter().all(|&v| v == 0.25));
 }
 
 #[test]

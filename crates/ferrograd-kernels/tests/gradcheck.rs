@@ -551,6 +551,84 @@ fn max_pool() {
     }
 }
 
+/// `relu_max_pool1d` against its unfused definition, `relu` then `max_pool1d`: the same bits
+/// for values, argmax and the pullback (tiling windows: W2's 4 with full and partial blocks
+/// of 16 windows; and general windows), NaN and infinities included; then against finite
+/// differences with values away from the ReLU's kink.
+#[test]
+fn relu_max_pool() {
+    let mut rng = SplitMix64::new(12);
+    for d in [
+        pool_dims(1, 4, 4, 4, 0),
+        pool_dims(3, 64, 4, 4, 0),
+        pool_dims(5, 2033, 4, 4, 0),
+        pool_dims(2, 131, 4, 4, 0),
+        pool_dims(3, 11, 3, 3, 0),
+        pool_dims(2, 9, 3, 2, 1),
+        pool_dims(5, 7, 2, 1, 0),
+    ] {
+        let n = d.rows * d.len_in;
+        let lo = d.len_out().unwrap();
+        let mut x: Vec<f32> = (0..n)
+            .map(|_| rng.range(0, 2000) as f32 * 0.001 - 1.0)
+            .collect();
+        for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0]
+            .into_iter()
+            .enumerate()
+        {
+            if 3 * i < n {
+                x[3 * i] = v;
+            }
+        }
+        let mut r = vec![0.0; n];
+        k::relu(&mut r, &x).unwrap();
+        let (mut want, mut want_am) = (vec![0.0; d.rows * lo], vec![0usize; d.rows * lo]);
+        k::max_pool1d(&mut want, &r, &mut want_am, d).unwrap();
+        let (mut out, mut am) = (vec![0.0; d.rows * lo], vec![usize::MAX; d.rows * lo]);
+        k::relu_max_pool1d(&mut out, &x, &mut am, d).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&want), "relu_max_pool1d values {d:?}");
+        assert_eq!(am, want_am, "relu_max_pool1d argmax {d:?}");
+
+        let seed: Vec<f32> = (0..d.rows * lo).map(|i| (i % 7) as f32 - 3.0).collect();
+        let (mut dy, mut dr, mut want_dx) = (seed.clone(), vec![0.0; n], vec![0.5; n]);
+        k::max_pool1d_pullback(&mut want, &r, &mut want_am, d, &mut dy, &mut dr).unwrap();
+        k::relu_pullback(&mut r, &x, &mut dr, &mut want_dx).unwrap();
+        let (mut dy, mut dx) = (seed, vec![0.5; n]);
+        k::relu_max_pool1d_pullback(&mut out, &x, &mut am, d, &mut dy, &mut dx).unwrap();
+        assert_eq!(bits(&dx), bits(&want_dx), "relu_max_pool1d_pullback {d:?}");
+        assert!(dy.iter().all(|&v| v == 0.0), "d_out zeroed {d:?}");
+    }
+    for d in [pool_dims(2, 37, 4, 4, 0), pool_dims(2, 9, 3, 2, 1)] {
+        // A permutation of well-separated values, none near 0: no ties, no kink in the step.
+        let n = d.rows * d.len_in;
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| (i as f32 - n as f32 / 2.0) * 0.1 + 0.05)
+            .collect();
+        for i in (1..n).rev() {
+            x.swap(i, rng.range(0, i));
+        }
+        let lo = d.len_out().unwrap();
+        let am = std::cell::RefCell::new(vec![0usize; d.rows * lo]);
+        check_pullback(
+            &format!("relu_max_pool1d {d:?}"),
+            &[x],
+            d.rows * lo,
+            1e-3,
+            2e-3,
+            &|x, out| {
+                k::relu_max_pool1d(out, &x[0], &mut am.borrow_mut(), d).unwrap();
+                0.0
+            },
+            &|x, out, _, d_out, g| {
+                k::relu_max_pool1d(out, &x[0], &mut am.borrow_mut(), d).unwrap();
+                k::relu_max_pool1d_pullback(out, &x[0], &mut am.borrow_mut(), d, d_out, &mut g[0])
+                    .unwrap();
+            },
+        );
+    }
+}
+
 #[test]
 fn avg_pool() {
     let mut rng = SplitMix64::new(11);

@@ -527,6 +527,56 @@ fn max_pool_case(
     );
 }
 
+/// `relu_max_pool1d` against `x.relu()` then `max_pool1d_with_indices` (values, argmax,
+/// gradient through both).
+fn relu_max_pool_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    batch: usize,
+    channels: usize,
+    d: Pool1dDims,
+) {
+    let len_out = d.len_out().unwrap();
+    let case = format!("batch={batch} channels={channels} {d:?}");
+    let x = rng.vec(d.rows * d.len_in, -1.0, 1.0);
+    let xt = leaf(&x, &[batch, channels, d.len_in]);
+    let (yt, idx) = xt.relu().max_pool1d_with_indices(
+        d.kernel as i64,
+        d.stride as i64,
+        d.padding as i64,
+        1,
+        false,
+    );
+    assert_eq!(yt.size(), shape_i64(&[batch, channels, len_out]), "{case}");
+    let mut out = vec![0.0; d.rows * len_out];
+    let mut argmax = vec![usize::MAX; out.len()];
+    k::relu_max_pool1d(&mut out, &x, &mut argmax, d).unwrap();
+    tally.check("relu_max_pool1d value", &case, &out, &values(&yt), TOL);
+    let want_idx = Vec::<i64>::try_from(&idx.flatten(0, -1)).unwrap();
+    let got_idx: Vec<i64> = argmax.iter().map(|&j| j as i64).collect();
+    assert_eq!(got_idx, want_idx, "relu_max_pool1d argmax [{case}]");
+
+    let seed = rng.vec(out.len(), -1.0, 1.0);
+    let want = torch_grads(
+        &[&yt],
+        &[&tensor(&seed, &[batch, channels, len_out])],
+        &[&xt],
+    );
+    check_pullback(
+        tally,
+        "relu_max_pool1d",
+        &case,
+        &seed,
+        &["d_x"],
+        &want,
+        TOL,
+        |dy, g| {
+            let [dx] = g else { unreachable!() };
+            k::relu_max_pool1d_pullback(&mut out, &x, &mut argmax, d, dy, dx)
+        },
+    );
+}
+
 /// `avg_pool1d` against `Tensor::avg_pool1d(count_include_pad = true)`.
 fn avg_pool_case(
     tally: &mut Tally,
@@ -951,6 +1001,28 @@ fn max_pool1d_windows() {
         max_pool_case(&mut tally, &mut rng, batch, channels, d);
     }
     tally.print("max_pool1d_windows");
+}
+
+/// The fused ReLU and max-pool: the same windows, plus W2's three stages (tiling windows of
+/// 4 over 2033, 501 and 118 samples: full and partial blocks of 16 windows).
+#[test]
+fn relu_max_pool1d_windows() {
+    let mut rng = SplitMix64::new(0x726d_7870);
+    let mut tally = Tally::default();
+    let w2 = [
+        (2, 16, 2033, 4, 4, 0),
+        (2, 32, 501, 4, 4, 0),
+        (3, 64, 118, 4, 4, 0),
+    ];
+    for (batch, channels, len_in, kernel, stride, padding) in POOLS.into_iter().chain(w2) {
+        let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
+        relu_max_pool_case(&mut tally, &mut rng, batch, channels, d);
+    }
+    for _ in 0..6 {
+        let (batch, channels, d) = random_pool(&mut rng);
+        relu_max_pool_case(&mut tally, &mut rng, batch, channels, d);
+    }
+    tally.print("relu_max_pool1d_windows");
 }
 
 #[test]

@@ -42,19 +42,17 @@ impl<S> CnnParams<S> {
     }
 }
 
-/// W2's activations: convolution and ReLU outputs `c*`, `r*` (`[batch, c_out, len_c]`), pool
-/// outputs `p*`, the hidden layer `f1`/`a1` (`[batch, 64]`), `logits` and `probs`
-/// (`[batch, classes]`). The last pool's output is read as the flattened `[batch, flat]`.
+/// W2's activations: convolution outputs `c*` (`[batch, c_out, len_c]`), outputs `p*` of the
+/// fused ReLU and max-pool (no buffer for the ReLU's output: `relu_max_pool1d` reads `c*`), the
+/// hidden layer `f1`/`a1` (`[batch, 64]`), `logits` and `probs` (`[batch, classes]`). The last
+/// pool's output is read as the flattened `[batch, flat]`.
 #[derive(Debug)]
 pub struct CnnActs<S> {
     pub c1: S,
-    pub r1: S,
     pub p1: S,
     pub c2: S,
-    pub r2: S,
     pub p2: S,
     pub c3: S,
-    pub r3: S,
     pub p3: S,
     pub f1: S,
     pub a1: S,
@@ -64,17 +62,14 @@ pub struct CnnActs<S> {
 
 impl<S> CnnActs<S> {
     /// From the arena's regions, in [`GwCnn::activation_row_lens`] order.
-    pub fn from_regions(r: [S; 13]) -> Self {
-        let [c1, r1, p1, c2, r2, p2, c3, r3, p3, f1, a1, logits, probs] = r;
+    pub fn from_regions(r: [S; 10]) -> Self {
+        let [c1, p1, c2, p2, c3, p3, f1, a1, logits, probs] = r;
         CnnActs {
             c1,
-            r1,
             p1,
             c2,
-            r2,
             p2,
             c3,
-            r3,
             p3,
             f1,
             a1,
@@ -94,11 +89,11 @@ impl CnnActs<Vec<f32>> {
             let conv = p[i].rows * p[i].len_in;
             let pooled = p[i].rows * d.pool_len(i);
             debug_assert_eq!(c[i].c_out * c[i].batch, p[i].rows);
-            [z(conv), z(conv), z(pooled)]
+            [z(conv), z(pooled)]
         };
-        let [[c1, r1, p1], [c2, r2, p2], [c3, r3, p3]] = [stage(0), stage(1), stage(2)];
+        let [[c1, p1], [c2, p2], [c3, p3]] = [stage(0), stage(1), stage(2)];
         let (h, k) = (d.batch * d.hidden, d.batch * d.classes);
-        CnnActs::from_regions([c1, r1, p1, c2, r2, p2, c3, r3, p3, z(h), z(h), z(k), z(k)])
+        CnnActs::from_regions([c1, p1, c2, p2, c3, p3, z(h), z(h), z(k), z(k)])
     }
 }
 
@@ -106,13 +101,10 @@ impl<S: AsMut<[f32]>> CnnActs<S> {
     /// Zeroes every buffer (adjoints before a pullback that did not finish).
     pub fn zero(&mut self) {
         self.c1.as_mut().fill(0.0);
-        self.r1.as_mut().fill(0.0);
         self.p1.as_mut().fill(0.0);
         self.c2.as_mut().fill(0.0);
-        self.r2.as_mut().fill(0.0);
         self.p2.as_mut().fill(0.0);
         self.c3.as_mut().fill(0.0);
-        self.r3.as_mut().fill(0.0);
         self.p3.as_mut().fill(0.0);
         self.f1.as_mut().fill(0.0);
         self.a1.as_mut().fill(0.0);
@@ -124,13 +116,10 @@ impl<S: AsMut<[f32]>> CnnActs<S> {
     pub fn as_view(&mut self) -> CnnActs<&mut [f32]> {
         CnnActs {
             c1: self.c1.as_mut(),
-            r1: self.r1.as_mut(),
             p1: self.p1.as_mut(),
             c2: self.c2.as_mut(),
-            r2: self.r2.as_mut(),
             p2: self.p2.as_mut(),
             c3: self.c3.as_mut(),
-            r3: self.r3.as_mut(),
             p3: self.p3.as_mut(),
             f1: self.f1.as_mut(),
             a1: self.a1.as_mut(),
@@ -180,14 +169,12 @@ pub fn gw_cnn_loss(
     d: &CnnDims,
 ) -> Result<f32, KernelError> {
     conv1d(acts.c1, x, p.conv1_w, p.conv1_b, d.conv[0])?;
-    relu(acts.r1, acts.c1)?;
-    max_pool1d(acts.p1, acts.r1, am.am1, d.pool[0])?;
+    // ReLU then max-pool, fused: the same values as `relu` followed by `max_pool1d`.
+    relu_max_pool1d(acts.p1, acts.c1, am.am1, d.pool[0])?;
     conv1d(acts.c2, acts.p1, p.conv2_w, p.conv2_b, d.conv[1])?;
-    relu(acts.r2, acts.c2)?;
-    max_pool1d(acts.p2, acts.r2, am.am2, d.pool[1])?;
+    relu_max_pool1d(acts.p2, acts.c2, am.am2, d.pool[1])?;
     conv1d(acts.c3, acts.p2, p.conv3_w, p.conv3_b, d.conv[2])?;
-    relu(acts.r3, acts.c3)?;
-    max_pool1d(acts.p3, acts.r3, am.am3, d.pool[2])?;
+    relu_max_pool1d(acts.p3, acts.c3, am.am3, d.pool[2])?;
     linear(
         acts.f1, acts.p3, p.fc1_w, p.fc1_b, d.batch, d.flat, d.hidden,
     )?;
@@ -268,7 +255,7 @@ impl Model for GwCnn {
         let mut v = Vec::new();
         for (i, &(_, c_out, _)) in CNN_CONVS.iter().enumerate() {
             let lc = c_out * d.conv_len(i);
-            v.extend([lc, lc, c_out * d.pool_len(i)]);
+            v.extend([lc, c_out * d.pool_len(i)]);
         }
         v.extend([d.hidden, d.hidden, self.classes, self.classes]);
         Ok(v)
@@ -284,7 +271,7 @@ impl Model for GwCnn {
     }
 
     fn logits_region(&self) -> usize {
-        11
+        8
     }
 
     fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
@@ -295,7 +282,7 @@ impl Model for GwCnn {
             ));
         }
         let d = self.dims(ws.rows())?;
-        let r = ws.split::<10, 13, 3>()?;
+        let r = ws.split::<10, 10, 3>()?;
         let p = CnnParams::from_regions(r.params);
         let mut acts = CnnActs::from_regions(r.acts);
         let [am1, am2, am3] = r.index;
