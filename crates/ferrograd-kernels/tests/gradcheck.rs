@@ -379,6 +379,8 @@ fn conv1d_forward_and_pullback() {
         conv_dims(1, 3, 12, 2, 4, 3, 3, 2),
         conv_dims(2, 1, 6, 2, 5, 1, 2, 1), // padding wider than the interior: all-boundary path
         conv_dims(1, 2, 20, 5, 4, 1, 0, 3),
+        // One input channel, stride 1, no padding, dilated.
+        conv_dims(2, 1, 23, 3, 4, 1, 0, 3),
     ];
     for d in cases {
         let lo = d.len_out().unwrap();
@@ -503,6 +505,7 @@ fn max_pool() {
     for d in [
         pool_dims(1, 4, 4, 4, 0),
         pool_dims(3, 11, 4, 4, 0),
+        pool_dims(2, 139, 4, 4, 0),
         pool_dims(2, 9, 3, 2, 1),
         pool_dims(5, 7, 2, 1, 0),
     ] {
@@ -599,7 +602,11 @@ fn relu_max_pool() {
         assert_eq!(bits(&dx), bits(&want_dx), "relu_max_pool1d_pullback {d:?}");
         assert!(dy.iter().all(|&v| v == 0.0), "d_out zeroed {d:?}");
     }
-    for d in [pool_dims(2, 37, 4, 4, 0), pool_dims(2, 9, 3, 2, 1)] {
+    for d in [
+        pool_dims(2, 37, 4, 4, 0),
+        pool_dims(2, 139, 4, 4, 0),
+        pool_dims(2, 9, 3, 2, 1),
+    ] {
         // A permutation of well-separated values, none near 0: no ties, no kink in the step.
         let n = d.rows * d.len_in;
         let mut x: Vec<f32> = (0..n)
@@ -626,6 +633,51 @@ fn relu_max_pool() {
                     .unwrap();
             },
         );
+    }
+}
+
+/// The max-pool pullbacks follow `argmax` whatever it holds (in range): `d_x[argmax] +=
+/// d_out` (times `[x[argmax] > 0]` after the ReLU), also where an entry points outside its
+/// own window (not written by the forward).
+#[test]
+fn pool_pullbacks_follow_argmax() {
+    let d = pool_dims(2, 139, 4, 4, 0);
+    let lo = d.len_out().unwrap();
+    let n = d.rows * d.len_in;
+    let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 13) as f32 - 6.0).collect();
+    for foreign in [false, true] {
+        // Own windows except, when `foreign`, every fifth entry (rows 0 and 1 both).
+        let am: Vec<usize> = (0..d.rows * lo)
+            .map(|i| {
+                let l = i % lo;
+                if foreign && i % 5 == 0 {
+                    (i * 37) % d.len_in
+                } else {
+                    4 * l + i % 4
+                }
+            })
+            .collect();
+        let seed: Vec<f32> = (0..d.rows * lo)
+            .map(|i| (i % 9) as f32 * 0.25 - 1.0)
+            .collect();
+        for relu in [false, true] {
+            let mut want = vec![0.5f32; n];
+            for (i, (&j, &g)) in am.iter().zip(&seed).enumerate() {
+                let at = (i / lo) * d.len_in + j;
+                if !relu || x[at] > 0.0 {
+                    want[at] += g;
+                }
+            }
+            let (mut out, mut a) = (vec![0.0; d.rows * lo], am.clone());
+            let (mut dy, mut dx) = (seed.clone(), vec![0.5f32; n]);
+            if relu {
+                k::relu_max_pool1d_pullback(&mut out, &x, &mut a, d, &mut dy, &mut dx).unwrap();
+            } else {
+                k::max_pool1d_pullback(&mut out, &x, &mut a, d, &mut dy, &mut dx).unwrap();
+            }
+            assert_eq!(dx, want, "foreign={foreign} relu={relu}");
+            assert!(dy.iter().all(|&v| v == 0.0));
+        }
     }
 }
 

@@ -942,8 +942,11 @@ fn conv1d_stride_padding_dilation() {
         (2, 3, 9, 4, 3, 5, 4, 3),
         (1, 1, 2, 1, 1, 1, 3, 1),
         (4, 8, 64, 16, 5, 1, 2, 1),
+        // One input channel, stride 1, no padding: dilated, and W2's first layer.
+        (2, 1, 23, 3, 4, 1, 0, 3),
+        (3, 1, 2048, 16, 16, 1, 0, 1),
     ];
-    while cases.len() < 19 {
+    while cases.len() < 21 {
         let c = (
             rng.range(1, 4),
             rng.range(1, 5),
@@ -992,7 +995,9 @@ fn conv_dims(
 fn max_pool1d_windows() {
     let mut rng = SplitMix64::new(0x6d61_7870);
     let mut tally = Tally::default();
-    for (batch, channels, len_in, kernel, stride, padding) in POOLS {
+    // W2's shapes too: long rows, hundreds of windows.
+    let w2 = [(2, 16, 2033, 4, 4, 0), (3, 64, 118, 4, 4, 0)];
+    for (batch, channels, len_in, kernel, stride, padding) in POOLS.into_iter().chain(w2) {
         let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
         max_pool_case(&mut tally, &mut rng, batch, channels, d);
     }
