@@ -101,11 +101,30 @@ pub fn max_pool1d(
     argmax: &mut [usize],
     dims: Pool1dDims,
 ) -> Result<(), KernelError> {
-    const K: &str = "max_pool1d";
-    let len_out = dims.check(K, out.len(), x.len())?;
-    check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
+    pool_rows("max_pool1d", out, x, argmax, dims, 1, |orow, arow, xrow| {
+        if dims.tiles() {
+            max_pool_row_tiled(orow, arow, xrow, dims.kernel);
+        } else {
+            max_pool_row(orow, arow, xrow, &dims);
+        }
+    })
+}
+
+/// The max-pool forwards' frame: checks the lengths, then runs `row(out, argmax, x)` on every
+/// row, rows split across threads (`cost` element-ops per input element).
+fn pool_rows(
+    kernel: &'static str,
+    out: &mut [f32],
+    x: &[f32],
+    argmax: &mut [usize],
+    dims: Pool1dDims,
+    cost: usize,
+    row: impl Fn(&mut [f32], &mut [usize], &[f32]) + Sync,
+) -> Result<(), KernelError> {
+    let len_out = dims.check(kernel, out.len(), x.len())?;
+    check_len(kernel, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
     let d = dims;
-    let rp = par::units_per_piece(d.rows, d.len_in);
+    let rp = par::units_per_piece(d.rows, cost * d.len_in);
     let chunks = (
         par::Mut(out, rp * len_out),
         par::Mut(argmax, rp * len_out),
@@ -119,11 +138,7 @@ pub fn max_pool1d(
                 .zip(am.chunks_exact_mut(len_out))
                 .zip(x.chunks_exact(d.len_in))
             {
-                if d.tiles() {
-                    max_pool_row_tiled(orow, arow, xrow, d.kernel);
-                } else {
-                    max_pool_row(orow, arow, xrow, &d);
-                }
+                row(orow, arow, xrow);
             }
         },
     );
@@ -317,29 +332,15 @@ pub fn relu_max_pool1d(
     argmax: &mut [usize],
     dims: Pool1dDims,
 ) -> Result<(), KernelError> {
-    const K: &str = "relu_max_pool1d";
-    let len_out = dims.check(K, out.len(), x.len())?;
-    check_len(K, "argmax", argmax.len(), out.len(), "[rows, len_out]")?;
-    let d = dims;
-    let rp = par::units_per_piece(d.rows, 2 * d.len_in);
-    let chunks = (
-        par::Mut(out, rp * len_out),
-        par::Mut(argmax, rp * len_out),
-        par::Ref(x, rp * d.len_in),
-    );
-    par::for_each_chunk(
-        chunks,
-        |_, (par::Mut(o, _), par::Mut(am, _), par::Ref(x, _))| {
-            for ((orow, arow), xrow) in o
-                .chunks_exact_mut(len_out)
-                .zip(am.chunks_exact_mut(len_out))
-                .zip(x.chunks_exact(d.len_in))
-            {
-                relu_max_pool_row(orow, arow, xrow, &d);
-            }
-        },
-    );
-    Ok(())
+    pool_rows(
+        "relu_max_pool1d",
+        out,
+        x,
+        argmax,
+        dims,
+        2,
+        |orow, arow, xrow| relu_max_pool_row(orow, arow, xrow, &dims),
+    )
 }
 
 /// One row of [`relu_max_pool1d`]; cloned for AVX-512 and AVX2 and picked at run time.

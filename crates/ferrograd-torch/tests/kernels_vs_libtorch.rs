@@ -483,28 +483,40 @@ fn pool_dims(
     }
 }
 
-/// `max_pool1d` against `Tensor::max_pool1d_with_indices` (values, argmax, gradient).
+/// `max_pool1d` against `Tensor::max_pool1d_with_indices` (values, argmax, gradient); with
+/// `relu`, `relu_max_pool1d` against `x.relu()` then the same.
 fn max_pool_case(
     tally: &mut Tally,
     rng: &mut SplitMix64,
     batch: usize,
     channels: usize,
     d: Pool1dDims,
+    relu: bool,
 ) {
+    let name = if relu {
+        "relu_max_pool1d"
+    } else {
+        "max_pool1d"
+    };
     let len_out = d.len_out().unwrap();
     let case = format!("batch={batch} channels={channels} {d:?}");
     let x = rng.vec(d.rows * d.len_in, -1.0, 1.0);
     let xt = leaf(&x, &[batch, channels, d.len_in]);
+    let input = if relu { xt.relu() } else { xt.shallow_clone() };
     let (yt, idx) =
-        xt.max_pool1d_with_indices(d.kernel as i64, d.stride as i64, d.padding as i64, 1, false);
+        input.max_pool1d_with_indices(d.kernel as i64, d.stride as i64, d.padding as i64, 1, false);
     assert_eq!(yt.size(), shape_i64(&[batch, channels, len_out]), "{case}");
     let mut out = vec![0.0; d.rows * len_out];
     let mut argmax = vec![usize::MAX; out.len()];
-    k::max_pool1d(&mut out, &x, &mut argmax, d).unwrap();
-    tally.check("max_pool1d value", &case, &out, &values(&yt), TOL);
+    if relu {
+        k::relu_max_pool1d(&mut out, &x, &mut argmax, d).unwrap();
+    } else {
+        k::max_pool1d(&mut out, &x, &mut argmax, d).unwrap();
+    }
+    tally.check(&format!("{name} value"), &case, &out, &values(&yt), TOL);
     let want_idx = Vec::<i64>::try_from(&idx.flatten(0, -1)).unwrap();
     let got_idx: Vec<i64> = argmax.iter().map(|&j| j as i64).collect();
-    assert_eq!(got_idx, want_idx, "max_pool1d argmax [{case}]");
+    assert_eq!(got_idx, want_idx, "{name} argmax [{case}]");
 
     let seed = rng.vec(out.len(), -1.0, 1.0);
     let want = torch_grads(
@@ -512,69 +524,14 @@ fn max_pool_case(
         &[&tensor(&seed, &[batch, channels, len_out])],
         &[&xt],
     );
-    check_pullback(
-        tally,
-        "max_pool1d",
-        &case,
-        &seed,
-        &["d_x"],
-        &want,
-        TOL,
-        |dy, g| {
-            let [dx] = g else { unreachable!() };
-            k::max_pool1d_pullback(&mut out, &x, &mut argmax, d, dy, dx)
-        },
-    );
-}
-
-/// `relu_max_pool1d` against `x.relu()` then `max_pool1d_with_indices` (values, argmax,
-/// gradient through both).
-fn relu_max_pool_case(
-    tally: &mut Tally,
-    rng: &mut SplitMix64,
-    batch: usize,
-    channels: usize,
-    d: Pool1dDims,
-) {
-    let len_out = d.len_out().unwrap();
-    let case = format!("batch={batch} channels={channels} {d:?}");
-    let x = rng.vec(d.rows * d.len_in, -1.0, 1.0);
-    let xt = leaf(&x, &[batch, channels, d.len_in]);
-    let (yt, idx) = xt.relu().max_pool1d_with_indices(
-        d.kernel as i64,
-        d.stride as i64,
-        d.padding as i64,
-        1,
-        false,
-    );
-    assert_eq!(yt.size(), shape_i64(&[batch, channels, len_out]), "{case}");
-    let mut out = vec![0.0; d.rows * len_out];
-    let mut argmax = vec![usize::MAX; out.len()];
-    k::relu_max_pool1d(&mut out, &x, &mut argmax, d).unwrap();
-    tally.check("relu_max_pool1d value", &case, &out, &values(&yt), TOL);
-    let want_idx = Vec::<i64>::try_from(&idx.flatten(0, -1)).unwrap();
-    let got_idx: Vec<i64> = argmax.iter().map(|&j| j as i64).collect();
-    assert_eq!(got_idx, want_idx, "relu_max_pool1d argmax [{case}]");
-
-    let seed = rng.vec(out.len(), -1.0, 1.0);
-    let want = torch_grads(
-        &[&yt],
-        &[&tensor(&seed, &[batch, channels, len_out])],
-        &[&xt],
-    );
-    check_pullback(
-        tally,
-        "relu_max_pool1d",
-        &case,
-        &seed,
-        &["d_x"],
-        &want,
-        TOL,
-        |dy, g| {
-            let [dx] = g else { unreachable!() };
+    check_pullback(tally, name, &case, &seed, &["d_x"], &want, TOL, |dy, g| {
+        let [dx] = g else { unreachable!() };
+        if relu {
             k::relu_max_pool1d_pullback(&mut out, &x, &mut argmax, d, dy, dx)
-        },
-    );
+        } else {
+            k::max_pool1d_pullback(&mut out, &x, &mut argmax, d, dy, dx)
+        }
+    });
 }
 
 /// `avg_pool1d` against `Tensor::avg_pool1d(count_include_pad = true)`.
@@ -999,11 +956,11 @@ fn max_pool1d_windows() {
     let w2 = [(2, 16, 2033, 4, 4, 0), (3, 64, 118, 4, 4, 0)];
     for (batch, channels, len_in, kernel, stride, padding) in POOLS.into_iter().chain(w2) {
         let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
-        max_pool_case(&mut tally, &mut rng, batch, channels, d);
+        max_pool_case(&mut tally, &mut rng, batch, channels, d, false);
     }
     for _ in 0..6 {
         let (batch, channels, d) = random_pool(&mut rng);
-        max_pool_case(&mut tally, &mut rng, batch, channels, d);
+        max_pool_case(&mut tally, &mut rng, batch, channels, d, false);
     }
     tally.print("max_pool1d_windows");
 }
@@ -1021,11 +978,11 @@ fn relu_max_pool1d_windows() {
     ];
     for (batch, channels, len_in, kernel, stride, padding) in POOLS.into_iter().chain(w2) {
         let d = pool_dims(batch, channels, len_in, kernel, stride, padding);
-        relu_max_pool_case(&mut tally, &mut rng, batch, channels, d);
+        max_pool_case(&mut tally, &mut rng, batch, channels, d, true);
     }
     for _ in 0..6 {
         let (batch, channels, d) = random_pool(&mut rng);
-        relu_max_pool_case(&mut tally, &mut rng, batch, channels, d);
+        max_pool_case(&mut tally, &mut rng, batch, channels, d, true);
     }
     tally.print("relu_max_pool1d_windows");
 }
@@ -1590,20 +1547,14 @@ fn split_across_threads() {
         for act in &activations() {
             activation_case(&mut tally, &mut rng, act, 7, 40_001);
         }
-        max_pool_case(
-            &mut tally,
-            &mut rng,
-            33,
-            16,
-            pool_dims(33, 16, 517, 4, 4, 0),
-        );
-        max_pool_case(
-            &mut tally,
-            &mut rng,
-            17,
-            16,
-            pool_dims(17, 16, 517, 3, 2, 1),
-        );
+        for relu in [false, true] {
+            let (d1, d2) = (
+                pool_dims(33, 16, 517, 4, 4, 0),
+                pool_dims(17, 16, 517, 3, 2, 1),
+            );
+            max_pool_case(&mut tally, &mut rng, 33, 16, d1, relu);
+            max_pool_case(&mut tally, &mut rng, 17, 16, d2, relu);
+        }
         attention_case(&mut tally, &mut rng, (5, 33, 4, 64));
         k::set_num_threads(1);
         k::set_parallel_backend(None);
