@@ -10,9 +10,12 @@
 //! W4 (the GPT) steps with AdamW instead, on a fixed batch of token ids. `W4-products` times
 //! only the matrix products of a W4 step (the same shapes, kernels and threads, each layer on
 //! buffers of its own, back to back): the floor that the step's products set, against which
-//! issue 14's W4 targets are weighed.
+//! issue 14's W4 targets are weighed. `W1a-products` and `W1b-products` do the same for the
+//! MLPs (the five products of a step: each layer's forward and weight gradient, the second
+//! layer's input gradient), so that `1 − products / step` is the step's non-product share.
 //!
-//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1b W2 W4 W4-products]`
+//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1a-products W1b
+//! W1b-products W2 W4 W4-products]`
 
 use ferrograd_train::models::gpt::MiniGpt;
 use ferrograd_train::{
@@ -120,17 +123,67 @@ fn bench_gpt(name: &str, m: MiniGpt, batch: usize) -> Result<Row, TrainError> {
     Ok((name.to_string(), ms, peak_rss_mib(), gflops))
 }
 
+/// Deterministic values in [-0.5, 0.5) for the product-only timings.
+fn fill(n: usize, salt: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i + salt) * 2_654_435_761 % 1000) as f32) / 1000.0 - 0.5)
+        .collect()
+}
+
+/// Median of the timed runs of `round` (after the warm-up ones).
+fn median_ms(mut round: impl FnMut() -> Result<(), TrainError>) -> Result<f64, TrainError> {
+    let mut times = Vec::with_capacity(STEPS);
+    for k in 0..WARMUP + STEPS {
+        let t0 = Instant::now();
+        round()?;
+        if k >= WARMUP {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[STEPS / 2])
+}
+
+/// Median ms of the matrix products alone of an MLP step (see the crate docs), with the
+/// step's shapes, kernels and threads: `h = x·w1ᵀ`, `dw1 = dhᵀ·x`, `logits = a·w2ᵀ`,
+/// `da = dlogits·w2`, `dw2 = dlogitsᵀ·a`. GFLOP/s uses the step's count ([`step_flops`]).
+fn bench_mlp_products(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
+    use ferrograd::kernels::{matmul, matmul_nt, matmul_tn};
+    let ModelSpec::Mlp {
+        in_features: i,
+        hidden: h,
+        classes: c,
+    } = spec
+    else {
+        return Err(TrainError::Config {
+            field: "workload",
+            reason: format!("{name} is not an MLP"),
+        });
+    };
+    let b = batch;
+    let (x, w1, w2) = (fill(b * i, 1), fill(h * i, 2), fill(c * h, 3));
+    let (dh, a, dlogits) = (fill(b * h, 4), fill(b * h, 5), fill(b * c, 6));
+    let (mut hid, mut dw1, mut logits) = (vec![0.0; b * h], vec![0.0; h * i], vec![0.0; b * c]);
+    let (mut da, mut dw2) = (vec![0.0; b * h], vec![0.0; c * h]);
+    let ms = median_ms(|| {
+        matmul_nt(&mut hid, &x, &w1, b, i, h)?;
+        matmul_tn(&mut dw1, &dh, &x, h, b, i)?;
+        matmul_nt(&mut logits, &a, &w2, b, h, c)?;
+        matmul(&mut da, &dlogits, &w2, b, c, h)?;
+        matmul_tn(&mut dw2, &dlogits, &a, c, b, h)?;
+        Ok(())
+    })?;
+    std::hint::black_box((&hid, &dw1, &logits, &da, &dw2));
+    let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
+    Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+}
+
 /// Median ms of the matrix products alone of a GPT step (see the crate docs): per layer the
 /// four linear layers' forward, input-gradient and weight-gradient products, and per
 /// sequence and head the attention's six `seq × seq × head_dim` products; then the tied
 /// output projection's three. GFLOP/s uses the same count as the step ([`gpt_flops`]).
 fn bench_gpt_products(name: &str, m: MiniGpt, batch: usize) -> Result<Row, TrainError> {
     use ferrograd::kernels::{matmul, matmul_nt, matmul_tn};
-    let fill = |n: usize, salt: usize| -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i + salt) * 2_654_435_761 % 1000) as f32) / 1000.0 - 0.5)
-            .collect()
-    };
     let (r, c, v, t) = (batch * m.seq, m.dim, m.vocab, m.seq);
     let (hd, bh) = (m.dim / m.heads, batch * m.heads);
     // (in_f, out_f) of qkv, the attention's output projection, the MLP's two layers.
@@ -213,6 +266,17 @@ fn time_steps<M: Model>(
     Ok(times[STEPS / 2])
 }
 
+const W1A: ModelSpec = ModelSpec::Mlp {
+    in_features: 784,
+    hidden: 128,
+    classes: 10,
+};
+const W1B: ModelSpec = ModelSpec::Mlp {
+    in_features: 784,
+    hidden: 512,
+    classes: 10,
+};
+
 fn main() -> Result<(), TrainError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which: Vec<&str> = if args.is_empty() {
@@ -224,24 +288,10 @@ fn main() -> Result<(), TrainError> {
         let mut rows = Vec::new();
         for w in which {
             rows.push(match w {
-                "W1a" => bench(
-                    w,
-                    ModelSpec::Mlp {
-                        in_features: 784,
-                        hidden: 128,
-                        classes: 10,
-                    },
-                    64,
-                )?,
-                "W1b" => bench(
-                    w,
-                    ModelSpec::Mlp {
-                        in_features: 784,
-                        hidden: 512,
-                        classes: 10,
-                    },
-                    256,
-                )?,
+                "W1a" => bench(w, W1A, 64)?,
+                "W1a-products" => bench_mlp_products(w, W1A, 64)?,
+                "W1b" => bench(w, W1B, 256)?,
+                "W1b-products" => bench_mlp_products(w, W1B, 256)?,
                 "W2" => bench(
                     w,
                     ModelSpec::GwCnn {

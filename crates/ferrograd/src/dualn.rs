@@ -166,6 +166,8 @@ impl<T: Real, const N: usize> Lanes for DualN<T, N> {
             t,
         }
     }
+    // Dual lanes already hold several registers: pairing them would spill.
+    crate::lanes::unpaired!();
 }
 
 /// `Real` for `DualN`, generated from the primitives' one declaration (`ferrograd-prims`), as

@@ -4,7 +4,9 @@
 //! over [`Real`]; [`crate::vloop`] runs that same generated code on [`F64x8`] / [`F32x16`]
 //! (eight or sixteen events at a time) and on `Dual<F64x8>` for Hessians. Every [`Real`] type
 //! says here what its lanes are: `f64` → [`F64x8`], `f32` → [`F32x16`], `Dual<T>` →
-//! `Dual<T::Wide>`, and the lane types themselves are their own one-lane wide type.
+//! `Dual<T::Wide>`, and the lane types themselves are their own one-lane wide type. The
+//! primal's loop takes two wide values at a time as one [`Lanes::Pair`] (`f64` → [`F64x16`],
+//! `f32` → [`F32x32`]); dual numbers do not pair.
 //!
 //! Why hand-written lane types rather than a SIMD crate: the lanes must implement [`Real`]
 //! (every primitive of the table, tape, ordering) so that the generated code runs on them
@@ -30,6 +32,19 @@ pub trait Lanes: Sized + Copy {
     /// Lane `k` of a wide value.
     fn lane(w: &Self::Wide, k: usize) -> Self;
 
+    /// Two wide values side by side (`2·LANES` events), for the primal's loop: one value of
+    /// this type is evaluated operation by operation on both halves, so that each half's
+    /// latency hides behind the other's work (two separate wide evaluations in a row are not
+    /// interleaved by LLVM). Meaningful only where [`PAIRED`](Self::PAIRED).
+    type Pair: Real;
+    /// Whether [`Pair`](Self::Pair) holds two wide values (`f64`, `f32`); otherwise the
+    /// drivers never build one and it is the wide type itself.
+    const PAIRED: bool;
+    /// The pair whose lane `k` (of `2·LANES`) is `f(k)`.
+    fn pair_from_fn(f: impl FnMut(usize) -> Self) -> Self::Pair;
+    /// The two halves of a pair: lanes `0..LANES` and `LANES..2·LANES`.
+    fn halves(p: &Self::Pair) -> (Self::Wide, Self::Wide);
+
     /// Every lane equal to `self`.
     #[inline(always)]
     fn splat(self) -> Self::Wide {
@@ -40,6 +55,17 @@ pub trait Lanes: Sized + Copy {
     fn load(s: &[Self], i: usize) -> Self::Wide {
         let s = &s[i..i + Self::LANES];
         Self::wide_from_fn(|k| s[k])
+    }
+    /// Every lane of a pair equal to `self`.
+    #[inline(always)]
+    fn splat_pair(self) -> Self::Pair {
+        Self::pair_from_fn(|_| self)
+    }
+    /// Lanes `s[i..i + 2·LANES]` as a pair.
+    #[inline(always)]
+    fn load_pair(s: &[Self], i: usize) -> Self::Pair {
+        let s = &s[i..i + 2 * Self::LANES];
+        Self::pair_from_fn(|k| s[k])
     }
     /// The sum of the lanes, lane 0 first (a fixed order: results are reproducible).
     #[inline(always)]
@@ -317,25 +343,69 @@ macro_rules! lane_type {
             fn lane(w: &Self, _k: usize) -> Self {
                 *w
             }
+            unpaired!();
         }
+
+        ferrograd_prims::scalar_primitives!(real_for_lanes, $name, $t, $n, $math);
+    };
+}
+
+/// The [`Lanes`] pair items of a type whose drivers never pair (see [`Lanes::PAIRED`]): the
+/// "pair" is one wide value.
+macro_rules! unpaired {
+    () => {
+        type Pair = Self::Wide;
+        const PAIRED: bool = false;
+        #[inline(always)]
+        fn pair_from_fn(f: impl FnMut(usize) -> Self) -> Self::Wide {
+            Self::wide_from_fn(f)
+        }
+        #[inline(always)]
+        fn halves(p: &Self::Wide) -> (Self::Wide, Self::Wide) {
+            (*p, <Self::Wide as Real>::zero())
+        }
+    };
+}
+pub(crate) use unpaired;
+
+/// [`Lanes`] of a scalar type: `$wide` holds `$n` of it, `$pair` two `$wide` side by side.
+macro_rules! scalar_lanes {
+    ($t:ty, $wide:ident, $n:literal, $pair:ident) => {
         impl Lanes for $t {
-            type Wide = $name;
+            type Wide = $wide;
             const LANES: usize = $n;
             #[inline(always)]
-            fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> $name {
+            fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> $wide {
                 let mut r = [0.0; $n];
                 for (k, v) in r.iter_mut().enumerate() {
                     *v = f(k);
                 }
-                $name(r)
+                $wide(r)
             }
             #[inline(always)]
-            fn lane(w: &$name, k: usize) -> Self {
+            fn lane(w: &$wide, k: usize) -> Self {
                 w.0[k]
             }
+            type Pair = $pair;
+            const PAIRED: bool = true;
+            #[inline(always)]
+            fn pair_from_fn(mut f: impl FnMut(usize) -> Self) -> $pair {
+                let mut r = [0.0; 2 * $n];
+                for (k, v) in r.iter_mut().enumerate() {
+                    *v = f(k);
+                }
+                $pair(r)
+            }
+            #[inline(always)]
+            fn halves(p: &$pair) -> ($wide, $wide) {
+                let (mut lo, mut hi) = ([0.0; $n], [0.0; $n]);
+                for k in 0..$n {
+                    lo[k] = p.0[k];
+                    hi[k] = p.0[$n + k];
+                }
+                ($wide(lo), $wide(hi))
+            }
         }
-
-        ferrograd_prims::scalar_primitives!(real_for_lanes, $name, $t, $n, $math);
     };
 }
 
@@ -353,6 +423,22 @@ lane_type!(
     LaneMathF32,
     "Sixteen `f32` lanes (one AVX-512 register, two AVX2 registers)."
 );
+lane_type!(
+    F64x16,
+    f64,
+    16,
+    LaneMathF64,
+    "Sixteen `f64` lanes: a pair of [`F64x8`], for the primal's loop (see [`Lanes::Pair`])."
+);
+lane_type!(
+    F32x32,
+    f32,
+    32,
+    LaneMathF32,
+    "Thirty-two `f32` lanes: a pair of [`F32x16`], for the primal's loop (see [`Lanes::Pair`])."
+);
+scalar_lanes!(f64, F64x8, 8, F64x16);
+scalar_lanes!(f32, F32x16, 16, F32x32);
 
 impl<T: Real> Lanes for Dual<T> {
     type Wide = Dual<T::Wide>;
@@ -378,4 +464,6 @@ impl<T: Real> Lanes for Dual<T> {
             t: T::lane(&w.t, k),
         }
     }
+    // Dual lanes already hold twice the registers: pairing them would spill.
+    unpaired!();
 }

@@ -403,3 +403,51 @@ fn suffixed_literals_keep_their_value() {
     let got = f32_suffixed(0.3, &x);
     assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
 }
+
+/// The primal takes two groups of lanes per round (`Lanes::Pair`), with a lone group when
+/// their count is odd; the fused gradient and the pushforward take one group at a time. All
+/// three sum the even and odd groups apart, so they return the same value bit for bit, for
+/// every count of groups and remainder (f64: groups of 8, f32: groups of 16).
+#[test]
+fn paired_primal_gives_the_fused_passes_bits() {
+    let p = [3.0, 0.8, 0.3, 0.4];
+    for n in [
+        15usize,
+        16,
+        17,
+        23,
+        24,
+        31,
+        32,
+        33,
+        40,
+        2048 + 8,
+        2048 + 16,
+        3 * 2048 - 1,
+    ] {
+        let x = events(n, 7 * n as u64 + 3);
+        let v = nll_simd(&p, &x);
+        assert!(rel(v, nll_scalar(&p, &x)) <= 1e-12, "n={n}: value");
+        let mut g = [0.0; 4];
+        let vg = nll_simd_grad(&p, &x, &mut g);
+        assert_eq!(vg.to_bits(), v.to_bits(), "n={n}: grad's value {vg} vs {v}");
+        let vp = nll_par_grad(&p, &x, &mut g);
+        assert_eq!(vp.to_bits(), nll_par(&p, &x).to_bits(), "n={n}: parallel");
+    }
+    // Summands from ~1e-9 to ~20, so that the order of the sums shows in the last bits.
+    let x: Vec<f32> = events(200, 11)
+        .iter()
+        .map(|v| (*v as f32) * 4.0 - 20.0)
+        .collect();
+    for n in [31usize, 32, 33, 47, 48, 49, 63, 64, 65, 80, 200] {
+        let xs = &x[..n];
+        let (v0, v1) = (f32_scalar(0.3, xs), f32_simd(0.3, xs));
+        assert!(
+            (v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0),
+            "n={n}: {v1} vs {v0}"
+        );
+        let tx = vec![0.5f32; n];
+        let (vt, _) = f32_simd_pushforward(0.3, xs, 1.0, &tx);
+        assert_eq!(vt.to_bits(), v1.to_bits(), "n={n}: pushforward's value");
+    }
+}
