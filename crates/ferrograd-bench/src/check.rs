@@ -297,7 +297,7 @@ mod tests {
             workers_dir: std::path::Path::new("."),
         };
         let data = std::path::Path::new(".");
-        for w in [Workload::W3Grad, Workload::W3Hess] {
+        for w in [Workload::W3Grad, Workload::W3Hess, Workload::W3Grad1M] {
             match Framework::Bridge.command(&launch, w.name(), data) {
                 Err(why) => assert!(why.starts_with("unavailable: "), "{why}"),
                 Ok(_) => panic!("bridge started for {}", w.name()),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ferrograd-bench run [--quick] [--check] [--out bench/results] [--jax-python PATH] [--torch-python PATH]
-//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess,W4] [--frameworks ferrograd,tch,…] [--sweep]
+//!                     [--workloads W1a,W1b,W2,W3-grad,W3-hess,W3-grad-1M,W4] [--frameworks ferrograd,tch,…] [--sweep]
 //!                     [--repeat N]
 //! ferrograd-bench check-report bench/results/<date>.json
 //! ferrograd-bench worker --framework ferrograd|ferrograd-torch|tch --workload W1a --data DIR   (internal)

@@ -16,6 +16,8 @@ pub const LR: f32 = 0.01;
 pub const SEED: u64 = 0;
 /// W3: events, observable range, truth (generation) and the point where the NLL is derived.
 pub const W3_EVENTS: usize = 100_000;
+/// W3 at issue 16's second size (value and gradient only).
+pub const W3_EVENTS_1M: usize = 1_000_000;
 pub const W3_RANGE: (f64, f64) = (0.0, 10.0);
 pub const W3_TRUTH: Params = Params {
     mean: 3.0,
@@ -65,17 +67,20 @@ pub enum Workload {
     W3Grad,
     /// W3 NLL: the 4×4 Hessian.
     W3Hess,
+    /// W3 NLL over 1M events: value and gradient (where threads and lanes pay fully).
+    W3Grad1M,
     /// Mini-GPT ([`MiniGpt::W4`]) on a generated character corpus, batch 8: one AdamW step.
     W4,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::W1a,
         Workload::W1b,
         Workload::W2,
         Workload::W3Grad,
         Workload::W3Hess,
+        Workload::W3Grad1M,
         Workload::W4,
     ];
 
@@ -89,6 +94,7 @@ impl Workload {
             Workload::W2 => "W2",
             Workload::W3Grad => "W3-grad",
             Workload::W3Hess => "W3-hess",
+            Workload::W3Grad1M => "W3-grad-1M",
             Workload::W4 => "W4",
         }
     }
@@ -105,6 +111,7 @@ impl Workload {
             Workload::W2 => "1D-CNN on [32,1,2048], f32: one SGD step",
             Workload::W3Grad => "unbinned NLL, 100k f64 events: value + gradient",
             Workload::W3Hess => "unbinned NLL, 100k f64 events: 4x4 Hessian",
+            Workload::W3Grad1M => "unbinned NLL, 1M f64 events: value + gradient",
             Workload::W4 => {
                 "mini-GPT (4 layers, 4 heads, d 128, context 64, vocab 65), batch 8, f32: one AdamW step"
             }
@@ -145,7 +152,7 @@ impl Workload {
                 },
                 32,
             )),
-            Workload::W3Grad | Workload::W3Hess | Workload::W4 => None,
+            Workload::W3Grad | Workload::W3Hess | Workload::W3Grad1M | Workload::W4 => None,
         }
     }
 
@@ -154,7 +161,7 @@ impl Workload {
     /// within 2e-6 on it (bench/README.md, "Agreement on W4").
     pub fn tolerance(self) -> f64 {
         match self {
-            Workload::W3Grad | Workload::W3Hess => 1e-9,
+            Workload::W3Grad | Workload::W3Hess | Workload::W3Grad1M => 1e-9,
             _ => 1e-4,
         }
     }
@@ -300,14 +307,19 @@ impl Workload {
             }
             None => {
                 let model = Model::new(W3_RANGE.0, W3_RANGE.1)?;
-                let x = model.generate(&W3_TRUTH, W3_EVENTS, SEED + 1)?;
+                let events = if self == Workload::W3Grad1M {
+                    W3_EVENTS_1M
+                } else {
+                    W3_EVENTS
+                };
+                let x = model.generate(&W3_TRUTH, events, SEED + 1)?;
                 let p = W3_AT.to_array();
                 write_raw(dir, &file("params"), p.iter().flat_map(|v| v.to_le_bytes()))?;
                 write_raw(dir, &file("x"), x.iter().flat_map(|v| v.to_le_bytes()))?;
                 json!({
                     "workload": name,
                     "kind": "nll",
-                    "mode": if self == Workload::W3Grad { "grad" } else { "hessian" },
+                    "mode": if self == Workload::W3Hess { "hessian" } else { "grad" },
                     "lo": W3_RANGE.0,
                     "hi": W3_RANGE.1,
                     "files": {
