@@ -210,9 +210,7 @@ fn bench_gpt_products(name: &str, m: MiniGpt, batch: usize) -> Result<Row, Train
     let big = 4 * c * r.max(4 * c);
     let (mut out, mut dx, mut dw) = (vec![0.0; big], vec![0.0; big], vec![0.0; big]);
     let (mut s, mut o) = (vec![0.0; t * t], vec![0.0; t * hd]);
-    let mut times = Vec::with_capacity(STEPS);
-    for k in 0..WARMUP + STEPS {
-        let t0 = Instant::now();
+    let ms = median_ms(|| {
         for layer in &bufs {
             for (&(i, n), [x, w, dy]) in shapes.iter().zip(layer) {
                 matmul_nt(&mut out[..r * n], x, w, r, i, n)?; // y = x·wᵀ
@@ -231,13 +229,9 @@ fn bench_gpt_products(name: &str, m: MiniGpt, batch: usize) -> Result<Row, Train
         matmul_nt(&mut out[..r * v], &lnf, &wte, r, c, v)?;
         matmul(&mut dx[..r * c], &dlogits, &wte, r, v, c)?;
         matmul_tn(&mut dw[..v * c], &dlogits, &lnf, v, r, c)?;
-        if k >= WARMUP {
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+        Ok(())
+    })?;
     std::hint::black_box((&out, &dx, &dw, &s, &o));
-    times.sort_by(f64::total_cmp);
-    let ms = times[STEPS / 2];
     let gflops = gpt_flops(m, batch) / (ms * 1e-3) / 1e9;
     Ok((name.to_string(), ms, peak_rss_mib(), gflops))
 }
@@ -252,18 +246,12 @@ fn time_steps<M: Model>(
 ) -> Result<f64, TrainError> {
     let mut net = Network::new(model, batch, 0)?;
     let mut opt = Optimizer::new(opt, net.params().len())?;
-    let mut times = Vec::with_capacity(STEPS);
-    for k in 0..WARMUP + STEPS {
-        let t0 = Instant::now();
+    median_ms(|| {
         let loss = net.loss_and_grad(x, labels)?;
         net.step(&mut opt)?;
         std::hint::black_box(loss);
-        if k >= WARMUP {
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[STEPS / 2])
+        Ok(())
+    })
 }
 
 const W1A: ModelSpec = ModelSpec::Mlp {

@@ -131,6 +131,41 @@ fn splat_pair<T: Real, const P: usize>(p: &[T; P]) -> [T::Pair; P] {
     r
 }
 
+/// A value summed in the primal's two parts: where the lanes pair (`Lanes::PAIRED`),
+/// [`value_block`] sums the even and odd lane groups apart and adds them at the end; the
+/// fused passes and the pushforward, which take one group at a time, sum through this so
+/// that they return the primal's value bit for bit.
+struct ValueSum<W> {
+    next: W,
+    other: W,
+}
+
+impl<W: Real> ValueSum<W> {
+    #[inline(always)]
+    fn new() -> Self {
+        ValueSum {
+            next: W::zero(),
+            other: W::zero(),
+        }
+    }
+    /// Adds the next group's value (`paired`: alternately to the even and the odd part).
+    #[inline(always)]
+    fn add(&mut self, v: W, paired: bool) {
+        self.next += v;
+        if paired {
+            core::mem::swap(&mut self.next, &mut self.other);
+        }
+    }
+    #[inline(always)]
+    fn total(self, paired: bool) -> W {
+        if paired {
+            self.next + self.other
+        } else {
+            self.next
+        }
+    }
+}
+
 /// `Σ_i body.value(p, e_i)`.
 pub fn value<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     body: &B,
@@ -334,7 +369,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let dw = d.splat();
     let zero = <T::Wide as Real>::zero();
     let mut acc = [zero; P];
-    let (mut val, mut val_odd) = (zero, zero);
+    let mut val = ValueSum::new();
     let mut wanted = [false; E];
     for k in 0..E {
         wanted[k] = !de[k].is_empty();
@@ -343,11 +378,10 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
         if fused {
-            val += body.value_grad(&pw, &load(e, i), &mut acc, &mut dew);
-            if T::PAIRED {
-                // Even and odd groups summed apart, as in `value_block`.
-                core::mem::swap(&mut val, &mut val_odd);
-            }
+            val.add(
+                body.value_grad(&pw, &load(e, i), &mut acc, &mut dew),
+                T::PAIRED,
+            );
         } else {
             body.pullback(&pw, &load(e, i), dw, &mut acc, &mut dew);
         }
@@ -365,7 +399,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let mut rest = [T::zero(); P];
     // Summed in the order of `value_block`, so that the fused value is the primal's, bit for
     // bit.
-    let mut value = T::sum_lanes(&if T::PAIRED { val + val_odd } else { val });
+    let mut value = T::sum_lanes(&val.total(T::PAIRED));
     for i in i..hi {
         let mut de1 = [T::zero(); E];
         if fused {
@@ -409,19 +443,19 @@ fn fused_block_dual<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let pw = splat(p);
     let zero = <T::Wide as Real>::zero();
     let mut acc = [zero; P];
-    let (mut val, mut val_odd) = (zero, zero);
+    let mut val = ValueSum::new();
     let mut i = lo;
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
-        val += body.value_grad(&pw, &load(e, i), &mut acc, &mut dew);
-        if T::PAIRED {
-            core::mem::swap(&mut val, &mut val_odd);
-        }
+        val.add(
+            body.value_grad(&pw, &load(e, i), &mut acc, &mut dew),
+            T::PAIRED,
+        );
         i += T::LANES;
     }
     let mut rest = [T::zero(); P];
     // The order of `value_block` and `pullback_block`: the same bits.
-    let mut value = T::sum_lanes(&if T::PAIRED { val + val_odd } else { val });
+    let mut value = T::sum_lanes(&val.total(T::PAIRED));
     for i in i..hi {
         let mut de1 = [T::zero(); E];
         value += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
@@ -485,20 +519,15 @@ fn pushforward_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>
     let pw = splat(p);
     let tpw = splat(tp);
     let zero = <T::Wide as Real>::zero();
-    let (mut v, mut v_odd, mut t) = (zero, zero, zero);
+    let (mut v, mut t) = (ValueSum::new(), zero);
     let mut i = lo;
     while i + T::LANES <= hi {
         let (a, b) = body.pushforward(&pw, &load(e, i), &tpw, &load(te, i));
-        v += a;
-        if T::PAIRED {
-            // Even and odd groups summed apart, as in `value_block`: the primal's bits.
-            core::mem::swap(&mut v, &mut v_odd);
-        }
+        v.add(a, T::PAIRED);
         t += b;
         i += T::LANES;
     }
-    let v = if T::PAIRED { v + v_odd } else { v };
-    let (mut vs, mut ts) = (T::sum_lanes(&v), T::sum_lanes(&t));
+    let (mut vs, mut ts) = (T::sum_lanes(&v.total(T::PAIRED)), T::sum_lanes(&t));
     for i in i..hi {
         let (a, b) = body.pushforward(p, &gather(e, i), tp, &gather(te, i));
         vs += a;
