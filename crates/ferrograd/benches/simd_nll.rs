@@ -1,6 +1,7 @@
 //! Issue 16: the W3 likelihood (Gaussian + exponential, f64 events) in its three compiled
 //! forms — scalar, `simd` (one thread, SIMD lanes), `parallel` (SIMD lanes on rayon's
-//! threads) — for the primal, value + gradient and the 4×4 Hessian at 100k and 1M events.
+//! threads) — for the primal, value + gradient, the 4×4 Hessian and the forward-mode
+//! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k).
 //!
 //! `cargo bench -p ferrograd --bench simd_nll`. The side-by-side comparison with PyTorch,
 //! torch.compile and JAX is the benchmark suite's W3 rows (`bench/run`).
@@ -37,6 +38,7 @@ nll_variants!(
 type Value = fn(&[f64], &[f64]) -> f64;
 type Grad = fn(&[f64], &[f64], &mut [f64]) -> f64;
 type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
+type Push = fn(&[f64], &[f64], &[f64], &[f64]) -> (f64, f64);
 
 fn events(n: usize) -> Vec<f64> {
     let mut s = 0x1234_5678u64;
@@ -52,16 +54,37 @@ fn events(n: usize) -> Vec<f64> {
 
 fn bench(c: &mut Criterion) {
     let p = [3.0, 0.8, 0.3, 0.4];
-    let variants: [(&str, Value, Grad, Hess); 3] = [
-        ("scalar", nll_scalar, nll_scalar_grad, nll_scalar_hessian),
-        ("simd", nll_simd, nll_simd_grad, nll_simd_hessian),
-        ("parallel", nll_par, nll_par_grad, nll_par_hessian),
+    let variants: [(&str, Value, Grad, Hess, Push); 3] = [
+        (
+            "scalar",
+            nll_scalar,
+            nll_scalar_grad,
+            nll_scalar_hessian,
+            nll_scalar_pushforward,
+        ),
+        (
+            "simd",
+            nll_simd,
+            nll_simd_grad,
+            nll_simd_hessian,
+            nll_simd_pushforward,
+        ),
+        (
+            "parallel",
+            nll_par,
+            nll_par_grad,
+            nll_par_hessian,
+            nll_par_pushforward,
+        ),
     ];
     for n in [100_000usize, 1_000_000] {
         let x = events(n);
         let mut g = c.benchmark_group(format!("nll_{}k", n / 1000));
         g.sample_size(20);
-        for (name, f, gr, h) in variants {
+        // The directional derivative along the parameters (forward mode); the events'
+        // tangent is zero.
+        let (tp, tx) = ([1.0, 0.5, -0.25, 0.1], vec![0.0; n]);
+        for (name, f, gr, h, push) in variants {
             g.bench_function(format!("primal/{name}"), |b| {
                 b.iter(|| f(black_box(&p), black_box(&x)))
             });
@@ -73,6 +96,9 @@ fn bench(c: &mut Criterion) {
                 g.bench_function(format!("hessian/{name}"), |b| {
                     let mut hs = [0.0; 16];
                     b.iter(|| h(black_box(&p), black_box(&x), &mut hs))
+                });
+                g.bench_function(format!("pushforward/{name}"), |b| {
+                    b.iter(|| push(black_box(&p), black_box(&x), &tp, &tx))
                 });
             }
         }
