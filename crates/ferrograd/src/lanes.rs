@@ -5,8 +5,8 @@
 //! (eight or sixteen events at a time) and on `Dual<F64x8>` for Hessians. Every [`Real`] type
 //! says here what its lanes are: `f64` → [`F64x8`], `f32` → [`F32x16`], `Dual<T>` →
 //! `Dual<T::Wide>`, and the lane types themselves are their own one-lane wide type. The
-//! primal's loop takes two wide values at a time as one [`Lanes::Pair`] (`f64` → [`F64x16`],
-//! `f32` → [`F32x32`]); dual numbers do not pair.
+//! primal's loop and the fused value-and-gradient pass take two wide values at a time as one
+//! [`Lanes::Pair`] (`f64` → [`F64x16`], `f32` → [`F32x32`]); dual numbers do not pair.
 //!
 //! Why hand-written lane types rather than a SIMD crate: the lanes must implement [`Real`]
 //! (every primitive of the table, tape, ordering) so that the generated code runs on them
@@ -32,7 +32,8 @@ pub trait Lanes: Sized + Copy {
     /// Lane `k` of a wide value.
     fn lane(w: &Self::Wide, k: usize) -> Self;
 
-    /// Two wide values side by side (`2·LANES` events), for the primal's loop: one value of
+    /// Two wide values side by side (`2·LANES` events), for the primal's loop and the fused
+    /// value-and-gradient pass: one value of
     /// this type is evaluated operation by operation on both halves, so that each half's
     /// latency hides behind the other's work (two separate wide evaluations in a row are not
     /// interleaved by LLVM). Meaningful only where [`PAIRED`](Self::PAIRED).

@@ -404,10 +404,10 @@ fn suffixed_literals_keep_their_value() {
     assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
 }
 
-/// The primal takes two groups of lanes per round (`Lanes::Pair`), with a lone group when
-/// their count is odd; the fused gradient and the pushforward take one group at a time. All
-/// three sum the even and odd groups apart, so they return the same value bit for bit, for
-/// every count of groups and remainder (f64: groups of 8, f32: groups of 16).
+/// The primal and the fused gradient take two groups of lanes per round (`Lanes::Pair`), with
+/// a lone group when their count is odd; the pushforward takes one group at a time. All three
+/// sum the even and odd groups apart, so they return the same value bit for bit, for every
+/// count of groups and remainder (f64: groups of 8, f32: groups of 16).
 #[test]
 fn paired_primal_gives_the_fused_passes_bits() {
     let p = [3.0, 0.8, 0.3, 0.4];
@@ -449,5 +449,68 @@ fn paired_primal_gives_the_fused_passes_bits() {
         let tx = vec![0.5f32; n];
         let (vt, _) = f32_simd_pushforward(0.3, xs, 1.0, &tx);
         assert_eq!(vt.to_bits(), v1.to_bits(), "n={n}: pushforward's value");
+    }
+}
+
+macro_rules! event_adjoint_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        /// The loop's sum returned directly: the gradient runs fused (value and adjoints in one
+        /// pass), here with adjoints for the events too.
+        #[differentiable($($opt)*)]
+        fn $name(a: f64, x: &[f64]) -> f64 {
+            let mut s = 0.0;
+            for xi in x {
+                s += (a * xi).sin() * (0.1 * xi - a).exp();
+            }
+            s
+        }
+    )*};
+}
+event_adjoint_variants!(ev_scalar[], ev_simd[simd], ev_par[parallel]);
+
+/// The fused pass on pairs of lane groups writes each event's adjoint to its own place: every
+/// count of pairs, lone group and remainder against the scalar path, and the value bit for bit
+/// against the primal.
+#[test]
+fn fused_event_adjoints_match_the_scalar_path() {
+    let grad = item(ev_simd_GRAD_SOURCE, "ev_simd_grad");
+    assert!(
+        grad.contains("__fg_ev_simd_loop0_value_pullback("),
+        "{grad}"
+    );
+    let a = 0.7;
+    for n in [
+        0usize, 1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 2047, 2048, 2049, 5000,
+    ] {
+        let x = events(n, 13 * n as u64 + 1);
+        let (mut da0, mut dx0) = (0.0, vec![0.0; n]);
+        let v0 = ev_scalar_grad(a, &x, &mut da0, &mut dx0);
+        assert_eq!(v0.to_bits(), ev_scalar(a, &x).to_bits(), "scalar n={n}");
+        let scale = dx0.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+        type Grad = fn(f64, &[f64], &mut f64, &mut [f64]) -> f64;
+        type Primal = fn(f64, &[f64]) -> f64;
+        let variants: [(&str, Grad, Primal); 2] = [
+            ("simd", ev_simd_grad, ev_simd),
+            ("parallel", ev_par_grad, ev_par),
+        ];
+        for (name, grad, primal) in variants {
+            let (mut da, mut dx) = (0.0, vec![0.0; n]);
+            let v = grad(a, &x, &mut da, &mut dx);
+            assert!(rel(v, v0) <= 1e-12, "{name} n={n}: value {v} vs {v0}");
+            assert_eq!(
+                v.to_bits(),
+                primal(a, &x).to_bits(),
+                "{name} n={n}: primal's bits"
+            );
+            assert!(rel(da, da0) <= 1e-12, "{name} n={n}: d_a {da} vs {da0}");
+            for i in 0..n {
+                assert!(
+                    (dx[i] - dx0[i]).abs() <= 1e-12 * scale,
+                    "{name} n={n}: d_x[{i}] {} vs {}",
+                    dx[i],
+                    dx0[i]
+                );
+            }
+        }
     }
 }
