@@ -429,14 +429,14 @@ lane_type!(
     f64,
     16,
     LaneMathF64,
-    "Sixteen `f64` lanes: a pair of [`F64x8`], for the primal's loop (see [`Lanes::Pair`])."
+    "Sixteen `f64` lanes: a pair of [`F64x8`], for the primal's loop and the fused gradient pass (see [`Lanes::Pair`])."
 );
 lane_type!(
     F32x32,
     f32,
     32,
     LaneMathF32,
-    "Thirty-two `f32` lanes: a pair of [`F32x16`], for the primal's loop (see [`Lanes::Pair`])."
+    "Thirty-two `f32` lanes: a pair of [`F32x16`], for the primal's loop and the fused gradient pass (see [`Lanes::Pair`])."
 );
 scalar_lanes!(f64, F64x8, 8, F64x16);
 scalar_lanes!(f32, F32x16, 16, F32x32);

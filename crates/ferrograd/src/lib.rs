@@ -118,11 +118,11 @@
 //! branch-free primitives. The compiler outlines its body into a function generic over
 //! [`Real`], differentiates it like any other, and [`vloop`] runs the result on eight `f64`
 //! or sixteen `f32` lanes ([`lanes::F64x8`], [`lanes::F32x16`], vectorised math in
-//! [`simd_math`], runtime AVX-512/AVX2 dispatch; the primal two such groups at a time,
-//! [`lanes::F64x16`], [`lanes::F32x32`]), on `DualN` lanes for Hessians. Sums follow a
-//! tree fixed by the event count: the result is the same bit for bit with one thread or many,
-//! and within 1e-12 of the scalar path (whose results stay exactly as they were: both are
-//! opt-in). A loop returned directly (`…; s`) computes value and gradient in one pass. Other
+//! [`simd_math`], runtime AVX-512/AVX2 dispatch; the primal and the fused value and gradient
+//! two such groups at a time, [`lanes::F64x16`], [`lanes::F32x32`]), on `DualN` lanes for
+//! Hessians. Sums follow a tree fixed by the event count: the result is the same bit for bit
+//! with one thread or many, and within 1e-12 of the scalar path (whose results stay exactly as
+//! they were: both are opt-in). A loop returned directly (`…; s`) computes value and gradient in one pass. Other
 //! loops stay scalar; `simd` where no loop qualifies is a compile error saying why.
 //!
 //! An **empty adjoint slice** (`&mut []`) passed for a slice parameter means "this derivative
