@@ -514,3 +514,26 @@ fn fused_event_adjoints_match_the_scalar_path() {
         }
     }
 }
+
+/// An empty event tangent is a zero one: the vectorised loop reads no buffer for it (and
+/// allocates none), across pair, lone-group and remainder counts.
+#[test]
+fn an_empty_event_tangent_is_zero() {
+    let (p, tp) = ([3.0, 0.8, 0.3, 0.4], [1.0, 0.5, -0.25, 0.1]);
+    for n in [0usize, 1, 7, 8, 9, 16, 17, 24, 33, 2049, 5000] {
+        let x = events(n, 3 * n as u64 + 5);
+        let (f0, t0) = nll_scalar_pushforward(&p, &x, &tp, &vec![0.0; n]);
+        for (name, (f1, t1)) in [
+            ("simd", nll_simd_pushforward(&p, &x, &tp, &[])),
+            ("parallel", nll_par_pushforward(&p, &x, &tp, &[])),
+        ] {
+            assert!(rel(f0, f1) <= 1e-12, "{name} n={n}: value {f1} vs {f0}");
+            assert!(rel(t0, t1) <= 1e-12, "{name} n={n}: tangent {t1} vs {t0}");
+            assert_eq!(
+                f1.to_bits(),
+                nll_simd(&p, &x).to_bits(),
+                "{name} n={n}: bits"
+            );
+        }
+    }
+}
