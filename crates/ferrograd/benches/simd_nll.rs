@@ -1,7 +1,9 @@
 //! Issue 16: the W3 likelihood (Gaussian + exponential, f64 events) in its three compiled
 //! forms — scalar, `simd` (one thread, SIMD lanes), `parallel` (SIMD lanes on rayon's
 //! threads) — for the primal, value + gradient, the 4×4 Hessian and the forward-mode
-//! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k).
+//! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k), and
+//! the gradient of the NLL with a constraint term after the loop (`constrained_grad`: a value
+//! pass, then the unfused pullback pass).
 //!
 //! `cargo bench -p ferrograd --bench simd_nll`. The side-by-side comparison with PyTorch,
 //! torch.compile and JAX is the benchmark suite's W3 rows (`bench/run`).
@@ -33,6 +35,33 @@ nll_variants!(
     nll_scalar[hessian, wrt(p)],
     nll_simd[simd, hessian, wrt(p)],
     nll_par[parallel, hessian, wrt(p)]
+);
+
+macro_rules! constrained_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        /// The NLL plus a Gaussian constraint on the fraction: the loop's sum is not returned
+        /// directly, so the gradient is a value pass and then a pullback pass.
+        #[differentiable($($opt)*)]
+        pub fn $name(p: &[f64], x: &[f64]) -> f64 {
+            let mean = p[0];
+            let sigma = p[1];
+            let c = p[2];
+            let frac = p[3];
+            let wg = frac / (sigma * 2.5066282746310002);
+            let we = (1.0 - frac) * c;
+            let mut s = 0.0;
+            for xi in x {
+                let z = (xi - mean) / sigma;
+                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
+            }
+            let u = (frac - 0.35) / 0.05;
+            s + 0.5 * u * u
+        }
+    )*};
+}
+constrained_variants!(
+    constrained_simd[simd, wrt(p)],
+    constrained_par[parallel, wrt(p)]
 );
 
 type Value = fn(&[f64], &[f64]) -> f64;
@@ -99,6 +128,18 @@ fn bench(c: &mut Criterion) {
                 });
                 g.bench_function(format!("pushforward/{name}"), |b| {
                     b.iter(|| push(black_box(&p), black_box(&x), &tp, &tx))
+                });
+            }
+        }
+        if n == 100_000 {
+            let constrained: [(&str, Grad); 2] = [
+                ("simd", constrained_simd_grad),
+                ("parallel", constrained_par_grad),
+            ];
+            for (name, gr) in constrained {
+                g.bench_function(format!("constrained_grad/{name}"), |b| {
+                    let mut d = [0.0; 4];
+                    b.iter(|| gr(black_box(&p), black_box(&x), &mut d))
                 });
             }
         }

@@ -430,7 +430,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         // chains hide behind the other's work (the NLL's value and gradient on one thread
         // 476–540 → 390–415 µs). The pair's halves are the primal's even and odd sums, so the
         // value keeps the primal's bits; a lone group and the remainder follow below. The
-        // unfused pullback keeps one group per round: the same loop serving both (a `fused`
+        // unfused pullback has a loop of its own below: the same loop serving both (a `fused`
         // test inside) lost the gain (534 µs).
         let pp = splat_pair(p);
         let zp = <T::Pair as Real>::zero();
@@ -459,6 +459,35 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         }
         let (next, other) = T::halves(&valp_mem);
         *val = ValueSum { next, other };
+    }
+    if T::PAIRED && !fused {
+        // The unfused pullback on pairs too, in a loop of its own (one loop serving both, with
+        // a `fused` test inside, lost the fused pass's gain): the NLL with a constraint term
+        // after its loop (value pass, then this pass) 647–662 → 577–587 µs on one thread.
+        let pp = splat_pair(p);
+        let dp = d.splat_pair();
+        let zp = <T::Pair as Real>::zero();
+        let mut accp_mem = [zp; P];
+        let accp = in_memory(&mut accp_mem);
+        while i + 2 * T::LANES <= hi {
+            let mut dep = [zp; E];
+            body.pullback(&pp, &load_pair(e, i), dp, accp, &mut dep);
+            for k in 0..E {
+                if wanted[k] {
+                    let (a, b) = T::halves(&dep[k]);
+                    let s = &mut de[k][i - lo..i - lo + 2 * T::LANES];
+                    for l in 0..T::LANES {
+                        s[l] += T::lane(&a, l);
+                        s[l + T::LANES] += T::lane(&b, l);
+                    }
+                }
+            }
+            i += 2 * T::LANES;
+        }
+        for j in 0..P {
+            let (a, b) = T::halves(&accp_mem[j]);
+            acc[j] = a + b;
+        }
     }
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
