@@ -3,7 +3,7 @@
 //! threads) — for the primal, value + gradient, the 4×4 Hessian and the forward-mode
 //! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k), and
 //! the gradient of the NLL with a constraint term after the loop (`constrained_grad`: a value
-//! pass, then the unfused pullback pass).
+//! pass, then the unfused pullback pass) and of the NLL in `f32` (`f32_value_grad`).
 //!
 //! `cargo bench -p ferrograd --bench simd_nll`. The side-by-side comparison with PyTorch,
 //! torch.compile and JAX is the benchmark suite's W3 rows (`bench/run`).
@@ -63,6 +63,28 @@ constrained_variants!(
     constrained_simd[simd, wrt(p)],
     constrained_par[parallel, wrt(p)]
 );
+
+macro_rules! nll_f32_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        /// The same NLL in `f32` (sixteen lanes per group).
+        #[differentiable($($opt)*)]
+        pub fn $name(p: &[f32], x: &[f32]) -> f32 {
+            let mean = p[0];
+            let sigma = p[1];
+            let c = p[2];
+            let frac = p[3];
+            let wg = frac / (sigma * 2.5066283);
+            let we = (1.0 - frac) * c;
+            let mut s = 0.0;
+            for xi in x {
+                let z = (xi - mean) / sigma;
+                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
+            }
+            s
+        }
+    )*};
+}
+nll_f32_variants!(nll_f32_simd[simd, wrt(p)], nll_f32_par[parallel, wrt(p)]);
 
 type Value = fn(&[f64], &[f64]) -> f64;
 type Grad = fn(&[f64], &[f64], &mut [f64]) -> f64;
@@ -132,6 +154,19 @@ fn bench(c: &mut Criterion) {
             }
         }
         if n == 100_000 {
+            let (p32, x32): (Vec<f32>, Vec<f32>) = (
+                p.iter().map(|&v| v as f32).collect(),
+                x.iter().map(|&v| v as f32).collect(),
+            );
+            type Grad32 = fn(&[f32], &[f32], &mut [f32]) -> f32;
+            let f32_variants: [(&str, Grad32); 2] =
+                [("simd", nll_f32_simd_grad), ("parallel", nll_f32_par_grad)];
+            for (name, gr) in f32_variants {
+                g.bench_function(format!("f32_value_grad/{name}"), |b| {
+                    let mut d = [0.0f32; 4];
+                    b.iter(|| gr(black_box(&p32), black_box(&x32), &mut d))
+                });
+            }
             let constrained: [(&str, Grad); 2] = [
                 ("simd", constrained_simd_grad),
                 ("parallel", constrained_par_grad),
