@@ -399,6 +399,38 @@ impl<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize> Job<'_, T, B, P
     }
 }
 
+/// Adds a pair's event adjoints `dep[k]`, each lane through `scale`, into `de[k]` from
+/// `off` on (the wanted slices only): the pair loops of [`pullback_block`].
+#[inline(always)]
+fn add_pair_adjoints<T: Real, const E: usize>(
+    de: &mut [&mut [T]; E],
+    wanted: &[bool; E],
+    dep: &[T::Pair; E],
+    off: usize,
+    scale: impl Fn(T) -> T,
+) {
+    for k in 0..E {
+        if wanted[k] {
+            let (a, b) = T::halves(&dep[k]);
+            let s = &mut de[k][off..off + 2 * T::LANES];
+            for l in 0..T::LANES {
+                s[l] += scale(T::lane(&a, l));
+                s[l + T::LANES] += scale(T::lane(&b, l));
+            }
+        }
+    }
+}
+
+/// `acc[j] = ` the sum of pair `pairs[j]`'s two halves (the pair loops' sums handed to the
+/// one-group loop that follows).
+#[inline(always)]
+fn fold_pairs<T: Real, const P: usize>(acc: &mut [T::Wide; P], pairs: &[T::Pair; P]) {
+    for j in 0..P {
+        let (a, b) = T::halves(&pairs[j]);
+        acc[j] = a + b;
+    }
+}
+
 /// One block: `de[k]` covers exactly events `lo..hi` (or is empty). `fused`: the body's
 /// value and seed-1 partials in one evaluation (event adjoints scaled by `d` here).
 #[allow(clippy::too_many_arguments)]
@@ -410,7 +442,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     d: T,
     lo: usize,
     hi: usize,
-    de: [&mut [T]; E],
+    mut de: [&mut [T]; E],
     fused: bool,
 ) -> Sums<T, P> {
     let pw = splat(p);
@@ -441,22 +473,10 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         while i + 2 * T::LANES <= hi {
             let mut dep = [zp; E];
             *valp += body.value_grad(&pp, &load_pair(e, i), accp, &mut dep);
-            for k in 0..E {
-                if wanted[k] {
-                    let (a, b) = T::halves(&dep[k]);
-                    let s = &mut de[k][i - lo..i - lo + 2 * T::LANES];
-                    for l in 0..T::LANES {
-                        s[l] += d * T::lane(&a, l);
-                        s[l + T::LANES] += d * T::lane(&b, l);
-                    }
-                }
-            }
+            add_pair_adjoints::<T, E>(&mut de, &wanted, &dep, i - lo, |a| d * a);
             i += 2 * T::LANES;
         }
-        for j in 0..P {
-            let (a, b) = T::halves(&accp_mem[j]);
-            acc[j] = a + b;
-        }
+        fold_pairs::<T, P>(acc, &accp_mem);
         let (next, other) = T::halves(&valp_mem);
         *val = ValueSum { next, other };
     }
@@ -472,22 +492,10 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         while i + 2 * T::LANES <= hi {
             let mut dep = [zp; E];
             body.pullback(&pp, &load_pair(e, i), dp, accp, &mut dep);
-            for k in 0..E {
-                if wanted[k] {
-                    let (a, b) = T::halves(&dep[k]);
-                    let s = &mut de[k][i - lo..i - lo + 2 * T::LANES];
-                    for l in 0..T::LANES {
-                        s[l] += T::lane(&a, l);
-                        s[l + T::LANES] += T::lane(&b, l);
-                    }
-                }
-            }
+            add_pair_adjoints::<T, E>(&mut de, &wanted, &dep, i - lo, |a| a);
             i += 2 * T::LANES;
         }
-        for j in 0..P {
-            let (a, b) = T::halves(&accp_mem[j]);
-            acc[j] = a + b;
-        }
+        fold_pairs::<T, P>(acc, &accp_mem);
     }
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
