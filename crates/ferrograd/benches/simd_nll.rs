@@ -4,6 +4,9 @@
 //! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k), and
 //! the gradient of the NLL with a constraint term after the loop (`constrained_grad`: a value
 //! pass, then the unfused pullback pass) and of the NLL in `f32` (`f32_value_grad`).
+//! `parallel_warm` runs the primal and value + gradient as the benchmark suite does, inside a
+//! pool whose other worker spins between calls (`keep_warm`); `two_plain_threads` is what a
+//! perfect split of the primal over two threads would take.
 //!
 //! `cargo bench -p ferrograd --bench simd_nll`. The side-by-side comparison with PyTorch,
 //! torch.compile and JAX is the benchmark suite's W3 rows (`bench/run`).
@@ -143,6 +146,63 @@ fn bench(c: &mut Criterion) {
                 let mut d = [0.0; 4];
                 b.iter(|| gr(black_box(&p), black_box(&x), &mut d))
             });
+            if name == "parallel" {
+                // As the benchmark suite runs it: inside a pool whose other worker spins for
+                // work between calls (`keep_warm`), so no call pays rayon's wake-up.
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+                    .build()
+                    .expect("a rayon pool");
+                // `keep_warm` spins only when the kernels may use more than one thread.
+                ferrograd::kernels::set_num_threads(pool.current_num_threads());
+                let warm = |iters: u64, call: &(dyn Fn() + Sync)| {
+                    pool.install(|| {
+                        ferrograd::kernels::keep_warm(|| {
+                            let t = std::time::Instant::now();
+                            for _ in 0..iters {
+                                call();
+                            }
+                            t.elapsed()
+                        })
+                    })
+                };
+                g.bench_function("primal/parallel_warm", |b| {
+                    b.iter_custom(|iters| {
+                        warm(iters, &|| {
+                            black_box(f(black_box(&p), black_box(&x)));
+                        })
+                    })
+                });
+                // The reference for the threaded drivers: two plain threads, each summing the
+                // one-thread `simd` primal over its half of the events (the split is exact).
+                g.bench_function("primal/two_plain_threads", |b| {
+                    b.iter_custom(|iters| {
+                        let (left, right) = x.split_at(x.len() / 2);
+                        let half = |events: &[f64]| {
+                            let t = std::time::Instant::now();
+                            for _ in 0..iters {
+                                black_box(nll_simd(black_box(&p), black_box(events)));
+                            }
+                            t.elapsed()
+                        };
+                        std::thread::scope(|s| {
+                            let l = s.spawn(|| half(left));
+                            let r = s.spawn(|| half(right));
+                            l.join()
+                                .expect("left half")
+                                .max(r.join().expect("right half"))
+                        })
+                    })
+                });
+                g.bench_function("value_grad/parallel_warm", |b| {
+                    b.iter_custom(|iters| {
+                        warm(iters, &|| {
+                            let mut d = [0.0; 4];
+                            black_box(gr(black_box(&p), black_box(&x), &mut d));
+                        })
+                    })
+                });
+            }
             if n == 100_000 {
                 g.bench_function(format!("hessian/{name}"), |b| {
                     let mut hs = [0.0; 16];
