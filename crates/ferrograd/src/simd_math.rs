@@ -5,9 +5,10 @@
 //! selects (`if c { a } else { b }` on values, both sides computed): no data-dependent
 //! branch, no libm call (no `round`, `floor`), no table lookup. Rounding to the nearest
 //! integer uses the magic-number trick (add and subtract 1.5·2^52). Polynomials are truncated
-//! Taylor series evaluated by Estrin's scheme ([`poly`]) with fused multiply-adds, which are
-//! one instruction in the AVX2/AVX-512 clones and a correctly rounded `fma` call elsewhere,
-//! so the results are the same on every target.
+//! Taylor series, or near-minimax fits where that saves terms (`exp`'s and `ln`'s in f64,
+//! from `scripts/minimax.py`), evaluated by Estrin's scheme ([`poly`]) with fused
+//! multiply-adds, which are one instruction in the AVX2/AVX-512 clones and a correctly rounded
+//! `fma` call elsewhere, so the results are the same on every target.
 //!
 //! Accuracy was measured against Rust's `std` (glibc libm) by the sweeps in this file's tests
 //! (`cargo test -p ferrograd --lib simd_math -- --nocapture` prints the figures); each
@@ -76,15 +77,39 @@ const fn atanh_coefs<const N: usize>() -> [f64; N] {
     c
 }
 
-/// exp(r) - 1 = r + r²·Q(r) for |r| ≤ ln2/2: Q holds 1/2! … 1/13! (truncation
-/// r¹⁴/14! < 4.4e-18 < 2^-57).
-const EXPM1_Q: [f64; 12] = inv_factorials(2, 1, false);
+/// exp(r) - 1 = r + r²·Q(r) for |r| ≤ ln2/2: Q of degree 9, near-minimax for the relative
+/// error of eʳ (it adds at most 9.2e-18, 0.08 ulp, with these f64 coefficients), computed by
+/// `scripts/minimax.py`. The Taylor series needs twelve terms (1/2! … 1/13!) for the same
+/// accuracy. With [`LN_R`]'s fit, the W3 NLL's primal on one thread went from 326–337 to
+/// 305–316 µs at 100k events (criterion `simd_nll`, side by side).
+const EXPM1_Q: [f64; 10] = [
+    0.5000000000000011,
+    0.1666666666666641,
+    0.041666666666529045,
+    0.008333333333495717,
+    0.0013888888943961633,
+    0.00019841269504681735,
+    2.480149272062568e-05,
+    2.755758732586395e-06,
+    2.763039421586795e-07,
+    2.4999996425182158e-08,
+];
 /// sin r = r + r³·S(r²): -1/3!, 1/5!, …, 1/17! (truncation < 2^-62 relative on |r| ≤ π/4).
 const SIN_S: [f64; 8] = negated(inv_factorials(3, 2, true));
 /// cos r = 1 - r²/2 + r⁴·C(r²): 1/4!, -1/6!, …, -1/18!.
 const COS_C: [f64; 8] = inv_factorials(4, 2, true);
-/// 2·atanh(s) - 2s = s·R(s²) with R = s²·(2/3 + 2s²/5 + …), |s| ≤ 0.1716.
-const LN_R: [f64; 11] = atanh_coefs();
+/// 2·atanh(s) - 2s = s·R(s²) with R = z·P(z), z = s², |s| ≤ 0.1716: P of degree 6,
+/// near-minimax (it adds at most 1.9e-18 relative to ln m, computed by `scripts/minimax.py`)
+/// where the series 2/3 + 2z/5 + … needs eleven terms.
+const LN_R: [f64; 7] = [
+    0.6666666666666735,
+    0.3999999999940626,
+    0.2857142874443578,
+    0.2222219834614782,
+    0.1818357695112576,
+    0.15313707490715603,
+    0.14799573887826573,
+];
 /// tanh x = x + x³·T(x²): the Taylor coefficients of x³ … x⁴¹ (computed with mpmath from
 /// 2²ⁿ(2²ⁿ - 1)B₂ₙ/(2n)!); the series alternates, truncation < 1e-19 relative for |x| < 0.55.
 const TANH_T: [f64; 20] = [
@@ -166,6 +191,27 @@ macro_rules! estrin {
     };
 }
 estrin!(poly, f64);
+
+/// The polynomial c[0] + c[1]·x + … by pairs c[2i] + c[2i+1]·x (independent), then Horner's
+/// rule in x² over the pairs: as many FMAs as Estrin's tree ([`poly`]) but no powers past x²,
+/// for a few more cycles of latency. Used by `exp` and `ln`, where it measured faster (the
+/// NLL's primal on two warm threads 150–160 → 145–151 µs, one thread 285–303 → 280–283 µs,
+/// three rounds side by side); the other functions keep Estrin's tree.
+#[inline(always)]
+fn poly_pairs<const N: usize>(x: f64, c: &[f64; N]) -> f64 {
+    const { assert!(N >= 2) };
+    let x2 = x * x;
+    let m = N.div_ceil(2);
+    let mut acc = if N % 2 == 1 {
+        c[N - 1]
+    } else {
+        c[N - 1].mul_add(x, c[N - 2])
+    };
+    for i in (0..m - 1).rev() {
+        acc = acc.mul_add(x2, c[2 * i + 1].mul_add(x, c[2 * i]));
+    }
+    acc
+}
 estrin!(poly_f32, f32);
 
 /// `x` rounded to the nearest integer (ties to even), as f64 and as i64; |x| < 2^51.
@@ -219,17 +265,39 @@ fn exp_reduce(x: f64) -> (f64, f64, i64) {
     (r, (r * r) * poly(r, &EXPM1_Q), n)
 }
 
-/// eˣ. Method: x = n·ln2 + r (Cody–Waite, two-part ln2), eʳ by its Taylor series to r¹⁴,
-/// then scaled by 2ⁿ in two exact steps. Overflow (x > 709.78) gives +∞, x < -745.14 gives
+/// eˣ. Method: x = n·ln2 + r (Cody–Waite, two-part ln2), eʳ by a near-minimax polynomial
+/// of degree 11 ([`EXPM1_Q`]), then scaled by 2ⁿ in two exact steps. Overflow (x > 709.78) gives +∞, x < -745.14 gives
 /// 0; subnormal results are computed (one rounding, within 1 subnormal ulp of the true
 /// value). NaN → NaN, +∞ → +∞, -∞ → 0. Measured max error vs std: 1 ulp.
 #[inline(always)]
 pub fn exp(x: f64) -> f64 {
-    // Clamp (keeps n in the range of `scale`; NaN passes through both selects).
+    // Clamp (keeps n in the range of `scale_biased`; NaN passes through both selects).
     let x = if x > 710.0 { 710.0 } else { x };
     let x = if x < -746.0 { -746.0 } else { x };
-    let (r, tail, n) = exp_reduce(x);
-    scale(1.0 + (r + tail), n)
+    // n = x·log₂e rounded to an integer by one FMA (the product is not rounded first), and
+    // t's low bits hold n + 2046 for the scaling.
+    let t = x.mul_add(LOG2E, MAGIC_EXP);
+    let nf = t - MAGIC_EXP;
+    let r = (-nf).mul_add(LN2_LO, (-nf).mul_add(LN2_HI, x));
+    let tail = (r * r) * poly_pairs(r, &EXPM1_Q);
+    scale_biased(1.0 + (r + tail), t.to_bits())
+}
+
+/// 1.5·2^52 + 2046: `t = y + MAGIC_EXP` rounds y to an integer n and, for |n| ≤ 1076, leaves
+/// u = n + 2046 (< 2^12) in the low bits of t's representation, above bits that are all zero.
+const MAGIC_EXP: f64 = MAGIC + 2046.0;
+
+/// `v · 2^n` from the bits of `t = n + MAGIC_EXP`, in the two exact steps of [`scale`]
+/// (2^⌊n/2⌋, then 2^⌈n/2⌉), with four integer operations where `scale` takes seven: the
+/// biased exponents ⌊u/2⌋ = ⌊n/2⌋ + 1023 and ⌈u/2⌉ are `tb >> 1` and `tb - (tb >> 1)`, whose
+/// bits from MAGIC's representation (bit 51 and up, even) shift out of the exponent field
+/// with `<< 52`. The NLL's primal on one thread 309–347 → 286–296 µs, on two threads kept
+/// warm 159–162 → 147–153 µs (side by side).
+#[inline(always)]
+fn scale_biased(v: f64, tb: u64) -> f64 {
+    let e1 = tb >> 1;
+    let e2 = tb.wrapping_sub(e1);
+    v * f64::from_bits(e1 << 52) * f64::from_bits(e2 << 52)
 }
 
 /// eˣ - 1, accurate near 0. Method: as [`exp`], then eˣ - 1 = 2ⁿ·(((1 - 2⁻ⁿ) + r) + tail)
@@ -253,8 +321,8 @@ pub fn exp_m1(x: f64) -> f64 {
 }
 
 /// Natural logarithm. Method: x = 2ᵏ·m with m ∈ [√2/2, √2) (subnormal x scaled by 2⁵⁴
-/// first), f = m - 1, s = f/(2 + f), ln m = 2·atanh(s) by its series in s² (to s²²),
-/// assembled as k·ln2_hi + (f - (f²/2 - (s·(f²/2 + R) + k·ln2_lo))).
+/// first), f = m - 1, s = f/(2 + f), ln m = 2·atanh(s) by a near-minimax polynomial in s²
+/// ([`LN_R`]), assembled as k·ln2_hi + (f - (f²/2 - (s·(f²/2 + R) + k·ln2_lo))).
 /// x < 0 → NaN, ±0 → -∞, +∞ → +∞, NaN → NaN. Measured max error vs std: 1 ulp.
 #[inline(always)]
 pub fn ln(x: f64) -> f64 {
@@ -267,14 +335,20 @@ pub fn ln(x: f64) -> f64 {
     let ix = xs
         .to_bits()
         .wrapping_add(0x3ff0_0000_0000_0000 - 0x3fe6_a09e_0000_0000);
-    // The biased exponent as f64, exactly, without an int → float conversion.
-    let e = f64::from_bits(0x4330_0000_0000_0000 | ((ix >> 52) & 0xfff)) - 4_503_599_627_370_496.0;
+    // The exponent as f64, exactly, without an int → float conversion: the biased exponent
+    // field as the low bits of 2^52 + e, less 2^52 and the bias (1023, or 1077 after the
+    // scaling) in one subtraction (both sides are integers below 2^53: exact).
+    let k = f64::from_bits(0x4330_0000_0000_0000 | ((ix >> 52) & 0xfff))
+        - if sub {
+            4_503_599_627_371_573.0 // 2^52 + 1077
+        } else {
+            4_503_599_627_371_519.0 // 2^52 + 1023
+        };
     let m = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + 0x3fe6_a09e_0000_0000);
-    let k = e - if sub { 1077.0 } else { 1023.0 };
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
-    let r = z * poly(z, &LN_R);
+    let r = z * poly_pairs(z, &LN_R);
     let hfsq = 0.5 * f * f;
     // Contracted by hand (LLVM does not fuse without fast-math): fewer instructions, and
     // each FMA rounds once where the product and sum rounded twice.

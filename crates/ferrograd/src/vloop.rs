@@ -94,7 +94,15 @@ fn tree<R: Copy + Send + Sync>(
 ) -> R {
     if threads {
         let leaves = par_leaves(blocks, leaf);
-        fold(0..blocks, &|b| leaves[b], add)
+        fold(
+            0..blocks,
+            &|b| {
+                *leaves[b]
+                    .get()
+                    .expect("ferrograd: every block of a vectorised loop is run before the sum")
+            },
+            add,
+        )
     } else {
         fold(0..blocks, leaf, add)
     }
@@ -113,12 +121,20 @@ fn tree<R: Copy + Send + Sync>(
 /// subtrees of a few blocks, whose nested joins then waited on each other. The NLL's primal at
 /// 100k events on two threads kept warm took 197–211 µs that way, against 163–165 µs for two
 /// plain threads summing a half each.
-fn par_leaves<R: Copy + Send + Sync>(blocks: usize, leaf: &(impl Fn(usize) -> R + Sync)) -> Vec<R> {
+fn par_leaves<R: Copy + Send + Sync>(
+    blocks: usize,
+    leaf: &(impl Fn(usize) -> R + Sync),
+) -> Vec<OnceLock<R>> {
     let slots: Vec<OnceLock<R>> = (0..blocks).map(|_| OnceLock::new()).collect();
-    let threads = rayon::current_num_threads().clamp(1, blocks);
-    let segments: Vec<Segment> = (0..threads)
-        .map(|t| Segment::new(blocks * t / threads, blocks * (t + 1) / threads))
-        .collect();
+    let threads = rayon::current_num_threads().clamp(1, blocks.min(MAX_THREADS));
+    // On the stack, as the joins below: one heap allocation per loop, the slots.
+    let segments: [Segment; MAX_THREADS] = core::array::from_fn(|t| {
+        if t < threads {
+            Segment::new(blocks * t / threads, blocks * (t + 1) / threads)
+        } else {
+            Segment::new(0, 0)
+        }
+    });
     let run = |own: usize| {
         let take = |b: usize| {
             // Each block is claimed once, so its slot is empty here.
@@ -133,20 +149,24 @@ fn par_leaves<R: Copy + Send + Sync>(blocks: usize, leaf: &(impl Fn(usize) -> R 
             }
         }
     };
-    rayon::scope(|scope| {
-        for t in 1..threads {
-            let run = &run;
-            scope.spawn(move |_| run(t));
-        }
-        run(0);
-    });
+    on_threads(0..threads, &run);
     slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .expect("ferrograd: every block of a vectorised loop is run before the sum")
-        })
-        .collect()
+}
+
+/// At most this many threads take part in one loop (their segments live on the stack).
+const MAX_THREADS: usize = 64;
+
+/// `run(t)` for every `t` in `ts`, on rayon's threads by a tree of joins (jobs on the stack,
+/// where `rayon::scope` puts each spawned job on the heap); `ts` is never empty.
+fn on_threads(ts: core::ops::Range<usize>, run: &(impl Fn(usize) + Sync)) {
+    if ts.len() == 1 {
+        return run(ts.start);
+    }
+    let mid = ts.start + ts.len() / 2;
+    rayon::join(
+        || on_threads(ts.start..mid, run),
+        || on_threads(mid..ts.end, run),
+    );
 }
 
 /// The blocks `front..back` of a segment not claimed yet, packed in one atomic word so that
@@ -436,19 +456,25 @@ fn run_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         fused,
     };
     let sums = if use_threads(parallel, blocks) {
-        // Each block's own part of the event adjoints, taken by whichever thread runs it.
-        let mut parts: Vec<[&mut [T]; E]> = (0..blocks)
-            .map(|_| [(); E].map(|_| <&mut [T]>::default()))
-            .collect();
-        for (k, s) in de.into_iter().enumerate() {
-            for (b, part) in s.chunks_mut(BLOCK).enumerate() {
-                parts[b][k] = part;
+        // Each block's own part of the event adjoints, taken by whichever thread runs it
+        // (none, and no allocation, when no event adjoint is wanted: a gradient in the
+        // parameters alone).
+        let no_parts = || [(); E].map(|_| <&mut [T]>::default());
+        let mut parts: Vec<Mutex<[&mut [T]; E]>> = Vec::new();
+        if de.iter().any(|s| !s.is_empty()) {
+            parts = (0..blocks).map(|_| Mutex::new(no_parts())).collect();
+            for (k, s) in de.into_iter().enumerate() {
+                for (b, part) in s.chunks_mut(BLOCK).enumerate() {
+                    parts[b].get_mut().unwrap_or_else(PoisonError::into_inner)[k] = part;
+                }
             }
         }
-        let parts: Vec<Mutex<[&mut [T]; E]>> = parts.into_iter().map(Mutex::new).collect();
-        let leaf = |b: usize| {
-            let mut part = parts[b].lock().unwrap_or_else(PoisonError::into_inner);
-            job.leaf(b, part.each_mut().map(core::mem::take))
+        let leaf = |b: usize| match parts.get(b) {
+            Some(part) => {
+                let mut part = part.lock().unwrap_or_else(PoisonError::into_inner);
+                job.leaf(b, part.each_mut().map(core::mem::take))
+            }
+            None => job.leaf(b, no_parts()),
         };
         tree(blocks, true, &leaf, &Sums::add)
     } else {

@@ -235,6 +235,27 @@ fn the_reduction_tree_is_independent_of_the_thread_count() {
         (v1.to_bits(), g1.map(f64::to_bits)),
         (v3.to_bits(), g3.map(f64::to_bits))
     );
+    // With event adjoints (each block's part handed to whichever thread runs it) and with a
+    // thread count that does not divide the blocks evenly: the same bits again.
+    let w: Vec<f64> = events(50_000, 4).iter().map(|v| v / 10.0).collect();
+    let pullback = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut d = (0.0, 0.0, vec![0.0; x.len()], vec![0.0; x.len()]);
+        pool.install(|| {
+            w_par_pullback(
+                1.3, 0.7, &x, &w, 11, 49_990, 0.75, &mut d.0, &mut d.1, &mut d.2, &mut d.3,
+            )
+        });
+        let bits = |v: &[f64]| v.iter().map(|a| a.to_bits()).collect::<Vec<_>>();
+        (d.0.to_bits(), d.1.to_bits(), bits(&d.2), bits(&d.3))
+    };
+    let reference = pullback(1);
+    for threads in [2, 3] {
+        assert!(pullback(threads) == reference, "{threads} threads");
+    }
 }
 
 #[test]
