@@ -31,6 +31,8 @@ echo "== cargo test --workspace (the CLI's end-to-end tests run below, optimised
 cargo test --workspace --exclude ferrograd-cli
 echo "== ferrograd-cli end-to-end tests (train, kill/resume, both engines; release build)"
 cargo test --release -p ferrograd-cli
+echo "== ferrograd's criterion benches, each case run once (\`-- --test\`): the bench code runs, no timing"
+cargo bench -p ferrograd -- --test
 echo "== benchmark suite, quick (bench/README.md): checks that the report is complete and well-formed, not the speed"
 bench_out=$(mktemp -d)
 bench/run --quick --check --out "$bench_out"

@@ -14,80 +14,48 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use ferrograd::differentiable;
 
+/// `−Σ ln(f·G(x; μ, σ) + (1−f)·c·e^{−cx})` over the events (unnormalised range), in scalar
+/// type `$t`, returning `$ret` (in terms of the loop's sum `$s` and the fraction `$frac`),
+/// once per name with its `#[differentiable]` options.
 macro_rules! nll_variants {
-    ($($name:ident [$($opt:tt)*]),*) => {$(
-        /// `−Σ ln(f·G(x; μ, σ) + (1−f)·c·e^{−cx})` over the events (unnormalised range).
+    ($t:ident, $sqrt_2pi:literal, |$s:ident, $frac:ident| $ret:expr;
+     $($name:ident [$($opt:tt)*]),*) => {$(
         #[differentiable($($opt)*)]
-        pub fn $name(p: &[f64], x: &[f64]) -> f64 {
+        pub fn $name(p: &[$t], x: &[$t]) -> $t {
             let mean = p[0];
             let sigma = p[1];
             let c = p[2];
-            let frac = p[3];
-            let wg = frac / (sigma * 2.5066282746310002);
-            let we = (1.0 - frac) * c;
-            let mut s = 0.0;
+            let $frac = p[3];
+            let wg = $frac / (sigma * $sqrt_2pi);
+            let we = (1.0 - $frac) * c;
+            let mut $s = 0.0;
             for xi in x {
                 let z = (xi - mean) / sigma;
-                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
+                $s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
             }
-            s
+            $ret
         }
     )*};
 }
-nll_variants!(
+nll_variants!(f64, 2.5066282746310002, |s, frac| s;
     nll_scalar[hessian, wrt(p)],
     nll_simd[simd, hessian, wrt(p)],
     nll_par[parallel, hessian, wrt(p)]
 );
-
-macro_rules! constrained_variants {
-    ($($name:ident [$($opt:tt)*]),*) => {$(
-        /// The NLL plus a Gaussian constraint on the fraction: the loop's sum is not returned
-        /// directly, so the gradient is a value pass and then a pullback pass.
-        #[differentiable($($opt)*)]
-        pub fn $name(p: &[f64], x: &[f64]) -> f64 {
-            let mean = p[0];
-            let sigma = p[1];
-            let c = p[2];
-            let frac = p[3];
-            let wg = frac / (sigma * 2.5066282746310002);
-            let we = (1.0 - frac) * c;
-            let mut s = 0.0;
-            for xi in x {
-                let z = (xi - mean) / sigma;
-                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
-            }
-            let u = (frac - 0.35) / 0.05;
-            s + 0.5 * u * u
-        }
-    )*};
-}
-constrained_variants!(
+// The NLL plus a Gaussian constraint on the fraction: the loop's sum is not returned
+// directly, so the gradient is a value pass and then a pullback pass.
+nll_variants!(f64, 2.5066282746310002, |s, frac| {
+        let u = (frac - 0.35) / 0.05;
+        s + 0.5 * u * u
+    };
     constrained_simd[simd, wrt(p)],
     constrained_par[parallel, wrt(p)]
 );
-
-macro_rules! nll_f32_variants {
-    ($($name:ident [$($opt:tt)*]),*) => {$(
-        /// The same NLL in `f32` (sixteen lanes per group).
-        #[differentiable($($opt)*)]
-        pub fn $name(p: &[f32], x: &[f32]) -> f32 {
-            let mean = p[0];
-            let sigma = p[1];
-            let c = p[2];
-            let frac = p[3];
-            let wg = frac / (sigma * 2.5066283);
-            let we = (1.0 - frac) * c;
-            let mut s = 0.0;
-            for xi in x {
-                let z = (xi - mean) / sigma;
-                s -= (wg * (-0.5 * z * z).exp() + we * (-c * xi).exp()).ln();
-            }
-            s
-        }
-    )*};
-}
-nll_f32_variants!(nll_f32_simd[simd, wrt(p)], nll_f32_par[parallel, wrt(p)]);
+// The same NLL in `f32` (sixteen lanes per group).
+nll_variants!(f32, 2.5066283, |s, frac| s;
+    nll_f32_simd[simd, wrt(p)],
+    nll_f32_par[parallel, wrt(p)]
+);
 
 type Value = fn(&[f64], &[f64]) -> f64;
 type Grad = fn(&[f64], &[f64], &mut [f64]) -> f64;
@@ -135,9 +103,10 @@ fn bench(c: &mut Criterion) {
         let x = events(n);
         let mut g = c.benchmark_group(format!("nll_{}k", n / 1000));
         g.sample_size(20);
-        // The directional derivative along the parameters (forward mode); the events'
-        // tangent is zero (an empty slice).
-        let (tp, tx) = ([1.0, 0.5, -0.25, 0.1], Vec::<f64>::new());
+        // The directional derivative along the parameters (forward mode): the events' tangent
+        // is zero, an empty slice for the vectorised loops (read as zero lanes) and the zeros
+        // written out for the scalar code, which indexes its tangent.
+        let (tp, tx, tx_zeros) = ([1.0, 0.5, -0.25, 0.1], Vec::<f64>::new(), vec![0.0; n]);
         for (name, f, gr, h, push) in variants {
             g.bench_function(format!("primal/{name}"), |b| {
                 b.iter(|| f(black_box(&p), black_box(&x)))
@@ -209,7 +178,8 @@ fn bench(c: &mut Criterion) {
                     b.iter(|| h(black_box(&p), black_box(&x), &mut hs))
                 });
                 g.bench_function(format!("pushforward/{name}"), |b| {
-                    b.iter(|| push(black_box(&p), black_box(&x), &tp, &tx))
+                    let tx = if name == "scalar" { &tx_zeros } else { &tx };
+                    b.iter(|| push(black_box(&p), black_box(&x), &tp, tx))
                 });
             }
         }
