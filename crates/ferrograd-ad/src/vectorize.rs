@@ -9,7 +9,8 @@
 //! ```
 //!
 //! whose only effect is to add to (or subtract from) one outer accumulator, whose body has
-//! no branches, comparisons, calls or loop-carried values, and whose events are read as the
+//! no branches, comparisons, calls or loop-carried values (the float primitives, `abs`, `max`
+//! and `powf` included: their rules select by value), and whose events are read as the
 //! loop element or as `slice[i]`, is rewritten before lowering into
 //! `s -= __fg_f_loop0(mean, sigma, w, x)`. The summand becomes a function generic over
 //! `Real` (`__fg_f_loop0_body`), differentiated by this same compiler; the call's value,
@@ -21,19 +22,12 @@
 //! would need every lane to agree. Loops that do not qualify stay scalar; `simd` on a function
 //! where no loop qualifies is a compile error that says why for each loop.
 
+use crate::prims::{BINARY_METHODS, UNARY_METHODS};
 use crate::Options;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, ToTokens};
 use std::collections::HashMap;
 use syn::spanned::Spanned;
-
-/// Unary primitives whose derivative rule has no branch (so it is exact lane-wise).
-const LANE_UNARY: &[&str] = &[
-    "exp", "exp2", "exp_m1", "ln", "ln_1p", "log10", "log2", "sqrt", "cbrt", "sin", "cos", "tan",
-    "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "recip",
-];
-/// Binary primitives whose derivative rule has no branch.
-const LANE_BINARY: &[&str] = &["atan2", "hypot", "log"];
 
 /// The generic scalar type of outlined bodies.
 const SCALAR: &str = "__FgS";
@@ -86,8 +80,7 @@ pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, 
             "`simd`/`parallel`: no loop of this function can be vectorised. A vectorised loop is \
              a top-level `for` over a slice (`for x in xs`, `for i in a..b` reading `s[i]`) whose \
              body has only `let` bindings and `acc += …`/`acc -= …` into one outer accumulator, \
-             with arithmetic and branch-free primitives (no `if`, comparisons, calls, `abs`, \
-             `max`, `min`, `powf`)",
+             with arithmetic and the float primitives (no `if`, comparisons or calls)",
         );
         for r in reasons {
             e.combine(r);
@@ -475,8 +468,10 @@ impl Scan<'_> {
                     return bad(m.span(), "turbofish calls are not vectorised");
                 }
                 match (name.as_str(), m.args.len()) {
-                    (n, 0) if LANE_UNARY.contains(&n) => Ok(quote!((#recv).#method())),
-                    (n, 1) if LANE_BINARY.contains(&n) => {
+                    // Every primitive of the table: its rule selects by value
+                    // (`Real::select_lt`, …) instead of branching, so it is exact lane by lane.
+                    (n, 0) if UNARY_METHODS.contains(&n) => Ok(quote!((#recv).#method())),
+                    (n, 1) if BINARY_METHODS.contains(&n) => {
                         let a = self.expr(&m.args[0])?;
                         Ok(quote!((#recv).#method(#a)))
                     }
@@ -489,12 +484,6 @@ impl Scan<'_> {
                         let b = self.expr(&m.args[1])?;
                         Ok(quote!((#recv).mul_add(#a, #b)))
                     }
-                    ("abs" | "max" | "min" | "powf" | "signum" | "clamp", _) => bad(
-                        m.method.span(),
-                        &format!(
-                            "`{name}` branches on its argument, which differs from lane to lane"
-                        ),
-                    ),
                     _ => bad(
                         m.method.span(),
                         &format!("`{name}` is not a vectorised primitive"),

@@ -297,6 +297,9 @@ pub const EXPRS: &[&str] = &[
     "mul_add",
     "div",
     "neg",
+    "simd:powf",
+    "simd:abs",
+    "simd:max_min",
 ];
 
 /// Every construct name the generator can emit.
@@ -746,7 +749,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
     if !generic && rng.chance(0.15) && !weights.exclude.contains(&"simd") {
         attr = if rng.chance(0.5) { "simd" } else { "parallel" };
         *cov.entry(attr).or_default() += 1;
-        body = simd_program(&mut rng);
+        body = simd_program(&mut rng, cov);
     }
     // Struct parameters and methods (drawn last too): the same body over struct fields.
     let mut shape = Shape::Plain;
@@ -821,7 +824,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
 /// vectorises, with a random branch-free body over the event, the loop-invariant inputs and
 /// body locals; the sum returned directly (the fused one-pass gradient) or used further (a
 /// value pass and a pullback pass).
-pub fn simd_program(rng: &mut Rng) -> String {
+pub fn simd_program(rng: &mut Rng, cov: &mut Coverage) -> String {
     let lens = [1usize, 7, 8, 9, 16, 17, 27, 40, 8200];
     let len = lens[rng.below(lens.len())];
     let mut b = String::new();
@@ -859,12 +862,12 @@ pub fn simd_program(rng: &mut Rng) -> String {
         names.push(w.to_string());
     }
     for k in 0..rng.below(3) {
-        let ex = simd_expr(rng, &names, 3);
+        let ex = simd_expr(rng, &names, 3, cov);
         let _ = writeln!(b, "        let a{k} = {ex};");
         names.push(format!("a{k}"));
     }
     for r in 0..1 + rng.below(2) {
-        let mut ex = simd_expr(rng, &names, 3);
+        let mut ex = simd_expr(rng, &names, 3, cov);
         if r == 0 {
             // Every event is read, whatever the random expression picked.
             ex = format!("{e} * ⟪0.25⟫ + {ex}");
@@ -882,8 +885,9 @@ pub fn simd_program(rng: &mut Rng) -> String {
 }
 
 /// A branch-free expression over `names` (event values and body locals), the invariant
-/// inputs `x0..x3` and literals, kept in the functions' domains.
-fn simd_expr(rng: &mut Rng, names: &[String], depth: usize) -> String {
+/// inputs `x0..x3` and literals, kept in the functions' domains: arithmetic and the float
+/// primitives, those whose rules select by value (`powf`, `abs`, `max`, `min`) included.
+fn simd_expr(rng: &mut Rng, names: &[String], depth: usize, cov: &mut Coverage) -> String {
     let leaf = |rng: &mut Rng| -> String {
         match rng.below(4) {
             0 | 1 => names[rng.below(names.len())].clone(),
@@ -894,9 +898,9 @@ fn simd_expr(rng: &mut Rng, names: &[String], depth: usize) -> String {
     if depth == 0 || rng.chance(0.25) {
         return leaf(rng);
     }
-    let a = simd_expr(rng, names, depth - 1);
-    let c = simd_expr(rng, names, depth - 1);
-    match rng.below(16) {
+    let a = simd_expr(rng, names, depth - 1, cov);
+    let c = simd_expr(rng, names, depth - 1, cov);
+    match rng.below(19) {
         0 => format!("({a} + {c})"),
         1 => format!("({a} - {c})"),
         2 | 3 => format!("({a} * {c})"),
@@ -911,7 +915,21 @@ fn simd_expr(rng: &mut Rng, names: &[String], depth: usize) -> String {
         12 => format!("({a}).powi({})", 2 + rng.below(2)),
         13 => format!("({a}).mul_add({c}, x1)"),
         14 => format!("(({a}).tanh()).exp_m1()"),
-        _ => format!("({a}).hypot(⟪1.0⟫)"),
+        15 => format!("({a}).hypot(⟪1.0⟫)"),
+        // The primitives whose rules select by value: lanes disagree on them.
+        16 => {
+            *cov.entry("simd:powf").or_default() += 1;
+            format!("(⟪1.0⟫ + {a} * {a}).powf(⟪0.5⟫ * ({c}).tanh())")
+        }
+        17 => {
+            *cov.entry("simd:abs").or_default() += 1;
+            format!("({a}) * ({a}).abs()")
+        }
+        _ => {
+            *cov.entry("simd:max_min").or_default() += 1;
+            let f = if rng.chance(0.5) { "max" } else { "min" };
+            format!("({a}).{f}({c})")
+        }
     }
 }
 

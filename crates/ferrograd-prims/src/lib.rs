@@ -24,7 +24,11 @@
 //!   the rule cannot disagree.
 //! - `cost`: `expensive` (transcendental: the reverse sweep tapes the partial computed next to
 //!   the primal inside loops) or `cheap` (recomputed).
-//! - Rules are written against `Self: Real` (`Self::one()`, `Self::from_f64(…)`, the methods).
+//! - Rules are written against `Self: Real` (`Self::one()`, `Self::from_f64(…)`, the methods),
+//!   and never branch on a value: a choice is `Self::select_lt(a, b, x, y)` (`x` where
+//!   `a < b`, else `y`; also `select_le`, `select_eq`), which SIMD lanes evaluate lane by lane.
+//!   So every rule is exact on lanes that disagree, and every primitive may appear in a
+//!   vectorised loop (`ferrograd-ad`'s `vectorize`).
 //!
 //! `powi` (integer exponent) and `mul_add` (three arguments) have signatures of their own and
 //! are written next to the generated code in `ferrograd/src/real.rs` and `dual.rs`.
@@ -108,13 +112,12 @@ macro_rules! scalar_primitives {
                 // d ∛x = 1/(3 ∛x²)
                 cbrt cbrt_d (_, y) expensive => (Self::from_f64(3.0) * y * y).recip();
                 // d |x| = sign x (0 at 0, the subgradient PyTorch uses)
-                abs abs_d (x, _) cheap => if x > Self::zero() {
-                    Self::one()
-                } else if x < Self::zero() {
-                    -Self::one()
-                } else {
-                    Self::zero()
-                };
+                abs abs_d (x, _) cheap => Self::select_lt(
+                    Self::zero(),
+                    x,
+                    Self::one(),
+                    Self::select_lt(x, Self::zero(), -Self::one(), Self::zero()),
+                );
                 // d (1/x) = -1/x² = -y²
                 recip recip_d (_, y) cheap => -(y * y);
                 // piecewise constant: derivative 0 almost everywhere
@@ -125,10 +128,10 @@ macro_rules! scalar_primitives {
                 trunc trunc_d (_, _) cheap => Self::zero();
             }
             binary {
-                // y = aᵇ: ∂a = b aᵇ⁻¹, ∂b = aᵇ ln a (0 where a = 0, as PyTorch)
+                // y = aᵇ: ∂a = b aᵇ⁻¹ (0 where b = 0), ∂b = aᵇ ln a (0 where a ≤ 0, as PyTorch)
                 powf powf_d (a, b, y) => (
-                    if b == Self::zero() { Self::zero() } else { b * a.powf(b - Self::one()) },
-                    if a > Self::zero() { y * a.ln() } else { Self::zero() },
+                    Self::select_eq(b, Self::zero(), Self::zero(), b * a.powf(b - Self::one())),
+                    Self::select_lt(Self::zero(), a, y * a.ln(), Self::zero()),
                 );
                 // y = atan2(a, b): ∂a = b/(a²+b²), ∂b = -a/(a²+b²)
                 atan2 atan2_d (a, b, _) => {
@@ -138,16 +141,14 @@ macro_rules! scalar_primitives {
                 // y = √(a²+b²): ∂a = a/y, ∂b = b/y
                 hypot hypot_d (a, b, y) => (a / y, b / y);
                 // y = max(a, b): the larger argument gets the derivative (a on ties, as f64::max keeps a)
-                max max_d (a, b, _) => if a >= b {
-                    (Self::one(), Self::zero())
-                } else {
-                    (Self::zero(), Self::one())
+                max max_d (a, b, _) => {
+                    let da = Self::select_le(b, a, Self::one(), Self::zero());
+                    (da, Self::one() - da)
                 };
                 // y = min(a, b)
-                min min_d (a, b, _) => if a <= b {
-                    (Self::one(), Self::zero())
-                } else {
-                    (Self::zero(), Self::one())
+                min min_d (a, b, _) => {
+                    let da = Self::select_le(a, b, Self::one(), Self::zero());
+                    (da, Self::one() - da)
                 };
                 // y = log_b(a) = ln a / ln b: ∂a = 1/(a ln b), ∂b = -y/(b ln b)
                 log log_d (a, b, y) => {

@@ -4,7 +4,8 @@
 //! directional derivative (`pushforward`) at 100k and 1M events (the last two at 100k), and
 //! the gradient of the NLL with a constraint term after the loop (`constrained_grad`: a value
 //! pass, then the unfused pullback pass) and of the NLL in `f32` (`f32_value_grad`).
-//! `parallel_warm` runs the primal and value + gradient as the benchmark suite does, inside a
+//! `powlaw_100k` is a power-law spectrum (`powf` with a parameter as its exponent) in the
+//! same three forms. `parallel_warm` runs the primal and value + gradient as the benchmark suite does, inside a
 //! pool whose other worker spins between calls (`keep_warm`); `two_plain_threads` is what a
 //! perfect split of the primal over two threads would take.
 //!
@@ -55,6 +56,30 @@ nll_variants!(f64, 2.5066282746310002, |s, frac| {
 nll_variants!(f32, 2.5066283, |s, frac| s;
     nll_f32_simd[simd, wrt(p)],
     nll_f32_par[parallel, wrt(p)]
+);
+
+/// A power-law spectrum with an exponential cut-off, `−Σ ln(n·(x/x₀)^−α·e^{−cx})`: `powf` with
+/// a real exponent that is a parameter (its rules select by value, lane by lane).
+macro_rules! powlaw_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        #[differentiable($($opt)*)]
+        pub fn $name(p: &[f64], x: &[f64]) -> f64 {
+            let alpha = p[0];
+            let x0 = p[1];
+            let cut = p[2];
+            let norm = (alpha - 1.0) / x0;
+            let mut s = 0.0;
+            for xi in x {
+                s -= (norm * (xi / x0).powf(-alpha) * (-cut * xi).exp()).ln();
+            }
+            s
+        }
+    )*};
+}
+powlaw_variants!(
+    powlaw_scalar[wrt(p)],
+    powlaw_simd[simd, wrt(p)],
+    powlaw_par[parallel, wrt(p)]
 );
 
 type Value = fn(&[f64], &[f64]) -> f64;
@@ -210,6 +235,26 @@ fn bench(c: &mut Criterion) {
         }
         g.finish();
     }
+    // The power law at 100k events in [1, 11).
+    let x: Vec<f64> = events(100_000).iter().map(|v| 1.0 + v).collect();
+    let p = [2.3, 1.0, 0.05];
+    let mut g = c.benchmark_group("powlaw_100k");
+    g.sample_size(20);
+    let powlaw: [(&str, Value, Grad); 3] = [
+        ("scalar", powlaw_scalar, powlaw_scalar_grad),
+        ("simd", powlaw_simd, powlaw_simd_grad),
+        ("parallel", powlaw_par, powlaw_par_grad),
+    ];
+    for (name, f, gr) in powlaw {
+        g.bench_function(format!("primal/{name}"), |b| {
+            b.iter(|| f(black_box(&p), black_box(&x)))
+        });
+        g.bench_function(format!("value_grad/{name}"), |b| {
+            let mut d = [0.0; 3];
+            b.iter(|| gr(black_box(&p), black_box(&x), &mut d))
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(benches, bench);

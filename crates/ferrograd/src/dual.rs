@@ -123,6 +123,18 @@ macro_rules! dual_real {
                 let y = self.v.mul_add(a.v, b.v);
                 Dual::new(y, self.t * a.v + self.v * a.t + b.t)
             }
+            #[inline(always)]
+            fn select_lt(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Dual::new(T::select_lt(a.v, b.v, x.v, y.v), T::select_lt(a.v, b.v, x.t, y.t))
+            }
+            #[inline(always)]
+            fn select_le(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Dual::new(T::select_le(a.v, b.v, x.v, y.v), T::select_le(a.v, b.v, x.t, y.t))
+            }
+            #[inline(always)]
+            fn select_eq(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Dual::new(T::select_eq(a.v, b.v, x.v, y.v), T::select_eq(a.v, b.v, x.t, y.t))
+            }
         }
     };
 }

@@ -211,6 +211,21 @@ macro_rules! dualn_real {
                 let y = self.v.mul_add(a.v, b.v);
                 Self::with(y, |k| self.t[k] * a.v + self.v * a.t[k] + b.t[k])
             }
+            #[inline(always)]
+            fn select_lt(a: Self, b: Self, x: Self, y: Self) -> Self {
+                let v = T::select_lt(a.v, b.v, x.v, y.v);
+                Self::with(v, |k| T::select_lt(a.v, b.v, x.t[k], y.t[k]))
+            }
+            #[inline(always)]
+            fn select_le(a: Self, b: Self, x: Self, y: Self) -> Self {
+                let v = T::select_le(a.v, b.v, x.v, y.v);
+                Self::with(v, |k| T::select_le(a.v, b.v, x.t[k], y.t[k]))
+            }
+            #[inline(always)]
+            fn select_eq(a: Self, b: Self, x: Self, y: Self) -> Self {
+                let v = T::select_eq(a.v, b.v, x.v, y.v);
+                Self::with(v, |k| T::select_eq(a.v, b.v, x.t[k], y.t[k]))
+            }
         }
     };
 }

@@ -135,6 +135,10 @@ impl LaneMathF64 for LaneFns {
     fn tanh(x: f64) -> f64 {
         crate::simd_math::tanh(x)
     }
+    #[inline(always)]
+    fn powf(x: f64, y: f64) -> f64 {
+        crate::simd_math::powf(x, y)
+    }
 }
 impl LaneMathF32 for LaneFns {
     #[inline(always)]
@@ -157,6 +161,10 @@ impl LaneMathF32 for LaneFns {
     fn tanh(x: f32) -> f32 {
         crate::simd_math::tanh_f32(x)
     }
+    #[inline(always)]
+    fn powf(x: f32, y: f32) -> f32 {
+        crate::simd_math::powf_f32(x, y)
+    }
 }
 
 /// `Real` for a lane type, generated from the primitives' table: each primitive lane-wise.
@@ -175,16 +183,27 @@ macro_rules! real_for_lanes {
             fn to_f64(self) -> f64 {
                 f64::from(self.0[0])
             }
+            // Direct calls in the lane loops, not `map`/`zip` with the function as a value:
+            // its `Fn::call` shim is not `inline(always)`, and LLVM leaves a shim as large as
+            // `powf`'s out of line, so the lanes would run one by one through calls.
             $(
                 #[inline(always)]
                 fn $f(self) -> Self {
-                    self.map(<LaneFns as $math>::$f)
+                    let mut r = self.0;
+                    for k in 0..$n {
+                        r[k] = <LaneFns as $math>::$f(self.0[k]);
+                    }
+                    $name(r)
                 }
             )*
             $(
                 #[inline(always)]
                 fn $g(self, o: Self) -> Self {
-                    self.zip(o, <LaneFns as $math>::$g)
+                    let mut r = self.0;
+                    for k in 0..$n {
+                        r[k] = <LaneFns as $math>::$g(self.0[k], o.0[k]);
+                    }
+                    $name(r)
                 }
             )*
             #[inline(always)]
@@ -199,6 +218,18 @@ macro_rules! real_for_lanes {
                     r[k] = self.0[k].mul_add(a.0[k], b.0[k]);
                 }
                 $name(r)
+            }
+            #[inline(always)]
+            fn select_lt(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Self::select(a, b, x, y, |a, b| a < b)
+            }
+            #[inline(always)]
+            fn select_le(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Self::select(a, b, x, y, |a, b| a <= b)
+            }
+            #[inline(always)]
+            fn select_eq(a: Self, b: Self, x: Self, y: Self) -> Self {
+                Self::select(a, b, x, y, |a, b| a == b)
             }
         }
     };
@@ -228,6 +259,15 @@ macro_rules! lane_type {
                 }
                 $name(r)
             }
+            /// Lane k of `x` where `c(a_k, b_k)`, else of `y` (a blend, no branch).
+            #[inline(always)]
+            fn select(a: Self, b: Self, x: Self, y: Self, c: impl Fn($t, $t) -> bool) -> Self {
+                let mut r = y.0;
+                for k in 0..$n {
+                    r[k] = if c(a.0[k], b.0[k]) { x.0[k] } else { y.0[k] };
+                }
+                $name(r)
+            }
         }
 
         impl Default for $name {
@@ -238,7 +278,8 @@ macro_rules! lane_type {
         }
 
         /// Lane-wise order, defined only where every lane agrees (`None` otherwise). The AD
-        /// compiler vectorises only loop bodies without comparisons, so generated code never
+        /// compiler vectorises only loop bodies without comparisons, and the derivative rules
+        /// compare through [`Real::select_lt`] and its siblings, so generated code never
         /// branches on lane values; this exists because [`Real`] requires it.
         impl PartialOrd for $name {
             fn partial_cmp(&self, o: &Self) -> Option<core::cmp::Ordering> {
@@ -467,4 +508,101 @@ impl<T: Real> Lanes for Dual<T> {
     }
     // Dual lanes already hold twice the registers: pairing them would spill.
     unpaired!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::real::Partials;
+
+    fn close(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits()
+            || a.is_nan() && b.is_nan()
+            || (a - b).abs() <= 1e-13 * a.abs().max(b.abs())
+    }
+
+    /// Every derivative rule of the table, on eight lanes that disagree in sign, order and
+    /// equality (zeros, ties, both orders), against the same rule on each lane's `f64`: a rule
+    /// that branched on the lanes' common order (`None` where they disagree) would differ. The
+    /// lane math (`simd_math`) may differ from std by an ulp, hence `close`.
+    macro_rules! rules_lane_by_lane {
+        (
+            unary { $( $f:ident $fd:ident ($x:tt, $y:tt) $cost:ident => $rule:expr; )* }
+            binary { $( $g:ident $gd:ident ($a:tt, $b:tt, $gy:tt) => $grule:expr; )* }
+        ) => {
+            #[test]
+            fn every_rule_is_exact_lane_by_lane() {
+                let xs = [-2.5, -0.5, 0.0, 0.3, 0.9, 1.5, 3.0, -0.0];
+                let a = [-2.0, 0.0, 0.5, 1.5, 2.0, 3.0, -1.0, 0.0];
+                let b = [1.0, 0.0, 0.5, -1.0, 2.5, 0.0, -3.0, 1.5];
+                let mut checked = 0;
+                $(
+                    let mut ys = [0.0; 8];
+                    for k in 0..8 {
+                        ys[k] = xs[k].$f();
+                    }
+                    let got = <F64x8 as Partials>::$fd(F64x8(xs), F64x8(ys));
+                    for k in 0..8 {
+                        let want = <f64 as Partials>::$fd(xs[k], ys[k]);
+                        assert!(
+                            close(got.0[k], want),
+                            "{}: lane {k} (x = {}): {} vs {want}",
+                            stringify!($fd),
+                            xs[k],
+                            got.0[k]
+                        );
+                    }
+                    checked += 1;
+                )*
+                $(
+                    let mut ys = [0.0; 8];
+                    for k in 0..8 {
+                        ys[k] = a[k].$g(b[k]);
+                    }
+                    let (ga, gb) = <F64x8 as Partials>::$gd(F64x8(a), F64x8(b), F64x8(ys));
+                    for k in 0..8 {
+                        let (wa, wb) = <f64 as Partials>::$gd(a[k], b[k], ys[k]);
+                        assert!(
+                            close(ga.0[k], wa) && close(gb.0[k], wb),
+                            "{}: lane {k} (a = {}, b = {}): ({}, {}) vs ({wa}, {wb})",
+                            stringify!($gd),
+                            a[k],
+                            b[k],
+                            ga.0[k],
+                            gb.0[k]
+                        );
+                    }
+                    checked += 1;
+                )*
+                assert!(checked > 30);
+            }
+        };
+    }
+    ferrograd_prims::scalar_primitives!(rules_lane_by_lane);
+
+    /// Dual numbers select by their values: the tangent follows the same side as the value.
+    #[test]
+    fn dual_selects_follow_the_values() {
+        let d = |v: f64, t: f64| Dual::new(v, t);
+        let r = <Dual<f64> as Real>::select_lt(d(1.0, 9.0), d(2.0, -9.0), d(3.0, 4.0), d(5.0, 6.0));
+        assert_eq!((r.v, r.t), (3.0, 4.0));
+        let r = <Dual<f64> as Real>::select_le(d(2.0, 0.0), d(1.0, 0.0), d(3.0, 4.0), d(5.0, 6.0));
+        assert_eq!((r.v, r.t), (5.0, 6.0));
+        let r = <Dual<f64> as Real>::select_eq(
+            d(f64::NAN, 0.0),
+            d(f64::NAN, 0.0),
+            d(3.0, 4.0),
+            d(5.0, 6.0),
+        );
+        assert_eq!((r.v, r.t), (5.0, 6.0));
+        let w = |v: [f64; 8]| F64x8(v);
+        let r = <Dual<F64x8> as Real>::select_lt(
+            Dual::new(w([0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0]), w([0.0; 8])),
+            Dual::new(w([1.5; 8]), w([0.0; 8])),
+            Dual::new(w([1.0; 8]), w([2.0; 8])),
+            Dual::new(w([-1.0; 8]), w([-2.0; 8])),
+        );
+        assert_eq!(r.v.0, [1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0]);
+        assert_eq!(r.t.0, [2.0, 2.0, -2.0, -2.0, 2.0, 2.0, -2.0, -2.0]);
+    }
 }

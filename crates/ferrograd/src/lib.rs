@@ -114,8 +114,9 @@
 //! function (primal included); `#[differentiable(parallel)]` also splits them over rayon's
 //! threads. A loop qualifies when it is a top-level `for` over a slice (`for x in xs`,
 //! `for &x in xs.iter()`, or `for i in a..b` reading `s[i]`) whose body has only `let`
-//! bindings and `acc += …` / `acc -= …` into one outer accumulator, with arithmetic and
-//! branch-free primitives. The compiler outlines its body into a function generic over
+//! bindings and `acc += …` / `acc -= …` into one outer accumulator, with arithmetic and the
+//! float primitives (`powf`, `abs`, `max`, `min` included; no `if`, comparison or call). The
+//! compiler outlines its body into a function generic over
 //! [`Real`], differentiates it like any other, and [`vloop`] runs the result on eight `f64`
 //! or sixteen `f32` lanes ([`lanes::F64x8`], [`lanes::F32x16`], vectorised math in
 //! [`simd_math`], runtime AVX-512/AVX2 dispatch; the primal and the fused value and gradient

@@ -55,6 +55,15 @@ macro_rules! define_real {
             $( fn $g(self, o: Self) -> Self; )*
             fn powi(self, n: i32) -> Self;
             fn mul_add(self, a: Self, b: Self) -> Self;
+            /// `x` where `a < b`, else `y`: the derivative rules' `if`, as a value. On SIMD
+            /// lanes it selects lane by lane (lanes may disagree, and generated vectorised code
+            /// never branches on values); dual numbers compare their values, as their order
+            /// does. NaN compares false, as in `if a < b`.
+            fn select_lt(a: Self, b: Self, x: Self, y: Self) -> Self;
+            /// `x` where `a <= b`, else `y` (see [`select_lt`](Real::select_lt)).
+            fn select_le(a: Self, b: Self, x: Self, y: Self) -> Self;
+            /// `x` where `a == b`, else `y` (see [`select_lt`](Real::select_lt)).
+            fn select_eq(a: Self, b: Self, x: Self, y: Self) -> Self;
         }
 
         macro_rules! impl_real {
@@ -77,6 +86,18 @@ macro_rules! define_real {
                     #[inline(always)]
                     fn mul_add(self, a: Self, b: Self) -> Self {
                         <$t>::mul_add(self, a, b)
+                    }
+                    #[inline(always)]
+                    fn select_lt(a: Self, b: Self, x: Self, y: Self) -> Self {
+                        if a < b { x } else { y }
+                    }
+                    #[inline(always)]
+                    fn select_le(a: Self, b: Self, x: Self, y: Self) -> Self {
+                        if a <= b { x } else { y }
+                    }
+                    #[inline(always)]
+                    fn select_eq(a: Self, b: Self, x: Self, y: Self) -> Self {
+                        if a == b { x } else { y }
                     }
                 }
             };

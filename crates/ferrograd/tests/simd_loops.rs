@@ -558,3 +558,150 @@ fn an_empty_event_tangent_is_zero() {
         }
     }
 }
+
+/// Primitives whose rules choose by value (`abs`, `max`, `min`, `powf` with both arguments
+/// varying): their lanes disagree within one vector (events of both signs, exact zeros where
+/// `abs` and `powf`'s rules take their other side), so a rule that branched on the lanes'
+/// common order would be wrong here.
+macro_rules! selecting_variants {
+    ($($name:ident [$($opt:tt)*]),*) => {$(
+        #[differentiable($($opt)*)]
+        fn $name(p: &[f64], x: &[f64]) -> f64 {
+            let a = p[0];
+            let b = p[1];
+            let mut s = 0.0;
+            for xi in x {
+                let u = xi - a;
+                s += u.abs() * b + u.max(b * xi) - (a * xi).min(b);
+                s += (1.0 + u * u).powf(b * xi) + xi.abs().powf(a) * 0.25;
+            }
+            s
+        }
+    )*};
+}
+selecting_variants!(
+    sel_scalar[hessian, wrt(p)],
+    sel_simd[simd, hessian, wrt(p)],
+    sel_par[parallel, hessian, wrt(p)]
+);
+
+#[test]
+fn selecting_rules_are_exact_on_disagreeing_lanes() {
+    // a = 1.3 keeps |x|^(a-1) finite at the exact zeros.
+    let p = [1.3, 0.35];
+    for n in [1usize, 7, 9, 64, 2049, 3 * 2048 + 5] {
+        let x: Vec<f64> = events(n, n as u64 + 40)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 5 == 2 { 0.0 } else { (v - 5.0) * 0.4 })
+            .collect();
+        let v0 = sel_scalar(&p, &x);
+        let (mut g0, mut dx0) = ([0.0; 2], vec![0.0; n]);
+        sel_scalar_pullback(&p, &x, 1.0, &mut g0, &mut dx0);
+        let mut h0 = [0.0; 4];
+        sel_scalar_hessian(&p, &x, &mut h0).unwrap();
+        // The scalar path itself against central differences (its rules are the same ones).
+        for j in 0..2 {
+            let (mut pp, mut pm) = (p, p);
+            pp[j] += 1e-6;
+            pm[j] -= 1e-6;
+            let fd = (sel_scalar(&pp, &x) - sel_scalar(&pm, &x)) / 2e-6;
+            assert!(
+                (fd - g0[j]).abs() <= 1e-5 * g0[j].abs().max(1.0),
+                "n={n}: fd {fd} vs d_p[{j}] {}",
+                g0[j]
+            );
+        }
+        type Value = fn(&[f64], &[f64]) -> f64;
+        type Pull = fn(&[f64], &[f64], f64, &mut [f64], &mut [f64]);
+        type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
+        let variants: [(&str, Value, Pull, Hess); 2] = [
+            ("simd", sel_simd, sel_simd_pullback, sel_simd_hessian),
+            ("parallel", sel_par, sel_par_pullback, sel_par_hessian),
+        ];
+        for (name, f, g, h) in variants {
+            let v = f(&p, &x);
+            assert!(rel(v, v0) <= 1e-12, "{name} n={n}: value {v} vs {v0}");
+            let (mut g1, mut dx1) = ([0.0; 2], vec![0.0; n]);
+            g(&p, &x, 1.0, &mut g1, &mut dx1);
+            for j in 0..2 {
+                assert!(
+                    rel(g0[j], g1[j]) <= 1e-12,
+                    "{name} n={n}: d_p[{j}] {} vs {}",
+                    g1[j],
+                    g0[j]
+                );
+            }
+            let scale = dx0.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+            for i in 0..n {
+                assert!(
+                    (dx0[i] - dx1[i]).abs() <= 1e-12 * scale,
+                    "{name} n={n}: d_x[{i}] {} vs {} (x = {})",
+                    dx1[i],
+                    dx0[i],
+                    x[i]
+                );
+            }
+            let mut h1 = [0.0; 4];
+            h(&p, &x, &mut h1).unwrap();
+            let hmax = h0.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+            for j in 0..4 {
+                assert!(
+                    (h0[j] - h1[j]).abs() <= 1e-12 * hmax,
+                    "{name} n={n}: hess[{j}] {} vs {}",
+                    h1[j],
+                    h0[j]
+                );
+            }
+        }
+    }
+}
+
+#[differentiable]
+fn pow32_scalar(m: f32, x: &[f32]) -> f32 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        s += (1.0 + *v * *v).powf(m * *v) - (*v - m).abs();
+    }
+    s
+}
+#[differentiable(simd)]
+fn pow32_simd(m: f32, x: &[f32]) -> f32 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        s += (1.0 + *v * *v).powf(m * *v) - (*v - m).abs();
+    }
+    s
+}
+
+#[test]
+fn f32_powf_and_abs_run_on_sixteen_lanes() {
+    let x: Vec<f32> = events(1000, 6)
+        .iter()
+        .map(|v| (*v as f32) / 2.5 - 2.0)
+        .collect();
+    for n in [1usize, 15, 17, 1000] {
+        let xs = &x[..n];
+        let (v0, v1) = (pow32_scalar(0.7, xs), pow32_simd(0.7, xs));
+        assert!(
+            (v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0),
+            "n={n}: {v1} vs {v0}"
+        );
+        let (mut m0, mut m1) = (0.0f32, 0.0f32);
+        let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
+        pow32_scalar_pullback(0.7, xs, 1.0, &mut m0, &mut d0);
+        pow32_simd_pullback(0.7, xs, 1.0, &mut m1, &mut d1);
+        assert!(
+            (m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0),
+            "n={n}: d_m {m1} vs {m0}"
+        );
+        for i in 0..n {
+            assert!(
+                (d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0),
+                "n={n}: d_x[{i}] {} vs {}",
+                d1[i],
+                d0[i]
+            );
+        }
+    }
+}
