@@ -342,6 +342,8 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             let ret = if f.ret.is_result() {
                 let r = result_with(&f.ret_ty, syn::parse_quote!(()));
                 quote!(-> #r)
+            } else if generic_pullback_returns_value(f) {
+                quote!(-> __FgT)
             } else {
                 quote!()
             };
@@ -359,11 +361,14 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
     };
     let tail = match (kind, &f.ret) {
         (RevKind::Grad | RevKind::GenericPrimal, RetKind::Float) => quote!(__fg_value),
+        (RevKind::GenericPullback, _) if generic_pullback_returns_value(f) => quote!(__fg_value),
         (RevKind::Grad, RetKind::ResultFloat) => quote!(::core::result::Result::Ok(__fg_value)),
         (_, r) if r.is_result() => quote!(::core::result::Result::Ok(())),
         _ => quote!(),
     };
-    let value_capture = if matches!(kind, RevKind::Grad | RevKind::GenericPrimal) {
+    let value_capture = if matches!(kind, RevKind::Grad | RevKind::GenericPrimal)
+        || (kind == RevKind::GenericPullback && generic_pullback_returns_value(f))
+    {
         value_capture
     } else {
         None
@@ -400,6 +405,14 @@ pub fn emit(f: &Func, kind: RevKind, wrt: Option<&[usize]>) -> TokenStream {
             #tail
         }
     }
+}
+
+/// Whether `__fg_f_pullback_generic` returns f's value (over `__FgT`), which the forward sweep
+/// computed anyway: for a function returning a float (not a `Result`) that is not generic
+/// itself (a generic function's `__fg_f_pullback_generic` forwards to its `f_pullback`, which
+/// returns nothing). `f_hessian` returns that value instead of running the primal again.
+pub fn generic_pullback_returns_value(f: &Func) -> bool {
+    f.ret == RetKind::Float && f.ret_var.is_some() && f.generic_over.is_none()
 }
 
 /// Does every use of the adjoint `name` in `ts` read it whole (`name[..]`)?

@@ -168,6 +168,15 @@ impl<T: Real, const N: usize> Lanes for DualN<T, N> {
     }
     // Dual lanes already hold several registers: pairing them would spill.
     crate::lanes::unpaired!();
+    const SUMS_PAIRED: bool = T::SUMS_PAIRED;
+    #[inline(always)]
+    fn primal_part(self) -> Self {
+        Self::constant(self.v)
+    }
+    #[inline(always)]
+    fn with_primal(self, p: Self) -> Self {
+        DualN { v: p.v, t: self.t }
+    }
 }
 
 /// `Real` for `DualN`, generated from the primitives' one declaration (`ferrograd-prims`), as

@@ -41,6 +41,23 @@ pub trait Lanes: Sized + Copy {
     /// Whether [`Pair`](Self::Pair) holds two wide values (`f64`, `f32`); otherwise the
     /// drivers never build one and it is the wide type itself.
     const PAIRED: bool;
+    /// Whether sums over lane groups follow the primal's paired order (even and odd groups
+    /// apart, added at the end): the paired types themselves, and dual numbers over them,
+    /// which run one group at a time but whose primal part then has the primal's bits (the
+    /// value `f_hessian` returns).
+    const SUMS_PAIRED: bool = Self::PAIRED;
+    /// `self` with its tangents zeroed (dual numbers); a plain value unchanged. With
+    /// [`with_primal`](Self::with_primal), a sum's primal part can follow another order than
+    /// its tangents (see `vloop`'s Hessian pass).
+    #[inline(always)]
+    fn primal_part(self) -> Self {
+        self
+    }
+    /// `self` with its primal part replaced by `p`'s (dual numbers); for a plain value, `p`.
+    #[inline(always)]
+    fn with_primal(self, p: Self) -> Self {
+        p
+    }
     /// The pair whose lane `k` (of `2·LANES`) is `f(k)`.
     fn pair_from_fn(f: impl FnMut(usize) -> Self) -> Self::Pair;
     /// The two halves of a pair: lanes `0..LANES` and `LANES..2·LANES`.
@@ -508,6 +525,15 @@ impl<T: Real> Lanes for Dual<T> {
     }
     // Dual lanes already hold twice the registers: pairing them would spill.
     unpaired!();
+    const SUMS_PAIRED: bool = T::SUMS_PAIRED;
+    #[inline(always)]
+    fn primal_part(self) -> Self {
+        Dual::constant(self.v)
+    }
+    #[inline(always)]
+    fn with_primal(self, p: Self) -> Self {
+        Dual { v: p.v, t: self.t }
+    }
 }
 
 #[cfg(test)]

@@ -93,8 +93,16 @@ fn nll_value_gradient_and_hessian_match_the_scalar_path() {
                 );
             }
             let (mut h0, mut h1) = ([0.0; 16], [0.0; 16]);
-            nll_scalar_hessian(&p, &x, &mut h0).unwrap();
-            h(&p, &x, &mut h1).unwrap();
+            // The Hessian returns the value of its dual sweep (the primal part), not a second
+            // primal run, with the primal's bits (the dual sweep sums in the primal's order).
+            let hv0 = nll_scalar_hessian(&p, &x, &mut h0).unwrap();
+            assert_eq!(hv0.to_bits(), v0.to_bits(), "n={n}: scalar Hessian's value");
+            let hv1 = h(&p, &x, &mut h1).unwrap();
+            assert_eq!(
+                hv1.to_bits(),
+                v.to_bits(),
+                "{name} n={n}: Hessian value {hv1} vs {v}"
+            );
             let hmax = h0.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
             for j in 0..16 {
                 assert!(
@@ -643,7 +651,12 @@ fn selecting_rules_are_exact_on_disagreeing_lanes() {
                 );
             }
             let mut h1 = [0.0; 4];
-            h(&p, &x, &mut h1).unwrap();
+            let hv = h(&p, &x, &mut h1).unwrap();
+            assert_eq!(
+                hv.to_bits(),
+                v.to_bits(),
+                "{name} n={n}: Hessian value {hv} vs {v}"
+            );
             let hmax = h0.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
             for j in 0..4 {
                 assert!(
