@@ -9,8 +9,9 @@
 //! ```
 //!
 //! whose only effect is to add to (or subtract from) one outer accumulator, whose body has
-//! no branches, comparisons, calls or loop-carried values (the float primitives, `abs`, `max`
-//! and `powf` included: their rules select by value), and whose events are read as the
+//! no branches, comparisons, calls or loop-carried values (any float primitive of the table
+//! may appear: the rules of `abs`, `max`, `min` and `powf` choose by value through
+//! `Real::select_lt` and its siblings, not by branching), and whose events are read as the
 //! loop element or as `slice[i]`, is rewritten before lowering into
 //! `s -= __fg_f_loop0(mean, sigma, w, x)`. The summand becomes a function generic over
 //! `Real` (`__fg_f_loop0_body`), differentiated by this same compiler; the call's value,
