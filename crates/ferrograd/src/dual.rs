@@ -45,7 +45,7 @@ impl<T: Real> Mul for Dual<T> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Dual::new(self.v * o.v, self.t * o.v + self.v * o.t)
+        Dual::new(self.v * o.v, self.t.mul_add_lanes(o.v, self.v * o.t))
     }
 }
 impl<T: Real> Div for Dual<T> {
@@ -110,7 +110,7 @@ macro_rules! dual_real {
                 fn $g(self, o: Self) -> Self {
                     let y = self.v.$g(o.v);
                     let (pa, pb) = T::$gd(self.v, o.v, y);
-                    Dual::new(y, self.t * pa + o.t * pb)
+                    Dual::new(y, self.t.mul_add_lanes(pa, o.t * pb))
                 }
             )*
             #[inline(always)]

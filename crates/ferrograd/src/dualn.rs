@@ -76,7 +76,9 @@ impl<T: Real, const N: usize> Mul for DualN<T, N> {
     type Output = Self;
     #[inline(always)]
     fn mul(self, o: Self) -> Self {
-        Self::with(self.v * o.v, |k| self.t[k] * o.v + self.v * o.t[k])
+        Self::with(self.v * o.v, |k| {
+            self.t[k].mul_add_lanes(o.v, self.v * o.t[k])
+        })
     }
 }
 impl<T: Real, const N: usize> Div for DualN<T, N> {
@@ -206,7 +208,7 @@ macro_rules! dualn_real {
                 fn $g(self, o: Self) -> Self {
                     let y = self.v.$g(o.v);
                     let (pa, pb) = T::$gd(self.v, o.v, y);
-                    Self::with(y, |k| self.t[k] * pa + o.t[k] * pb)
+                    Self::with(y, |k| self.t[k].mul_add_lanes(pa, o.t[k] * pb))
                 }
             )*
             #[inline(always)]
