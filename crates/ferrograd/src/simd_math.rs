@@ -320,14 +320,12 @@ pub fn exp_m1(x: f64) -> f64 {
     }
 }
 
-/// Natural logarithm. Method: x = 2ᵏ·m with m ∈ [√2/2, √2) (subnormal x scaled by 2⁵⁴
-/// first), f = m - 1, s = f/(2 + f), ln m = 2·atanh(s) by a near-minimax polynomial in s²
-/// ([`LN_R`]), assembled as k·ln2_hi + (f - (f²/2 - (s·(f²/2 + R) + k·ln2_lo))).
-/// x < 0 → NaN, ±0 → -∞, +∞ → +∞, NaN → NaN. Measured max error vs std: 1 ulp.
+/// x = 2ᵏ·m with m ∈ [√2/2, √2), as `(k, m)` with k as an f64: the reduction of [`ln`] and
+/// [`ln_dd`] (subnormal x scaled by 2⁵⁴ first). Meaningful for finite x > 0; the callers
+/// replace what it gives for other x.
 #[inline(always)]
-pub fn ln(x: f64) -> f64 {
+fn ln_reduce(x: f64) -> (f64, f64) {
     let sub = x < f64::MIN_POSITIVE;
-    // Subnormal x scaled by 2^54 first.
     let xs = if sub { x * 18_014_398_509_481_984.0 } else { x };
     // musl's reduction: adding 1 - √2/2 to the exponent field's view of x carries into the
     // exponent exactly when the mantissa is ≥ √2, so k and m ∈ [√2/2, √2) come out of
@@ -345,6 +343,16 @@ pub fn ln(x: f64) -> f64 {
             4_503_599_627_371_519.0 // 2^52 + 1023
         };
     let m = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + 0x3fe6_a09e_0000_0000);
+    (k, m)
+}
+
+/// Natural logarithm. Method: x = 2ᵏ·m with m ∈ [√2/2, √2) (subnormal x scaled by 2⁵⁴
+/// first), f = m - 1, s = f/(2 + f), ln m = 2·atanh(s) by a near-minimax polynomial in s²
+/// ([`LN_R`]), assembled as k·ln2_hi + (f - (f²/2 - (s·(f²/2 + R) + k·ln2_lo))).
+/// x < 0 → NaN, ±0 → -∞, +∞ → +∞, NaN → NaN. Measured max error vs std: 1 ulp.
+#[inline(always)]
+pub fn ln(x: f64) -> f64 {
+    let (k, m) = ln_reduce(x);
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
@@ -500,18 +508,7 @@ fn mul_dd(a: f64, al: f64, b: f64, bl: f64) -> (f64, f64) {
 /// then k·ln2 added by TwoSum. Zero, infinite and NaN x give values that [`powf`] discards.
 #[inline(always)]
 fn ln_dd(x: f64) -> (f64, f64) {
-    let sub = x < f64::MIN_POSITIVE;
-    let xs = if sub { x * 18_014_398_509_481_984.0 } else { x };
-    let ix = xs
-        .to_bits()
-        .wrapping_add(0x3ff0_0000_0000_0000 - 0x3fe6_a09e_0000_0000);
-    let k = f64::from_bits(0x4330_0000_0000_0000 | ((ix >> 52) & 0xfff))
-        - if sub {
-            4_503_599_627_371_573.0 // 2^52 + 1077
-        } else {
-            4_503_599_627_371_519.0 // 2^52 + 1023
-        };
-    let m = f64::from_bits((ix & 0x000f_ffff_ffff_ffff) + 0x3fe6_a09e_0000_0000);
+    let (k, m) = ln_reduce(x);
     let f = m - 1.0; // exact (Sterbenz)
                      // d + dl = 2 + f exactly (|2| ≥ |f|: FastTwoSum).
     let d = 2.0 + f;

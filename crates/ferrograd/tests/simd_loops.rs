@@ -40,22 +40,106 @@ fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / a.abs().max(b.abs()).max(1e-300)
 }
 
+type Value = fn(&[f64], &[f64]) -> f64;
+type Pull = fn(&[f64], &[f64], f64, &mut [f64], &mut [f64]);
+type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
+
+/// What one variant computes at `(p, x)`: the value, the pullback of `seed` (parameter and
+/// event adjoints), the Hessian and the value it returns.
+struct Results {
+    value: f64,
+    d_p: Vec<f64>,
+    d_x: Vec<f64>,
+    hess_value: f64,
+    hess: Vec<f64>,
+}
+
+fn results(fns: (Value, Pull, Hess), p: &[f64], x: &[f64], seed: f64) -> Results {
+    let (f, g, h) = fns;
+    let (mut d_p, mut d_x) = (vec![0.0; p.len()], vec![0.0; x.len()]);
+    g(p, x, seed, &mut d_p, &mut d_x);
+    let mut hess = vec![0.0; p.len() * p.len()];
+    let hess_value = h(p, x, &mut hess).unwrap();
+    Results {
+        value: f(p, x),
+        d_p,
+        d_x,
+        hess_value,
+        hess,
+    }
+}
+
+/// A vectorised variant's results against the scalar path's: the value and the parameter
+/// adjoints to 1e-12 relative (or `d_p_abs` absolute, for adjoints that cancel to near zero);
+/// the event adjoints and the Hessian to 1e-12 of their largest entry (event adjoints are
+/// single terms, not sums: where one cancels, the 1-ulp differences of the vectorised
+/// `exp`/`ln` are relative to the scale of the adjoints, not to that one value); the
+/// Hessian's value with the variant's primal bits (its dual sweep sums in the primal's order).
+fn assert_matches_scalar(name: &str, n: usize, s: &Results, r: &Results, d_p_abs: f64) {
+    assert!(
+        rel(r.value, s.value) <= 1e-12,
+        "{name} n={n}: value {} vs {}",
+        r.value,
+        s.value
+    );
+    for (j, (a, b)) in s.d_p.iter().zip(&r.d_p).enumerate() {
+        assert!(
+            rel(*a, *b) <= 1e-12 || (a - b).abs() <= d_p_abs,
+            "{name} n={n}: d_p[{j}] {b} vs {a}"
+        );
+    }
+    let scale = s.d_x.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in s.d_x.iter().zip(&r.d_x).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * scale,
+            "{name} n={n}: d_x[{i}] {b} vs {a} (scale {scale})"
+        );
+    }
+    assert_eq!(
+        r.hess_value.to_bits(),
+        r.value.to_bits(),
+        "{name} n={n}: Hessian value {} vs {}",
+        r.hess_value,
+        r.value
+    );
+    let hmax = s
+        .hess
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-300);
+    for (j, (a, b)) in s.hess.iter().zip(&r.hess).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * hmax,
+            "{name} n={n}: hess[{j}] {b} vs {a}"
+        );
+    }
+}
+
 #[test]
 fn nll_value_gradient_and_hessian_match_the_scalar_path() {
     let p = [3.0, 0.8, 0.3, 0.4];
     for n in [0usize, 1, 7, 8, 9, 2047, 2048, 2049, 5 * 2048 + 3, 100_003] {
         let x = events(n, n as u64 + 1);
-        let v0 = nll_scalar(&p, &x);
-        type Value = fn(&[f64], &[f64]) -> f64;
-        type Pull = fn(&[f64], &[f64], f64, &mut [f64], &mut [f64]);
-        type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
-        let variants: [(&str, Value, Pull, Hess); 2] = [
-            ("simd", nll_simd, nll_simd_pullback, nll_simd_hessian),
-            ("parallel", nll_par, nll_par_pullback, nll_par_hessian),
+        let s = results(
+            (nll_scalar, nll_scalar_pullback, nll_scalar_hessian),
+            &p,
+            &x,
+            1.5,
+        );
+        // The Hessian returns the value of its dual sweep (the primal part), not a second
+        // primal run, with the primal's bits.
+        assert_eq!(
+            s.hess_value.to_bits(),
+            s.value.to_bits(),
+            "n={n}: scalar Hessian's value"
+        );
+        let variants: [(&str, (Value, Pull, Hess)); 2] = [
+            ("simd", (nll_simd, nll_simd_pullback, nll_simd_hessian)),
+            ("parallel", (nll_par, nll_par_pullback, nll_par_hessian)),
         ];
-        for (name, f, g, h) in variants {
-            let v = f(&p, &x);
-            assert!(rel(v, v0) <= 1e-12, "{name} n={n}: value {v} vs {v0}");
+        for (name, fns) in variants {
+            let r = results(fns, &p, &x, 1.5);
+            assert_matches_scalar(name, n, &s, &r, 1e-12);
             // The fused gradient returns the primal's value, bit for bit.
             let mut gs = [0.0; 4];
             let vg = match name {
@@ -64,54 +148,10 @@ fn nll_value_gradient_and_hessian_match_the_scalar_path() {
             };
             assert_eq!(
                 vg.to_bits(),
-                v.to_bits(),
-                "{name} n={n}: grad's value {vg} vs {v}"
+                r.value.to_bits(),
+                "{name} n={n}: grad's value {vg} vs {}",
+                r.value
             );
-            let (mut g0, mut g1) = ([0.0; 4], [0.0; 4]);
-            let mut dx0 = vec![0.0; n];
-            let mut dx1 = vec![0.0; n];
-            nll_scalar_pullback(&p, &x, 1.5, &mut g0, &mut dx0);
-            g(&p, &x, 1.5, &mut g1, &mut dx1);
-            for j in 0..4 {
-                assert!(
-                    rel(g0[j], g1[j]) <= 1e-12 || (g0[j] - g1[j]).abs() <= 1e-12,
-                    "{name} n={n}: d_p[{j}] {} vs {}",
-                    g1[j],
-                    g0[j]
-                );
-            }
-            // Event adjoints are single terms, not sums: where one cancels to near zero (the
-            // density's peak) the 1-ulp differences of the vectorised `exp`/`ln` are relative
-            // to the scale of the adjoints, not to that one value.
-            let scale = dx0.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-            for i in 0..n {
-                assert!(
-                    (dx0[i] - dx1[i]).abs() <= 1e-12 * scale,
-                    "{name} n={n}: d_x[{i}] {} vs {} (scale {scale})",
-                    dx1[i],
-                    dx0[i]
-                );
-            }
-            let (mut h0, mut h1) = ([0.0; 16], [0.0; 16]);
-            // The Hessian returns the value of its dual sweep (the primal part), not a second
-            // primal run, with the primal's bits (the dual sweep sums in the primal's order).
-            let hv0 = nll_scalar_hessian(&p, &x, &mut h0).unwrap();
-            assert_eq!(hv0.to_bits(), v0.to_bits(), "n={n}: scalar Hessian's value");
-            let hv1 = h(&p, &x, &mut h1).unwrap();
-            assert_eq!(
-                hv1.to_bits(),
-                v.to_bits(),
-                "{name} n={n}: Hessian value {hv1} vs {v}"
-            );
-            let hmax = h0.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-            for j in 0..16 {
-                assert!(
-                    (h0[j] - h1[j]).abs() <= 1e-12 * hmax,
-                    "{name} n={n}: hess[{j}] {} vs {}",
-                    h1[j],
-                    h0[j]
-                );
-            }
         }
     }
 }
@@ -307,34 +347,53 @@ fn f32_simd(m: f32, x: &[f32]) -> f32 {
     s
 }
 
+type Value32 = fn(f32, &[f32]) -> f32;
+type Pull32 = fn(f32, &[f32], f32, &mut f32, &mut [f32]);
+
+/// An f32 loop's vectorised variant `(simd, simd_pullback)` against its scalar one at `m`,
+/// over the first `n` events for each `n`: value and adjoints to 1e-5 relative (or absolute
+/// below 1).
+fn assert_f32_matches_scalar(
+    scalar: (Value32, Pull32),
+    simd: (Value32, Pull32),
+    m: f32,
+    x: &[f32],
+    ns: &[usize],
+) {
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+    for &n in ns {
+        let xs = &x[..n];
+        let (v0, v1) = (scalar.0(m, xs), simd.0(m, xs));
+        assert!(close(v0, v1), "n={n}: {v1} vs {v0}");
+        let (mut m0, mut m1) = (0.0f32, 0.0f32);
+        let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
+        scalar.1(m, xs, 1.0, &mut m0, &mut d0);
+        simd.1(m, xs, 1.0, &mut m1, &mut d1);
+        assert!(close(m0, m1), "n={n}: d_m {m1} vs {m0}");
+        for i in 0..n {
+            assert!(
+                close(d0[i], d1[i]),
+                "n={n}: d_x[{i}] {} vs {}",
+                d1[i],
+                d0[i]
+            );
+        }
+    }
+}
+
 #[test]
 fn f32_loops_run_on_sixteen_lanes() {
     let x: Vec<f32> = events(1000, 5)
         .iter()
         .map(|v| (*v as f32) / 5.0 - 1.0)
         .collect();
-    for n in [0usize, 1, 15, 16, 17, 1000] {
-        let xs = &x[..n];
-        let (v0, v1) = (f32_scalar(0.3, xs), f32_simd(0.3, xs));
-        assert!(
-            (v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0),
-            "n={n}: {v1} vs {v0}"
-        );
-        let (mut m0, mut m1) = (0.0f32, 0.0f32);
-        let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
-        f32_scalar_pullback(0.3, xs, 1.0, &mut m0, &mut d0);
-        f32_simd_pullback(0.3, xs, 1.0, &mut m1, &mut d1);
-        assert!(
-            (m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0),
-            "n={n}: d_m {m1} vs {m0}"
-        );
-        for i in 0..n {
-            assert!(
-                (d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0),
-                "n={n}: d_x[{i}]"
-            );
-        }
-    }
+    assert_f32_matches_scalar(
+        (f32_scalar, f32_scalar_pullback),
+        (f32_simd, f32_simd_pullback),
+        0.3,
+        &x,
+        &[0, 1, 15, 16, 17, 1000],
+    );
 }
 
 /// A loop that does not qualify stays scalar next to one that does (here: the first loop
@@ -603,11 +662,12 @@ fn selecting_rules_are_exact_on_disagreeing_lanes() {
             .enumerate()
             .map(|(i, v)| if i % 5 == 2 { 0.0 } else { (v - 5.0) * 0.4 })
             .collect();
-        let v0 = sel_scalar(&p, &x);
-        let (mut g0, mut dx0) = ([0.0; 2], vec![0.0; n]);
-        sel_scalar_pullback(&p, &x, 1.0, &mut g0, &mut dx0);
-        let mut h0 = [0.0; 4];
-        sel_scalar_hessian(&p, &x, &mut h0).unwrap();
+        let s = results(
+            (sel_scalar, sel_scalar_pullback, sel_scalar_hessian),
+            &p,
+            &x,
+            1.0,
+        );
         // The scalar path itself against central differences (its rules are the same ones).
         for j in 0..2 {
             let (mut pp, mut pm) = (p, p);
@@ -615,57 +675,17 @@ fn selecting_rules_are_exact_on_disagreeing_lanes() {
             pm[j] -= 1e-6;
             let fd = (sel_scalar(&pp, &x) - sel_scalar(&pm, &x)) / 2e-6;
             assert!(
-                (fd - g0[j]).abs() <= 1e-5 * g0[j].abs().max(1.0),
+                (fd - s.d_p[j]).abs() <= 1e-5 * s.d_p[j].abs().max(1.0),
                 "n={n}: fd {fd} vs d_p[{j}] {}",
-                g0[j]
+                s.d_p[j]
             );
         }
-        type Value = fn(&[f64], &[f64]) -> f64;
-        type Pull = fn(&[f64], &[f64], f64, &mut [f64], &mut [f64]);
-        type Hess = fn(&[f64], &[f64], &mut [f64]) -> Result<f64, ferrograd::ShapeError>;
-        let variants: [(&str, Value, Pull, Hess); 2] = [
-            ("simd", sel_simd, sel_simd_pullback, sel_simd_hessian),
-            ("parallel", sel_par, sel_par_pullback, sel_par_hessian),
+        let variants: [(&str, (Value, Pull, Hess)); 2] = [
+            ("simd", (sel_simd, sel_simd_pullback, sel_simd_hessian)),
+            ("parallel", (sel_par, sel_par_pullback, sel_par_hessian)),
         ];
-        for (name, f, g, h) in variants {
-            let v = f(&p, &x);
-            assert!(rel(v, v0) <= 1e-12, "{name} n={n}: value {v} vs {v0}");
-            let (mut g1, mut dx1) = ([0.0; 2], vec![0.0; n]);
-            g(&p, &x, 1.0, &mut g1, &mut dx1);
-            for j in 0..2 {
-                assert!(
-                    rel(g0[j], g1[j]) <= 1e-12,
-                    "{name} n={n}: d_p[{j}] {} vs {}",
-                    g1[j],
-                    g0[j]
-                );
-            }
-            let scale = dx0.iter().fold(1e-300f64, |m, v| m.max(v.abs()));
-            for i in 0..n {
-                assert!(
-                    (dx0[i] - dx1[i]).abs() <= 1e-12 * scale,
-                    "{name} n={n}: d_x[{i}] {} vs {} (x = {})",
-                    dx1[i],
-                    dx0[i],
-                    x[i]
-                );
-            }
-            let mut h1 = [0.0; 4];
-            let hv = h(&p, &x, &mut h1).unwrap();
-            assert_eq!(
-                hv.to_bits(),
-                v.to_bits(),
-                "{name} n={n}: Hessian value {hv} vs {v}"
-            );
-            let hmax = h0.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
-            for j in 0..4 {
-                assert!(
-                    (h0[j] - h1[j]).abs() <= 1e-12 * hmax,
-                    "{name} n={n}: hess[{j}] {} vs {}",
-                    h1[j],
-                    h0[j]
-                );
-            }
+        for (name, fns) in variants {
+            assert_matches_scalar(name, n, &s, &results(fns, &p, &x, 1.0), 0.0);
         }
     }
 }
@@ -693,28 +713,11 @@ fn f32_powf_and_abs_run_on_sixteen_lanes() {
         .iter()
         .map(|v| (*v as f32) / 2.5 - 2.0)
         .collect();
-    for n in [1usize, 15, 17, 1000] {
-        let xs = &x[..n];
-        let (v0, v1) = (pow32_scalar(0.7, xs), pow32_simd(0.7, xs));
-        assert!(
-            (v0 - v1).abs() <= 1e-5 * v0.abs().max(1.0),
-            "n={n}: {v1} vs {v0}"
-        );
-        let (mut m0, mut m1) = (0.0f32, 0.0f32);
-        let (mut d0, mut d1) = (vec![0.0f32; n], vec![0.0f32; n]);
-        pow32_scalar_pullback(0.7, xs, 1.0, &mut m0, &mut d0);
-        pow32_simd_pullback(0.7, xs, 1.0, &mut m1, &mut d1);
-        assert!(
-            (m0 - m1).abs() <= 1e-5 * m0.abs().max(1.0),
-            "n={n}: d_m {m1} vs {m0}"
-        );
-        for i in 0..n {
-            assert!(
-                (d0[i] - d1[i]).abs() <= 1e-5 * d0[i].abs().max(1.0),
-                "n={n}: d_x[{i}] {} vs {}",
-                d1[i],
-                d0[i]
-            );
-        }
-    }
+    assert_f32_matches_scalar(
+        (pow32_scalar, pow32_scalar_pullback),
+        (pow32_simd, pow32_simd_pullback),
+        0.7,
+        &x,
+        &[1, 15, 17, 1000],
+    );
 }
