@@ -15,9 +15,11 @@
 //!   an input that carries no derivative (a network's input batch), and the pullback skips that
 //!   computation (e.g. `linear_pullback` skips the `d_x` GEMM). An empty output adjoint is a
 //!   zero seed. A non-empty adjoint of the wrong length is still a [`KernelError::Length`].
-//! - No kernel allocates. Scratch that the pullback needs is either a non-f32 caller buffer
-//!   written by the forward (`max_pool1d`'s `argmax`, `dropout`'s `mask`) or recomputed
-//!   (`layer_norm`'s statistics).
+//! - No kernel allocates in steady state. Scratch that the pullback needs is either a non-f32
+//!   caller buffer written by the forward (`max_pool1d`'s `argmax`, `dropout`'s `mask`) or
+//!   recomputed (`layer_norm`'s statistics); working buffers are per-thread, grown on a
+//!   thread's first call and reused (`conv1d`'s im2col matrix, `conv1d_relu_max_pool1d`'s
+//!   convolution output).
 //! - Threads: [`set_num_threads`] (default 1); splits run on rayon's pool (run a training loop
 //!   inside `pool.install` for allocation-free steady state with more than one thread), or on
 //!   another thread team given to [`set_parallel_backend`] (inside LibTorch:
@@ -30,6 +32,7 @@ mod activation;
 mod attention;
 mod combine;
 mod conv;
+mod conv_pool;
 mod dropout;
 mod embedding;
 mod error;
@@ -50,6 +53,7 @@ pub use activation::{
 pub use attention::{causal_attention, causal_attention_pullback};
 pub use combine::{add, add_positions, add_positions_pullback, add_pullback};
 pub use conv::{conv1d, conv1d_pullback, conv1d_scratch_len, Conv1dDims};
+pub use conv_pool::{conv1d_relu_max_pool1d, conv1d_relu_max_pool1d_pullback};
 pub use dropout::{dropout, dropout_pullback};
 pub use embedding::{embedding, embedding_pullback};
 pub use error::KernelError;
@@ -99,6 +103,7 @@ arg_modes!(
     tanh_ARG_MODES = 2,
     sigmoid_ARG_MODES = 2,
     conv1d_ARG_MODES = 5,
+    conv1d_relu_max_pool1d_ARG_MODES = 7,
     dropout_ARG_MODES = 5,
     embedding_ARG_MODES = 5,
     matmul_ARG_MODES = 6,

@@ -198,6 +198,7 @@ chunks_tuple!(A 0, B 1);
 chunks_tuple!(A 0, B 1, C 2);
 chunks_tuple!(A 0, B 1, C 2, D 3);
 chunks_tuple!(A 0, B 1, C 2, D 3, E 4);
+chunks_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// Calls `f(i, chunk_i)` for every chunk of `data`, the chunks spread over the kernel
 /// threads (allocation-free with either backend).

@@ -56,7 +56,12 @@ impl Pool1dDims {
         Ok((padded - self.kernel) / self.stride + 1)
     }
 
-    fn check(&self, kernel: &'static str, out: usize, x: usize) -> Result<usize, KernelError> {
+    pub(crate) fn check(
+        &self,
+        kernel: &'static str,
+        out: usize,
+        x: usize,
+    ) -> Result<usize, KernelError> {
         let len_out = self.len_out()?;
         check_len(
             kernel,
@@ -200,6 +205,32 @@ fn window_max_of(win: &[f32], f: impl Fn(f32) -> f32) -> (usize, f32) {
     (best as usize, f32::from_bits(bv))
 }
 
+/// The first entry of `argmax` that is `>= bound` (a position the forward cannot have
+/// recorded) as an error, `argmax` scanned in pieces of `chunk` on the kernels' threads.
+pub(crate) fn check_argmax(
+    kernel: &'static str,
+    argmax: &[usize],
+    bound: usize,
+    chunk: usize,
+) -> Result<(), KernelError> {
+    let first_bad = AtomicUsize::new(usize::MAX);
+    par::for_each_chunk(par::Ref(argmax, chunk.max(1)), |p, piece| {
+        if let Some(i) = first_bad_argmax(piece.0, bound) {
+            first_bad.fetch_min(p * chunk.max(1) + i, Ordering::Relaxed);
+        }
+    });
+    match first_bad.into_inner() {
+        usize::MAX => Ok(()),
+        position => Err(KernelError::Index {
+            kernel,
+            arg: "argmax",
+            position,
+            value: argmax[position],
+            bound,
+        }),
+    }
+}
+
 /// Index of the first entry of `argmax` that is `>= len_in` (cannot have been written by the
 /// forward).
 #[multiversion::multiversion(targets = "simd")]
@@ -269,22 +300,7 @@ fn pool_scatter(
     let rp = par::units_per_piece(d.rows, 4 * len_out);
     // Check every recorded position before writing anything, so a bad `argmax` leaves
     // `d_x` untouched.
-    let first_bad = AtomicUsize::new(usize::MAX);
-    par::for_each_chunk(par::Ref(argmax, rp * len_out), |p, chunk| {
-        if let Some(i) = first_bad_argmax(chunk.0, d.len_in) {
-            first_bad.fetch_min(p * rp * len_out + i, Ordering::Relaxed);
-        }
-    });
-    let bad = Some(first_bad.into_inner()).filter(|&b| b != usize::MAX);
-    if let Some(position) = bad {
-        return Err(KernelError::Index {
-            kernel: k,
-            arg: "argmax",
-            position,
-            value: argmax[position],
-            bound: d.len_in,
-        });
-    }
+    check_argmax(k, argmax, d.len_in, rp * len_out)?;
     if !need_out {
         return Ok(());
     }
@@ -345,7 +361,12 @@ pub fn relu_max_pool1d(
 
 /// One row of [`relu_max_pool1d`]; cloned for AVX-512 and AVX2 and picked at run time.
 #[multiversion::multiversion(targets = "simd")]
-fn relu_max_pool_row(orow: &mut [f32], arow: &mut [usize], xrow: &[f32], d: &Pool1dDims) {
+pub(crate) fn relu_max_pool_row(
+    orow: &mut [f32],
+    arow: &mut [usize],
+    xrow: &[f32],
+    d: &Pool1dDims,
+) {
     let mut done = 0;
     if d.tiles() && d.kernel == 4 {
         // W2's windows, 16 at a time, lane by lane so that LLVM vectorises across windows.

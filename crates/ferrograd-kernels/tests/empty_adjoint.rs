@@ -262,6 +262,86 @@ fn conv_and_pools() {
     });
 }
 
+/// Direct convolutions (few taps, stride 1: `d_w` without im2col) and the fused stage on each
+/// of its pullback's paths: `d_w` and `d_b` must not depend on whether `d_x` is wanted.
+#[test]
+fn direct_convolutions_and_the_fused_stage() {
+    let mut rng = SplitMix64::new(5);
+    let conv = |c_in, len_in, c_out, kernel, padding, stride| Conv1dDims {
+        batch: 2,
+        c_in,
+        len_in,
+        c_out,
+        kernel,
+        stride,
+        padding,
+        dilation: 1,
+    };
+    let d = conv(2, 30, 3, 4, 1, 1);
+    let lo = d.len_out().unwrap();
+    let x = rng.vec(d.batch * d.c_in * d.len_in, -1.0, 1.0);
+    let w = rng.vec(d.c_out * d.c_in * d.kernel, -1.0, 1.0);
+    let b = rng.vec(d.c_out, -1.0, 1.0);
+    let mut out = vec![0.0; d.batch * d.c_out * lo];
+    k::conv1d(&mut out, &x, &w, &b, d).unwrap();
+    let seed = rng.vec(out.len(), -1.0, 1.0);
+    check_pullback(
+        "conv1d (direct)",
+        &seed,
+        &[("d_x", x.len()), ("d_w", w.len()), ("d_b", b.len())],
+        &|d_out, adj| {
+            let [dx, dw, db] = adj else { unreachable!() };
+            k::conv1d_pullback(&mut out.clone(), &x, &w, &b, d, d_out, dx, dw, db)
+        },
+    );
+
+    // (convolution, pooling kernel and stride): one input channel (its own `d_w` path),
+    // windows of 8 taps, a pooling stride of 1 (the dense path), 40 taps (GEMM forward).
+    for (d, pk, ps) in [
+        (conv(1, 40, 3, 5, 2, 1), 4, 4),
+        (conv(2, 40, 3, 8, 0, 1), 4, 4),
+        (conv(2, 20, 3, 3, 1, 1), 2, 1),
+        (conv(5, 30, 3, 8, 0, 1), 2, 2),
+        (conv(3, 31, 2, 3, 1, 2), 2, 2),
+    ] {
+        let p = Pool1dDims {
+            rows: d.batch * d.c_out,
+            len_in: d.len_out().unwrap(),
+            kernel: pk,
+            stride: ps,
+            padding: 0,
+        };
+        let lp = p.len_out().unwrap();
+        let x = rng.vec(d.batch * d.c_in * d.len_in, -1.0, 1.0);
+        let w = rng.vec(d.c_out * d.c_in * d.kernel, -1.0, 1.0);
+        let b = rng.vec(d.c_out, -1.0, 1.0);
+        let (mut out, mut am) = (vec![0.0; p.rows * lp], vec![0usize; p.rows * lp]);
+        k::conv1d_relu_max_pool1d(&mut out, &x, &w, &b, &mut am, d, p).unwrap();
+        let seed = rng.vec(out.len(), -1.0, 1.0);
+        check_pullback(
+            &format!("conv1d_relu_max_pool1d {d:?} {p:?}"),
+            &seed,
+            &[("d_x", x.len()), ("d_w", w.len()), ("d_b", b.len())],
+            &|d_out, adj| {
+                let [dx, dw, db] = adj else { unreachable!() };
+                k::conv1d_relu_max_pool1d_pullback(
+                    &mut out.clone(),
+                    &x,
+                    &w,
+                    &b,
+                    &mut am.clone(),
+                    d,
+                    p,
+                    d_out,
+                    dx,
+                    dw,
+                    db,
+                )
+            },
+        );
+    }
+}
+
 #[test]
 fn norm_and_embedding() {
     let mut rng = SplitMix64::new(4);

@@ -378,6 +378,7 @@ fn conv1d_forward_and_pullback() {
         conv_dims(2, 2, 17, 3, 3, 1, 2, 2),
         conv_dims(1, 3, 12, 2, 4, 3, 3, 2),
         conv_dims(2, 1, 6, 2, 5, 1, 2, 1), // padding wider than the interior: all-boundary path
+        conv_dims(1, 2, 5, 3, 7, 1, 3, 1), // no output with every tap inside x: no interior
         conv_dims(1, 2, 20, 5, 4, 1, 0, 3),
         // One input channel, stride 1, no padding, dilated.
         conv_dims(2, 1, 23, 3, 4, 1, 0, 3),

@@ -465,6 +465,98 @@ fn conv1d_case(tally: &mut Tally, rng: &mut SplitMix64, dims: Conv1dDims) {
     );
 }
 
+/// `conv1d_relu_max_pool1d` against `x.conv1d(w, b).relu().max_pool1d_with_indices(..)`
+/// (values, argmax, gradients of x, w and b). Returns whether the gradients were compared
+/// (not where a near tie went the other way in LibTorch).
+fn conv_relu_max_pool_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    c: Conv1dDims,
+    (pk, ps, pp): (usize, usize, usize),
+) -> bool {
+    let len_conv = c.len_out().unwrap();
+    let p = pool_dims(c.batch, c.c_out, len_conv, pk, ps, pp);
+    let len_out = p.len_out().unwrap();
+    let case = format!("{c:?} {p:?}");
+    let x = rng.vec(c.batch * c.c_in * c.len_in, -1.0, 1.0);
+    let w = rng.vec(c.c_out * c.c_in * c.kernel, -0.5, 0.5);
+    let b = rng.vec(c.c_out, -0.3, 0.3);
+    let xt = leaf(&x, &[c.batch, c.c_in, c.len_in]);
+    let wt = leaf(&w, &[c.c_out, c.c_in, c.kernel]);
+    let bt = leaf(&b, &[c.c_out]);
+    let conv = xt.conv1d(
+        &wt,
+        Some(&bt),
+        c.stride as i64,
+        c.padding as i64,
+        c.dilation as i64,
+        1,
+    );
+    let (yt, idx) = conv
+        .relu()
+        .max_pool1d_with_indices(pk as i64, ps as i64, pp as i64, 1, false);
+    let mut out = vec![0.0; p.rows * len_out];
+    let mut argmax = vec![usize::MAX; out.len()];
+    k::conv1d_relu_max_pool1d(&mut out, &x, &w, &b, &mut argmax, c, p).unwrap();
+    tally.check(
+        "conv1d_relu_max_pool1d value",
+        &case,
+        &out,
+        &values(&yt),
+        TOL,
+    );
+    // Where LibTorch's convolution rounds differently, a near tie can go the other way: the
+    // indices are compared where the winning values are apart by more than rounding.
+    let want_idx = Vec::<i64>::try_from(&idx.flatten(0, -1)).unwrap();
+    let conv_vals = values(&conv.relu());
+    let mut differ = 0;
+    for (i, (&got, &want)) in argmax.iter().zip(&want_idx).enumerate() {
+        if got as i64 != want {
+            let row = i / len_out * len_conv;
+            let (a, b) = (conv_vals[row + got], conv_vals[row + want as usize]);
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                "conv1d_relu_max_pool1d argmax [{case}] at {i}: {got} ({a}) vs {want} ({b})"
+            );
+            differ += 1;
+        }
+    }
+    assert!(differ * 100 <= argmax.len(), "{differ} ties in [{case}]");
+    if differ > 0 {
+        // The gradients follow the winners: compare them only where every winner agrees.
+        return false;
+    }
+    let seed = rng.vec(out.len(), -1.0, 1.0);
+    let seed_t = tensor(&seed, &[c.batch, c.c_out, len_out]);
+    let want = torch_grads(&[&yt], &[&seed_t], &[&xt, &wt, &bt]);
+    check_pullback(
+        tally,
+        "conv1d_relu_max_pool1d",
+        &case,
+        &seed,
+        &["d_x", "d_w", "d_b"],
+        &want,
+        TOL,
+        |dy, g| {
+            let [dx, dw, db] = g else { unreachable!() };
+            k::conv1d_relu_max_pool1d_pullback(
+                &mut out,
+                &x,
+                &w,
+                &b,
+                &mut argmax,
+                c,
+                p,
+                dy,
+                dx,
+                dw,
+                db,
+            )
+        },
+    );
+    true
+}
+
 /// Pool dims for an `x: [batch, channels, len_in]` tensor.
 fn pool_dims(
     batch: usize,
@@ -946,6 +1038,44 @@ fn conv_dims(
         padding,
         dilation,
     }
+}
+
+/// The fused convolution, ReLU and max-pool: W2's three stages (batch 2; the first on the
+/// full 2048 samples) and stages with padding, dilation, strides and overlapping windows,
+/// on one and two threads.
+#[test]
+fn conv1d_relu_max_pool1d_stages() {
+    let mut rng = SplitMix64::new(0x6372_6d70);
+    let mut tally = Tally::default();
+    // ((batch, c_in, len_in, c_out, kernel, stride, padding, dilation), (pool k, s, pad))
+    let cases = [
+        ((2, 1, 2048, 16, 16, 1, 0, 1), (4, 4, 0)),
+        ((2, 16, 508, 32, 8, 1, 0, 1), (4, 4, 0)),
+        ((2, 32, 125, 64, 8, 1, 0, 1), (4, 4, 0)),
+        ((3, 1, 100, 4, 5, 1, 2, 1), (4, 4, 0)),
+        ((2, 3, 60, 4, 3, 1, 1, 2), (3, 2, 1)),
+        ((2, 5, 40, 3, 8, 1, 0, 1), (2, 1, 0)),
+        ((3, 2, 41, 3, 3, 2, 1, 1), (2, 2, 0)),
+        ((2, 2, 5, 3, 7, 1, 3, 1), (2, 2, 0)),
+    ];
+    let mut compared = 0;
+    for threads in [1, 2] {
+        k::set_num_threads(threads);
+        for (c, pool) in cases {
+            compared += usize::from(conv_relu_max_pool_case(
+                &mut tally,
+                &mut rng,
+                conv_dims(c),
+                pool,
+            ));
+        }
+    }
+    k::set_num_threads(1);
+    assert!(
+        compared + 1 >= 2 * cases.len(),
+        "gradients compared in {compared} cases"
+    );
+    tally.print("conv1d_relu_max_pool1d_stages");
 }
 
 #[test]

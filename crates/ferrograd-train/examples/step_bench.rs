@@ -5,7 +5,9 @@
 //! first `sgemm-peak ferrograd <GFLOP/s>`: the best throughput of a 1024³ product on the same
 //! threads, measured in the same run (read by `bench/run.sh`). GFLOP/s counts the products of
 //! the step (forward, weight gradients, input gradients except the data's), not the
-//! element-wise work.
+//! element-wise work. For W2 these are the dense convolutions' products; its pullback
+//! computes only the max-pools' winners (`conv1d_relu_max_pool1d`), so W2's figure is an
+//! effective rate, not the products' share of the peak.
 //!
 //! W4 (the GPT) steps with AdamW instead, on a fixed batch of token ids. `W4-products` times
 //! only the matrix products of a W4 step (the same shapes, kernels and threads, each layer on

@@ -42,17 +42,15 @@ impl<S> CnnParams<S> {
     }
 }
 
-/// W2's activations: convolution outputs `c*` (`[batch, c_out, len_c]`), outputs `p*` of the
-/// fused ReLU and max-pool (no buffer for the ReLU's output: `relu_max_pool1d` reads `c*`), the
-/// hidden layer `f1`/`a1` (`[batch, 64]`), `logits` and `probs` (`[batch, classes]`). The last
-/// pool's output is read as the flattened `[batch, flat]`.
+/// W2's activations: the outputs `p*` of the three fused convolution → ReLU → max-pool stages
+/// (`[batch, c_out, pool_len]`; the convolutions' outputs live only inside the stage, see
+/// [`conv1d_relu_max_pool1d`]), the hidden layer `f1`/`a1` (`[batch, 64]`), `logits` and
+/// `probs` (`[batch, classes]`). The last stage's output is read as the flattened
+/// `[batch, flat]`.
 #[derive(Debug)]
 pub struct CnnActs<S> {
-    pub c1: S,
     pub p1: S,
-    pub c2: S,
     pub p2: S,
-    pub c3: S,
     pub p3: S,
     pub f1: S,
     pub a1: S,
@@ -62,14 +60,11 @@ pub struct CnnActs<S> {
 
 impl<S> CnnActs<S> {
     /// From the arena's regions, in [`GwCnn::activation_row_lens`] order.
-    pub fn from_regions(r: [S; 10]) -> Self {
-        let [c1, p1, c2, p2, c3, p3, f1, a1, logits, probs] = r;
+    pub fn from_regions(r: [S; 7]) -> Self {
+        let [p1, p2, p3, f1, a1, logits, probs] = r;
         CnnActs {
-            c1,
             p1,
-            c2,
             p2,
-            c3,
             p3,
             f1,
             a1,
@@ -84,27 +79,17 @@ impl CnnActs<Vec<f32>> {
     /// bridge, tests).
     pub fn zeros(d: &CnnDims) -> Self {
         let z = |n: usize| vec![0.0f32; n];
-        let (c, p) = (&d.conv, &d.pool);
-        let stage = |i: usize| {
-            let conv = p[i].rows * p[i].len_in;
-            let pooled = p[i].rows * d.pool_len(i);
-            debug_assert_eq!(c[i].c_out * c[i].batch, p[i].rows);
-            [z(conv), z(pooled)]
-        };
-        let [[c1, p1], [c2, p2], [c3, p3]] = [stage(0), stage(1), stage(2)];
+        let pooled = |i: usize| z(d.pool[i].rows * d.pool_len(i));
         let (h, k) = (d.batch * d.hidden, d.batch * d.classes);
-        CnnActs::from_regions([c1, p1, c2, p2, c3, p3, z(h), z(h), z(k), z(k)])
+        CnnActs::from_regions([pooled(0), pooled(1), pooled(2), z(h), z(h), z(k), z(k)])
     }
 }
 
 impl<S: AsMut<[f32]>> CnnActs<S> {
     /// Zeroes every buffer (adjoints before a pullback that did not finish).
     pub fn zero(&mut self) {
-        self.c1.as_mut().fill(0.0);
         self.p1.as_mut().fill(0.0);
-        self.c2.as_mut().fill(0.0);
         self.p2.as_mut().fill(0.0);
-        self.c3.as_mut().fill(0.0);
         self.p3.as_mut().fill(0.0);
         self.f1.as_mut().fill(0.0);
         self.a1.as_mut().fill(0.0);
@@ -115,11 +100,8 @@ impl<S: AsMut<[f32]>> CnnActs<S> {
     /// The buffers as a view.
     pub fn as_view(&mut self) -> CnnActs<&mut [f32]> {
         CnnActs {
-            c1: self.c1.as_mut(),
             p1: self.p1.as_mut(),
-            c2: self.c2.as_mut(),
             p2: self.p2.as_mut(),
-            c3: self.c3.as_mut(),
             p3: self.p3.as_mut(),
             f1: self.f1.as_mut(),
             a1: self.a1.as_mut(),
@@ -168,13 +150,16 @@ pub fn gw_cnn_loss(
     am: &mut PoolArgmax<&mut [usize]>,
     d: &CnnDims,
 ) -> Result<f32, KernelError> {
-    conv1d(acts.c1, x, p.conv1_w, p.conv1_b, d.conv[0])?;
-    // ReLU then max-pool, fused: the same values as `relu` followed by `max_pool1d`.
-    relu_max_pool1d(acts.p1, acts.c1, am.am1, d.pool[0])?;
-    conv1d(acts.c2, acts.p1, p.conv2_w, p.conv2_b, d.conv[1])?;
-    relu_max_pool1d(acts.p2, acts.c2, am.am2, d.pool[1])?;
-    conv1d(acts.c3, acts.p2, p.conv3_w, p.conv3_b, d.conv[2])?;
-    relu_max_pool1d(acts.p3, acts.c3, am.am3, d.pool[2])?;
+    // Convolution, ReLU and max-pool fused: the values of `conv1d`, `relu` and `max_pool1d`.
+    conv1d_relu_max_pool1d(
+        acts.p1, x, p.conv1_w, p.conv1_b, am.am1, d.conv[0], d.pool[0],
+    )?;
+    conv1d_relu_max_pool1d(
+        acts.p2, acts.p1, p.conv2_w, p.conv2_b, am.am2, d.conv[1], d.pool[1],
+    )?;
+    conv1d_relu_max_pool1d(
+        acts.p3, acts.p2, p.conv3_w, p.conv3_b, am.am3, d.conv[2], d.pool[2],
+    )?;
     linear(
         acts.f1, acts.p3, p.fc1_w, p.fc1_b, d.batch, d.flat, d.hidden,
     )?;
@@ -254,8 +239,7 @@ impl Model for GwCnn {
         let d = self.dims(1)?;
         let mut v = Vec::new();
         for (i, &(_, c_out, _)) in CNN_CONVS.iter().enumerate() {
-            let lc = c_out * d.conv_len(i);
-            v.extend([lc, c_out * d.pool_len(i)]);
+            v.push(c_out * d.pool_len(i));
         }
         v.extend([d.hidden, d.hidden, self.classes, self.classes]);
         Ok(v)
@@ -271,7 +255,7 @@ impl Model for GwCnn {
     }
 
     fn logits_region(&self) -> usize {
-        8
+        5
     }
 
     fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
@@ -282,7 +266,7 @@ impl Model for GwCnn {
             ));
         }
         let d = self.dims(ws.rows())?;
-        let r = ws.split::<10, 10, 3>()?;
+        let r = ws.split::<10, 7, 3>()?;
         let p = CnnParams::from_regions(r.params);
         let mut acts = CnnActs::from_regions(r.acts);
         let [am1, am2, am3] = r.index;
