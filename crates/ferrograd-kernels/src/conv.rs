@@ -268,15 +268,23 @@ fn tap_offset(d: &Conv1dDims, t: usize, l: usize) -> usize {
     (t / d.kernel) * d.len_in + l + (t % d.kernel) * d.dilation - d.padding
 }
 
+/// Where tap `t = ci·K + k` of output `j` reads the example's input,
+/// `ci·len_in + j·stride + k·dil − pad`, or `None` where that falls in the padding: the checked
+/// form of [`tap_offset`], for the outputs (or winners) outside the fast paths.
+#[inline(always)]
+pub(crate) fn tap_index(d: &Conv1dDims, t: usize, j: usize) -> Option<usize> {
+    let i = (j * d.stride + (t % d.kernel) * d.dilation) as i64 - d.padding as i64;
+    (i >= 0 && (i as usize) < d.len_in).then(|| (t / d.kernel) * d.len_in + i as usize)
+}
+
 /// `Σ_taps w·x` for output `l` of one row, the taps that land inside the input only, in tap
 /// order with one FMA each: the direct forward's outputs outside its tiles.
 #[inline(always)]
 fn tap_sum(wrow: &[f32], bias: f32, x: &[f32], d: &Conv1dDims, l: usize) -> f32 {
     let mut acc = bias;
     for (t, &wv) in wrow.iter().enumerate() {
-        let j = (l + (t % d.kernel) * d.dilation) as i64 - d.padding as i64;
-        if j >= 0 && (j as usize) < d.len_in {
-            acc = wv.mul_add(x[(t / d.kernel) * d.len_in + j as usize], acc);
+        if let Some(i) = tap_index(d, t, l) {
+            acc = wv.mul_add(x[i], acc);
         }
     }
     acc
@@ -417,9 +425,8 @@ fn conv_direct_grad_w_example(
         let dw = &mut d_w[co * ck..(co + 1) * ck];
         for l in (0..inner.start).chain(inner.end..len_out) {
             for (t, g) in dw.iter_mut().enumerate() {
-                let j = (l + (t % d.kernel) * d.dilation) as i64 - d.padding as i64;
-                if j >= 0 && (j as usize) < d.len_in {
-                    *g += dyrow[l] * x[(t / d.kernel) * d.len_in + j as usize];
+                if let Some(i) = tap_index(d, t, l) {
+                    *g += dyrow[l] * x[i];
                 }
             }
         }

@@ -17,7 +17,7 @@
 //! and the gradients those of their pullbacks up to the order of the sums.
 
 use crate::conv::{
-    conv_example, conv_pullback_checked, interior, with_scratch, Conv1dDims, Needed,
+    conv_example, conv_pullback_checked, interior, tap_index, with_scratch, Conv1dDims, Needed,
 };
 use crate::error::{check_adj, check_len, size, KernelError};
 use crate::par;
@@ -358,7 +358,6 @@ fn winners_row(
         if g == 0.0 {
             continue;
         }
-        let start = (j * d.stride) as i64 - d.padding as i64;
         let window = inside(j, d);
         // `dx` by windows where the taps lie inside x.
         if let (true, Some(s)) = (need_x, window) {
@@ -382,9 +381,7 @@ fn winners_row(
             continue;
         }
         for (t, a) in dw.iter_mut().enumerate() {
-            let jj = start + ((t % d.kernel) * d.dilation) as i64;
-            if jj >= 0 && (jj as usize) < d.len_in {
-                let i = (t / d.kernel) * d.len_in + jj as usize;
+            if let Some(i) = tap_index(d, t, j) {
                 if dw_here {
                     *a = g.mul_add(x[i], *a);
                 }
@@ -519,9 +516,8 @@ fn winners_row_one_channel(
             }
         } else {
             for (k, a) in a[..d.kernel].iter_mut().enumerate() {
-                let jj = (j + k) as i64 - d.padding as i64;
-                if jj >= 0 && (jj as usize) < d.len_in {
-                    *a = g.mul_add(x[jj as usize], *a);
+                if let Some(i) = tap_index(d, k, j) {
+                    *a = g.mul_add(x[i], *a);
                 }
             }
         }

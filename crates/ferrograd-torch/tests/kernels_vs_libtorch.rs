@@ -424,13 +424,22 @@ fn activation_case(
     );
 }
 
-fn conv1d_case(tally: &mut Tally, rng: &mut SplitMix64, dims: Conv1dDims) {
-    let d = dims;
-    let len_out = d.len_out().unwrap();
-    let case = format!("{d:?}");
+/// A convolution's random inputs (x in ±1, w in ±0.5, b in ±`b_max`), their LibTorch
+/// leaves, and LibTorch's convolution of them.
+struct ConvData {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    xt: Tensor,
+    wt: Tensor,
+    bt: Tensor,
+    yt: Tensor,
+}
+
+fn conv_data(rng: &mut SplitMix64, d: &Conv1dDims, b_max: f32) -> ConvData {
     let x = rng.vec(d.batch * d.c_in * d.len_in, -1.0, 1.0);
     let w = rng.vec(d.c_out * d.c_in * d.kernel, -0.5, 0.5);
-    let b = rng.vec(d.c_out, -1.0, 1.0);
+    let b = rng.vec(d.c_out, -b_max, b_max);
     let xt = leaf(&x, &[d.batch, d.c_in, d.len_in]);
     let wt = leaf(&w, &[d.c_out, d.c_in, d.kernel]);
     let bt = leaf(&b, &[d.c_out]);
@@ -442,6 +451,30 @@ fn conv1d_case(tally: &mut Tally, rng: &mut SplitMix64, dims: Conv1dDims) {
         d.dilation as i64,
         1,
     );
+    ConvData {
+        x,
+        w,
+        b,
+        xt,
+        wt,
+        bt,
+        yt,
+    }
+}
+
+fn conv1d_case(tally: &mut Tally, rng: &mut SplitMix64, dims: Conv1dDims) {
+    let d = dims;
+    let len_out = d.len_out().unwrap();
+    let case = format!("{d:?}");
+    let ConvData {
+        x,
+        w,
+        b,
+        xt,
+        wt,
+        bt,
+        yt,
+    } = conv_data(rng, &d, 1.0);
     assert_eq!(yt.size(), shape_i64(&[d.batch, d.c_out, len_out]), "{case}");
     let mut out = vec![0.0; d.batch * d.c_out * len_out];
     k::conv1d(&mut out, &x, &w, &b, dims).unwrap();
@@ -478,20 +511,15 @@ fn conv_relu_max_pool_case(
     let p = pool_dims(c.batch, c.c_out, len_conv, pk, ps, pp);
     let len_out = p.len_out().unwrap();
     let case = format!("{c:?} {p:?}");
-    let x = rng.vec(c.batch * c.c_in * c.len_in, -1.0, 1.0);
-    let w = rng.vec(c.c_out * c.c_in * c.kernel, -0.5, 0.5);
-    let b = rng.vec(c.c_out, -0.3, 0.3);
-    let xt = leaf(&x, &[c.batch, c.c_in, c.len_in]);
-    let wt = leaf(&w, &[c.c_out, c.c_in, c.kernel]);
-    let bt = leaf(&b, &[c.c_out]);
-    let conv = xt.conv1d(
-        &wt,
-        Some(&bt),
-        c.stride as i64,
-        c.padding as i64,
-        c.dilation as i64,
-        1,
-    );
+    let ConvData {
+        x,
+        w,
+        b,
+        xt,
+        wt,
+        bt,
+        yt: conv,
+    } = conv_data(rng, &c, 0.3);
     let (yt, idx) = conv
         .relu()
         .max_pool1d_with_indices(pk as i64, ps as i64, pp as i64, 1, false);
