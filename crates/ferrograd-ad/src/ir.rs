@@ -126,6 +126,10 @@ pub struct Func {
     /// The scalar type parameter of a generic function (`T` in `fn f<T: Real>`): the IR is
     /// lowered as for `f64`, and every derivative function is emitted generic.
     pub generic_over: Option<syn::Ident>,
+    /// Call sites may hand stashes (`ArgMode::Stash`) an empty adjoint. Off in `impl` blocks,
+    /// which cannot hold the constant assertions that make it sound (`lib.rs`): there a stash
+    /// gets its adjoint like any output.
+    pub stashes: bool,
 }
 
 pub type Block = Vec<Stmt>;

@@ -51,6 +51,9 @@ pub struct Options {
     pub simd: bool,
     /// `parallel`: as `simd`, and large loops are split across rayon's threads.
     pub parallel: bool,
+    /// The function is a method (its items go into an `impl` block): no stashes (see
+    /// `ir::Func::stashes`).
+    pub in_impl: bool,
 }
 
 pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
@@ -145,12 +148,13 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     if let Some(e) = cx.take() {
         return Err(e);
     }
-    let Some(f) = f else {
+    let Some(mut f) = f else {
         return Err(syn::Error::new_spanned(
             &item.sig,
             "internal error: lowering failed without a diagnostic",
         ));
     };
+    f.stashes = !opts.in_impl;
     let mut out = TokenStream::new();
     if tensor::is_tensor_fn(&f) {
         if opts.hessian || opts.wrt.is_some() {
@@ -179,12 +183,21 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         // Read by callers' reverse sweeps (`reverse::Rev::written_buffer_saves`).
         let name = format_ident!("{}_ARG_MODES", f.name);
         let modes = f.params.iter().map(|p| {
-            if p.kind != ir::Ty::FloatSliceMut {
-                quote!(::ferrograd::__private::ArgMode::In)
+            let mode = if p.kind != ir::Ty::FloatSliceMut {
+                return quote!(::ferrograd::__private::ArgMode::In);
             } else if analysis::reads_incoming(&f, p.var) {
                 quote!(::ferrograd::__private::ArgMode::InOut)
             } else {
                 quote!(::ferrograd::__private::ArgMode::Out)
+            };
+            // A parameter that only stashes write is a stash of this function too (a constant
+            // of the callees' crates, so decided where the constant is evaluated).
+            match analysis::mut_arg_uses(&f, p.var) {
+                Some(uses) if !uses.is_empty() && f.stashes => {
+                    let all = stash_all(&uses);
+                    quote!(if #all { ::ferrograd::__private::ArgMode::Stash } else { #mode })
+                }
+                _ => mode,
             }
         });
         let vis = &f.item.vis;
@@ -197,6 +210,25 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             #[doc = #doc]
             #[allow(non_upper_case_globals)]
             #vis const #name: &[::ferrograd::__private::ArgMode] = &[#(#modes),*];
+        });
+    }
+    // A stash must not be read elsewhere (its adjoint is handed over empty): see
+    // `analysis::stash`.
+    for (path, j, v) in analysis::mut_args(&f).into_iter().filter(|_| f.stashes) {
+        let modes = emit_expr::callee(&path, "_ARG_MODES", false);
+        let others = match analysis::mut_arg_uses(&f, v) {
+            Some(uses) => stash_all(&uses),
+            None => quote!(false),
+        };
+        let msg = format!(
+            "argument {} of `{}` is a stash (written for its pullback, not differentiated through), but `{}` is also read in `{}`, or written by a call that does not stash it: hand the stash a buffer that nothing else uses",
+            j + 1,
+            quote!(#path),
+            f.vars[v].name,
+            f.name
+        );
+        out.extend(quote! {
+            const _: () = ::core::assert!(!#modes[#j].stash() || #others, #msg);
         });
     }
     for (path, j) in &nested_mut_args {
@@ -226,6 +258,15 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         out.extend(api::emit_hessian(&f, wrt_idx.as_deref()));
     }
     Ok(out)
+}
+
+/// `callee₁_ARG_MODES[j₁].stash() && …`: every one of these uses is a stash.
+fn stash_all(uses: &[(syn::Path, usize)]) -> TokenStream {
+    let each = uses.iter().map(|(p, k)| {
+        let m = emit_expr::callee(p, "_ARG_MODES", false);
+        quote!(#m[#k].stash())
+    });
+    quote!((true #(&& #each)*))
 }
 
 /// Pretty-printed generated code (for `f_GRAD_SOURCE` and `dump`).
@@ -307,6 +348,7 @@ pub fn differentiable(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let flat_opts = Options {
         wrt: plan.flat_wrt.clone(),
+        in_impl: method,
         ..opts
     };
     let flat_ident = flat.sig.ident.clone();

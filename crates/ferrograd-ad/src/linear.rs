@@ -552,7 +552,12 @@ impl Lin {
                                 adjs.push(quote!(&mut #t));
                                 after.push((*node, t));
                             }
-                            CallArg::Buffer { var, range, .. } => {
+                            CallArg::Buffer {
+                                var,
+                                range,
+                                mutable,
+                                ..
+                            } => {
                                 if self.active_buffer(*var, adj_var) {
                                     let a = adj_var(*var);
                                     let r = range_tokens(cx, range);
@@ -566,7 +571,19 @@ impl Lin {
                                         add_back.push(quote!(::ferrograd::__private::add_into(&mut #a[#r], &#t);));
                                     } else {
                                         given.push(*var);
-                                        adjs.push(quote!(&mut #a[#r]));
+                                        if *mutable && cx.f.stashes {
+                                            // A stash (`ArgMode::Stash`; a constant, so the
+                                            // branch folds away) gets an empty adjoint: nothing
+                                            // else reads it (asserted in `lib.rs`).
+                                            let modes = callee(path, "_ARG_MODES", false);
+                                            adjs.push(quote!(if #modes[#j].stash() {
+                                                ::core::default::Default::default()
+                                            } else {
+                                                &mut #a[#r]
+                                            }));
+                                        } else {
+                                            adjs.push(quote!(&mut #a[#r]));
+                                        }
                                     }
                                 } else {
                                     // No derivative wanted: an empty adjoint slice. Kernels skip

@@ -150,23 +150,35 @@ pub fn leaky_relu_pullback(
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 const GELU_C: f32 = 0.044_715;
 
-/// `σ(2u)` with `u = √(2/π)(x + 0.044715x³)`, and `du/dx`. GELU's `½(1 + tanh u)` is exactly
+/// `σ(2u)` with `u = √(2/π)(x + 0.044715x³)` (GELU's gate). GELU's `½(1 + tanh u)` is exactly
 /// `σ(2u)`; computed with the crate's branch-free `exp`, the element loop vectorises and calls
 /// no libm function. (Scalar libm `tanhf` made GELU the GPT's most expensive kernel: 55 ms per
 /// 262k elements after a GEMM had left the upper vector registers dirty, against 3 ms on its
 /// own, and a few ms more for the call per element even then.)
 #[inline(always)]
-fn gelu_gate(v: f32) -> (f32, f32) {
+pub(crate) fn gelu_gate(v: f32) -> f32 {
     let u = SQRT_2_OVER_PI * (v + GELU_C * v * v * v);
-    let s = 1.0 / (1.0 + crate::softmax::exp(-2.0 * u));
-    (s, SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v))
+    1.0 / (1.0 + crate::softmax::exp(-2.0 * u))
+}
+
+/// `du/dx = √(2/π)(1 + 3·0.044715x²)` of [`gelu_gate`].
+#[inline(always)]
+pub(crate) fn gelu_du(v: f32) -> f32 {
+    SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * v * v)
+}
+
+/// GELU's derivative times `dy` from the gate `s = σ(2u)` and `v`:
+/// `dy·(s + 2v·s(1 − s)·du/dx)`, the expression [`gelu_pullback`] evaluates.
+#[inline(always)]
+pub(crate) fn gelu_grad(v: f32, s: f32, dy: f32) -> f32 {
+    dy * (s + 2.0 * v * s * (1.0 - s) * gelu_du(v))
 }
 
 /// GELU, tanh approximation (PyTorch `approximate="tanh"`):
 /// `out = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))`, computed as `x·σ(2u)`; `out, x: [n]`.
 pub fn gelu(out: &mut [f32], x: &[f32]) -> Result<(), KernelError> {
     check2("gelu", out.len(), x.len())?;
-    map_ew(out, x, CHEAP, |v| v * gelu_gate(v).0);
+    map_ew(out, x, CHEAP, |v| v * gelu_gate(v));
     Ok(())
 }
 
@@ -179,8 +191,7 @@ pub fn gelu_pullback(
     d_x: &mut [f32],
 ) -> Result<(), KernelError> {
     pullback_ew("gelu_pullback", out, x, d_out, d_x, CHEAP, |v, _, dy| {
-        let (s, du) = gelu_gate(v);
-        dy * (s + 2.0 * v * s * (1.0 - s) * du)
+        gelu_grad(v, gelu_gate(v), dy)
     })
 }
 

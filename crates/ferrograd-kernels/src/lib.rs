@@ -39,6 +39,7 @@ mod error;
 mod gemm;
 mod lanes;
 mod linear;
+mod linear_gelu;
 mod norm;
 mod par;
 mod pool;
@@ -61,6 +62,7 @@ pub use gemm::{
     matmul, matmul_nt, matmul_nt_pullback, matmul_pullback, matmul_tn, matmul_tn_pullback,
 };
 pub use linear::{linear, linear_pullback};
+pub use linear_gelu::{linear_gelu, linear_gelu_pullback};
 pub use norm::{layer_norm, layer_norm_pullback};
 pub use par::{keep_warm, num_threads, set_num_threads, set_parallel_backend, ForkFn};
 pub use pool::{
@@ -120,6 +122,25 @@ arg_modes!(
     inputs:
     mse_ARG_MODES = 2,
 );
+
+/// Parameter modes of [`linear_gelu`]: the output `out`, then `pre` and `gate`, the
+/// intermediates its pullback reads (stashes: a `#[differentiable]` call site hands their
+/// adjoints over empty, and nothing else may read them), then inputs.
+#[expect(
+    non_upper_case_globals,
+    reason = "named after the kernel, by the macro's convention"
+)]
+pub const linear_gelu_ARG_MODES: &[ArgMode] = &[
+    ArgMode::Out,
+    ArgMode::Stash,
+    ArgMode::Stash,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+    ArgMode::In,
+];
 
 /// Parameter modes of [`causal_attention`]: two outputs (`out`, and `att`, the probabilities
 /// its pullback reads), then inputs.

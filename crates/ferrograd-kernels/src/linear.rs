@@ -11,11 +11,11 @@ use faer::{MatMut, MatRef};
 const BIAS_COST: usize = 4;
 
 /// Chunk length, in elements of `[batch, out_f]`, of the bias rows' split across threads.
-fn bias_rows_chunk(batch: usize, out_f: usize) -> usize {
+pub(crate) fn bias_rows_chunk(batch: usize, out_f: usize) -> usize {
     par::units_per_piece(batch, out_f * BIAS_COST) * out_f
 }
 
-fn check(
+pub(crate) fn check(
     kernel: &'static str,
     out: usize,
     x: usize,
@@ -107,14 +107,35 @@ pub fn linear_pullback(
     const K: &str = "linear_pullback";
     check(K, out.len(), x.len(), w.len(), b.len(), batch, in_f, out_f)?;
     let need_out = check_adj(K, "d_out", d_out.len(), out.len(), "[batch, out_f]")?;
-    let need_x = check_adj(K, "d_x", d_x.len(), x.len(), "[batch, in_f]")?;
-    let need_w = check_adj(K, "d_w", d_w.len(), w.len(), "[out_f, in_f]")?;
+    check_adj(K, "d_x", d_x.len(), x.len(), "[batch, in_f]")?;
+    check_adj(K, "d_w", d_w.len(), w.len(), "[out_f, in_f]")?;
     let need_b = check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
     if !need_out || out_f == 0 {
         return Ok(());
     }
-    let dy = MatRef::from_row_major_slice(d_out, batch, out_f);
-    if need_x {
+    products_pullback(x, w, batch, in_f, out_f, d_out, d_x, d_w);
+    if need_b {
+        bias_grad(d_b, d_out, batch, out_f);
+    }
+    zero_rows(d_out, batch, out_f);
+    Ok(())
+}
+
+/// The products of [`linear_pullback`] on checked slices: `d_x += dy·w` and `d_w += dyᵀ·x`,
+/// each skipped when its adjoint is empty.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn products_pullback(
+    x: &[f32],
+    w: &[f32],
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+    dy: &[f32],
+    d_x: &mut [f32],
+    d_w: &mut [f32],
+) {
+    let dy = MatRef::from_row_major_slice(dy, batch, out_f);
+    if !d_x.is_empty() {
         // dX (batch,in_f) = dY (batch,out_f) · W (out_f,in_f)
         gemm_view(
             MatMut::from_row_major_slice_mut(d_x, batch, in_f),
@@ -123,7 +144,7 @@ pub fn linear_pullback(
             true,
         );
     }
-    if need_w {
+    if !d_w.is_empty() {
         // dW (out_f,in_f) = dYᵀ · X (batch,in_f)
         gemm_view(
             MatMut::from_row_major_slice_mut(d_w, out_f, in_f),
@@ -132,19 +153,23 @@ pub fn linear_pullback(
             true,
         );
     }
-    if need_b {
-        // db = Σ_rows dY, each thread summing a band of columns over all rows (in row order,
-        // so the result does not depend on the thread count).
-        let cb = par::chunk_len(out_f, batch * BIAS_COST);
-        par::for_each_chunk(par::Mut(d_b, cb), |i, db| {
-            let c0 = i * cb;
-            for row in d_out.chunks_exact(out_f) {
-                accumulate(db.0, &row[c0..c0 + db.0.len()]);
-            }
-        });
-    }
-    par::for_each_chunk(par::Mut(d_out, bias_rows_chunk(batch, out_f)), |_, dy| {
+}
+
+/// `d_b += Σ_rows dy`, each thread summing a band of columns over all rows (in row order, so
+/// the result does not depend on the thread count).
+pub(crate) fn bias_grad(d_b: &mut [f32], dy: &[f32], batch: usize, out_f: usize) {
+    let cb = par::chunk_len(out_f, batch * BIAS_COST);
+    par::for_each_chunk(par::Mut(d_b, cb), |i, db| {
+        let c0 = i * cb;
+        for row in dy.chunks_exact(out_f) {
+            accumulate(db.0, &row[c0..c0 + db.0.len()]);
+        }
+    });
+}
+
+/// Zeroes `dy: [batch, out_f]`, the rows split across the threads.
+pub(crate) fn zero_rows(dy: &mut [f32], batch: usize, out_f: usize) {
+    par::for_each_chunk(par::Mut(dy, bias_rows_chunk(batch, out_f)), |_, dy| {
         dy.0.fill(0.0)
     });
-    Ok(())
 }

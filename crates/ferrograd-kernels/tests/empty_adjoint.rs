@@ -116,6 +116,39 @@ fn linear_and_matmuls() {
         },
     );
 
+    // The fused linear + GELU, with no seed on `pre` and `gate` (empty adjoints).
+    let n = batch * out_f;
+    let (mut act, mut pre, mut gate) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    k::linear_gelu(
+        &mut act, &mut pre, &mut gate, &x, &w, &b, batch, in_f, out_f,
+    )
+    .unwrap();
+    check_pullback(
+        "linear_gelu",
+        &seed,
+        &[("d_x", x.len()), ("d_w", w.len()), ("d_b", b.len())],
+        &|d_out, a| {
+            let [dx, dw, db] = a else { unreachable!() };
+            k::linear_gelu_pullback(
+                &mut act.clone(),
+                &mut pre.clone(),
+                &mut gate.clone(),
+                &x,
+                &w,
+                &b,
+                batch,
+                in_f,
+                out_f,
+                d_out,
+                &mut [],
+                &mut [],
+                dx,
+                dw,
+                db,
+            )
+        },
+    );
+
     let (m, kk, n) = (4, 6, 5);
     let a = rng.vec(m * kk, -1.0, 1.0);
     let bm = rng.vec(kk * n, -1.0, 1.0);

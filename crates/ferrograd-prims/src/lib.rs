@@ -248,6 +248,14 @@ pub enum ArgMode {
     /// A `&mut` float buffer whose incoming contents the callee reads: its pullback needs them,
     /// as they were before the call.
     InOut,
+    /// A `&mut` float buffer the callee overwrites with an intermediate that its pullback reads
+    /// (a fused kernel's saved pre-activation): written as [`ArgMode::Out`], but not an output
+    /// to differentiate. A call site hands the pullback an empty adjoint for it, so no seed
+    /// flows from it and no adjoint buffer is read or zeroed for it. `#[differentiable]` code
+    /// that reads such a buffer anywhere else, or hands it to a call that does not stash it,
+    /// does not compile. A `&mut` parameter that only stashes write is published as `Stash`
+    /// too: a seed on it is not propagated.
+    Stash,
 }
 
 impl ArgMode {
@@ -256,13 +264,18 @@ impl ArgMode {
         !matches!(self, ArgMode::In)
     }
     /// The stronger of two modes (`In` < `Out` < `InOut`): the mode of a struct of buffers
-    /// is the join of its fields' modes.
+    /// is the join of its fields' modes. A `Stash` joins as `Out` (a struct's adjoint is
+    /// handed over whole).
     pub const fn join(self, other: ArgMode) -> ArgMode {
         match (self, other) {
             (ArgMode::InOut, _) | (_, ArgMode::InOut) => ArgMode::InOut,
-            (ArgMode::Out, _) | (_, ArgMode::Out) => ArgMode::Out,
+            (ArgMode::Out | ArgMode::Stash, _) | (_, ArgMode::Out | ArgMode::Stash) => ArgMode::Out,
             _ => ArgMode::In,
         }
+    }
+    /// Is the argument a stash (see [`ArgMode::Stash`]): its pullback gets an empty adjoint?
+    pub const fn stash(self) -> bool {
+        matches!(self, ArgMode::Stash)
     }
     /// Must the pullback receive the argument as it was before the call?
     pub const fn needs_before(self) -> bool {

@@ -312,6 +312,124 @@ fn linear_case(tally: &mut Tally, rng: &mut SplitMix64, batch: usize, in_f: usiz
     assert!(d_out.iter().all(|&v| v == 0.0), "linear [{case}]: d_out");
 }
 
+/// `linear_gelu` against `Tensor::linear` then `gelu("tanh")`: the three outputs, the
+/// pullback seeded on `out` (the adjoints of `pre` and `gate` empty),
+/// and seeded on all three outputs against LibTorch's gradients of `Σ r₁·out + Σ r₂·pre +
+/// Σ r₃·gate`.
+fn linear_gelu_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+) {
+    let case = format!("batch={batch} in={in_f} out={out_f}");
+    let x = rng.vec(batch * in_f, -1.0, 1.0);
+    let scale = 2.0 / (in_f as f32).sqrt();
+    let w = rng.vec(out_f * in_f, -scale, scale);
+    let b = rng.vec(out_f, -1.0, 1.0);
+    // LibTorch's graph, built afresh for each backward: `[x, w, b]`, then `[pre, out, gate]`.
+    let graph = || {
+        let leaves = [
+            leaf(&x, &[batch, in_f]),
+            leaf(&w, &[out_f, in_f]),
+            leaf(&b, &[out_f]),
+        ];
+        let pre_t = leaves[0].linear(&leaves[1], Some(&leaves[2]));
+        let yt = pre_t.gelu("tanh");
+        let u =
+            (&pre_t + pre_t.pow_tensor_scalar(3) * 0.044715) * (2.0 / std::f64::consts::PI).sqrt();
+        let gate_t = (u.tanh() + 1.0) * 0.5;
+        (leaves, [pre_t, yt, gate_t])
+    };
+    let ([xt, wt, bt], [pre_t, yt, gate_t]) = graph();
+    let n = batch * out_f;
+    let (mut out, mut pre, mut gate) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    k::linear_gelu(
+        &mut out, &mut pre, &mut gate, &x, &w, &b, batch, in_f, out_f,
+    )
+    .unwrap();
+    tally.check("linear_gelu value", &case, &out, &values(&yt), TOL);
+    tally.check("linear_gelu pre", &case, &pre, &values(&pre_t), TOL);
+    tally.check("linear_gelu gate", &case, &gate, &values(&gate_t), TOL);
+
+    let seed = rng.vec(n, -1.0, 1.0);
+    let seed_t = tensor(&seed, &[batch, out_f]);
+    let want = torch_grads(&[&yt], &[&seed_t], &[&xt, &wt, &bt]);
+    check_pullback(
+        tally,
+        "linear_gelu",
+        &case,
+        &seed,
+        &["d_x", "d_w", "d_b"],
+        &want,
+        TOL,
+        |d, g| {
+            let [dx, dw, db] = g else { unreachable!() };
+            k::linear_gelu_pullback(
+                &mut out,
+                &mut pre,
+                &mut gate,
+                &x,
+                &w,
+                &b,
+                batch,
+                in_f,
+                out_f,
+                d,
+                &mut [],
+                &mut [],
+                dx,
+                dw,
+                db,
+            )
+        },
+    );
+
+    let (s_pre, s_gate) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+    let ([xt, wt, bt], [pre_t, yt, gate_t]) = graph();
+    let want = torch_grads(
+        &[&yt, &pre_t, &gate_t],
+        &[
+            &seed_t,
+            &tensor(&s_pre, &[batch, out_f]),
+            &tensor(&s_gate, &[batch, out_f]),
+        ],
+        &[&xt, &wt, &bt],
+    );
+    let (mut d_pre, mut d_gate, mut d_out) = (s_pre, s_gate, seed);
+    let mut adj = [vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]];
+    let [dx, dw, db] = &mut adj;
+    k::linear_gelu_pullback(
+        &mut out,
+        &mut pre,
+        &mut gate,
+        &x,
+        &w,
+        &b,
+        batch,
+        in_f,
+        out_f,
+        &mut d_out,
+        &mut d_pre,
+        &mut d_gate,
+        dx,
+        dw,
+        db,
+    )
+    .unwrap();
+    let case = format!("{case}, seeds on out, pre and gate");
+    for ((name, got), w) in ["d_x", "d_w", "d_b"].iter().zip(&adj).zip(&want) {
+        tally.check(&format!("linear_gelu {name}"), &case, got, w, TOL);
+    }
+    for (name, s) in [("d_out", &d_out), ("d_pre", &d_pre), ("d_gate", &d_gate)] {
+        assert!(
+            s.iter().all(|&v| v == 0.0),
+            "linear_gelu [{case}]: {name} not zeroed"
+        );
+    }
+}
+
 type UnaryFn = Box<dyn Fn(&mut [f32], &[f32]) -> Result<(), KernelError>>;
 type UnaryPullbackFn =
     Box<dyn Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) -> Result<(), KernelError>>;
@@ -784,6 +902,20 @@ fn linear_with_bias() {
         linear_case(&mut tally, &mut rng, batch, in_f, out_f);
     }
     tally.print("linear_with_bias");
+}
+
+#[test]
+fn linear_gelu_fused() {
+    let mut rng = SplitMix64::new(0x6c67_656c);
+    let mut tally = Tally::default();
+    let mut shapes = vec![(1, 1, 1), (1, 13, 7), (13, 3, 7), (64, 128, 512)];
+    for _ in 0..4 {
+        shapes.push((rng.range(1, 20), rng.range(1, 40), rng.range(1, 40)));
+    }
+    for (batch, in_f, out_f) in shapes {
+        linear_gelu_case(&mut tally, &mut rng, batch, in_f, out_f);
+    }
+    tally.print("linear_gelu_fused");
 }
 
 #[test]
@@ -1695,6 +1827,8 @@ fn split_across_threads() {
         linear_case(&mut tally, &mut rng, 67, 200, 101);
         // Bias rows, bias gradient (by column bands) and seed zeroing split too.
         linear_case(&mut tally, &mut rng, 517, 64, 200);
+        // The fused layer's passes split by rows, its bias gradient by column bands.
+        linear_gelu_case(&mut tally, &mut rng, 301, 64, 257);
         // Rows split, with per-thread partial sums of d_gamma and d_beta; an uneven split;
         // and rows too wide for the partials' stack room (one thread).
         layer_norm_case(&mut tally, &mut rng, (517, 96, 1e-5), 0.5, (1.0, 2.0));

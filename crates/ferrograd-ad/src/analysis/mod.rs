@@ -7,11 +7,13 @@ mod activity;
 mod fusion;
 mod recompute;
 mod record;
+mod stash;
 
 pub use activity::{analyse, reads_incoming, Activity};
 pub use fusion::Fusion;
 pub use recompute::Recompute;
 pub use record::Records;
+pub use stash::{mut_arg_uses, mut_args};
 
 use crate::ir::*;
 use crate::normalize::LoopFlags;

@@ -118,6 +118,7 @@ fn lower_fn(cx: &Ctxt, item: &syn::ItemFn) -> Option<Func> {
         body,
         ret_var,
         generic_over: None,
+        stashes: true,
     })
 }
 

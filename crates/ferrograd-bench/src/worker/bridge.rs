@@ -37,8 +37,8 @@ enum Acts {
     /// adjoints (which the pullbacks leave zeroed; re-zeroed only after a failed call), the
     /// token ids.
     Gpt {
-        f: Box<[Vec<f32>; 15]>,
-        d: Box<[Vec<f32>; 15]>,
+        f: Box<[Vec<f32>; 16]>,
+        d: Box<[Vec<f32>; 16]>,
         dirty: bool,
         ids: Vec<usize>,
         dims: GptDims,
@@ -218,7 +218,7 @@ fn gpt_engine(inputs: &Inputs) -> Result<Box<dyn Engine>> {
     let lens = g.activation_row_lens()?;
     ensure!(lens.len() == 15, "{} GPT activation regions", lens.len());
     let bufs =
-        || -> Box<[Vec<f32>; 15]> { Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch])) };
+        || -> Box<[Vec<f32>; 16]> { Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch])) };
     Ok(Box::new(Bridge {
         _vs: vs,
         params,

@@ -91,6 +91,8 @@ pub struct GptActs<S> {
     pub fc: S,
     /// `[layers, 4n]`.
     pub fc_gelu: S,
+    /// GELU's gate `σ(2u)` of `fc`, which `linear_gelu`'s pullback reads, `[layers, 4n]`.
+    pub fc_gate: S,
     pub fc_proj: S,
     /// Final layer norm `[n]`.
     pub lnf: S,
@@ -102,7 +104,7 @@ pub struct GptActs<S> {
 impl<S> GptActs<S> {
     /// From the arena's regions, in [`MiniGpt::activation_row_lens`] order.
     pub fn from_regions(
-        [tok, stream, mid, ln1, qkv, att, att_out, att_proj, ln2, fc, fc_gelu, fc_proj, lnf, logits, probs]: [S; 15],
+        [tok, stream, mid, ln1, qkv, att, att_out, att_proj, ln2, fc, fc_gelu, fc_proj, lnf, logits, probs, fc_gate]: [S; 16],
     ) -> Self {
         GptActs {
             tok,
@@ -116,6 +118,7 @@ impl<S> GptActs<S> {
             ln2,
             fc,
             fc_gelu,
+            fc_gate,
             fc_proj,
             lnf,
             logits,
@@ -205,18 +208,16 @@ pub fn gpt_loss(
             c,
             LN_EPS,
         )?;
-        linear(
+        linear_gelu(
+            &mut a.fc_gelu[4 * m..4 * (m + n)],
             &mut a.fc[4 * m..4 * (m + n)],
+            &mut a.fc_gate[4 * m..4 * (m + n)],
             &a.ln2[m..m + n],
             &p.fc_w[4 * c * v..4 * c * (v + c)],
             &p.fc_b[4 * v..4 * (v + c)],
             rows,
             c,
             4 * c,
-        )?;
-        gelu(
-            &mut a.fc_gelu[4 * m..4 * (m + n)],
-            &a.fc[4 * m..4 * (m + n)],
         )?;
         linear(
             &mut a.fc_proj[m..m + n],
@@ -398,6 +399,7 @@ impl Model for MiniGpt {
             n,                      // lnf
             t * self.vocab,         // logits
             t * self.vocab,         // probs
+            4 * l * n,              // fc_gate
         ])
     }
 
@@ -412,7 +414,7 @@ impl Model for MiniGpt {
 
     fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
         let d = self.dims(ws.rows());
-        let r = ws.split::<16, 15, 1>()?;
+        let r = ws.split::<16, 16, 1>()?;
         let [ids] = r.index;
         for (i, (o, &v)) in ids.iter_mut().zip(batch.x).enumerate() {
             if !(v >= 0.0 && v < self.vocab as f32 && v.fract() == 0.0) {
