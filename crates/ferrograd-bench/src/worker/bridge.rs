@@ -33,7 +33,7 @@ enum Acts {
         am: PoolArgmax<Vec<usize>>,
         dims: Box<CnnDims>,
     },
-    /// W4: the 15 activation regions of `MiniGpt::activation_row_lens` at the batch, their
+    /// W4: the 16 activation regions of `MiniGpt::activation_row_lens` at the batch, their
     /// adjoints (which the pullbacks leave zeroed; re-zeroed only after a failed call), the
     /// token ids.
     Gpt {
@@ -216,7 +216,7 @@ fn gpt_engine(inputs: &Inputs) -> Result<Box<dyn Engine>> {
         labels.len()
     );
     let lens = g.activation_row_lens()?;
-    ensure!(lens.len() == 15, "{} GPT activation regions", lens.len());
+    ensure!(lens.len() == 16, "{} GPT activation regions", lens.len());
     let bufs =
         || -> Box<[Vec<f32>; 16]> { Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch])) };
     Ok(Box::new(Bridge {
