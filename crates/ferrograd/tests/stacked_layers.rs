@@ -9,7 +9,7 @@
 //! parameter makes the gradient run the primal once more).
 
 mod common;
-use common::{assert_close, fd_grad};
+use common::{assert_close, fd_grad, weighted_sum, weighted_sum_pullback};
 use ferrograd::{differentiable, ArgMode};
 use std::cell::Cell;
 
@@ -52,20 +52,6 @@ fn mix_pullback(
 
 #[expect(non_upper_case_globals, reason = "named after the kernel")]
 const mix_ARG_MODES: &[ArgMode] = &ArgMode::output_first::<3>();
-
-/// `Σ_i (i + 1)·x[i]`.
-fn weighted_sum(x: &[f64]) -> f64 {
-    x.iter()
-        .enumerate()
-        .map(|(i, v)| (i as f64 + 1.0) * v)
-        .sum()
-}
-
-fn weighted_sum_pullback(_x: &[f64], d_ret: f64, d_x: &mut [f64]) {
-    for (i, g) in d_x.iter_mut().enumerate() {
-        *g += (i as f64 + 1.0) * d_ret;
-    }
-}
 
 /// Layer `l` writes `z[l·n..]` and `h[l·n..]` (disjoint per layer) and reads layer `l − 1`.
 #[differentiable(reverse_only)]

@@ -7,7 +7,7 @@
 //! `tests/ui/stash_read_elsewhere.rs`.)
 
 mod common;
-use common::{assert_close, fd_grad};
+use common::{assert_close, fd_grad, weighted_sum, weighted_sum_pullback};
 use ferrograd::{differentiable, ArgMode};
 use std::cell::RefCell;
 
@@ -61,20 +61,6 @@ fn squash_pullback(
 
 #[expect(non_upper_case_globals, reason = "named after the kernel")]
 const squash_ARG_MODES: &[ArgMode] = &[ArgMode::Out, ArgMode::Stash, ArgMode::In, ArgMode::In];
-
-/// `Σ_i (i + 1)·x[i]`.
-fn weighted_sum(x: &[f64]) -> f64 {
-    x.iter()
-        .enumerate()
-        .map(|(i, v)| (i as f64 + 1.0) * v)
-        .sum()
-}
-
-fn weighted_sum_pullback(_x: &[f64], d_ret: f64, d_x: &mut [f64]) {
-    for (i, g) in d_x.iter_mut().enumerate() {
-        *g += (i as f64 + 1.0) * d_ret;
-    }
-}
 
 /// Two layers: `h` is an output the second layer reads (its adjoint flows), `p1` and `p2`
 /// are stashes.

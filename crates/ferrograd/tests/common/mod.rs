@@ -41,3 +41,18 @@ pub fn check_modes(
     assert_close(&format!("{name} forward vs reverse"), &fwd, &g, fwd_tol);
     g
 }
+
+/// `Σ_i (i + 1)·x[i]`: a loss over a buffer, with its pullback (for the tests' hand-written
+/// kernels).
+pub fn weighted_sum(x: &[f64]) -> f64 {
+    x.iter()
+        .enumerate()
+        .map(|(i, v)| (i as f64 + 1.0) * v)
+        .sum()
+}
+
+pub fn weighted_sum_pullback(_x: &[f64], d_ret: f64, d_x: &mut [f64]) {
+    for (i, g) in d_x.iter_mut().enumerate() {
+        *g += (i as f64 + 1.0) * d_ret;
+    }
+}
