@@ -224,8 +224,8 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
             "argument {} of `{}` is a stash (written for its pullback, not differentiated through), but `{}` is also read in `{}`, or written by a call that does not stash it: hand the stash a buffer that nothing else uses",
             j + 1,
             quote!(#path),
-            f.vars[v].name,
-            f.name
+            user_var(&f.vars[v].name),
+            user_fn(&f.name.to_string())
         );
         out.extend(quote! {
             const _: () = ::core::assert!(!#modes[#j].stash() || #others, #msg);
@@ -258,6 +258,22 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         out.extend(api::emit_hessian(&f, wrt_idx.as_deref()));
     }
     Ok(out)
+}
+
+/// A variable's name as written: a struct field flattened to `a__pre` (`__fg_self__x` for
+/// `self.x`) is `a.pre`.
+fn user_var(name: &str) -> String {
+    name.strip_prefix("__fg_")
+        .unwrap_or(name)
+        .replace("__", ".")
+}
+
+/// A function's name as written: the flat function of one with struct parameters is
+/// `__fg_<name>_fields`.
+fn user_fn(name: &str) -> &str {
+    name.strip_prefix("__fg_")
+        .and_then(|n| n.strip_suffix("_fields"))
+        .unwrap_or(name)
 }
 
 /// `callee₁_ARG_MODES[j₁].stash() && …`: every one of these uses is a stash.
