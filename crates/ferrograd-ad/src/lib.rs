@@ -214,12 +214,17 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
     }
     // A stash must not be read elsewhere (its adjoint is handed over empty): see
     // `analysis::stash`.
+    let mut others_of: std::collections::HashMap<ir::VarId, TokenStream> = Default::default();
     for (path, j, v) in analysis::mut_args(&f).into_iter().filter(|_| f.stashes) {
         let modes = emit_expr::callee(&path, "_ARG_MODES", false);
-        let others = match analysis::mut_arg_uses(&f, v) {
-            Some(uses) => stash_all(&uses),
-            None => quote!(false),
-        };
+        // The body is walked once per buffer, not once per call it is handed to.
+        let others = others_of
+            .entry(v)
+            .or_insert_with(|| match analysis::mut_arg_uses(&f, v) {
+                Some(uses) => stash_all(&uses),
+                None => quote!(false),
+            })
+            .clone();
         let msg = format!(
             "argument {} of `{}` is a stash (written for its pullback, not differentiated through), but `{}` is also read in `{}`, or written by a call that does not stash it: hand the stash a buffer that nothing else uses",
             j + 1,

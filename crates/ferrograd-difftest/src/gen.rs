@@ -166,6 +166,7 @@ pub const TOP: &[(&str, u32)] = &[
     ("slice_call", 4),
     ("slice_call_out", 3),
     ("stacked_calls", 3),
+    ("stash_call", 4),
 ];
 
 /// Statements inside a loop body (`acc` is the loop's accumulator).
@@ -258,6 +259,12 @@ pub const EXPRS: &[&str] = &[
     "call:hsum",
     "call:hiter",
     "call:hacc",
+    "call:hstash",
+    "call:hstash2",
+    "stash:reused",
+    "stash:in_loop",
+    "stash:disjoint",
+    "stash:overlap",
     "closure_fnmut_in_loop",
     "sin",
     "cos",
@@ -738,6 +745,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         frozen_locals: Vec::new(),
         closures: Vec::new(),
         tuples: Vec::new(),
+        stashes: Vec::new(),
         fresh: 0,
         body: String::new(),
         indent: 1,
@@ -795,6 +803,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         && index.is_multiple_of(3)
         && !body.contains("hout")
         && !body.contains("hacc")
+        && !body.contains("hstash")
         && !weights.exclude.contains(&"hessian");
     if hessian {
         if shape == Shape::Plain {
@@ -1011,6 +1020,8 @@ struct Gen<'r> {
     closures: Vec<String>,
     /// Tuples in scope (their fields are also in `floats`/`ints` as `t.0`, …).
     tuples: Vec<TupleVar>,
+    /// Arrays only stash arguments see (never read, never in `arrays`; function level).
+    stashes: Vec<String>,
     fresh: usize,
     body: String,
     indent: usize,
@@ -1685,6 +1696,7 @@ impl Gen<'_> {
             }
             "slice_call_out" => self.slice_call_out(depth),
             "stacked_calls" => self.stacked_calls(depth),
+            "stash_call" => self.stash_call(depth),
             "int_local" => {
                 let name = self.fresh("k");
                 let i = self.index(1);
@@ -2713,6 +2725,90 @@ impl Gen<'_> {
         self.cover("call:hsum");
         self.line(&format!("let mut {v} = hsum§(&{s}[..], y, {x2});"));
         self.push_float(v, true);
+    }
+
+    /// A kernel that stashes an intermediate for its own pullback
+    /// ([`ferrograd::ArgMode::Stash`]): `hstash` (hand-written pullback reading only the
+    /// stash) or `hstash2` (`#[differentiable]`, two `hstash` calls on one stash, so its
+    /// parameter is published as a stash). The stash is a fresh array or one an earlier stash
+    /// call wrote (whose pullback needs it as that call left it: the caller must restore it),
+    /// and nothing else ever reads it. Either one call, `f(&a[r1], x, &mut o[r2], &mut s[r])`
+    /// into a fresh or writable output, or one call per loop iteration over windows of one
+    /// fresh output, the stash windows disjoint or overlapping.
+    fn stash_call(&mut self, depth: usize) {
+        let f = if self.rng.chance(0.5) {
+            self.cover("call:hstash");
+            "hstash"
+        } else {
+            self.cover("call:hstash2");
+            "hstash2"
+        };
+        let s = if !self.stashes.is_empty() && self.rng.chance(0.5) {
+            self.cover("stash:reused");
+            self.stashes[self.rng.below(self.stashes.len())].clone()
+        } else {
+            let s = self.fresh("st");
+            self.line(&format!("let mut {s} = [⟪0.0⟫; {ARR}];"));
+            self.stashes.push(s.clone());
+            s
+        };
+        if self.rng.chance(0.3) {
+            self.cover("stash:in_loop");
+            let (o, k) = (self.fresh("a"), self.fresh("k"));
+            let x = self.bounded(depth.min(1));
+            let window = if self.rng.chance(0.5) {
+                self.cover("stash:disjoint");
+                format!("{k} * 2..{k} * 2 + 2")
+            } else {
+                self.cover("stash:overlap");
+                format!("{k}..{k} + 2")
+            };
+            self.line(&format!("let mut {o} = [⟪0.0⟫; {ARR}];"));
+            self.line(&format!("for {k} in 0..2 {{"));
+            self.line(&format!(
+                "    {f}§(&y[{k}..{k} + 2], {x}, &mut {o}[{k} * 2..{k} * 2 + 2], &mut {s}[{window}]);"
+            ));
+            self.line("}");
+            self.arrays.push(Var {
+                name: o,
+                bounded: true,
+            });
+            return;
+        }
+        let existing = self.writable_array().filter(|_| self.rng.chance(0.5));
+        let (r1, r2) = self.range_pair();
+        let mut a = self.slice_base();
+        if existing.as_ref().is_some_and(|o| o.name == a) {
+            a = "y".into();
+        }
+        let input = if self.rng.chance(0.25) {
+            if a == "y" {
+                a
+            } else {
+                format!("&{a}")
+            }
+        } else {
+            format!("&{a}[{r1}]")
+        };
+        // May read the output array (a value, before the call borrows it).
+        let x = self.bounded(depth.min(1));
+        let o = match existing {
+            Some(o) => o.name,
+            None => {
+                let o = self.fresh("a");
+                self.line(&format!("let mut {o} = [⟪0.0⟫; {ARR}];"));
+                self.arrays.push(Var {
+                    name: o.clone(),
+                    bounded: true,
+                });
+                o
+            }
+        };
+        // The stash window: the output's range or the input's (one length).
+        let rs = if self.rng.chance(0.5) { &r2 } else { &r1 };
+        self.line(&format!(
+            "{f}§({input}, {x}, &mut {o}[{r2}], &mut {s}[{rs}]);"
+        ));
     }
 
     fn program(&mut self) {

@@ -134,3 +134,191 @@ pub fn hiter_g<T: Num>(a: &[T], idx: &[usize], n: usize) -> T {
     }
     s.tanh()
 }
+
+/// A kernel with a stash ([`ferrograd::ArgMode::Stash`]) and a hand-written pullback and
+/// pushforward: `pre[i] = a[i]·(x + 0.5)` (the stash), `out[i] = tanh(pre[i])`. The pullback
+/// reads only the stash (`tanh` recomputed from `pre`, `out` unread), so a caller that lets the
+/// stash change between the call and its pullback gets a wrong gradient, which the oracle
+/// sees. `a` is at least as long as `out`, `pre` exactly as long.
+macro_rules! stash_kernel {
+    ($F:ident, $k:ident, $pb:ident, $pf:ident, $modes:ident) => {
+        pub fn $k(a: &[$F], x: $F, out: &mut [$F], pre: &mut [$F]) {
+            for i in 0..out.len() {
+                pre[i] = a[i] * (x + 0.5);
+                out[i] = pre[i].tanh();
+            }
+        }
+
+        /// Kernel contract: adjoints added, the outputs' adjoints zeroed; an empty adjoint is
+        /// not wanted. A seed on `pre` is honoured if one is given (method programs, whose
+        /// stashes keep ordinary adjoints, hand one over).
+        #[allow(clippy::too_many_arguments)]
+        pub fn $pb(
+            a: &[$F],
+            x: $F,
+            _out: &mut [$F],
+            pre: &mut [$F],
+            d_a: &mut [$F],
+            d_x: &mut $F,
+            d_out: &mut [$F],
+            d_pre: &mut [$F],
+        ) {
+            for i in 0..pre.len() {
+                let t = pre[i].tanh();
+                let mut g = if d_out.is_empty() {
+                    0.0
+                } else {
+                    d_out[i] * (1.0 - t * t)
+                };
+                if !d_pre.is_empty() {
+                    g += d_pre[i];
+                }
+                if !d_a.is_empty() {
+                    d_a[i] += g * (x + 0.5);
+                }
+                *d_x += g * a[i];
+            }
+            d_out.fill(0.0);
+            d_pre.fill(0.0);
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        pub fn $pf(
+            a: &[$F],
+            x: $F,
+            out: &mut [$F],
+            pre: &mut [$F],
+            t_a: &[$F],
+            t_x: $F,
+            t_out: &mut [$F],
+            t_pre: &mut [$F],
+        ) {
+            $k(a, x, out, pre);
+            for i in 0..out.len() {
+                let tp = t_a[i] * (x + 0.5) + a[i] * t_x;
+                t_pre[i] = tp;
+                t_out[i] = tp * (1.0 - out[i] * out[i]);
+            }
+        }
+
+        #[allow(non_upper_case_globals)]
+        pub const $modes: &[ferrograd::ArgMode] = &[
+            ferrograd::ArgMode::In,
+            ferrograd::ArgMode::In,
+            ferrograd::ArgMode::Out,
+            ferrograd::ArgMode::Stash,
+        ];
+    };
+}
+
+stash_kernel!(
+    f64,
+    hstash,
+    hstash_pullback,
+    hstash_pushforward,
+    hstash_ARG_MODES
+);
+stash_kernel!(
+    f32,
+    hstash_f32,
+    hstash_f32_pullback,
+    hstash_f32_pushforward,
+    hstash_f32_ARG_MODES
+);
+
+/// [`hstash`] generic over `ferrograd::Real`.
+pub fn hstash_r<T: ferrograd::Real>(a: &[T], x: T, out: &mut [T], pre: &mut [T]) {
+    for i in 0..out.len() {
+        pre[i] = a[i] * (x + T::from_f64(0.5));
+        out[i] = pre[i].tanh();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn hstash_r_pullback<T: ferrograd::Real>(
+    a: &[T],
+    x: T,
+    _out: &mut [T],
+    pre: &mut [T],
+    d_a: &mut [T],
+    d_x: &mut T,
+    d_out: &mut [T],
+    d_pre: &mut [T],
+) {
+    for i in 0..pre.len() {
+        let t = pre[i].tanh();
+        let mut g = if d_out.is_empty() {
+            T::zero()
+        } else {
+            d_out[i] * (T::one() - t * t)
+        };
+        if !d_pre.is_empty() {
+            g += d_pre[i];
+        }
+        if !d_a.is_empty() {
+            d_a[i] += g * (x + T::from_f64(0.5));
+        }
+        *d_x += g * a[i];
+    }
+    d_out.fill(T::zero());
+    d_pre.fill(T::zero());
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn hstash_r_pushforward<T: ferrograd::Real>(
+    a: &[T],
+    x: T,
+    out: &mut [T],
+    pre: &mut [T],
+    t_a: &[T],
+    t_x: T,
+    t_out: &mut [T],
+    t_pre: &mut [T],
+) {
+    hstash_r(a, x, out, pre);
+    for i in 0..out.len() {
+        let tp = t_a[i] * (x + T::from_f64(0.5)) + a[i] * t_x;
+        t_pre[i] = tp;
+        t_out[i] = tp * (T::one() - out[i] * out[i]);
+    }
+}
+
+#[allow(non_upper_case_globals)]
+pub const hstash_r_ARG_MODES: &[ferrograd::ArgMode] = hstash_ARG_MODES;
+
+/// Two stash calls on one buffer, in generated code: the second overwrites the stash the first
+/// call's pullback reads (the caller must restore it), and `pre`, written only by stashes, is
+/// published as a stash of `hstash2` (its callers hand its pullback an empty adjoint too).
+macro_rules! stash_twice {
+    ($F:ident, $name:ident, $k:ident, $hsum:ident) => {
+        #[ferrograd::differentiable]
+        pub fn $name(a: &[$F], x: $F, out: &mut [$F], pre: &mut [$F]) {
+            $k(a, x, out, pre);
+            let s = $hsum(out, out, x);
+            $k(a, 0.5 * s, out, pre);
+        }
+    };
+}
+
+stash_twice!(f64, hstash2, hstash, hsum);
+stash_twice!(f32, hstash2_f32, hstash_f32, hsum_f32);
+
+#[ferrograd::differentiable]
+pub fn hstash2_r<T: ferrograd::Real>(a: &[T], x: T, out: &mut [T], pre: &mut [T]) {
+    hstash_r(a, x, out, pre);
+    let s = hsum_r(out, out, x);
+    hstash_r(a, T::from_f64(0.5) * s, out, pre);
+}
+
+pub fn hstash_g<T: Num>(a: &[T], x: T, out: &mut [T], pre: &mut [T]) {
+    for i in 0..out.len() {
+        pre[i] = a[i] * (x + T::c(0.5));
+        out[i] = pre[i].tanh();
+    }
+}
+
+pub fn hstash2_g<T: Num>(a: &[T], x: T, out: &mut [T], pre: &mut [T]) {
+    hstash_g(a, x, out, pre);
+    let s = hsum_g(out, out, x);
+    hstash_g(a, T::c(0.5) * s, out, pre);
+}

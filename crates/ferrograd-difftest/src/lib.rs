@@ -5,7 +5,7 @@
 //! arrays and sub-slices passed to differentiable calls, computed indices, compound
 //! assignments, shadowing, branches on array values, `match`, early exits, `&mut` outputs,
 //! closures, local tuples, `f32`, `f64` and functions generic over `ferrograd::Real`, all float
-//! methods). `build.rs` writes 2,000 programs from a fixed seed plus a rotating batch, each
+//! methods, kernels with stashes). `build.rs` writes 2,000 programs from a fixed seed plus a rotating batch, each
 //! twice: as a `#[ferrograd::differentiable]` function and as a generic primal
 //! `fn p_g<T: Num>` (see [`oracle`]); a `Real`-generic program is checked at `f64` and at
 //! `f32`. For every program at [`POINTS`] random points,

@@ -14,9 +14,9 @@
 //!   column sums in a pass of their own, whose order does not depend on the thread count),
 //!   then it is zeroed.
 //!
-//! `pre` and `gate` are outputs like `out`, differentiable through: a seed on them flows into
-//! the adjoints. In a model nothing else reads them, so their adjoints stay zero; the pullback
-//! reads them (a zero check) and skips their arithmetic and zeroing then.
+//! `pre` and `gate` are stashes (`ArgMode::Stash`): `#[differentiable]` call sites hand their
+//! adjoints over empty, and nothing else there may read them. Called directly, a seed on them
+//! is honoured; a zero one is found by a read and its arithmetic and zeroing skipped.
 //!
 //! The pullback's adjoints have the bits of `gelu_pullback` then `linear_pullback`; the
 //! forward's `pre` can differ from `linear`'s in the last bit where the product's reduction
@@ -150,14 +150,13 @@ pub fn linear_gelu_pullback(
         (d_gate, &mut [])
     };
     let rows = par::units_per_piece(batch, out_f * GRAD_COST) * out_f;
-    let opt = |m: &mut [f32]| if m.is_empty() { 0 } else { rows };
-    let (cp, cg) = (opt(d_pre), opt(d_gate));
+    // An empty `d_pre`/`d_gate` splits into empty pieces.
     let chunks = (
         par::Mut(&mut *g, rows),
         par::Ref(pre, rows),
         par::Ref(gate, rows),
-        par::Mut(d_pre, cp.max(1)),
-        par::Mut(d_gate, cg.max(1)),
+        par::Mut(d_pre, rows),
+        par::Mut(d_gate, rows),
     );
     par::for_each_chunk(chunks, |_, (g, pre, gate, dp, dg)| {
         let dp = (!dp.0.is_empty()).then_some(dp.0);
