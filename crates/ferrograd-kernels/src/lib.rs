@@ -40,6 +40,7 @@ mod gemm;
 mod lanes;
 mod linear;
 mod linear_gelu;
+mod linear_residual;
 mod norm;
 mod par;
 mod pool;
@@ -63,6 +64,7 @@ pub use gemm::{
 };
 pub use linear::{linear, linear_pullback};
 pub use linear_gelu::{linear_gelu, linear_gelu_pullback};
+pub use linear_residual::{linear_residual, linear_residual_pullback};
 pub use norm::{layer_norm, layer_norm_pullback};
 pub use par::{keep_warm, num_threads, set_num_threads, set_parallel_backend, ForkFn};
 pub use pool::{
@@ -112,6 +114,7 @@ arg_modes!(
     matmul_nt_ARG_MODES = 6,
     matmul_tn_ARG_MODES = 6,
     linear_ARG_MODES = 7,
+    linear_residual_ARG_MODES = 8,
     layer_norm_ARG_MODES = 7,
     max_pool1d_ARG_MODES = 4,
     relu_max_pool1d_ARG_MODES = 4,

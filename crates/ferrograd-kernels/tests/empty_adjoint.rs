@@ -116,6 +116,39 @@ fn linear_and_matmuls() {
         },
     );
 
+    // The fused linear + residual add.
+    let res = rng.vec(batch * out_f, -1.0, 1.0);
+    let mut sum = vec![0.0; batch * out_f];
+    k::linear_residual(&mut sum, &x, &w, &b, &res, batch, in_f, out_f).unwrap();
+    check_pullback(
+        "linear_residual",
+        &seed,
+        &[
+            ("d_x", x.len()),
+            ("d_w", w.len()),
+            ("d_b", b.len()),
+            ("d_res", res.len()),
+        ],
+        &|d_out, a| {
+            let [dx, dw, db, dr] = a else { unreachable!() };
+            k::linear_residual_pullback(
+                &mut sum.clone(),
+                &x,
+                &w,
+                &b,
+                &res,
+                batch,
+                in_f,
+                out_f,
+                d_out,
+                dx,
+                dw,
+                db,
+                dr,
+            )
+        },
+    );
+
     // The fused linear + GELU, with no seed on `pre` and `gate` (empty adjoints).
     let n = batch * out_f;
     let (mut act, mut pre, mut gate) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);

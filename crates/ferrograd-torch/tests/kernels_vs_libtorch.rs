@@ -316,6 +316,52 @@ fn linear_case(tally: &mut Tally, rng: &mut SplitMix64, batch: usize, in_f: usiz
 /// pullback seeded on `out` (the adjoints of `pre` and `gate` empty),
 /// and seeded on all three outputs against LibTorch's gradients of `Σ r₁·out + Σ r₂·pre +
 /// Σ r₃·gate`.
+/// `linear_residual` against `res + x.linear(w, b)` and LibTorch autograd (all four inputs).
+fn linear_residual_case(
+    tally: &mut Tally,
+    rng: &mut SplitMix64,
+    batch: usize,
+    in_f: usize,
+    out_f: usize,
+) {
+    let case = format!("batch={batch} in={in_f} out={out_f}");
+    let x = rng.vec(batch * in_f, -1.0, 1.0);
+    let scale = 1.0 / (in_f as f32).sqrt();
+    let w = rng.vec(out_f * in_f, -scale, scale);
+    let b = rng.vec(out_f, -1.0, 1.0);
+    let res = rng.vec(batch * out_f, -2.0, 2.0);
+    let xt = leaf(&x, &[batch, in_f]);
+    let wt = leaf(&w, &[out_f, in_f]);
+    let bt = leaf(&b, &[out_f]);
+    let rt = leaf(&res, &[batch, out_f]);
+    let yt = &rt + xt.linear(&wt, Some(&bt));
+    let n = batch * out_f;
+    let mut out = vec![0.0; n];
+    k::linear_residual(&mut out, &x, &w, &b, &res, batch, in_f, out_f).unwrap();
+    tally.check("linear_residual value", &case, &out, &values(&yt), TOL);
+    let seed = rng.vec(n, -1.0, 1.0);
+    let want = torch_grads(
+        &[&yt],
+        &[&tensor(&seed, &[batch, out_f])],
+        &[&xt, &wt, &bt, &rt],
+    );
+    check_pullback(
+        tally,
+        "linear_residual",
+        &case,
+        &seed,
+        &["d_x", "d_w", "d_b", "d_res"],
+        &want,
+        TOL,
+        |d, g| {
+            let [dx, dw, db, dr] = g else { unreachable!() };
+            k::linear_residual_pullback(
+                &mut out, &x, &w, &b, &res, batch, in_f, out_f, d, dx, dw, db, dr,
+            )
+        },
+    );
+}
+
 fn linear_gelu_case(
     tally: &mut Tally,
     rng: &mut SplitMix64,
@@ -916,6 +962,20 @@ fn linear_gelu_fused() {
         linear_gelu_case(&mut tally, &mut rng, batch, in_f, out_f);
     }
     tally.print("linear_gelu_fused");
+}
+
+#[test]
+fn linear_residual_fused() {
+    let mut rng = SplitMix64::new(0x6c72_6573);
+    let mut tally = Tally::default();
+    let mut shapes = vec![(1, 1, 1), (1, 13, 7), (13, 3, 7), (64, 512, 128)];
+    for _ in 0..4 {
+        shapes.push((rng.range(1, 20), rng.range(1, 40), rng.range(1, 40)));
+    }
+    for (batch, in_f, out_f) in shapes {
+        linear_residual_case(&mut tally, &mut rng, batch, in_f, out_f);
+    }
+    tally.print("linear_residual_fused");
 }
 
 #[test]
@@ -1829,6 +1889,8 @@ fn split_across_threads() {
         linear_case(&mut tally, &mut rng, 517, 64, 200);
         // The fused layer's passes split by rows, its bias gradient by column bands.
         linear_gelu_case(&mut tally, &mut rng, 301, 64, 257);
+        // The stream-plus-bias rows and the stream's adjoint split by rows.
+        linear_residual_case(&mut tally, &mut rng, 517, 64, 200);
         // Rows split, with per-thread partial sums of d_gamma and d_beta; an uneven split;
         // and rows too wide for the partials' stack room (one thread).
         layer_norm_case(&mut tally, &mut rng, (517, 96, 1e-5), 0.5, (1.0, 2.0));

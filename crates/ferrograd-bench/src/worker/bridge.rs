@@ -33,12 +33,12 @@ enum Acts {
         am: PoolArgmax<Vec<usize>>,
         dims: Box<CnnDims>,
     },
-    /// W4: the 16 activation regions of `MiniGpt::activation_row_lens` at the batch, their
+    /// W4: the `gpt::ACT_REGIONS` activation regions of `MiniGpt::activation_row_lens` at the batch, their
     /// adjoints (which the pullbacks leave zeroed; re-zeroed only after a failed call), the
     /// token ids.
     Gpt {
-        f: Box<[Vec<f32>; 16]>,
-        d: Box<[Vec<f32>; 16]>,
+        f: Box<[Vec<f32>; gpt::ACT_REGIONS]>,
+        d: Box<[Vec<f32>; gpt::ACT_REGIONS]>,
         dirty: bool,
         ids: Vec<usize>,
         dims: GptDims,
@@ -216,9 +216,15 @@ fn gpt_engine(inputs: &Inputs) -> Result<Box<dyn Engine>> {
         labels.len()
     );
     let lens = g.activation_row_lens()?;
-    ensure!(lens.len() == 16, "{} GPT activation regions", lens.len());
-    let bufs =
-        || -> Box<[Vec<f32>; 16]> { Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch])) };
+    ensure!(
+        lens.len() == gpt::ACT_REGIONS,
+        "{} GPT activation regions, expected {}",
+        lens.len(),
+        gpt::ACT_REGIONS
+    );
+    let bufs = || -> Box<[Vec<f32>; gpt::ACT_REGIONS]> {
+        Box::new(std::array::from_fn(|i| vec![0.0; lens[i] * batch]))
+    };
     Ok(Box::new(Bridge {
         _vs: vs,
         params,

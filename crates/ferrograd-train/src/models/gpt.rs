@@ -85,7 +85,6 @@ pub struct GptActs<S> {
     /// Attention probabilities `[layers, batch, heads, seq, seq]`.
     pub att: S,
     pub att_out: S,
-    pub att_proj: S,
     pub ln2: S,
     /// `[layers, 4n]`.
     pub fc: S,
@@ -93,7 +92,6 @@ pub struct GptActs<S> {
     pub fc_gelu: S,
     /// GELU's gate `σ(2u)` of `fc`, which `linear_gelu`'s pullback reads, `[layers, 4n]`.
     pub fc_gate: S,
-    pub fc_proj: S,
     /// Final layer norm `[n]`.
     pub lnf: S,
     /// `[batch·seq, vocab]`.
@@ -101,10 +99,13 @@ pub struct GptActs<S> {
     pub probs: S,
 }
 
+/// How many activation regions [`GptActs`] has.
+pub const ACT_REGIONS: usize = 14;
+
 impl<S> GptActs<S> {
     /// From the arena's regions, in [`MiniGpt::activation_row_lens`] order.
     pub fn from_regions(
-        [tok, stream, mid, ln1, qkv, att, att_out, att_proj, ln2, fc, fc_gelu, fc_proj, lnf, logits, probs, fc_gate]: [S; 16],
+        [tok, stream, mid, ln1, qkv, att, att_out, ln2, fc, fc_gelu, lnf, logits, probs, fc_gate]: [S; ACT_REGIONS],
     ) -> Self {
         GptActs {
             tok,
@@ -114,12 +115,10 @@ impl<S> GptActs<S> {
             qkv,
             att,
             att_out,
-            att_proj,
             ln2,
             fc,
             fc_gelu,
             fc_gate,
-            fc_proj,
             lnf,
             logits,
             probs,
@@ -185,19 +184,15 @@ pub fn gpt_loss(
             d.heads,
             c,
         )?;
-        linear(
-            &mut a.att_proj[m..m + n],
+        linear_residual(
+            &mut a.mid[m..m + n],
             &a.att_out[m..m + n],
             &p.proj_w[c * v..c * (v + c)],
             &p.proj_b[v..v + c],
+            &a.stream[m..m + n],
             rows,
             c,
             c,
-        )?;
-        add(
-            &mut a.mid[m..m + n],
-            &a.stream[m..m + n],
-            &a.att_proj[m..m + n],
         )?;
         layer_norm(
             &mut a.ln2[m..m + n],
@@ -219,19 +214,15 @@ pub fn gpt_loss(
             c,
             4 * c,
         )?;
-        linear(
-            &mut a.fc_proj[m..m + n],
+        linear_residual(
+            &mut a.stream[m + n..m + 2 * n],
             &a.fc_gelu[4 * m..4 * (m + n)],
             &p.fc_proj_w[4 * c * v..4 * c * (v + c)],
             &p.fc_proj_b[v..v + c],
+            &a.mid[m..m + n],
             rows,
             4 * c,
             c,
-        )?;
-        add(
-            &mut a.stream[m + n..m + 2 * n],
-            &a.mid[m..m + n],
-            &a.fc_proj[m..m + n],
         )?;
     }
     let last = d.layers * n;
@@ -391,11 +382,9 @@ impl Model for MiniGpt {
             3 * l * n,              // qkv
             l * self.heads * t * t, // att
             l * n,                  // att_out
-            l * n,                  // att_proj
             l * n,                  // ln2
             4 * l * n,              // fc
             4 * l * n,              // fc_gelu
-            l * n,                  // fc_proj
             n,                      // lnf
             t * self.vocab,         // logits
             t * self.vocab,         // probs
@@ -409,12 +398,12 @@ impl Model for MiniGpt {
     }
 
     fn logits_region(&self) -> usize {
-        13
+        11
     }
 
     fn loss(&self, batch: &Batch<'_>, ws: Workspace<'_>) -> Result<f32, TrainError> {
         let d = self.dims(ws.rows());
-        let r = ws.split::<16, 16, 1>()?;
+        let r = ws.split::<16, ACT_REGIONS, 1>()?;
         let [ids] = r.index;
         for (i, (o, &v)) in ids.iter_mut().zip(batch.x).enumerate() {
             if !(v >= 0.0 && v < self.vocab as f32 && v.fract() == 0.0) {
