@@ -2634,25 +2634,29 @@ impl Gen<'_> {
         format!("hsum§(&{a}[{r1}], &{b}[{r2}], {x})")
     }
 
+    /// The input of a call writing `output`: a sub-slice `&a[r1]` of a slice or bounded local
+    /// array other than `output`, or (a quarter of the time) the whole of it, longer than the
+    /// output.
+    fn call_input(&mut self, r1: &str, output: Option<&Var>) -> String {
+        let mut a = self.slice_base();
+        if output.is_some_and(|o| o.name == a) {
+            a = "y".into();
+        }
+        if !self.rng.chance(0.25) {
+            format!("&{a}[{r1}]")
+        } else if a == "y" {
+            a
+        } else {
+            format!("&{a}")
+        }
+    }
+
     /// `hout`/`hacc(&a[r1], x, &mut o[r2])` into a fresh array or a writable one (`a` is not
     /// `o`).
     fn slice_call_out(&mut self, depth: usize) {
         let existing = self.writable_array().filter(|_| self.rng.chance(0.7));
         let (r1, r2) = self.range_pair();
-        let mut a = self.slice_base();
-        if existing.as_ref().is_some_and(|o| o.name == a) {
-            a = "y".into();
-        }
-        let input = if self.rng.chance(0.25) {
-            // The whole input (longer than the output).
-            if a == "y" {
-                a
-            } else {
-                format!("&{a}")
-            }
-        } else {
-            format!("&{a}[{r1}]")
-        };
+        let input = self.call_input(&r1, existing.as_ref());
         // The scalar argument may read the array the call writes (`hout(y, o[1], &mut o)`).
         let x = match &existing {
             Some(o) if !self.allowed("call_out_reads_output") => {
@@ -2777,19 +2781,7 @@ impl Gen<'_> {
         }
         let existing = self.writable_array().filter(|_| self.rng.chance(0.5));
         let (r1, r2) = self.range_pair();
-        let mut a = self.slice_base();
-        if existing.as_ref().is_some_and(|o| o.name == a) {
-            a = "y".into();
-        }
-        let input = if self.rng.chance(0.25) {
-            if a == "y" {
-                a
-            } else {
-                format!("&{a}")
-            }
-        } else {
-            format!("&{a}[{r1}]")
-        };
+        let input = self.call_input(&r1, existing.as_ref());
         // May read the output array (a value, before the call borrows it).
         let x = self.bounded(depth.min(1));
         let o = match existing {
