@@ -47,8 +47,9 @@ pub fn check_report(json: &Path) -> Result<Vec<String>> {
 }
 
 /// One framework's result (`r`) at `at`: `ok` with ordered positive quantiles, timed steps, a
-/// peak RSS and agreement within `tol`, or `unavailable: <reason>`.
-fn check_result(r: &Value, at: &str, tol: f64, p: &mut Vec<String>) {
+/// peak RSS, agreement within `tol` and, for the Rust workers (`f.is_rust()`), heap
+/// allocations per step; or `unavailable: <reason>`.
+fn check_result(r: &Value, f: Framework, at: &str, tol: f64, p: &mut Vec<String>) {
     match r["status"].as_str() {
         Some("ok") => {
             let q = |k: &str| r[k].as_f64().filter(|x| x.is_finite() && *x > 0.0);
@@ -64,6 +65,10 @@ fn check_result(r: &Value, at: &str, tol: f64, p: &mut Vec<String>) {
             }
             if !r["max_rel_diff"].as_f64().is_some_and(|d| d <= tol) {
                 p.push(format!("{at}: agreement missing or beyond {tol:e}"));
+            }
+            let allocs = r["allocs_per_step"].as_f64();
+            if f.is_rust() && !allocs.is_some_and(|a| a.is_finite() && a >= 0.0) {
+                p.push(format!("{at}: no heap allocations per step"));
             }
         }
         Some(why) if why.starts_with("unavailable: ") => {}
@@ -101,7 +106,7 @@ pub fn check_sweep(sweep: &Value) -> Vec<String> {
                     p.push(format!("{at}: missing"));
                     continue;
                 };
-                check_result(r, &at, tol, &mut p);
+                check_result(r, f, &at, tol, &mut p);
                 if r["status"] == "ok" && !r["us_per_example"].as_f64().is_some_and(|u| u > 0.0) {
                     p.push(format!("{at}: no µs per example"));
                 }
@@ -135,7 +140,7 @@ pub fn check_value(v: &Value) -> Vec<String> {
                 continue;
             };
             let tol = wv["tolerance"].as_f64().unwrap_or(0.0);
-            check_result(r, &at, tol, &mut p);
+            check_result(r, f, &at, tol, &mut p);
         }
     }
     if !v["sweep"].is_null() {
@@ -159,12 +164,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// What the workers report: a count from the Rust ones, none from Python's.
+    fn allocs(f: Framework) -> Value {
+        if f.is_rust() {
+            json!(12.5)
+        } else {
+            Value::Null
+        }
+    }
+
     fn complete() -> Value {
         let results: Vec<Value> = Framework::ALL
             .iter()
             .map(|f| {
                 json!({"framework": f.name(), "status": "ok", "steps": 30, "q25_ms": 1.0,
-                       "median_ms": 1.5, "q75_ms": 2.0, "peak_rss_mib": 100.0, "max_rel_diff": 0.0})
+                       "median_ms": 1.5, "q75_ms": 2.0, "peak_rss_mib": 100.0, "max_rel_diff": 0.0,
+                       "allocs_per_step": allocs(*f)})
             })
             .collect();
         let workloads: Vec<Value> = Workload::ALL
@@ -183,7 +198,8 @@ mod tests {
                     .map(|f| {
                         json!({"framework": f.name(), "status": "ok", "steps": 30, "q25_ms": 1.0,
                                "median_ms": 1.5, "q75_ms": 2.0, "peak_rss_mib": 100.0,
-                               "max_rel_diff": 0.0, "us_per_example": 1500.0 / batch as f64})
+                               "max_rel_diff": 0.0, "us_per_example": 1500.0 / batch as f64,
+                               "allocs_per_step": allocs(*f)})
                     })
                     .collect();
                 points.push(json!({"batch": batch, "threads": threads, "results": results}));
@@ -261,6 +277,29 @@ mod tests {
         v["workloads"][4]["results"] = json!([]);
         let p = check_value(&v);
         assert_eq!(p.len(), 3 + Framework::ALL.len(), "{p:#?}");
+    }
+
+    #[test]
+    fn the_rust_workers_must_report_heap_allocations() {
+        let mut v = complete();
+        let w3 = &mut v["workloads"][3]["results"];
+        for r in w3.as_array_mut().unwrap() {
+            r["allocs_per_step"] = Value::Null;
+        }
+        let p = check_value(&v);
+        let rust: Vec<_> = Framework::ALL.into_iter().filter(|f| f.is_rust()).collect();
+        assert_eq!(p.len(), rust.len(), "{p:#?}");
+        for f in rust {
+            assert!(
+                p.iter()
+                    .any(|m| m.ends_with(&format!(" {}: no heap allocations per step", f.name()))),
+                "{p:#?}"
+            );
+        }
+        // A count of zero is a count.
+        let mut v = complete();
+        v["workloads"][0]["results"][0]["allocs_per_step"] = json!(0.0);
+        assert!(check_value(&v).is_empty());
     }
 
     #[test]

@@ -49,6 +49,15 @@ impl Framework {
         }
     }
 
+    /// Whether this framework's worker is the Rust binary itself, which counts the heap
+    /// allocations of every step (`crate::heap_count`); the Python workers report none.
+    pub fn is_rust(self) -> bool {
+        matches!(
+            self,
+            Framework::Ferrograd | Framework::Bridge | Framework::Tch
+        )
+    }
+
     pub fn from_name(s: &str) -> Option<Framework> {
         Framework::ALL.into_iter().find(|f| f.name() == s)
     }

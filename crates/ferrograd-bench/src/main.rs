@@ -11,6 +11,7 @@
 mod charts;
 mod check;
 mod framework;
+mod heap_count;
 mod peak;
 mod report;
 mod run;

@@ -427,8 +427,10 @@ impl Report {
             }
         }
         s += "\n`peer / ferrograd` is the peer's median step time over ferrograd's (above 1: ferrograd is faster). \
-              GFLOP/s counts the matrix products of a step only. allocs/step: Rust heap allocations on the \
-              stepping thread (LibTorch's C++ allocations are not visible to the counter, so none for tch).\n";
+              GFLOP/s counts the matrix products of a step only. allocs/step: heap allocations \
+              per step (over the second half of the timed steps) of the whole worker process, every \
+              thread, Rust's and LibTorch's C++ ones alike (`malloc` and its aligned variants, \
+              counted by the Rust workers; none for the Python ones).\n";
         for sweep in &self.sweeps {
             s += &sweep.markdown();
         }

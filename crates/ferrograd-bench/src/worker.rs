@@ -3,7 +3,8 @@
 //! process. Replies are JSON lines on stdout; commands are read from stdin:
 //! `check` (writes `[loss, gradient…]` or `[nll, hessian…]` as f64 to
 //! `<data>/<workload>.<framework>.out`), `time N [BUDGET_MS]` (runs N steps, fewer if they take longer than the budget, replies the times in ms, the
-//! peak RSS and, for ferrograd, the heap allocations per step), `quit`.
+//! peak RSS and the heap allocations per step of the whole process, Rust's and LibTorch's C++
+//! ones alike: [`crate::heap_count`]), `quit`.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -28,8 +29,6 @@ pub trait Engine: Send {
     fn check(&mut self) -> Result<Vec<f64>>;
     /// One timed step.
     fn step(&mut self) -> Result<()>;
-    /// Whether heap allocations per step are counted (the Rust global allocator sees them all).
-    fn counts_allocations(&self) -> bool;
 }
 
 /// The peak resident set size of this process so far, in MiB (`VmHWM`).
@@ -121,25 +120,44 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
                 let start = Instant::now();
                 let mut times = Vec::with_capacity(n);
                 let mut result = Ok(());
-                let counts = e.counts_allocations();
-                let info = pool.run(|| {
-                    allocation_counter::measure(|| {
-                        for _ in 0..n {
-                            let t0 = Instant::now();
-                            if let Err(err) = e.step() {
-                                result = Err(err);
-                                return;
-                            }
-                            times.push(t0.elapsed().as_secs_f64() * 1e3);
-                            if start.elapsed().as_secs_f64() * 1e3 > budget_ms {
-                                return;
-                            }
+                // Every allocation of the process, on every thread, over the second half of
+                // the steps: the steady state, without what the pool's threads allocate as they
+                // start (a command runs in a pool of its own). `None` (no count in the report)
+                // if the counter failed its self-check.
+                let counter = crate::heap_count::counter()
+                    .map_err(|why| eprintln!("heap allocations not counted: {why}"))
+                    .ok();
+                // The count before each step and after the last (capacity reserved here, so
+                // recording allocates nothing).
+                let mut counts: Vec<u64> = Vec::with_capacity(n + 1);
+                pool.run(|| {
+                    for _ in 0..n {
+                        if let Some(count) = counter {
+                            counts.push(count());
                         }
-                    })
+                        let t0 = Instant::now();
+                        if let Err(err) = e.step() {
+                            result = Err(err);
+                            return;
+                        }
+                        times.push(t0.elapsed().as_secs_f64() * 1e3);
+                        if start.elapsed().as_secs_f64() * 1e3 > budget_ms {
+                            break;
+                        }
+                    }
+                    if let Some(count) = counter {
+                        counts.push(count());
+                    }
                 })?;
                 result?;
                 let done = times.len();
-                let allocs = (counts && done > 0).then(|| info.count_total as f64 / done as f64);
+                let half = done / 2;
+                let allocs = match (counts.get(half), counts.get(done)) {
+                    (Some(m), Some(e)) if done > half => {
+                        Some((e - m) as f64 / (done - half) as f64)
+                    }
+                    _ => None,
+                };
                 reply(json!({
                     "times_ms": times,
                     "rss_mib": peak_rss_mib(),

@@ -177,12 +177,6 @@ impl Engine for Bridge {
         std::hint::black_box(&loss);
         Ok(())
     }
-
-    fn counts_allocations(&self) -> bool {
-        // The node's gradients and LibTorch's autograd graph are C++ allocations the Rust
-        // counter does not see; the count would be partial.
-        false
-    }
 }
 
 /// Why the bridge has no W3 row.

@@ -31,10 +31,6 @@ impl<M: TrainModel + Send> Engine for Train<M> {
         std::hint::black_box(loss);
         Ok(())
     }
-
-    fn counts_allocations(&self) -> bool {
-        true
-    }
 }
 
 struct Nll {
@@ -68,10 +64,6 @@ impl Engine for Nll {
             std::hint::black_box(g);
         }
         Ok(())
-    }
-
-    fn counts_allocations(&self) -> bool {
-        true
     }
 }
 

@@ -90,10 +90,6 @@ impl Engine for Train {
             Ok(())
         })
     }
-
-    fn counts_allocations(&self) -> bool {
-        false // LibTorch allocates with the C++ allocator, which the Rust counter does not see
-    }
 }
 
 struct Nll {
@@ -155,10 +151,6 @@ impl Engine for Nll {
     fn step(&mut self) -> Result<()> {
         std::hint::black_box(self.eval()?);
         Ok(())
-    }
-
-    fn counts_allocations(&self) -> bool {
-        false
     }
 }
 
@@ -299,10 +291,6 @@ impl Engine for Gpt {
         self.opt.step();
         std::hint::black_box(&loss);
         Ok(())
-    }
-
-    fn counts_allocations(&self) -> bool {
-        false
     }
 }
 
