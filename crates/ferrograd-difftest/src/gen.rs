@@ -2701,6 +2701,19 @@ impl Gen<'_> {
         self.line(&format!("{f}§({input}, {x}, &mut {o}[{r2}]);"));
     }
 
+    /// The window iteration `k` of a two-iteration loop writes: `k * 2..k * 2 + 2` (disjoint
+    /// windows, covered as `disjoint`) or `k..k + 2` (overlapping the previous iteration's,
+    /// covered as `overlap`).
+    fn loop_window(&mut self, k: &str, disjoint: &'static str, overlap: &'static str) -> String {
+        if self.rng.chance(0.5) {
+            self.cover(disjoint);
+            format!("{k} * 2..{k} * 2 + 2")
+        } else {
+            self.cover(overlap);
+            format!("{k}..{k} + 2")
+        }
+    }
+
     /// Layers stacked in one fresh array that only calls ever see: a loop writes one
     /// sub-slice per iteration (`hout`/`hacc(&y[k..k + 2], x, &mut s[k * 2..k * 2 + 2])`,
     /// disjoint, or `&mut s[k..k + 2]`, overlapping the previous iteration's), then `hsum`
@@ -2711,13 +2724,7 @@ impl Gen<'_> {
         let k = self.fresh("k");
         let x = self.bounded(depth.min(1));
         let f = if self.rng.chance(0.5) { "hout" } else { "hacc" };
-        let out = if self.rng.chance(0.5) {
-            self.cover("stacked:disjoint");
-            format!("{k} * 2..{k} * 2 + 2")
-        } else {
-            self.cover("stacked:overlap");
-            format!("{k}..{k} + 2")
-        };
+        let out = self.loop_window(&k, "stacked:disjoint", "stacked:overlap");
         self.line(&format!("let mut {s} = [⟪0.0⟫; {ARR}];"));
         self.line(&format!("for {k} in 0..2 {{"));
         self.line(&format!(
@@ -2760,13 +2767,7 @@ impl Gen<'_> {
             self.cover("stash:in_loop");
             let (o, k) = (self.fresh("a"), self.fresh("k"));
             let x = self.bounded(depth.min(1));
-            let window = if self.rng.chance(0.5) {
-                self.cover("stash:disjoint");
-                format!("{k} * 2..{k} * 2 + 2")
-            } else {
-                self.cover("stash:overlap");
-                format!("{k}..{k} + 2")
-            };
+            let window = self.loop_window(&k, "stash:disjoint", "stash:overlap");
             self.line(&format!("let mut {o} = [⟪0.0⟫; {ARR}];"));
             self.line(&format!("for {k} in 0..2 {{"));
             self.line(&format!(
