@@ -10,6 +10,7 @@
 
 mod charts;
 mod check;
+mod cpu;
 mod framework;
 mod heap_count;
 mod peak;

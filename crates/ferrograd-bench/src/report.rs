@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use crate::cpu::CpuShare;
 use crate::framework::Framework;
 use crate::run::Plan;
 use crate::workload::Workload;
@@ -29,6 +30,8 @@ pub struct FrameworkResult {
     pub peak_rss_mib: Option<f64>,
     pub allocs_per_step: Option<f64>,
     pub max_rel_diff: Option<f64>,
+    /// Who used the machine's CPUs during the timed steps.
+    pub cpu: CpuShare,
 }
 
 /// The `q` quantile (linear interpolation) of sorted data.
@@ -50,6 +53,7 @@ impl FrameworkResult {
         peak_rss_mib: Option<f64>,
         allocs_per_step: Option<f64>,
         max_rel_diff: Option<f64>,
+        cpu: CpuShare,
     ) -> FrameworkResult {
         let mut sorted = times_ms.clone();
         sorted.sort_by(f64::total_cmp);
@@ -64,11 +68,20 @@ impl FrameworkResult {
             peak_rss_mib,
             allocs_per_step,
             max_rel_diff,
+            cpu,
         }
     }
 
     pub fn unavailable(framework: Framework, why: String) -> FrameworkResult {
-        FrameworkResult::new(framework, Status::Failed(why), Vec::new(), None, None, None)
+        FrameworkResult::new(
+            framework,
+            Status::Failed(why),
+            Vec::new(),
+            None,
+            None,
+            None,
+            CpuShare::default(),
+        )
     }
 }
 
@@ -90,6 +103,34 @@ impl WorkloadReport {
             workload,
             flops: workload.step_flops_at(batch)?,
             results,
+        })
+    }
+
+    /// The frameworks during whose timed steps steal time and other processes took more than
+    /// [`crate::cpu::DISTURBED_PCT`] of the machine, in a sentence; `None` when the run was
+    /// quiet.
+    pub fn disturbance(&self) -> Option<String> {
+        let loud: Vec<String> = self
+            .results
+            .iter()
+            .filter(|r| r.cpu.disturbed())
+            .map(|r| {
+                format!(
+                    "{} (other processes {:.0}%, steal {:.0}%)",
+                    r.framework.name(),
+                    r.cpu.foreign_pct().unwrap_or(0.0),
+                    r.cpu.steal_pct().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        (!loud.is_empty()).then(|| {
+            format!(
+                "{}: disturbed run; of the machine's CPU time during the timed steps, other \
+                 processes and steal took more than {}% for {}",
+                self.workload.name(),
+                crate::cpu::DISTURBED_PCT,
+                loud.join(", ")
+            )
         })
     }
 
@@ -139,6 +180,8 @@ impl Sweep {
                             "gflops": p.report.flops.zip(r.median_ms).map(|(f, ms)| f / (ms * 1e-3) / 1e9),
                             "peak_rss_mib": r.peak_rss_mib,
                             "max_rel_diff": r.max_rel_diff,
+                            "cpu_steal_pct": r.cpu.steal_pct(),
+                            "cpu_foreign_pct": r.cpu.foreign_pct(),
                         })
                     })
                     .collect();
@@ -146,6 +189,7 @@ impl Sweep {
                     "batch": p.batch,
                     "threads": p.threads,
                     "flops_per_step": p.report.flops,
+                    "disturbed": p.report.disturbance(),
                     "results": results,
                 })
             })
@@ -214,6 +258,11 @@ impl Sweep {
                     r.max_rel_diff
                         .map_or_else(|| "-".into(), |d| format!("{d:.1e}")),
                 );
+            }
+        }
+        for p in &self.points {
+            if let Some(d) = p.report.disturbance() {
+                s += &format!("\n- batch {}, {} threads: {d}.\n", p.batch, p.threads);
             }
         }
         s
@@ -340,6 +389,8 @@ impl Report {
                             "peak_rss_mib": r.peak_rss_mib,
                             "allocs_per_step": r.allocs_per_step,
                             "max_rel_diff": r.max_rel_diff,
+                            "cpu_steal_pct": r.cpu.steal_pct(),
+                            "cpu_foreign_pct": r.cpu.foreign_pct(),
                             "times_ms": r.times_ms,
                         })
                     })
@@ -349,6 +400,7 @@ impl Report {
                     "step": w.workload.describe(),
                     "flops_per_step": w.flops,
                     "tolerance": w.workload.tolerance(),
+                    "disturbed": w.disturbance(),
                     "results": results,
                 })
             })
@@ -431,6 +483,23 @@ impl Report {
               per step (over the second half of the timed steps) of the whole worker process, every \
               thread, Rust's and LibTorch's C++ ones alike (`malloc` and its aligned variants, \
               counted by the Rust workers; none for the Python ones).\n";
+        let disturbed: Vec<String> = self
+            .workloads
+            .iter()
+            .filter_map(WorkloadReport::disturbance)
+            .collect();
+        if disturbed.is_empty() {
+            s += &format!(
+                "\nNo workload was disturbed: during every framework's timed steps, other \
+                 processes and steal took at most {}% of the machine's CPU time (or the steps \
+                 were too short to tell).\n",
+                crate::cpu::DISTURBED_PCT
+            );
+        } else {
+            for d in disturbed {
+                s += &format!("\n**{d}.**\n");
+            }
+        }
         for sweep in &self.sweeps {
             s += &sweep.markdown();
         }
@@ -453,14 +522,15 @@ impl Report {
 }
 
 /// The median over several runs of each workload's `peer / ferrograd` ratios (and of
-/// ferrograd's own median step time), with the smallest and largest ratio seen: Markdown.
+/// ferrograd's own median step time), with the smallest and largest ratio seen, and the median
+/// over the runs that were not disturbed (`*` marks a disturbed run's ratio): Markdown.
 pub fn repeat_summary(reports: &[Report]) -> String {
     let median = |mut v: Vec<f64>| -> Option<f64> {
         v.sort_by(f64::total_cmp);
         quantile(&v, 0.5)
     };
     let mut md = format!(
-        "## Median over {} runs ({} … {})\n\n`peer / ferrograd` per run (above 1: ferrograd is faster), then its median over the runs, with the range.\n\n| workload | framework | ferrograd ms (median of run medians) | peer / ferrograd per run | median | min–max |\n|---|---|---:|---|---:|---|\n",
+        "## Median over {} runs ({} … {})\n\n`peer / ferrograd` per run (above 1: ferrograd is faster; `*`: a disturbed run, see each run's report), then its median over the runs, with the range, and its median over the undisturbed runs.\n\n| workload | framework | ferrograd ms (median of run medians) | peer / ferrograd per run | median | min–max | median, undisturbed runs |\n|---|---|---:|---|---:|---|---:|\n",
         reports.len(),
         reports.first().map_or("", |r| r.date.as_str()),
         reports.last().map_or("", |r| r.date.as_str()),
@@ -478,7 +548,8 @@ pub fn repeat_summary(reports: &[Report]) -> String {
             if res.framework == Framework::Ferrograd {
                 continue;
             }
-            let ratios: Vec<f64> = runs
+            // (ratio, whether that run was disturbed)
+            let ratios: Vec<(f64, bool)> = runs
                 .iter()
                 .filter_map(|r| {
                     let f = r.ferrograd_ms()?;
@@ -487,20 +558,23 @@ pub fn repeat_summary(reports: &[Report]) -> String {
                         .iter()
                         .find(|x| x.framework == res.framework)?
                         .median_ms?;
-                    Some(m / f)
+                    Some((m / f, r.disturbance().is_some()))
                 })
                 .collect();
             let per_run = ratios
                 .iter()
-                .map(|x| format!("{x:.2}x"))
+                .map(|(x, d)| format!("{x:.2}x{}", if *d { "*" } else { "" }))
                 .collect::<Vec<_>>()
                 .join(", ");
             let (lo, hi) = ratios
                 .iter()
-                .fold((f64::INFINITY, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-            let med = median(ratios.clone());
+                .fold((f64::INFINITY, 0.0f64), |(a, b), &(x, _)| {
+                    (a.min(x), b.max(x))
+                });
+            let med = median(ratios.iter().map(|r| r.0).collect());
+            let quiet = median(ratios.iter().filter(|r| !r.1).map(|r| r.0).collect());
             md += &format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
                 w.workload.name(),
                 res.framework.name(),
                 fg.map_or("-".into(), |v| format!("{v:.3}")),
@@ -515,8 +589,84 @@ pub fn repeat_summary(reports: &[Report]) -> String {
                 } else {
                     format!("{lo:.2}–{hi:.2}x")
                 },
+                quiet.map_or("-".into(), |v| format!("{v:.2}x")),
             );
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpu::MachineTicks;
+
+    /// A result with steps of `ms`, timed while the worker used `worker` of 100 machine
+    /// ticks, other processes `foreign` and the hypervisor `steal`.
+    fn result(f: Framework, ms: f64, worker: u64, foreign: u64, steal: u64) -> FrameworkResult {
+        let mut cpu = CpuShare::default();
+        let after = MachineTicks {
+            busy: worker + foreign,
+            steal,
+            total: 100,
+        };
+        cpu.add(MachineTicks::default(), after, worker);
+        FrameworkResult::new(f, Status::Ok, vec![ms; 5], Some(1.0), None, Some(0.0), cpu)
+    }
+
+    fn run(tch_foreign: u64) -> Report {
+        let w = WorkloadReport {
+            workload: Workload::W1a,
+            flops: None,
+            results: vec![
+                result(Framework::Ferrograd, 1.0, 95, 2, 1),
+                result(Framework::Tch, 2.0, 80, tch_foreign, 3),
+            ],
+        };
+        Report::new(Plan::quick(), 100.0, vec![w])
+    }
+
+    #[test]
+    fn a_loaded_turn_marks_the_workload_disturbed() {
+        let quiet = run(5);
+        assert_eq!(quiet.workloads[0].disturbance(), None);
+        assert!(quiet.markdown().contains("No workload was disturbed"));
+        assert!(quiet.to_json()["workloads"][0]["disturbed"].is_null());
+        let loud = run(12);
+        let d = loud.workloads[0].disturbance().expect("12% + 3% > 10%");
+        assert!(
+            d.starts_with("W1a: disturbed run")
+                && d.contains("tch (other processes 12%, steal 3%)"),
+            "{d}"
+        );
+        assert!(
+            !d.contains("ferrograd ("),
+            "ferrograd's turn was quiet: {d}"
+        );
+        assert!(loud.markdown().contains(&format!("**{d}.**")));
+        let j = loud.to_json();
+        assert_eq!(j["workloads"][0]["disturbed"], d.as_str());
+        assert_eq!(j["workloads"][0]["results"][1]["cpu_foreign_pct"], 12.0);
+        assert_eq!(j["workloads"][0]["results"][1]["cpu_steal_pct"], 3.0);
+    }
+
+    #[test]
+    fn the_repeat_summary_marks_disturbed_runs_and_leaves_them_out_of_its_last_median() {
+        // tch at 2x in the quiet runs, 4x in the disturbed one.
+        let mut runs = vec![run(0), run(30), run(0)];
+        runs[1].workloads[0].results[1].median_ms = Some(4.0);
+        let md = repeat_summary(&runs);
+        let row = md.lines().find(|l| l.starts_with("| W1a | tch")).unwrap();
+        assert_eq!(
+            row,
+            "| W1a | tch | 1.000 | 2.00x, 4.00x*, 2.00x | 2.00x | 2.00–4.00x | 2.00x |"
+        );
+        // All disturbed: no undisturbed median.
+        let md = repeat_summary(&[run(30)]);
+        assert!(
+            md.lines()
+                .any(|l| l.ends_with("| 2.00x | 2.00–2.00x | - |")),
+            "{md}"
+        );
+    }
 }

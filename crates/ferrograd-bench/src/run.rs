@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use crate::cpu::{machine_now, CpuShare};
 use crate::framework::{Framework, Launch};
 use crate::report::{FrameworkResult, Report, Status, Sweep, SweepPoint, WorkloadReport};
 use crate::workload::Workload;
@@ -110,6 +111,8 @@ struct Worker {
     rss_mib: Option<f64>,
     allocs: Option<f64>,
     max_rel_diff: Option<f64>,
+    /// Who used the machine's CPUs during this worker's timed commands.
+    cpu: CpuShare,
 }
 
 impl Worker {
@@ -159,6 +162,7 @@ impl Worker {
             rss_mib: None,
             allocs: None,
             max_rel_diff: None,
+            cpu: CpuShare::default(),
         })
     }
 
@@ -216,7 +220,16 @@ impl Worker {
             Some(b) => format!("time {steps} {b}"),
             None => format!("time {steps}"),
         };
-        match self.ask(&cmd) {
+        let before = (machine_now(), cpu_ticks(self.child.id()));
+        let reply = self.ask(&cmd);
+        if keep {
+            if let ((Some(m0), Some(w0)), Some(m1), Some(w1)) =
+                (before, machine_now(), cpu_ticks(self.child.id()))
+            {
+                self.cpu.add(m0, m1, w1.saturating_sub(w0));
+            }
+        }
+        match reply {
             Ok(v) => {
                 if keep {
                     if let Some(t) = v["times_ms"].as_array() {
@@ -260,6 +273,7 @@ impl Worker {
             self.rss_mib,
             self.allocs,
             self.max_rel_diff,
+            self.cpu,
         )
     }
 }
