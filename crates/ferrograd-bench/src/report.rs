@@ -272,7 +272,11 @@ impl Sweep {
 /// The whole run.
 pub struct Report {
     pub plan: Plan,
+    /// The sgemm peak the shares are of: the higher of the two measurements (start, end).
     pub sgemm_peak_gflops: f64,
+    /// The peak measured before the first workload, and after the last (`None`: not yet).
+    pub sgemm_peak_start_gflops: f64,
+    pub sgemm_peak_end_gflops: Option<f64>,
     pub workloads: Vec<WorkloadReport>,
     pub date: String,
     pub load_before: String,
@@ -281,6 +285,9 @@ pub struct Report {
     /// The scaling sweeps (one per swept workload), with `--sweep`.
     pub sweeps: Vec<Sweep>,
 }
+
+/// A change of the sgemm peak between a run's start and end beyond this (%) is reported.
+pub const PEAK_DRIFT_PCT: f64 = 15.0;
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -321,6 +328,8 @@ impl Report {
         Report {
             plan,
             sgemm_peak_gflops,
+            sgemm_peak_start_gflops: sgemm_peak_gflops,
+            sgemm_peak_end_gflops: None,
             workloads,
             date: utc_stamp(),
             load_before: String::new(),
@@ -328,6 +337,28 @@ impl Report {
             wall_s: 0.0,
             sweeps: Vec::new(),
         }
+    }
+
+    /// Records the peak measured again after the last workload; the shares of the peak are
+    /// then of the higher of the two, so that a machine that sped up during the run does not
+    /// show products above 100% of its peak.
+    pub fn set_peak_end(&mut self, end: f64) {
+        self.sgemm_peak_end_gflops = Some(end);
+        self.sgemm_peak_gflops = self.sgemm_peak_start_gflops.max(end);
+    }
+
+    /// A sentence when the machine's sgemm peak moved by more than [`PEAK_DRIFT_PCT`] between
+    /// the start and the end of the run: its speed changed under the run (a noisy neighbour,
+    /// a frequency change), which steal time does not always show.
+    pub fn peak_drift(&self) -> Option<String> {
+        let (start, end) = (self.sgemm_peak_start_gflops, self.sgemm_peak_end_gflops?);
+        let change = 100.0 * (end - start) / start.max(end);
+        (change.abs() > PEAK_DRIFT_PCT).then(|| {
+            format!(
+                "the machine's speed changed during the run: sgemm peak {start:.1} GFLOP/s at the \
+                 start, {end:.1} at the end ({change:+.0}%)"
+            )
+        })
     }
 
     pub fn load_now() -> String {
@@ -419,6 +450,9 @@ impl Report {
                 "loadavg_after": self.load_after,
             },
             "sgemm_peak_gflops": self.sgemm_peak_gflops,
+            "sgemm_peak_start_gflops": self.sgemm_peak_start_gflops,
+            "sgemm_peak_end_gflops": self.sgemm_peak_end_gflops,
+            "peak_drift": self.peak_drift(),
             "wall_s": self.wall_s,
             "workloads": workloads,
         });
@@ -431,7 +465,8 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut s = format!(
             "Run {} ({} threads; {} warm-up steps, then {} rounds x {} steps per framework, interleaved; \
-             load average {} before, {} after; {:.0} s). sgemm peak {:.1} GFLOP/s.\n\n",
+             load average {} before, {} after; {:.0} s). sgemm peak {:.1} GFLOP/s at the start, {} at \
+             the end; the shares below are of the higher.\n\n",
             self.date,
             crate::THREADS,
             self.plan.warmup,
@@ -440,8 +475,12 @@ impl Report {
             self.load_before,
             self.load_after,
             self.wall_s,
-            self.sgemm_peak_gflops
+            self.sgemm_peak_start_gflops,
+            fmt_opt(self.sgemm_peak_end_gflops, 1),
         );
+        if let Some(d) = self.peak_drift() {
+            s += &format!("**Note: {d}.**\n\n");
+        }
         s += "| workload | framework | median ms | IQR ms | peer / ferrograd | GFLOP/s | % sgemm peak | peak RSS MiB | allocs/step | max rel diff |\n";
         s += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
         for w in &self.workloads {
@@ -648,6 +687,29 @@ mod tests {
         assert_eq!(j["workloads"][0]["disturbed"], d.as_str());
         assert_eq!(j["workloads"][0]["results"][1]["cpu_foreign_pct"], 12.0);
         assert_eq!(j["workloads"][0]["results"][1]["cpu_steal_pct"], 3.0);
+    }
+
+    #[test]
+    fn the_peak_is_the_higher_of_start_and_end_and_a_drift_is_reported() {
+        let mut r = run(0);
+        assert_eq!(r.peak_drift(), None);
+        assert!(r
+            .markdown()
+            .contains("100.0 GFLOP/s at the start, - at the end"));
+        r.set_peak_end(110.0);
+        assert_eq!(r.sgemm_peak_gflops, 110.0);
+        assert_eq!(r.peak_drift(), None, "9% is within {PEAK_DRIFT_PCT}%");
+        r.set_peak_end(80.0);
+        assert_eq!(r.sgemm_peak_gflops, 100.0);
+        let d = r.peak_drift().expect("-20%");
+        assert!(
+            d.ends_with("100.0 GFLOP/s at the start, 80.0 at the end (-20%)"),
+            "{d}"
+        );
+        assert!(r.markdown().contains(&format!("**Note: {d}.**")));
+        let j = r.to_json();
+        assert_eq!(j["sgemm_peak_end_gflops"], 80.0);
+        assert_eq!(j["peak_drift"], d.as_str());
     }
 
     #[test]

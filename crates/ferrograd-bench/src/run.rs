@@ -428,6 +428,11 @@ pub fn run(
         reports.push(run_workload(w, frameworks, launch, data, plan, own)?);
     }
     let mut report = Report::new(plan, peak, reports);
+    // Again after the last workload: the machine's speed may have changed under the run.
+    let end =
+        ferrograd_train::with_threads(crate::THREADS, || crate::peak::sgemm_peak(plan.peak_reps))??;
+    println!("sgemm peak at the end: {end:.1} GFLOP/s");
+    report.set_peak_end(end);
     if sweep {
         // The swept workloads among the selected ones (W1a and W4 by default).
         for workload in Workload::SWEPT {
