@@ -153,8 +153,8 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
                 let done = times.len();
                 let half = done / 2;
                 let allocs = match (counts.get(half), counts.get(done)) {
-                    (Some(m), Some(e)) if done > half => {
-                        Some((e - m) as f64 / (done - half) as f64)
+                    (Some(mid), Some(end)) if done > half => {
+                        Some((end - mid) as f64 / (done - half) as f64)
                     }
                     _ => None,
                 };
