@@ -220,12 +220,11 @@ impl Worker {
             Some(b) => format!("time {steps} {b}"),
             None => format!("time {steps}"),
         };
-        let before = (machine_now(), cpu_ticks(self.child.id()));
+        // Only the kept (timed) commands count towards who used the CPUs.
+        let before = keep.then(|| (machine_now(), cpu_ticks(self.child.id())));
         let reply = self.ask(&cmd);
-        if keep {
-            if let ((Some(m0), Some(w0)), Some(m1), Some(w1)) =
-                (before, machine_now(), cpu_ticks(self.child.id()))
-            {
+        if let Some((Some(m0), Some(w0))) = before {
+            if let (Some(m1), Some(w1)) = (machine_now(), cpu_ticks(self.child.id())) {
                 self.cpu.add(m0, m1, w1.saturating_sub(w0));
             }
         }
