@@ -165,6 +165,9 @@ fn fusable_outlined_call(f: &Func, act: &Activity) -> Option<(StmtId, VarId)> {
         && !try_
         && !reads_s
         && act.is_active(s)
+        // A call reading nothing active (a loop over constants only: `wrt(..)` leaves out
+        // what it reads) has no pullback to fuse; it runs as a plain value.
+        && act.expr_active(f, c)
         && f.var_ty(s) == Ty::Float)
         .then_some((*id, s))
 }
