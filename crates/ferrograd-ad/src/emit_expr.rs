@@ -31,9 +31,27 @@ pub struct ExprCx<'a> {
     /// Calls go to the `__fg_<g>_pullback_generic::<T>` functions emitted for Hessians
     /// (otherwise to `g_pullback`, generic or not as `g` is).
     pub generic_callees: bool,
+    /// The Hessian's sweep (`reverse::emit_hessian_sweep`): calls of this function's outlined
+    /// loops go to their `_const` variants, which take its constant event slices as plain
+    /// values (`vectorize::constant_events`).
+    pub constant_events: bool,
 }
 
 impl ExprCx<'_> {
+    /// The function a call of `path` runs (`suffix`: `_pullback`, `_value_pullback`, …): see
+    /// [`callee`]; in the Hessian's sweep, an outlined loop's `_const` variant.
+    pub fn callee(&self, path: &syn::Path, suffix: &str) -> TokenStream {
+        if self.constant_events && self.generic_callees {
+            let loop_prefix = format!("__fg_{}_loop", self.f.name);
+            if let Some(id) = path.get_ident() {
+                if id.to_string().starts_with(&loop_prefix) {
+                    return generic_callee(path, &format!("{suffix}_const"));
+                }
+            }
+        }
+        callee(path, suffix, self.generic_callees)
+    }
+
     pub fn float_const(&self, inner: TokenStream) -> TokenStream {
         if self.generic {
             let t = generic_ty();
@@ -91,11 +109,7 @@ impl ExprCx<'_> {
             Expr::Call {
                 path, args, try_, ..
             } => {
-                let path = if self.generic_callees {
-                    generic_callee(path, "")
-                } else {
-                    path.to_token_stream()
-                };
+                let path = self.callee(path, "");
                 let args = args.iter().map(|a| self.expr(a));
                 let q = try_.then(|| quote!(?));
                 quote!(#path(#(#args),*)#q)

@@ -21,6 +21,7 @@ pub fn emit(f: &Func) -> TokenStream {
         f,
         generic,
         generic_callees: false,
+        constant_events: false,
     };
     let declared = declared_vars(&f.body);
     let mut e = Fwd {

@@ -96,6 +96,17 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
 
 /// The generated items (without the original function), or the collected errors.
 pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> {
+    generate_with(opts, item, &[])
+}
+
+/// [`generate`] for a function whose `simd` loops were outlined; `constant_events` names
+/// the parameters that only feed those loops as constant events of the Hessian
+/// (`vectorize::constant_events`).
+fn generate_with(
+    opts: &Options,
+    item: &syn::ItemFn,
+    constant_events: &[syn::Ident],
+) -> syn::Result<TokenStream> {
     let cx = ctxt::Ctxt::default();
     let f = lower::lower(&cx, item);
     let wrt_idx: Option<Vec<usize>> = opts.wrt.as_ref().map(|ids| {
@@ -260,7 +271,24 @@ pub fn generate(opts: &Options, item: &syn::ItemFn) -> syn::Result<TokenStream> 
         out.extend(reverse::emit(&f, reverse::RevKind::GenericPullback, None));
         // What the generic pullbacks of callers run for a call of `f`.
         out.extend(reverse::emit(&f, reverse::RevKind::GenericPrimal, None));
-        out.extend(api::emit_hessian(&f, wrt_idx.as_deref()));
+        let constants: Vec<usize> = match &wrt_idx {
+            Some(w) if reverse::generic_pullback_returns_value(&f) => f
+                .params
+                .iter()
+                .enumerate()
+                .filter(|(k, p)| {
+                    p.kind == ir::Ty::FloatSlice
+                        && !w.contains(k)
+                        && constant_events.contains(&p.ident)
+                })
+                .map(|(k, _)| k)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let (Some(w), false) = (&wrt_idx, constants.is_empty()) {
+            out.extend(reverse::emit_hessian_sweep(&f, w, &constants));
+        }
+        out.extend(api::emit_hessian(&f, wrt_idx.as_deref(), &constants));
     }
     Ok(out)
 }
@@ -436,12 +464,12 @@ fn expand(
     item_fn: &syn::ItemFn,
 ) -> syn::Result<(syn::ItemFn, TokenStream, String)> {
     // `simd`: the function is compiled (and emitted) with its reduction loops outlined.
-    let (item_fn, outlined) = if opts.simd {
+    let (item_fn, outlined, constant_events) = if opts.simd {
         vectorize::outline(opts, item_fn)?
     } else {
-        (item_fn.clone(), TokenStream::new())
+        (item_fn.clone(), TokenStream::new(), Vec::new())
     };
-    let gen = generate(opts, &item_fn)?;
+    let gen = generate_with(opts, &item_fn, &constant_events)?;
     let gen = quote!(#outlined #gen);
     let src = pretty(&gen);
     Ok((item_fn, gen, src))

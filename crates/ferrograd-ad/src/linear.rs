@@ -378,7 +378,7 @@ impl Lin {
                 quote!(#a.mul_add(#b, #c))
             }
             Nk::Call { path, args, try_ } => {
-                let p = callee(path, "", cx.generic_callees);
+                let p = cx.callee(path, "");
                 let args = args.iter().map(|a| self.arg_val(cx, a));
                 let q = try_.then(|| quote!(?));
                 quote!(#p(#(#args),*)#q)
@@ -534,7 +534,7 @@ impl Lin {
                     give(&mut out, *c, d, "a");
                 }
                 Nk::Call { path, args, try_ } => {
-                    let p = callee(path, "_pullback", cx.generic_callees);
+                    let p = cx.callee(path, "_pullback");
                     let mut prim = Vec::new();
                     let mut adjs = Vec::new();
                     let mut after = Vec::new();
@@ -614,7 +614,7 @@ impl Lin {
                     let q = try_.then(|| quote!(?));
                     match &self.fused_value {
                         Some(fv) => {
-                            let p = callee(path, "_value_pullback", cx.generic_callees);
+                            let p = cx.callee(path, "_value_pullback");
                             out.extend(quote!(let #fv = #p(#(#all),*)#q;));
                         }
                         None => out.extend(quote!(#p(#(#all),*)#q;)),
@@ -679,7 +679,7 @@ impl Lin {
                     (!t.is_empty()).then(|| quote!(#t[#i]))
                 }
                 Nk::Call { path, args, try_ } => {
-                    let p = callee(path, "_pushforward", cx.generic_callees);
+                    let p = cx.callee(path, "_pushforward");
                     let mut prim = Vec::new();
                     let mut tans = Vec::new();
                     for a in args {

@@ -436,6 +436,7 @@ pub fn emit(f: &Func) -> TokenStream {
         f,
         generic: false,
         generic_callees: false,
+        constant_events: false,
     };
     let mut g = Graph {
         f,

@@ -19,6 +19,10 @@
 //! SIMD lanes (`F64x8`, `F32x16`, `Dual<F64x8>` for Hessians) in a fixed reduction tree.
 //! The rest of the function is compiled as usual and sees an ordinary differentiable call.
 //!
+//! With `hessian` and `wrt(..)`, the slices outside `wrt` that only these calls read are the
+//! Hessian's constant events ([`constant_events`]); each loop then also gets `_const`
+//! variants taking them as plain floats, which the Hessian's sweep calls.
+//!
 //! What is not vectorised is rejected here, not guessed: a body that branches on lane values
 //! would need every lane to agree. Loops that do not qualify stay scalar; `simd` on a function
 //! where no loop qualifies is a compile error that says why for each loop.
@@ -33,13 +37,17 @@ use syn::spanned::Spanned;
 /// The generic scalar type of outlined bodies.
 const SCALAR: &str = "__FgS";
 
-/// The outer function with its qualifying loops replaced by calls, and the items those calls
-/// need (bodies, their derivatives, drivers).
-pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, TokenStream)> {
+/// The outer function with its qualifying loops replaced by calls, the items those calls
+/// need (bodies, their derivatives, drivers), and the Hessian's constant event slices
+/// ([`constant_events`]).
+pub fn outline(
+    opts: &Options,
+    item: &syn::ItemFn,
+) -> syn::Result<(syn::ItemFn, TokenStream, Vec<syn::Ident>)> {
     let mut out = item.clone();
     let mut extra = TokenStream::new();
     let mut reasons: Vec<syn::Error> = Vec::new();
-    let mut k = 0usize;
+    let mut loops: Vec<(syn::Ident, Plan)> = Vec::new();
     let slice_params: Vec<String> = item
         .sig
         .inputs
@@ -63,11 +71,9 @@ pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, 
         let generic = !item.sig.generics.params.is_empty();
         match analyse(fl, &slice_params, generic) {
             Ok(plan) => {
-                let name = format_ident!("__fg_{}_loop{}", item.sig.ident, k);
-                k += 1;
-                let (call, items) = emit(opts, &item.vis, &name, &plan)?;
-                extra.extend(items);
-                *stmt = syn::parse2(call)?;
+                let name = format_ident!("__fg_{}_loop{}", item.sig.ident, loops.len());
+                *stmt = syn::parse2(call(&name, &plan))?;
+                loops.push((name, plan));
             }
             Err((span, why)) => reasons.push(syn::Error::new(
                 span,
@@ -75,7 +81,7 @@ pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, 
             )),
         }
     }
-    if k == 0 {
+    if loops.is_empty() {
         let mut e = syn::Error::new_spanned(
             &item.sig,
             "`simd`/`parallel`: no loop of this function can be vectorised. A vectorised loop is \
@@ -88,21 +94,116 @@ pub fn outline(opts: &Options, item: &syn::ItemFn) -> syn::Result<(syn::ItemFn, 
         }
         return Err(e);
     }
-    Ok((out, extra))
+    let constants = constant_events(opts, item, &out, &loops);
+    for (name, plan) in &loops {
+        let plain: Option<Vec<bool>> = (!constants.is_empty()).then(|| {
+            plan.events
+                .iter()
+                .map(|ev| constants.contains(&ev.source))
+                .collect()
+        });
+        extra.extend(emit(opts, &item.vis, name, plan, plain.as_deref())?);
+    }
+    Ok((out, extra, constants))
+}
+
+/// The slice parameters that a Hessian can hand to its sweep as they are stored (plain
+/// values, no tangents): with `hessian` and `wrt(..)`, the immutable float slices outside
+/// `wrt` that the rewritten function uses only as events of its outlined loops (and for their
+/// `.len()`). Anything else that reads them would need them as dual numbers, so they are
+/// then copied, as before. Decided on the tokens: a parameter whose name appears anywhere
+/// else (a shadowing `let`, a field of the same name) is simply not taken.
+fn constant_events(
+    opts: &Options,
+    item: &syn::ItemFn,
+    outlined: &syn::ItemFn,
+    loops: &[(syn::Ident, Plan)],
+) -> Vec<syn::Ident> {
+    let Some(wrt) = opts.wrt.as_ref().filter(|_| opts.hessian) else {
+        return Vec::new();
+    };
+    if !item.sig.generics.params.is_empty() {
+        return Vec::new();
+    }
+    let body = outlined.block.to_token_stream();
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => match (&*pt.pat, &*pt.ty) {
+                (syn::Pat::Ident(pi), syn::Type::Reference(r)) if r.mutability.is_none() => {
+                    match &*r.elem {
+                        syn::Type::Slice(s)
+                            if matches!(&*s.elem, syn::Type::Path(p)
+                                if p.path.is_ident("f64") || p.path.is_ident("f32")) =>
+                        {
+                            Some(pi.ident.clone())
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|x| !wrt.contains(x))
+        .filter(|x| {
+            let as_event = loops
+                .iter()
+                .flat_map(|(_, plan)| &plan.events)
+                .filter(|ev| ev.source == *x)
+                .count();
+            as_event > 0 && uses_besides_len(body.clone(), x) == as_event
+        })
+        .collect()
+}
+
+/// How often `x` appears in `ts`, not counting `x.len()`.
+fn uses_besides_len(ts: TokenStream, x: &syn::Ident) -> usize {
+    use proc_macro2::TokenTree as Tt;
+    let tts: Vec<Tt> = ts.into_iter().collect();
+    let mut n = 0;
+    for (j, t) in tts.iter().enumerate() {
+        match t {
+            Tt::Ident(i) if i == x => {
+                let len_call = matches!(
+                    (tts.get(j + 1), tts.get(j + 2), tts.get(j + 3)),
+                    (Some(Tt::Punct(p)), Some(Tt::Ident(m)), Some(Tt::Group(g)))
+                        if p.as_char() == '.' && m == "len" && g.stream().is_empty()
+                );
+                if !len_call {
+                    n += 1;
+                }
+            }
+            Tt::Group(g) => n += uses_besides_len(g.stream(), x),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// One qualifying loop.
 struct Plan {
     /// Loop-invariant inputs of the body: (parameter name, argument expression).
     params: Vec<(syn::Ident, TokenStream)>,
-    /// Per-event inputs: (parameter name, slice argument expression).
-    events: Vec<(syn::Ident, TokenStream)>,
+    /// Per-event inputs.
+    events: Vec<Event>,
     /// The body's statements (over the generic scalar), ending in the summand.
     body: Vec<TokenStream>,
     summand: TokenStream,
     acc: syn::Ident,
     /// `acc -= call` (every reduction subtracts) rather than `acc += call`.
     subtract: bool,
+}
+
+/// One per-event input of a loop.
+struct Event {
+    /// The body's parameter.
+    name: syn::Ident,
+    /// The slice argument of the call (`x`, `&x[..]`, `&x[(a)..(b)]`).
+    arg: TokenStream,
+    /// The slice it reads (`x`).
+    source: syn::Ident,
 }
 
 type Reject = (Span, String);
@@ -116,7 +217,7 @@ struct Scan<'a> {
     acc: Option<syn::Ident>,
     params: Vec<(syn::Ident, TokenStream)>,
     param_names: HashMap<String, usize>,
-    events: Vec<(syn::Ident, TokenStream)>,
+    events: Vec<Event>,
     event_of_slice: HashMap<String, usize>,
     consts: usize,
     slice_params: &'a [String],
@@ -194,7 +295,11 @@ fn analyse(
         } else {
             quote!(&#s[..])
         };
-        sc.events.push((var.clone(), arg));
+        sc.events.push(Event {
+            name: var.clone(),
+            arg,
+            source: s.clone(),
+        });
     }
     let mut body = Vec::new();
     let mut terms: Vec<(bool, syn::Ident)> = Vec::new();
@@ -453,12 +558,16 @@ impl Scan<'_> {
                     None => {
                         let k = self.events.len();
                         let id = format_ident!("__fg_ev{}", k);
-                        self.events.push((id, quote!(&#slice[(#a)..(#b)])));
+                        self.events.push(Event {
+                            name: id,
+                            arg: quote!(&#slice[(#a)..(#b)]),
+                            source: slice.clone(),
+                        });
                         self.event_of_slice.insert(key, k);
                         k
                     }
                 };
-                let id = &self.events[k].0;
+                let id = &self.events[k].name;
                 Ok(quote!(#id))
             }
             syn::Expr::MethodCall(m) => {
@@ -545,18 +654,34 @@ fn visit_idents(ts: TokenStream, f: &mut impl FnMut(&str)) {
     }
 }
 
-/// The call replacing the loop, and the items behind it.
+/// The statement replacing the loop: `acc += name(params…, events…);`.
+fn call(name: &syn::Ident, plan: &Plan) -> TokenStream {
+    let pargs = plan.params.iter().map(|(_, a)| a);
+    let eargs = plan.events.iter().map(|ev| &ev.arg);
+    let acc = &plan.acc;
+    let op = if plan.subtract {
+        quote!(-=)
+    } else {
+        quote!(+=)
+    };
+    quote!(#acc #op #name(#(#pargs,)* #(#eargs),*);)
+}
+
+/// The items behind a loop's call. `plain`: where the function has constant event slices
+/// (`constant_events`), which of this loop's events they are; the loop then also gets the
+/// `_const` variants that the Hessian's sweep calls, taking those events as plain values.
 fn emit(
     opts: &Options,
     vis: &syn::Visibility,
     name: &syn::Ident,
     plan: &Plan,
-) -> syn::Result<(TokenStream, TokenStream)> {
+    plain: Option<&[bool]>,
+) -> syn::Result<TokenStream> {
     let s = format_ident!("{}", SCALAR);
     let body_name = format_ident!("{}_body", name);
     let ty_name = format_ident!("{}_Body", name);
     let pnames: Vec<&syn::Ident> = plan.params.iter().map(|(i, _)| i).collect();
-    let enames: Vec<&syn::Ident> = plan.events.iter().map(|(i, _)| i).collect();
+    let enames: Vec<&syn::Ident> = plan.events.iter().map(|ev| &ev.name).collect();
     let all: Vec<&syn::Ident> = pnames.iter().chain(enames.iter()).copied().collect();
     let body_stmts = &plan.body;
     let summand = &plan.summand;
@@ -692,16 +817,72 @@ fn emit(
             #pull_name(#(#pnames,)* #(#enames,)* d_ret, #(#d_p,)* #(#d_e),*)
         }
     };
-    let pargs = plan.params.iter().map(|(_, a)| a);
-    let eargs = plan.events.iter().map(|(_, a)| a);
-    let acc = &plan.acc;
-    let op = if plan.subtract {
-        quote!(-=)
-    } else {
-        quote!(+=)
+    let Some(plain) = plain else {
+        return Ok(items);
     };
-    let call = quote!(#acc #op #name(#(#pargs,)* #(#eargs),*););
-    Ok((call, items))
+    // The `_const` variants: the events at `plain` typed `&[Plain<T>]`, read through
+    // `vloop::WithPlain` (bit k of the mask: event k is plain).
+    let mask = plain
+        .iter()
+        .enumerate()
+        .fold(0u64, |m, (k, &p)| if p { m | 1 << k } else { m });
+    let mask = syn::LitInt::new(&format!("{mask}u64"), Span::call_site());
+    let ety: Vec<TokenStream> = plain
+        .iter()
+        .map(|&p| {
+            if p {
+                quote!(&[::ferrograd::__private::Plain<#t>])
+            } else {
+                quote!(&[#t])
+            }
+        })
+        .collect();
+    let lifted = enames
+        .iter()
+        .zip(plain)
+        .map(|(e, &p)| if p { quote!(&[]) } else { quote!(#e) });
+    let plains = enames
+        .iter()
+        .zip(plain)
+        .map(|(e, &p)| if p { quote!(#e) } else { quote!(&[]) });
+    let events = quote! {
+        ::ferrograd::__private::vloop::WithPlain::<#t, #ne, #mask>::new(
+            [#(#lifted),*], [#(#plains),*],
+        )
+    };
+    let const_name = format_ident!("__fg_{}_const_generic", name);
+    let const_pull = format_ident!("__fg_{}_pullback_const_generic", name);
+    let const_vpull = format_ident!("__fg_{}_value_pullback_const_generic", name);
+    Ok(quote! {
+        #items
+        #attrs
+        #[inline]
+        #vis fn #const_name<#t: ::ferrograd::__private::Real>(
+            #(#pnames: #t,)* #(#enames: #ety),*
+        ) -> #t {
+            ::ferrograd::__private::vloop::value(&#ty_name, [#(#pnames),*], #events, #parallel)
+        }
+        #attrs
+        #[inline]
+        #vis fn #const_pull<#t: ::ferrograd::__private::Real>(
+            #(#pnames: #t,)* #(#enames: #ety,)* d_ret: #t,
+            #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
+        ) {
+            ::ferrograd::__private::vloop::pullback(
+                &#ty_name, [#(#pnames),*], #events, d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
+            )
+        }
+        #attrs
+        #[inline]
+        #vis fn #const_vpull<#t: ::ferrograd::__private::Real>(
+            #(#pnames: #t,)* #(#enames: #ety,)* d_ret: #t,
+            #(#d_p: &mut #t,)* #(#d_e: &mut [#t]),*
+        ) -> #t {
+            ::ferrograd::__private::vloop::value_pullback(
+                &#ty_name, [#(#pnames),*], #events, d_ret, [#(#d_p),*], [#(#d_e),*], #parallel,
+            )
+        }
+    })
 }
 
 /// Every generated function of an outlined body marked `#[inline(always)]`: the drivers run

@@ -15,6 +15,7 @@ impl<T: Real> Dual<T> {
     pub fn new(v: T, t: T) -> Self {
         Dual { v, t }
     }
+    #[inline(always)]
     pub fn constant(v: T) -> Self {
         Dual { v, t: T::zero() }
     }

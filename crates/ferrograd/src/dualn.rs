@@ -29,6 +29,7 @@ impl<T: Real, const N: usize> DualN<T, N> {
     pub fn new(v: T, t: [T; N]) -> Self {
         DualN { v, t }
     }
+    #[inline(always)]
     pub fn constant(v: T) -> Self {
         DualN {
             v,
@@ -140,6 +141,15 @@ impl<T: Real, const N: usize> TapeValue for DualN<T, N> {
 impl<T: Real, const N: usize> Lanes for DualN<T, N> {
     type Wide = DualN<T::Wide, N>;
     const LANES: usize = T::LANES;
+    type Plain = T::Plain;
+    #[inline(always)]
+    fn lift(p: T::Plain) -> Self {
+        Self::constant(T::lift(p))
+    }
+    #[inline(always)]
+    fn load_plain(s: &[T::Plain], i: usize) -> DualN<T::Wide, N> {
+        DualN::constant(T::load_plain(s, i))
+    }
     #[inline(always)]
     fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> DualN<T::Wide, N> {
         debug_assert!(T::LANES <= 16);

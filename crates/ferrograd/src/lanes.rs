@@ -80,6 +80,21 @@ pub trait Lanes: Sized + Copy {
     fn splat(self) -> Self::Wide {
         Self::wide_from_fn(|_| self)
     }
+    /// What this type lifts as a constant: a Hessian's constant event slices hold it, so
+    /// that they are read as they are stored, with no copy into dual numbers and no tangents
+    /// to load (`f64` for `f64` and for dual numbers over it; each lane type is its own).
+    type Plain: Real;
+    /// `p` as a value of this type with zero tangents.
+    fn lift(p: Self::Plain) -> Self;
+    /// Lanes `s[i..i + LANES]` of plain values, lifted.
+    fn load_plain(s: &[Self::Plain], i: usize) -> Self::Wide;
+    /// Lanes `s[i..i + 2·LANES]` of plain values as a pair, lifted.
+    #[inline(always)]
+    fn load_plain_pair(s: &[Self::Plain], i: usize) -> Self::Pair {
+        let s = &s[i..i + 2 * Self::LANES];
+        Self::pair_from_fn(|k| Self::lift(s[k]))
+    }
+
     /// Lanes `s[i..i + LANES]`.
     #[inline(always)]
     fn load(s: &[Self], i: usize) -> Self::Wide {
@@ -406,6 +421,15 @@ macro_rules! lane_type {
         impl Lanes for $name {
             type Wide = $name;
             const LANES: usize = 1;
+            type Plain = $name;
+            #[inline(always)]
+            fn lift(p: Self) -> Self {
+                p
+            }
+            #[inline(always)]
+            fn load_plain(s: &[Self], i: usize) -> Self {
+                Self::load(s, i)
+            }
             #[inline(always)]
             fn mul_add_lanes(self, a: Self, b: Self) -> Self {
                 Real::mul_add(self, a, b)
@@ -449,6 +473,19 @@ macro_rules! scalar_lanes {
         impl Lanes for $t {
             type Wide = $wide;
             const LANES: usize = $n;
+            type Plain = $t;
+            #[inline(always)]
+            fn lift(p: Self) -> Self {
+                p
+            }
+            #[inline(always)]
+            fn load_plain(s: &[Self], i: usize) -> $wide {
+                Self::load(s, i)
+            }
+            #[inline(always)]
+            fn load_plain_pair(s: &[Self], i: usize) -> $pair {
+                Self::load_pair(s, i)
+            }
             #[inline(always)]
             fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> $wide {
                 let mut r = [0.0; $n];
@@ -518,6 +555,15 @@ scalar_lanes!(f32, F32x16, 16, F32x32);
 impl<T: Real> Lanes for Dual<T> {
     type Wide = Dual<T::Wide>;
     const LANES: usize = T::LANES;
+    type Plain = T::Plain;
+    #[inline(always)]
+    fn lift(p: T::Plain) -> Self {
+        Dual::constant(T::lift(p))
+    }
+    #[inline(always)]
+    fn load_plain(s: &[T::Plain], i: usize) -> Dual<T::Wide> {
+        Dual::constant(T::load_plain(s, i))
+    }
     #[inline(always)]
     fn wide_from_fn(mut f: impl FnMut(usize) -> Self) -> Dual<T::Wide> {
         debug_assert!(T::LANES <= 16);

@@ -188,6 +188,8 @@ pub mod __private {
     pub use crate::{
         Adjoint, ArgMode, ArrayAdjoint, Differentiable, DualN, Partials, Real, ShapeError,
     };
+    /// The element type of a Hessian sweep's constant event slices (see `Lanes::Plain`).
+    pub type Plain<T> = <T as crate::lanes::Lanes>::Plain;
 }
 
 /// A buffer passed to a generated `f_jacobian`/`f_hessian` has the wrong length.

@@ -212,25 +212,150 @@ impl Segment {
 // Arrays are filled by plain loops, not `core::array::from_fn`, whose closure wrapper is not
 // inlined into the dispatched (AVX-512/AVX2) clones.
 
-#[inline(always)]
-fn gather<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T; E] {
-    let mut r = [T::zero(); E];
-    for k in 0..E {
-        r[k] = e[k][i];
-    }
-    r
+/// The event slices of a loop, read one event, one group of lanes or one pair of groups at a
+/// time. `[&[T]; E]` is the usual form; [`WithPlain`] reads a Hessian's constant slices as
+/// they are stored.
+pub trait Events<T: Real, const E: usize>: Sync {
+    /// The number of events, checking that every slice has it.
+    fn count(&self) -> usize;
+    /// Event `i` of every slice.
+    fn gather(&self, i: usize) -> [T; E];
+    /// Events `i..i + LANES` of every slice.
+    fn load(&self, i: usize) -> [T::Wide; E];
+    /// Events `i..i + 2·LANES` of every slice, as pairs.
+    fn load_pair(&self, i: usize) -> [T::Pair; E];
 }
 
-#[inline(always)]
-fn load<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Wide; E] {
-    let mut r = [<T::Wide as Real>::zero(); E];
-    for k in 0..E {
-        r[k] = T::load(e[k], i);
+impl<T: Real, const E: usize> Events<T, E> for [&[T]; E] {
+    fn count(&self) -> usize {
+        events(self)
     }
-    r
+    #[inline(always)]
+    fn gather(&self, i: usize) -> [T; E] {
+        let mut r = [T::zero(); E];
+        for k in 0..E {
+            r[k] = self[k][i];
+        }
+        r
+    }
+    #[inline(always)]
+    fn load(&self, i: usize) -> [T::Wide; E] {
+        let mut r = [<T::Wide as Real>::zero(); E];
+        for k in 0..E {
+            r[k] = T::load(self[k], i);
+        }
+        r
+    }
+    #[inline(always)]
+    fn load_pair(&self, i: usize) -> [T::Pair; E] {
+        let mut r = [<T::Pair as Real>::zero(); E];
+        for k in 0..E {
+            r[k] = T::load_pair(self[k], i);
+        }
+        r
+    }
 }
 
-/// [`load`], with an empty slice read as zeros (a zero tangent).
+/// Event slices of which those at the set bits of `PLAIN` hold plain values
+/// ([`Lanes::Plain`](crate::lanes::Lanes::Plain)), lifted as they are read: a Hessian's
+/// constant events (its sweep runs on dual numbers), read in place rather than copied into
+/// dual numbers with zero tangents, loaded without shuffling those tangents into lanes, and
+/// known to have zero tangents where the body uses them. Slice `k` is `plain[k]` where bit `k`
+/// is set, else `lifted[k]`; the other array's slice there is empty. `PLAIN` is a constant,
+/// so each read's choice is made at compile time.
+pub struct WithPlain<'a, T: Real, const E: usize, const PLAIN: u64> {
+    lifted: [&'a [T]; E],
+    plain: [&'a [T::Plain]; E],
+}
+
+impl<'a, T: Real, const E: usize, const PLAIN: u64> WithPlain<'a, T, E, PLAIN> {
+    /// Panics if a slice is given on the wrong side (generated code never does).
+    pub fn new(lifted: [&'a [T]; E], plain: [&'a [T::Plain]; E]) -> Self {
+        assert!(
+            E <= 64,
+            "ferrograd: at most 64 event slices in a vectorised loop"
+        );
+        for k in 0..E {
+            let unused = if Self::is_plain(k) {
+                lifted[k].len()
+            } else {
+                plain[k].len()
+            };
+            assert_eq!(
+                unused, 0,
+                "ferrograd: event slice {k} given on the wrong side"
+            );
+        }
+        WithPlain { lifted, plain }
+    }
+
+    #[inline(always)]
+    const fn is_plain(k: usize) -> bool {
+        k < 64 && (PLAIN >> k) & 1 == 1
+    }
+}
+
+// The three reads are written out, as for the arrays above, rather than one helper taking
+// the two loads as closures: closure wrappers are not reliably inlined into the dispatched
+// clones (see above).
+impl<T: Real, const E: usize, const PLAIN: u64> Events<T, E> for WithPlain<'_, T, E, PLAIN> {
+    fn count(&self) -> usize {
+        let len = |k: usize| {
+            if Self::is_plain(k) {
+                self.plain[k].len()
+            } else {
+                self.lifted[k].len()
+            }
+        };
+        let n = if E == 0 { 0 } else { len(0) };
+        for k in 0..E {
+            assert_eq!(
+                len(k),
+                n,
+                "ferrograd: the event slices of a vectorised loop differ in length"
+            );
+        }
+        n
+    }
+    #[inline(always)]
+    fn gather(&self, i: usize) -> [T; E] {
+        let mut r = [T::zero(); E];
+        for k in 0..E {
+            r[k] = if Self::is_plain(k) {
+                T::lift(self.plain[k][i])
+            } else {
+                self.lifted[k][i]
+            };
+        }
+        r
+    }
+    #[inline(always)]
+    fn load(&self, i: usize) -> [T::Wide; E] {
+        let mut r = [<T::Wide as Real>::zero(); E];
+        for k in 0..E {
+            r[k] = if Self::is_plain(k) {
+                T::load_plain(self.plain[k], i)
+            } else {
+                T::load(self.lifted[k], i)
+            };
+        }
+        r
+    }
+    #[inline(always)]
+    fn load_pair(&self, i: usize) -> [T::Pair; E] {
+        let mut r = [<T::Pair as Real>::zero(); E];
+        for k in 0..E {
+            r[k] = if Self::is_plain(k) {
+                T::load_plain_pair(self.plain[k], i)
+            } else {
+                T::load_pair(self.lifted[k], i)
+            };
+        }
+        r
+    }
+}
+
+/// [`Events::load`] of `[&[T]; E]`, with an empty slice read as zeros (a zero tangent).
 #[inline(always)]
 fn load_or_zero<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Wide; E] {
     let mut r = [<T::Wide as Real>::zero(); E];
@@ -242,7 +367,7 @@ fn load_or_zero<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Wide; E
     r
 }
 
-/// [`load_pair`], with an empty slice read as zeros.
+/// [`Events::load_pair`] of `[&[T]; E]`, with an empty slice read as zeros.
 #[inline(always)]
 fn load_pair_or_zero<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Pair; E] {
     let mut r = [<T::Pair as Real>::zero(); E];
@@ -254,7 +379,7 @@ fn load_pair_or_zero<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Pa
     r
 }
 
-/// [`gather`], with an empty slice read as zeros.
+/// [`Events::gather`] of `[&[T]; E]`, with an empty slice read as zeros.
 #[inline(always)]
 fn gather_or_zero<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T; E] {
     let mut r = [T::zero(); E];
@@ -271,15 +396,6 @@ fn splat<T: Real, const P: usize>(p: &[T; P]) -> [T::Wide; P] {
     let mut r = [<T::Wide as Real>::zero(); P];
     for j in 0..P {
         r[j] = p[j].splat();
-    }
-    r
-}
-
-#[inline(always)]
-fn load_pair<T: Real, const E: usize>(e: &[&[T]; E], i: usize) -> [T::Pair; E] {
-    let mut r = [<T::Pair as Real>::zero(); E];
-    for k in 0..E {
-        r[k] = T::load_pair(e[k], i);
     }
     r
 }
@@ -341,13 +457,13 @@ impl<W: Real> ValueSum<W> {
 }
 
 /// `Σ_i body.value(p, e_i)`.
-pub fn value<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+pub fn value<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: [T; P],
-    e: [&[T]; E],
+    e: V,
     parallel: bool,
 ) -> T {
-    let n = events(&e);
+    let n = e.count();
     if n == 0 {
         return T::zero();
     }
@@ -357,10 +473,10 @@ pub fn value<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
 }
 
 #[multiversion::multiversion(targets = "simd")]
-fn value_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+fn value_block<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: &[T; P],
-    e: &[&[T]; E],
+    e: &V,
     lo: usize,
     hi: usize,
 ) -> T {
@@ -373,36 +489,54 @@ fn value_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         let pp = splat_pair(p);
         let mut pair = <T::Pair as Real>::zero();
         while i + 2 * T::LANES <= hi {
-            pair += body.value(&pp, &load_pair(e, i));
+            pair += body.value(&pp, &e.load_pair(i));
             i += 2 * T::LANES;
         }
         let (mut even, odd) = T::halves(&pair);
         if i + T::LANES <= hi {
-            even += body.value(&pw, &load(e, i));
+            even += body.value(&pw, &e.load(i));
             i += T::LANES;
         }
         even + odd
     } else {
-        let mut acc = <T::Wide as Real>::zero();
+        let zero = <T::Wide as Real>::zero();
+        let mut acc = zero;
+        // Dual numbers over a paired type (a Hessian's forward sweep): their primal parts are
+        // also summed in the primal's order, even and odd groups apart, as in
+        // `fused_block_dual`, so that the value has the primal's bits.
+        let (mut even, mut odd) = (zero, zero);
+        let mut odd_group = false;
         while i + T::LANES <= hi {
-            acc += body.value(&pw, &load(e, i));
+            let v = body.value(&pw, &e.load(i));
+            acc += v;
+            if T::SUMS_PAIRED {
+                if odd_group {
+                    odd += Lanes::primal_part(v);
+                } else {
+                    even += Lanes::primal_part(v);
+                }
+                odd_group = !odd_group;
+            }
             i += T::LANES;
+        }
+        if T::SUMS_PAIRED {
+            acc = Lanes::with_primal(acc, even + odd);
         }
         acc
     };
     let mut s = T::sum_lanes(&acc);
     for i in i..hi {
-        s += body.value(p, &gather(e, i));
+        s += body.value(p, &e.gather(i));
     }
     s
 }
 
 /// Adds `d · ∂(Σ_i body)/∂p` into `dp` and `d · ∂body_i/∂e_i` into `de[k][i]`; an empty
 /// `de[k]` means no adjoint is wanted for that event slice.
-pub fn pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+pub fn pullback<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: [T; P],
-    e: [&[T]; E],
+    e: V,
     d: T,
     dp: [&mut T; P],
     de: [&mut [T]; E],
@@ -414,10 +548,16 @@ pub fn pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
 /// `Σ_i body.value`, adding what [`pullback`] adds in the same pass over the events: for a
 /// loop whose output adjoint `d` is known before it runs (the AD compiler's reduction
 /// fusion), each event's summand and partials come from one evaluation.
-pub fn value_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+pub fn value_pullback<
+    T: Real,
+    B: LoopBody<P, E>,
+    V: Events<T, E>,
+    const P: usize,
+    const E: usize,
+>(
     body: &B,
     p: [T; P],
-    e: [&[T]; E],
+    e: V,
     d: T,
     dp: [&mut T; P],
     de: [&mut [T]; E],
@@ -427,17 +567,17 @@ pub fn value_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_pullback<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+fn run_pullback<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: [T; P],
-    e: [&[T]; E],
+    e: V,
     d: T,
     dp: [&mut T; P],
     de: [&mut [T]; E],
     parallel: bool,
     fused: bool,
 ) -> T {
-    let n = events(&e);
+    let n = e.count();
     if n == 0 {
         return T::zero();
     }
@@ -496,16 +636,18 @@ struct Sums<T, const P: usize> {
 }
 
 /// One reverse pass over the events.
-struct Job<'a, T, B, const P: usize, const E: usize> {
+struct Job<'a, T, B, V, const P: usize, const E: usize> {
     body: &'a B,
     p: &'a [T; P],
-    e: &'a [&'a [T]; E],
+    e: &'a V,
     d: T,
     n: usize,
     fused: bool,
 }
 
-impl<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize> Job<'_, T, B, P, E> {
+impl<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>
+    Job<'_, T, B, V, P, E>
+{
     /// The pass over block `b`, writing its event adjoints into `de` (that block's part).
     fn leaf(&self, b: usize, de: [&mut [T]; E]) -> Sums<T, P> {
         let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(self.n));
@@ -588,10 +730,10 @@ fn fold_pairs<T: Real, const P: usize>(acc: &mut [T::Wide; P], pairs: &[T::Pair;
 /// value and seed-1 partials in one evaluation (event adjoints scaled by `d` here).
 #[allow(clippy::too_many_arguments)]
 #[multiversion::multiversion(targets = "simd")]
-fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+fn pullback_block<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: &[T; P],
-    e: &[&[T]; E],
+    e: &V,
     d: T,
     lo: usize,
     hi: usize,
@@ -625,7 +767,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         let valp = in_memory(&mut valp_mem);
         while i + 2 * T::LANES <= hi {
             let mut dep = [zp; E];
-            *valp += body.value_grad(&pp, &load_pair(e, i), accp, &mut dep);
+            *valp += body.value_grad(&pp, &e.load_pair(i), accp, &mut dep);
             add_pair_adjoints::<T, E>(&mut de, &wanted, &dep, i - lo, |a| d * a);
             i += 2 * T::LANES;
         }
@@ -644,7 +786,7 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
         let accp = in_memory(&mut accp_mem);
         while i + 2 * T::LANES <= hi {
             let mut dep = [zp; E];
-            body.pullback(&pp, &load_pair(e, i), dp, accp, &mut dep);
+            body.pullback(&pp, &e.load_pair(i), dp, accp, &mut dep);
             add_pair_adjoints::<T, E>(&mut de, &wanted, &dep, i - lo, |a| a);
             i += 2 * T::LANES;
         }
@@ -653,9 +795,13 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
         if fused {
-            val.add(body.value_grad(&pw, &load(e, i), acc, &mut dew), T::PAIRED);
+            // (Dual numbers over a paired type sum in the primal's order too: `SUMS_PAIRED`.)
+            val.add(
+                body.value_grad(&pw, &e.load(i), acc, &mut dew),
+                T::SUMS_PAIRED,
+            );
         } else {
-            body.pullback(&pw, &load(e, i), dw, acc, &mut dew);
+            body.pullback(&pw, &e.load(i), dw, acc, &mut dew);
         }
         for k in 0..E {
             if wanted[k] {
@@ -671,13 +817,13 @@ fn pullback_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let mut rest = [T::zero(); P];
     // Summed in the order of `value_block`, so that the fused value is the primal's, bit for
     // bit.
-    let mut value = T::sum_lanes(&val_mem.total(T::PAIRED));
+    let mut value = T::sum_lanes(&val_mem.total(T::SUMS_PAIRED));
     for i in i..hi {
         let mut de1 = [T::zero(); E];
         if fused {
-            value += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
+            value += body.value_grad(p, &e.gather(i), &mut rest, &mut de1);
         } else {
-            body.pullback(p, &gather(e, i), d, &mut rest, &mut de1);
+            body.pullback(p, &e.gather(i), d, &mut rest, &mut de1);
         }
         for k in 0..E {
             if wanted[k] {
@@ -705,10 +851,10 @@ fn dual_lanes<T>() -> bool {
 /// made LLVM's SLP vectoriser, which turns the lane arrays into vector registers, break the
 /// loop into 2- and 4-lane pieces (value and gradient 0.63 → 0.89 ms).
 #[multiversion::multiversion(targets = "simd")]
-fn fused_block_dual<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
+fn fused_block_dual<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
     p: &[T; P],
-    e: &[&[T]; E],
+    e: &V,
     lo: usize,
     hi: usize,
 ) -> Sums<T, P> {
@@ -727,7 +873,7 @@ fn fused_block_dual<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let mut i = lo;
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
-        let v = body.value_grad(&pw, &load(e, i), &mut acc, &mut dew);
+        let v = body.value_grad(&pw, &e.load(i), &mut acc, &mut dew);
         all += v;
         if T::SUMS_PAIRED {
             if odd_group {
@@ -747,7 +893,7 @@ fn fused_block_dual<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>(
     let mut value = T::sum_lanes(&all);
     for i in i..hi {
         let mut de1 = [T::zero(); E];
-        value += body.value_grad(p, &gather(e, i), &mut rest, &mut de1);
+        value += body.value_grad(p, &e.gather(i), &mut rest, &mut de1);
     }
     let mut adj = [T::zero(); P];
     for j in 0..P {
@@ -815,7 +961,7 @@ fn pushforward_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>
         let mut sums = (zp, zp);
         let (vpm, tpm) = in_memory(&mut sums);
         while i + 2 * T::LANES <= hi {
-            let (a, b) = body.pushforward(&pp, &load_pair(e, i), &tpp, &load_pair_or_zero(te, i));
+            let (a, b) = body.pushforward(&pp, &e.load_pair(i), &tpp, &load_pair_or_zero(te, i));
             *vpm += a;
             *tpm += b;
             i += 2 * T::LANES;
@@ -827,14 +973,14 @@ fn pushforward_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>
         t = t0 + t1;
     }
     while i + T::LANES <= hi {
-        let (a, b) = body.pushforward(&pw, &load(e, i), &tpw, &load_or_zero(te, i));
+        let (a, b) = body.pushforward(&pw, &e.load(i), &tpw, &load_or_zero(te, i));
         v.add(a, T::PAIRED);
         t += b;
         i += T::LANES;
     }
     let (mut vs, mut ts) = (T::sum_lanes(&v.total(T::PAIRED)), T::sum_lanes(&t));
     for i in i..hi {
-        let (a, b) = body.pushforward(p, &gather(e, i), tp, &gather_or_zero(te, i));
+        let (a, b) = body.pushforward(p, &e.gather(i), tp, &gather_or_zero(te, i));
         vs += a;
         ts += b;
     }
@@ -844,7 +990,57 @@ fn pushforward_block<T: Real, B: LoopBody<P, E>, const P: usize, const E: usize>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DualN;
     use std::sync::atomic::AtomicUsize;
+
+    type D = DualN<f64, 2>;
+
+    /// Plain events read through `WithPlain` are what the same events copied into dual
+    /// numbers with zero tangents read as: one event, a group of lanes, a pair.
+    #[test]
+    fn plain_events_read_as_their_copies_into_dual_numbers() {
+        let x: Vec<f64> = (0..19).map(|k| k as f64 * 0.5 - 3.0).collect();
+        let q: Vec<D> = (0..19)
+            .map(|k| D::new(k as f64, [1.0, -(k as f64)]))
+            .collect();
+        let copied: Vec<D> = x.iter().map(|&v| D::constant(v)).collect();
+        let mixed = WithPlain::<D, 2, 0b01>::new([&[], &q], [&x, &[]]);
+        let arrays: [&[D]; 2] = [&copied, &q];
+        assert_eq!(mixed.count(), 19);
+        for i in 0..19 {
+            assert_eq!(mixed.gather(i), arrays.gather(i));
+        }
+        for i in 0..=19 - D::LANES {
+            let (a, b) = (mixed.load(i), arrays.load(i));
+            for k in 0..2 {
+                for l in 0..D::LANES {
+                    assert_eq!(D::lane(&a[k], l), D::lane(&b[k], l));
+                }
+            }
+        }
+        for i in 0..=19 - 2 * D::LANES {
+            let (a, b) = (mixed.load_pair(i), arrays.load_pair(i));
+            for k in 0..2 {
+                for l in 0..D::LANES {
+                    assert_eq!(D::lane(&a[k], l), D::lane(&b[k], l));
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "given on the wrong side")]
+    fn a_plain_event_handed_over_as_dual_numbers_is_refused() {
+        let q = [D::constant(1.0)];
+        WithPlain::<D, 1, 1>::new([&q], [&[]]);
+    }
+
+    #[test]
+    #[should_panic(expected = "differ in length")]
+    fn plain_and_dual_events_of_different_lengths_are_refused() {
+        let q = [D::constant(1.0); 3];
+        WithPlain::<D, 2, 0b10>::new([&q, &[]], [&[], &[1.0, 2.0]]).count();
+    }
 
     #[test]
     fn a_segment_hands_out_each_block_once_from_both_ends() {
