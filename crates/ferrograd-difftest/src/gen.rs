@@ -307,6 +307,7 @@ pub const EXPRS: &[&str] = &[
     "simd:powf",
     "simd:abs",
     "simd:max_min",
+    "simd:const_events",
 ];
 
 /// Every construct name the generator can emit.
@@ -342,7 +343,13 @@ pub struct Generated {
     /// adds it to its own): `p_hessian` is checked against the oracle on nested dual numbers
     /// (`f64` programs).
     pub hessian: bool,
+    /// A `simd` program's reduction also as `p_ch`, a function of its own whose events are
+    /// constant slice parameters (see [`Generated::const_events_native`]).
+    pub const_events: bool,
 }
+
+/// Where a [`simd_program`] body's reduction starts (what comes before builds its events).
+const SIMD_REDUCTION: &str = "    let mut s = x0 * ⟪0.5⟫;\n";
 
 /// How a program takes its float inputs. The body is the same; in the struct shapes `x0`,
 /// `x1` and `y` are fields of a `#[derive(Differentiable)]` struct and `x2`, `x3` fields of a
@@ -455,10 +462,11 @@ impl Generated {
         }
         let f = self.precision.ty();
         format!(
-            "#[ferrograd::differentiable{}]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n",
+            "#[ferrograd::differentiable{}]\npub fn {}(x0: {f}, x1: {f}, x2: {f}, x3: {f}, y: &[{f}], idx: &[usize], n: usize) -> {f} {{\n{}}}\n{}",
             self.attr_list(),
             self.name,
-            render(&self.body, Mode::Native(self.precision))
+            render(&self.body, Mode::Native(self.precision)),
+            self.const_events_native()
         )
     }
 
@@ -696,12 +704,58 @@ impl Generated {
         }
     }
 
-    /// The same program, generic over the oracle's `Num`.
+    /// The same program, generic over the oracle's `Num` (and `p_ch_g`, see
+    /// [`const_events_native`](Self::const_events_native)).
     pub fn generic(&self) -> String {
-        format!(
+        let mut s = format!(
             "pub fn {}_g<T: Num>(x0: T, x1: T, x2: T, x3: T, y: &[T], idx: &[usize], n: usize) -> T {{\n{}}}\n",
             self.name,
             render(&self.body, Mode::Generic)
+        );
+        if let Some((_, reduction)) = self.const_events_parts() {
+            let _ = write!(
+                s,
+                "pub fn {}_ch_g<T: Num>(x0: T, x1: T, x2: T, x3: T, ev: &[T], w: &[T]) -> T {{\n{}}}\n",
+                self.name,
+                render(&reduction, Mode::Generic)
+            );
+        }
+        s
+    }
+
+    /// A `const_events` program's body cut where its reduction starts: the code that builds
+    /// the events `ev` and `w`, and the reduction over them, reading them from slices.
+    fn const_events_parts(&self) -> Option<(String, String)> {
+        if !self.const_events {
+            return None;
+        }
+        let at = self.body.find(SIMD_REDUCTION)?;
+        let (events, reduction) = self.body.split_at(at);
+        // Over a slice parameter the by-value loop binds by pattern (`for e in ev` would bind
+        // `&f64`).
+        Some((
+            events.to_string(),
+            reduction.replace("for e in ev {", "for &e in ev {"),
+        ))
+    }
+
+    /// For a `const_events` program: `p_ch`, its reduction as a function with `hessian,
+    /// wrt(x0, x1, x2, x3)` whose events are the slice parameters `ev` and `w`. They are
+    /// constants of the Hessian that only the outlined loop reads, so `p_ch_hessian` hands them
+    /// to its sweep as plain `f64` (`vloop::WithPlain`); `w` is not read by every loop form,
+    /// and is then a constant copied into dual numbers. `p_ch_events` builds the events at a
+    /// point as the program does.
+    fn const_events_native(&self) -> String {
+        let Some((events, reduction)) = self.const_events_parts() else {
+            return String::new();
+        };
+        let n = &self.name;
+        let mode = Mode::Native(Precision::F64);
+        format!(
+            "#[ferrograd::differentiable({}, hessian, wrt(x0, x1, x2, x3))]\npub fn {n}_ch(x0: f64, x1: f64, x2: f64, x3: f64, ev: &[f64], w: &[f64]) -> f64 {{\n{}}}\n             pub fn {n}_ch_events(x1: f64, y: &[f64]) -> (Vec<f64>, Vec<f64>) {{\n{}    (ev.to_vec(), w.to_vec())\n}}\n",
+            self.attr,
+            render(&reduction, mode),
+            render(&events, mode),
         )
     }
 }
@@ -816,6 +870,17 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         };
         *cov.entry(what).or_default() += 1;
     }
+    // Every second `f64` `simd` program also gets `p_ch` (no random draw: the other programs
+    // stay what they were).
+    let const_events = !attr.is_empty()
+        && shape == Shape::Plain
+        && !generic
+        && precision == Precision::F64
+        && body.contains(SIMD_REDUCTION)
+        && index.is_multiple_of(2);
+    if const_events {
+        *cov.entry("simd:const_events").or_default() += 1;
+    }
     Generated {
         name: format!("p{index}"),
         precision,
@@ -824,6 +889,7 @@ pub fn program(seed: u64, index: usize, weights: &Weights, cov: &mut Coverage) -
         attr,
         shape,
         hessian,
+        const_events,
     }
 }
 
@@ -963,11 +1029,17 @@ pub fn write_module(out: &mut String, module: &str, programs: &[Generated]) {
             &[p.precision.ty()]
         };
         for ty in instances {
-            let hess = if p.hessian && ty.ends_with("f64") {
+            let mut hess = if p.hessian && ty.ends_with("f64") {
                 format!("hessian {}_hessian, ", p.entry())
             } else {
                 String::new()
             };
+            if p.const_events {
+                hess = format!(
+                    "const_events {n}_ch, {n}_ch_hessian, {n}_ch_events, {n}_ch_g, {hess}",
+                    n = p.name
+                );
+            }
             let _ = writeln!(
                 table,
                 "            ferrograd_difftest::program!({hess}{ty}, {e}, {e}_grad, {e}_pushforward, {n}_g, {native:?}),",

@@ -85,12 +85,70 @@ pub struct Program {
     pub dual64: Directional,
     /// With `#[differentiable(hessian)]`: `p_hessian`, and the oracle on `Dual<Dual<f64>>`.
     pub hessian: Option<(Hess, Second)>,
+    /// A `simd` program's reduction as `p_ch`, over constant event slices.
+    pub const_events: Option<ConstEvents>,
 }
+
+/// `p_ch(x0, x1, x2, x3, ev, w)` of a `simd` program: its reduction, with the events as slice
+/// parameters outside `wrt(x0, x1, x2, x3)`, which `p_ch_hessian` hands to its sweep as plain
+/// `f64`. Checked at a point whose events `p_ch_events` builds as the program does.
+#[derive(Clone, Copy)]
+pub struct ConstEvents {
+    /// `p_ch_hessian`: the 4 × 4 Hessian in `x0..x3` (row-major) and the value.
+    pub hessian: fn(&Point, &mut [f64; 16]) -> f64,
+    /// `p_ch`, the primal.
+    pub eval: fn(&Point) -> f64,
+    /// The oracle: `∂²p_ch/∂x_i∂x_j` on nested dual numbers (`p_ch_g`), the events constant.
+    pub second: fn(&Point, usize, usize) -> f64,
+}
+
+/// `p_ch_g` at a point, the events `ev`, `w` constant, on nested dual numbers: `∂²/∂x_i∂x_j`.
+pub fn eval_second_events(
+    pt: &Point,
+    i: usize,
+    j: usize,
+    ev: &[f64],
+    w: &[f64],
+    f: EventsFn<oracle::Dual<oracle::Dual<f64>>>,
+) -> f64 {
+    use oracle::Dual;
+    let e = |k: usize, at: usize| if k == at { 1.0 } else { 0.0 };
+    let d = |v: f64, k: usize| Dual::new(Dual::new(v, e(k, j)), Dual::new(e(k, i), 0.0));
+    let c = |v: &f64| Dual::new(Dual::new(*v, 0.0), Dual::new(0.0, 0.0));
+    let ev: Vec<_> = ev.iter().map(c).collect();
+    let w: Vec<_> = w.iter().map(c).collect();
+    let x: [_; 4] = std::array::from_fn(|k| d(pt.x[k], k));
+    f(x[0], x[1], x[2], x[3], &ev, &w).t.t
+}
+
+/// A generated `p_ch_g`.
+pub type EventsFn<T> = fn(T, T, T, T, &[T], &[T]) -> T;
 
 /// A [`Program`] for the generated `fn $p` (precision `$F`), `$p_grad`, `$p_pushforward` and
 /// the generic primal `$p_g`; `generic $F` for a `fn $p<T: Real>` run at `$F`.
 #[macro_export]
 macro_rules! program {
+    // A `simd` program with `p_ch` (`p_ch_hessian`, `p_ch_events`, `p_ch_g`).
+    (const_events $ch:ident, $chh:ident, $che:ident, $chg:ident, $($rest:tt)*) => {
+        $crate::Program {
+            const_events: Some($crate::ConstEvents {
+                hessian: |pt, h| {
+                    let (ev, w) = $che(pt.x[1], &pt.y);
+                    $chh(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &ev, &w, h)
+                        .expect("a 4 × 4 buffer")
+                },
+                eval: |pt| {
+                    let (ev, w) = $che(pt.x[1], &pt.y);
+                    $ch(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &ev, &w)
+                },
+                second: |pt, i, j| {
+                    let (ev, w) = $che(pt.x[1], &pt.y);
+                    $crate::eval_second_events(pt, i, j, &ev, &w, $chg)
+                },
+            }),
+            ..$crate::program!($($rest)*)
+        }
+    };
     // A program also marked `hessian` (`$hess` is `p_hessian`).
     (hessian $hess:ident, $($rest:tt)*) => {
         $crate::Program {
@@ -163,6 +221,7 @@ macro_rules! program {
             eval64: |pt| $gen::<f64>(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &pt.y, &pt.idx, pt.n),
             dual64: |pt, t| $crate::eval_dual::<f64>(pt, t, $gen::<$crate::oracle::Dual<f64>>),
             hessian: None,
+            const_events: None,
         }
     };
     (@precision f64) => {
@@ -277,6 +336,8 @@ pub struct Stats {
     /// tolerance.
     pub hessians: usize,
     pub max_hess: f64,
+    /// Of those, `p_ch` Hessians over constant event slices.
+    pub const_event_hessians: usize,
 }
 
 /// `diff <= tol`, false for NaN (a NaN derivative is a disagreement).
@@ -436,6 +497,32 @@ pub fn check_program(p: &Program, seed: u64, stats: &mut Stats) -> Result<(), St
             }
         }
     }
+    if let Some(c) = p.const_events {
+        // `p_ch`'s Hessian at one more point, against the oracle (tolerances as above).
+        let pt = point(&mut rng, p.precision);
+        let mut h = [0.0; 16];
+        let v = (c.hessian)(&pt, &mut h);
+        let f = (c.eval)(&pt);
+        if v != f {
+            errors.push(format!("  p_ch_hessian returned {v}, p_ch {f}"));
+        }
+        stats.hessians += 1;
+        stats.const_event_hessians += 1;
+        for i in 0..4 {
+            for j in 0..4 {
+                let want = (c.second)(&pt, i, j);
+                let got = h[i * 4 + j];
+                let tol = tol_ad(p.precision, got, want) * 10.0;
+                stats.max_hess = stats.max_hess.max((got - want).abs() / tol);
+                if !within((got - want).abs(), tol) {
+                    errors.push(format!(
+                        "  p_ch at x = {:?}, events from y = {:?}: ∂²f/∂x{i}∂x{j}: hessian {got:e}, oracle {want:e}",
+                        pt.x, pt.y
+                    ));
+                }
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
@@ -471,7 +558,7 @@ pub fn check_batch(batch: &str, seed: u64, programs: &[Program]) -> Result<Stats
          f64: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
          f32: max |rev − fwd| = {:.2e}, max |rev − oracle| = {:.2e} ({:.1e} of tolerance); \
          max |oracle − finite difference| = {:.2e} ({:.1e} of tolerance); \
-         {} Hessians, max |hessian − oracle| {:.1e} of tolerance",
+         {} Hessians ({} over constant events), max |hessian − oracle| {:.1e} of tolerance",
         stats.programs,
         stats.nonzero,
         stats.components,
@@ -484,6 +571,7 @@ pub fn check_batch(batch: &str, seed: u64, programs: &[Program]) -> Result<Stats
         stats.max_fd,
         stats.max_fd_ratio,
         stats.hessians,
+        stats.const_event_hessians,
         stats.max_hess
     );
     if failures.is_empty() {

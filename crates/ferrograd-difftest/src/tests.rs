@@ -42,7 +42,47 @@ fn program() -> Program {
         eval64: sq,
         dual64: sq_dual,
         hessian: Some((sq_hessian, sq_second)),
+        const_events: Some(ConstEvents {
+            hessian: ch_hessian,
+            eval: ch,
+            second: ch_second,
+        }),
     }
+}
+
+/// A `p_ch` by hand: `x0²·x1 + x0·Σ ev + x2·Σ w`, the events from `y`.
+fn ch_g<T: Num>(x0: T, x1: T, x2: T, _x3: T, ev: &[T], w: &[T]) -> T {
+    let mut s = x0 * x0 * x1;
+    for &e in ev {
+        s += x0 * e;
+    }
+    for &e in w {
+        s += x2 * e;
+    }
+    s
+}
+
+fn ch_events(pt: &Point) -> (Vec<f64>, Vec<f64>) {
+    (pt.y.to_vec(), pt.y.iter().map(|v| v * v).collect())
+}
+
+fn ch(pt: &Point) -> f64 {
+    let (ev, w) = ch_events(pt);
+    ch_g(pt.x[0], pt.x[1], pt.x[2], pt.x[3], &ev, &w)
+}
+
+/// `∂²/∂x0² = 2 x1`, `∂²/∂x0∂x1 = 2 x0`; the events are constants.
+fn ch_hessian(pt: &Point, h: &mut [f64; 16]) -> f64 {
+    *h = [0.0; 16];
+    h[0] = 2.0 * pt.x[1];
+    h[1] = 2.0 * pt.x[0];
+    h[4] = h[1];
+    ch(pt)
+}
+
+fn ch_second(pt: &Point, i: usize, j: usize) -> f64 {
+    let (ev, w) = ch_events(pt);
+    eval_second_events(pt, i, j, &ev, &w, ch_g)
 }
 
 /// `sq`'s Hessian by hand: ∂²/∂x0² = 2 sin x1, ∂²/∂x0∂x1 = 2 x0 cos x1, ∂²/∂x1² = −x0² sin x1.
@@ -67,6 +107,31 @@ fn harness_accepts_a_correct_program() {
     assert!(
         s.max_fd_ratio < 1.0 && s.max_ad_ratio <= 1.0 && s.nonzero > 0,
         "{s:?}"
+    );
+}
+
+#[test]
+fn harness_rejects_a_wrong_constant_events_hessian() {
+    let mut s = Stats::default();
+    check_program(&program(), 1, &mut s).unwrap();
+    assert_eq!((s.hessians, s.const_event_hessians), (2, 1), "{s:?}");
+    // The derivative through the events, which must be constants.
+    fn through_events(pt: &Point, h: &mut [f64; 16]) -> f64 {
+        let v = ch_hessian(pt, h);
+        h[0] += pt.y.len() as f64 * 1e-6;
+        v
+    }
+    let p = Program {
+        const_events: Some(ConstEvents {
+            hessian: through_events,
+            ..program().const_events.unwrap()
+        }),
+        ..program()
+    };
+    let err = check_program(&p, 1, &mut Stats::default()).unwrap_err();
+    assert!(
+        err.contains("p_ch at x") && err.contains("∂²f/∂x0∂x0"),
+        "{err}"
     );
 }
 
