@@ -456,6 +456,52 @@ impl<W: Real> ValueSum<W> {
     }
 }
 
+/// A sum of dual-number groups (a Hessian's lanes) whose value has the primal's bits: the
+/// values, tangents included, are summed group by group; where the primal pairs its groups
+/// (`Lanes::SUMS_PAIRED`), their primal parts are also summed as the primal's pairs sum them
+/// (even and odd groups apart) and replace the total's. Only the primal parts: two full sums
+/// of five-register dual values (or `ValueSum`'s swap of them) spilled, and cost the Hessian
+/// 15–20% (2.24–2.34 → 2.85–3.07 ms at 100k on one thread).
+struct DualSum<W> {
+    all: W,
+    even: W,
+    odd: W,
+    odd_group: bool,
+}
+
+impl<W: Real> DualSum<W> {
+    #[inline(always)]
+    fn new() -> Self {
+        DualSum {
+            all: W::zero(),
+            even: W::zero(),
+            odd: W::zero(),
+            odd_group: false,
+        }
+    }
+    /// Adds the next group's value (`paired`: the primal's order is kept too).
+    #[inline(always)]
+    fn add(&mut self, v: W, paired: bool) {
+        self.all += v;
+        if paired {
+            if self.odd_group {
+                self.odd += Lanes::primal_part(v);
+            } else {
+                self.even += Lanes::primal_part(v);
+            }
+            self.odd_group = !self.odd_group;
+        }
+    }
+    #[inline(always)]
+    fn total(self, paired: bool) -> W {
+        if paired {
+            Lanes::with_primal(self.all, self.even + self.odd)
+        } else {
+            self.all
+        }
+    }
+}
+
 /// `Σ_i body.value(p, e_i)`.
 pub fn value<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, const E: usize>(
     body: &B,
@@ -499,30 +545,13 @@ fn value_block<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, cons
         }
         even + odd
     } else {
-        let zero = <T::Wide as Real>::zero();
-        let mut acc = zero;
-        // Dual numbers over a paired type (a Hessian's forward sweep): their primal parts are
-        // also summed in the primal's order, even and odd groups apart, as in
-        // `fused_block_dual`, so that the value has the primal's bits.
-        let (mut even, mut odd) = (zero, zero);
-        let mut odd_group = false;
+        // Dual numbers over a paired type (a Hessian's forward sweep) keep the primal's order.
+        let mut acc = DualSum::new();
         while i + T::LANES <= hi {
-            let v = body.value(&pw, &e.load(i));
-            acc += v;
-            if T::SUMS_PAIRED {
-                if odd_group {
-                    odd += Lanes::primal_part(v);
-                } else {
-                    even += Lanes::primal_part(v);
-                }
-                odd_group = !odd_group;
-            }
+            acc.add(body.value(&pw, &e.load(i)), T::SUMS_PAIRED);
             i += T::LANES;
         }
-        if T::SUMS_PAIRED {
-            acc = Lanes::with_primal(acc, even + odd);
-        }
-        acc
+        acc.total(T::SUMS_PAIRED)
     };
     let mut s = T::sum_lanes(&acc);
     for i in i..hi {
@@ -861,33 +890,18 @@ fn fused_block_dual<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize,
     let pw = splat(p);
     let zero = <T::Wide as Real>::zero();
     let mut acc = [zero; P];
-    // The values, tangents included, summed group by group; where the primal pairs its
-    // groups (`Lanes::SUMS_PAIRED`), their primal parts are also summed as the primal's pairs
-    // sum them (even and odd groups apart) and replace the total's, so that the value
-    // `f_hessian` returns has the primal's bits. Only the primal parts: two full sums of
-    // five-register dual values (or `ValueSum`'s swap of them) spilled, and cost the Hessian
-    // 15–20% (2.24–2.34 → 2.85–3.07 ms at 100k on one thread).
-    let mut all = zero;
-    let (mut even, mut odd) = (zero, zero);
-    let mut odd_group = false;
+    // The value `f_hessian` returns keeps the primal's bits (`DualSum`).
+    let mut all = DualSum::new();
     let mut i = lo;
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
-        let v = body.value_grad(&pw, &e.load(i), &mut acc, &mut dew);
-        all += v;
-        if T::SUMS_PAIRED {
-            if odd_group {
-                odd += Lanes::primal_part(v);
-            } else {
-                even += Lanes::primal_part(v);
-            }
-            odd_group = !odd_group;
-        }
+        all.add(
+            body.value_grad(&pw, &e.load(i), &mut acc, &mut dew),
+            T::SUMS_PAIRED,
+        );
         i += T::LANES;
     }
-    if T::SUMS_PAIRED {
-        all = Lanes::with_primal(all, even + odd);
-    }
+    let all = all.total(T::SUMS_PAIRED);
     let mut rest = [T::zero(); P];
     // The order of `value_block` and `pullback_block`: the same bits.
     let mut value = T::sum_lanes(&all);
