@@ -414,7 +414,12 @@ fn splat_pair<T: Real, const P: usize>(p: &[T; P]) -> [T::Pair; P] {
 /// scalars and the SLP vectoriser rebuilds them transposed, with shuffles, per-lane scalar
 /// sums and spills in every round (about 100 of the fused pass's 230 instructions per group).
 /// `black_box` hides where the reference points, so the arrays stay whole: the NLL's value and
-/// gradient on one thread 710 → 500 µs (100k events).
+/// gradient on one thread 710 → 500 µs (100k events). The Hessian's passes on dual lanes
+/// suffered worse (its accumulators and its [`DualSum`] are five-register dual numbers): the
+/// SLP vectoriser grouped the four tangents of one lane into a 256-bit register instead of
+/// the eight lanes of one tangent, with ~240 shuffles and ~330 spills in a group of 1,130
+/// instructions; in memory, the NLL's 4×4 Hessian on one thread 1.86 → 1.02 ms (AMD EPYC
+/// Zen 4, 100k events, the same bits).
 #[inline(always)]
 fn in_memory<X>(x: &mut X) -> &mut X {
     core::hint::black_box(x)
@@ -546,12 +551,13 @@ fn value_block<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize, cons
         even + odd
     } else {
         // Dual numbers over a paired type (a Hessian's forward sweep) keep the primal's order.
-        let mut acc = DualSum::new();
+        let mut acc_mem = DualSum::new();
+        let acc = in_memory(&mut acc_mem);
         while i + T::LANES <= hi {
             acc.add(body.value(&pw, &e.load(i)), T::SUMS_PAIRED);
             i += T::LANES;
         }
-        acc.total(T::SUMS_PAIRED)
+        acc_mem.total(T::SUMS_PAIRED)
     };
     let mut s = T::sum_lanes(&acc);
     for i in i..hi {
@@ -889,19 +895,21 @@ fn fused_block_dual<T: Real, B: LoopBody<P, E>, V: Events<T, E>, const P: usize,
 ) -> Sums<T, P> {
     let pw = splat(p);
     let zero = <T::Wide as Real>::zero();
-    let mut acc = [zero; P];
+    let mut acc_mem = [zero; P];
+    let acc = in_memory(&mut acc_mem);
     // The value `f_hessian` returns keeps the primal's bits (`DualSum`).
-    let mut all = DualSum::new();
+    let mut all_mem = DualSum::new();
+    let all = in_memory(&mut all_mem);
     let mut i = lo;
     while i + T::LANES <= hi {
         let mut dew = [zero; E];
         all.add(
-            body.value_grad(&pw, &e.load(i), &mut acc, &mut dew),
+            body.value_grad(&pw, &e.load(i), acc, &mut dew),
             T::SUMS_PAIRED,
         );
         i += T::LANES;
     }
-    let all = all.total(T::SUMS_PAIRED);
+    let all = all_mem.total(T::SUMS_PAIRED);
     let mut rest = [T::zero(); P];
     // The order of `value_block` and `pullback_block`: the same bits.
     let mut value = T::sum_lanes(&all);
