@@ -191,23 +191,30 @@ fn sequence_forward(out: &mut [f32], att: &mut [f32], qkv: &[f32], d: Dims) {
             head_view(qkv, d, d.dim, h).transpose(),
             false,
         );
-        // Whole rows, the masked tail set to −∞ (whose `exp` is exactly 0): fixed-length
-        // loops that vectorise, where rows cut at the diagonal left the exponentials scalar.
+        // Each row up to the diagonal rounded up to whole lanes, the masked part of that set
+        // to −∞ (whose `exp` is exactly 0): loops over whole lanes vectorise, where rows cut
+        // at the diagonal left the exponentials scalar, and the rest of the row (all masked)
+        // is only zeroed. The extra −∞ and 0 change neither the max nor the lane sums, so
+        // the result has the bits of the whole-row softmax.
         for (t, row) in p.chunks_exact_mut(seq).enumerate() {
-            for (j, s) in row.iter_mut().enumerate() {
+            let (live, masked) = row.split_at_mut((t + 1).next_multiple_of(lanes::LANES).min(seq));
+            for (j, s) in live.iter_mut().enumerate() {
                 *s = if j <= t {
                     *s * d.scale
                 } else {
                     f32::NEG_INFINITY
                 };
             }
-            let max = lanes::max(row);
-            for s in row.iter_mut() {
+            let max = lanes::max(live);
+            for s in live.iter_mut() {
                 *s = exp(*s - max);
             }
-            let inv = 1.0 / lanes::sum(row);
-            row.iter_mut().for_each(|s| *s *= inv);
-            row[t + 1..].fill(0.0); // exact zeros even where a NaN row made `exp` NaN
+            let inv = 1.0 / lanes::sum(live);
+            // Exact zeros past the diagonal even where a NaN row made `exp` NaN.
+            for (j, s) in live.iter_mut().enumerate() {
+                *s = if j <= t { *s * inv } else { 0.0 };
+            }
+            masked.fill(0.0);
         }
         gemm_seq(
             row_major_mut(&mut out[h * d.head_dim..], seq, d.head_dim, d.dim),
@@ -251,12 +258,17 @@ pub fn causal_attention_pullback(
             par::Mut(d_qkv, seq * 3 * dim),
             par::Ref(qkv, seq * 3 * dim),
             par::Ref(att, heads * seq * seq),
-            par::Ref(d_out, seq * dim),
-            par::Mut(d_att, heads * seq * seq),
+            par::Mut(&mut *d_out, seq * dim),
+            par::Mut(&mut *d_att, heads * seq * seq),
         );
+        // Each thread zeroes the seeds of its own sequences once it has read them: zeroed
+        // afterwards by one thread, the other thread's half crossed cores line by line.
         par::for_each_chunk(chunks, |_, (g, q, a, dy, da)| {
-            sequence_pullback(g.0, q.0, a.0, dy.0, da.0, d)
+            sequence_pullback(g.0, q.0, a.0, dy.0, da.0, d);
+            dy.0.fill(0.0);
+            da.0.fill(0.0);
         });
+        return Ok(());
     }
     d_out.fill(0.0);
     d_att.fill(0.0);

@@ -7,7 +7,7 @@
 //! result depends only on the row, never on the thread count. `#[inline(always)]`, so that
 //! they vectorise inside the caller's AVX-512 / AVX2 clone.
 
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// `Σ x`.
 #[inline(always)]

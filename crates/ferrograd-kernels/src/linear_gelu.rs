@@ -27,7 +27,7 @@ use faer::{MatMut, MatRef};
 use crate::activation::{gelu_du, gelu_gate, gelu_grad};
 use crate::error::{check_adj, check_len, KernelError};
 use crate::gemm::gemm_view;
-use crate::linear::{bias_grad, check, products_pullback, zero_rows};
+use crate::linear::{check, dense_pullback};
 use crate::par;
 
 /// Element-ops per element charged to the forward's pass when deciding to split it (GELU's
@@ -128,17 +128,13 @@ pub fn linear_gelu_pullback(
     let need_gate = check_adj(K, "d_gate", d_gate.len(), out.len(), shape)?;
     check_adj(K, "d_x", d_x.len(), x.len(), "[batch, in_f]")?;
     check_adj(K, "d_w", d_w.len(), w.len(), "[out_f, in_f]")?;
-    let need_b = check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
+    check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
     if out_f == 0 || batch == 0 || !(need_out || need_pre || need_gate) {
         return Ok(());
     }
     if !need_out && !need_gate {
         // Only the pre-activation's adjoint flows: `linear`'s pullback on it.
-        products_pullback(x, w, batch, in_f, out_f, d_pre, d_x, d_w);
-        if need_b {
-            bias_grad(d_b, d_pre, batch, out_f);
-        }
-        zero_rows(d_pre, batch, out_f);
+        dense_pullback(x, w, batch, in_f, out_f, d_pre, d_x, d_w, d_b);
         return Ok(());
     }
     // The gradient is formed in place in `d_out` (or, without a seed there, in `d_gate`),
@@ -163,11 +159,7 @@ pub fn linear_gelu_pullback(
         let dg = (!dg.0.is_empty()).then_some(dg.0);
         grad_row(g.0, pre.0, gate.0, dp, dg, seeded);
     });
-    products_pullback(x, w, batch, in_f, out_f, g, d_x, d_w);
-    if need_b {
-        bias_grad(d_b, g, batch, out_f);
-    }
-    zero_rows(g, batch, out_f);
+    dense_pullback(x, w, batch, in_f, out_f, g, d_x, d_w, d_b);
     Ok(())
 }
 

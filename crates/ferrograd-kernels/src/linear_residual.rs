@@ -18,7 +18,7 @@ use faer::{MatMut, MatRef};
 use crate::combine::accumulate;
 use crate::error::{check_adj, check_len, KernelError};
 use crate::gemm::gemm_view;
-use crate::linear::{bias_grad, bias_rows_chunk, check, products_pullback, zero_rows};
+use crate::linear::{bias_rows_chunk, check, dense_pullback};
 use crate::par;
 
 /// `out[batch, out_f] = res[batch, out_f] + x[batch, in_f] · w[out_f, in_f]ᵀ + b[out_f]`.
@@ -90,7 +90,7 @@ pub fn linear_residual_pullback(
     let need_out = check_adj(K, "d_out", d_out.len(), out.len(), shape)?;
     check_adj(K, "d_x", d_x.len(), x.len(), "[batch, in_f]")?;
     check_adj(K, "d_w", d_w.len(), w.len(), "[out_f, in_f]")?;
-    let need_b = check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
+    check_adj(K, "d_b", d_b.len(), b.len(), "[out_f]")?;
     let need_res = check_adj(K, "d_res", d_res.len(), res.len(), shape)?;
     if !need_out || out_f == 0 || batch == 0 {
         return Ok(());
@@ -102,10 +102,6 @@ pub fn linear_residual_pullback(
             |_, (dr, dy)| accumulate(dr.0, dy.0),
         );
     }
-    products_pullback(x, w, batch, in_f, out_f, d_out, d_x, d_w);
-    if need_b {
-        bias_grad(d_b, d_out, batch, out_f);
-    }
-    zero_rows(d_out, batch, out_f);
+    dense_pullback(x, w, batch, in_f, out_f, d_out, d_x, d_w, d_b);
     Ok(())
 }
