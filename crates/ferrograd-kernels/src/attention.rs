@@ -4,6 +4,7 @@
 
 use faer::{MatMut, MatRef};
 
+use crate::conv::with_scratch;
 use crate::error::{check_adj, check_len, check_positive, size, KernelError};
 use crate::gemm::gemm_seq;
 use crate::lanes;
@@ -68,43 +69,6 @@ fn check(
         head_dim,
         scale: 1.0 / (head_dim.max(1) as f32).sqrt(),
     })
-}
-
-/// `a·b` in 16 independent lanes (a single running sum is a chain of dependent adds that does
-/// not vectorise); inlined into the callers' AVX-512/AVX2 clones.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const L: usize = 16;
-    let mut acc = [0.0f32; L];
-    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
-    let mut s: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..L {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    // Pairwise, so that the sum has the same error bound whatever the length.
-    let mut w = L;
-    while w > 1 {
-        w /= 2;
-        for i in 0..w {
-            acc[i] += acc[i + w];
-        }
-    }
-    s += acc[0];
-    s
-}
-
-#[inline(always)]
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (o, &v) in y.iter_mut().zip(x) {
-        *o += a * v;
-    }
 }
 
 /// `qkv: [batch, seq, 3·dim]` holds, per token, the query, key and value vectors (`q | k | v`,
@@ -275,9 +239,19 @@ pub fn causal_attention_pullback(
     Ok(())
 }
 
-/// One sequence of [`causal_attention_pullback`]. An empty `d_out`/`d_att` is a zero seed.
-/// A non-empty `d_att` (zeroed by the caller afterwards) holds `dp_tj` once computed, so each
-/// `d_out_t·v_j` is computed once; without it, `dp_tj` is recomputed in the second pass.
+thread_local! {
+    /// Per-thread `dP`/`dS` block of one head (`seq × seq`) when the caller gives no `d_att`
+    /// to work in.
+    static DP: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// One sequence of [`causal_attention_pullback`], per head, as matrix products over strided
+/// views (see [`sequence_forward`]): `dP = d_att + dO·Vᵀ`, `dV += Pᵀ·dO`,
+/// `dS = P ⊙ (dP − rowsum(P ⊙ dP))/√hd` (in place), `dQ += dS·K`, `dK += dSᵀ·Q`. Above the
+/// diagonal `P` is 0, so `dS` is too. `dP` is formed in `d_att` (zeroed by the caller
+/// afterwards), or, for an empty `d_att` (a zero seed), in per-thread scratch: the same
+/// products either way, where an empty seed used to take a loop of per-pair dot products and
+/// axpys ~5× as slow. An empty `d_out` is a zero seed.
 #[multiversion::multiversion(targets = "simd")]
 fn sequence_pullback(
     d_qkv: &mut [f32],
@@ -287,108 +261,75 @@ fn sequence_pullback(
     d_att: &mut [f32],
     d: Dims,
 ) {
-    if !d_att.is_empty() {
-        sequence_pullback_in_place(d_qkv, qkv, att, d_out, d_att, d);
-        return;
-    }
-    let (seq, dim, hd) = (d.seq, d.dim, d.head_dim);
-    let row = 3 * dim;
-    for h in 0..d.heads {
-        let (qo, ko, vo) = (h * hd, dim + h * hd, 2 * dim + h * hd);
-        for t in 0..seq {
-            let p = &att[(h * seq + t) * seq..(h * seq + t + 1) * seq];
-            let dy = if d_out.is_empty() {
-                &[][..]
-            } else {
-                &d_out[t * dim + qo..t * dim + qo + hd]
-            };
-            // dp_tj (d_att is empty: a zero seed), recomputed in the second pass instead of
-            // kept (no scratch).
-            let dp = |j: usize| {
-                if dy.is_empty() {
-                    0.0
-                } else {
-                    dot(dy, &qkv[j * row + vo..j * row + vo + hd])
-                }
-            };
-            let mean: f32 = (0..=t).map(|j| p[j] * dp(j)).sum();
-            for j in 0..=t {
-                let ds = p[j] * (dp(j) - mean) * d.scale;
-                if !dy.is_empty() {
-                    axpy(&mut d_qkv[j * row + vo..j * row + vo + hd], p[j], dy);
-                }
-                if ds != 0.0 {
-                    let (kj, qt) = (
-                        &qkv[j * row + ko..j * row + ko + hd],
-                        &qkv[t * row + qo..t * row + qo + hd],
-                    );
-                    axpy(&mut d_qkv[t * row + qo..t * row + qo + hd], ds, kj);
-                    axpy(&mut d_qkv[j * row + ko..j * row + ko + hd], ds, qt);
-                }
+    let block = d.seq * d.seq;
+    if d_att.is_empty() {
+        with_scratch(&DP, block, |dp| {
+            for h in 0..d.heads {
+                dp.fill(0.0);
+                head_pullback(d_qkv, qkv, att, d_out, dp, h, d);
             }
+        });
+    } else {
+        for (h, dp) in d_att.chunks_exact_mut(block).enumerate() {
+            head_pullback(d_qkv, qkv, att, d_out, dp, h, d);
         }
     }
 }
 
-/// [`sequence_pullback`] with a `d_att` to overwrite, per head, as matrix products over
-/// strided views (see [`sequence_forward`]): `dP = d_att + dO·Vᵀ` (in `d_att`),
-/// `dV += Pᵀ·dO`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))/√hd` (in place), `dQ += dS·K`,
-/// `dK += dSᵀ·Q`. Above the diagonal `P` is 0, so `dS` is too.
+/// Head `h` of [`sequence_pullback`], with `dp` holding `d_att`'s block for the head.
 #[inline(always)]
-fn sequence_pullback_in_place(
+fn head_pullback(
     d_qkv: &mut [f32],
     qkv: &[f32],
     att: &[f32],
     d_out: &[f32],
-    d_att: &mut [f32],
+    dp: &mut [f32],
+    h: usize,
     d: Dims,
 ) {
     let seq = d.seq;
-    for h in 0..d.heads {
-        let p = &att[h * seq * seq..(h + 1) * seq * seq];
-        let dp = &mut d_att[h * seq * seq..(h + 1) * seq * seq];
-        if !d_out.is_empty() {
-            let dy = MatRef::from_row_major_slice_with_stride(
-                &d_out[h * d.head_dim..],
-                seq,
-                d.head_dim,
-                d.dim,
-            );
-            gemm_seq(
-                MatMut::from_row_major_slice_mut(dp, seq, seq),
-                dy,
-                head_view(qkv, d, 2 * d.dim, h).transpose(),
-                true,
-            );
-            gemm_seq(
-                head_view_mut(d_qkv, d, 2 * d.dim, h),
-                MatRef::from_row_major_slice(p, seq, seq).transpose(),
-                dy,
-                true,
-            );
-        }
-        for t in 0..seq {
-            let (pr, dr) = (&p[t * seq..(t + 1) * seq], &mut dp[t * seq..(t + 1) * seq]);
-            let mean = lanes::dot(&pr[..=t], &dr[..=t]);
-            for (v, &pj) in dr[..=t].iter_mut().zip(&pr[..=t]) {
-                *v = pj * (*v - mean) * d.scale;
-            }
-            dr[t + 1..].fill(0.0);
-        }
-        let ds = MatRef::from_row_major_slice(dp, seq, seq);
+    let p = &att[h * seq * seq..(h + 1) * seq * seq];
+    if !d_out.is_empty() {
+        let dy = MatRef::from_row_major_slice_with_stride(
+            &d_out[h * d.head_dim..],
+            seq,
+            d.head_dim,
+            d.dim,
+        );
         gemm_seq(
-            head_view_mut(d_qkv, d, 0, h),
-            ds,
-            head_view(qkv, d, d.dim, h),
+            MatMut::from_row_major_slice_mut(dp, seq, seq),
+            dy,
+            head_view(qkv, d, 2 * d.dim, h).transpose(),
             true,
         );
         gemm_seq(
-            head_view_mut(d_qkv, d, d.dim, h),
-            ds.transpose(),
-            head_view(qkv, d, 0, h),
+            head_view_mut(d_qkv, d, 2 * d.dim, h),
+            MatRef::from_row_major_slice(p, seq, seq).transpose(),
+            dy,
             true,
         );
     }
+    for t in 0..seq {
+        let (pr, dr) = (&p[t * seq..(t + 1) * seq], &mut dp[t * seq..(t + 1) * seq]);
+        let mean = lanes::dot(&pr[..=t], &dr[..=t]);
+        for (v, &pj) in dr[..=t].iter_mut().zip(&pr[..=t]) {
+            *v = pj * (*v - mean) * d.scale;
+        }
+        dr[t + 1..].fill(0.0);
+    }
+    let ds = MatRef::from_row_major_slice(dp, seq, seq);
+    gemm_seq(
+        head_view_mut(d_qkv, d, 0, h),
+        ds,
+        head_view(qkv, d, d.dim, h),
+        true,
+    );
+    gemm_seq(
+        head_view_mut(d_qkv, d, d.dim, h),
+        ds.transpose(),
+        head_view(qkv, d, 0, h),
+        true,
+    );
 }
 
 #[cfg(test)]

@@ -920,7 +920,7 @@ fn causal_attention_fused_softmax() {
         assert_close_1p("causal_attention att", &att, &want_att, 1e-5);
         check_pullback(
             &format!("causal_attention b{batch} t{seq} h{heads} d{dim}"),
-            &[qkv],
+            std::slice::from_ref(&qkv),
             n + na,
             1e-2,
             5e-3,
@@ -938,6 +938,23 @@ fn causal_attention_fused_softmax() {
                 .unwrap();
             },
         );
+        // An empty `d_att` is a zero seed: the same bits as a zeroed one (the pullback then
+        // forms `dP` in scratch instead of in `d_att`), and `d_out` is consumed either way.
+        let d_out = rng.vec(n, -1.0, 1.0);
+        let mut grads = [vec![0.0f32; qkv.len()], vec![0.0f32; qkv.len()]];
+        for (empty, g) in [true, false].into_iter().zip(&mut grads) {
+            let (mut dy, mut da) = (d_out.clone(), vec![0.0; if empty { 0 } else { na }]);
+            k::causal_attention_pullback(
+                &mut out, &mut att, &qkv, batch, seq, heads, dim, &mut dy, &mut da, g,
+            )
+            .unwrap();
+            assert!(dy.iter().all(|&v| v == 0.0), "d_out consumed");
+        }
+        assert_eq!(
+            grads[0], grads[1],
+            "empty d_att == zero d_att, b{batch} t{seq}"
+        );
+        assert!(grads[0].iter().any(|&v| v != 0.0));
     }
     // Shapes that do not fit are errors.
     let (mut o, mut a) = (vec![0.0; 2 * 6], vec![0.0; 2 * 2 * 2]);
