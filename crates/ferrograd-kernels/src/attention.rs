@@ -276,7 +276,8 @@ fn sequence_pullback(
     }
 }
 
-/// Head `h` of [`sequence_pullback`], with `dp` holding `d_att`'s block for the head.
+/// Head `h` of [`sequence_pullback`]: `dp` holds the head's seed block (`d_att`'s, or zeros
+/// from the scratch) and is left holding `dS`.
 #[inline(always)]
 fn head_pullback(
     d_qkv: &mut [f32],
