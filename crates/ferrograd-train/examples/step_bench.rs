@@ -14,9 +14,13 @@
 //! buffers of its own, back to back): the floor that the step's products set, against which
 //! issue 14's W4 targets are weighed. `W1a-products` and `W1b-products` do the same for the
 //! MLPs (the five products of a step: each layer's forward and weight gradient, the second
-//! layer's input gradient), so that `1 − products / step` is the step's non-product share.
+//! layer's input gradient), so that `1 − products / step` is the step's non-product share
+//! (which also counts the products' slowdown inside the step). `W1a-calls` and `W1b-calls`
+//! time the step's own kernel calls one by one inside the step (checked first to give the
+//! network's gradient bit for bit) and print, on `#` lines, each call's median and the share
+//! of the step outside the products.
 //!
-//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1a-products W1b
+//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1a-products W1a-calls W1b
 //! W1b-products W2 W4 W4-products]`
 
 use ferrograd_train::models::gpt::MiniGpt;
@@ -102,13 +106,17 @@ fn gpt_flops(m: MiniGpt, batch: usize) -> f64 {
 /// One workload's result: (name, median ms, peak RSS MiB so far, GFLOP/s).
 type Row = (String, f64, f64, f64);
 
-fn bench(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
-    let n_in = spec.input_len();
-    let classes = spec.classes();
-    let x: Vec<f32> = (0..batch * n_in)
+/// The fixed batch of an MLP or CNN workload: inputs in [-1, 1), labels cycling the classes.
+fn batch_data(spec: ModelSpec, batch: usize) -> (Vec<f32>, Vec<usize>) {
+    let x = (0..batch * spec.input_len())
         .map(|i| ((i * 2_654_435_761 % 1000) as f32) / 500.0 - 1.0)
         .collect();
-    let labels: Vec<usize> = (0..batch).map(|i| (i * 7 + 3) % classes).collect();
+    let labels = (0..batch).map(|i| (i * 7 + 3) % spec.classes()).collect();
+    (x, labels)
+}
+
+fn bench(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
+    let (x, labels) = batch_data(spec, batch);
     let opt = OptimizerConfig::sgd(0.01, 0.0);
     let ms = time_steps(spec, batch, opt, &x, &labels)?;
     let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
@@ -178,6 +186,173 @@ fn bench_mlp_products(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, 
     std::hint::black_box((&hid, &dw1, &logits, &da, &dw2));
     let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
     Ok((name.to_string(), ms, peak_rss_mib(), gflops))
+}
+
+/// An MLP step's kernel calls timed one by one inside the step: the calls that the generated
+/// `mlp_loss_grad` makes (forward, then the reverse sweep), in its order, then the SGD update.
+/// One step of these calls is first checked to give the [`Network`]'s loss and gradient bit
+/// for bit, so that the timeline is the step's. Prints each call's median µs (over the same
+/// steps as the step's median) and the share of the step outside the matrix products: the
+/// non-product calls, and with them the element-wise work inside the product calls (the bias
+/// rows, the bias gradient, the seed's zeroing), timed alone on the same shapes. Returns the
+/// step's row.
+fn bench_mlp_calls(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
+    use ferrograd::kernels::{
+        linear, linear_pullback, relu, relu_pullback, sgd_update, softmax_cross_entropy,
+        softmax_cross_entropy_pullback, Sgd,
+    };
+    let ModelSpec::Mlp {
+        in_features: i,
+        hidden: h,
+        classes: c,
+    } = spec
+    else {
+        return Err(TrainError::Config {
+            field: "workload",
+            reason: format!("{name} is not an MLP"),
+        });
+    };
+    let b = batch;
+    let (x, labels) = batch_data(spec, b);
+    let mut net = Network::new(spec, b, 0)?;
+    let mut params = net.params().to_vec();
+    let mut grads = vec![0.0f32; params.len()];
+    let want_loss = net.loss_and_grad(&x, &labels)?;
+    let z = |n: usize| vec![0.0f32; n];
+    let (mut hid, mut a, mut logits, mut probs) = (z(b * h), z(b * h), z(b * c), z(b * c));
+    let (mut dh, mut da, mut dlogits, mut dprobs) = (z(b * h), z(b * h), z(b * c), z(b * c));
+    // `bench`'s optimizer, `OptimizerConfig::sgd(0.01, 0.0)`.
+    let sgd = Sgd {
+        lr: 0.01,
+        momentum: 0.0,
+        weight_decay: 0.0,
+        nesterov: false,
+    };
+    const CALLS: [&str; 9] = [
+        "fc1 linear",
+        "relu",
+        "fc2 linear",
+        "cross-entropy",
+        "cross-entropy pullback",
+        "fc2 linear pullback",
+        "relu pullback",
+        "fc1 linear pullback",
+        "SGD update",
+    ];
+    // Products: the two linear layers and their pullbacks.
+    const PRODUCTS: [usize; 4] = [0, 2, 5, 7];
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(STEPS); CALLS.len() + 1];
+    for k in 0..WARMUP + STEPS {
+        let mut ts = [Instant::now(); CALLS.len() + 1];
+        let (pw1, rest) = params.split_at_mut(h * i);
+        let (pb1, rest) = rest.split_at_mut(h);
+        let (pw2, pb2) = rest.split_at_mut(c * h);
+        let (gw1, rest) = grads.split_at_mut(h * i);
+        let (gb1, rest) = rest.split_at_mut(h);
+        let (gw2, gb2) = rest.split_at_mut(c * h);
+        linear(&mut hid, &x, pw1, pb1, b, i, h)?;
+        ts[1] = Instant::now();
+        relu(&mut a, &hid)?;
+        ts[2] = Instant::now();
+        linear(&mut logits, &a, pw2, pb2, b, h, c)?;
+        ts[3] = Instant::now();
+        let loss = softmax_cross_entropy(&mut probs, &logits, &labels, b, c)?;
+        ts[4] = Instant::now();
+        softmax_cross_entropy_pullback(
+            &mut probs,
+            &logits,
+            &labels,
+            b,
+            c,
+            1.0,
+            &mut dprobs,
+            &mut dlogits,
+        )?;
+        ts[5] = Instant::now();
+        linear_pullback(
+            &mut logits,
+            &a,
+            pw2,
+            pb2,
+            b,
+            h,
+            c,
+            &mut dlogits,
+            &mut da,
+            gw2,
+            gb2,
+        )?;
+        ts[6] = Instant::now();
+        relu_pullback(&mut a, &hid, &mut da, &mut dh)?;
+        ts[7] = Instant::now();
+        linear_pullback(&mut hid, &x, pw1, pb1, b, i, h, &mut dh, &mut [], gw1, gb1)?;
+        ts[8] = Instant::now();
+        if k == 0 && (loss.to_bits() != want_loss.to_bits() || grads != net.grads()) {
+            return Err(TrainError::Config {
+                field: "workload",
+                reason: format!("{name}: the timed calls do not give the network's gradient"),
+            });
+        }
+        sgd_update(&mut params, &mut grads, &mut [], sgd, true)?;
+        ts[9] = Instant::now();
+        std::hint::black_box(loss);
+        if k >= WARMUP {
+            for (j, t) in times.iter_mut().take(CALLS.len()).enumerate() {
+                t.push((ts[j + 1] - ts[j]).as_secs_f64() * 1e6);
+            }
+            times[CALLS.len()].push((ts[CALLS.len()] - ts[0]).as_secs_f64() * 1e6);
+        }
+    }
+    let med = |t: &mut Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let meds: Vec<f64> = times.iter_mut().map(med).collect();
+    let step = meds[CALLS.len()];
+    let products: f64 = PRODUCTS.iter().map(|&j| meds[j]).sum();
+    let other: f64 = (0..CALLS.len())
+        .filter(|j| !PRODUCTS.contains(j))
+        .map(|j| meds[j])
+        .sum();
+    // The element-wise work of the product calls, alone on the same shapes: each layer's bias
+    // rows, its bias gradient's column sums and its seed's zeroing.
+    let bias_work = |rows: usize, cols: usize| -> Result<f64, TrainError> {
+        let (bias, mut out, mut db) = (fill(cols, 1), z(rows * cols), z(cols));
+        let ms = median_ms(|| {
+            for row in out.chunks_exact_mut(cols) {
+                row.copy_from_slice(&bias);
+            }
+            for row in out.chunks_exact(cols) {
+                for (g, &v) in db.iter_mut().zip(row) {
+                    *g += v;
+                }
+            }
+            out.fill(0.0);
+            std::hint::black_box((&out, &db));
+            Ok(())
+        })?;
+        Ok(ms * 1e3)
+    };
+    let inside = bias_work(b, h)? + bias_work(b, c)?;
+    let line: Vec<String> = CALLS
+        .iter()
+        .zip(&meds)
+        .map(|(n, m)| format!("{n} {m:.2}"))
+        .collect();
+    println!(
+        "# {name}: each call's median us over {STEPS} steps: {}",
+        line.join(", ")
+    );
+    println!(
+        "# {name}: step {step:.2} us (sum of the calls' medians {:.2}): product calls {products:.2}, \
+         other calls {other:.2} = {:.1}% of the step; with the product calls' element-wise work \
+         ({inside:.2} alone) {:.1}%",
+        products + other,
+        100.0 * other / step,
+        100.0 * (other + inside) / step,
+    );
+    let gflops = step_flops(spec, batch)? / (step * 1e-6) / 1e9;
+    Ok((name.to_string(), step * 1e-3, peak_rss_mib(), gflops))
 }
 
 /// Median ms of the matrix products alone of a GPT step (see the crate docs): per layer the
@@ -280,8 +455,10 @@ fn main() -> Result<(), TrainError> {
             rows.push(match w {
                 "W1a" => bench(w, W1A, 64)?,
                 "W1a-products" => bench_mlp_products(w, W1A, 64)?,
+                "W1a-calls" => bench_mlp_calls(w, W1A, 64)?,
                 "W1b" => bench(w, W1B, 256)?,
                 "W1b-products" => bench_mlp_products(w, W1B, 256)?,
+                "W1b-calls" => bench_mlp_calls(w, W1B, 256)?,
                 "W2" => bench(
                     w,
                     ModelSpec::GwCnn {
