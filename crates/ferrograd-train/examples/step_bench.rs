@@ -154,22 +154,27 @@ fn median_ms(mut round: impl FnMut() -> Result<(), TrainError>) -> Result<f64, T
     Ok(times[STEPS / 2])
 }
 
+/// `(in_features, hidden, classes)` of an MLP workload.
+fn mlp_sizes(name: &str, spec: ModelSpec) -> Result<(usize, usize, usize), TrainError> {
+    match spec {
+        ModelSpec::Mlp {
+            in_features,
+            hidden,
+            classes,
+        } => Ok((in_features, hidden, classes)),
+        _ => Err(TrainError::Config {
+            field: "workload",
+            reason: format!("{name} is not an MLP"),
+        }),
+    }
+}
+
 /// Median ms of the matrix products alone of an MLP step (see the crate docs), with the
 /// step's shapes, kernels and threads: `h = x·w1ᵀ`, `dw1 = dhᵀ·x`, `logits = a·w2ᵀ`,
 /// `da = dlogits·w2`, `dw2 = dlogitsᵀ·a`. GFLOP/s uses the step's count ([`step_flops`]).
 fn bench_mlp_products(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
     use ferrograd::kernels::{matmul, matmul_nt, matmul_tn};
-    let ModelSpec::Mlp {
-        in_features: i,
-        hidden: h,
-        classes: c,
-    } = spec
-    else {
-        return Err(TrainError::Config {
-            field: "workload",
-            reason: format!("{name} is not an MLP"),
-        });
-    };
+    let (i, h, c) = mlp_sizes(name, spec)?;
     let b = batch;
     let (x, w1, w2) = (fill(b * i, 1), fill(h * i, 2), fill(c * h, 3));
     let (dh, a, dlogits) = (fill(b * h, 4), fill(b * h, 5), fill(b * c, 6));
@@ -201,17 +206,7 @@ fn bench_mlp_calls(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, Tra
         linear, linear_pullback, relu, relu_pullback, sgd_update, softmax_cross_entropy,
         softmax_cross_entropy_pullback, Sgd,
     };
-    let ModelSpec::Mlp {
-        in_features: i,
-        hidden: h,
-        classes: c,
-    } = spec
-    else {
-        return Err(TrainError::Config {
-            field: "workload",
-            reason: format!("{name} is not an MLP"),
-        });
-    };
+    let (i, h, c) = mlp_sizes(name, spec)?;
     let b = batch;
     let (x, labels) = batch_data(spec, b);
     let mut net = Network::new(spec, b, 0)?;
