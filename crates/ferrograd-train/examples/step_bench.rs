@@ -16,12 +16,12 @@
 //! MLPs (the five products of a step: each layer's forward and weight gradient, the second
 //! layer's input gradient), so that `1 − products / step` is the step's non-product share
 //! (which also counts the products' slowdown inside the step). `W1a-calls` and `W1b-calls`
-//! time the step's own kernel calls one by one inside the step (checked first to give the
-//! network's gradient bit for bit) and print, on `#` lines, each call's median and the share
-//! of the step outside the products.
+//! time the step's own kernel calls one by one inside the step (the first step checked to
+//! give the network's loss, gradient and updated parameters bit for bit) and print, on `#`
+//! lines, each call's median and the share of the step outside the products.
 //!
-//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1a-products W1a-calls W1b
-//! W1b-products W2 W4 W4-products]`
+//! `cargo run --release -p ferrograd-train --example step_bench [-- W1a W1a-products W1a-calls
+//! W1b W1b-products W1b-calls W2 W4 W4-products]`
 
 use ferrograd_train::models::gpt::MiniGpt;
 use ferrograd_train::{
@@ -115,10 +115,14 @@ fn batch_data(spec: ModelSpec, batch: usize) -> (Vec<f32>, Vec<usize>) {
     (x, labels)
 }
 
+/// The optimizer of the MLP and CNN workloads.
+fn sgd_config() -> OptimizerConfig {
+    OptimizerConfig::sgd(0.01, 0.0)
+}
+
 fn bench(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
     let (x, labels) = batch_data(spec, batch);
-    let opt = OptimizerConfig::sgd(0.01, 0.0);
-    let ms = time_steps(spec, batch, opt, &x, &labels)?;
+    let ms = time_steps(spec, batch, sgd_config(), &x, &labels)?;
     let gflops = step_flops(spec, batch)? / (ms * 1e-3) / 1e9;
     Ok((name.to_string(), ms, peak_rss_mib(), gflops))
 }
@@ -195,16 +199,16 @@ fn bench_mlp_products(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, 
 
 /// An MLP step's kernel calls timed one by one inside the step: the calls that the generated
 /// `mlp_loss_grad` makes (forward, then the reverse sweep), in its order, then the SGD update.
-/// One step of these calls is first checked to give the [`Network`]'s loss and gradient bit
-/// for bit, so that the timeline is the step's. Prints each call's median µs (over the same
+/// The first step of these calls is checked to give the [`Network`]'s loss, gradient and
+/// updated parameters bit for bit, so that the timeline is the step's. Prints each call's median µs (over the same
 /// steps as the step's median) and the share of the step outside the matrix products: the
 /// non-product calls, and with them the element-wise work inside the product calls (the bias
 /// rows, the bias gradient, the seed's zeroing), timed alone on the same shapes. Returns the
 /// step's row.
 fn bench_mlp_calls(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, TrainError> {
     use ferrograd::kernels::{
-        linear, linear_pullback, relu, relu_pullback, sgd_update, softmax_cross_entropy,
-        softmax_cross_entropy_pullback, Sgd,
+        linear, linear_pullback, relu, relu_pullback, softmax_cross_entropy,
+        softmax_cross_entropy_pullback,
     };
     let (i, h, c) = mlp_sizes(name, spec)?;
     let b = batch;
@@ -213,16 +217,13 @@ fn bench_mlp_calls(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, Tra
     let mut params = net.params().to_vec();
     let mut grads = vec![0.0f32; params.len()];
     let want_loss = net.loss_and_grad(&x, &labels)?;
+    let want_grads = net.grads().to_vec();
+    net.step(&mut Optimizer::new(sgd_config(), params.len())?)?;
     let z = |n: usize| vec![0.0f32; n];
     let (mut hid, mut a, mut logits, mut probs) = (z(b * h), z(b * h), z(b * c), z(b * c));
     let (mut dh, mut da, mut dlogits, mut dprobs) = (z(b * h), z(b * h), z(b * c), z(b * c));
-    // `bench`'s optimizer, `OptimizerConfig::sgd(0.01, 0.0)`.
-    let sgd = Sgd {
-        lr: 0.01,
-        momentum: 0.0,
-        weight_decay: 0.0,
-        nesterov: false,
-    };
+    // `bench`'s optimizer; its `step` is what `Network::step` calls.
+    let mut opt = Optimizer::new(sgd_config(), params.len())?;
     const CALLS: [&str; 9] = [
         "fc1 linear",
         "relu",
@@ -282,14 +283,15 @@ fn bench_mlp_calls(name: &str, spec: ModelSpec, batch: usize) -> Result<Row, Tra
         ts[7] = Instant::now();
         linear_pullback(&mut hid, &x, pw1, pb1, b, i, h, &mut dh, &mut [], gw1, gb1)?;
         ts[8] = Instant::now();
-        if k == 0 && (loss.to_bits() != want_loss.to_bits() || grads != net.grads()) {
+        let same_grads = k > 0 || (loss.to_bits() == want_loss.to_bits() && grads == want_grads);
+        opt.step(&mut params, &mut grads)?;
+        ts[9] = Instant::now();
+        if !same_grads || (k == 0 && params != net.params()) {
             return Err(TrainError::Config {
                 field: "workload",
-                reason: format!("{name}: the timed calls do not give the network's gradient"),
+                reason: format!("{name}: the timed calls do not give the network's step"),
             });
         }
-        sgd_update(&mut params, &mut grads, &mut [], sgd, true)?;
-        ts[9] = Instant::now();
         std::hint::black_box(loss);
         if k >= WARMUP {
             for (j, t) in times.iter_mut().take(CALLS.len()).enumerate() {
