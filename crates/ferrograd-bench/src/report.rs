@@ -179,6 +179,7 @@ impl Sweep {
                             "peer_over_ferrograd": fg.zip(r.median_ms).map(|(f, m)| m / f),
                             "gflops": p.report.flops.zip(r.median_ms).map(|(f, ms)| f / (ms * 1e-3) / 1e9),
                             "peak_rss_mib": r.peak_rss_mib,
+                            "allocs_per_step": r.allocs_per_step,
                             "max_rel_diff": r.max_rel_diff,
                             "cpu_steal_pct": r.cpu.steal_pct(),
                             "cpu_foreign_pct": r.cpu.foreign_pct(),
@@ -223,15 +224,15 @@ impl Sweep {
             self.plan.steps_per_round,
             self.plan.budget_ms.unwrap_or(f64::INFINITY)
         );
-        s += "| threads | batch | framework | median ms/step | µs/example | peer / ferrograd | GFLOP/s | max rel diff |\n";
-        s += "|---:|---:|---|---:|---:|---:|---:|---:|\n";
+        s += "| threads | batch | framework | median ms/step | µs/example | peer / ferrograd | GFLOP/s | allocs/step | max rel diff |\n";
+        s += "|---:|---:|---|---:|---:|---:|---:|---:|---:|\n";
         for p in &self.points {
             let fg = p.report.ferrograd_ms();
             for r in &p.report.results {
                 let name = r.framework.name();
                 if let Status::Failed(why) = &r.status {
                     s += &format!(
-                        "| {} | {} | {name} | {} | | | | {} |\n",
+                        "| {} | {} | {name} | {} | | | | | {} |\n",
                         p.threads,
                         p.batch,
                         why.replace('|', "/"),
@@ -241,7 +242,7 @@ impl Sweep {
                     continue;
                 }
                 s += &format!(
-                    "| {} | {} | {name} | {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {name} | {} | {} | {} | {} | {} | {} |\n",
                     p.threads,
                     p.batch,
                     fmt_opt(r.median_ms, 3),
@@ -255,6 +256,7 @@ impl Sweep {
                             .map(|(f, ms)| f / (ms * 1e-3) / 1e9),
                         1
                     ),
+                    fmt_opt(r.allocs_per_step, 1),
                     r.max_rel_diff
                         .map_or_else(|| "-".into(), |d| format!("{d:.1e}")),
                 );
@@ -691,6 +693,67 @@ mod tests {
         assert_eq!(j["workloads"][0]["disturbed"], d.as_str());
         assert_eq!(j["workloads"][0]["results"][1]["cpu_foreign_pct"], 12.0);
         assert_eq!(j["workloads"][0]["results"][1]["cpu_steal_pct"], 3.0);
+    }
+
+    /// A sweep as the orchestrator builds it, every setting with every framework (the Rust
+    /// workers with their heap allocations per step, as they report them).
+    fn full_sweep() -> Sweep {
+        let mut points = Vec::new();
+        for threads in crate::run::SWEEP_THREADS {
+            for batch in crate::run::SWEEP_BATCHES {
+                let results = Framework::ALL
+                    .into_iter()
+                    .map(|f| {
+                        let mut r = result(f, 1.0 + batch as f64, 95, 2, 1);
+                        r.allocs_per_step = f.is_rust().then_some(0.0);
+                        r
+                    })
+                    .collect();
+                let report = WorkloadReport {
+                    workload: Workload::W1a,
+                    flops: Some(1e6),
+                    results,
+                };
+                points.push(SweepPoint {
+                    batch,
+                    threads,
+                    report,
+                });
+            }
+        }
+        Sweep {
+            workload: Workload::W1a,
+            plan: Plan::quick(),
+            points,
+        }
+    }
+
+    #[test]
+    fn a_sweep_as_written_passes_the_check_and_shows_its_allocations() {
+        let sweep = full_sweep();
+        let j = sweep.to_json();
+        let problems = crate::check::check_sweep(&j);
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!(j["points"][0]["results"][0]["allocs_per_step"], 0.0);
+        let md = sweep.markdown();
+        assert!(
+            md.contains("| GFLOP/s | allocs/step | max rel diff |"),
+            "{md}"
+        );
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| 1 | 1 | ferrograd |"))
+            .expect("a row for ferrograd at batch 1 on 1 thread");
+        assert_eq!(row.matches('|').count(), 10, "{row}");
+        assert!(row.ends_with("| 0.0 | 0.0e0 |"), "{row}");
+        // Without the Rust workers' counts the check complains, setting by setting.
+        let mut j = j;
+        j["points"][0]["results"][0]["allocs_per_step"] = Value::Null;
+        let problems = crate::check::check_sweep(&j);
+        assert_eq!(
+            problems,
+            vec!["sweep W1a batch 1 threads 1 ferrograd: no heap allocations per step".to_string()]
+        );
     }
 
     #[test]
