@@ -48,7 +48,7 @@ pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> 
     match framework {
         Framework::Ferrograd => {
             let mut e = fg::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path, Pool::Ferrograd(threads))
+            serve(e.as_mut(), &out_path, Pool::ferrograd(threads)?)
         }
         Framework::Bridge => {
             // The node's kernels run on ferrograd's warm pool of `threads` workers; LibTorch's
@@ -57,7 +57,7 @@ pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> 
             // (c'): 0.353 ms with 2 + 2 threads, 0.219 ms with 2 + 1).
             tch::set_num_threads(1);
             let mut e = bridge::engine(workload, &inputs)?;
-            serve(e.as_mut(), &out_path, Pool::Ferrograd(threads))
+            serve(e.as_mut(), &out_path, Pool::ferrograd(threads)?)
         }
         Framework::Tch => {
             tch::set_num_threads(i32::try_from(threads)?);
@@ -69,21 +69,29 @@ pub fn run(framework: Framework, workload: Workload, data: &Path) -> Result<()> 
 }
 
 /// Where a command's work runs.
-#[derive(Clone, Copy)]
 enum Pool {
-    /// Inside `ferrograd_train::with_threads`, entered per command: its workers spin for work
-    /// until the command ends, so the pool must not outlive it (an idle worker process would
-    /// otherwise keep a core busy while the other frameworks run their rounds).
-    Ferrograd(usize),
+    /// ferrograd's kernel threads, made once for the worker's life and entered per command:
+    /// their workers spin for work during a command and sleep between them (an idle worker
+    /// process must not keep a core busy while the other frameworks run their rounds). Made
+    /// once, the threads' scratch is warm from the first command on, so a round of one step
+    /// (W4 at batch 256 on one thread) counts a steady step's allocations, not the scratch
+    /// that new threads would allocate.
+    Ferrograd(ferrograd_train::KernelThreads),
     /// On the framework's own threads (LibTorch's).
     Own,
 }
 
 impl Pool {
-    fn run<R: Send>(self, f: impl FnOnce() -> R + Send) -> Result<R> {
+    fn ferrograd(threads: usize) -> Result<Pool> {
+        Ok(Pool::Ferrograd(ferrograd_train::KernelThreads::new(
+            threads,
+        )?))
+    }
+
+    fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         match self {
-            Pool::Ferrograd(n) => Ok(ferrograd_train::with_threads(n, f)?),
-            Pool::Own => Ok(f()),
+            Pool::Ferrograd(threads) => threads.run(f),
+            Pool::Own => f(),
         }
     }
 }
@@ -104,7 +112,7 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
             [] => continue,
             ["quit"] => break,
             ["check"] => {
-                let v = pool.run(|| e.check())??;
+                let v = pool.run(|| e.check())?;
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
                 std::fs::write(out_path, bytes)
                     .with_context(|| format!("writing {}", out_path.display()))?;
@@ -121,8 +129,8 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
                 let mut times = Vec::with_capacity(n);
                 let mut result = Ok(());
                 // Every allocation of the process, on every thread, over the second half of
-                // the steps: the steady state, without what the pool's threads allocate as they
-                // start (a command runs in a pool of its own). `None` (no count in the report)
+                // the steps: the steady state (the kernel threads and their scratch were made
+                // by the earlier commands, `Pool::Ferrograd`). `None` (no count in the report)
                 // if the counter failed its self-check.
                 let counter = crate::heap_count::counter()
                     .map_err(|why| eprintln!("heap allocations not counted: {why}"))
@@ -148,7 +156,7 @@ fn serve(e: &mut dyn Engine, out_path: &PathBuf, pool: Pool) -> Result<()> {
                     if let Some(count) = counter {
                         counts.push(count());
                     }
-                })?;
+                });
                 result?;
                 let done = times.len();
                 let half = done / 2;

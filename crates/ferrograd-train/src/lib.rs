@@ -63,7 +63,8 @@ pub const MAX_THREADS: usize = 1024;
 /// that kernel splits inside `f` are allocation-free, see `ferrograd_kernels`' `par` docs),
 /// with the pool's other workers kept spinning for work until `f` returns
 /// ([`ferrograd::kernels::keep_warm`]): a sleeping worker takes ~20 µs to wake, longer than
-/// many of a step's products.
+/// many of a step's products. The pool lasts for this call; code that enters one many times
+/// keeps a [`KernelThreads`] instead.
 ///
 /// # Errors
 /// [`TrainError::Config`] for more than [`MAX_THREADS`] threads or if the pool cannot be
@@ -72,20 +73,82 @@ pub fn with_threads<R: Send>(
     threads: usize,
     f: impl FnOnce() -> R + Send,
 ) -> Result<R, TrainError> {
-    if threads > MAX_THREADS {
-        return Err(TrainError::Config {
-            field: "threads",
-            reason: format!(
-                "{threads}; at most {MAX_THREADS} (the kernels' workers spin while a step runs, \
-                 so more threads than CPUs only slow it down)"
-            ),
-        });
+    Ok(KernelThreads::new(threads)?.run(f))
+}
+
+/// A pool of kernel threads kept across calls, for code that enters it many times (a server
+/// answering one command at a time, a step per call from another language): the threads,
+/// and the scratch that the kernels keep per thread, are made once, so that only the first
+/// call pays for them. Between calls its workers sleep; during [`KernelThreads::run`] they
+/// spin, as in [`with_threads`].
+#[derive(Debug)]
+pub struct KernelThreads {
+    pool: rayon::ThreadPool,
+    threads: usize,
+}
+
+impl KernelThreads {
+    /// A pool of `threads` kernel threads (0 is taken as 1).
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for more than [`MAX_THREADS`] threads or if the pool cannot be
+    /// built.
+    pub fn new(threads: usize) -> Result<KernelThreads, TrainError> {
+        if threads > MAX_THREADS {
+            return Err(TrainError::Config {
+                field: "threads",
+                reason: format!(
+                    "{threads}; at most {MAX_THREADS} (the kernels' workers spin while a step runs, \
+                     so more threads than CPUs only slow it down)"
+                ),
+            });
+        }
+        let threads = threads.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| TrainError::config("threads", e.to_string()))?;
+        Ok(KernelThreads { pool, threads })
     }
-    let threads = threads.max(1);
-    ferrograd::kernels::set_num_threads(threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| TrainError::config("threads", e.to_string()))?;
-    Ok(pool.install(|| ferrograd::kernels::keep_warm(f)))
+
+    /// Runs `f` on the pool, with the kernels set to its thread count and its other workers
+    /// spinning for work until `f` returns.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        ferrograd::kernels::set_num_threads(self.threads);
+        self.pool.install(|| ferrograd::kernels::keep_warm(f))
+    }
+
+    /// How many kernel threads the pool has.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_threads_keep_their_threads_across_runs() {
+        let k = KernelThreads::new(2).unwrap();
+        assert_eq!(k.threads(), 2);
+        let ids = || {
+            k.run(|| {
+                assert_eq!(ferrograd::kernels::num_threads(), 2);
+                rayon::broadcast(|_| std::thread::current().id())
+            })
+        };
+        let first = ids();
+        assert_eq!(first.len(), 2);
+        assert_eq!(ids(), first, "the same two threads in every run");
+        // A pool per call, as `with_threads` makes, has threads of its own.
+        let other = with_threads(2, || rayon::broadcast(|_| std::thread::current().id())).unwrap();
+        assert!(other.iter().all(|id| !first.contains(id)));
+    }
+
+    #[test]
+    fn too_many_kernel_threads_are_refused_with_the_limit() {
+        let e = KernelThreads::new(MAX_THREADS + 1).unwrap_err().to_string();
+        assert!(e.contains(&format!("at most {MAX_THREADS}")), "{e}");
+    }
 }
