@@ -12,10 +12,6 @@ use faer::{Accum, MatMut, MatRef, Par};
 use crate::error::{check_adj, check_len, size, KernelError};
 use crate::par;
 
-/// Work charged per output element of a product when deciding to split it (as for an
-/// optimizer's update of one parameter).
-const OUTPUT_COST: usize = 4;
-
 /// `c ← a·b` (or `c += a·b` when `accumulate`), with `a: (m,k)`, `b: (k,n)`, `c: (m,n)` views.
 /// Splits `c` across threads when the product is large enough.
 pub(crate) fn gemm_view(
@@ -26,15 +22,16 @@ pub(crate) fn gemm_view(
 ) {
     let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
     let flops = 2usize.saturating_mul(m).saturating_mul(n).saturating_mul(k);
-    // The elements moved count as work too, the output's as a read-modify-write (charged like
-    // an optimizer's update): a batch-1 weight gradient `dyᵀ·x` (128×1·1×784, 0.2 MFLOP) is a
-    // 400 KB write, not a small product. Split by rows, its halves land in the cores that
-    // update them next; left on one thread, the other core's half of the SGD update read and
-    // zeroed lines from the first core's cache (W1a at batch 1 on 2 threads: 59 → 22 µs a
-    // step, measured; the same bits, since a split never changes a sum over `k`).
+    // The elements moved count as work too, the output's as a read-modify-write
+    // (`par::RMW_COST`, as an optimizer's update): a batch-1 weight gradient `dyᵀ·x`
+    // (128×1·1×784, 0.2 MFLOP) is a 400 KB write, not a small product. Split by rows, its
+    // halves land in the cores that update them next; left on one thread, the other core's
+    // half of the SGD update read and zeroed lines from the first core's cache (W1a at batch 1
+    // on 2 threads: 59 → 22 µs a step, measured; the same bits, since a split never changes a
+    // sum over `k`).
     let traffic = m
         .saturating_mul(n)
-        .saturating_mul(OUTPUT_COST)
+        .saturating_mul(par::RMW_COST)
         .saturating_add(m.saturating_mul(k))
         .saturating_add(k.saturating_mul(n));
     let work = flops.saturating_add(traffic);

@@ -44,6 +44,11 @@ pub(crate) fn sum(x: &[f32]) -> f32 {
 /// Minimum work (in flops or element-ops) per thread before a split pays.
 pub(crate) const MIN_WORK_PER_THREAD: usize = 1 << 17;
 
+/// Work charged per element that is read, modified and written back (an optimizer's update
+/// of one parameter, an accumulated product's output) when deciding to split: such work is
+/// bound by memory, not by its few flops.
+pub(crate) const RMW_COST: usize = 4;
+
 /// How many pieces to split `units` units of `work_per_unit` each into.
 pub(crate) fn pieces(units: usize, work_per_unit: usize) -> usize {
     let t = num_threads().min(units).max(1);

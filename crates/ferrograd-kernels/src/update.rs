@@ -37,7 +37,7 @@ pub struct AdamStep {
 }
 
 /// Element-ops per parameter charged when deciding to split (memory-bound updates).
-const COST: usize = 4;
+const COST: usize = par::RMW_COST;
 
 /// `params −= lr·d` with SGD's `d` (see [`Sgd`]); `buf` is the momentum buffer (ignored, and
 /// may be empty, when `momentum == 0`). Zeroes `grads` when `zero_grads`.

@@ -7,14 +7,16 @@
 use ferrograd_kernels as k;
 use ferrograd_testkit::SplitMix64;
 
+/// A dense layer's inputs and output seed: `[x, w, b, seed]`.
+fn inputs(batch: usize, in_f: usize, out_f: usize) -> [Vec<f32>; 4] {
+    let mut rng = SplitMix64::new(7);
+    [batch * in_f, out_f * in_f, out_f, batch * out_f].map(|n| rng.vec(n, -1.0, 1.0))
+}
+
 /// `linear` and `linear_pullback` on `threads` threads: `[out, d_x, d_w, d_b]`.
 fn dense(threads: usize, batch: usize, in_f: usize, out_f: usize) -> [Vec<f32>; 4] {
     k::set_num_threads(threads);
-    let mut rng = SplitMix64::new(7);
-    let x = rng.vec(batch * in_f, -1.0, 1.0);
-    let w = rng.vec(out_f * in_f, -1.0, 1.0);
-    let b = rng.vec(out_f, -1.0, 1.0);
-    let seed = rng.vec(batch * out_f, -1.0, 1.0);
+    let [x, w, b, seed] = inputs(batch, in_f, out_f);
     let mut out = vec![0.0; batch * out_f];
     k::linear(&mut out, &x, &w, &b, batch, in_f, out_f).unwrap();
     let mut d_out = seed;
@@ -51,11 +53,7 @@ fn dense_layers_split_by_bytes_give_the_bits_of_one_thread() {
             );
         }
         // The gradient itself: d_w = dyᵀ·x, checked at one element against a plain sum.
-        let mut rng = SplitMix64::new(7);
-        let x = rng.vec(batch * in_f, -1.0, 1.0);
-        let _w = rng.vec(out_f * in_f, -1.0, 1.0);
-        let _b = rng.vec(out_f, -1.0, 1.0);
-        let seed = rng.vec(batch * out_f, -1.0, 1.0);
+        let [x, _, _, seed] = inputs(batch, in_f, out_f);
         let (o, i) = (out_f - 1, in_f / 2);
         let want: f64 = (0..batch)
             .map(|r| f64::from(seed[r * out_f + o]) * f64::from(x[r * in_f + i]))
